@@ -1,0 +1,112 @@
+import type { StageConfig } from './schema';
+
+/**
+ * Security policy checked at synth time (CFG-01). Each rule returns the problems it finds, worded
+ * for the platform team and tagged with the checklist id it protects, so a refused synth lists
+ * every problem at once.
+ */
+
+type Rule = (config: StageConfig) => string[];
+
+/** Production stays above these floors. */
+export const productionReplicaCountMin = 3;
+export const productionLogRetentionDaysMin = 365;
+export const productionAvailabilityZoneCountMin = 3;
+
+function corsOriginProblems(config: StageConfig): string[] {
+  const problems: string[] = [];
+  config.cors.allowedOrigins.forEach((origin, index) => {
+    const where = `cors.allowedOrigins[${index}] '${origin}'`;
+    if (origin.includes('*')) {
+      problems.push(`${where} is a wildcard; list each origin explicitly (NET-01)`);
+      return;
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      problems.push(`${where} is not a URL origin such as https://app.example.com (NET-01)`);
+      return;
+    }
+    if (parsed.origin !== origin) {
+      problems.push(`${where} must be exactly scheme://host[:port], no path or trailing slash (NET-01)`);
+      return;
+    }
+    if (config.stage === 'production' && parsed.protocol !== 'https:') {
+      problems.push(`${where} is not HTTPS; production origins must be HTTPS (NET-01)`);
+    }
+  });
+  return problems;
+}
+
+function topologyProblems(config: StageConfig): string[] {
+  const problems: string[] = [];
+  const azCount = config.availabilityZones.length;
+  if (new Set(config.availabilityZones).size !== azCount) {
+    problems.push('availabilityZones lists a zone twice');
+  }
+  for (const zone of config.availabilityZones) {
+    if (!zone.startsWith(config.region)) problems.push(`availability zone '${zone}' is not in region '${config.region}'`);
+  }
+  if (config.network.natGateways > azCount) {
+    problems.push(`network.natGateways (${config.network.natGateways}) exceeds the ${azCount} availability zones`);
+  }
+  if (config.network.interfaceEndpointAzCount > azCount) {
+    problems.push(`network.interfaceEndpointAzCount (${config.network.interfaceEndpointAzCount}) exceeds the ${azCount} availability zones`);
+  }
+  return problems;
+}
+
+function consistencyProblems(config: StageConfig): string[] {
+  const problems: string[] = [];
+  if (config.certificate?.kind === 'create' && config.domainName === undefined) {
+    problems.push("certificate.kind 'create' needs domainName (NET-03)");
+  }
+  if (config.certificate?.kind === 'create' && config.certificate.hostedZone && config.domainName) {
+    const zone = config.certificate.hostedZone.name;
+    if (config.domainName !== zone && !config.domainName.endsWith(`.${zone}`)) {
+      problems.push(`domainName '${config.domainName}' is not inside hosted zone '${zone}'`);
+    }
+  }
+  const modelIds = config.models.map((model) => model.id);
+  if (new Set(modelIds).size !== modelIds.length) problems.push('models lists a model id twice');
+  if (config.rateLimit.enabled && config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute) {
+    problems.push(
+      `edge.waf.keyRequestsPerMinute (${config.edge.waf.keyRequestsPerMinute}) is below rateLimit.requestsPerMinute ` +
+        `(${config.rateLimit.requestsPerMinute}): the WAF would block before the app's exact limit answers 429 (RATE-04)`,
+    );
+  }
+  return problems;
+}
+
+function productionProblems(config: StageConfig): string[] {
+  if (config.stage !== 'production') return [];
+  const problems: string[] = [];
+  if (config.logLevel === 'DEBUG') problems.push('logLevel DEBUG is refused in production; use INFO or WARN (LOG-01)');
+  if (!config.rateLimit.enabled) problems.push('rateLimit.enabled is false; production cannot turn rate limiting off (RATE-01)');
+  if (config.certificate === undefined) problems.push('certificate is missing; production serves HTTPS only (NET-03)');
+  if (config.ledger.replicaCount < productionReplicaCountMin) {
+    problems.push(
+      `ledger.replicaCount ${config.ledger.replicaCount} is below ${productionReplicaCountMin}; a production ledger must survive a replica loss (DATA-01)`,
+    );
+  }
+  if (!config.deletionProtection) problems.push('deletionProtection is false; production must protect its load balancer and ledger (DR-04)');
+  if (config.alarmEmail === undefined) problems.push('alarmEmail is missing; production alarms need a recipient (MON-03)');
+  if (config.logRetentionDays < productionLogRetentionDaysMin) {
+    problems.push(`logRetentionDays ${config.logRetentionDays} is below ${productionLogRetentionDaysMin} days (LOG-03)`);
+  }
+  if (config.availabilityZones.length < productionAvailabilityZoneCountMin) {
+    problems.push(`production needs at least ${productionAvailabilityZoneCountMin} availability zones, found ${config.availabilityZones.length} (DR-01)`);
+  }
+  if (config.network.natGateways < config.availabilityZones.length) {
+    problems.push('production needs one NAT gateway per availability zone (no single point of failure)');
+  }
+  return problems;
+}
+
+const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, productionProblems];
+
+/** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
+export function findPolicyProblems(config: StageConfig): string[] {
+  return rules.flatMap((rule) => rule(config));
+}

@@ -1,0 +1,149 @@
+import { z } from 'zod';
+
+/**
+ * The typed configuration of one stage. Everything a platform team may change lives here; each
+ * field documents its default (the defaults themselves are in `stages.ts`). The schema checks
+ * shapes and ranges for every stage; `policy.ts` adds the security rules a production stage must
+ * meet (CFG-01).
+ */
+
+export const stageNames = ['dev', 'staging', 'production'] as const;
+export type StageName = (typeof stageNames)[number];
+
+/** CloudWatch Logs accepts only these retention periods (days). */
+export const logRetentionDaysAllowed = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+] as const;
+
+/** Body-inspecting rules of AWSManagedRulesCommonRuleSet that may be switched to count. */
+export const commonRuleSetBodyRules = [
+  'CrossSiteScripting_BODY',
+  'GenericLFI_BODY',
+  'GenericRFI_BODY',
+  'EC2MetaDataSSRF_BODY',
+] as const;
+
+const awsAccountId = z.string().regex(/^\d{12}$/, 'an AWS account id is 12 digits');
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like eu-west-1');
+const domainName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a lower-case DNS name');
+
+const certificateSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    /** Import an existing ACM certificate (in the stage's region). */
+    kind: z.literal('import'),
+    arn: z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, 'an ACM certificate ARN'),
+  }),
+  z.strictObject({
+    /** Create a DNS-validated ACM certificate for `domainName`. */
+    kind: z.literal('create'),
+    /**
+     * The Route 53 hosted zone that holds the domain; when given, the validation records are created
+     * automatically. Without it, the deploy waits until someone adds the records shown in the console.
+     */
+    hostedZone: z.strictObject({ id: z.string().regex(/^Z[A-Z0-9]{1,32}$/), name: domainName }).optional(),
+  }),
+]);
+export type CertificateConfig = z.infer<typeof certificateSchema>;
+
+/** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
+const modelSchema = z.strictObject({
+  /** The model name clients send (`model` in the OpenAI request). */
+  id: z.string().regex(/^[a-zA-Z0-9._:-]{1,64}$/),
+  provider: z.enum(['gemini', 'openai-compatible', 'echo']),
+  /** The provider's own model name. */
+  upstreamModel: z.string().min(1).max(128),
+  inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+  outputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+  /** Upper bound on completion tokens used to size the credit hold when a request omits max_tokens. */
+  defaultMaxOutputTokens: z.number().int().positive().max(1_000_000),
+});
+export type ModelConfig = z.infer<typeof modelSchema>;
+
+export const configSchema = z.strictObject({
+  stage: z.enum(stageNames),
+  /** The AWS account to deploy to. Default: unset (the account of the deploying credentials). */
+  account: awsAccountId.optional(),
+  /** The region. Explicit: synthesis does no lookups. */
+  region: awsRegion,
+  /** Availability zones, explicit and in order (replica placement follows this order). */
+  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/)).min(2).max(6),
+  /** The public name of the API (for example api.example.com). Default: unset (the ALB's DNS name). */
+  domainName: domainName.optional(),
+  /** TLS certificate for the public listener. Default in dev: none (the ALB then serves HTTP only). */
+  certificate: certificateSchema.optional(),
+  /** Refuse deletion of the load balancer and stateful stacks. Default: true in production. */
+  deletionProtection: z.boolean(),
+  network: z.strictObject({
+    /** The VPC's address range. Default: 10.40.0.0/16. */
+    vpcCidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, 'an IPv4 CIDR between /16 and /24'),
+    /** NAT gateways: 1 in dev (cost), one per AZ in staging and production (no single point of failure). */
+    natGateways: z.number().int().min(1).max(6),
+    /** How many AZs carry the interface endpoints' ENIs. Default: 1 in dev, every AZ otherwise. */
+    interfaceEndpointAzCount: z.number().int().min(1).max(6),
+  }),
+  cors: z.strictObject({
+    /** Origins allowed to call the API from a browser. Default: none. Never `*`; HTTPS in production. */
+    allowedOrigins: z.array(z.string().min(1)).max(50),
+  }),
+  rateLimit: z.strictObject({
+    /** Per-key limit in the proxy. Default: on. Production refuses off. */
+    enabled: z.boolean(),
+    /** Requests per minute per API key. Default: 60. */
+    requestsPerMinute: z.number().int().positive().max(100_000),
+  }),
+  /** The largest request body accepted (413 above it) at the WAF and in the app. Default: 1 MiB. */
+  requestBodyBytesMax: z.number().int().min(1024).max(6 * 1024 * 1024),
+  /** Log level of the services. Default: INFO (DEBUG in dev). Production refuses DEBUG. */
+  logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
+  /** Retention of every CloudWatch log group, days. Default: 30 in dev, 365 in production. */
+  logRetentionDays: z.number().int().refine((days) => (logRetentionDaysAllowed as readonly number[]).includes(days), {
+    message: `a CloudWatch retention period: ${logRetentionDaysAllowed.join(', ')}`,
+  }),
+  /** Alarm notifications go to this address. Default: unset in dev. */
+  alarmEmail: z.email().optional(),
+  edge: z.strictObject({
+    /** ALB idle timeout: long enough for a slow LLM completion. Default: 180 s. */
+    idleTimeoutSeconds: z.number().int().min(30).max(4000),
+    /** Days to keep ALB access logs. Default: 90 (dev 14). */
+    accessLogExpirationDays: z.number().int().min(1).max(3650),
+    /** WAF rate-based rules, requests per 60-second window. */
+    waf: z.strictObject({
+      /** Per client IP, any request. Default: 600. */
+      ipRequestsPerMinute: z.number().int().min(10).max(2_000_000_000),
+      /** Per API key (Authorization and X-API-Key headers separately). Default: 120 (above the app's exact limit). */
+      keyRequestsPerMinute: z.number().int().min(10).max(2_000_000_000),
+      /** Per client IP, requests that carry no well-formed API key. Default: 30. */
+      anonymousRequestsPerMinute: z.number().int().min(10).max(2_000_000_000),
+      /**
+       * Rules of AWS's common rule set switched from block to count. SizeRestrictions_BODY is always
+       * counted (prompts exceed 8 KB; our own size rule replaces it). Default: the body-inspecting
+       * signature rules too, because prompts legitimately quote HTML, file paths and URLs and the
+       * proxy forwards them as data, never interpreting them.
+       */
+      countOnlyCommonRules: z.array(z.enum(commonRuleSetBodyRules)).max(commonRuleSetBodyRules.length),
+    }),
+  }),
+  ledger: z.strictObject({
+    /** TigerBeetle cluster id (u128, decimal string). */
+    clusterId: z.string().regex(/^\d{1,39}$/),
+    /** Replicas: 6 in production (2 per AZ), 3 in staging, 1 in dev. TigerBeetle allows 1 to 6. */
+    replicaCount: z.number().int().min(1).max(6),
+    /** EC2 instance type of a replica host (Graviton). Default: m7g.large (dev t4g.medium). */
+    instanceType: z.string().regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
+    /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20). */
+    volumeSizeGiB: z.number().int().min(8).max(16_384),
+    /** gp3 provisioned IOPS. Default: 3000 (the gp3 baseline). */
+    volumeIops: z.number().int().min(3000).max(80_000),
+    /** gp3 throughput, MiB/s. Default: 125 (the gp3 baseline). */
+    volumeThroughputMiBps: z.number().int().min(125).max(2000),
+  }),
+  /** Currency of the credits (micro-units on the ledger). Default: USD. */
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  /** The models clients may call, with their prices. */
+  models: z.array(modelSchema).min(1).max(100),
+});
+
+export type StageConfig = z.infer<typeof configSchema>;

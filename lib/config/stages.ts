@@ -1,0 +1,136 @@
+import { commonRuleSetBodyRules, type ModelConfig, type StageConfig, type StageName } from './schema';
+
+/**
+ * The shipped configuration of each stage. A platform team edits this file (or passes a JSON file of
+ * overrides with `-c overrides=path.json`); `npm run synth` validates the result.
+ *
+ * Before the first production deploy, replace the values marked "CHANGE ME".
+ */
+
+/** Prices in micro-units per million tokens: 300_000 = 0.30 USD per million tokens. */
+const models: ModelConfig[] = [
+  {
+    id: 'gemini-2.5-flash',
+    provider: 'gemini',
+    upstreamModel: 'gemini-2.5-flash',
+    inputMicrosPerMillionTokens: 300_000,
+    outputMicrosPerMillionTokens: 2_500_000,
+    defaultMaxOutputTokens: 8192,
+  },
+  {
+    id: 'gemini-2.5-pro',
+    provider: 'gemini',
+    upstreamModel: 'gemini-2.5-pro',
+    inputMicrosPerMillionTokens: 1_250_000,
+    outputMicrosPerMillionTokens: 10_000_000,
+    defaultMaxOutputTokens: 8192,
+  },
+  {
+    // Deterministic and offline: lets dev and tests exercise billing without a provider key.
+    id: 'echo',
+    provider: 'echo',
+    upstreamModel: 'echo',
+    inputMicrosPerMillionTokens: 1_000_000,
+    outputMicrosPerMillionTokens: 1_000_000,
+    defaultMaxOutputTokens: 1024,
+  },
+];
+
+const waf = {
+  ipRequestsPerMinute: 600,
+  keyRequestsPerMinute: 120,
+  anonymousRequestsPerMinute: 30,
+  countOnlyCommonRules: [...commonRuleSetBodyRules],
+};
+
+const region = 'eu-west-1';
+const availabilityZones = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'];
+
+const common = {
+  region,
+  availabilityZones,
+  rateLimit: { enabled: true, requestsPerMinute: 60 },
+  requestBodyBytesMax: 1024 * 1024,
+  currency: 'USD',
+  models,
+} satisfies Partial<StageConfig>;
+
+const dev: StageConfig = {
+  ...common,
+  stage: 'dev',
+  // No certificate: the dev ALB serves plain HTTP so that a newcomer can deploy without a domain.
+  deletionProtection: false,
+  network: { vpcCidr: '10.40.0.0/16', natGateways: 1, interfaceEndpointAzCount: 1 },
+  cors: { allowedOrigins: ['http://localhost:5173'] },
+  logLevel: 'DEBUG',
+  logRetentionDays: 30,
+  edge: {
+    idleTimeoutSeconds: 180,
+    accessLogExpirationDays: 14,
+    waf,
+  },
+  ledger: {
+    clusterId: '0',
+    // One replica: no fault tolerance, acceptable only for a development stage.
+    replicaCount: 1,
+    instanceType: 't4g.medium',
+    volumeSizeGiB: 20,
+    volumeIops: 3000,
+    volumeThroughputMiBps: 125,
+  },
+};
+
+const staging: StageConfig = {
+  ...common,
+  stage: 'staging',
+  domainName: 'api.staging.example.com', // CHANGE ME
+  certificate: { kind: 'create' },
+  deletionProtection: false,
+  network: { vpcCidr: '10.41.0.0/16', natGateways: 3, interfaceEndpointAzCount: 3 },
+  cors: { allowedOrigins: ['https://app.staging.example.com'] }, // CHANGE ME
+  logLevel: 'INFO',
+  logRetentionDays: 90,
+  alarmEmail: 'oncall@example.com', // CHANGE ME
+  edge: {
+    idleTimeoutSeconds: 180,
+    accessLogExpirationDays: 90,
+    waf,
+  },
+  ledger: {
+    clusterId: '1',
+    replicaCount: 3,
+    instanceType: 'm7g.large',
+    volumeSizeGiB: 50,
+    volumeIops: 3000,
+    volumeThroughputMiBps: 125,
+  },
+};
+
+const production: StageConfig = {
+  ...common,
+  stage: 'production',
+  domainName: 'api.example.com', // CHANGE ME
+  certificate: { kind: 'create' },
+  deletionProtection: true,
+  network: { vpcCidr: '10.42.0.0/16', natGateways: 3, interfaceEndpointAzCount: 3 },
+  cors: { allowedOrigins: ['https://app.example.com'] }, // CHANGE ME
+  logLevel: 'INFO',
+  logRetentionDays: 365,
+  alarmEmail: 'oncall@example.com', // CHANGE ME
+  edge: {
+    idleTimeoutSeconds: 180,
+    accessLogExpirationDays: 365,
+    waf,
+  },
+  ledger: {
+    clusterId: '2',
+    // Six replicas, two per AZ: TigerBeetle's recommended production cluster.
+    replicaCount: 6,
+    instanceType: 'm7g.large',
+    volumeSizeGiB: 100,
+    volumeIops: 3000,
+    volumeThroughputMiBps: 125,
+  },
+};
+
+export const shippedStages: Record<StageName, StageConfig> = { dev, staging, production };

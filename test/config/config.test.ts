@@ -1,0 +1,167 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, mergeOverrides, resolveStageConfig, stageNames } from '../../lib/config';
+import { shippedStages } from '../../lib/config/stages';
+
+const repoRoot = join(__dirname, '..', '..');
+
+function problemsOf(stage: string, overrides: unknown): string[] {
+  try {
+    resolveStageConfig(stage, overrides);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
+
+describe('shipped stage configs', () => {
+  test.each(stageNames)('%s is valid as shipped', (stage) => {
+    expect(resolveStageConfig(stage).stage).toBe(stage);
+  });
+
+  test('RATE-01: rate limiting is on by default at 60 requests per minute per key in every stage', () => {
+    for (const stage of stageNames) {
+      expect(shippedStages[stage].rateLimit).toEqual({ enabled: true, requestsPerMinute: 60 });
+    }
+  });
+
+  test('LOG-01: production and staging log at INFO', () => {
+    expect(resolveStageConfig('production').logLevel).toBe('INFO');
+    expect(resolveStageConfig('staging').logLevel).toBe('INFO');
+  });
+
+  test('an unknown stage is refused with the list of stages', () => {
+    expect(() => resolveStageConfig('prod')).toThrow(/unknown stage; choose one of dev, staging, production/);
+  });
+});
+
+describe('CFG-01: synth refuses an insecure production config, naming each problem', () => {
+  const refusals: [string, unknown, RegExp][] = [
+    ['a wildcard CORS origin (NET-01)', { cors: { allowedOrigins: ['*'] } }, /cors\.allowedOrigins\[0\] '\*' is a wildcard/],
+    ['a non-HTTPS CORS origin (NET-01)', { cors: { allowedOrigins: ['http://app.example.com'] } }, /is not HTTPS/],
+    ['DEBUG logging (LOG-01)', { logLevel: 'DEBUG' }, /logLevel DEBUG is refused in production/],
+    ['rate limiting off (RATE-01)', { rateLimit: { enabled: false } }, /cannot turn rate limiting off/],
+    ['no certificate (NET-03)', { certificate: null }, /certificate is missing; production serves HTTPS only/],
+    ['fewer than 3 ledger replicas', { ledger: { replicaCount: 2 } }, /ledger\.replicaCount 2 is below 3/],
+    ['deletion protection off (DR-04)', { deletionProtection: false }, /deletionProtection is false/],
+    ['no alarm e-mail (MON-03)', { alarmEmail: null }, /alarmEmail is missing/],
+    ['short log retention (LOG-03)', { logRetentionDays: 30 }, /logRetentionDays 30 is below 365/],
+    ['a single NAT gateway', { network: { natGateways: 1 } }, /one NAT gateway per availability zone/],
+  ];
+
+  test.each(refusals)('refuses %s', (_name, overrides, message) => {
+    const problems = problemsOf('production', overrides);
+    expect(problems.some((problem) => message.test(problem))).toBe(true);
+  });
+
+  test('lists every problem at once', () => {
+    const overrides = {
+      cors: { allowedOrigins: ['*', 'http://app.example.com'] },
+      logLevel: 'DEBUG',
+      rateLimit: { enabled: false },
+      ledger: { replicaCount: 1 },
+      deletionProtection: false,
+    };
+    const error = captureConfigError(() => resolveStageConfig('production', overrides));
+    expect(error.problems).toHaveLength(6);
+    expect(error.message).toMatch(/^Refusing to synthesize stage 'production': 6 configuration problems:/);
+    for (const problem of error.problems) expect(error.message).toContain(`  - ${problem}`);
+  });
+
+  test('a wildcard origin is refused in every stage, not only production (NET-01)', () => {
+    expect(problemsOf('dev', { cors: { allowedOrigins: ['https://*.example.com'] } })).toEqual([
+      "cors.allowedOrigins[0] 'https://*.example.com' is a wildcard; list each origin explicitly (NET-01)",
+    ]);
+  });
+
+  test('an origin with a path is refused (NET-01)', () => {
+    expect(problemsOf('dev', { cors: { allowedOrigins: ['https://app.example.com/'] } })[0]).toMatch(/exactly scheme:\/\/host\[:port\]/);
+  });
+
+  test('dev may use DEBUG, HTTP origins, one replica and no certificate', () => {
+    expect(problemsOf('dev', {})).toEqual([]);
+    const dev = resolveStageConfig('dev');
+    expect(dev.logLevel).toBe('DEBUG');
+    expect(dev.certificate).toBeUndefined();
+    expect(dev.ledger.replicaCount).toBe(1);
+  });
+
+  test('schema errors name the field', () => {
+    const problems = problemsOf('production', { rateLimit: { requestsPerMinute: 0 }, region: 'Europe', ledger: { instanceType: 'm7i.large' } });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^region: a region looks like eu-west-1/),
+        expect.stringMatching(/^rateLimit\.requestsPerMinute:/),
+        expect.stringMatching(/^ledger\.instanceType: a Graviton/),
+      ]),
+    );
+  });
+
+  test('a created certificate needs a domain name', () => {
+    expect(problemsOf('staging', { domainName: null })).toContain("certificate.kind 'create' needs domainName (NET-03)");
+  });
+
+  test('the WAF per-key limit may not undercut the exact per-key limit of the app (RATE-04)', () => {
+    expect(problemsOf('production', { rateLimit: { requestsPerMinute: 500 } })[0]).toMatch(/keyRequestsPerMinute \(120\) is below/);
+  });
+});
+
+describe('overrides', () => {
+  test('objects merge key by key, arrays replace, null removes', () => {
+    expect(mergeOverrides({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: null })).toEqual({ a: { b: 1, c: [3] } });
+  });
+
+  test('may not change the stage', () => {
+    expect(problemsOf('production', { stage: 'dev' })).toEqual(["overrides may not change the stage (got 'dev')"]);
+  });
+});
+
+describe('CFG-01: the CDK app itself refuses an insecure production variant', () => {
+  let outdir: string;
+  beforeEach(() => {
+    outdir = mkdtempSync(join(tmpdir(), 'cdk-out-'));
+  });
+  afterEach(() => rmSync(outdir, { recursive: true, force: true }));
+
+  function runApp(context: Record<string, string>): { status: number | null; stderr: string } {
+    const result = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'bin/app.ts'], {
+      cwd: repoRoot,
+      env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return { status: result.status, stderr: result.stderr };
+  }
+
+  test('exits 1 with every problem listed and writes no template', () => {
+    const { status, stderr } = runApp({ stage: 'production', overrides: 'test/fixtures/insecure-production.json' });
+    expect(status).toBe(1);
+    expect(stderr).toContain("Refusing to synthesize stage 'production': 5 configuration problems:");
+    expect(stderr).toContain("cors.allowedOrigins[0] '*' is a wildcard");
+    expect(stderr).toContain('logLevel DEBUG is refused in production');
+    expect(stderr).toContain('rateLimit.enabled is false');
+    expect(stderr).toContain('ledger.replicaCount 1 is below 3');
+    expect(stderr).toContain('deletionProtection is false');
+    expect(stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    expect(readdirSync(outdir).filter((file) => file.endsWith('.template.json'))).toEqual([]);
+  });
+
+  test('a missing overrides file is a clear message', () => {
+    const { status, stderr } = runApp({ stage: 'production', overrides: 'test/fixtures/no-such-file.json' });
+    expect(status).toBe(1);
+    expect(stderr).toContain("cannot read overrides file 'test/fixtures/no-such-file.json'");
+  });
+});
+
+function captureConfigError(action: () => unknown): ConfigError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
