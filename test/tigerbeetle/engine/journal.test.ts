@@ -1,0 +1,135 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CreateAccountStatus, CreateTransferStatus, TransferFlags, type Client } from 'tigerbeetle-node';
+import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
+import { account, queryFilter, transfer } from './fixtures';
+
+const { created } = CreateTransferStatus;
+let directory: string;
+let dataFile: string;
+
+beforeEach(() => {
+  directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-journal-test-'));
+  dataFile = path.join(directory, 'ledger.journal');
+});
+afterEach(() => fs.rmSync(directory, { recursive: true, force: true }));
+
+async function snapshot(client: Client): Promise<unknown> {
+  return {
+    accounts: await client.queryAccounts(queryFilter()),
+    transfers: await client.queryTransfers(queryFilter()),
+  };
+}
+
+/** Three requests, each its own journal frame (the test awaits each). */
+async function writeThreeBatches(client: Client): Promise<void> {
+  expect((await client.createAccounts([account(1n), account(2n)])).map((result) => result.status)).toEqual([
+    CreateAccountStatus.created,
+    CreateAccountStatus.created,
+  ]);
+  expect((await client.createTransfers([transfer(10n, { amount: 5n })]))[0].status).toBe(created);
+  expect((await client.createTransfers([transfer(11n, { amount: 7n })]))[0].status).toBe(created);
+}
+
+describe('embedded ledger: journal', () => {
+  it('replays the journal on open: same state, same timestamps, failed ids still bound', async () => {
+    const clock = new ManualClock();
+    const first = openEmbeddedLedger({ clock, dataFile });
+    const client = first.createClient();
+    await client.createAccounts([account(1n), account(2n), account(3n, { flags: 2 /* debits_must_not_exceed_credits */ })]);
+    await client.createTransfers([
+      transfer(1n, { amount: 5n }),
+      transfer(2n, { debit_account_id: 3n, amount: 1n }), // exceeds_credits: binds id 2
+      transfer(3n, { amount: 9n, flags: TransferFlags.pending, timeout: 1 }),
+    ]);
+    clock.advanceSeconds(2);
+    const before = await snapshot(client); // this read expires transfer 3 (a journaled pulse)
+    first.close();
+
+    const second = openEmbeddedLedger({ clock, dataFile });
+    const reopened = second.createClient();
+    expect(await snapshot(reopened)).toEqual(before);
+    const [lookup] = await reopened.lookupAccounts([1n]);
+    expect(lookup.debits_pending).toBe(0n);
+    const retry = await reopened.createTransfers([
+      transfer(2n, { debit_account_id: 3n, amount: 1n }),
+      transfer(4n, { flags: TransferFlags.post_pending_transfer, pending_id: 3n, amount: 9n }),
+    ]);
+    expect(retry.map((result) => result.status)).toEqual([
+      CreateTransferStatus.id_already_failed,
+      CreateTransferStatus.pending_transfer_expired,
+    ]);
+    const [latest] = await reopened.createTransfers([transfer(5n)]);
+    const transfers = (await snapshot(reopened)) as { transfers: { timestamp: bigint }[] };
+    expect(latest.timestamp).toBeGreaterThan(transfers.transfers[transfers.transfers.length - 2].timestamp);
+    second.close();
+  });
+
+  it('has the data on disk when the promise resolves (a copy of the file reproduces it)', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    const client = ledger.createClient();
+    await writeThreeBatches(client);
+    const copy = path.join(directory, 'copy.journal');
+    fs.copyFileSync(dataFile, copy); // taken while the ledger is still open: no close() flush
+    const expected = await snapshot(client);
+    ledger.close();
+    const fromCopy = openEmbeddedLedger({ dataFile: copy });
+    expect(await snapshot(fromCopy.createClient())).toEqual(expected);
+    fromCopy.close();
+  });
+
+  it('cuts away a torn last record and keeps everything before it', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    const client = ledger.createClient();
+    await writeThreeBatches(client);
+    ledger.close();
+    const fullBytes = fs.statSync(dataFile).size;
+    fs.truncateSync(dataFile, fullBytes - 40); // mid-way through the last transfer record
+
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect(reopened.truncatedBytes).toBeGreaterThan(0);
+    const reader = reopened.createClient();
+    expect((await reader.lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    // The file is usable again: new writes land after the cut and survive another reopen.
+    expect((await reader.createTransfers([transfer(12n)]))[0].status).toBe(created);
+    reopened.close();
+    const again = openEmbeddedLedger({ dataFile });
+    expect(again.truncatedBytes).toBe(0);
+    expect((await again.createClient().lookupTransfers([10n, 11n, 12n])).map((found) => found.id)).toEqual([10n, 12n]);
+    again.close();
+  });
+
+  it('treats a last record with a bad checksum, or zeros at the end, as a torn write', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    ledger.close();
+    const bytes = fs.readFileSync(dataFile);
+    bytes[bytes.length - 3] ^= 0xff;
+    fs.writeFileSync(dataFile, Buffer.concat([bytes, Buffer.alloc(4096)]));
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    reopened.close();
+  });
+
+  it('refuses to open a journal with corruption before its last record', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    ledger.close();
+    const bytes = fs.readFileSync(dataFile);
+    bytes[40] ^= 0x01; // inside the first frame's payload
+    fs.writeFileSync(dataFile, bytes);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/checksum mismatch/);
+    bytes[40] ^= 0x01;
+    bytes[2] ^= 0x01; // the first frame's header
+    fs.writeFileSync(dataFile, bytes);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/corrupt frame header/);
+  });
+
+  it('allows one open ledger per data file', () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/already open/);
+    ledger.close();
+    openEmbeddedLedger({ dataFile }).close();
+  });
+});

@@ -1,0 +1,152 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { AccountFlags, TransferFlags, amount_max, type Account, type Client, type Transfer } from 'tigerbeetle-node';
+import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
+import { account, queryFilter, transfer } from './fixtures';
+
+/**
+ * Random sequences of transfer batches (plain, pending with timeouts, post, void, balancing,
+ * linked chains, reused ids) with the clock moving between batches. After every batch the
+ * ledger must balance; at the end, replaying the journal must rebuild exactly the same state.
+ */
+const accounts: Account[] = [
+  account(1n, { ledger: 1, flags: AccountFlags.history }),
+  account(2n, { ledger: 1, flags: AccountFlags.debits_must_not_exceed_credits }),
+  account(3n, { ledger: 1, flags: AccountFlags.credits_must_not_exceed_debits }),
+  account(4n, { ledger: 1, flags: AccountFlags.debits_must_not_exceed_credits | AccountFlags.history }),
+  account(5n, { ledger: 2 }),
+  account(6n, { ledger: 2, flags: AccountFlags.debits_must_not_exceed_credits }),
+];
+
+const kinds = ['plain', 'pending', 'post', 'void', 'balancing_debit', 'balancing_credit'] as const;
+
+/** Ordered account pairs within one ledger, plus one invalid pair to exercise rejections. */
+const accountPairs: [number, number][] = [[1, 1]];
+for (const group of [[1, 2, 3, 4], [5, 6]]) {
+  for (const debit of group) for (const credit of group) if (debit !== credit) accountPairs.push([debit, credit]);
+}
+
+// A small id range, so resubmissions, posts and voids often hit existing transfers.
+const transferArbitrary = fc
+  .record({
+    id: fc.bigInt({ min: 1n, max: 15n }),
+    kind: fc.constantFrom(...kinds),
+    pair: fc.constantFrom(...accountPairs),
+    amount: fc.oneof(fc.bigInt({ min: 0n, max: 60n }), fc.constant(amount_max)),
+    pendingId: fc.bigInt({ min: 1n, max: 15n }),
+    timeout: fc.integer({ min: 0, max: 3 }),
+    linked: fc.boolean(),
+  })
+  .map(({ id, kind, pair, amount, pendingId, timeout, linked }): Transfer => {
+    const flags = (linked ? TransferFlags.linked : 0) | kindFlags(kind);
+    if (kind === 'post' || kind === 'void') {
+      return transfer(id, { debit_account_id: 0n, credit_account_id: 0n, amount, pending_id: pendingId, ledger: 0, code: 0, flags });
+    }
+    return transfer(id, {
+      debit_account_id: BigInt(pair[0]),
+      credit_account_id: BigInt(pair[1]),
+      amount,
+      ledger: pair[0] <= 4 ? 1 : 2,
+      timeout: kind === 'pending' ? timeout : 0,
+      flags,
+    });
+  });
+
+function kindFlags(kind: (typeof kinds)[number]): number {
+  switch (kind) {
+    case 'plain':
+      return 0;
+    case 'pending':
+      return TransferFlags.pending;
+    case 'post':
+      return TransferFlags.post_pending_transfer;
+    case 'void':
+      return TransferFlags.void_pending_transfer;
+    case 'balancing_debit':
+      return TransferFlags.balancing_debit;
+    case 'balancing_credit':
+      return TransferFlags.balancing_credit;
+  }
+}
+
+const stepsArbitrary = fc.array(
+  fc.record({ batch: fc.array(transferArbitrary, { minLength: 1, maxLength: 6 }), advanceSeconds: fc.integer({ min: 0, max: 2 }) }),
+  { minLength: 1, maxLength: 25 },
+);
+
+async function checkInvariants(client: Client): Promise<void> {
+  const found = await client.lookupAccounts(accounts.map((entry) => entry.id));
+  for (const ledger of [1, 2]) {
+    const inLedger = found.filter((entry) => entry.ledger === ledger);
+    const sum = (field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'): bigint =>
+      inLedger.reduce((total, entry) => total + entry[field], 0n);
+    expect(sum('debits_posted')).toBe(sum('credits_posted'));
+    expect(sum('debits_pending')).toBe(sum('credits_pending'));
+  }
+  for (const entry of found) {
+    if ((entry.flags & AccountFlags.debits_must_not_exceed_credits) !== 0) {
+      expect(entry.debits_posted + entry.debits_pending).toBeLessThanOrEqual(entry.credits_posted);
+    }
+    if ((entry.flags & AccountFlags.credits_must_not_exceed_debits) !== 0) {
+      expect(entry.credits_posted + entry.credits_pending).toBeLessThanOrEqual(entry.debits_posted);
+    }
+  }
+}
+
+async function fullState(client: Client): Promise<unknown> {
+  const ids = Array.from({ length: 15 }, (_, index) => BigInt(index + 1));
+  return {
+    accounts: await client.lookupAccounts(accounts.map((entry) => entry.id)),
+    transfers: await client.lookupTransfers(ids),
+    queried: await client.queryTransfers(queryFilter()),
+    history: await client.getAccountBalances({ account_id: 1n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 8189, flags: 3 }),
+  };
+}
+
+describe('embedded ledger: properties over random operation sequences', () => {
+  it('balances every ledger, respects balance limits, and replays the journal to the same state', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-property-'));
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(stepsArbitrary, async (steps) => {
+          run += 1;
+          const dataFile = path.join(directory, `run-${run}.journal`);
+          const clock = new ManualClock();
+          const ledger = openEmbeddedLedger({ clock, dataFile });
+          const client = ledger.createClient();
+          try {
+            // Fund the limited accounts so the random transfers have something to move.
+            await client.createAccounts(accounts);
+            await client.createTransfers([
+              transfer(1000n, { debit_account_id: 1n, credit_account_id: 2n, amount: 100n, ledger: 1 }),
+              transfer(1001n, { debit_account_id: 3n, credit_account_id: 4n, amount: 100n, ledger: 1 }),
+              transfer(1002n, { debit_account_id: 5n, credit_account_id: 6n, amount: 100n, ledger: 2 }),
+            ]);
+            for (const step of steps) {
+              const results = await client.createTransfers(step.batch);
+              expect(results).toHaveLength(step.batch.length);
+              clock.advanceSeconds(step.advanceSeconds);
+              await checkInvariants(client);
+            }
+            const before = await fullState(client);
+            ledger.close();
+            const replayed = openEmbeddedLedger({ clock, dataFile });
+            try {
+              expect(await fullState(replayed.createClient())).toEqual(before);
+            } finally {
+              replayed.close();
+            }
+          } finally {
+            ledger.close();
+          }
+        }),
+        { numRuns: 60 },
+      );
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
