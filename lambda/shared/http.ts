@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, Env, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/**
+ * The HTTP conventions every service shares: a request id on every request and response, and
+ * errors as JSON in the OpenAI shape `{ error: { message, type, code }, request_id }`, never a
+ * stack trace or an upstream body (LOG-02).
+ */
+
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'conflict_error'
+  | 'insufficient_credits'
+  | 'rate_limit_error'
+  | 'service_unavailable'
+  | 'api_error';
+
+/** An error the client should see, with its status and a stable machine-readable code. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly type: ErrorType,
+    readonly code: string,
+    message: string,
+    /** Extra fields for the error object (e.g. the available balance on a 402). */
+    readonly details: Record<string, string | number | boolean> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const requestIdHeader = 'x-request-id';
+/** Longest client-supplied request id we keep; longer ones are replaced. */
+export const requestIdLengthMax = 128;
+
+export type RequestIdVariables = { requestId: string };
+
+export function requestIdMiddleware<E extends Env>(): MiddlewareHandler<E> {
+  return requestId({ headerName: requestIdHeader, limitLength: requestIdLengthMax, generator: () => randomUUID() });
+}
+
+export function errorResponse(c: Context, error: ApiError): Response {
+  const requestIdValue = (c.get('requestId') as string | undefined) ?? 'unknown';
+  return c.json({ error: { message: error.message, type: error.type, code: error.code, ...error.details }, request_id: requestIdValue }, error.status);
+}
+
+/** Maps hono's own HTTP exceptions (body limit, malformed input) to the API error shape. */
+function fromHttpException(exception: HTTPException): ApiError {
+  switch (exception.status) {
+    case 413:
+      return new ApiError(413, 'invalid_request_error', 'request_too_large', 'Request body too large');
+    case 401:
+      return new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key');
+    default:
+      return new ApiError(exception.status as ContentfulStatusCode, 'invalid_request_error', 'bad_request', 'Bad request');
+  }
+}
+
+export interface ErrorLogger {
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
+/**
+ * The last line of defence: known errors keep their status; anything else is logged with its
+ * error id (the request id) and answered as a bare 500 that leaks nothing.
+ */
+export function errorHandler(logger: ErrorLogger): ErrorHandler {
+  return (error, c) => {
+    if (error instanceof ApiError) return errorResponse(c, error);
+    if (error instanceof HTTPException) return errorResponse(c, fromHttpException(error));
+    logger.error('unhandled error', {
+      request_id: c.get('requestId') as string | undefined,
+      error_name: error.name,
+      error_message: error.message,
+      stack: error.stack,
+    });
+    return errorResponse(c, new ApiError(500, 'api_error', 'internal_error', 'Internal error; quote the request id when reporting it'));
+  };
+}
+
+export const notFoundHandler: NotFoundHandler = (c) =>
+  errorResponse(c, new ApiError(404, 'not_found_error', 'not_found', `No route for ${c.req.method} ${c.req.path}`));
+
+/** Parses a JSON request body; anything else is a 400 that says what was wrong. */
+export async function readJsonBody(c: Context): Promise<unknown> {
+  const contentType = c.req.header('content-type') ?? '';
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new ApiError(400, 'invalid_request_error', 'unsupported_media_type', 'Send the body as application/json');
+  }
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ApiError(400, 'invalid_request_error', 'invalid_json', 'The request body is not valid JSON');
+  }
+}

@@ -1,0 +1,123 @@
+import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
+import { z } from 'zod';
+
+/**
+ * The gateway's wire format: TigerBeetle's own structures as JSON, every 64- and 128-bit integer
+ * as a decimal string (JSON numbers lose precision above 2^53), statuses as their numeric values.
+ * Shared by the gateway (server) and its HTTP client, so both sides agree by construction.
+ */
+
+/** Operations of the gateway, one route each: POST /v1/<operation>. */
+export const gatewayOperations = [
+  'create_accounts',
+  'create_transfers',
+  'lookup_accounts',
+  'lookup_transfers',
+  'get_account_transfers',
+  'get_account_balances',
+] as const;
+export type GatewayOperation = (typeof gatewayOperations)[number];
+
+/** TigerBeetle's own batch limit: events per request. */
+export const gatewayBatchEventsMax = 8189;
+
+const u128Max = (1n << 128n) - 1n;
+const u64Max = (1n << 64n) - 1n;
+
+function unsignedDecimal(maximum: bigint, name: string) {
+  return z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,38})$/, `${name} must be a decimal string`)
+    .transform((text) => BigInt(text))
+    .refine((value) => value <= maximum, `${name} is out of range`);
+}
+
+const u128 = unsignedDecimal(u128Max, 'a u128');
+const u64 = unsignedDecimal(u64Max, 'a u64');
+const u32 = z.number().int().min(0).max(0xffff_ffff);
+const u16 = z.number().int().min(0).max(0xffff);
+
+export const accountSchema = z.strictObject({
+  id: u128,
+  debits_pending: u128,
+  debits_posted: u128,
+  credits_pending: u128,
+  credits_posted: u128,
+  user_data_128: u128,
+  user_data_64: u64,
+  user_data_32: u32,
+  reserved: u32,
+  ledger: u32,
+  code: u16,
+  flags: u16,
+  timestamp: u64,
+});
+
+export const transferSchema = z.strictObject({
+  id: u128,
+  debit_account_id: u128,
+  credit_account_id: u128,
+  amount: u128,
+  pending_id: u128,
+  user_data_128: u128,
+  user_data_64: u64,
+  user_data_32: u32,
+  timeout: u32,
+  ledger: u32,
+  code: u16,
+  flags: u16,
+  timestamp: u64,
+});
+
+export const accountFilterSchema = z.strictObject({
+  account_id: u128,
+  user_data_128: u128,
+  user_data_64: u64,
+  user_data_32: u32,
+  code: u16,
+  timestamp_min: u64,
+  timestamp_max: u64,
+  limit: u32,
+  flags: u32,
+});
+
+const batch = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(gatewayBatchEventsMax);
+
+/** Request bodies, by operation. */
+export const requestSchemas = {
+  create_accounts: z.strictObject({ accounts: batch(accountSchema) }),
+  create_transfers: z.strictObject({ transfers: batch(transferSchema) }),
+  lookup_accounts: z.strictObject({ ids: batch(u128) }),
+  lookup_transfers: z.strictObject({ ids: batch(u128) }),
+  get_account_transfers: z.strictObject({ filter: accountFilterSchema }),
+  get_account_balances: z.strictObject({ filter: accountFilterSchema }),
+} satisfies Record<GatewayOperation, z.ZodType>;
+
+type Wire<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
+
+/** bigint fields become decimal strings; everything else is kept. */
+export function toWire<T extends object>(value: T): Wire<T> {
+  const wire: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) wire[key] = typeof field === 'bigint' ? field.toString() : field;
+  return wire as Wire<T>;
+}
+
+export const accountFromWire = (wire: unknown): Account => accountSchema.parse(wire);
+export const transferFromWire = (wire: unknown): Transfer => transferSchema.parse(wire);
+
+const createResultSchema = z.strictObject({ timestamp: u64, status: u32 });
+export const createAccountResultFromWire = (wire: unknown): CreateAccountResult => createResultSchema.parse(wire);
+export const createTransferResultFromWire = (wire: unknown): CreateTransferResult => createResultSchema.parse(wire);
+
+const balanceSchema = z.strictObject({
+  debits_pending: u128,
+  debits_posted: u128,
+  credits_pending: u128,
+  credits_posted: u128,
+  timestamp: u64,
+});
+export const balanceFromWire = (wire: unknown): AccountBalance => balanceSchema.parse(wire);
+
+export function filterToWire(filter: AccountFilter): Wire<AccountFilter> {
+  return toWire(filter);
+}
