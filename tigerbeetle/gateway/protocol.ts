@@ -121,3 +121,41 @@ export const balanceFromWire = (wire: unknown): AccountBalance => balanceSchema.
 export function filterToWire(filter: AccountFilter): Wire<AccountFilter> {
   return toWire(filter);
 }
+
+/** Create results on the wire are exactly `{ timestamp, status }` (the engine adds `reserved`). */
+export function createResultToWire(result: CreateAccountResult | CreateTransferResult): { timestamp: string; status: number } {
+  return { timestamp: result.timestamp.toString(), status: result.status };
+}
+
+/** Only the schema's own fields go on the wire, so a strict decoder on the other side accepts them. */
+function pickToWire<T extends object>(value: T, shape: Record<string, unknown>): Record<string, unknown> {
+  const wire: Record<string, unknown> = {};
+  for (const key of Object.keys(shape)) {
+    const field = (value as Record<string, unknown>)[key];
+    wire[key] = typeof field === 'bigint' ? field.toString() : field;
+  }
+  return wire;
+}
+
+export const accountToWire = (account: Account): Record<string, unknown> => pickToWire(account, accountSchema.shape);
+export const transferToWire = (transfer: Transfer): Record<string, unknown> => pickToWire(transfer, transferSchema.shape);
+export const balanceToWire = (balance: AccountBalance): Record<string, unknown> => pickToWire(balance, balanceSchema.shape);
+
+/**
+ * Response bodies, by operation: one array under one key. The client decodes them strictly, so a
+ * gateway and a client built from different versions of this file fail loudly, not silently.
+ */
+export const responseSchemas = {
+  create_accounts: z.strictObject({ results: z.array(createResultSchema).max(gatewayBatchEventsMax) }),
+  create_transfers: z.strictObject({ results: z.array(createResultSchema).max(gatewayBatchEventsMax) }),
+  lookup_accounts: z.strictObject({ accounts: z.array(accountSchema).max(gatewayBatchEventsMax) }),
+  lookup_transfers: z.strictObject({ transfers: z.array(transferSchema).max(gatewayBatchEventsMax) }),
+  get_account_transfers: z.strictObject({ transfers: z.array(transferSchema).max(gatewayBatchEventsMax) }),
+  get_account_balances: z.strictObject({ balances: z.array(balanceSchema).max(gatewayBatchEventsMax) }),
+} satisfies Record<GatewayOperation, z.ZodType>;
+
+/** The JSON error body every service answers with (lambda/shared/http.ts). */
+export const errorBodySchema = z.object({
+  error: z.object({ message: z.string(), type: z.string(), code: z.string() }),
+  request_id: z.string().optional(),
+});

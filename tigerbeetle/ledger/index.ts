@@ -76,7 +76,15 @@ export function withDeadline(client: LedgerClient, timeoutMilliseconds: number):
   const wrapped: Partial<Record<keyof LedgerClient, unknown>> = {};
   for (const operation of ledgerOperations) {
     const call = client[operation] as (argument: unknown) => Promise<unknown>;
-    wrapped[operation] = (argument: unknown) => raceDeadline(call.call(client, argument), operation, timeoutMilliseconds);
+    wrapped[operation] = (argument: unknown) => {
+      let answer: Promise<unknown>;
+      try {
+        answer = Promise.resolve(call.call(client, argument));
+      } catch (error) {
+        answer = Promise.reject(error); // a synchronous throw becomes a rejection like any other
+      }
+      return raceDeadline(answer, operation, timeoutMilliseconds);
+    };
   }
   return wrapped as LedgerClient;
 }
@@ -94,7 +102,10 @@ function raceDeadline<T>(promise: Promise<T>, operation: string, timeoutMillisec
       },
       (error: unknown) => {
         clearTimeout(timer);
-        reject(error instanceof Error ? new LedgerUnavailableError(`ledger ${operation} failed: ${error.message}`) : error);
+        if (error instanceof LedgerUnavailableError) return reject(error);
+        // Not `instanceof Error`: errors from another realm (undici under jest) fail that check.
+        const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : String(error);
+        reject(new LedgerUnavailableError(`ledger ${operation} failed: ${message}`));
       },
     );
   });

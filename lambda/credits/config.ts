@@ -1,0 +1,27 @@
+/** Limits and settings of the credits service; every limit has its unit in its name. */
+export interface CreditsConfig {
+  /** TigerBeetle ledger number of the credits (one currency per ledger). */
+  readonly ledgerId: number;
+  /** ISO 4217 code of the currency the micros are of. */
+  readonly currency: string;
+  /** Largest single top-up or adjustment, micros. */
+  readonly topUpMicrosMax: bigint;
+  /** Largest single hold, micros. */
+  readonly holdMicrosMax: bigint;
+  /** Longest hold; a hold nobody resolves expires after its timeout. */
+  readonly holdTimeoutSecondsMax: number;
+  readonly historyLimitDefault: number;
+  readonly historyLimitMax: number;
+  readonly bodyBytesMax: number;
+}
+
+export const creditsConfigDefaults: CreditsConfig = {
+  ledgerId: 1,
+  currency: 'USD',
+  topUpMicrosMax: 1_000_000n * 1_000_000n, // 1,000,000.00 per top-up
+  holdMicrosMax: 10_000n * 1_000_000n, // 10,000.00 per request
+  holdTimeoutSecondsMax: 3600,
+  historyLimitDefault: 20,
+  historyLimitMax: 200,
+  bodyBytesMax: 16 * 1024,
+};

@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Ledger ids are derived, never stored: an account id from the user id, a transfer id from the
+ * caller's role, the operation and its idempotency key. A retried request derives the same id, and
+ * TigerBeetle's exactly-once semantics do the rest. Derivation: the first 128 bits of SHA-256 over
+ * a versioned namespace and the parts, separated by NUL (which no part may contain).
+ */
+
+const namespace = 'ai-proxy/credits/v1';
+const u128Max = (1n << 128n) - 1n;
+
+export function deriveId(...parts: string[]): bigint {
+  for (const part of parts) {
+    if (part.includes('\0')) throw new Error('id parts must not contain NUL');
+  }
+  const digest = createHash('sha256').update([namespace, ...parts].join('\0'), 'utf8').digest();
+  const id = BigInt(`0x${digest.subarray(0, 16).toString('hex')}`);
+  // TigerBeetle reserves 0 and 2^128-1; a SHA-256 prefix hitting either is a 2^-127 event.
+  if (id === 0n || id === u128Max) throw new Error('derived id is reserved; change the namespace');
+  return id;
+}
+
+export type Role = 'proxy' | 'admin';
+export type OperatorAccount = 'funding' | 'revenue';
+
+export const accountIdForUser = (userId: string): bigint => deriveId('account', 'user', userId);
+export const operatorAccountId = (account: OperatorAccount): bigint => deriveId('account', 'operator', account);
+export const transferIdFor = (role: Role, operation: 'topup' | 'adjustment' | 'hold', idempotencyKey: string): bigint =>
+  deriveId('transfer', role, operation, idempotencyKey);
+/** One settle and one release per hold: retries of either land on the same id. */
+export const settleTransferId = (holdId: bigint): bigint => deriveId('transfer', 'settle', holdId.toString());
+export const releaseTransferId = (holdId: bigint): bigint => deriveId('transfer', 'release', holdId.toString());

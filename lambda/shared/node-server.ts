@@ -1,0 +1,105 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { AppLogger } from './logger';
+
+/**
+ * Runs a hono app as a Node HTTP server (locally, and for the gateway on its hosts) and shuts it
+ * down gracefully: stop accepting, let in-flight requests finish within a bound, then release
+ * resources, then exit. ECS sends SIGTERM and SIGKILL 30 s later, so the drain stays well below.
+ */
+
+/** Longest wait for in-flight requests after a stop signal; then the remaining connections are cut. */
+export const drainMillisecondsMaxDefault = 10_000;
+/** While draining, connections that have become idle (keep-alive) are closed this often. */
+const drainPollIntervalMilliseconds = 50;
+/** Longest time a client may take to send a whole request (slow-loris bound). */
+export const serverRequestTimeoutMilliseconds = 30_000;
+export const serverHeadersTimeoutMilliseconds = 10_000;
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting and waits for in-flight requests; true if they all finished within the drain bound. */
+  close(): Promise<boolean>;
+}
+
+export interface StartServerOptions {
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+  readonly hostname: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly drainMillisecondsMax?: number;
+}
+
+export function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const server = createAdaptorServer({ fetch: options.fetch }) as Server;
+  server.requestTimeout = serverRequestTimeoutMilliseconds;
+  server.headersTimeout = serverHeadersTimeoutMilliseconds;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.hostname, () => {
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve({
+        url: `http://${host}:${address.port}`,
+        port: address.port,
+        close: () => drain(server, options.drainMillisecondsMax ?? drainMillisecondsMaxDefault),
+      });
+    });
+  });
+}
+
+function drain(server: Server, drainMillisecondsMax: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const poll = setInterval(() => server.closeIdleConnections(), drainPollIntervalMilliseconds);
+    const deadline = setTimeout(() => {
+      clearInterval(poll);
+      server.closeAllConnections();
+      resolve(false);
+    }, drainMillisecondsMax);
+    server.close(() => {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      resolve(true);
+    });
+    server.closeIdleConnections();
+  });
+}
+
+export interface ShutdownOptions {
+  readonly server: RunningServer;
+  readonly logger: AppLogger;
+  /** e.g. "ledger gateway": logged as "<name> stopping" and "<name> stopped". */
+  readonly name: string;
+  /** Runs first, e.g. to make readiness fail so the load balancer stops sending. */
+  readonly beforeDrain?: () => void;
+  /** Runs after the drain: close the ledger, files, timers. */
+  readonly release: () => Promise<void>;
+}
+
+/** On SIGTERM or SIGINT: drain the server, release resources, exit 0 (1 if releasing failed). */
+export function shutDownOnSignals(options: ShutdownOptions): void {
+  const { logger, name } = options;
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    options.beforeDrain?.();
+    logger.info(`${name} stopping`, { signal, drain_milliseconds_max: drainMillisecondsMaxDefault });
+    void options.server
+      .close()
+      .then(async (drained) => {
+        if (!drained) logger.warn('drain timed out; the remaining connections were closed', { signal });
+        await options.release();
+        logger.info(`${name} stopped`, { signal, drained });
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error(`${name}: shutdown failed`, { error_message: error instanceof Error ? error.message : String(error) });
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

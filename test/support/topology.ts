@@ -1,0 +1,58 @@
+import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
+import { createGatewayApp } from '../../tigerbeetle/gateway/app';
+import { createGatewayClient } from '../../tigerbeetle/gateway/client';
+import { staticTokenSource } from '../../tigerbeetle/gateway/token-source';
+import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/app';
+import { creditsKeyEntries } from '../../lambda/credits/keys';
+import { createKeyring, generateApiKey } from '../../lambda/shared/keys';
+import { startServer, type RunningServer } from '../../lambda/shared/node-server';
+import { RecordingLogger } from './recording-logger';
+
+/**
+ * The credits path as deployed, on loopback: credits server -> HTTP -> gateway server -> engine.
+ * Real sockets, real JSON on the wire, nothing stubbed.
+ */
+export interface CreditsTopology {
+  readonly creditsUrl: string;
+  readonly gatewayUrl: string;
+  readonly adminKey: string;
+  readonly proxyKey: string;
+  readonly clock: ManualClock;
+  readonly embedded: EmbeddedLedger;
+  close(): Promise<void>;
+}
+
+export async function startCreditsTopology(options: { dataFile?: string } = {}): Promise<CreditsTopology> {
+  const clock = new ManualClock(BigInt(Date.now()) * 1_000_000n);
+  const embedded = openEmbeddedLedger({ clock, dataFile: options.dataFile });
+  const gatewayToken = generateApiKey();
+  const gateway: RunningServer = await startServer({
+    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
+    hostname: '127.0.0.1',
+    port: 0,
+  });
+  const adminKey = generateApiKey();
+  const proxyKey = generateApiKey();
+  const credits = await startServer({
+    fetch: createCreditsApp({
+      ledger: createGatewayClient({ baseUrl: gateway.url, token: () => gatewayToken, requestTimeoutMilliseconds: 5_000 }),
+      keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyKey] })),
+      logger: new RecordingLogger(),
+    }).fetch,
+    hostname: '127.0.0.1',
+    port: 0,
+  });
+  return {
+    creditsUrl: credits.url,
+    gatewayUrl: gateway.url,
+    adminKey,
+    proxyKey,
+    clock,
+    embedded,
+    close: async () => {
+      await credits.close();
+      await gateway.close();
+      embedded.close();
+    },
+  };
+}

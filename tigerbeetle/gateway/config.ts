@@ -1,0 +1,137 @@
+import { isIP } from 'node:net';
+import type { LogLevel } from '../../lambda/shared/logger';
+import { clusterRequestTimeoutMillisecondsDefault, type LedgerOptions } from '../ledger';
+import { tokenSettingsFromEnvironment, type TokenSettings } from './token-source';
+
+/**
+ * The gateway's configuration, read from the environment once at start-up (and only here). Every
+ * problem is collected, so one failed start lists all of them.
+ */
+
+export const gatewayPortDefault = 7300;
+/** Loopback locally; the container image sets 0.0.0.0. */
+export const gatewayHostDefault = '127.0.0.1';
+export const ledgerRequestTimeoutMillisecondsMax = 60_000;
+/** TigerBeetle's replicas_max. */
+export const clusterReplicasMax = 6;
+
+const logLevels: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
+const ledgerModes = ['embedded', 'cluster'] as const;
+
+export interface GatewayConfig {
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  readonly host: string;
+  readonly ledger: LedgerOptions;
+  readonly ledgerRequestTimeoutMilliseconds: number;
+  readonly logLevel: LogLevel;
+  readonly tokens: TokenSettings;
+}
+
+export type ConfigResult = { readonly config: GatewayConfig; readonly problems: [] } | { readonly config?: undefined; readonly problems: string[] };
+
+export function gatewayConfigFromEnvironment(environment: NodeJS.ProcessEnv): ConfigResult {
+  const problems: string[] = [];
+  const port = readInteger(environment, 'GATEWAY_PORT', gatewayPortDefault, 0, 65_535, problems);
+  const host = readHost(environment, problems);
+  const ledgerRequestTimeoutMilliseconds = readInteger(
+    environment,
+    'LEDGER_REQUEST_TIMEOUT_MS',
+    clusterRequestTimeoutMillisecondsDefault,
+    1,
+    ledgerRequestTimeoutMillisecondsMax,
+    problems,
+  );
+  const logLevel = readLogLevel(environment, problems);
+  const ledger = readLedger(environment, ledgerRequestTimeoutMilliseconds, problems);
+  const tokens = tokenSettingsFromEnvironment(environment);
+  problems.push(...tokens.problems);
+  if (problems.length > 0 || ledger === undefined || tokens.settings === undefined) return { problems };
+  return { config: { port, host, ledger, ledgerRequestTimeoutMilliseconds, logLevel, tokens: tokens.settings }, problems: [] };
+}
+
+function value(environment: NodeJS.ProcessEnv, name: string): string | undefined {
+  const text = environment[name]?.trim();
+  return text === '' ? undefined : text;
+}
+
+function readInteger(environment: NodeJS.ProcessEnv, name: string, fallback: number, minimum: number, maximum: number, problems: string[]): number {
+  const text = value(environment, name);
+  if (text === undefined) return fallback;
+  const parsed = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!(parsed >= minimum && parsed <= maximum)) {
+    problems.push(`${name} must be an integer from ${minimum} to ${maximum}, got "${text}"`);
+    return fallback;
+  }
+  return parsed;
+}
+
+function readHost(environment: NodeJS.ProcessEnv, problems: string[]): string {
+  const host = value(environment, 'GATEWAY_HOST') ?? gatewayHostDefault;
+  if (isIP(host) === 0) problems.push(`GATEWAY_HOST must be an IP address (e.g. 127.0.0.1 or 0.0.0.0), got "${host}"`);
+  return host;
+}
+
+function readLogLevel(environment: NodeJS.ProcessEnv, problems: string[]): LogLevel {
+  const text = (value(environment, 'LOG_LEVEL') ?? 'INFO').toUpperCase();
+  if ((logLevels as readonly string[]).includes(text)) return text as LogLevel;
+  problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${text}"`);
+  return 'INFO';
+}
+
+function readLedger(environment: NodeJS.ProcessEnv, requestTimeoutMilliseconds: number, problems: string[]): LedgerOptions | undefined {
+  const mode = value(environment, 'LEDGER_MODE');
+  const dataFile = value(environment, 'LEDGER_DATA_FILE');
+  const clusterIdText = value(environment, 'TB_CLUSTER_ID');
+  const addressesText = value(environment, 'TB_ADDRESSES');
+  if (mode === 'embedded') {
+    if (clusterIdText !== undefined) problems.push('TB_CLUSTER_ID applies only to LEDGER_MODE=cluster');
+    if (addressesText !== undefined) problems.push('TB_ADDRESSES applies only to LEDGER_MODE=cluster');
+    return { kind: 'embedded', dataFile };
+  }
+  if (mode === 'cluster') {
+    if (dataFile !== undefined) problems.push('LEDGER_DATA_FILE applies only to LEDGER_MODE=embedded');
+    const clusterId = readClusterId(clusterIdText, problems);
+    const replicaAddresses = readAddresses(addressesText, problems);
+    if (clusterId === undefined || replicaAddresses === undefined) return undefined;
+    return { kind: 'cluster', clusterId, replicaAddresses, requestTimeoutMilliseconds };
+  }
+  problems.push(`LEDGER_MODE must be one of ${ledgerModes.join(', ')}, got ${mode === undefined ? 'nothing' : `"${mode}"`}`);
+  return undefined;
+}
+
+function readClusterId(text: string | undefined, problems: string[]): bigint | undefined {
+  if (text === undefined) {
+    problems.push('TB_CLUSTER_ID is required with LEDGER_MODE=cluster (the id given to tigerbeetle format)');
+    return undefined;
+  }
+  if (!/^(0|[1-9][0-9]{0,38})$/.test(text) || BigInt(text) >= 1n << 128n) {
+    problems.push(`TB_CLUSTER_ID must be a decimal u128, got "${text}"`);
+    return undefined;
+  }
+  return BigInt(text);
+}
+
+/** Replica addresses in the cluster's order: IP literals with ports (or a bare port, meaning loopback). */
+function readAddresses(text: string | undefined, problems: string[]): string[] | undefined {
+  if (text === undefined) {
+    problems.push('TB_ADDRESSES is required with LEDGER_MODE=cluster (comma-separated, in the same order as the replicas)');
+    return undefined;
+  }
+  const addresses = text.split(',').map((address) => address.trim());
+  const invalid = addresses.filter((address) => !isReplicaAddress(address));
+  if (invalid.length > 0) problems.push(`TB_ADDRESSES must hold IP:port entries, these are not: ${invalid.map((a) => `"${a}"`).join(', ')}`);
+  if (addresses.length > clusterReplicasMax) problems.push(`TB_ADDRESSES lists ${addresses.length} replicas; a cluster has at most ${clusterReplicasMax}`);
+  if (new Set(addresses).size !== addresses.length) problems.push('TB_ADDRESSES lists a replica twice');
+  return invalid.length === 0 ? addresses : undefined;
+}
+
+function isReplicaAddress(address: string): boolean {
+  const match = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$|^(\d{1,5})$/.exec(address);
+  if (!match) return false;
+  const port = Number(match[3] ?? match[4]);
+  if (!(port >= 1 && port <= 65_535)) return false;
+  if (match[1] !== undefined) return isIP(match[1]) === 4;
+  if (match[2] !== undefined) return isIP(match[2]) === 6;
+  return true;
+}
