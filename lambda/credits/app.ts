@@ -2,9 +2,10 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { z } from 'zod';
-import { LedgerUnavailableError, type LedgerClient } from '../../tigerbeetle/ledger';
+import { LedgerUnavailableError, type LedgerClient } from '../../tigerbeetle/ledger/client';
 import { ApiError, errorHandler, errorResponse, notFoundHandler, readJsonBody, requestIdMiddleware } from '../shared/http';
-import { presentedKey, type Keyring } from '../shared/keys';
+import { presentedKey } from '../shared/keys';
+import type { KeyVerifier } from '../shared/secret-keyring';
 import { audit, pseudonymize, type AppLogger } from '../shared/logger';
 import { creditsConfigDefaults, type CreditsConfig } from './config';
 import { formatMicros, parseAmount } from './domain/amount';
@@ -24,7 +25,8 @@ export interface CreditsPrincipal {
 
 export interface CreditsAppDependencies {
   readonly ledger: LedgerClient;
-  readonly keys: Keyring<CreditsPrincipal>;
+  /** A Keyring (local) or rotating keyrings fed by Secrets Manager (AWS). */
+  readonly keys: KeyVerifier<CreditsPrincipal>;
   readonly logger: AppLogger;
   readonly config?: Partial<CreditsConfig>;
 }
@@ -101,10 +103,10 @@ function historyJson(entry: HistoryEntry) {
   };
 }
 
-function authenticate(keys: Keyring<CreditsPrincipal>, logger: AppLogger): MiddlewareHandler<CreditsEnv> {
+function authenticate(keys: KeyVerifier<CreditsPrincipal>, logger: AppLogger): MiddlewareHandler<CreditsEnv> {
   return async (c, next) => {
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
-    const principal = key === undefined ? undefined : keys.verify(key);
+    const principal = key === undefined ? undefined : await keys.verify(key);
     if (principal === undefined) {
       audit(logger, 'auth_failure', { request_id: c.get('requestId'), path: c.req.path, key_presented: key !== undefined });
       throw new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key');

@@ -1,6 +1,6 @@
 import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
 import type { z } from 'zod';
-import { LedgerUnavailableError, type LedgerClient } from '../ledger';
+import { LedgerUnavailableError, type LedgerClient } from '../ledger/client';
 import { accountToWire, errorBodySchema, filterToWire, responseSchemas, transferToWire, type GatewayOperation } from './protocol';
 
 /**

@@ -1,6 +1,7 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createKeyring, hashKey, presentedKeyLengthMax, type KeyEntry, type Keyring } from '../../lambda/shared/keys';
-import { audit, type AppLogger } from '../../lambda/shared/logger';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createKeyring, hashKey, presentedKeyLengthMax } from '../../lambda/shared/keys';
+import type { AppLogger } from '../../lambda/shared/logger';
+import { openRotatingKeyring, secretRefreshIntervalMillisecondsDefault, secretRefreshOnMissIntervalMillisecondsMin } from '../../lambda/shared/secret-keyring';
 import type { GatewayTokenVerifier, GatewayTokenVersion } from './app';
 
 /**
@@ -13,15 +14,9 @@ import type { GatewayTokenVerifier, GatewayTokenVersion } from './app';
 export const gatewayTokenLengthMin = 32;
 /** A longer token could never be presented: the keyring refuses longer keys before hashing. */
 export const gatewayTokenLengthMax = presentedKeyLengthMax;
-/** How often the secret is read again, to pick up a rotation. */
-export const tokenRefreshIntervalMilliseconds = 5 * 60 * 1000;
-/**
- * An unknown token may be a freshly rotated one: the secret is read again at once, but at most this
- * often, so wrong tokens cannot turn into a flood of Secrets Manager calls.
- */
-export const tokenRefreshOnMissIntervalMillisecondsMin = 10_000;
-/** Deadline of one read of the secret (both versions). */
-export const tokenReadTimeoutMilliseconds = 5_000;
+/** Refresh and read limits: those of every rotating secret (lambda/shared/secret-keyring.ts). */
+export const tokenRefreshIntervalMilliseconds = secretRefreshIntervalMillisecondsDefault;
+export const tokenRefreshOnMissIntervalMillisecondsMin = secretRefreshOnMissIntervalMillisecondsMin;
 
 export const tokenSecretArnVariable = 'GATEWAY_TOKEN_SECRET_ARN';
 export const tokenVariable = 'GATEWAY_TOKEN';
@@ -98,84 +93,22 @@ interface SecretsManagerSourceOptions extends TokenSourceDependencies {
 }
 
 export async function secretsManagerTokenSource(options: SecretsManagerSourceOptions): Promise<GatewayTokenSource> {
-  const { logger } = options;
-  const now = options.now ?? Date.now;
-  const refreshIntervalMilliseconds = options.refreshIntervalMilliseconds ?? tokenRefreshIntervalMilliseconds;
-  let tokens = await readTokens(options.client, options.secretArn);
-  let keyring = keyringOf(tokens);
-  let lastAttempt = now();
-  let inFlight: Promise<void> | undefined;
-
-  async function refreshOnce(): Promise<void> {
-    lastAttempt = now();
-    try {
-      const next = await readTokens(options.client, options.secretArn);
-      if (!next.current.equals(tokens.current)) audit(logger, 'gateway_token_rotated', { has_previous: next.previous !== undefined });
-      tokens = next;
-      keyring = keyringOf(next);
-    } catch (error) {
-      // The last good set keeps serving: a Secrets Manager outage must not become a gateway outage.
-      logger.error('gateway token refresh failed; keeping the last good tokens', {
-        error_name: error instanceof Error ? error.name : typeof error,
-        error_message: error instanceof Error ? error.message : String(error),
-      });
-    }
-  }
-  function refresh(): Promise<void> {
-    inFlight ??= refreshOnce().finally(() => (inFlight = undefined));
-    return inFlight;
-  }
-
-  const timer = setInterval(() => void refresh(), refreshIntervalMilliseconds);
-  timer.unref();
-  return {
-    description: `Secrets Manager secret ${options.secretArn} (AWSCURRENT and AWSPREVIOUS)`,
-    async verify(presented) {
-      const known = keyring.verify(presented);
-      if (known !== undefined || now() - lastAttempt < tokenRefreshOnMissIntervalMillisecondsMin) return known;
-      await refresh();
-      return keyring.verify(presented);
+  return openRotatingKeyring<GatewayTokenVersion>({
+    client: options.client,
+    secretArn: options.secretArn,
+    logger: options.logger,
+    name: 'gateway token',
+    principal: (version) => version,
+    keyFromSecretString: (secretString, version) => {
+      const token = tokenFromSecretString(secretString);
+      const problem = tokenProblem(token, `the gateway token secret's ${version === 'current' ? 'AWSCURRENT' : 'AWSPREVIOUS'} version`);
+      if (problem) throw new Error(problem);
+      return token;
     },
-    close: () => clearInterval(timer),
-  };
-}
-
-/** Hashes only: the tokens themselves are dropped as soon as they are read. */
-interface TokenHashes {
-  readonly current: Buffer;
-  readonly previous?: Buffer;
-}
-
-function keyringOf(tokens: TokenHashes): Keyring<GatewayTokenVersion> {
-  const entries: KeyEntry<GatewayTokenVersion>[] = [{ keyHash: tokens.current, principal: 'current' }];
-  if (tokens.previous) entries.push({ keyHash: tokens.previous, principal: 'previous' });
-  return createKeyring<GatewayTokenVersion>(entries);
-}
-
-async function readTokens(client: SecretsManagerClient, secretArn: string): Promise<TokenHashes> {
-  const current = await readVersion(client, secretArn, 'AWSCURRENT');
-  if (current === undefined) throw new Error('the gateway token secret has no AWSCURRENT version');
-  const previous = await readVersion(client, secretArn, 'AWSPREVIOUS');
-  return { current: hashKey(current), previous: previous === undefined ? undefined : hashKey(previous) };
-}
-
-/** The token of one version stage; undefined if that stage does not exist (AWSPREVIOUS before the first rotation). */
-async function readVersion(client: SecretsManagerClient, secretArn: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
-  let secretString: string | undefined;
-  try {
-    const answer = await client.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: stage }), {
-      abortSignal: AbortSignal.timeout(tokenReadTimeoutMilliseconds),
-    });
-    secretString = answer.SecretString;
-  } catch (error) {
-    if (error instanceof Error && error.name === 'ResourceNotFoundException') return undefined;
-    throw error;
-  }
-  if (secretString === undefined) throw new Error(`the gateway token secret's ${stage} version holds no SecretString`);
-  const token = tokenFromSecretString(secretString);
-  const problem = tokenProblem(token, `the gateway token secret's ${stage} version`);
-  if (problem) throw new Error(problem);
-  return token;
+    rotationEvent: 'gateway_token_rotated',
+    refreshIntervalMilliseconds: options.refreshIntervalMilliseconds ?? tokenRefreshIntervalMilliseconds,
+    now: options.now,
+  });
 }
 
 /**

@@ -1,5 +1,7 @@
-import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags, type Account, type Transfer } from 'tigerbeetle-node';
-import type { LedgerClient } from '../../../tigerbeetle/ledger';
+import type { Account, Transfer } from 'tigerbeetle-node';
+// The enums alone: the package's index loads the native client, which must never run in Lambda.
+import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags } from 'tigerbeetle-node/dist/bindings';
+import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { accountIdForUser, operatorAccountId, releaseTransferId, settleTransferId, transferIdFor, type Role } from './ids';
 
 /**

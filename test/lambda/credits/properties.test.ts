@@ -31,11 +31,16 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant('retry' as const), commandIndex: fc.nat() }),
 );
 
+const nanosecondsPerSecond = 1_000_000_000n;
+/** Before each hold the clock moves by this much, so the hold's ledger timestamp is exactly the clock. */
+const holdClockStepNanoseconds = 1_000_000n;
+
 interface ModelHold {
   id: string;
   user: User;
   micros: number;
-  expiresAfterSeconds: number;
+  /** TigerBeetle: a pending transfer expires once its timestamp plus its timeout is reached. */
+  expiresAtNanoseconds: bigint;
   outcome: 'pending' | 'settled' | 'released' | 'expired';
   charged: number;
 }
@@ -44,7 +49,7 @@ class Model {
   readonly credited = new Map<User, number>();
   readonly spent = new Map<User, number>();
   readonly holds: ModelHold[] = [];
-  elapsedSeconds = 0;
+  elapsedNanoseconds = 0n;
 
   available(user: User): number {
     this.expire();
@@ -54,7 +59,7 @@ class Model {
 
   expire(): void {
     for (const hold of this.holds) {
-      if (hold.outcome === 'pending' && this.elapsedSeconds > hold.expiresAfterSeconds) hold.outcome = 'expired';
+      if (hold.outcome === 'pending' && this.elapsedNanoseconds >= hold.expiresAtNanoseconds) hold.outcome = 'expired';
     }
   }
 }
@@ -85,12 +90,15 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
       }
       case 'hold': {
         keyCounter += 1;
+        fixture.clock.advanceNanoseconds(holdClockStepNanoseconds);
+        model.elapsedNanoseconds += holdClockStepNanoseconds;
         const expected = model.available(command.user) >= command.micros;
         const response = await send({ method: 'POST', path: '/api/v1/holds', body: { user_id: command.user, amount_micros: command.micros, timeout_seconds: command.timeoutSeconds }, key: fixture.proxyKey, headers: { 'idempotency-key': `hold-key-${keyCounter}` } });
         expect(response.status).toBe(expected ? 201 : 402);
         if (expected) {
           const body = (await response.json()) as { hold_id: string };
-          model.holds.push({ id: body.hold_id, user: command.user, micros: command.micros, expiresAfterSeconds: model.elapsedSeconds + command.timeoutSeconds, outcome: 'pending', charged: 0 });
+          const expiresAtNanoseconds = model.elapsedNanoseconds + BigInt(command.timeoutSeconds) * nanosecondsPerSecond;
+          model.holds.push({ id: body.hold_id, user: command.user, micros: command.micros, expiresAtNanoseconds, outcome: 'pending', charged: 0 });
         }
         break;
       }
@@ -115,7 +123,7 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
       }
       case 'advance':
         fixture.clock.advanceSeconds(command.seconds);
-        model.elapsedSeconds += command.seconds;
+        model.elapsedNanoseconds += BigInt(command.seconds) * nanosecondsPerSecond;
         break;
       case 'retry': {
         // A retried write (same key, same body) never moves money twice.
@@ -193,7 +201,7 @@ describe('DATA-06: credits stay exact under any sequence of operations', () => {
             fixture.close();
           }
         }),
-        { numRuns: 40 },
+        { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },
       );
     } finally {
       rmSync(directory, { recursive: true, force: true });

@@ -1,0 +1,96 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { handle, type LambdaEvent } from 'hono/aws-lambda';
+import { createGatewayClient } from '../../tigerbeetle/gateway/client';
+import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
+import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import { combineVerifiers, openRotatingKeyring, readSecretVersion } from '../shared/secret-keyring';
+import { createCreditsApp, type CreditsPrincipal } from './app';
+import { serviceKeyFromSecretString } from './keys';
+
+/**
+ * The credits service as a Lambda function behind the internal ALB. Secrets are read from Secrets
+ * Manager at cold start and refreshed, never taken from the environment (CFG-02, AUTH-03): the
+ * environment holds only their ARNs and the gateway's address.
+ */
+
+export interface CreditsLambdaSettings {
+  readonly region: string;
+  readonly adminKeySecretArn: string;
+  readonly proxyKeySecretArn: string;
+  readonly gatewayUrl: string;
+  readonly gatewayTokenSecretArn: string;
+  readonly logLevel: LogLevel;
+}
+
+/** Deadline of one call to the gateway; the function's timeout is longer. */
+const gatewayRequestTimeoutMilliseconds = 5_000;
+/** How long the gateway token read at cold start is used before it is read again. */
+const gatewayTokenCacheMilliseconds = 5 * 60 * 1000;
+
+export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLambdaSettings {
+  const required = ['AWS_REGION', 'CREDITS_ADMIN_KEY_SECRET_ARN', 'CREDITS_PROXY_KEY_SECRET_ARN', 'GATEWAY_URL', 'GATEWAY_TOKEN_SECRET_ARN'];
+  const missing = required.filter((name) => !environment[name]);
+  // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
+  if (missing.length > 0) throw new Error(`credits: refusing to start, missing configuration: ${missing.join(', ')}`);
+  const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  return {
+    region: environment.AWS_REGION as string,
+    adminKeySecretArn: environment.CREDITS_ADMIN_KEY_SECRET_ARN as string,
+    proxyKeySecretArn: environment.CREDITS_PROXY_KEY_SECRET_ARN as string,
+    gatewayUrl: environment.GATEWAY_URL as string,
+    gatewayTokenSecretArn: environment.GATEWAY_TOKEN_SECRET_ARN as string,
+    logLevel,
+  };
+}
+
+/** The gateway token: AWSCURRENT, read again after the cache period (the gateway also accepts AWSPREVIOUS). */
+function cachedGatewayToken(client: SecretsManagerClient, secretArn: string): () => Promise<string> {
+  let cached: { token: string; readAt: number } | undefined;
+  return async () => {
+    if (cached && Date.now() - cached.readAt < gatewayTokenCacheMilliseconds) return cached.token;
+    const secretString = await readSecretVersion(client, secretArn, 'AWSCURRENT');
+    if (secretString === undefined) throw new Error('the gateway token secret has no AWSCURRENT version');
+    cached = { token: tokenFromSecretString(secretString), readAt: Date.now() };
+    return cached.token;
+  };
+}
+
+export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, client: SecretsManagerClient, logger: AppLogger) {
+  const keyring = (role: CreditsPrincipal['role'], secretArn: string) =>
+    openRotatingKeyring<CreditsPrincipal>({
+      client,
+      secretArn,
+      logger,
+      name: `credits ${role} key`,
+      principal: (version) => ({ keyId: `${role}-${version}`, role }),
+      keyFromSecretString: serviceKeyFromSecretString,
+      rotationEvent: 'key_rotation',
+    });
+  const [admin, proxy] = await Promise.all([keyring('admin', settings.adminKeySecretArn), keyring('proxy', settings.proxyKeySecretArn)]);
+  const ledger = createGatewayClient({
+    baseUrl: settings.gatewayUrl,
+    token: cachedGatewayToken(client, settings.gatewayTokenSecretArn),
+    requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds,
+  });
+  return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger });
+}
+
+let lambdaHandler: Promise<(event: LambdaEvent, context?: unknown) => Promise<unknown>> | undefined;
+
+/** Built once per execution environment (cold start); a failed start is retried on the next event. */
+function coldStart(): Promise<(event: LambdaEvent, context?: unknown) => Promise<unknown>> {
+  lambdaHandler ??= (async () => {
+    const settings = creditsLambdaSettings(process.env);
+    const logger = createLogger('credits', settings.logLevel);
+    const app = await createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger);
+    return handle(app) as (event: LambdaEvent, context?: unknown) => Promise<unknown>;
+  })().catch((error: unknown) => {
+    lambdaHandler = undefined;
+    throw error;
+  });
+  return lambdaHandler;
+}
+
+export async function handler(event: LambdaEvent, context?: unknown): Promise<unknown> {
+  return (await coldStart())(event, context);
+}

@@ -1,0 +1,104 @@
+import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
+import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
+import { staticTokenSource } from '../../../tigerbeetle/gateway/token-source';
+import { creditsLambdaSettings, handler } from '../../../lambda/credits/handler';
+import { generateApiKey } from '../../../lambda/shared/keys';
+import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { RecordingLogger } from '../../support/recording-logger';
+
+/**
+ * The credits Lambda behind the internal ALB: ALB events in, ALB results out; its keys and the
+ * gateway token come from Secrets Manager (mocked at the SDK), the ledger is a real local gateway.
+ */
+
+const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+const secrets = { admin: arn('credits-admin-key'), proxy: arn('credits-proxy-key'), gateway: arn('gateway-token') };
+const adminCurrent = generateApiKey();
+const adminPrevious = generateApiKey();
+const proxyCurrent = generateApiKey();
+const gatewayToken = generateApiKey();
+
+const secretsManager = mockClient(SecretsManagerClient);
+let embedded: EmbeddedLedger;
+let gateway: RunningServer;
+const savedEnvironment = { ...process.env };
+
+function secretHolds(secretArn: string, current: string, previous?: string): void {
+  secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
+  const previousStage = secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' });
+  if (previous === undefined) previousStage.rejects(new ResourceNotFoundException({ message: 'no such version', $metadata: {} }));
+  else previousStage.resolves({ SecretString: previous });
+}
+
+function albEvent(method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}) {
+  return {
+    requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/credits/0123456789abcdef' } },
+    httpMethod: method,
+    path,
+    queryStringParameters: {},
+    headers: { host: 'credits.internal', authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body: body === undefined ? '' : JSON.stringify(body),
+    isBase64Encoded: false,
+  };
+}
+
+beforeAll(async () => {
+  embedded = openEmbeddedLedger();
+  gateway = await startServer({
+    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
+    hostname: '127.0.0.1',
+    port: 0,
+  });
+  secretHolds(secrets.admin, adminCurrent, JSON.stringify({ key: adminPrevious }));
+  secretHolds(secrets.proxy, proxyCurrent);
+  secretHolds(secrets.gateway, JSON.stringify({ token: gatewayToken }));
+  Object.assign(process.env, {
+    AWS_REGION: 'eu-west-1',
+    CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
+    CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
+    GATEWAY_URL: gateway.url,
+    GATEWAY_TOKEN_SECRET_ARN: secrets.gateway,
+    LOG_LEVEL: 'ERROR',
+  });
+});
+
+afterAll(async () => {
+  process.env = savedEnvironment;
+  await gateway.close();
+  embedded.close();
+});
+
+type AlbResult = { statusCode: number; body: string; headers?: Record<string, string> };
+
+describe('credits Lambda behind the ALB', () => {
+  test('CFG-02: settings hold only secret ARNs and the gateway address', () => {
+    const settings = creditsLambdaSettings(process.env);
+    for (const value of Object.values(settings)) {
+      for (const secret of [adminCurrent, adminPrevious, proxyCurrent, gatewayToken]) expect(String(value)).not.toContain(secret);
+    }
+  });
+
+  test('answers ALB events: a top-up, then a balance, through the gateway', async () => {
+    const topUp = (await handler(albEvent('POST', '/api/v1/topup', adminCurrent, { user_id: 'lambda-user', amount: '5.00' }, { 'idempotency-key': 'lambda-topup-0001' }))) as AlbResult;
+    expect(topUp.statusCode).toBe(201);
+    const balance = (await handler(albEvent('GET', '/api/v1/balance/lambda-user', proxyCurrent))) as AlbResult;
+    expect(balance.statusCode).toBe(200);
+    expect(JSON.parse(balance.body)).toMatchObject({ available_micros: '5000000' });
+  });
+
+  test('AUTH-04: the previous admin key still works during a rotation; an unknown key gets 401', async () => {
+    const previous = (await handler(albEvent('GET', '/api/v1/balance/lambda-user', adminPrevious))) as AlbResult;
+    expect(previous.statusCode).toBe(200);
+    const unknown = (await handler(albEvent('GET', '/api/v1/balance/lambda-user', generateApiKey()))) as AlbResult;
+    expect(unknown.statusCode).toBe(401);
+    expect(JSON.parse(unknown.body)).toMatchObject({ error: { code: 'invalid_api_key' } });
+  });
+
+  test('AUTH-08: without its configuration the function refuses to start, with a clear message', () => {
+    expect(() => creditsLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(
+      'credits: refusing to start, missing configuration: CREDITS_ADMIN_KEY_SECRET_ARN, CREDITS_PROXY_KEY_SECRET_ARN, GATEWAY_URL, GATEWAY_TOKEN_SECRET_ARN',
+    );
+  });
+});
