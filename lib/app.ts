@@ -4,11 +4,13 @@ import { App } from 'aws-cdk-lib';
 import type { StageConfig } from './config';
 import { addComplianceChecks } from './compliance';
 import { EdgeStack } from './stacks/edge-stack';
+import { LedgerStack } from './stacks/ledger-stack';
 import { NetworkStack } from './stacks/network-stack';
 
 export interface StageStacks {
   readonly network: NetworkStack;
   readonly edge: EdgeStack;
+  readonly ledger: LedgerStack;
 }
 
 /** The stack name of one part of a stage, e.g. ai-proxy-production-network. */
@@ -28,7 +30,13 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     vpc: network.vpc,
     logsKey: network.logsKey,
   });
-  return { network, edge };
+  const ledger = new LedgerStack(app, stackName(config, 'ledger'), {
+    config,
+    description: `AI proxy (${config.stage}): TigerBeetle cluster, ledger gateway, backups`,
+    vpc: network.vpc,
+    logsKey: network.logsKey,
+  });
+  return { network, edge, ledger };
 }
 
 /** The context of cdk.json (feature flags), so that tests synthesize exactly what the CLI does. */

@@ -1,17 +1,24 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileClientKeyStore, issueClientKey, localClientKeysFile } from '../lambda/shared/client-key-store';
 import { generateApiKey } from '../lambda/shared/keys';
 import { localTopologyEnvironment, repoRoot, startLocalService, stopLocalServices, waitUntilHealthy, type LocalService } from './local-services';
 
 /**
- * `npm run dev`: the whole credits path on one machine, in the same topology as AWS:
- * credits (Node server) -> ledger gateway (Node server) -> embedded TigerBeetle-compatible engine,
- * with the ledger journal and generated development keys under .data/ (git-ignored).
+ * `npm run dev`: the whole system on one machine, in the same topology as AWS:
+ * proxy -> credits -> ledger gateway -> embedded TigerBeetle-compatible engine, three Node
+ * processes, with the ledger journal, the client key file and generated development keys under
+ * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY to call
+ * Gemini for real.
  */
 
 const dataDirectory = join(repoRoot, '.data');
 const secretsFile = join(dataDirectory, 'dev-secrets.json');
-const ports = { gateway: 7300, credits: 7200 };
+const ports = { gateway: 7300, credits: 7200, proxy: 7100 };
+const clientKeysFile = join(repoRoot, localClientKeysFile);
+/** The user the development client key bills, and what it starts with. */
+const devUser = 'dev-user';
+const devStartingCredits = '10.00';
 
 interface DevSecrets {
   readonly adminKey: string;
@@ -47,40 +54,59 @@ function start(name: string, entry: string, environment: Record<string, string>)
   services.push(service);
 }
 
-function printExamples(secrets: DevSecrets): void {
+/** On first start: a client key for the dev user (printed once, like `npm run keys -- issue`) and some credits. */
+async function firstStart(secrets: DevSecrets): Promise<string | undefined> {
+  const store = fileClientKeyStore(clientKeysFile);
+  const set = await store.read();
+  if (set.keys.some((entry) => entry.user_id === devUser)) return undefined;
+  const { set: next, issued } = issueClientKey(set, { userId: devUser, label: 'npm run dev', now: new Date() });
+  await store.write(next);
+  const topUp = await fetch(`http://127.0.0.1:${ports.credits}/api/v1/topup`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secrets.adminKey}`, 'content-type': 'application/json', 'idempotency-key': `dev-first-start-${issued.entry.id}` },
+    body: JSON.stringify({ user_id: devUser, amount: devStartingCredits }),
+  });
+  if (topUp.status !== 201) throw new Error(`the first top-up failed with ${topUp.status}`);
+  return issued.key;
+}
+
+function printExamples(secrets: DevSecrets, newClientKey: string | undefined): void {
+  const proxy = `http://127.0.0.1:${ports.proxy}`;
   const credits = `http://127.0.0.1:${ports.credits}`;
+  const key = newClientKey ?? 'YOUR_CLIENT_KEY';
   console.log(`
-Ready. The credits service is at ${credits} (ledger journal: .data/ledger.tbj, keys: .data/dev-secrets.json).
+Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.gateway} -> embedded ledger (.data/ledger.tbj).
+${
+  newClientKey
+    ? `\nA client key for '${devUser}' (with ${devStartingCredits} credits). It is shown only this once; keep it:\n\n  ${newClientKey}\n`
+    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: npm run keys -- issue --user ${devUser}\n`
+}
 Try:
 
-  # top up 100.00 for user alice (admin key; the Idempotency-Key makes a retry safe)
+  # a chat completion with the built-in echo model (no provider key needed), billed in credits
+  curl -s ${proxy}/v1/chat/completions -H 'authorization: Bearer ${key}' -H 'content-type: application/json' \\
+       -d '{"model":"echo","messages":[{"role":"user","content":"Hello, ledger!"}]}' -D - 
+
+  # your balance, and the models with their prices
+  curl -s ${proxy}/v1/balance -H 'authorization: Bearer ${key}'
+  curl -s ${proxy}/v1/models -H 'authorization: Bearer ${key}'
+
+  # top up (the credits service's admin key; only inside the VPC in AWS)
   curl -s -X POST ${credits}/api/v1/topup -H 'authorization: Bearer ${secrets.adminKey}' \\
        -H 'content-type: application/json' -H "idempotency-key: topup-$(date +%s)" \\
-       -d '{"user_id":"alice","amount":"100.00"}'
+       -d '{"user_id":"${devUser}","amount":"5.00"}'
 
-  # balance (admin or proxy key)
-  curl -s ${credits}/api/v1/balance/alice -H 'authorization: Bearer ${secrets.adminKey}'
+  # history of the dev user, newest first
+  curl -s '${credits}/api/v1/transfers/${devUser}?limit=10' -H 'authorization: Bearer ${secrets.adminKey}'
 
-  # hold 2.50 for 60 seconds, as the proxy does before calling a model
-  curl -s -X POST ${credits}/api/v1/holds -H 'authorization: Bearer ${secrets.proxyKey}' \\
-       -H 'content-type: application/json' \\
-       -d '{"user_id":"alice","amount":"2.50","timeout_seconds":60,"request_id":"req-'$(date +%s)'"}'
-
-  # settle it for the actual cost (the rest returns to alice), or release it
-  curl -s -X POST ${credits}/api/v1/holds/HOLD_ID/settle -H 'authorization: Bearer ${secrets.proxyKey}' \\
-       -H 'content-type: application/json' -d '{"amount":"0.75"}'
-  curl -s -X POST ${credits}/api/v1/holds/HOLD_ID/release -H 'authorization: Bearer ${secrets.proxyKey}'
-
-  # history, newest first
-  curl -s '${credits}/api/v1/transfers/alice?limit=10' -H 'authorization: Bearer ${secrets.adminKey}'
-
+With GEMINI_API_KEY set before npm run dev, "model":"gemini-2.5-flash" calls Gemini for real.
 Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 `);
 }
 
 async function main(): Promise<void> {
   const secrets = devSecrets();
-  console.log('Starting the ledger gateway (embedded engine) and the credits service...');
+  console.log('Starting the ledger gateway (embedded engine), the credits service and the proxy...');
   const environment = localTopologyEnvironment({
     gatewayPort: ports.gateway,
     creditsPort: ports.credits,
@@ -88,13 +114,17 @@ async function main(): Promise<void> {
     gatewayToken: secrets.gatewayToken,
     adminKey: secrets.adminKey,
     proxyKey: secrets.proxyKey,
+    proxyPort: ports.proxy,
+    clientKeysFile,
     logLevel: process.env.LOG_LEVEL ?? 'INFO',
   });
   start('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway);
   await waitUntilHealthy('gateway', `http://127.0.0.1:${ports.gateway}/ready`);
   start('credits', 'lambda/credits/server.ts', environment.credits);
   await waitUntilHealthy('credits', `http://127.0.0.1:${ports.credits}/api/v1/ready`);
-  printExamples(secrets);
+  start('proxy', 'lambda/proxy/server.ts', environment.proxy);
+  await waitUntilHealthy('proxy', `http://127.0.0.1:${ports.proxy}/ready`);
+  printExamples(secrets, await firstStart(secrets));
 }
 
 process.once('SIGINT', () => shutdown(0));

@@ -56,17 +56,28 @@ export function stopLocalServices(services: readonly LocalService[]): Promise<vo
   ).then(() => undefined);
 }
 
-/** The environment of the gateway and the credits service for a local topology. */
+/** The environment of the gateway, the credits service and the proxy for a local topology. */
 export function localTopologyEnvironment(input: {
   gatewayPort: number;
   creditsPort: number;
+  proxyPort?: number;
   dataFile: string;
+  clientKeysFile?: string;
   gatewayToken: string;
   adminKey: string;
   proxyKey: string;
   logLevel: string;
-}): { gateway: Record<string, string>; credits: Record<string, string> } {
+}): { gateway: Record<string, string>; credits: Record<string, string>; proxy: Record<string, string> } {
   return {
+    proxy: {
+      PROXY_PORT: String(input.proxyPort ?? 7100),
+      PROXY_HOST: '127.0.0.1',
+      CREDITS_URL: `http://127.0.0.1:${input.creditsPort}`,
+      CREDITS_PROXY_KEY: input.proxyKey,
+      CLIENT_KEYS_FILE: input.clientKeysFile ?? '',
+      STAGE: 'dev',
+      LOG_LEVEL: input.logLevel,
+    },
     gateway: {
       GATEWAY_PORT: String(input.gatewayPort),
       GATEWAY_HOST: '127.0.0.1',

@@ -152,6 +152,14 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
     ['network', 'FlowLogs91F8F4DF', 'AWS::Logs::LogGroup'],
     ['edge', 'PublicAlbAccessLogsACBFC34D', 'AWS::S3::Bucket'],
     ['edge', 'WebAclLogs3CC57E89', 'AWS::Logs::LogGroup'],
+    ['ledger', 'TigerBeetleDataKey1B3E7980', 'AWS::KMS::Key'],
+    ['ledger', 'TigerBeetleReplica0Data787816BF', 'AWS::EC2::Volume'],
+    ['ledger', 'TigerBeetleBackupVault304D2065', 'AWS::Backup::BackupVault'],
+    ['ledger', 'TigerBeetleGatewayTokenKeyD757F1B6', 'AWS::KMS::Key'],
+    ['ledger', 'TigerBeetleGatewayTokenSecret635EA4E3', 'AWS::SecretsManager::Secret'],
+    ['ledger', 'TigerBeetleAlarmsTopicKey15C60792', 'AWS::KMS::Key'],
+    ['ledger', 'TigerBeetleLogs5461FA56', 'AWS::Logs::LogGroup'],
+    ['ledger', 'TigerBeetleGatewayLogs4C66A586', 'AWS::Logs::LogGroup'],
   ];
 
   test.each(stateful)('%s %s (%s)', (part, logicalId, type) => {

@@ -10,7 +10,8 @@ import { audit, pseudonymize, type AppLogger } from '../shared/logger';
 import { creditsConfigDefaults, type CreditsConfig } from './config';
 import { formatMicros, parseAmount } from './domain/amount';
 import { Credits, type Balance, type Hold, type HistoryEntry, type ResolveResult } from './domain/credits';
-import type { Role } from './domain/ids';
+import { randomId, type Role } from './domain/ids';
+import { RateLimiter } from './domain/rate-limit';
 
 /**
  * The credits service: prepaid balances on the ledger, reachable only inside the VPC. Keys of its
@@ -165,6 +166,7 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
   app.use('/api/v1/*', authenticate(dependencies.keys, logger));
   registerAdminRoutes(app, credits, config, logger);
   registerHoldRoutes(app, credits, config, logger);
+  registerRateLimitRoute(app, new RateLimiter(dependencies.ledger, config.rateLedgerId, randomId));
 
   app.get('/api/v1/balance/:user_id', requireRole('proxy', 'admin'), async (c) => {
     const userId = parseWith(userIdSchema, c.req.param('user_id'));
@@ -298,17 +300,41 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
   });
 }
 
+const rateLimitSchema = z.strictObject({
+  subject: z.string().regex(/^[A-Za-z0-9._:@-]{1,160}$/, 'subject must be 1 to 160 characters: letters, digits and . _ : @ -'),
+  limit_per_minute: z.number().int('limit_per_minute must be a whole number').min(1).max(1_000_000),
+});
+
+/** One request of a subject against its per-minute limit, exact across every caller (RATE-02). */
+function registerRateLimitRoute(app: Hono<CreditsEnv>, limiter: RateLimiter): void {
+  app.post('/api/v1/rate-limit', requireRole('proxy'), async (c) => {
+    const body = parseWith(rateLimitSchema, await readJsonBody(c));
+    const verdict = await limiter.consume(body.subject, body.limit_per_minute);
+    return c.json(
+      verdict.allowed
+        ? { allowed: true, limit: verdict.limit, remaining: verdict.remaining, reset_seconds: verdict.resetSeconds }
+        : { allowed: false, limit: verdict.limit, remaining: 0, retry_after_seconds: verdict.retryAfterSeconds },
+    );
+  });
+}
+
 function resolved(c: CreditsContext, logger: AppLogger, holdId: bigint, action: 'settle' | 'release', result: ResolveResult): Response {
   const fields = { request_id: c.get('requestId'), hold_id: holdId.toString(), action };
   switch (result.kind) {
     case 'settled':
       audit(logger, 'settle', { ...fields, charged_micros: result.chargedMicros.toString(), released_micros: result.releasedMicros.toString(), replayed: result.replayed });
-      return c.json({ hold_id: holdId.toString(), status: 'settled', charged_micros: result.chargedMicros.toString(), released_micros: result.releasedMicros.toString() });
+      return c.json({
+        hold_id: holdId.toString(),
+        status: 'settled',
+        charged_micros: result.chargedMicros.toString(),
+        released_micros: result.releasedMicros.toString(),
+        available_micros: result.availableMicros.toString(),
+      });
     case 'released':
     case 'expired':
       if (action === 'settle') break;
       audit(logger, 'release', { ...fields, outcome: result.kind, released_micros: result.releasedMicros.toString() });
-      return c.json({ hold_id: holdId.toString(), status: result.kind, released_micros: result.releasedMicros.toString() });
+      return c.json({ hold_id: holdId.toString(), status: result.kind, released_micros: result.releasedMicros.toString(), available_micros: result.availableMicros.toString() });
     case 'not_found':
       throw new ApiError(404, 'not_found_error', 'hold_not_found', 'No hold with this id');
     case 'exceeds_hold':

@@ -2,6 +2,8 @@
 export interface CreditsConfig {
   /** TigerBeetle ledger number of the credits (one currency per ledger). */
   readonly ledgerId: number;
+  /** Ledger of the rate-limit accounts: separate from money, so units can never be spent. */
+  readonly rateLedgerId: number;
   /** ISO 4217 code of the currency the micros are of. */
   readonly currency: string;
   /** Largest single top-up or adjustment, micros. */
@@ -17,6 +19,7 @@ export interface CreditsConfig {
 
 export const creditsConfigDefaults: CreditsConfig = {
   ledgerId: 1,
+  rateLedgerId: 2,
   currency: 'USD',
   topUpMicrosMax: 1_000_000n * 1_000_000n, // 1,000,000.00 per top-up
   holdMicrosMax: 10_000n * 1_000_000n, // 10,000.00 per request

@@ -3,7 +3,7 @@ import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
-import { combineVerifiers, openRotatingKeyring, readSecretVersion } from '../shared/secret-keyring';
+import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { serviceKeyFromSecretString } from './keys';
 
@@ -24,9 +24,6 @@ export interface CreditsLambdaSettings {
 
 /** Deadline of one call to the gateway; the function's timeout is longer. */
 const gatewayRequestTimeoutMilliseconds = 5_000;
-/** How long the gateway token read at cold start is used before it is read again. */
-const gatewayTokenCacheMilliseconds = 5 * 60 * 1000;
-
 export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLambdaSettings {
   const required = ['AWS_REGION', 'CREDITS_ADMIN_KEY_SECRET_ARN', 'CREDITS_PROXY_KEY_SECRET_ARN', 'GATEWAY_URL', 'GATEWAY_TOKEN_SECRET_ARN'];
   const missing = required.filter((name) => !environment[name]);
@@ -40,18 +37,6 @@ export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLa
     gatewayUrl: environment.GATEWAY_URL as string,
     gatewayTokenSecretArn: environment.GATEWAY_TOKEN_SECRET_ARN as string,
     logLevel,
-  };
-}
-
-/** The gateway token: AWSCURRENT, read again after the cache period (the gateway also accepts AWSPREVIOUS). */
-function cachedGatewayToken(client: SecretsManagerClient, secretArn: string): () => Promise<string> {
-  let cached: { token: string; readAt: number } | undefined;
-  return async () => {
-    if (cached && Date.now() - cached.readAt < gatewayTokenCacheMilliseconds) return cached.token;
-    const secretString = await readSecretVersion(client, secretArn, 'AWSCURRENT');
-    if (secretString === undefined) throw new Error('the gateway token secret has no AWSCURRENT version');
-    cached = { token: tokenFromSecretString(secretString), readAt: Date.now() };
-    return cached.token;
   };
 }
 
@@ -69,7 +54,7 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, cl
   const [admin, proxy] = await Promise.all([keyring('admin', settings.adminKeySecretArn), keyring('proxy', settings.proxyKeySecretArn)]);
   const ledger = createGatewayClient({
     baseUrl: settings.gatewayUrl,
-    token: cachedGatewayToken(client, settings.gatewayTokenSecretArn),
+    token: cachedCurrentSecret(client, settings.gatewayTokenSecretArn, tokenFromSecretString),
     requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds,
   });
   return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger });

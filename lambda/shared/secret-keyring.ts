@@ -136,3 +136,31 @@ export function combineVerifiers<Principal>(...verifiers: KeyVerifier<Principal>
     },
   };
 }
+
+/** How long a caller uses the AWSCURRENT value it read before reading it again (the receiver also accepts AWSPREVIOUS). */
+export const currentSecretCacheMillisecondsDefault = 5 * 60 * 1000;
+
+/**
+ * The AWSCURRENT value of a secret, parsed, cached for `cacheMilliseconds`: how a service reads the
+ * key it presents to another service. A failed re-read keeps using the last good value.
+ */
+export function cachedCurrentSecret<T>(
+  client: SecretsManagerClient,
+  secretArn: string,
+  parse: (secretString: string) => T,
+  cacheMilliseconds = currentSecretCacheMillisecondsDefault,
+): () => Promise<T> {
+  let cached: { value: T; readAt: number } | undefined;
+  return async () => {
+    if (cached && Date.now() - cached.readAt < cacheMilliseconds) return cached.value;
+    try {
+      const secretString = await readSecretVersion(client, secretArn, 'AWSCURRENT');
+      if (secretString === undefined) throw new Error(`the secret ${secretArn} has no AWSCURRENT version`);
+      cached = { value: parse(secretString), readAt: Date.now() };
+    } catch (error) {
+      if (!cached) throw error;
+      cached = { value: cached.value, readAt: Date.now() };
+    }
+    return cached.value;
+  };
+}

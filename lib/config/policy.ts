@@ -12,6 +12,10 @@ type Rule = (config: StageConfig) => string[];
 export const productionReplicaCountMin = 3;
 export const productionLogRetentionDaysMin = 365;
 export const productionAvailabilityZoneCountMin = 3;
+/** Daily ledger snapshots are kept at least this long in production (DATA-02). */
+export const productionLedgerBackupRetentionDaysMin = 35;
+/** Head room the replica needs above its grid cache (other caches, buffers, the binary). */
+export const ledgerReplicaMemoryHeadroomMiB = 512;
 
 function corsOriginProblems(config: StageConfig): string[] {
   const problems: string[] = [];
@@ -68,6 +72,17 @@ function consistencyProblems(config: StageConfig): string[] {
       problems.push(`domainName '${config.domainName}' is not inside hosted zone '${zone}'`);
     }
   }
+  const { ledger } = config;
+  if (ledger.cacheGridMiB + ledgerReplicaMemoryHeadroomMiB > ledger.replicaMemoryMiB) {
+    problems.push(
+      `ledger.replicaMemoryMiB (${ledger.replicaMemoryMiB}) must exceed ledger.cacheGridMiB (${ledger.cacheGridMiB}) by at least ${ledgerReplicaMemoryHeadroomMiB} MiB`,
+    );
+  }
+  for (const model of config.models) {
+    if (model.defaultMaxOutputTokens > model.outputTokensMax) {
+      problems.push(`models '${model.id}': defaultMaxOutputTokens exceeds outputTokensMax`);
+    }
+  }
   const modelIds = config.models.map((model) => model.id);
   if (new Set(modelIds).size !== modelIds.length) problems.push('models lists a model id twice');
   if (config.rateLimit.enabled && config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute) {
@@ -100,6 +115,21 @@ function productionProblems(config: StageConfig): string[] {
   }
   if (config.network.natGateways < config.availabilityZones.length) {
     problems.push('production needs one NAT gateway per availability zone (no single point of failure)');
+  }
+  return [...problems, ...productionLedgerProblems(config)];
+}
+
+function productionLedgerProblems(config: StageConfig): string[] {
+  const problems: string[] = [];
+  const { ledger } = config;
+  // Below the replica floor, that problem is already reported; this one is about the spread.
+  if (ledger.replicaCount >= productionReplicaCountMin && ledger.replicaCount < config.availabilityZones.length) {
+    problems.push(
+      `ledger.replicaCount ${ledger.replicaCount} leaves an availability zone without a replica; production spreads replicas over all ${config.availabilityZones.length} (DATA-01)`,
+    );
+  }
+  if (ledger.backup.retentionDays < productionLedgerBackupRetentionDaysMin) {
+    problems.push(`ledger.backup.retentionDays ${ledger.backup.retentionDays} is below ${productionLedgerBackupRetentionDaysMin} days (DATA-02)`);
   }
   return problems;
 }

@@ -57,8 +57,10 @@ const modelSchema = z.strictObject({
   upstreamModel: z.string().min(1).max(128),
   inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
   outputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
-  /** Upper bound on completion tokens used to size the credit hold when a request omits max_tokens. */
+  /** Completion tokens assumed (and asked of the provider) when a request omits max_tokens; sizes the hold. */
   defaultMaxOutputTokens: z.number().int().positive().max(1_000_000),
+  /** The most completion tokens a request may ask for (400 above it). */
+  outputTokensMax: z.number().int().positive().max(1_000_000),
 });
 export type ModelConfig = z.infer<typeof modelSchema>;
 
@@ -139,6 +141,50 @@ export const configSchema = z.strictObject({
     volumeIops: z.number().int().min(3000).max(80_000),
     /** gp3 throughput, MiB/s. Default: 125 (the gp3 baseline). */
     volumeThroughputMiBps: z.number().int().min(125).max(2000),
+    /**
+     * Version of the official TigerBeetle image (ghcr.io/tigerbeetle/tigerbeetle) the replicas run.
+     * Must equal the tigerbeetle-node version in package.json (the client must never be newer than
+     * the cluster); synth fails otherwise. Default: 0.17.9.
+     */
+    tigerbeetleVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'an exact version such as 0.17.9'),
+    /**
+     * Host offset of the first fixed replica address in each ledger subnet: replica i gets
+     * `<subnet of AZ i mod azCount> + offset + floor(i / azCount)`. AWS reserves the first four
+     * addresses of a subnet. Default: 10.
+     */
+    fixedAddressOffset: z.number().int().min(4).max(250),
+    /** TigerBeetle's grid cache (`start --cache-grid`), MiB. Default: 2048 (dev 512). */
+    cacheGridMiB: z.number().int().min(64).max(262_144),
+    /** Hard memory limit of the replica container, MiB; must exceed the grid cache. Default: 5120 (dev 2048). */
+    replicaMemoryMiB: z.number().int().min(512).max(1_048_576),
+    /** Hard memory limit of the gateway container, MiB. Default: 512. */
+    gatewayMemoryMiB: z.number().int().min(256).max(16_384),
+    backup: z.strictObject({
+      /** Days a daily snapshot of each replica volume is kept. Default: 35. */
+      retentionDays: z.number().int().min(1).max(36_500),
+      /**
+       * Optional copy of every recovery point to a vault in another region (its ARN). Default: unset.
+       * The destination vault must exist and allow this account to copy into it.
+       */
+      copyToVaultArn: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]{2,50}$/, 'an AWS Backup vault ARN')
+        .optional(),
+    }),
+  }),
+  api: z.strictObject({
+    /**
+     * Address ranges allowed to call the credits service's internal load balancer directly (operators'
+     * networks, for top-ups; NET-09). The proxy is always allowed. Default: none.
+     */
+    creditsAdminCidrs: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR')).max(20),
+    /** An ACM certificate (ARN) for the credits load balancer; without it, HTTP inside the VPC. Default: none. */
+    creditsCertificateArn: z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/).optional(),
+    /** Reserved concurrency of the proxy and credits functions. Default: unset in dev, set in production. */
+    proxyReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
+    creditsReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
+    /** Service keys (proxy -> credits, credits admin, credits -> gateway) rotate after this many days. Default: 90. */
+    serviceKeyRotationDays: z.number().int().min(1).max(365),
   }),
   /** Currency of the credits (micro-units on the ledger). Default: USD. */
   currency: z.string().regex(/^[A-Z]{3}$/),

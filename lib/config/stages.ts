@@ -16,6 +16,7 @@ const models: ModelConfig[] = [
     inputMicrosPerMillionTokens: 300_000,
     outputMicrosPerMillionTokens: 2_500_000,
     defaultMaxOutputTokens: 8192,
+    outputTokensMax: 65_536,
   },
   {
     id: 'gemini-2.5-pro',
@@ -24,6 +25,7 @@ const models: ModelConfig[] = [
     inputMicrosPerMillionTokens: 1_250_000,
     outputMicrosPerMillionTokens: 10_000_000,
     defaultMaxOutputTokens: 8192,
+    outputTokensMax: 65_536,
   },
   {
     // Deterministic and offline: lets dev and tests exercise billing without a provider key.
@@ -33,6 +35,7 @@ const models: ModelConfig[] = [
     inputMicrosPerMillionTokens: 1_000_000,
     outputMicrosPerMillionTokens: 1_000_000,
     defaultMaxOutputTokens: 1024,
+    outputTokensMax: 4096,
   },
 ];
 
@@ -43,11 +46,21 @@ const waf = {
   countOnlyCommonRules: [...commonRuleSetBodyRules],
 };
 
+/** Ledger settings shared by every stage. */
+const ledgerCommon = {
+  // The same version as tigerbeetle-node in package.json; synth checks that they agree.
+  tigerbeetleVersion: '0.17.9',
+  fixedAddressOffset: 10,
+  gatewayMemoryMiB: 512,
+  backup: { retentionDays: 35 },
+} satisfies Partial<StageConfig['ledger']>;
+
 const region = 'eu-west-1';
 const availabilityZones = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'];
 
 const common = {
   region,
+  api: { creditsAdminCidrs: [], serviceKeyRotationDays: 90 },
   availabilityZones,
   rateLimit: { enabled: true, requestsPerMinute: 60 },
   requestBodyBytesMax: 1024 * 1024,
@@ -77,6 +90,9 @@ const dev: StageConfig = {
     volumeSizeGiB: 20,
     volumeIops: 3000,
     volumeThroughputMiBps: 125,
+    ...ledgerCommon,
+    cacheGridMiB: 512,
+    replicaMemoryMiB: 2048,
   },
 };
 
@@ -103,12 +119,17 @@ const staging: StageConfig = {
     volumeSizeGiB: 50,
     volumeIops: 3000,
     volumeThroughputMiBps: 125,
+    ...ledgerCommon,
+    cacheGridMiB: 2048,
+    replicaMemoryMiB: 5120,
   },
 };
 
 const production: StageConfig = {
   ...common,
   stage: 'production',
+  // One function cannot starve the others of the account's concurrency.
+  api: { ...common.api, proxyReservedConcurrency: 200, creditsReservedConcurrency: 100 },
   domainName: 'api.example.com', // CHANGE ME
   certificate: { kind: 'create' },
   deletionProtection: true,
@@ -130,6 +151,9 @@ const production: StageConfig = {
     volumeSizeGiB: 100,
     volumeIops: 3000,
     volumeThroughputMiBps: 125,
+    ...ledgerCommon,
+    cacheGridMiB: 2048,
+    replicaMemoryMiB: 5120,
   },
 };
 

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, SecurityGroup, SubnetType, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import {
@@ -11,9 +11,10 @@ import {
   ListenerCondition,
   SslPolicy,
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
+import { createAccessLogBucket } from './access-log-bucket';
 
 /** Paths that are never served to the internet (NET-08); ALB path patterns allow five per condition. */
 export const internalPathPatterns = ['/metrics', '/metrics/*', '/internal/*', '/admin/*', '/api/v1/*'];
@@ -68,7 +69,7 @@ export class HardenedAlb extends Construct {
       idleTimeout: Duration.seconds(props.idleTimeoutSeconds),
       deletionProtection: props.deletionProtection,
     });
-    this.accessLogBucket = this.createAccessLogBucket(props.accessLogExpirationDays);
+    this.accessLogBucket = createAccessLogBucket(this, 'AccessLogs', { expirationDays: props.accessLogExpirationDays });
     this.loadBalancer.logAccessLogs(this.accessLogBucket, 'alb');
 
     this.listener = props.certificate ? this.addHttpsListeners(props.certificate, props.sslPolicy) : this.addHttpListener();
@@ -87,21 +88,6 @@ export class HardenedAlb extends Construct {
       ['AwsSolutions-EC23'],
       'The public API load balancer must accept HTTPS (and HTTP, answered with a redirect) from any client; the web ACL filters that traffic.',
     );
-    acknowledge(
-      this.accessLogBucket,
-      ['AwsSolutions-S1', ...nistAndPci('S3BucketLoggingEnabled')],
-      'This bucket is the access log destination itself; logging it to another bucket would only move the question.',
-    );
-    acknowledge(
-      this.accessLogBucket,
-      nistAndPci('S3DefaultEncryptionKMS'),
-      'ALB access logs support only SSE-S3 (AES-256) encryption, not SSE-KMS.',
-    );
-    acknowledge(
-      this.accessLogBucket,
-      nistAndPci('S3BucketReplicationEnabled'),
-      'Access logs are versioned and retained in this region for their lifecycle; cross-region replication is not required for request logs.',
-    );
     if (!props.deletionProtection) {
       acknowledge(
         this.loadBalancer,
@@ -116,26 +102,6 @@ export class HardenedAlb extends Construct {
         'This stage has no certificate configured, so it serves plain HTTP; the config policy refuses that in production.',
       );
     }
-  }
-
-  private createAccessLogBucket(expirationDays: number): Bucket {
-    return new Bucket(this, 'AccessLogs', {
-      // ALB access logs support SSE-S3 only, not SSE-KMS.
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
-      lifecycleRules: [
-        {
-          expiration: Duration.days(expirationDays),
-          noncurrentVersionExpiration: Duration.days(1),
-          abortIncompleteMultipartUploadAfter: Duration.days(1),
-        },
-      ],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
   }
 
   private addHttpsListeners(certificate: ICertificate, sslPolicy: SslPolicy | undefined): ApplicationListener {

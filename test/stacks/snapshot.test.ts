@@ -12,7 +12,7 @@ function normalized(template: Record<string, unknown>): unknown {
   return JSON.parse(text);
 }
 
-const parts: (keyof SynthesizedStage['templates'])[] = ['network', 'edge'];
+const parts: (keyof SynthesizedStage['templates'])[] = ['network', 'edge', 'ledger'];
 
 describe.each(stageNames)('%s stage', (stage) => {
   let synthesized: SynthesizedStage;

@@ -5,7 +5,7 @@ import { resolveStageConfig, type StageConfig, type StageName } from '../../lib/
 export interface SynthesizedStage {
   readonly config: StageConfig;
   readonly stacks: StageStacks;
-  readonly templates: { readonly network: Template; readonly edge: Template };
+  readonly templates: { readonly network: Template; readonly edge: Template; readonly ledger: Template };
 }
 
 /**
@@ -18,7 +18,7 @@ export function synthesizeStage(stage: StageName, options: { overrides?: unknown
   return {
     config,
     stacks,
-    templates: { network: Template.fromStack(stacks.network), edge: Template.fromStack(stacks.edge) },
+    templates: { network: Template.fromStack(stacks.network), edge: Template.fromStack(stacks.edge), ledger: Template.fromStack(stacks.ledger) },
   };
 }
 

@@ -27,6 +27,8 @@ export interface Balance {
 export interface Hold {
   readonly holdId: bigint;
   readonly userId?: string;
+  /** The user's account (set when the hold is read back from the ledger). */
+  readonly debitAccountId?: bigint;
   readonly amountMicros: bigint;
   readonly timeoutSeconds: number;
   /** Ledger timestamp (ns) when the hold was placed. */
@@ -42,10 +44,11 @@ export type HoldResult =
   | { kind: 'insufficient'; availableMicros: bigint; keyAlreadyRefused: boolean }
   | { kind: 'conflict' };
 
+/** `availableMicros`: the user's balance right after, for the response headers of the proxy. */
 export type ResolveResult =
-  | { kind: 'settled'; chargedMicros: bigint; releasedMicros: bigint; replayed: boolean }
-  | { kind: 'released'; releasedMicros: bigint; replayed: boolean }
-  | { kind: 'expired'; releasedMicros: bigint }
+  | { kind: 'settled'; chargedMicros: bigint; releasedMicros: bigint; replayed: boolean; availableMicros: bigint }
+  | { kind: 'released'; releasedMicros: bigint; replayed: boolean; availableMicros: bigint }
+  | { kind: 'expired'; releasedMicros: bigint; availableMicros: bigint }
   | { kind: 'not_found' }
   | { kind: 'exceeds_hold'; heldMicros: bigint }
   | { kind: 'already_settled' }
@@ -201,7 +204,13 @@ export class Credits {
   async findHold(holdId: bigint): Promise<Hold | undefined> {
     const [found] = await this.ledger.lookupTransfers([holdId]);
     if (!found || (found.flags & TransferFlags.pending) === 0 || found.code !== transferCodes.usage) return undefined;
-    return { holdId, amountMicros: found.amount, timeoutSeconds: found.timeout, timestamp: found.timestamp };
+    return { holdId, debitAccountId: found.debit_account_id, amountMicros: found.amount, timeoutSeconds: found.timeout, timestamp: found.timestamp };
+  }
+
+  private async availableOf(hold: Hold): Promise<bigint> {
+    const [found] = await this.ledger.lookupAccounts([hold.debitAccountId ?? 0n]);
+    if (!found) throw new LedgerInvariantError('the account of a hold vanished');
+    return found.credits_posted - found.debits_posted - found.debits_pending;
   }
 
   /** Charges `amountMicros` (at most the hold) and returns the rest to the user. */
@@ -213,7 +222,13 @@ export class Credits {
     switch (result.status) {
       case CreateTransferStatus.created:
       case CreateTransferStatus.exists:
-        return { kind: 'settled', chargedMicros: amountMicros, releasedMicros: hold.amountMicros - amountMicros, replayed: result.status === CreateTransferStatus.exists };
+        return {
+          kind: 'settled',
+          chargedMicros: amountMicros,
+          releasedMicros: hold.amountMicros - amountMicros,
+          replayed: result.status === CreateTransferStatus.exists,
+          availableMicros: await this.availableOf(hold),
+        };
       case CreateTransferStatus.exists_with_different_amount:
         return { kind: 'conflict' };
       default:
@@ -227,7 +242,7 @@ export class Credits {
     if (!hold) return { kind: 'not_found' };
     const [result] = await this.ledger.createTransfers([this.resolution(releaseTransferId(holdId), holdId, 0n, TransferFlags.void_pending_transfer)]);
     if (result.status === CreateTransferStatus.created || result.status === CreateTransferStatus.exists) {
-      return { kind: 'released', releasedMicros: hold.amountMicros, replayed: result.status === CreateTransferStatus.exists };
+      return { kind: 'released', releasedMicros: hold.amountMicros, replayed: result.status === CreateTransferStatus.exists, availableMicros: await this.availableOf(hold) };
     }
     return this.resolutionRefused(hold, result.status);
   }
@@ -248,7 +263,7 @@ export class Credits {
       case CreateTransferStatus.pending_transfer_already_voided:
         return { kind: 'already_released' };
       case CreateTransferStatus.pending_transfer_expired:
-        return { kind: 'expired', releasedMicros: hold.amountMicros };
+        return { kind: 'expired', releasedMicros: hold.amountMicros, availableMicros: await this.availableOf(hold) };
       case CreateTransferStatus.id_already_failed: {
         const [settled, released] = await this.ledger.lookupTransfers([settleTransferId(hold.holdId), releaseTransferId(hold.holdId)]).then((found) => [
           found.some((transfer) => transfer.id === settleTransferId(hold.holdId)),
@@ -256,7 +271,7 @@ export class Credits {
         ]);
         if (settled) return { kind: 'already_settled' };
         if (released) return { kind: 'already_released' };
-        return { kind: 'expired', releasedMicros: hold.amountMicros };
+        return { kind: 'expired', releasedMicros: hold.amountMicros, availableMicros: await this.availableOf(hold) };
       }
       default:
         throw new LedgerInvariantError(`resolve hold: ${CreateTransferStatus[status] ?? status}`);

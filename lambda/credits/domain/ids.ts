@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Ledger ids are derived, never stored: an account id from the user id, a transfer id from the
@@ -31,3 +31,11 @@ export const transferIdFor = (role: Role, operation: 'topup' | 'adjustment' | 'h
 /** One settle and one release per hold: retries of either land on the same id. */
 export const settleTransferId = (holdId: bigint): bigint => deriveId('transfer', 'settle', holdId.toString());
 export const releaseTransferId = (holdId: bigint): bigint => deriveId('transfer', 'release', holdId.toString());
+
+/** A random 128-bit id, for transfers that are never retried (rate-limit consumption). */
+export function randomId(): bigint {
+  for (;;) {
+    const id = BigInt(`0x${randomBytes(16).toString('hex')}`);
+    if (id !== 0n && id !== u128Max) return id;
+  }
+}

@@ -1,0 +1,223 @@
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { secureHeaders } from 'hono/secure-headers';
+import { ApiError, errorHandler, errorResponse, notFoundHandler, requestIdMiddleware } from '../shared/http';
+import { presentedKey } from '../shared/keys';
+import { audit, pseudonymize, type AppLogger } from '../shared/logger';
+import { formatMicros } from '../credits/domain/amount';
+import { handleChatCompletion } from './chat';
+import type { ClientKeySource } from './client-key-source';
+import type { ProxyConfig } from './config';
+import { CreditsUnavailableError, type CreditsClient } from './credits-client';
+import type { ChatProvider } from './providers/types';
+
+/**
+ * The public API: OpenAI-compatible chat completions in front of the configured providers, billed
+ * in prepaid credits. Middleware in this order: request id, secure headers (NET-05), CORS allow-list
+ * (NET-01, NET-02), body limit (NET-12), API key auth (AUTH-01, AUTH-06), per-key rate limit on the
+ * ledger (RATE-01, RATE-02, RATE-04), and JSON errors with the request id (LOG-02).
+ */
+
+export interface ProxyPrincipal {
+  readonly keyId: string;
+  readonly userId: string;
+}
+
+export type ProxyEnv = { Variables: { requestId: string; principal: ProxyPrincipal } };
+
+export interface ProxyAppDependencies {
+  readonly keys: ClientKeySource;
+  readonly credits: CreditsClient;
+  /** By provider name: gemini, openai-compatible, echo. */
+  readonly providers: ReadonlyMap<string, ChatProvider>;
+  readonly config: ProxyConfig;
+  readonly logger: AppLogger;
+  readonly clock?: () => number;
+}
+
+const exposedHeaders = [
+  'x-request-id',
+  'x-credits-charged',
+  'x-credits-charged-micros',
+  'x-credits-remaining',
+  'x-credits-remaining-micros',
+  'retry-after',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+];
+
+/** The client's address as the ALB saw it: the last X-Forwarded-For entry (the ALB appends it). */
+function sourceAddress(c: Context): string {
+  const forwarded = c.req.header('x-forwarded-for');
+  const last = forwarded?.split(',').at(-1)?.trim();
+  return last && /^[0-9a-fA-F:.]{2,45}$/.test(last) ? last : 'unknown';
+}
+
+function securityHeaders(): MiddlewareHandler<ProxyEnv> {
+  return secureHeaders({
+    strictTransportSecurity: 'max-age=31536000; includeSubDomains',
+    xFrameOptions: 'DENY',
+    xContentTypeOptions: 'nosniff',
+    referrerPolicy: 'no-referrer',
+    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    crossOriginResourcePolicy: 'same-origin',
+    removePoweredBy: true,
+  });
+}
+
+function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHandler<ProxyEnv> {
+  const allowed = new Set(allowedOrigins);
+  return cors({
+    origin: (origin) => (allowed.has(origin) ? origin : null),
+    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowHeaders: ['authorization', 'content-type', 'x-api-key', 'x-request-id'],
+    exposeHeaders: exposedHeaders,
+    maxAge: 600,
+  });
+}
+
+const authMessages = {
+  missing: 'Missing API key: send Authorization: Bearer <key> or X-API-Key: <key>',
+  unknown: 'Invalid API key',
+  expired: 'This API key has expired; ask for a new key',
+  disabled: 'This API key was revoked',
+} as const;
+
+/** Counts a failed authentication against its source; over the limit the answer is 429 (RATE-05). */
+async function refuseAuthentication(c: Context<ProxyEnv>, dependencies: ProxyAppDependencies, reason: keyof typeof authMessages, keyId?: string): Promise<never> {
+  const source = sourceAddress(c);
+  audit(dependencies.logger, 'auth_failure', { request_id: c.get('requestId'), reason, key_id: keyId, source_address: source, path: c.req.path });
+  const verdict = await dependencies.credits.rateLimit(`authfail:${source}`, dependencies.config.authFailuresPerMinute);
+  if (!verdict.allowed) {
+    audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
+    c.header('retry-after', String(verdict.retryAfterSeconds));
+    throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
+  }
+  throw new ApiError(401, 'authentication_error', reason === 'expired' ? 'expired_api_key' : reason === 'disabled' ? 'revoked_api_key' : 'invalid_api_key', authMessages[reason]);
+}
+
+function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
+  const now = dependencies.clock ?? Date.now;
+  return async (c, next) => {
+    const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
+    if (key === undefined) return refuseAuthentication(c, dependencies, 'missing');
+    const verdict = (await dependencies.keys.verifier()).verify(key, now());
+    if (verdict.status === 'unknown') return refuseAuthentication(c, dependencies, 'unknown');
+    if (verdict.status !== 'valid') return refuseAuthentication(c, dependencies, verdict.status, verdict.keyId);
+    c.set('principal', { keyId: verdict.keyId, userId: verdict.userId });
+    await next();
+  };
+}
+
+/** Exact per-key limits across every instance, on the ledger (RATE-02); 429 with Retry-After (RATE-04). */
+function rateLimit(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
+  const { enabled, requestsPerMinute } = dependencies.config.rateLimit;
+  return async (c, next) => {
+    if (!enabled) return next();
+    const principal = c.get('principal');
+    const verdict = await dependencies.credits.rateLimit(`key:${principal.keyId}`, requestsPerMinute);
+    c.header('ratelimit-limit', String(verdict.limit));
+    if (!verdict.allowed) {
+      c.header('ratelimit-remaining', '0');
+      c.header('ratelimit-reset', String(verdict.retryAfterSeconds));
+      c.header('retry-after', String(verdict.retryAfterSeconds));
+      audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId) });
+      throw new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `Rate limit of ${verdict.limit} requests per minute exceeded; retry after ${verdict.retryAfterSeconds} s`);
+    }
+    c.header('ratelimit-remaining', String(verdict.remaining));
+    c.header('ratelimit-reset', String(verdict.resetSeconds));
+    await next();
+  };
+}
+
+/** The credits service down is a 503: fail closed, never a free request (DR-03). */
+function proxyErrorHandler(logger: AppLogger) {
+  const fallback = errorHandler(logger);
+  return (error: Error, c: Context) => {
+    if (error instanceof CreditsUnavailableError) {
+      logger.error('credits unavailable', { request_id: c.get('requestId') as string, error_message: error.message });
+      return errorResponse(c, new ApiError(503, 'service_unavailable', 'credits_unavailable', 'Billing is temporarily unavailable; nothing was charged. Retry shortly.'));
+    }
+    return fallback(error, c);
+  };
+}
+
+/** Logs every request with its duration; slow ones as warnings (LOG-06). Never bodies or keys. */
+function accessLog(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
+  return async (c, next) => {
+    const started = Date.now();
+    await next();
+    const durationMilliseconds = Date.now() - started;
+    const slow = durationMilliseconds >= dependencies.config.slowRequestMilliseconds;
+    const fields = { request_id: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, duration_milliseconds: durationMilliseconds, slow };
+    if (slow) dependencies.logger.warn('slow request', fields);
+    else dependencies.logger.info('request', fields);
+  };
+}
+
+export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEnv> {
+  const { config } = dependencies;
+  const app = new Hono<ProxyEnv>();
+  app.use(requestIdMiddleware());
+  app.use(accessLog(dependencies));
+  app.use(securityHeaders());
+  app.use(corsAllowList(config.allowedOrigins));
+  app.use(
+    bodyLimit({
+      maxSize: config.requestBodyBytesMax,
+      onError: () => {
+        throw new ApiError(413, 'invalid_request_error', 'request_too_large', `Request body over ${config.requestBodyBytesMax} bytes`);
+      },
+    }),
+  );
+  app.onError(proxyErrorHandler(dependencies.logger));
+  app.notFound(notFoundHandler);
+
+  app.get('/health', (c) =>
+    c.json({
+      status: 'ok',
+      service: 'proxy',
+      // The security posture, never a secret (CFG-03).
+      security: {
+        auth_required: true,
+        https_only: config.httpsOnly,
+        rate_limiting: { enabled: config.rateLimit.enabled, requests_per_minute: config.rateLimit.requestsPerMinute },
+        pii_masking: true,
+        prompts_logged: false,
+        cors_allowed_origins: config.allowedOrigins.length,
+      },
+    }),
+  );
+  app.get('/ready', async (c) => {
+    const ready = await dependencies.credits.ready();
+    return c.json({ status: ready ? 'ready' : 'not_ready', credits: ready ? 'ok' : 'unavailable' }, ready ? 200 : 503);
+  });
+
+  app.use('/v1/*', authenticate(dependencies), rateLimit(dependencies));
+  app.get('/v1/models', (c) =>
+    c.json({
+      object: 'list',
+      data: config.models.map((model) => ({
+        id: model.id,
+        object: 'model',
+        created: 0,
+        owned_by: model.provider,
+        pricing: {
+          currency: config.currency,
+          input_micros_per_million_tokens: model.inputMicrosPerMillionTokens,
+          output_micros_per_million_tokens: model.outputMicrosPerMillionTokens,
+        },
+        max_output_tokens: model.outputTokensMax,
+      })),
+    }),
+  );
+  app.get('/v1/balance', async (c) => {
+    const balance = await dependencies.credits.balance(c.get('principal').userId);
+    const available = balance?.availableMicros ?? 0n;
+    return c.json({ object: 'balance', currency: config.currency, available: formatMicros(available), available_micros: available.toString() });
+  });
+  app.post('/v1/chat/completions', (c) => handleChatCompletion(c, dependencies));
+  return app;
+}

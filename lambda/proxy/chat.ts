@@ -1,0 +1,167 @@
+import type { Context } from 'hono';
+import type { ModelConfig } from '../../lib/config/schema';
+import { formatMicros } from '../credits/domain/amount';
+import { ApiError, readJsonBody } from '../shared/http';
+import { audit, pseudonymize } from '../shared/logger';
+import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
+import { costMicros, holdMicros } from './billing';
+import { chatRequestSchema, completionBody, completionEventStream, normalizeMessages, stopSequences, type ChatRequest, type Completion } from './openai';
+import { ProviderError, type ChatProvider, type ProviderRequest, type ProviderResponse } from './providers/types';
+
+/**
+ * One billed chat completion: validate, hold the maximum cost, call the provider (one retry on a
+ * retryable error), settle the actual cost (never more than the hold) or release the hold. The
+ * credits service refusing the hold stops the request before any provider call (402); the credits
+ * service down stops it too (503): fail closed. Prompts and completions are never logged (DATA-07).
+ */
+
+type ProxyContext = Context<ProxyEnv>;
+
+function parseRequest(body: unknown): ChatRequest {
+  const parsed = chatRequestSchema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  throw new ApiError(400, 'invalid_request_error', 'invalid_request', `${where}${issue.message}`);
+}
+
+function resolveModel(request: ChatRequest, dependencies: ProxyAppDependencies): { model: ModelConfig; provider: ChatProvider; maxOutputTokens: number } {
+  const model = dependencies.config.models.find((candidate) => candidate.id === request.model);
+  if (!model) throw new ApiError(404, 'not_found_error', 'model_not_found', 'Unknown model; GET /v1/models lists the available models');
+  const provider = dependencies.providers.get(model.provider);
+  if (!provider) throw new ApiError(503, 'service_unavailable', 'provider_not_configured', 'provider not configured for this model');
+  const maxOutputTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxOutputTokens;
+  if (maxOutputTokens > model.outputTokensMax) {
+    throw new ApiError(400, 'invalid_request_error', 'max_tokens_too_large', `max_tokens must be at most ${model.outputTokensMax} for ${model.id}`);
+  }
+  return { model, provider, maxOutputTokens };
+}
+
+const providerStatus = { not_configured: 503, blocked: 400, unavailable: 503, bad_gateway: 502, timeout: 504 } as const;
+const providerCodes = { not_configured: 'provider_not_configured', blocked: 'content_blocked', unavailable: 'provider_unavailable', bad_gateway: 'provider_error', timeout: 'provider_timeout' } as const;
+
+/** Calls the provider; one retry on a retryable error while the budget lasts. Aborts with the client or the budget. */
+async function callProvider(provider: ChatProvider, request: ProviderRequest, dependencies: ProxyAppDependencies, clientSignal: AbortSignal): Promise<ProviderResponse> {
+  const budget = AbortSignal.timeout(dependencies.config.providerBudgetMilliseconds);
+  for (let attempt = 1; ; attempt += 1) {
+    const signal = AbortSignal.any([clientSignal, budget, AbortSignal.timeout(dependencies.config.providerAttemptTimeoutMilliseconds)]);
+    try {
+      return await provider.complete(request, signal);
+    } catch (error) {
+      const retry = error instanceof ProviderError && error.retryable && attempt === 1 && !budget.aborted && !clientSignal.aborted;
+      if (!retry) throw error;
+      dependencies.logger.warn('provider error; retrying once', { provider: provider.name, error_kind: error.kind });
+    }
+  }
+}
+
+interface Billing {
+  readonly holdId: string;
+  readonly heldMicros: bigint;
+}
+
+async function placeHold(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, heldMicros: bigint): Promise<Billing> {
+  const requestId = c.get('requestId');
+  const hold = await dependencies.credits.hold({ userId: principal.userId, amountMicros: heldMicros, timeoutSeconds: dependencies.config.holdTimeoutSeconds, requestId });
+  if (hold.kind === 'insufficient') {
+    audit(dependencies.logger, 'insufficient_balance', { request_id: requestId, key_id: principal.keyId, user: pseudonymize(principal.userId), required_micros: heldMicros.toString() });
+    throw new ApiError(402, 'insufficient_credits', 'insufficient_credits', `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}`, {
+      available: formatMicros(hold.availableMicros),
+      available_micros: hold.availableMicros.toString(),
+      required_micros: heldMicros.toString(),
+    });
+  }
+  return { holdId: hold.holdId, heldMicros };
+}
+
+/** Settles what the provider reports (capped at the hold) or releases; a billing failure is logged, the hold then expires. */
+async function resolveHold(dependencies: ProxyAppDependencies, billing: Billing, chargeMicros: bigint | undefined, logFields: Record<string, unknown>) {
+  try {
+    if (chargeMicros === undefined) {
+      const released = await dependencies.credits.release(billing.holdId);
+      return { chargedMicros: 0n, availableMicros: released.availableMicros };
+    }
+    const charge = chargeMicros > billing.heldMicros ? billing.heldMicros : chargeMicros;
+    return await dependencies.credits.settle(billing.holdId, charge);
+  } catch (error) {
+    audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action: chargeMicros === undefined ? 'release' : 'settle', error_message: (error as Error).message });
+    return undefined;
+  }
+}
+
+function setBillingHeaders(c: ProxyContext, outcome: { chargedMicros: bigint; availableMicros: bigint } | undefined): void {
+  if (!outcome) return;
+  c.header('x-credits-charged', formatMicros(outcome.chargedMicros));
+  c.header('x-credits-charged-micros', outcome.chargedMicros.toString());
+  c.header('x-credits-remaining', formatMicros(outcome.availableMicros));
+  c.header('x-credits-remaining-micros', outcome.availableMicros.toString());
+}
+
+export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyAppDependencies): Promise<Response> {
+  const request = parseRequest(await readJsonBody(c));
+  const { model, provider, maxOutputTokens } = resolveModel(request, dependencies);
+  const principal = c.get('principal');
+  const messages = normalizeMessages(request.messages);
+  const billing = await placeHold(c, dependencies, principal, holdMicros(model, messages, maxOutputTokens));
+  const logFields = { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId), model: model.id, provider: provider.name };
+  const providerRequest: ProviderRequest = {
+    model: model.upstreamModel,
+    messages,
+    maxOutputTokens,
+    temperature: request.temperature,
+    topP: request.top_p,
+    stop: stopSequences(request.stop),
+  };
+  let response: ProviderResponse;
+  try {
+    response = await callProvider(provider, providerRequest, dependencies, c.req.raw.signal);
+  } catch (error) {
+    return providerFailed(c, dependencies, billing, model, error, logFields);
+  }
+  const chargeMicros = costMicros(model, response.usage.promptTokens, response.usage.completionTokens);
+  const outcome = await resolveHold(dependencies, billing, chargeMicros, logFields);
+  setBillingHeaders(c, outcome);
+  audit(dependencies.logger, 'chat_completion', {
+    ...logFields,
+    prompt_tokens: response.usage.promptTokens,
+    completion_tokens: response.usage.completionTokens,
+    held_micros: billing.heldMicros.toString(),
+    charged_micros: outcome?.chargedMicros.toString(),
+    finish_reason: response.finishReason,
+    stream: request.stream === true,
+  });
+  const completion: Completion = {
+    id: `chatcmpl-${c.get('requestId')}`,
+    created: Math.floor((dependencies.clock ?? Date.now)() / 1000),
+    model: model.id,
+    text: response.text,
+    finishReason: response.finishReason,
+    promptTokens: response.usage.promptTokens,
+    completionTokens: response.usage.completionTokens,
+  };
+  if (request.stream) {
+    c.header('content-type', 'text/event-stream; charset=utf-8');
+    c.header('cache-control', 'no-cache');
+    return c.body(completionEventStream(completion, request.stream_options?.include_usage === true));
+  }
+  return c.json(completionBody(completion));
+}
+
+async function providerFailed(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  billing: Billing,
+  model: ModelConfig,
+  error: unknown,
+  logFields: Record<string, unknown>,
+): Promise<Response> {
+  const providerError = error instanceof ProviderError ? error : new ProviderError('bad_gateway', 'the provider call failed', false);
+  if (!(error instanceof ProviderError)) dependencies.logger.error('provider call threw', { ...logFields, error_message: (error as Error).message });
+  // What the provider reports it used is billed (a safety block after reading the prompt); otherwise the hold is released.
+  const usage = providerError.usage;
+  const outcome = await resolveHold(dependencies, billing, usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined, logFields);
+  setBillingHeaders(c, outcome);
+  audit(dependencies.logger, 'provider_failure', { ...logFields, error_kind: providerError.kind, charged_micros: outcome?.chargedMicros.toString() });
+  throw new ApiError(providerStatus[providerError.kind], providerError.kind === 'blocked' ? 'invalid_request_error' : 'api_error', providerCodes[providerError.kind], providerError.message);
+}
+

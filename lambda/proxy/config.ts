@@ -1,0 +1,50 @@
+import type { ModelConfig } from '../../lib/config/schema';
+
+/** Settings of the proxy; every limit carries its unit. Built from the stage config (lib/config). */
+export interface ProxyConfig {
+  readonly models: readonly ModelConfig[];
+  readonly currency: string;
+  readonly allowedOrigins: readonly string[];
+  readonly rateLimit: { readonly enabled: boolean; readonly requestsPerMinute: number };
+  /** Failed authentications per source address per minute before 429 (RATE-05). */
+  readonly authFailuresPerMinute: number;
+  readonly requestBodyBytesMax: number;
+  /** One provider attempt; a retry gets a second attempt within the total budget. */
+  readonly providerAttemptTimeoutMilliseconds: number;
+  /** Both attempts together; the function's timeout is longer. */
+  readonly providerBudgetMilliseconds: number;
+  /** A hold outlives the longest request; if nobody settles it, it expires by itself. */
+  readonly holdTimeoutSeconds: number;
+  /** Requests slower than this are logged as slow (LOG-06). */
+  readonly slowRequestMilliseconds: number;
+  /** Whether clients reach the proxy over HTTPS only (reported by /health, CFG-03). */
+  readonly httpsOnly: boolean;
+}
+
+export const proxyConfigDefaults = {
+  authFailuresPerMinute: 10,
+  providerAttemptTimeoutMilliseconds: 60_000,
+  providerBudgetMilliseconds: 110_000,
+  holdTimeoutSeconds: 300,
+  slowRequestMilliseconds: 10_000,
+} as const;
+
+/** The proxy's settings from a stage's config: what the CDK app passes to the function (no secrets). */
+export function proxyConfigFromStage(stage: {
+  models: readonly ModelConfig[];
+  currency: string;
+  cors: { allowedOrigins: readonly string[] };
+  rateLimit: { enabled: boolean; requestsPerMinute: number };
+  requestBodyBytesMax: number;
+  certificate?: unknown;
+}): ProxyConfig {
+  return {
+    ...proxyConfigDefaults,
+    models: stage.models,
+    currency: stage.currency,
+    allowedOrigins: stage.cors.allowedOrigins,
+    rateLimit: stage.rateLimit,
+    requestBodyBytesMax: stage.requestBodyBytesMax,
+    httpsOnly: stage.certificate !== undefined,
+  };
+}

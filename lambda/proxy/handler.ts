@@ -1,0 +1,74 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { handle, type LambdaEvent } from 'hono/aws-lambda';
+import { serviceKeyFromSecretString } from '../credits/keys';
+import { createLogger, type LogLevel } from '../shared/logger';
+import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { createProxyApp } from './app';
+import { secretsManagerClientKeySource } from './client-key-source';
+import type { ProxyConfig } from './config';
+import { createCreditsClient } from './credits-client';
+import { createProviders } from './providers';
+import { credentialsFromSecretString } from './providers/credentials';
+
+/**
+ * The proxy as a Lambda function behind the public ALB. The environment holds only non-secret
+ * settings and the ARNs of its secrets (CFG-02, AUTH-03): the client key set, its own key for the
+ * credits service, the provider credentials. Secrets are read at cold start and refreshed.
+ */
+
+const required = ['AWS_REGION', 'PROXY_CONFIG', 'CLIENT_KEYS_SECRET_ARN', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'PROVIDER_SECRET_ARN'] as const;
+/** Deadline of one call to the credits service. */
+const creditsRequestTimeoutMilliseconds = 5_000;
+/** Provider credentials are read again this often, so a key the operator fills works within minutes. */
+const providerCredentialsRefreshMilliseconds = 5 * 60 * 1000;
+
+export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
+  const missing = required.filter((name) => !environment[name]);
+  // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
+  if (missing.length > 0) throw new Error(`proxy: refusing to start, missing configuration: ${missing.join(', ')}`);
+  let config: ProxyConfig;
+  try {
+    config = JSON.parse(environment.PROXY_CONFIG as string) as ProxyConfig;
+  } catch {
+    throw new Error('proxy: refusing to start, PROXY_CONFIG is not JSON');
+  }
+  return {
+    region: environment.AWS_REGION as string,
+    config,
+    clientKeysSecretArn: environment.CLIENT_KEYS_SECRET_ARN as string,
+    creditsUrl: environment.CREDITS_URL as string,
+    creditsKeySecretArn: environment.CREDITS_KEY_SECRET_ARN as string,
+    providerSecretArn: environment.PROVIDER_SECRET_ARN as string,
+    logLevel: (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel,
+  };
+}
+
+export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLambdaSettings>, client: SecretsManagerClient) {
+  const logger = createLogger('proxy', settings.logLevel);
+  const keys = await secretsManagerClientKeySource({ client, secretArn: settings.clientKeysSecretArn, logger });
+  const credits = createCreditsClient({
+    baseUrl: settings.creditsUrl,
+    key: cachedCurrentSecret(client, settings.creditsKeySecretArn, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
+    requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
+  });
+  const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds));
+  return createProxyApp({ keys, credits, providers, config: settings.config, logger });
+}
+
+let lambdaHandler: Promise<(event: LambdaEvent, context?: unknown) => Promise<unknown>> | undefined;
+
+function coldStart() {
+  lambdaHandler ??= (async () => {
+    const settings = proxyLambdaSettings(process.env);
+    const app = await createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }));
+    return handle(app) as (event: LambdaEvent, context?: unknown) => Promise<unknown>;
+  })().catch((error: unknown) => {
+    lambdaHandler = undefined;
+    throw error;
+  });
+  return lambdaHandler;
+}
+
+export async function handler(event: LambdaEvent, context?: unknown): Promise<unknown> {
+  return (await coldStart())(event, context);
+}

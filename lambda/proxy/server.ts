@@ -1,0 +1,62 @@
+import { resolveStageConfig } from '../../lib/config';
+import { createLogger, type LogLevel } from '../shared/logger';
+import { shutDownOnSignals, startServer } from '../shared/node-server';
+import { createProxyApp } from './app';
+import { fileClientKeySource } from './client-key-source';
+import { proxyConfigFromStage } from './config';
+import { createCreditsClient } from './credits-client';
+import { createProviders } from './providers';
+import { credentialsFromEnvironment } from './providers/credentials';
+
+/**
+ * The proxy as a local Node server: the dev stage's models and limits, client keys from the local
+ * key file (`npm run keys`), the credits service over HTTP, provider keys from the environment
+ * (GEMINI_API_KEY, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY; echo needs none).
+ */
+
+/** Deadline of one call to the credits service. */
+const creditsRequestTimeoutMilliseconds = 5_000;
+
+function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
+  const problems: string[] = [];
+  const port = Number(environment.PROXY_PORT ?? '7100');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push('PROXY_PORT must be a port number');
+  const creditsUrl = environment.CREDITS_URL ?? '';
+  if (!/^https?:\/\/[^/]+$/.test(creditsUrl)) problems.push('CREDITS_URL must be the credits base URL, e.g. http://127.0.0.1:7200');
+  const creditsKey = environment.CREDITS_PROXY_KEY ?? '';
+  if (creditsKey.length < 32) problems.push('CREDITS_PROXY_KEY must be set (the proxy role key of the credits service)');
+  const clientKeysFile = environment.CLIENT_KEYS_FILE ?? '';
+  if (clientKeysFile === '') problems.push('CLIENT_KEYS_FILE must name the client key file (npm run keys writes .data/client-keys.json)');
+  const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  return { problems, port, creditsUrl, creditsKey, clientKeysFile, logLevel, hostname: environment.PROXY_HOST ?? '127.0.0.1', stage: environment.STAGE ?? 'dev' };
+}
+
+async function main(): Promise<void> {
+  const settings = settingsFromEnvironment(process.env);
+  if (settings.problems.length > 0) {
+    console.error(`proxy: refusing to start:\n${settings.problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    process.exit(1);
+  }
+  const logger = createLogger('proxy', settings.logLevel);
+  const credentials = credentialsFromEnvironment(process.env);
+  const app = createProxyApp({
+    keys: fileClientKeySource(settings.clientKeysFile, logger),
+    credits: createCreditsClient({ baseUrl: settings.creditsUrl, key: () => settings.creditsKey, requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds }),
+    providers: createProviders(async () => credentials),
+    config: proxyConfigFromStage(resolveStageConfig(settings.stage)),
+    logger,
+  });
+  const server = await startServer({ fetch: app.fetch, hostname: settings.hostname, port: settings.port });
+  shutDownOnSignals({ server, logger, name: 'proxy', release: async () => undefined });
+  logger.info('proxy ready', {
+    address: server.url,
+    providers: { gemini: credentials.gemini ? 'configured' : 'no key', openai_compatible: credentials.openaiCompatible ? 'configured' : 'no key', echo: 'built in' },
+  });
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(`proxy: failed to start: ${(error as Error).message}`);
+    process.exit(1);
+  });
+}

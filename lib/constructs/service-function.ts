@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import { type Duration } from 'aws-cdk-lib';
+import { SecurityGroup, SubnetType, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Construct } from 'constructs';
+import { acknowledge, nistAndPci } from '../compliance';
+import { EncryptedLogGroup } from './encrypted-log-group';
+
+const repoRoot = join(__dirname, '..', '..');
+
+export interface ServiceFunctionProps {
+  /** The handler module, relative to the repository root (e.g. lambda/proxy/handler.ts); it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  readonly vpc: IVpc;
+  readonly logsKey: IKey;
+  readonly logRetentionDays: number;
+  readonly logLevel: string;
+  /** Non-secret settings only: secrets are read from Secrets Manager by ARN (CFG-02). */
+  readonly environment?: Record<string, string>;
+  readonly timeout: Duration;
+  /** Default: 1024 MiB (more memory is also more CPU for TLS and JSON). */
+  readonly memorySizeMiB?: number;
+  /** Default: none (the account's unreserved pool); production sets it so one function cannot starve the others. */
+  readonly reservedConcurrency?: number;
+  /** Security groups besides the function's own (e.g. the one the ledger gateway admits). */
+  readonly extraSecurityGroups?: ISecurityGroup[];
+}
+
+/**
+ * The one factory for Lambda functions, so every function gets the same runtime (the latest
+ * Node.js), ARM64, a minified ESM bundle with source maps built by the local esbuild, JSON logs to
+ * a KMS-encrypted log group with retention, X-Ray tracing, a place in the private subnets and a
+ * security group of its own that opens nothing by default.
+ */
+export class ServiceFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly securityGroup: SecurityGroup;
+  readonly logGroup: EncryptedLogGroup;
+
+  constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
+    super(scope, id);
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `${props.description}: no inbound; outbound only as granted`,
+      allowAllOutbound: false,
+    });
+    this.logGroup = new EncryptedLogGroup(this, 'Logs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: join(repoRoot, props.entry),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySizeMiB ?? 1024,
+      timeout: props.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      tracing: Tracing.ACTIVE,
+      loggingFormat: LoggingFormat.JSON,
+      logGroup: this.logGroup.logGroup,
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [this.securityGroup, ...(props.extraSecurityGroups ?? [])],
+      environment: {
+        LOG_LEVEL: props.logLevel,
+        POWERTOOLS_LOG_LEVEL: props.logLevel,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      projectRoot: repoRoot,
+      depsLockFilePath: join(repoRoot, 'package-lock.json'),
+      bundling: {
+        forceDockerBundling: false,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        format: OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        // Some dependencies still call require(); ESM bundles get one.
+        banner: "import { createRequire as topLevelCreateRequire } from 'module'; const require = topLevelCreateRequire(import.meta.url);",
+        externalModules: [],
+      },
+    });
+    acknowledge(
+      this.function,
+      nistAndPci('LambdaDLQ'),
+      'Invoked synchronously (by a load balancer or by Secrets Manager rotation); a failed invocation is answered or retried by its caller, so there is no asynchronous event to dead-letter.',
+    );
+    if (props.reservedConcurrency === undefined) {
+      acknowledge(
+        this.function,
+        nistAndPci('LambdaConcurrency'),
+        'Reserved concurrency is set per stage in the config; this stage leaves it unset so small accounts (whose unreserved pool must stay above 100) can deploy.',
+      );
+    }
+  }
+}

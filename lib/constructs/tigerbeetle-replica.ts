@@ -1,0 +1,257 @@
+import { Duration, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
+import { AutoScalingGroup, HealthChecks, UpdatePolicy } from 'aws-cdk-lib/aws-autoscaling';
+import {
+  BlockDeviceVolume,
+  CfnNetworkInterface,
+  EbsDeviceVolumeType,
+  type InstanceType,
+  type ISecurityGroup,
+  type ISubnet,
+  type IVpc,
+  LaunchTemplate,
+  UserData,
+  Volume,
+} from 'aws-cdk-lib/aws-ec2';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
+import {
+  Capability,
+  type ContainerImage,
+  Ec2Service,
+  Ec2TaskDefinition,
+  EcsOptimizedImage,
+  AmiHardwareType,
+  type ICluster,
+  LinuxParameters,
+  LogDrivers,
+  NetworkMode,
+  PlacementConstraint,
+  UlimitName,
+} from 'aws-cdk-lib/aws-ecs';
+import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { Construct } from 'constructs';
+import { acknowledge, nistAndPci } from '../compliance';
+import { type ReplicaPlacement, replicaPort } from './tigerbeetle-addresses';
+
+/** Where the host mounts the replica's volume, and where the container sees it. */
+export const replicaDataDirectory = '/var/lib/tigerbeetle';
+/** The unprivileged user the replica runs as; the host makes it the owner of the data directory. */
+export const replicaUser = '1000:1000';
+const rootVolumeGiB = 30;
+/** Time for a first format and start before failed health checks count. */
+const replicaStartPeriod = Duration.minutes(5);
+/** Pause after replacing one host, before CloudFormation replaces the next replica's host. */
+const hostReplacementPause = Duration.minutes(5);
+
+export interface TigerBeetleReplicaProps {
+  readonly vpc: IVpc;
+  readonly placement: ReplicaPlacement;
+  readonly subnet: ISubnet;
+  readonly clusterId: string;
+  readonly replicaCount: number;
+  readonly addressList: string;
+  readonly cacheGridMiB: number;
+  readonly memoryMiB: number;
+  readonly instanceType: InstanceType;
+  readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
+  readonly dataKey: IKey;
+  /** Tag (key, value) that the backup plan selects. */
+  readonly backupTag: readonly [string, string];
+  readonly hostRole: IRole;
+  readonly hostSecurityGroup: ISecurityGroup;
+  readonly replicaSecurityGroup: ISecurityGroup;
+  /** The imported ECS cluster (its name and ARN), with EC2 capacity. */
+  readonly ecsCluster: ICluster;
+  readonly image: ContainerImage;
+  readonly hostSetupScript: Asset;
+  readonly seccompProfile: Asset;
+  readonly logGroup: ILogGroup;
+}
+
+/**
+ * One TigerBeetle replica: a fixed-address ENI and a gp3 volume in its AZ (both outlive any host),
+ * an Auto Scaling group of one host that re-attaches them at boot (tigerbeetle/host/setup.sh), and
+ * an ECS service of one task placed on that host by its `replica` attribute (desired 1, minimum
+ * healthy 0, maximum 100: two tasks never open one data file).
+ */
+export class TigerBeetleReplica extends Construct {
+  readonly networkInterface: CfnNetworkInterface;
+  readonly volume: Volume;
+  readonly autoScalingGroup: AutoScalingGroup;
+  readonly service: Ec2Service;
+  readonly taskDefinition: Ec2TaskDefinition;
+
+  constructor(scope: Construct, id: string, props: TigerBeetleReplicaProps) {
+    super(scope, id);
+    const { placement } = props;
+    this.networkInterface = new CfnNetworkInterface(this, 'Address', {
+      subnetId: props.subnet.subnetId,
+      privateIpAddress: placement.address,
+      groupSet: [props.replicaSecurityGroup.securityGroupId],
+      description: `TigerBeetle replica ${placement.replica}: fixed address ${placement.endpoint}`,
+    });
+    this.volume = new Volume(this, 'Data', {
+      availabilityZone: props.subnet.availabilityZone,
+      size: Size.gibibytes(props.volume.sizeGiB),
+      volumeType: EbsDeviceVolumeType.GP3,
+      iops: props.volume.iops,
+      throughput: props.volume.throughputMiBps,
+      encrypted: true,
+      encryptionKey: props.dataKey,
+      removalPolicy: RemovalPolicy.RETAIN, // DATA-01, DR-04
+    });
+    acknowledge(
+      this.volume,
+      ['CloudFormation-Validate::W3010'],
+      'A replica volume must be in the AZ of its fixed-address subnet; the AZs are explicit in the stage config so synthesis stays offline and deterministic.',
+    );
+    Tags.of(this.volume).add(props.backupTag[0], props.backupTag[1]);
+    Tags.of(this.volume).add('tigerbeetle-replica', String(placement.replica));
+    this.autoScalingGroup = this.createHost(props);
+    this.taskDefinition = this.createTaskDefinition(props);
+    this.service = new Ec2Service(this, 'Service', {
+      cluster: props.ecsCluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: 1,
+      minHealthyPercent: 0,
+      maxHealthyPercent: 100,
+      placementConstraints: [PlacementConstraint.memberOf(`attribute:replica == ${placement.replica}`)],
+      circuitBreaker: { enable: true, rollback: false },
+      enableECSManagedTags: true,
+    });
+  }
+
+  private createHost(props: TigerBeetleReplicaProps): AutoScalingGroup {
+    const { placement } = props;
+    const userData = UserData.forLinux();
+    // The downloads need the AWS CLI, which the minimal ECS-optimized AMI does not carry (the AL2023
+    // repositories are reached through the VPC's S3 gateway endpoint).
+    // The region is explicit: without it the CLI would use the global S3 endpoint, which the
+    // subnets cannot reach.
+    userData.addCommands(
+      'set -euo pipefail',
+      `export AWS_DEFAULT_REGION=${Stack.of(this).region}`,
+      'command -v aws >/dev/null || dnf install -y -q awscli-2',
+    );
+    const setupPath = userData.addS3DownloadCommand({ bucket: props.hostSetupScript.bucket, bucketKey: props.hostSetupScript.s3ObjectKey });
+    const profilePath = userData.addS3DownloadCommand({ bucket: props.seccompProfile.bucket, bucketKey: props.seccompProfile.s3ObjectKey });
+    userData.addCommands(
+      [
+        'bash',
+        setupPath,
+        Stack.of(this).region,
+        props.ecsCluster.clusterName,
+        String(placement.replica),
+        this.volume.volumeId,
+        this.networkInterface.ref,
+        placement.address,
+        profilePath,
+      ].join(' '),
+    );
+    const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM),
+      instanceType: props.instanceType,
+      role: props.hostRole,
+      securityGroup: props.hostSecurityGroup,
+      userData,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      detailedMonitoring: true,
+      associatePublicIpAddress: false,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: BlockDeviceVolume.ebs(rootVolumeGiB, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
+        },
+      ],
+    });
+    const group = new AutoScalingGroup(this, 'Host', {
+      vpc: props.vpc,
+      vpcSubnets: { subnets: [props.subnet] },
+      launchTemplate,
+      minCapacity: 1,
+      maxCapacity: 1,
+      healthChecks: HealthChecks.ec2({ gracePeriod: Duration.minutes(10) }),
+      updatePolicy: UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: 0, pauseTime: hostReplacementPause }),
+    });
+    // The ENI must hold its fixed address before any host takes a dynamic one from the subnet.
+    group.node.addDependency(this.networkInterface);
+    acknowledge(
+      group,
+      ['AwsSolutions-AS3'],
+      'A replica host is replaced by its group of one without a person; the replica-down and status-check alarms notify, and scaling events are in the group activity history.',
+    );
+    acknowledge(
+      group,
+      nistAndPci('AutoScalingGroupELBHealthCheckRequired'),
+      'The replica hosts are not load-balancer targets of their group; the gateway target group registers the gateway tasks, and EC2 status checks replace a failed host.',
+    );
+    return group;
+  }
+
+  private createTaskDefinition(props: TigerBeetleReplicaProps): Ec2TaskDefinition {
+    const { placement } = props;
+    const taskDefinition = new Ec2TaskDefinition(this, 'Task', {
+      networkMode: NetworkMode.HOST,
+      volumes: [{ name: 'data', host: { sourcePath: replicaDataDirectory } }],
+    });
+    const linuxParameters = new LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true });
+    linuxParameters.dropCapabilities(Capability.ALL);
+    const container = taskDefinition.addContainer('replica', {
+      image: props.image,
+      memoryLimitMiB: props.memoryMiB,
+      user: replicaUser,
+      readonlyRootFilesystem: true,
+      privileged: false,
+      dockerSecurityOptions: ['no-new-privileges'],
+      linuxParameters,
+      // TigerBeetle locks its memory; an unlimited memlock limit replaces CAP_IPC_LOCK for a non-root process.
+      ulimits: [{ name: UlimitName.MEMLOCK, softLimit: -1, hardLimit: -1 }],
+      environment: {
+        TB_CLUSTER_ID: props.clusterId,
+        TB_REPLICA: String(placement.replica),
+        TB_REPLICA_COUNT: String(props.replicaCount),
+        TB_ADDRESSES: props.addressList,
+        TB_CACHE_GRID: `${props.cacheGridMiB}MiB`,
+        TB_DATA_DIR: replicaDataDirectory,
+      },
+      portMappings: [{ containerPort: replicaPort, hostPort: replicaPort }],
+      healthCheck: {
+        command: ['CMD', '/usr/local/bin/tigerbeetle-replica', 'health'],
+        interval: Duration.seconds(30),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: replicaStartPeriod,
+      },
+      stopTimeout: Duration.seconds(60),
+      logging: LogDrivers.awsLogs({ logGroup: props.logGroup, streamPrefix: `replica-${placement.replica}` }),
+    });
+    container.addMountPoints({ sourceVolume: 'data', containerPath: replicaDataDirectory, readOnly: false });
+    acknowledge(
+      taskDefinition,
+      ['AwsSolutions-ECS2'],
+      'The environment holds only the non-secret cluster topology (cluster id, replica index, ordered addresses, cache size), computed at synth.',
+    );
+    acknowledgeHostModeTask(taskDefinition);
+    return taskDefinition;
+  }
+}
+
+/** Findings every ledger task definition shares (host networking, the execution role CDK writes). */
+export function acknowledgeHostModeTask(taskDefinition: Ec2TaskDefinition): void {
+  acknowledge(
+    taskDefinition,
+    nistAndPci('ECSTaskDefinitionUserForHostMode'),
+    'The containers run as a non-root user (1000) with every capability dropped and privileged off; the rule also asks for privileged mode, which would grant all capabilities, so it is deliberately not met.',
+  );
+  const executionRole = taskDefinition.executionRole;
+  if (executionRole) {
+    acknowledge(
+      executionRole,
+      ['AwsSolutions-IAM5[Resource::*]'],
+      'ecr:GetAuthorizationToken has no resource-level permissions; image pulls and log writes are scoped to the image repository and the log group.',
+    );
+    acknowledge(executionRole, nistAndPci('IAMNoInlinePolicy'), 'The execution role and its policy are generated by CDK for this one task definition (image pull, log stream); nothing else uses them.');
+  }
+}

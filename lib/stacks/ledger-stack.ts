@@ -1,0 +1,83 @@
+import { CfnOutput, Token } from 'aws-cdk-lib';
+import { type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { ledgerSubnetCidrs } from '../constructs/tigerbeetle-addresses';
+import { TigerBeetleCluster } from '../constructs/tigerbeetle-cluster';
+import { subnetGroups } from './network-stack';
+import { StageStack, type StageStackProps } from './stage-stack';
+
+export interface LedgerStackProps extends StageStackProps {
+  readonly vpc: IVpc;
+  readonly logsKey: IKey;
+}
+
+/**
+ * The stateful ledger of a stage: the TigerBeetle cluster, its gateway, backups and alarms
+ * (termination-protected in production). The api stack uses only `gatewayUrl`,
+ * `gatewayTokenSecret` and `gatewayClientSecurityGroup`.
+ */
+export class LedgerStack extends StageStack {
+  readonly cluster: TigerBeetleCluster;
+  /** The internal base URL of the ledger gateway, e.g. http://<internal NLB DNS>:7300. */
+  readonly gatewayUrl: string;
+  /** The gateway's bearer token (Secrets Manager, generated, KMS-encrypted, retained). */
+  readonly gatewayTokenSecret: ISecret;
+  /** Put the credits function in this group: the only one the gateway load balancer admits (DATA-05). */
+  readonly gatewayClientSecurityGroup: ISecurityGroup;
+
+  constructor(scope: Construct, id: string, props: LedgerStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const { ledger } = config;
+    const subnetCidrs = ledgerSubnetCidrs(config.network.vpcCidr, config.availabilityZones.length);
+    this.cluster = new TigerBeetleCluster(this, 'TigerBeetle', {
+      vpc: props.vpc,
+      subnets: ledgerSubnetsInZoneOrder(props.vpc, config.availabilityZones, subnetCidrs),
+      subnetCidrs,
+      endpointAvailabilityZones: config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount),
+      logsKey: props.logsKey,
+      logRetentionDays: config.logRetentionDays,
+      logLevel: config.logLevel,
+      clusterId: ledger.clusterId,
+      replicaCount: ledger.replicaCount,
+      instanceType: ledger.instanceType,
+      volume: { sizeGiB: ledger.volumeSizeGiB, iops: ledger.volumeIops, throughputMiBps: ledger.volumeThroughputMiBps },
+      tigerbeetleVersion: ledger.tigerbeetleVersion,
+      fixedAddressOffset: ledger.fixedAddressOffset,
+      cacheGridMiB: ledger.cacheGridMiB,
+      replicaMemoryMiB: ledger.replicaMemoryMiB,
+      gatewayMemoryMiB: ledger.gatewayMemoryMiB,
+      backup: ledger.backup,
+      deletionProtection: config.deletionProtection,
+      alarmEmail: config.alarmEmail,
+      backupTagValue: `ai-proxy-${config.stage}-ledger`,
+    });
+    this.gatewayUrl = this.cluster.gateway.url;
+    this.gatewayTokenSecret = this.cluster.gateway.tokenSecret;
+    this.gatewayClientSecurityGroup = this.cluster.gateway.clientSecurityGroup;
+    new CfnOutput(this, 'ReplicaAddresses', {
+      description: 'TigerBeetle replica addresses in replica order (the --addresses of every replica and client)',
+      value: this.cluster.addresses.addressList,
+    });
+    new CfnOutput(this, 'GatewayUrl', { description: 'Internal base URL of the ledger gateway', value: this.gatewayUrl });
+  }
+}
+
+/**
+ * The network stack's ledger subnets in the configured zone order, checked against the CIDR blocks
+ * the addresses are computed from: a drift between the two fails synth instead of misplacing a replica.
+ */
+function ledgerSubnetsInZoneOrder(vpc: IVpc, zones: readonly string[], expectedCidrs: readonly string[]): ISubnet[] {
+  const ledgerSubnets = vpc.selectSubnets({ subnetGroupName: subnetGroups.ledger }).subnets;
+  return zones.map((zone, index) => {
+    const subnet = ledgerSubnets.find((candidate) => candidate.availabilityZone === zone);
+    if (subnet === undefined) throw new Error(`the network has no ledger subnet in ${zone}`);
+    const actual = subnet.ipv4CidrBlock;
+    if (!Token.isUnresolved(actual) && actual !== expectedCidrs[index]) {
+      throw new Error(`the ledger subnet in ${zone} is ${actual}, but the replica addresses were computed for ${expectedCidrs[index]}; update ledgerSubnetCidrs with the network layout`);
+    }
+    return subnet;
+  });
+}

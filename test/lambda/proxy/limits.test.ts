@@ -1,0 +1,86 @@
+import { createProxyApp } from '../../../lambda/proxy/app';
+import { createProviders } from '../../../lambda/proxy/providers';
+import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
+
+let fixture: ProxyFixture | undefined;
+afterEach(async () => {
+  await fixture?.close();
+  fixture = undefined;
+});
+
+describe('RATE: limits per key and per source', () => {
+  test('RATE-01 / RATE-04: over the per-key limit the answer is 429 with Retry-After and RateLimit headers, and it is logged', async () => {
+    fixture = await startProxyFixture({ rateLimit: { enabled: true, requestsPerMinute: 3 } });
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let index = 0; index < 4; index += 1) {
+      last = await fixture.request('GET', '/v1/models');
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(last?.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(last?.headers.get('ratelimit-limit')).toBe('3');
+    expect(last?.headers.get('ratelimit-remaining')).toBe('0');
+    expect(await last?.json()).toMatchObject({ error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' }, request_id: expect.any(String) });
+    expect(fixture.logger.auditEvents('rate_limited')).toHaveLength(1);
+    // Another key has its own budget.
+    expect((await fixture.request('GET', '/v1/models', { key: fixture.keys.bob })).status).toBe(200);
+  });
+
+  test('RATE-02: the limit holds across two proxy instances sharing the ledger', async () => {
+    fixture = await startProxyFixture({ rateLimit: { enabled: true, requestsPerMinute: 4 } });
+    const instances = [fixture.app, fixture.anotherInstance()];
+    const statuses = await Promise.all(
+      Array.from({ length: 10 }, (_, index) =>
+        Promise.resolve(instances[index % 2].request('/v1/models', { headers: { authorization: `Bearer ${fixture!.keys.alice}` } })).then((response) => response.status),
+      ),
+    );
+    expect(statuses.filter((status) => status === 200)).toHaveLength(4);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(6);
+  });
+
+  test('RATE-05: repeated authentication failures from one source are throttled with 429', async () => {
+    fixture = await startProxyFixture({ authFailuresPerMinute: 3 });
+    const attempt = () => fixture!.request('GET', '/v1/models', { key: 'sk-wrong-guess', headers: { 'x-forwarded-for': '203.0.113.9' } });
+    const statuses = [];
+    for (let index = 0; index < 4; index += 1) statuses.push((await attempt()).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // Another source is not affected.
+    const other = await fixture.request('GET', '/v1/models', { key: 'sk-wrong-guess', headers: { 'x-forwarded-for': '198.51.100.4' } });
+    expect(other.status).toBe(401);
+  });
+
+  test('RATE-01: with rate limiting off (dev only) no limit applies', async () => {
+    fixture = await startProxyFixture({ rateLimit: { enabled: false, requestsPerMinute: 1 } });
+    for (let index = 0; index < 3; index += 1) expect((await fixture.request('GET', '/v1/models')).status).toBe(200);
+  });
+});
+
+describe('operations', () => {
+  test('LOG-06: requests slower than the threshold are logged as slow', async () => {
+    fixture = await startProxyFixture({ slowRequestMilliseconds: 0 });
+    await fixture.request('GET', '/health', { key: null });
+    expect(fixture.logger.records.some((record) => record.level === 'WARN' && record.message === 'slow request')).toBe(true);
+  });
+
+  test('a provider without credentials answers 503 "provider not configured" and releases the hold', async () => {
+    fixture = await startProxyFixture();
+    await fixture.topUp('alice', '1.00');
+    const unconfigured = createProxyApp({
+      keys: { description: 'fixture keys', verifier: async () => ({ size: 1, verify: () => ({ status: 'valid', keyId: 'key_unconfigured', userId: 'alice' }) }) },
+      credits: fixture.credits,
+      providers: createProviders(async () => ({})),
+      config: { ...fixture.config, rateLimit: { enabled: false, requestsPerMinute: 60 } },
+      logger: fixture.logger,
+    });
+    const response = await unconfigured.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: 'Bearer anything-valid-here', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: { code: 'provider_not_configured', message: expect.stringContaining('provider not configured') } });
+    expect(await fixture.availableMicros('alice')).toBe(1_000_000n);
+    expect(fixture.gemini.requests).toHaveLength(0);
+  });
+});

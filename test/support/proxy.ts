@@ -1,0 +1,142 @@
+import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/app';
+import { creditsKeyEntries } from '../../lambda/credits/keys';
+import { clientKeySetVersion, type ClientKeyEntry } from '../../lambda/shared/client-keys';
+import { createKeyring, generateApiKey, hashKey } from '../../lambda/shared/keys';
+import { startServer, type RunningServer } from '../../lambda/shared/node-server';
+import { createProxyApp } from '../../lambda/proxy/app';
+import { staticClientKeySource } from '../../lambda/proxy/client-key-source';
+import { proxyConfigDefaults, type ProxyConfig } from '../../lambda/proxy/config';
+import { createCreditsClient, type CreditsClient } from '../../lambda/proxy/credits-client';
+import { createProviders } from '../../lambda/proxy/providers';
+import type { ModelConfig } from '../../lib/config/schema';
+import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
+import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
+import { RecordingLogger } from './recording-logger';
+
+/**
+ * The proxy app in front of a real credits service (on loopback, over the embedded engine) and
+ * real local HTTP servers playing Gemini and an OpenAI-compatible provider. Nothing of ours is stubbed.
+ */
+
+export const testModels: ModelConfig[] = [
+  { id: 'gemini-2.5-flash', provider: 'gemini', upstreamModel: 'gemini-2.5-flash', inputMicrosPerMillionTokens: 300_000, outputMicrosPerMillionTokens: 2_500_000, defaultMaxOutputTokens: 1000, outputTokensMax: 8192 },
+  { id: 'fake-gpt', provider: 'openai-compatible', upstreamModel: 'fake-model', inputMicrosPerMillionTokens: 1_000_000, outputMicrosPerMillionTokens: 4_000_000, defaultMaxOutputTokens: 500, outputTokensMax: 4096 },
+  { id: 'echo', provider: 'echo', upstreamModel: 'echo', inputMicrosPerMillionTokens: 1_000_000, outputMicrosPerMillionTokens: 1_000_000, defaultMaxOutputTokens: 100, outputTokensMax: 1000 },
+];
+
+export interface ProxyFixture {
+  readonly app: ReturnType<typeof createProxyApp>;
+  readonly keys: { readonly alice: string; readonly bob: string; readonly expired: string; readonly revoked: string };
+  readonly gemini: FakeProvider;
+  readonly openAi: FakeProvider;
+  readonly credits: CreditsClient;
+  readonly creditsServer: RunningServer;
+  readonly clock: ManualClock;
+  readonly logger: RecordingLogger;
+  readonly config: ProxyConfig;
+  /** The proxy role's key of the credits service. */
+  readonly proxyServiceKey: string;
+  /** Another proxy instance (another Lambda environment) over the same keys, credits and providers. */
+  anotherInstance(): ReturnType<typeof createProxyApp>;
+  request(method: string, path: string, options?: { body?: unknown; key?: string | null; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response>;
+  topUp(userId: string, amount: string): Promise<void>;
+  availableMicros(userId: string): Promise<bigint>;
+  close(): Promise<void>;
+}
+
+let keyIdCounter = 0;
+function entry(userId: string, key: string, overrides: Partial<ClientKeyEntry> = {}): ClientKeyEntry {
+  keyIdCounter += 1;
+  return {
+    id: `key_test${String(keyIdCounter).padStart(8, '0')}`,
+    user_id: userId,
+    sha256: hashKey(key).toString('hex'),
+    created_at: '2026-01-01T00:00:00Z',
+    expires_at: '2099-01-01T00:00:00Z',
+    disabled: false,
+    ...overrides,
+  };
+}
+
+export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = {}): Promise<ProxyFixture> {
+  const clock = new ManualClock(BigInt(Date.now()) * 1_000_000n);
+  const embedded: EmbeddedLedger = openEmbeddedLedger({ clock });
+  const adminKey = generateApiKey();
+  const proxyServiceKey = generateApiKey();
+  const creditsServer = await startServer({
+    fetch: createCreditsApp({
+      ledger: embedded.createClient(),
+      keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] })),
+      logger: new RecordingLogger(),
+    }).fetch,
+    hostname: '127.0.0.1',
+    port: 0,
+  });
+  const [gemini, openAi] = await Promise.all([startFakeGemini(), startFakeOpenAi()]);
+  const keys = { alice: generateApiKey(), bob: generateApiKey(), expired: generateApiKey(), revoked: generateApiKey() };
+  const keySource = staticClientKeySource({
+    version: clientKeySetVersion,
+    keys: [
+      entry('alice', keys.alice),
+      entry('bob', keys.bob),
+      entry('alice', keys.expired, { expires_at: '2020-01-01T00:00:00Z' }),
+      entry('alice', keys.revoked, { disabled: true }),
+    ],
+  });
+  const credits = createCreditsClient({ baseUrl: creditsServer.url, key: () => proxyServiceKey, requestTimeoutMilliseconds: 5_000 });
+  const providers = createProviders(async () => ({
+    gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
+    openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
+  }));
+  const config: ProxyConfig = {
+    ...proxyConfigDefaults,
+    models: testModels,
+    currency: 'USD',
+    allowedOrigins: ['https://app.example.com'],
+    rateLimit: { enabled: true, requestsPerMinute: 60 },
+    requestBodyBytesMax: 64 * 1024,
+    httpsOnly: true,
+    providerAttemptTimeoutMilliseconds: 2_000,
+    providerBudgetMilliseconds: 4_000,
+    ...configOverrides,
+  };
+  const logger = new RecordingLogger();
+  const app = createProxyApp({ keys: keySource, credits, providers, config, logger });
+  return {
+    app,
+    keys,
+    gemini,
+    openAi,
+    credits,
+    creditsServer,
+    clock,
+    logger,
+    config,
+    proxyServiceKey,
+    anotherInstance: () => createProxyApp({ keys: keySource, credits, providers, config, logger }),
+    request(method, path, { body, key, headers, signal } = {}) {
+      const requestHeaders: Record<string, string> = { ...headers };
+      const usedKey = key === undefined ? keys.alice : key;
+      if (usedKey !== null) requestHeaders.authorization ??= `Bearer ${usedKey}`;
+      if (body !== undefined) requestHeaders['content-type'] ??= 'application/json';
+      return Promise.resolve(
+        app.request(path, { method, headers: requestHeaders, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), signal }),
+      );
+    },
+    async topUp(userId, amount) {
+      const response = await fetch(`${creditsServer.url}/api/v1/topup`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json', 'idempotency-key': `topup-${userId}-${Date.now()}-${Math.random()}` },
+        body: JSON.stringify({ user_id: userId, amount }),
+      });
+      if (response.status !== 201) throw new Error(`top-up failed: ${response.status}`);
+    },
+    async availableMicros(userId) {
+      return (await credits.balance(userId))?.availableMicros ?? 0n;
+    },
+    async close() {
+      await Promise.all([gemini.close(), openAi.close(), creditsServer.close()]);
+      embedded.close();
+    },
+  };
+}
