@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import type { StageConfig } from './config';
 import { addComplianceChecks } from './compliance';
+import { ApiStack } from './stacks/api-stack';
 import { EdgeStack } from './stacks/edge-stack';
 import { LedgerStack } from './stacks/ledger-stack';
 import { NetworkStack } from './stacks/network-stack';
@@ -11,6 +12,7 @@ export interface StageStacks {
   readonly network: NetworkStack;
   readonly edge: EdgeStack;
   readonly ledger: LedgerStack;
+  readonly api: ApiStack;
 }
 
 /** The stack name of one part of a stage, e.g. ai-proxy-production-network. */
@@ -36,7 +38,17 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     vpc: network.vpc,
     logsKey: network.logsKey,
   });
-  return { network, edge, ledger };
+  const api = new ApiStack(app, stackName(config, 'api'), {
+    config,
+    description: `AI proxy (${config.stage}): proxy and credits functions, secrets and their rotation`,
+    vpc: network.vpc,
+    logsKey: network.logsKey,
+    publicListener: edge.alb.listener,
+    gatewayUrl: ledger.gatewayUrl,
+    gatewayTokenSecret: ledger.gatewayTokenSecret,
+    gatewayClientSecurityGroup: ledger.gatewayClientSecurityGroup,
+  });
+  return { network, edge, ledger, api };
 }
 
 /** The context of cdk.json (feature flags), so that tests synthesize exactly what the CLI does. */
@@ -50,9 +62,18 @@ export interface SynthesizableStage {
   readonly stacks: StageStacks;
 }
 
-/** An app holding one stage, with cdk.json's context and the compliance checks, as `cdk synth` builds it. */
-export function createStageApp(config: StageConfig, options: { outdir?: string; complianceChecks?: boolean } = {}): SynthesizableStage {
-  const app = new App({ context: { ...cdkJsonContext(), stage: config.stage }, outdir: options.outdir });
+/**
+ * An app holding one stage, with cdk.json's context and the compliance checks, as `cdk synth` builds
+ * it. `bundling: false` skips building the functions' code (tests that only read templates), as
+ * `cdk synth --exclusively` does for stacks not being deployed.
+ */
+export function createStageApp(
+  config: StageConfig,
+  options: { outdir?: string; complianceChecks?: boolean; bundling?: boolean } = {},
+): SynthesizableStage {
+  const context: Record<string, unknown> = { ...cdkJsonContext(), stage: config.stage };
+  if (options.bundling === false) context['aws:cdk:bundling-stacks'] = [];
+  const app = new App({ context, outdir: options.outdir });
   if (options.complianceChecks ?? true) addComplianceChecks(app);
   return { app, stacks: buildStage(app, config) };
 }

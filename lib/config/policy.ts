@@ -116,6 +116,9 @@ function productionProblems(config: StageConfig): string[] {
   if (config.network.natGateways < config.availabilityZones.length) {
     problems.push('production needs one NAT gateway per availability zone (no single point of failure)');
   }
+  for (const cidr of config.api.creditsAdminCidrs) {
+    if (Number(cidr.split('/')[1]) < 16) problems.push(`api.creditsAdminCidrs '${cidr}' is broader than a /16; admin access is for operators' networks only (NET-09)`);
+  }
   return [...problems, ...productionLedgerProblems(config)];
 }
 

@@ -84,6 +84,7 @@ export class ServiceFunction extends Construct {
         externalModules: [],
       },
     });
+    this.acknowledgeRoleFindings();
     acknowledge(
       this.function,
       nistAndPci('LambdaDLQ'),
@@ -96,5 +97,23 @@ export class ServiceFunction extends Construct {
         'Reserved concurrency is set per stage in the config; this stage leaves it unset so small accounts (whose unreserved pool must stay above 100) can deploy.',
       );
     }
+  }
+
+  /** The role CDK generates for a function in a VPC with tracing; each finding is what that requires. */
+  private acknowledgeRoleFindings(): void {
+    const role = this.function.role;
+    if (!role) return;
+    acknowledge(
+      role,
+      [
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      ],
+      "AWS's own minimal policies for a function's log delivery and its network interfaces in the VPC, which AWS keeps current with the service.",
+    );
+    const defaultPolicy = role.node.tryFindChild('DefaultPolicy');
+    if (!defaultPolicy) return;
+    acknowledge(defaultPolicy, ['AwsSolutions-IAM5[Resource::*]'], 'X-Ray PutTraceSegments and PutTelemetryRecords (and GetRandomPassword for rotation) have no resource-level permissions; every other statement names its resources.');
+    acknowledge(defaultPolicy, nistAndPci('IAMNoInlinePolicy'), "CDK generates this policy from the function's grants; it is specific to this one role and has no other use to share.");
   }
 }

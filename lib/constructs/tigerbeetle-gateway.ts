@@ -35,7 +35,7 @@ export interface LedgerGatewayProps {
  * The ledger gateway: one task on every ledger host (an ECS daemon service, host networking),
  * behind an internal NLB that only `clientSecurityGroup` may reach (DATA-05, NET-06). The container
  * runs as a non-root user with a read-only root filesystem and no capabilities (DEP-04), and reads
- * its bearer token from `tokenSecret` (generated, KMS-encrypted, retained; rotated by the api stack).
+ * its bearer token from `tokenSecret` (generated, KMS-encrypted, retained; rotated by the ledger stack).
  */
 export class LedgerGateway extends Construct {
   readonly tokenSecret: Secret;
@@ -131,11 +131,6 @@ export class LedgerGateway extends Construct {
       },
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    acknowledge(
-      secret,
-      ['AwsSolutions-SMG4', ...nistAndPci('SecretsManagerRotationEnabled')],
-      'The gateway token rotates with the other service keys; the rotation schedule is attached by the api stack, which owns the rotation function (issue 4).',
-    );
     return secret;
   }
 

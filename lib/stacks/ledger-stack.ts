@@ -1,8 +1,9 @@
-import { CfnOutput, Token } from 'aws-cdk-lib';
-import { type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { CfnOutput, Duration, Token } from 'aws-cdk-lib';
+import { Peer, Port, type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { ServiceFunction } from '../constructs/service-function';
 import { ledgerSubnetCidrs } from '../constructs/tigerbeetle-addresses';
 import { TigerBeetleCluster } from '../constructs/tigerbeetle-cluster';
 import { subnetGroups } from './network-stack';
@@ -57,12 +58,39 @@ export class LedgerStack extends StageStack {
     this.gatewayUrl = this.cluster.gateway.url;
     this.gatewayTokenSecret = this.cluster.gateway.tokenSecret;
     this.gatewayClientSecurityGroup = this.cluster.gateway.clientSecurityGroup;
+    this.rotateGatewayToken(props);
     new CfnOutput(this, 'ReplicaAddresses', {
       description: 'TigerBeetle replica addresses in replica order (the --addresses of every replica and client)',
       value: this.cluster.addresses.addressList,
     });
     new CfnOutput(this, 'GatewayUrl', { description: 'Internal base URL of the ledger gateway', value: this.gatewayUrl });
   }
+
+  /**
+   * The token rotates with the other service keys (AUTH-04), by a rotation function of this stack:
+   * rotating it from the api stack would make the two stacks depend on each other.
+   */
+  private rotateGatewayToken(props: LedgerStackProps): void {
+    this.cluster.gateway.tokenSecret.addRotationSchedule('Rotation', {
+      rotationLambda: rotationFunction(this, props).function,
+      automaticallyAfter: Duration.days(props.config.api.serviceKeyRotationDays),
+    });
+  }
+}
+
+/** Functions of this stack, like every other, come from the one factory. */
+function rotationFunction(stack: LedgerStack, props: LedgerStackProps): ServiceFunction {
+  const rotation = new ServiceFunction(stack, 'TokenRotation', {
+    entry: 'lambda/rotation/handler.ts',
+    description: 'Rotates the ledger gateway token (Secrets Manager rotation steps)',
+    vpc: props.vpc,
+    logsKey: props.logsKey,
+    logRetentionDays: props.config.logRetentionDays,
+    logLevel: props.config.logLevel,
+    timeout: Duration.seconds(60),
+  });
+  rotation.securityGroup.addEgressRule(Peer.ipv4(props.config.network.vpcCidr), Port.tcp(443), 'Secrets Manager and KMS through the VPC endpoints');
+  return rotation;
 }
 
 /**

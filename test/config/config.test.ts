@@ -50,6 +50,7 @@ describe('CFG-01: synth refuses an insecure production config, naming each probl
     ['no alarm e-mail (MON-03)', { alarmEmail: null }, /alarmEmail is missing/],
     ['short log retention (LOG-03)', { logRetentionDays: 30 }, /logRetentionDays 30 is below 365/],
     ['a single NAT gateway', { network: { natGateways: 1 } }, /one NAT gateway per availability zone/],
+    ['admin access from anywhere (NET-09)', { api: { creditsAdminCidrs: ['0.0.0.0/0'] } }, /broader than a \/16/],
   ];
 
   test.each(refusals)('refuses %s', (_name, overrides, message) => {

@@ -5,20 +5,26 @@ import { resolveStageConfig, type StageConfig, type StageName } from '../../lib/
 export interface SynthesizedStage {
   readonly config: StageConfig;
   readonly stacks: StageStacks;
-  readonly templates: { readonly network: Template; readonly edge: Template; readonly ledger: Template };
+  readonly templates: { readonly network: Template; readonly edge: Template; readonly ledger: Template; readonly api: Template };
 }
 
 /**
  * Synthesizes one stage as `cdk synth` does (cdk.json's feature flags). The compliance packs have a
- * test of their own, so other tests leave them out to stay fast.
+ * test of their own, and CI's `npm run synth` bundles the functions for real, so other tests leave
+ * both out to stay fast.
  */
 export function synthesizeStage(stage: StageName, options: { overrides?: unknown; complianceChecks?: boolean } = {}): SynthesizedStage {
   const config = resolveStageConfig(stage, options.overrides);
-  const { stacks } = createStageApp(config, { complianceChecks: options.complianceChecks ?? false });
+  const { stacks } = createStageApp(config, { complianceChecks: options.complianceChecks ?? false, bundling: false });
   return {
     config,
     stacks,
-    templates: { network: Template.fromStack(stacks.network), edge: Template.fromStack(stacks.edge), ledger: Template.fromStack(stacks.ledger) },
+    templates: {
+      network: Template.fromStack(stacks.network),
+      edge: Template.fromStack(stacks.edge),
+      ledger: Template.fromStack(stacks.ledger),
+      api: Template.fromStack(stacks.api),
+    },
   };
 }
 
