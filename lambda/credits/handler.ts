@@ -1,7 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
+import { coldStartHandler } from '../shared/lambda-handler';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
 import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
 import { createCreditsApp, type CreditsPrincipal } from './app';
@@ -60,22 +60,9 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, cl
   return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger });
 }
 
-let lambdaHandler: Promise<(event: LambdaEvent, context?: unknown) => Promise<unknown>> | undefined;
-
-/** Built once per execution environment (cold start); a failed start is retried on the next event. */
-function coldStart(): Promise<(event: LambdaEvent, context?: unknown) => Promise<unknown>> {
-  lambdaHandler ??= (async () => {
-    const settings = creditsLambdaSettings(process.env);
-    const logger = createLogger('credits', settings.logLevel);
-    const app = await createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger);
-    return handle(app) as (event: LambdaEvent, context?: unknown) => Promise<unknown>;
-  })().catch((error: unknown) => {
-    lambdaHandler = undefined;
-    throw error;
-  });
-  return lambdaHandler;
-}
-
-export async function handler(event: LambdaEvent, context?: unknown): Promise<unknown> {
-  return (await coldStart())(event, context);
-}
+/** Built once per execution environment (cold start). */
+export const handler = coldStartHandler(async () => {
+  const settings = creditsLambdaSettings(process.env);
+  const logger = createLogger('credits', settings.logLevel);
+  return createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger);
+});

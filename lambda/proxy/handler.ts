@@ -1,6 +1,6 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { serviceKeyFromSecretString } from '../credits/keys';
+import { coldStartHandler } from '../shared/lambda-handler';
 import { createLogger, type LogLevel } from '../shared/logger';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
 import { createProxyApp } from './app';
@@ -55,20 +55,8 @@ export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLamb
   return createProxyApp({ keys, credits, providers, config: settings.config, logger });
 }
 
-let lambdaHandler: Promise<(event: LambdaEvent, context?: unknown) => Promise<unknown>> | undefined;
-
-function coldStart() {
-  lambdaHandler ??= (async () => {
-    const settings = proxyLambdaSettings(process.env);
-    const app = await createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }));
-    return handle(app) as (event: LambdaEvent, context?: unknown) => Promise<unknown>;
-  })().catch((error: unknown) => {
-    lambdaHandler = undefined;
-    throw error;
-  });
-  return lambdaHandler;
-}
-
-export async function handler(event: LambdaEvent, context?: unknown): Promise<unknown> {
-  return (await coldStart())(event, context);
-}
+/** Built once per execution environment (cold start). */
+export const handler = coldStartHandler(async () => {
+  const settings = proxyLambdaSettings(process.env);
+  return createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }));
+});

@@ -220,7 +220,7 @@ describe('MON-05: history per user, newest first, paged', () => {
   });
 });
 
-describe('bad input: a clear 4xx with a JSON body and a request id, never a 500', () => {
+describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, never a 500 or a stack trace', () => {
   const proxy = () => fixture.proxyKey;
   const cases: [string, string, string, unknown, (() => string) | null, Record<string, string> | null, number, RegExp][] = [
     ['malformed JSON', 'POST', '/api/v1/topup', '{"user_id":', null, {}, 400, /not valid JSON/],

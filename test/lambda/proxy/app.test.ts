@@ -143,7 +143,7 @@ describe('billing: reserve, then settle or release', () => {
     expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 28n); // ceil(3 + 25) = 28
   });
 
-  test('a provider 4xx is a 502 with a sanitized message: no internal hosts, no provider body', async () => {
+  test('LOG-02: a provider 4xx is a 502 with a sanitized message: no internal hosts, no provider body', async () => {
     fixture.gemini.script(geminiError(400, 'Invalid argument; see https://internal.example/x?key=AIzaSyD-0123456789abcdefghijklmnopqrstuvw', 'INVALID_ARGUMENT'));
     const response = await chat(hello);
     expect(response.status).toBe(502);
@@ -280,7 +280,7 @@ describe('the rest of the API', () => {
   });
 });
 
-describe('bad input: a clear 4xx with a JSON body and a request id', () => {
+describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, never a stack trace', () => {
   const cases: [string, unknown, number, RegExp][] = [
     ['malformed JSON', '{"model":', 400, /not valid JSON/],
     ['messages of the wrong type', { model: 'echo', messages: 'hi' }, 400, /messages must be an array/],
