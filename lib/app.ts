@@ -7,12 +7,14 @@ import { ApiStack } from './stacks/api-stack';
 import { EdgeStack } from './stacks/edge-stack';
 import { LedgerStack } from './stacks/ledger-stack';
 import { NetworkStack } from './stacks/network-stack';
+import { ObservabilityStack } from './stacks/observability-stack';
 
 export interface StageStacks {
   readonly network: NetworkStack;
   readonly edge: EdgeStack;
   readonly ledger: LedgerStack;
   readonly api: ApiStack;
+  readonly observability: ObservabilityStack;
 }
 
 /** The stack name of one part of a stage, e.g. ai-proxy-production-network. */
@@ -48,7 +50,16 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     gatewayTokenSecret: ledger.gatewayTokenSecret,
     gatewayClientSecurityGroup: ledger.gatewayClientSecurityGroup,
   });
-  return { network, edge, ledger, api };
+  const observability = new ObservabilityStack(app, stackName(config, 'observability'), {
+    config,
+    description: `AI proxy (${config.stage}): alarms, their SNS topic and the dashboard`,
+    publicLoadBalancer: edge.alb.loadBalancer,
+    creditsLoadBalancer: api.creditsAlb.loadBalancer,
+    creditsTargets: api.creditsTargets,
+    rotationFunctions: [api.rotation.function, ledger.tokenRotation.function],
+    ledgerAlarms: ledger.cluster.alarms.alarms,
+  });
+  return { network, edge, ledger, api, observability };
 }
 
 /** The context of cdk.json (feature flags), so that tests synthesize exactly what the CLI does. */

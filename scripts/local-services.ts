@@ -56,6 +56,9 @@ export function stopLocalServices(services: readonly LocalService[]): Promise<vo
   ).then(() => undefined);
 }
 
+/** The local /metrics listener (127.0.0.1) of a service sits this far above its port, so topologies side by side do not collide. */
+const metricsPortOffset = 90;
+
 /** The environment of the gateway, the credits service and the proxy for a local topology. */
 export function localTopologyEnvironment(input: {
   gatewayPort: number;
@@ -71,6 +74,7 @@ export function localTopologyEnvironment(input: {
   return {
     proxy: {
       PROXY_PORT: String(input.proxyPort ?? 7100),
+      PROXY_METRICS_PORT: String((input.proxyPort ?? 7100) + metricsPortOffset),
       PROXY_HOST: '127.0.0.1',
       CREDITS_URL: `http://127.0.0.1:${input.creditsPort}`,
       CREDITS_PROXY_KEY: input.proxyKey,
@@ -88,6 +92,7 @@ export function localTopologyEnvironment(input: {
     },
     credits: {
       CREDITS_PORT: String(input.creditsPort),
+      CREDITS_METRICS_PORT: String(input.creditsPort + metricsPortOffset),
       CREDITS_HOST: '127.0.0.1',
       GATEWAY_URL: `http://127.0.0.1:${input.gatewayPort}`,
       GATEWAY_TOKEN: input.gatewayToken,

@@ -7,6 +7,7 @@ import { ApiError, errorHandler, errorResponse, notFoundHandler, readJsonBody, r
 import { presentedKey } from '../shared/keys';
 import type { KeyVerifier } from '../shared/secret-keyring';
 import { audit, pseudonymize, type AppLogger } from '../shared/logger';
+import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { creditsConfigDefaults, type CreditsConfig } from './config';
 import { formatMicros, parseAmount } from './domain/amount';
 import { Credits, type Balance, type Hold, type HistoryEntry, type ResolveResult } from './domain/credits';
@@ -16,7 +17,8 @@ import { RateLimiter } from './domain/rate-limit';
 /**
  * The credits service: prepaid balances on the ledger, reachable only inside the VPC. Keys of its
  * own (AUTH-05) in two roles: `proxy` places, settles and releases holds and reads balances;
- * `admin` tops up, adjusts and reads balances and history.
+ * `admin` tops up, adjusts and reads balances and history. Holds, settles, releases, top-ups,
+ * refusals, auth failures and ledger outages are counted in `metrics` (MON-02).
  */
 
 export interface CreditsPrincipal {
@@ -29,6 +31,7 @@ export interface CreditsAppDependencies {
   /** A Keyring (local) or rotating keyrings fed by Secrets Manager (AWS). */
   readonly keys: KeyVerifier<CreditsPrincipal>;
   readonly logger: AppLogger;
+  readonly metrics: AppMetrics;
   readonly config?: Partial<CreditsConfig>;
 }
 
@@ -104,11 +107,12 @@ function historyJson(entry: HistoryEntry) {
   };
 }
 
-function authenticate(keys: KeyVerifier<CreditsPrincipal>, logger: AppLogger): MiddlewareHandler<CreditsEnv> {
+function authenticate(keys: KeyVerifier<CreditsPrincipal>, logger: AppLogger, metrics: AppMetrics): MiddlewareHandler<CreditsEnv> {
   return async (c, next) => {
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
     const principal = key === undefined ? undefined : await keys.verify(key);
     if (principal === undefined) {
+      metrics.record('AuthFailures', 1, {});
       audit(logger, 'auth_failure', { request_id: c.get('requestId'), path: c.req.path, key_presented: key !== undefined });
       throw new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key');
     }
@@ -127,10 +131,11 @@ function requireRole(...roles: Role[]): MiddlewareHandler<CreditsEnv> {
 }
 
 /** Ledger outages are 503s the client may retry, never 500s. */
-function withLedgerErrors(logger: AppLogger) {
+function withLedgerErrors(logger: AppLogger, metrics: AppMetrics) {
   const handle = errorHandler(logger);
   return (error: Error, c: Context) => {
     if (error instanceof LedgerUnavailableError) {
+      metrics.record('LedgerUnavailable', 1, {});
       logger.warn('ledger unavailable', { request_id: c.get('requestId') as string, error_message: error.message });
       return errorResponse(c, new ApiError(503, 'service_unavailable', 'ledger_unavailable', 'The ledger is unavailable; retry with the same Idempotency-Key'));
     }
@@ -140,11 +145,12 @@ function withLedgerErrors(logger: AppLogger) {
 
 export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<CreditsEnv> {
   const config: CreditsConfig = { ...creditsConfigDefaults, ...dependencies.config };
-  const { logger } = dependencies;
+  const { logger, metrics } = dependencies;
   const credits = new Credits(dependencies.ledger, config.ledgerId);
   const app = new Hono<CreditsEnv>();
 
   app.use(requestIdMiddleware());
+  app.use(requestMetrics(metrics));
   app.use(secureHeaders());
   app.use(
     bodyLimit({
@@ -154,18 +160,24 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
       },
     }),
   );
-  app.onError(withLedgerErrors(logger));
+  app.onError(withLedgerErrors(logger, metrics));
   app.notFound(notFoundHandler);
 
   app.get('/api/v1/health', (c) => c.json({ status: 'ok', service: 'credits' }));
   app.get('/api/v1/ready', async (c) => {
-    await credits.ensureOperatorAccounts();
+    try {
+      await credits.checkReady();
+    } catch (error) {
+      // Any failure means "do not send me traffic": 503, never a 500 (the load balancer reads it).
+      logger.warn('not ready', { request_id: c.get('requestId'), error_message: (error as Error).message });
+      return c.json({ status: 'not_ready', service: 'credits' }, 503);
+    }
     return c.json({ status: 'ready', service: 'credits' });
   });
 
-  app.use('/api/v1/*', authenticate(dependencies.keys, logger));
-  registerAdminRoutes(app, credits, config, logger);
-  registerHoldRoutes(app, credits, config, logger);
+  app.use('/api/v1/*', authenticate(dependencies.keys, logger, metrics));
+  registerAdminRoutes(app, credits, config, logger, metrics);
+  registerHoldRoutes(app, credits, config, logger, metrics);
   registerRateLimitRoute(app, new RateLimiter(dependencies.ledger, config.rateLedgerId, randomId));
 
   app.get('/api/v1/balance/:user_id', requireRole('proxy', 'admin'), async (c) => {
@@ -184,10 +196,13 @@ const historyQuerySchema = z.strictObject({
   before: z.string().regex(timestampPattern, 'before must be the timestamp of a transfer from a previous page').optional(),
 });
 
-function registerAdminRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger): void {
+function registerAdminRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
   app.post('/api/v1/topup', requireRole('admin'), async (c) => {
     const body = parseWith(topUpSchema, await readJsonBody(c));
-    return moveCredits(c, credits, config, logger, body, undefined);
+    const response = await moveCredits(c, credits, config, logger, body, undefined);
+    // Applied top-ups only: a replay (200) moved nothing.
+    if (response.status === 201) metrics.record('TopUps', 1, {});
+    return response;
   });
 
   app.post('/api/v1/adjustments', requireRole('admin'), async (c) => {
@@ -256,7 +271,7 @@ const holdSchema = z.strictObject({
 });
 const settleSchema = z.strictObject({ amount: z.unknown().optional(), amount_micros: z.unknown().optional() });
 
-function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger): void {
+function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
   app.post('/api/v1/holds', requireRole('proxy'), async (c) => {
     const body = parseWith(holdSchema, await readJsonBody(c));
     const key = idempotencyKey(c, body.request_id);
@@ -267,6 +282,7 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
     const fields = { request_id: c.get('requestId'), user: pseudonymize(body.user_id), amount_micros: amount.micros.toString() };
     switch (result.kind) {
       case 'insufficient':
+        metrics.record('InsufficientBalanceRefusals', 1, {});
         audit(logger, 'insufficient_balance', { ...fields, available_micros: result.availableMicros.toString() });
         throw new ApiError(
           402,
@@ -280,6 +296,7 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
       case 'conflict':
         throw new ApiError(409, 'conflict_error', 'idempotency_conflict', 'This Idempotency-Key was already used for a different hold');
       default:
+        if (result.kind === 'created') metrics.record('Holds', 1, {});
         audit(logger, 'hold', { ...fields, hold_id: result.hold.holdId.toString(), replayed: result.kind === 'replayed' });
         if (result.kind === 'replayed') c.header('idempotent-replayed', 'true');
         return c.json(holdJson(result.hold), result.kind === 'created' ? 201 : 200);
@@ -291,12 +308,12 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
     const body = parseWith(settleSchema, await readJsonBody(c));
     const amount = parseAmount(body, { allowZero: true, microsMax: u128Max });
     if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
-    return resolved(c, logger, holdId, 'settle', await credits.settle(holdId, amount.micros));
+    return resolved(c, logger, metrics, holdId, 'settle', await credits.settle(holdId, amount.micros));
   });
 
   app.post('/api/v1/holds/:id/release', requireRole('proxy'), async (c) => {
     const holdId = holdIdParam(c);
-    return resolved(c, logger, holdId, 'release', await credits.release(holdId));
+    return resolved(c, logger, metrics, holdId, 'release', await credits.release(holdId));
   });
 }
 
@@ -318,10 +335,11 @@ function registerRateLimitRoute(app: Hono<CreditsEnv>, limiter: RateLimiter): vo
   });
 }
 
-function resolved(c: CreditsContext, logger: AppLogger, holdId: bigint, action: 'settle' | 'release', result: ResolveResult): Response {
+function resolved(c: CreditsContext, logger: AppLogger, metrics: AppMetrics, holdId: bigint, action: 'settle' | 'release', result: ResolveResult): Response {
   const fields = { request_id: c.get('requestId'), hold_id: holdId.toString(), action };
   switch (result.kind) {
     case 'settled':
+      if (!result.replayed) metrics.record('Settles', 1, {});
       audit(logger, 'settle', { ...fields, charged_micros: result.chargedMicros.toString(), released_micros: result.releasedMicros.toString(), replayed: result.replayed });
       return c.json({
         hold_id: holdId.toString(),
@@ -333,6 +351,7 @@ function resolved(c: CreditsContext, logger: AppLogger, holdId: bigint, action: 
     case 'released':
     case 'expired':
       if (action === 'settle') break;
+      if (result.kind === 'released' && !result.replayed) metrics.record('Releases', 1, {});
       audit(logger, 'release', { ...fields, outcome: result.kind, released_micros: result.releasedMicros.toString() });
       return c.json({ hold_id: holdId.toString(), status: result.kind, released_micros: result.releasedMicros.toString(), available_micros: result.availableMicros.toString() });
     case 'not_found':

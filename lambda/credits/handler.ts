@@ -3,6 +3,7 @@ import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
 import { coldStartHandler } from '../shared/lambda-handler';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { serviceKeyFromSecretString } from './keys';
@@ -10,7 +11,8 @@ import { serviceKeyFromSecretString } from './keys';
 /**
  * The credits service as a Lambda function behind the internal ALB. Secrets are read from Secrets
  * Manager at cold start and refreshed, never taken from the environment (CFG-02, AUTH-03): the
- * environment holds only their ARNs and the gateway's address.
+ * environment holds only their ARNs and the gateway's address. Metrics go to CloudWatch as EMF,
+ * flushed after every invocation (MON-02).
  */
 
 export interface CreditsLambdaSettings {
@@ -20,12 +22,14 @@ export interface CreditsLambdaSettings {
   readonly gatewayUrl: string;
   readonly gatewayTokenSecretArn: string;
   readonly logLevel: LogLevel;
+  /** The `stage` dimension of every metric. */
+  readonly stage: string;
 }
 
 /** Deadline of one call to the gateway; the function's timeout is longer. */
 const gatewayRequestTimeoutMilliseconds = 5_000;
 export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLambdaSettings {
-  const required = ['AWS_REGION', 'CREDITS_ADMIN_KEY_SECRET_ARN', 'CREDITS_PROXY_KEY_SECRET_ARN', 'GATEWAY_URL', 'GATEWAY_TOKEN_SECRET_ARN'];
+  const required = ['AWS_REGION', 'CREDITS_ADMIN_KEY_SECRET_ARN', 'CREDITS_PROXY_KEY_SECRET_ARN', 'GATEWAY_URL', 'GATEWAY_TOKEN_SECRET_ARN', 'STAGE'];
   const missing = required.filter((name) => !environment[name]);
   // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
   if (missing.length > 0) throw new Error(`credits: refusing to start, missing configuration: ${missing.join(', ')}`);
@@ -37,10 +41,11 @@ export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLa
     gatewayUrl: environment.GATEWAY_URL as string,
     gatewayTokenSecretArn: environment.GATEWAY_TOKEN_SECRET_ARN as string,
     logLevel,
+    stage: environment.STAGE as string,
   };
 }
 
-export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, client: SecretsManagerClient, logger: AppLogger) {
+export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, client: SecretsManagerClient, logger: AppLogger, metrics: AppMetrics) {
   const keyring = (role: CreditsPrincipal['role'], secretArn: string) =>
     openRotatingKeyring<CreditsPrincipal>({
       client,
@@ -57,12 +62,13 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, cl
     token: cachedCurrentSecret(client, settings.gatewayTokenSecretArn, tokenFromSecretString),
     requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds,
   });
-  return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger });
+  return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger, metrics });
 }
 
 /** Built once per execution environment (cold start). */
 export const handler = coldStartHandler(async () => {
   const settings = creditsLambdaSettings(process.env);
   const logger = createLogger('credits', settings.logLevel);
-  return createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger);
+  const metrics = createEmfMetrics('credits', settings.stage);
+  return { app: await createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger, metrics), metrics };
 });

@@ -1,6 +1,8 @@
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { createKeyring } from '../shared/keys';
 import { createLogger, type LogLevel } from '../shared/logger';
+import { MetricsRegistry } from '../shared/metrics';
+import { startMetricsListener } from '../shared/metrics-listener';
 import { shutDownOnSignals, startServer } from '../shared/node-server';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { creditsKeyEntries } from './keys';
@@ -8,12 +10,16 @@ import { creditsKeyEntries } from './keys';
 /**
  * The credits service as a local Node server, in front of the ledger gateway, the same topology as
  * in AWS. Configuration comes from the environment, checked at start: every problem is listed and
- * the process refuses to start (AUTH-08).
+ * the process refuses to start (AUTH-08). Its counters are served on /metrics by a second listener
+ * on 127.0.0.1 (CREDITS_METRICS_PORT), never by the service itself.
  */
 
 interface CreditsServerSettings {
   readonly hostname: string;
   readonly port: number;
+  readonly metricsPort: number;
+  /** The `stage` label of the metrics. Default: dev. */
+  readonly stage: string;
   readonly gatewayUrl: string;
   readonly gatewayToken: string;
   readonly adminKeys: string[];
@@ -28,6 +34,8 @@ export function creditsSettingsFromEnvironment(environment: NodeJS.ProcessEnv): 
   const problems: string[] = [];
   const port = Number(environment.CREDITS_PORT ?? '7200');
   if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push('CREDITS_PORT must be a port number');
+  const metricsPort = Number(environment.CREDITS_METRICS_PORT ?? '7290');
+  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535) problems.push('CREDITS_METRICS_PORT must be a port number');
   const gatewayUrl = environment.GATEWAY_URL ?? '';
   if (!/^https?:\/\/[^/]+$/.test(gatewayUrl)) problems.push('GATEWAY_URL must be the gateway base URL, e.g. http://127.0.0.1:7300');
   const gatewayToken = environment.GATEWAY_TOKEN ?? '';
@@ -41,7 +49,7 @@ export function creditsSettingsFromEnvironment(environment: NodeJS.ProcessEnv): 
   if (!['DEBUG', 'INFO', 'WARN', 'ERROR'].includes(logLevel)) problems.push('LOG_LEVEL must be DEBUG, INFO, WARN or ERROR');
   if (problems.length > 0) return { problems };
   return {
-    settings: { hostname: environment.CREDITS_HOST ?? '127.0.0.1', port, gatewayUrl, gatewayToken, adminKeys, proxyKeys, logLevel: logLevel as LogLevel },
+    settings: { hostname: environment.CREDITS_HOST ?? '127.0.0.1', port, metricsPort, stage: environment.STAGE ?? 'dev', gatewayUrl, gatewayToken, adminKeys, proxyKeys, logLevel: logLevel as LogLevel },
     problems,
   };
 }
@@ -55,10 +63,12 @@ async function main(): Promise<void> {
   const logger = createLogger('credits', settings.logLevel);
   const ledger = createGatewayClient({ baseUrl: settings.gatewayUrl, token: () => settings.gatewayToken, requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds });
   const keys = createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: settings.adminKeys, proxy: settings.proxyKeys }));
-  const app = createCreditsApp({ ledger, keys, logger });
+  const metrics = new MetricsRegistry('credits', settings.stage);
+  const app = createCreditsApp({ ledger, keys, logger, metrics });
   const server = await startServer({ fetch: app.fetch, hostname: settings.hostname, port: settings.port });
-  shutDownOnSignals({ server, logger, name: 'credits', release: async () => undefined });
-  logger.info('credits ready', { address: server.url, ledger: `through the gateway at ${settings.gatewayUrl}` });
+  const metricsListener = await startMetricsListener(metrics, settings.metricsPort);
+  shutDownOnSignals({ server, logger, name: 'credits', release: async () => void (await metricsListener.close()) });
+  logger.info('credits ready', { address: server.url, metrics: `${metricsListener.url}/metrics`, ledger: `through the gateway at ${settings.gatewayUrl}` });
 }
 
 if (require.main === module) {

@@ -5,6 +5,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { ApiError, errorHandler, errorResponse, notFoundHandler, requestIdMiddleware } from '../shared/http';
 import { presentedKey } from '../shared/keys';
 import { audit, pseudonymize, type AppLogger } from '../shared/logger';
+import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { formatMicros } from '../credits/domain/amount';
 import { handleChatCompletion } from './chat';
 import type { ClientKeySource } from './client-key-source';
@@ -16,7 +17,8 @@ import type { ChatProvider } from './providers/types';
  * The public API: OpenAI-compatible chat completions in front of the configured providers, billed
  * in prepaid credits. Middleware in this order: request id, secure headers (NET-05), CORS allow-list
  * (NET-01, NET-02), body limit (NET-12), API key auth (AUTH-01, AUTH-06), per-key rate limit on the
- * ledger (RATE-01, RATE-02, RATE-04), and JSON errors with the request id (LOG-02).
+ * ledger (RATE-01, RATE-02, RATE-04), and JSON errors with the request id (LOG-02). Every request
+ * and every billing, auth, rate-limit and provider event is counted in `metrics` (MON-02).
  */
 
 export interface ProxyPrincipal {
@@ -33,6 +35,7 @@ export interface ProxyAppDependencies {
   readonly providers: ReadonlyMap<string, ChatProvider>;
   readonly config: ProxyConfig;
   readonly logger: AppLogger;
+  readonly metrics: AppMetrics;
   readonly clock?: () => number;
 }
 
@@ -89,9 +92,11 @@ const authMessages = {
 async function refuseAuthentication(c: Context<ProxyEnv>, dependencies: ProxyAppDependencies, reason: keyof typeof authMessages, keyId?: string): Promise<never> {
   const source = sourceAddress(c);
   audit(dependencies.logger, 'auth_failure', { request_id: c.get('requestId'), reason, key_id: keyId, source_address: source, path: c.req.path });
+  dependencies.metrics.record('AuthFailures', 1, {});
   const verdict = await dependencies.credits.rateLimit(`authfail:${source}`, dependencies.config.authFailuresPerMinute);
   if (!verdict.allowed) {
     audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
+    dependencies.metrics.record('RateLimitRefusals', 1, {});
     c.header('retry-after', String(verdict.retryAfterSeconds));
     throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
   }
@@ -124,6 +129,7 @@ function rateLimit(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyE
       c.header('ratelimit-reset', String(verdict.retryAfterSeconds));
       c.header('retry-after', String(verdict.retryAfterSeconds));
       audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId) });
+      dependencies.metrics.record('RateLimitRefusals', 1, {});
       throw new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `Rate limit of ${verdict.limit} requests per minute exceeded; retry after ${verdict.retryAfterSeconds} s`);
     }
     c.header('ratelimit-remaining', String(verdict.remaining));
@@ -133,10 +139,11 @@ function rateLimit(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyE
 }
 
 /** The credits service down is a 503: fail closed, never a free request (DR-03). */
-function proxyErrorHandler(logger: AppLogger) {
+function proxyErrorHandler(logger: AppLogger, metrics: AppMetrics) {
   const fallback = errorHandler(logger);
   return (error: Error, c: Context) => {
     if (error instanceof CreditsUnavailableError) {
+      metrics.record('CreditsUnavailable', 1, {});
       logger.error('credits unavailable', { request_id: c.get('requestId') as string, error_message: error.message });
       return errorResponse(c, new ApiError(503, 'service_unavailable', 'credits_unavailable', 'Billing is temporarily unavailable; nothing was charged. Retry shortly.'));
     }
@@ -161,6 +168,7 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
   const { config } = dependencies;
   const app = new Hono<ProxyEnv>();
   app.use(requestIdMiddleware());
+  app.use(requestMetrics(dependencies.metrics));
   app.use(accessLog(dependencies));
   app.use(securityHeaders());
   app.use(corsAllowList(config.allowedOrigins));
@@ -172,7 +180,7 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
       },
     }),
   );
-  app.onError(proxyErrorHandler(dependencies.logger));
+  app.onError(proxyErrorHandler(dependencies.logger, dependencies.metrics));
   app.notFound(notFoundHandler);
 
   app.get('/health', (c) =>

@@ -3,8 +3,10 @@ import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../credits/domain/amount';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
+import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
 import { costMicros, holdMicros } from './billing';
+import { CreditsUnavailableError } from './credits-client';
 import { chatRequestSchema, completionBody, completionEventStream, normalizeMessages, stopSequences, type ChatRequest, type Completion } from './openai';
 import { ProviderError, type ChatProvider, type ProviderRequest, type ProviderResponse } from './providers/types';
 
@@ -13,6 +15,7 @@ import { ProviderError, type ChatProvider, type ProviderRequest, type ProviderRe
  * retryable error), settle the actual cost (never more than the hold) or release the hold. The
  * credits service refusing the hold stops the request before any provider call (402); the credits
  * service down stops it too (503): fail closed. Prompts and completions are never logged (DATA-07).
+ * Each completion is counted by model and outcome, with its tokens and cost by model (MON-02).
  */
 
 type ProxyContext = Context<ProxyEnv>;
@@ -45,9 +48,14 @@ async function callProvider(provider: ChatProvider, request: ProviderRequest, de
   const budget = AbortSignal.timeout(dependencies.config.providerBudgetMilliseconds);
   for (let attempt = 1; ; attempt += 1) {
     const signal = AbortSignal.any([clientSignal, budget, AbortSignal.timeout(dependencies.config.providerAttemptTimeoutMilliseconds)]);
+    const started = performance.now();
     try {
-      return await provider.complete(request, signal);
+      const response = await provider.complete(request, signal);
+      dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
+      return response;
     } catch (error) {
+      dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
+      dependencies.metrics.record('ProviderErrors', 1, { provider: provider.name, kind: error instanceof ProviderError ? error.kind : 'bad_gateway' });
       const retry = error instanceof ProviderError && error.retryable && attempt === 1 && !budget.aborted && !clientSignal.aborted;
       if (!retry) throw error;
       dependencies.logger.warn('provider error; retrying once', { provider: provider.name, error_kind: error.kind });
@@ -60,10 +68,29 @@ interface Billing {
   readonly heldMicros: bigint;
 }
 
-async function placeHold(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, heldMicros: bigint): Promise<Billing> {
+function countCompletion(dependencies: ProxyAppDependencies, model: ModelConfig, outcome: ChatOutcome): void {
+  dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
+}
+
+/** Tokens the provider reported and what was charged for them, by model. */
+function countUsage(dependencies: ProxyAppDependencies, model: ModelConfig, usage: ProviderResponse['usage'], chargedMicros: bigint | undefined): void {
+  dependencies.metrics.record('PromptTokens', usage.promptTokens, { model: model.id });
+  dependencies.metrics.record('CompletionTokens', usage.completionTokens, { model: model.id });
+  if (chargedMicros !== undefined) dependencies.metrics.record('CostChargedMicros', Number(chargedMicros), { model: model.id });
+}
+
+async function placeHold(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, model: ModelConfig, heldMicros: bigint): Promise<Billing> {
   const requestId = c.get('requestId');
-  const hold = await dependencies.credits.hold({ userId: principal.userId, amountMicros: heldMicros, timeoutSeconds: dependencies.config.holdTimeoutSeconds, requestId });
+  let hold: Awaited<ReturnType<typeof dependencies.credits.hold>>;
+  try {
+    hold = await dependencies.credits.hold({ userId: principal.userId, amountMicros: heldMicros, timeoutSeconds: dependencies.config.holdTimeoutSeconds, requestId });
+  } catch (error) {
+    if (error instanceof CreditsUnavailableError) countCompletion(dependencies, model, 'credits_unavailable');
+    throw error;
+  }
   if (hold.kind === 'insufficient') {
+    dependencies.metrics.record('InsufficientBalanceRefusals', 1, {});
+    countCompletion(dependencies, model, 'insufficient_credits');
     audit(dependencies.logger, 'insufficient_balance', { request_id: requestId, key_id: principal.keyId, user: pseudonymize(principal.userId), required_micros: heldMicros.toString() });
     throw new ApiError(402, 'insufficient_credits', 'insufficient_credits', `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}`, {
       available: formatMicros(hold.availableMicros),
@@ -84,6 +111,7 @@ async function resolveHold(dependencies: ProxyAppDependencies, billing: Billing,
     const charge = chargeMicros > billing.heldMicros ? billing.heldMicros : chargeMicros;
     return await dependencies.credits.settle(billing.holdId, charge);
   } catch (error) {
+    dependencies.metrics.record('BillingFailures', 1, {});
     audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action: chargeMicros === undefined ? 'release' : 'settle', error_message: (error as Error).message });
     return undefined;
   }
@@ -102,7 +130,7 @@ export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyA
   const { model, provider, maxOutputTokens } = resolveModel(request, dependencies);
   const principal = c.get('principal');
   const messages = normalizeMessages(request.messages);
-  const billing = await placeHold(c, dependencies, principal, holdMicros(model, messages, maxOutputTokens));
+  const billing = await placeHold(c, dependencies, principal, model, holdMicros(model, messages, maxOutputTokens));
   const logFields = { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId), model: model.id, provider: provider.name };
   const providerRequest: ProviderRequest = {
     model: model.upstreamModel,
@@ -121,6 +149,8 @@ export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyA
   const chargeMicros = costMicros(model, response.usage.promptTokens, response.usage.completionTokens);
   const outcome = await resolveHold(dependencies, billing, chargeMicros, logFields);
   setBillingHeaders(c, outcome);
+  countCompletion(dependencies, model, 'completed');
+  countUsage(dependencies, model, response.usage, outcome?.chargedMicros);
   audit(dependencies.logger, 'chat_completion', {
     ...logFields,
     prompt_tokens: response.usage.promptTokens,
@@ -161,6 +191,8 @@ async function providerFailed(
   const usage = providerError.usage;
   const outcome = await resolveHold(dependencies, billing, usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined, logFields);
   setBillingHeaders(c, outcome);
+  countCompletion(dependencies, model, 'provider_error');
+  if (usage) countUsage(dependencies, model, usage, outcome?.chargedMicros);
   audit(dependencies.logger, 'provider_failure', { ...logFields, error_kind: providerError.kind, charged_micros: outcome?.chargedMicros.toString() });
   throw new ApiError(providerStatus[providerError.kind], providerError.kind === 'blocked' ? 'invalid_request_error' : 'api_error', providerCodes[providerError.kind], providerError.message);
 }

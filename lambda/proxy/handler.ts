@@ -2,6 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { serviceKeyFromSecretString } from '../credits/keys';
 import { coldStartHandler } from '../shared/lambda-handler';
 import { createLogger, type LogLevel } from '../shared/logger';
+import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
 import { createProxyApp } from './app';
 import { secretsManagerClientKeySource } from './client-key-source';
@@ -13,10 +14,11 @@ import { credentialsFromSecretString } from './providers/credentials';
 /**
  * The proxy as a Lambda function behind the public ALB. The environment holds only non-secret
  * settings and the ARNs of its secrets (CFG-02, AUTH-03): the client key set, its own key for the
- * credits service, the provider credentials. Secrets are read at cold start and refreshed.
+ * credits service, the provider credentials. Secrets are read at cold start and refreshed. Metrics
+ * go to CloudWatch as EMF, flushed after every invocation (MON-02); there is no /metrics route.
  */
 
-const required = ['AWS_REGION', 'PROXY_CONFIG', 'CLIENT_KEYS_SECRET_ARN', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'PROVIDER_SECRET_ARN'] as const;
+const required = ['AWS_REGION', 'PROXY_CONFIG', 'CLIENT_KEYS_SECRET_ARN', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'PROVIDER_SECRET_ARN', 'STAGE'] as const;
 /** Deadline of one call to the credits service. */
 const creditsRequestTimeoutMilliseconds = 5_000;
 /** Provider credentials are read again this often, so a key the operator fills works within minutes. */
@@ -39,11 +41,13 @@ export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
     creditsUrl: environment.CREDITS_URL as string,
     creditsKeySecretArn: environment.CREDITS_KEY_SECRET_ARN as string,
     providerSecretArn: environment.PROVIDER_SECRET_ARN as string,
+    /** The `stage` dimension of every metric. */
+    stage: environment.STAGE as string,
     logLevel: (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel,
   };
 }
 
-export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLambdaSettings>, client: SecretsManagerClient) {
+export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLambdaSettings>, client: SecretsManagerClient, metrics: AppMetrics) {
   const logger = createLogger('proxy', settings.logLevel);
   const keys = await secretsManagerClientKeySource({ client, secretArn: settings.clientKeysSecretArn, logger });
   const credits = createCreditsClient({
@@ -52,11 +56,12 @@ export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLamb
     requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
   });
   const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds));
-  return createProxyApp({ keys, credits, providers, config: settings.config, logger });
+  return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics });
 }
 
 /** Built once per execution environment (cold start). */
 export const handler = coldStartHandler(async () => {
   const settings = proxyLambdaSettings(process.env);
-  return createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }));
+  const metrics = createEmfMetrics('proxy', settings.stage);
+  return { app: await createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), metrics), metrics };
 });

@@ -1,5 +1,7 @@
 import { resolveStageConfig } from '../../lib/config';
 import { createLogger, type LogLevel } from '../shared/logger';
+import { MetricsRegistry } from '../shared/metrics';
+import { startMetricsListener } from '../shared/metrics-listener';
 import { shutDownOnSignals, startServer } from '../shared/node-server';
 import { createProxyApp } from './app';
 import { fileClientKeySource } from './client-key-source';
@@ -12,6 +14,8 @@ import { credentialsFromEnvironment } from './providers/credentials';
  * The proxy as a local Node server: the dev stage's models and limits, client keys from the local
  * key file (`npm run keys`), the credits service over HTTP, provider keys from the environment
  * (GEMINI_API_KEY, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY; echo needs none).
+ * Its counters are served on /metrics by a second listener on 127.0.0.1 (PROXY_METRICS_PORT), never
+ * by the API itself.
  */
 
 /** Deadline of one call to the credits service. */
@@ -21,6 +25,8 @@ function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
   const problems: string[] = [];
   const port = Number(environment.PROXY_PORT ?? '7100');
   if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push('PROXY_PORT must be a port number');
+  const metricsPort = Number(environment.PROXY_METRICS_PORT ?? '7190');
+  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535) problems.push('PROXY_METRICS_PORT must be a port number');
   const creditsUrl = environment.CREDITS_URL ?? '';
   if (!/^https?:\/\/[^/]+$/.test(creditsUrl)) problems.push('CREDITS_URL must be the credits base URL, e.g. http://127.0.0.1:7200');
   const creditsKey = environment.CREDITS_PROXY_KEY ?? '';
@@ -28,7 +34,7 @@ function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
   const clientKeysFile = environment.CLIENT_KEYS_FILE ?? '';
   if (clientKeysFile === '') problems.push('CLIENT_KEYS_FILE must name the client key file (npm run keys writes .data/client-keys.json)');
   const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  return { problems, port, creditsUrl, creditsKey, clientKeysFile, logLevel, hostname: environment.PROXY_HOST ?? '127.0.0.1', stage: environment.STAGE ?? 'dev' };
+  return { problems, port, metricsPort, creditsUrl, creditsKey, clientKeysFile, logLevel, hostname: environment.PROXY_HOST ?? '127.0.0.1', stage: environment.STAGE ?? 'dev' };
 }
 
 async function main(): Promise<void> {
@@ -39,17 +45,21 @@ async function main(): Promise<void> {
   }
   const logger = createLogger('proxy', settings.logLevel);
   const credentials = credentialsFromEnvironment(process.env);
+  const metrics = new MetricsRegistry('proxy', settings.stage);
   const app = createProxyApp({
     keys: fileClientKeySource(settings.clientKeysFile, logger),
     credits: createCreditsClient({ baseUrl: settings.creditsUrl, key: () => settings.creditsKey, requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds }),
     providers: createProviders(async () => credentials),
     config: proxyConfigFromStage(resolveStageConfig(settings.stage)),
     logger,
+    metrics,
   });
   const server = await startServer({ fetch: app.fetch, hostname: settings.hostname, port: settings.port });
-  shutDownOnSignals({ server, logger, name: 'proxy', release: async () => undefined });
+  const metricsListener = await startMetricsListener(metrics, settings.metricsPort);
+  shutDownOnSignals({ server, logger, name: 'proxy', release: async () => void (await metricsListener.close()) });
   logger.info('proxy ready', {
     address: server.url,
+    metrics: `${metricsListener.url}/metrics`,
     providers: { gemini: credentials.gemini ? 'configured' : 'no key', openai_compatible: credentials.openaiCompatible ? 'configured' : 'no key', echo: 'built in' },
   });
 }

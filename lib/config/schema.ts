@@ -106,6 +106,25 @@ export const configSchema = z.strictObject({
   }),
   /** Alarm notifications go to this address. Default: unset in dev. */
   alarmEmail: z.email().optional(),
+  /** Thresholds of the stage's alarms (MON-03); each alarm fires when its value is above the maximum. */
+  alarms: z.strictObject({
+    /** 5xx answers of the public ALB (targets and the ALB itself) over its requests, per 5 minutes, percent. Default: 5. */
+    serverErrorRatePercentMax: z.number().min(0.1).max(100),
+    /** Fewer requests than this in 5 minutes are not judged by their 5xx rate (one failure is not an outage). Default: 20. */
+    serverErrorRateRequestsMin: z.number().int().min(1).max(1_000_000),
+    /** p99 of the public ALB's target response time over 5 minutes, ms; completions are slow. Default: 30000. */
+    latencyP99MillisecondsMax: z.number().int().min(100).max(180_000),
+    /** Billing failures (a settle or release not applied) per 5 minutes. Default: 0, any failure alarms. */
+    billingFailuresPerFiveMinutesMax: z.number().int().min(0).max(10_000),
+    /** Credits-unavailable signals per minute (proxy 503s, internal ALB 5xx, unhealthy targets), two minutes running. Default: 0. */
+    creditsUnavailablePerMinuteMax: z.number().int().min(0).max(10_000),
+    /** Rate-limit refusals of the proxy (per key and for repeated auth failures) per 5 minutes. Default: 300. */
+    rateLimitRefusalsPerFiveMinutesMax: z.number().int().min(1).max(10_000_000),
+    /** Requests blocked by the web ACL per 5 minutes. Default: 1000. */
+    wafBlockedRequestsPerFiveMinutesMax: z.number().int().min(1).max(100_000_000),
+    /** Errors of the secret rotation functions per 5 minutes. Default: 0, any failed rotation step alarms. */
+    rotationErrorsPerFiveMinutesMax: z.number().int().min(0).max(1000),
+  }),
   edge: z.strictObject({
     /** ALB idle timeout: long enough for a slow LLM completion. Default: 180 s. */
     idleTimeoutSeconds: z.number().int().min(30).max(4000),

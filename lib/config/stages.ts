@@ -55,6 +55,18 @@ const ledgerCommon = {
   backup: { retentionDays: 35 },
 } satisfies Partial<StageConfig['ledger']>;
 
+/** Alarm thresholds shared by every stage (documented in schema.ts). */
+const alarms = {
+  serverErrorRatePercentMax: 5,
+  serverErrorRateRequestsMin: 20,
+  latencyP99MillisecondsMax: 30_000,
+  billingFailuresPerFiveMinutesMax: 0,
+  creditsUnavailablePerMinuteMax: 0,
+  rateLimitRefusalsPerFiveMinutesMax: 300,
+  wafBlockedRequestsPerFiveMinutesMax: 1000,
+  rotationErrorsPerFiveMinutesMax: 0,
+} satisfies StageConfig['alarms'];
+
 const region = 'eu-west-1';
 const availabilityZones = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'];
 
@@ -64,6 +76,7 @@ const common = {
   availabilityZones,
   rateLimit: { enabled: true, requestsPerMinute: 60 },
   requestBodyBytesMax: 1024 * 1024,
+  alarms,
   currency: 'USD',
   models,
 } satisfies Partial<StageConfig>;

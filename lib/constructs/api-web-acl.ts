@@ -142,6 +142,8 @@ function bodySizeRule(requestBodyBytesMax: number): Rule {
  * an encrypted log group with the key headers redacted.
  */
 export class ApiWebAcl extends Construct {
+  /** The `WebACL` dimension of the web ACL's CloudWatch metrics (its visibility config's metric name). */
+  static readonly metricName = 'ApiWebAcl';
   readonly webAcl: CfnWebACL;
   readonly logGroup: EncryptedLogGroup;
 
@@ -162,7 +164,7 @@ export class ApiWebAcl extends Construct {
         managedRuleGroup('AWSManagedRulesCommonRuleSet', 30, countOnly),
         managedRuleGroup('AWSManagedRulesKnownBadInputsRuleSet', 31),
       ],
-      visibilityConfig: visibility('ApiWebAcl'),
+      visibilityConfig: visibility(ApiWebAcl.metricName),
     });
     new CfnWebACLAssociation(this, 'Association', { resourceArn: props.resourceArn, webAclArn: this.webAcl.attrArn });
 

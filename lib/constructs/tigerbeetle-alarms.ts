@@ -66,14 +66,20 @@ export class LedgerAlarms extends Construct {
     this.addGatewayAlarms(props);
   }
 
-  private alarm(id: string, metric: IMetric, options: { threshold: number; evaluationPeriods: number; description: string; missing?: TreatMissingData; below?: boolean }): void {
+  /** Every alarm names the runbook the on-call engineer opens (MON-03); replica alarms default to the restore runbook. */
+  private alarm(
+    id: string,
+    metric: IMetric,
+    options: { threshold: number; evaluationPeriods: number; description: string; missing?: TreatMissingData; below?: boolean; runbook?: string },
+  ): void {
+    const runbook = `docs/runbooks/${options.runbook ?? 'ledger-restore.md'}`;
     const alarm = new Alarm(this, id, {
       metric,
       threshold: options.threshold,
       evaluationPeriods: options.evaluationPeriods,
       comparisonOperator: options.below ? ComparisonOperator.LESS_THAN_THRESHOLD : ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: options.missing ?? TreatMissingData.NOT_BREACHING,
-      alarmDescription: options.description,
+      alarmDescription: options.description.includes('runbook:') ? options.description : `${options.description} (runbook: ${runbook})`,
     });
     alarm.addAlarmAction(new SnsAction(this.topic));
     alarm.addOkAction(new SnsAction(this.topic));
@@ -104,7 +110,7 @@ export class LedgerAlarms extends Construct {
         dimensionsMap: { VolumeId: replica.volume.volumeId },
         statistic: 'Average',
         period: minute,
-      }), { threshold: 0.5, evaluationPeriods: 5, description: `The data volume of TigerBeetle replica ${index} runs at its provisioned ${what} (raise ledger.volume${what === 'IOPS' ? 'Iops' : 'ThroughputMiBps'})` });
+      }), { threshold: 0.5, evaluationPeriods: 5, description: `The data volume of TigerBeetle replica ${index} runs at its provisioned ${what} (raise ledger.volume${what === 'IOPS' ? 'Iops' : 'ThroughputMiBps'})`, runbook: 'maintenance.md' });
     }
   }
 
@@ -114,6 +120,7 @@ export class LedgerAlarms extends Construct {
       threshold: 1,
       evaluationPeriods: 3,
       description: 'A ledger gateway fails its /ready health check (it cannot reach the cluster, or is down)',
+      runbook: 'credits-down.md',
     });
     const serverErrors = new MetricFilter(this, 'GatewayServerErrorsFilter', {
       logGroup: props.gatewayLogGroup,
@@ -127,6 +134,7 @@ export class LedgerAlarms extends Construct {
       threshold: gatewayServerErrorsPerMinuteMax,
       evaluationPeriods: 3,
       description: `The ledger gateway answered ${gatewayServerErrorsPerMinuteMax} or more 5xx in a minute, three minutes running`,
+      runbook: 'credits-down.md',
     });
     const latency = new MetricFilter(this, 'GatewayLatencyFilter', {
       logGroup: props.gatewayLogGroup,
@@ -140,6 +148,7 @@ export class LedgerAlarms extends Construct {
       threshold: gatewayLatencyP99MillisecondsMax,
       evaluationPeriods: 3,
       description: `Ledger gateway p99 latency at or above ${gatewayLatencyP99MillisecondsMax} ms for 15 minutes`,
+      runbook: 'credits-down.md',
     });
   }
 }

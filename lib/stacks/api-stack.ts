@@ -58,6 +58,10 @@ export class ApiStack extends StageStack {
   readonly proxy: ServiceFunction;
   readonly credits: ServiceFunction;
   readonly creditsAlb: InternalServiceAlb;
+  /** The credits function behind the internal ALB (its health and 5xx feed the credits alarm). */
+  readonly creditsTargets: ApplicationTargetGroup;
+  /** Rotates the service keys; its errors feed the rotation alarm. */
+  readonly rotation: ServiceFunction;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -83,6 +87,7 @@ export class ApiStack extends StageStack {
         CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxyCreditsKey.secretArn,
         GATEWAY_URL: props.gatewayUrl,
         GATEWAY_TOKEN_SECRET_ARN: props.gatewayTokenSecret.secretArn,
+        STAGE: config.stage,
       },
     });
     for (const secret of [secrets.creditsAdminKey, secrets.proxyCreditsKey]) secret.grantRead(this.credits.function);
@@ -100,6 +105,7 @@ export class ApiStack extends StageStack {
         CLIENT_KEYS_SECRET_ARN: secrets.clientKeys.secretArn,
         CREDITS_KEY_SECRET_ARN: secrets.proxyCreditsKey.secretArn,
         PROVIDER_SECRET_ARN: secrets.provider.secretArn,
+        STAGE: config.stage,
       },
     });
     for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider]) secret.grantRead(this.proxy.function);
@@ -116,16 +122,16 @@ export class ApiStack extends StageStack {
       deletionProtection: config.deletionProtection,
       idleTimeoutSeconds: 60,
     });
-    const creditsTargets = new ApplicationTargetGroup(this, 'CreditsTargets', {
+    this.creditsTargets = new ApplicationTargetGroup(this, 'CreditsTargets', {
       targets: [new LambdaTarget(this.credits.function)],
       healthCheck: { enabled: true, path: '/api/v1/health', interval: Duration.seconds(60), timeout: Duration.seconds(10) },
     });
-    this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([creditsTargets]) });
+    this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
     this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(config.api.creditsCertificateArn ? 443 : 80), 'credits service');
 
     this.routePublicApi(props.publicListener);
-    this.rotateServiceKeys([secrets.proxyCreditsKey, secrets.creditsAdminKey], common);
+    this.rotation = this.rotateServiceKeys([secrets.proxyCreditsKey, secrets.creditsAdminKey], common);
     this.outputs(secrets);
   }
 
@@ -175,7 +181,7 @@ export class ApiStack extends StageStack {
     });
   }
 
-  private rotateServiceKeys(secrets: ISecret[], common: { vpc: IVpc; logsKey: IKey; logRetentionDays: number; logLevel: string }): void {
+  private rotateServiceKeys(secrets: ISecret[], common: { vpc: IVpc; logsKey: IKey; logRetentionDays: number; logLevel: string }): ServiceFunction {
     const rotation = new ServiceFunction(this, 'Rotation', {
       ...common,
       entry: 'lambda/rotation/handler.ts',
@@ -187,6 +193,7 @@ export class ApiStack extends StageStack {
     secrets.forEach((secret, index) => {
       new RotationSchedule(this, `Rotation${index}`, { secret, rotationLambda: rotation.function, automaticallyAfter: Duration.days(this.config.api.serviceKeyRotationDays) });
     });
+    return rotation;
   }
 
   /** Secrets Manager and KMS through the VPC's interface endpoints (HTTPS inside the VPC). */

@@ -27,6 +27,8 @@ export class LedgerStack extends StageStack {
   readonly gatewayTokenSecret: ISecret;
   /** Put the credits function in this group: the only one the gateway load balancer admits (DATA-05). */
   readonly gatewayClientSecurityGroup: ISecurityGroup;
+  /** Rotates the gateway token; its errors feed the stage's rotation alarm. */
+  readonly tokenRotation: ServiceFunction;
 
   constructor(scope: Construct, id: string, props: LedgerStackProps) {
     super(scope, id, props);
@@ -58,7 +60,7 @@ export class LedgerStack extends StageStack {
     this.gatewayUrl = this.cluster.gateway.url;
     this.gatewayTokenSecret = this.cluster.gateway.tokenSecret;
     this.gatewayClientSecurityGroup = this.cluster.gateway.clientSecurityGroup;
-    this.rotateGatewayToken(props);
+    this.tokenRotation = this.rotateGatewayToken(props);
     new CfnOutput(this, 'ReplicaAddresses', {
       description: 'TigerBeetle replica addresses in replica order (the --addresses of every replica and client)',
       value: this.cluster.addresses.addressList,
@@ -70,11 +72,13 @@ export class LedgerStack extends StageStack {
    * The token rotates with the other service keys (AUTH-04), by a rotation function of this stack:
    * rotating it from the api stack would make the two stacks depend on each other.
    */
-  private rotateGatewayToken(props: LedgerStackProps): void {
+  private rotateGatewayToken(props: LedgerStackProps): ServiceFunction {
+    const rotation = rotationFunction(this, props);
     this.cluster.gateway.tokenSecret.addRotationSchedule('Rotation', {
-      rotationLambda: rotationFunction(this, props).function,
+      rotationLambda: rotation.function,
       automaticallyAfter: Duration.days(props.config.api.serviceKeyRotationDays),
     });
+    return rotation;
   }
 }
 

@@ -12,7 +12,7 @@ function normalized(template: Record<string, unknown>): unknown {
   return JSON.parse(text);
 }
 
-const parts: (keyof SynthesizedStage['templates'])[] = ['network', 'edge', 'ledger', 'api'];
+const parts: (keyof SynthesizedStage['templates'])[] = ['network', 'edge', 'ledger', 'api', 'observability'];
 
 describe.each(stageNames)('%s stage', (stage) => {
   let synthesized: SynthesizedStage;

@@ -4,6 +4,7 @@ import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/ap
 import type { CreditsConfig } from '../../lambda/credits/config';
 import { createKeyring, generateApiKey, hashKey } from '../../lambda/shared/keys';
 import { RecordingLogger } from './recording-logger';
+import { RecordingMetrics } from './recording-metrics';
 
 export interface CreditsFixture {
   readonly app: ReturnType<typeof createCreditsApp>;
@@ -13,6 +14,7 @@ export interface CreditsFixture {
   readonly adminKey: string;
   readonly proxyKey: string;
   readonly logger: RecordingLogger;
+  readonly metrics: RecordingMetrics;
   /** A request with a JSON body and the given key (admin by default). */
   request(method: string, path: string, options?: { body?: unknown; key?: string | null; headers?: Record<string, string> }): Promise<Response>;
   close(): void;
@@ -32,7 +34,8 @@ export function createCreditsFixture(
     { keyHash: hashKey(proxyKey), principal: { keyId: 'proxy-1', role: 'proxy' } },
   ]);
   const logger = new RecordingLogger();
-  const app = createCreditsApp({ ledger, keys, logger, config: options.config });
+  const metrics = new RecordingMetrics();
+  const app = createCreditsApp({ ledger, keys, logger, metrics, config: options.config });
   return {
     app,
     ledger,
@@ -41,6 +44,7 @@ export function createCreditsFixture(
     adminKey,
     proxyKey,
     logger,
+    metrics,
     request(method, path, { body, key, headers } = {}) {
       const requestHeaders: Record<string, string> = { ...headers };
       const usedKey = key === undefined ? adminKey : key;

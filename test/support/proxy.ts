@@ -12,6 +12,7 @@ import type { ModelConfig } from '../../lib/config/schema';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
 import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
 import { RecordingLogger } from './recording-logger';
+import { RecordingMetrics } from './recording-metrics';
 
 /**
  * The proxy app in front of a real credits service (on loopback, over the embedded engine) and
@@ -33,6 +34,9 @@ export interface ProxyFixture {
   readonly creditsServer: RunningServer;
   readonly clock: ManualClock;
   readonly logger: RecordingLogger;
+  /** What the proxy app recorded (the credits service's own metrics are in `creditsMetrics`). */
+  readonly metrics: RecordingMetrics;
+  readonly creditsMetrics: RecordingMetrics;
   readonly config: ProxyConfig;
   /** The proxy role's key of the credits service. */
   readonly proxyServiceKey: string;
@@ -63,11 +67,13 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
   const embedded: EmbeddedLedger = openEmbeddedLedger({ clock });
   const adminKey = generateApiKey();
   const proxyServiceKey = generateApiKey();
+  const creditsMetrics = new RecordingMetrics();
   const creditsServer = await startServer({
     fetch: createCreditsApp({
       ledger: embedded.createClient(),
       keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] })),
       logger: new RecordingLogger(),
+      metrics: creditsMetrics,
     }).fetch,
     hostname: '127.0.0.1',
     port: 0,
@@ -101,7 +107,8 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     ...configOverrides,
   };
   const logger = new RecordingLogger();
-  const app = createProxyApp({ keys: keySource, credits, providers, config, logger });
+  const metrics = new RecordingMetrics();
+  const app = createProxyApp({ keys: keySource, credits, providers, config, logger, metrics });
   return {
     app,
     keys,
@@ -111,9 +118,11 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     creditsServer,
     clock,
     logger,
+    metrics,
+    creditsMetrics,
     config,
     proxyServiceKey,
-    anotherInstance: () => createProxyApp({ keys: keySource, credits, providers, config, logger }),
+    anotherInstance: () => createProxyApp({ keys: keySource, credits, providers, config, logger, metrics }),
     request(method, path, { body, key, headers, signal } = {}) {
       const requestHeaders: Record<string, string> = { ...headers };
       const usedKey = key === undefined ? keys.alice : key;

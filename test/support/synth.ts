@@ -5,7 +5,7 @@ import { resolveStageConfig, type StageConfig, type StageName } from '../../lib/
 export interface SynthesizedStage {
   readonly config: StageConfig;
   readonly stacks: StageStacks;
-  readonly templates: { readonly network: Template; readonly edge: Template; readonly ledger: Template; readonly api: Template };
+  readonly templates: { readonly network: Template; readonly edge: Template; readonly ledger: Template; readonly api: Template; readonly observability: Template };
 }
 
 /**
@@ -24,6 +24,7 @@ export function synthesizeStage(stage: StageName, options: { overrides?: unknown
       edge: Template.fromStack(stacks.edge),
       ledger: Template.fromStack(stacks.ledger),
       api: Template.fromStack(stacks.api),
+      observability: Template.fromStack(stacks.observability),
     },
   };
 }

@@ -7,6 +7,7 @@ import { creditsKeyEntries } from '../../lambda/credits/keys';
 import { createKeyring, generateApiKey } from '../../lambda/shared/keys';
 import { startServer, type RunningServer } from '../../lambda/shared/node-server';
 import { RecordingLogger } from './recording-logger';
+import { RecordingMetrics } from './recording-metrics';
 
 /**
  * The credits path as deployed, on loopback: credits server -> HTTP -> gateway server -> engine.
@@ -38,6 +39,7 @@ export async function startCreditsTopology(options: { dataFile?: string } = {}):
       ledger: createGatewayClient({ baseUrl: gateway.url, token: () => gatewayToken, requestTimeoutMilliseconds: 5_000 }),
       keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyKey] })),
       logger: new RecordingLogger(),
+      metrics: new RecordingMetrics(),
     }).fetch,
     hostname: '127.0.0.1',
     port: 0,

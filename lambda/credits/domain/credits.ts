@@ -112,6 +112,13 @@ export class Credits {
     return this.operatorAccountsReady;
   }
 
+  /** Readiness: the operator accounts exist and the ledger answers a lookup now (a real round trip each time). */
+  async checkReady(): Promise<void> {
+    await this.ensureOperatorAccounts();
+    const found = await this.ledger.lookupAccounts([operatorAccountId('funding')]);
+    if (found.length !== 1) throw new LedgerInvariantError('the funding account is missing');
+  }
+
   private async createOperatorAccounts(): Promise<void> {
     const results = await this.ledger.createAccounts([
       account(operatorAccountId('funding'), this.ledgerId, accountCodes.funding, AccountFlags.history),

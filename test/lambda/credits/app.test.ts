@@ -56,10 +56,13 @@ describe('authentication and roles', () => {
     expect(fixture.logger.text()).not.toContain('sk-secret-guess-123');
   });
 
-  test('health needs no key; readiness creates the operator accounts through the ledger', async () => {
+  test('MON-01: health needs no key; readiness makes a real ledger round trip every time', async () => {
     expect((await fixture.request('GET', '/api/v1/health', { key: null })).status).toBe(200);
+    expect((await fixture.request('GET', '/api/v1/ready', { key: null })).status).toBe(200);
+    fixture.embedded.close(); // the ledger goes away after the operator accounts were created
     const ready = await fixture.request('GET', '/api/v1/ready', { key: null });
-    expect(ready.status).toBe(200);
+    expect(ready.status).toBe(503);
+    expect(await json(ready)).toEqual({ status: 'not_ready', service: 'credits' });
   });
 });
 

@@ -24,6 +24,9 @@ const secretsManager = mockClient(SecretsManagerClient);
 let embedded: EmbeddedLedger;
 let gateway: RunningServer;
 const savedEnvironment = { ...process.env };
+/** What the function wrote to stdout: its EMF documents. */
+const stdoutLines: string[] = [];
+let stdout: jest.SpyInstance;
 
 function secretHolds(secretArn: string, current: string, previous?: string): void {
   secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
@@ -45,6 +48,10 @@ function albEvent(method: string, path: string, key: string, body?: unknown, hea
 }
 
 beforeAll(async () => {
+  stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdoutLines.push(String(chunk));
+    return true;
+  });
   embedded = openEmbeddedLedger();
   gateway = await startServer({
     fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
@@ -60,11 +67,13 @@ beforeAll(async () => {
     CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
     GATEWAY_URL: gateway.url,
     GATEWAY_TOKEN_SECRET_ARN: secrets.gateway,
+    STAGE: 'test',
     LOG_LEVEL: 'ERROR',
   });
 });
 
 afterAll(async () => {
+  stdout.mockRestore();
   process.env = savedEnvironment;
   await gateway.close();
   embedded.close();
@@ -86,6 +95,15 @@ describe('credits Lambda behind the ALB', () => {
     const balance = (await handler(albEvent('GET', '/api/v1/balance/lambda-user', proxyCurrent))) as AlbResult;
     expect(balance.statusCode).toBe(200);
     expect(JSON.parse(balance.body)).toMatchObject({ available_micros: '5000000' });
+  });
+
+  test('MON-02: every invocation flushes its metrics as EMF in the AiProxy namespace', async () => {
+    stdoutLines.length = 0;
+    const topUp = (await handler(albEvent('POST', '/api/v1/topup', adminCurrent, { user_id: 'emf-user', amount: '1.00' }, { 'idempotency-key': 'lambda-topup-emf1' }))) as AlbResult;
+    expect(topUp.statusCode).toBe(201);
+    const documents = stdoutLines.filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(documents).toContainEqual(expect.objectContaining({ service: 'credits', stage: 'test', TopUps: 1 }));
+    expect(documents.every((document) => JSON.stringify(document).includes('"Namespace":"AiProxy"'))).toBe(true);
   });
 
   test('AUTH-04: the previous admin key still works during a rotation; an unknown key gets 401', async () => {

@@ -27,6 +27,7 @@ test('RATE-02: exactly `limit` requests pass per window, counted across two app 
     ledger: fixture.ledger,
     keys: createKeyring(creditsKeyEntries({ admin: [fixture.adminKey], proxy: [fixture.proxyKey] })),
     logger: new RecordingLogger(),
+    metrics: fixture.metrics,
   });
   const verdicts = await Promise.all(Array.from({ length: 12 }, (_, index) => consume('key:abc', 5, index % 2 === 0 ? fixture.app : other)));
   expect(verdicts.filter((verdict) => verdict.allowed)).toHaveLength(5);

@@ -18,8 +18,15 @@ const clientKey = generateApiKey();
 const secretsManager = mockClient(SecretsManagerClient);
 let fixture: ProxyFixture;
 const savedEnvironment = { ...process.env };
+/** What the function wrote to stdout: its EMF documents. */
+const stdoutLines: string[] = [];
+let stdout: jest.SpyInstance;
 
 beforeAll(async () => {
+  stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdoutLines.push(String(chunk));
+    return true;
+  });
   fixture = await startProxyFixture();
   await fixture.topUp('lambda-client', '1.00');
   secretsManager.on(GetSecretValueCommand, { SecretId: secrets.clientKeys, VersionStage: 'AWSCURRENT' }).resolves({
@@ -37,11 +44,13 @@ beforeAll(async () => {
     CREDITS_URL: fixture.creditsServer.url,
     CREDITS_KEY_SECRET_ARN: secrets.creditsKey,
     PROVIDER_SECRET_ARN: secrets.provider,
+    STAGE: 'test',
     LOG_LEVEL: 'ERROR',
   });
 });
 
 afterAll(async () => {
+  stdout.mockRestore();
   process.env = savedEnvironment;
   await fixture.close();
 });
@@ -68,6 +77,22 @@ test('a billed echo completion through an ALB event, with the billing headers', 
   expect(JSON.parse(result.body)).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'echo: hi' } }] });
   expect(result.multiValueHeaders?.['x-credits-charged-micros']).toEqual([expect.stringMatching(/^\d+$/)]);
   expect(await fixture.availableMicros('lambda-client')).toBeLessThan(1_000_000n);
+});
+
+test('MON-02: every invocation flushes its metrics as EMF (namespace AiProxy, service and stage dimensions)', async () => {
+  stdoutLines.length = 0;
+  await handler(albEvent('GET', '/v1/models', { authorization: `Bearer ${clientKey}` }));
+  const documents = stdoutLines.filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(documents).toContainEqual(
+    expect.objectContaining({
+      _aws: expect.objectContaining({ CloudWatchMetrics: [expect.objectContaining({ Namespace: 'AiProxy', Dimensions: [['service', 'stage', 'route', 'outcome']] })] }),
+      service: 'proxy',
+      stage: 'test',
+      route: '/v1/models',
+      outcome: '2xx',
+      Requests: 1,
+    }),
+  );
 });
 
 test('a provider whose secret is still the empty placeholder answers 503 "provider not configured"', async () => {

@@ -72,6 +72,7 @@ describe('operations', () => {
       providers: createProviders(async () => ({})),
       config: { ...fixture.config, rateLimit: { enabled: false, requestsPerMinute: 60 } },
       logger: fixture.logger,
+      metrics: fixture.metrics,
     });
     const response = await unconfigured.request('/v1/chat/completions', {
       method: 'POST',

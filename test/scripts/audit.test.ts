@@ -1,0 +1,192 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultChecklistPath, repoRoot, runAuditCli } from '../../scripts/audit';
+import { ChecklistError, parseChecklist, readChecklist } from '../../scripts/checklist-audit/checklist';
+import { renderMarkdown } from '../../scripts/checklist-audit/render';
+import { auditPassed, buildAuditReport } from '../../scripts/checklist-audit/report';
+import { evidenceRules } from '../../scripts/checklist-audit/rules';
+import { idMatcher, scanDocs, scanTestNames, titledCalls } from '../../scripts/checklist-audit/sources';
+import type { AuditTemplates, CfnTemplate, StageTemplates } from '../../scripts/checklist-audit/templates';
+import { synthesizeStage } from '../support/synth';
+
+/**
+ * The audit report (npm run audit): the checklist parser, the test-name and document scanners, the
+ * evidence rules against a real synthesized production template, and the failure when an item has
+ * no proof. The production stage is synthesized once, without bundling (templates only).
+ */
+
+const fixtureChecklist = `# The security checklist
+
+How an item is proven ("proof"):
+- **template**: an assertion on the synthesized CloudFormation;
+- **app**: a handler test through the real HTTP interface;
+
+## NET: network
+| id | requirement | proof | seeds |
+|---|---|---|---|
+| NET-03 | Public traffic is HTTPS only | template | 000 001 |
+| NET-99 | A requirement with a | pipe in it | app, doc | 002 |
+
+## ZZZ: invented
+| id | requirement | proof | seeds |
+|---|---|---|---|
+| ZZZ-01 | Something | config | (hardening) |
+
+Items that do not apply to this system, with the reason (the audit report lists them too):
+Redis hardening (004: neither is used; the ledger replaces them); uploads and file
+extensions (002).
+`;
+
+function toTemplates(stage: ReturnType<typeof synthesizeStage>): StageTemplates {
+  return Object.fromEntries(Object.entries(stage.templates).map(([part, template]) => [part, template.toJSON() as CfnTemplate]));
+}
+
+let production: StageTemplates;
+let audit: AuditTemplates;
+beforeAll(() => {
+  production = toTemplates(synthesizeStage('production'));
+  audit = { stage: 'production', templates: production, otherStages: {}, repoRoot };
+});
+
+describe('checklist parser', () => {
+  test('reads ids, sections, requirements, proof kinds, the legend and the not-applicable items', () => {
+    const checklist = parseChecklist(fixtureChecklist);
+    expect(checklist.items.map((item) => item.id)).toEqual(['NET-03', 'NET-99', 'ZZZ-01']);
+    expect(checklist.items[0]).toMatchObject({ section: 'NET: network', requirement: 'Public traffic is HTTPS only', proof: ['template'], seeds: '000 001', line: 10 });
+    expect(checklist.items[1]).toMatchObject({ requirement: 'A requirement with a | pipe in it', proof: ['app', 'doc'] });
+    expect(checklist.proofLegend).toEqual({ template: 'an assertion on the synthesized CloudFormation', app: 'a handler test through the real HTTP interface' });
+    expect(checklist.notApplicable).toEqual([
+      { item: 'Redis hardening', seeds: '004', reason: 'neither is used; the ledger replaces them' },
+      { item: 'uploads and file extensions', seeds: '002', reason: undefined },
+    ]);
+  });
+
+  test('refuses an unknown proof kind, duplicate ids and a file without items', () => {
+    expect(() => parseChecklist('| AUTH-01 | x | magic | 000 |')).toThrow(/AUTH-01 has an unknown proof kind 'magic'/);
+    expect(() => parseChecklist('| AUTH-01 | x | app | 000 |\n| AUTH-01 | y | app | 000 |')).toThrow(/duplicate checklist ids: AUTH-01/);
+    expect(() => parseChecklist('# nothing here')).toThrow(ChecklistError);
+  });
+
+  test('a missing checklist is a clear error naming where it was looked for', () => {
+    expect(() => readChecklist('/nonexistent/checklist.md')).toThrow(/security checklist is missing: expected it at \/nonexistent\/checklist.md/);
+  });
+
+  (existsSync(defaultChecklistPath) ? test : test.skip)('the real checklist: every id row is found, each with known proof kinds', () => {
+    const text = readFileSync(defaultChecklistPath, 'utf8');
+    const rows = text.split('\n').filter((line) => /^\| [A-Z]+-\d{2} \|/.test(line)).map((line) => line.split('|')[1].trim());
+    const checklist = parseChecklist(text);
+    expect(checklist.items.map((item) => item.id)).toEqual(rows);
+    expect(rows.length).toBeGreaterThan(50);
+    expect(checklist.items.find((item) => item.id === 'MON-01')?.proof).toEqual(['app', 'template']);
+    expect(checklist.notApplicable.map((item) => item.item)).toEqual(expect.arrayContaining(['uploads and file extensions', 'zero-knowledge proof endpoints']));
+    // Every id has an evidence rule, and every rule an id.
+    expect(Object.keys(evidenceRules).sort()).toEqual([...rows].sort());
+  });
+});
+
+describe('test-name and document scanners', () => {
+  test('titles in any quote style, across lines and after .each(...) are found with their lines', () => {
+    const source = ["describe('A-01: group', () => {", '  test.each([1, 2])(', '    `A-02: case %s`,', '  );', '  it("A-03: \\"quoted\\"", () => {});', '});'].join('\n');
+    expect(titledCalls(source)).toEqual([
+      { kind: 'describe', title: 'A-01: group', line: 1 },
+      { kind: 'test', title: 'A-02: case %s', line: 2 },
+      { kind: 'it', title: 'A-03: \\"quoted\\"', line: 5 },
+    ]);
+  });
+
+  test('an id matches only as a whole id', () => {
+    expect(idMatcher('NET-01').test('NET-01: cors')).toBe(true);
+    expect(idMatcher('NET-01').test('(NET-01, NET-02)')).toBe(true);
+    expect(idMatcher('NET-01').test('NET-010')).toBe(false);
+    expect(idMatcher('NET-01').test('XNET-01')).toBe(false);
+  });
+
+  test('finds the edge stack test that proves the TLS listener', () => {
+    const found = scanTestNames(repoRoot, ['NET-03']).get('NET-03') ?? [];
+    const edge = found.find((reference) => reference.file === 'test/stacks/edge-stack.test.ts');
+    expect(edge?.title).toMatch(/^NET-03: HTTPS on 443/);
+    const line = readFileSync(join(repoRoot, edge?.file ?? ''), 'utf8').split('\n')[(edge?.line ?? 0) - 1];
+    expect(line).toContain('NET-03');
+  });
+
+  test('documents name ids or are mapped; the example report does not count as a document', () => {
+    const docs = scanDocs(repoRoot, ['AUTH-07', 'NET-03'], new Map([['NET-03', ['docs/runbooks/deploy-rollback.md']]]));
+    expect(docs.get('AUTH-07')?.map((doc) => doc.file)).toContain('docs/runbooks/keys.md');
+    expect(docs.get('NET-03')?.find((doc) => doc.file === 'docs/runbooks/deploy-rollback.md')?.mapped).toBe(true);
+    for (const references of docs.values()) expect(references.every((doc) => !doc.file.startsWith('docs/audit-example/') && doc.file !== 'docs/audit.md')).toBe(true);
+  });
+});
+
+describe('evidence from the synthesized production templates', () => {
+  test('the HTTPS listener: its logical id, TLS 1.3 policy and certificate', () => {
+    const findings = evidenceRules['NET-03'].template?.(audit);
+    expect(findings?.problems).toEqual([]);
+    const listener = findings?.citations.find((citation) => citation.type === 'AWS::ElasticLoadBalancingV2::Listener');
+    expect(listener?.stack).toBe('edge');
+    expect(listener?.logicalId).toMatch(/^PublicAlbLoadBalancerHttps/);
+    expect(listener?.values.SslPolicy).toMatch(/^ELBSecurityPolicy-TLS13-1-2-/);
+    expect(findings?.citations.some((citation) => citation.type === 'AWS::CertificateManager::Certificate')).toBe(true);
+  });
+
+  test('the backup plan keeps daily snapshots 35 days; the service keys rotate every 90 days', () => {
+    const backups = evidenceRules['DATA-02'].template?.(audit);
+    expect(backups?.problems).toEqual([]);
+    expect(backups?.citations.find((citation) => citation.type === 'AWS::Backup::BackupPlan')?.values).toMatchObject({ DeleteAfterDays: 35, ScheduleExpression: 'cron(0 3 * * ? *)' });
+    const rotation = evidenceRules['AUTH-04'].template?.(audit);
+    expect(rotation?.problems).toEqual([]);
+    expect(rotation?.citations.map((citation) => citation.values.ScheduleExpression)).toEqual(['rate(90 days)', 'rate(90 days)', 'rate(90 days)']);
+  });
+
+  test('a template that breaks an item is a problem, not evidence', () => {
+    const edge = JSON.parse(JSON.stringify(production.edge)) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    for (const resource of Object.values(edge.Resources)) {
+      if (resource.Properties?.Protocol === 'HTTPS') resource.Properties.SslPolicy = 'ELBSecurityPolicy-2016-08';
+    }
+    const findings = evidenceRules['NET-03'].template?.({ ...audit, templates: { ...production, edge } });
+    expect(findings?.problems.join('\n')).toMatch(/uses ELBSecurityPolicy-2016-08, not a TLS 1.3 policy/);
+  });
+
+  test('DR-01 without the staging stage is a problem', () => {
+    expect(evidenceRules['DR-01'].template?.(audit).problems).toEqual(['the staging stage was not synthesized']);
+  });
+});
+
+describe('an item without proof fails the audit', () => {
+  const unknownId = ['QQQ', '42'].join('-');
+  let directory: string;
+  beforeEach(() => {
+    directory = mkdtempSync(join(tmpdir(), 'audit-test-'));
+  });
+  afterEach(() => rmSync(directory, { recursive: true, force: true }));
+
+  function fakeChecklist(): string {
+    const path = join(directory, 'checklist.md');
+    writeFileSync(path, `| id | requirement | proof | seeds |\n|---|---|---|---|\n| NET-03 | HTTPS only | template | 000 |\n| ${unknownId} | Invented | app | 000 |\n`);
+    return path;
+  }
+
+  test('the report lists the id with what is missing; a proven item passes', () => {
+    const checklist = readChecklist(fakeChecklist());
+    const report = buildAuditReport({ repoRoot, checklistPath: 'checklist.md', checklist, templates: audit, compliance: { packs: [], acknowledgments: [] } });
+    expect(report.unproven).toEqual([unknownId]);
+    expect(report.items.find((item) => item.id === unknownId)?.missing).toEqual(['app: no test names the id']);
+    expect(report.items.find((item) => item.id === 'NET-03')?.status).toBe('enforced');
+    expect(auditPassed(report)).toBe(false);
+    expect(renderMarkdown(report, { example: true })).toContain(`**Without proof:** ${unknownId}.`);
+  });
+
+  test('npm run audit exits 1 and names the id; with no checklist it exits 2 and says where it looked', () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (text: string) => out.push(text), err: (text: string) => err.push(text), synthesize: () => ({ synthesized: { templates: production, compliance: { packs: [], acknowledgments: [] } }, staging: {} }) };
+    expect(runAuditCli(['--checklist', fakeChecklist(), '--out', directory], io)).toBe(1);
+    expect(err.join('\n')).toContain(`audit FAILED: no proof for ${unknownId}`);
+    expect(out.join('\n')).toMatch(new RegExp(`${unknownId}\\s+no proof`));
+    expect(readFileSync(join(directory, 'report.json'), 'utf8')).toContain(`"unproven": [\n    "${unknownId}"`);
+
+    err.length = 0;
+    expect(runAuditCli(['--checklist', join(directory, 'absent.md')], io)).toBe(2);
+    expect(err.join('\n')).toMatch(/security checklist is missing: expected it at .*absent\.md/);
+  });
+});
