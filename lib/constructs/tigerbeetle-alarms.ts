@@ -1,16 +1,15 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Volume } from 'aws-cdk-lib/aws-ec2';
 import type { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { Ec2Service } from 'aws-cdk-lib/aws-ecs';
 import type { NetworkLoadBalancer, NetworkTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { Key } from 'aws-cdk-lib/aws-kms';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
-import { Topic } from 'aws-cdk-lib/aws-sns';
+import { type Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { createAlarmTopic } from './alarm-topic';
 
 /** The gateway logs a request slower than this as a warning; p99 above it alarms. */
 export const gatewayLatencyP99MillisecondsMax = 1000;
@@ -45,21 +44,7 @@ export class LedgerAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: LedgerAlarmsProps) {
     super(scope, id);
-    const key = new Key(this, 'TopicKey', {
-      description: 'Encrypts the ledger alarm topic',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    key.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'AllowCloudWatchAlarmsToPublish',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-    this.topic = new Topic(this, 'Topic', { displayName: 'Ledger alarms', masterKey: key, enforceSSL: true });
+    this.topic = createAlarmTopic(this, { keyId: 'TopicKey', topicId: 'Topic', keyDescription: 'Encrypts the ledger alarm topic', displayName: 'Ledger alarms' });
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     for (const replica of props.replicas) this.addReplicaAlarms(props.clusterName, replica);

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -14,12 +14,11 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { HttpCodeElb, HttpCodeTarget, type ApplicationLoadBalancer, type ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { Topic } from 'aws-cdk-lib/aws-sns';
+import { type Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { createAlarmTopic } from '../constructs/alarm-topic';
 import { metricDefinitions, metricsNamespace, type MetricName, type MetricsService } from '../../lambda/shared/metrics';
 import { ApiWebAcl } from '../constructs/api-web-acl';
 import { StageStack, type StageStackProps } from './stage-stack';
@@ -85,21 +84,12 @@ export class ObservabilityStack extends StageStack {
   }
 
   private createTopic(): Topic {
-    const key = new Key(this, 'AlarmTopicKey', {
-      description: `Encrypts the alarm topic of the ${this.config.stage} stage`,
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-      removalPolicy: RemovalPolicy.RETAIN,
+    const topic = createAlarmTopic(this, {
+      keyId: 'AlarmTopicKey',
+      topicId: 'AlarmTopic',
+      keyDescription: `Encrypts the alarm topic of the ${this.config.stage} stage`,
+      displayName: `AI proxy ${this.config.stage} alarms`,
     });
-    key.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'AllowCloudWatchAlarmsToPublish',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-    const topic = new Topic(this, 'AlarmTopic', { displayName: `AI proxy ${this.config.stage} alarms`, masterKey: key, enforceSSL: true });
     if (this.config.alarmEmail) topic.addSubscription(new EmailSubscription(this.config.alarmEmail));
     return topic;
   }
