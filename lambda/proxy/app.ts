@@ -8,6 +8,7 @@ import { audit, pseudonymize, type AppLogger } from '../shared/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { formatMicros } from '../credits/domain/amount';
 import { handleChatCompletion } from './chat';
+import { AuthFailureThrottle } from './auth-failures';
 import type { ClientKeySource } from './client-key-source';
 import type { ProxyConfig } from './config';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
@@ -89,28 +90,38 @@ const authMessages = {
 } as const;
 
 /** Counts a failed authentication against its source; over the limit the answer is 429 (RATE-05). */
-async function refuseAuthentication(c: Context<ProxyEnv>, dependencies: ProxyAppDependencies, reason: keyof typeof authMessages, keyId?: string): Promise<never> {
+function refuseAuthentication(
+  c: Context<ProxyEnv>,
+  dependencies: ProxyAppDependencies,
+  throttle: AuthFailureThrottle,
+  reason: keyof typeof authMessages,
+  keyId?: string,
+): never {
   const source = sourceAddress(c);
   audit(dependencies.logger, 'auth_failure', { request_id: c.get('requestId'), reason, key_id: keyId, source_address: source, path: c.req.path });
   dependencies.metrics.record('AuthFailures', 1, {});
-  const verdict = await dependencies.credits.rateLimit(`authfail:${source}`, dependencies.config.authFailuresPerMinute);
-  if (!verdict.allowed) {
-    audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
-    dependencies.metrics.record('RateLimitRefusals', 1, {});
-    c.header('retry-after', String(verdict.retryAfterSeconds));
-    throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
-  }
+  throttle.record(source, (dependencies.clock ?? Date.now)());
   throw new ApiError(401, 'authentication_error', reason === 'expired' ? 'expired_api_key' : reason === 'disabled' ? 'revoked_api_key' : 'invalid_api_key', authMessages[reason]);
 }
 
 function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
   const now = dependencies.clock ?? Date.now;
+  const throttle = new AuthFailureThrottle(dependencies.config.authFailuresPerMinute);
   return async (c, next) => {
+    // A source over its failure limit is refused before any key is checked, a right one included.
+    const source = sourceAddress(c);
+    const retryAfter = throttle.retryAfterSeconds(source, now());
+    if (retryAfter !== undefined) {
+      audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
+      dependencies.metrics.record('RateLimitRefusals', 1, {});
+      c.header('retry-after', String(retryAfter));
+      throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
+    }
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
-    if (key === undefined) return refuseAuthentication(c, dependencies, 'missing');
+    if (key === undefined) return refuseAuthentication(c, dependencies, throttle, 'missing');
     const verdict = (await dependencies.keys.verifier()).verify(key, now());
-    if (verdict.status === 'unknown') return refuseAuthentication(c, dependencies, 'unknown');
-    if (verdict.status !== 'valid') return refuseAuthentication(c, dependencies, verdict.status, verdict.keyId);
+    if (verdict.status === 'unknown') return refuseAuthentication(c, dependencies, throttle, 'unknown');
+    if (verdict.status !== 'valid') return refuseAuthentication(c, dependencies, throttle, verdict.status, verdict.keyId);
     c.set('principal', { keyId: verdict.keyId, userId: verdict.userId });
     await next();
   };

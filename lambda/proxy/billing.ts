@@ -8,13 +8,16 @@ import type { ChatMessage } from './providers/types';
  */
 
 const tokensPerMillion = 1_000_000n;
-/** Characters per token assumed for the hold: lower than the ~4 of English text, to hold enough. */
-const holdCharactersPerToken = 3;
 /** Tokens of framing per message (role, separators). */
 const messageOverheadTokens = 8;
 
+/**
+ * An upper bound of the prompt's tokens for the hold: one token per UTF-8 byte. Tokenizers never
+ * produce more tokens than bytes, so a prompt in any script is held in full (English text holds
+ * about four times its real prompt cost, which returns at once when the request settles).
+ */
 export function estimatePromptTokens(messages: readonly ChatMessage[]): number {
-  return messages.reduce((sum, message) => sum + Math.ceil(message.content.length / holdCharactersPerToken) + messageOverheadTokens, 0);
+  return messages.reduce((sum, message) => sum + Buffer.byteLength(message.content, 'utf8') + messageOverheadTokens, 0);
 }
 
 export function costMicros(model: Pick<ModelConfig, 'inputMicrosPerMillionTokens' | 'outputMicrosPerMillionTokens'>, promptTokens: number, completionTokens: number): bigint {

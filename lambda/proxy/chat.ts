@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../credits/domain/amount';
@@ -83,7 +84,10 @@ async function placeHold(c: ProxyContext, dependencies: ProxyAppDependencies, pr
   const requestId = c.get('requestId');
   let hold: Awaited<ReturnType<typeof dependencies.credits.hold>>;
   try {
-    hold = await dependencies.credits.hold({ userId: principal.userId, amountMicros: heldMicros, timeoutSeconds: dependencies.config.holdTimeoutSeconds, requestId });
+    // Every request gets a hold of its own: the key is generated here, never taken from the client
+    // (a client-chosen x-request-id reused as the key would replay an earlier hold for free).
+    const holdKey = `hold:${principal.keyId}:${randomUUID()}`;
+    hold = await dependencies.credits.hold({ userId: principal.userId, amountMicros: heldMicros, timeoutSeconds: dependencies.config.holdTimeoutSeconds, holdKey });
   } catch (error) {
     if (error instanceof CreditsUnavailableError) countCompletion(dependencies, model, 'credits_unavailable');
     throw error;

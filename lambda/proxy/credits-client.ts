@@ -15,7 +15,8 @@ export type HoldOutcome = { kind: 'held'; holdId: string; amountMicros: bigint }
 export type RateOutcome = { allowed: true; limit: number; remaining: number; resetSeconds: number } | { allowed: false; limit: number; retryAfterSeconds: number };
 
 export interface CreditsClient {
-  hold(input: { userId: string; amountMicros: bigint; timeoutSeconds: number; requestId: string }): Promise<HoldOutcome>;
+  /** `holdKey` must be unique per request (the proxy generates it); a replay of an existing hold is an error. */
+  hold(input: { userId: string; amountMicros: bigint; timeoutSeconds: number; holdKey: string }): Promise<HoldOutcome>;
   /** Charges at most the hold; idempotent (a retry returns the same outcome). */
   settle(holdId: string, amountMicros: bigint): Promise<{ chargedMicros: bigint; availableMicros: bigint }>;
   release(holdId: string): Promise<{ availableMicros: bigint }>;
@@ -79,9 +80,11 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
   }
 
   return {
-    async hold({ userId, amountMicros, timeoutSeconds, requestId }) {
-      const answer = await call('POST', '/api/v1/holds', { user_id: userId, amount_micros: amountMicros.toString(), timeout_seconds: timeoutSeconds }, { 'idempotency-key': requestId });
-      if (answer.status === 201 || answer.status === 200) return { kind: 'held', holdId: String(answer.body.hold_id), amountMicros };
+    async hold({ userId, amountMicros, timeoutSeconds, holdKey }) {
+      const answer = await call('POST', '/api/v1/holds', { user_id: userId, amount_micros: amountMicros.toString(), timeout_seconds: timeoutSeconds }, { 'idempotency-key': holdKey });
+      if (answer.status === 201) return { kind: 'held', holdId: String(answer.body.hold_id), amountMicros };
+      // 200 is a replay of an existing hold: never a licence to call the provider again.
+      if (answer.status === 200) throw new Error('credits hold answered a replay for a new hold key');
       if (answer.status === 402) {
         const available = (answer.body.error as { available_micros?: string } | undefined)?.available_micros ?? '0';
         return { kind: 'insufficient', availableMicros: BigInt(available) };

@@ -69,6 +69,8 @@ export class HardenedAlb extends Construct {
       idleTimeout: Duration.seconds(props.idleTimeoutSeconds),
       deletionProtection: props.deletionProtection,
     });
+    // The ALB appends the client's address to X-Forwarded-For; the proxy throttles by that last entry.
+    this.loadBalancer.setAttribute('routing.http.xff_header_processing.mode', 'append');
     this.accessLogBucket = createAccessLogBucket(this, 'AccessLogs', { expirationDays: props.accessLogExpirationDays });
     this.loadBalancer.logAccessLogs(this.accessLogBucket, 'alb');
 

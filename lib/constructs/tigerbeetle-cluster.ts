@@ -56,6 +56,8 @@ export interface TigerBeetleClusterProps {
   readonly tigerbeetleVersion: string;
   readonly fixedAddressOffset: number;
   readonly cacheGridMiB: number;
+  /** Whether a missing data file may be formatted (cluster bootstrap only). */
+  readonly bootstrap: boolean;
   readonly replicaMemoryMiB: number;
   readonly gatewayMemoryMiB: number;
   readonly backup: { readonly retentionDays: number; readonly copyToVaultArn?: string };
@@ -144,6 +146,7 @@ export class TigerBeetleCluster extends Construct {
         replicaCount: props.replicaCount,
         addressList: this.addresses.addressList,
         cacheGridMiB: props.cacheGridMiB,
+        bootstrap: props.bootstrap,
         memoryMiB: props.replicaMemoryMiB,
         instanceType: new InstanceType(props.instanceType),
         volume: volumeProps,

@@ -52,6 +52,7 @@ export interface TigerBeetleReplicaProps {
   readonly replicaCount: number;
   readonly addressList: string;
   readonly cacheGridMiB: number;
+  readonly bootstrap: boolean;
   readonly memoryMiB: number;
   readonly instanceType: InstanceType;
   readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
@@ -214,6 +215,7 @@ export class TigerBeetleReplica extends Construct {
         TB_REPLICA_COUNT: String(props.replicaCount),
         TB_ADDRESSES: props.addressList,
         TB_CACHE_GRID: `${props.cacheGridMiB}MiB`,
+        TB_FORMAT_MISSING: props.bootstrap ? 'allow' : 'refuse',
         TB_DATA_DIR: replicaDataDirectory,
       },
       portMappings: [{ containerPort: replicaPort, hostPort: replicaPort }],

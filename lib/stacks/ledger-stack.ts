@@ -50,6 +50,7 @@ export class LedgerStack extends StageStack {
       tigerbeetleVersion: ledger.tigerbeetleVersion,
       fixedAddressOffset: ledger.fixedAddressOffset,
       cacheGridMiB: ledger.cacheGridMiB,
+      bootstrap: ledger.bootstrap,
       replicaMemoryMiB: ledger.replicaMemoryMiB,
       gatewayMemoryMiB: ledger.gatewayMemoryMiB,
       backup: ledger.backup,

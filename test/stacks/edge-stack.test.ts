@@ -61,6 +61,10 @@ describe('HardenedAlb', () => {
     expect(attributes['routing.http.desync_mitigation_mode']).toBe('strictest');
   });
 
+  test('RATE-05: X-Forwarded-For is appended to (the proxy throttles by the address the ALB saw)', () => {
+    expect(loadBalancerAttributes(production)['routing.http.xff_header_processing.mode']).toBe('append');
+  });
+
   test('the idle timeout leaves room for slow LLM completions', () => {
     expect(Number(loadBalancerAttributes(production)['idle_timeout.timeout_seconds'])).toBeGreaterThanOrEqual(120);
   });

@@ -264,11 +264,24 @@ describe('security groups, hosts and containers (production)', () => {
     for (const replica of replicas) {
       expect(replica.Ulimits).toEqual([{ Name: 'memlock', SoftLimit: -1, HardLimit: -1 }]);
       expect(replica.MountPoints).toEqual([expect.objectContaining({ ContainerPath: '/var/lib/tigerbeetle', SourceVolume: 'data' })]);
-      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '2048MiB' });
+      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '2048MiB', TB_FORMAT_MISSING: 'refuse' });
     }
     const gateway = containers(stage).find((container) => container.Name === 'gateway');
     expect(environment(gateway as Container)).toMatchObject({ LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '2', GATEWAY_PORT: '7300' });
     expect(JSON.stringify(environment(gateway as Container).GATEWAY_TOKEN_SECRET_ARN)).toContain('TigerBeetleGatewayTokenSecret');
+  });
+
+  test('DATA-01: only a bootstrapping cluster may format a missing data file (dev, or the bootstrap override)', () => {
+    const formatSettings = (synthesized: SynthesizedStage) =>
+      resourcesOf(synthesized.templates.ledger)
+        .filter(([, resource]) => resource.Type === 'AWS::ECS::TaskDefinition')
+        .flatMap(([, task]) => task.Properties?.ContainerDefinitions as Container[])
+        .filter((container) => container.Name === 'replica')
+        .map((replica) => environment(replica).TB_FORMAT_MISSING);
+    expect(formatSettings(stages.dev)).toEqual(['allow']);
+    expect(new Set(formatSettings(stages.staging))).toEqual(new Set(['refuse']));
+    const bootstrap = synthesizeStage('production', { overrides: JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'ledger-bootstrap.json'), 'utf8')) as unknown });
+    expect(formatSettings(bootstrap)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow', 'allow']);
   });
 
   test('replica services: desired 1, minimum healthy 0, maximum 100, host networking, placed by the replica attribute', () => {

@@ -48,9 +48,24 @@ PYTHON
   if systemctl is-active --quiet docker; then systemctl restart docker; fi
 }
 
+# The rule is applied now and by a unit at every later boot (user data runs only on the first one),
+# before Docker starts any container.
 block_metadata_for_containers() {
-  iptables -C OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT 2>/dev/null ||
-    iptables -I OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT
+  local rule='OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT'
+  cat > /etc/systemd/system/ledger-block-metadata.service <<UNIT
+[Unit]
+Description=Keep containers (non-root) away from the instance metadata service
+Before=docker.service ecs.service
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'iptables -C $rule 2>/dev/null || iptables -I $rule'
+RemainAfterExit=yes
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl daemon-reload
+  systemctl enable ledger-block-metadata.service
+  iptables -C $rule 2>/dev/null || iptables -I $rule
 }
 
 # attach KIND ID: waits until the resource is available (or already ours), then attaches it.

@@ -10,11 +10,14 @@
 #   TB_REPLICA_COUNT  replicas in the cluster                TB_ADDRESSES      every replica's IP:port, in replica order
 #   TB_CACHE_GRID     grid cache size, e.g. 2048MiB          TB_DATA_DIR       data directory (default /var/lib/tigerbeetle)
 #   TIGERBEETLE       the binary (default /tigerbeetle)      TB_VOLUME_MARKER  file the host writes on the mounted volume
+#   TB_FORMAT_MISSING allow (bootstrapping a new cluster) or refuse (default): may a missing data file be formatted?
 #
 # Safety: the data file is formatted only when it is absent, never overwritten; formatting writes a
 # temporary file and renames it, so a crash mid-format leaves nothing a restart would mistake for
 # data. The marker check refuses to format onto the host's root disk when the replica's EBS volume
-# is not mounted (a fresh data file there would be an empty replica that forgot its state).
+# is not mounted (a fresh data file there would be an empty replica that forgot its state). Outside
+# a cluster's bootstrap, a missing data file is never formatted at all: a replica of a running
+# cluster that lost its data must be recovered (docs/runbooks/ledger-restore.md), not reformatted.
 set -eu
 
 fail() {
@@ -61,6 +64,8 @@ address_count=$(printf '%s' "$TB_ADDRESSES" | awk -F, '{ print NF }')
 data_file="$data_dir/${TB_CLUSTER_ID}_${TB_REPLICA}.tigerbeetle"
 if [ -e "$data_file" ]; then
   echo "tigerbeetle-replica: data file $data_file exists; not formatting"
+elif [ "${TB_FORMAT_MISSING:-refuse}" != allow ]; then
+  fail "data file $data_file is missing and this cluster is past its bootstrap (TB_FORMAT_MISSING=${TB_FORMAT_MISSING:-refuse}): refusing to format a replica of a running cluster; recover it (docs/runbooks/ledger-restore.md)"
 else
   partial="$data_file.formatting"
   rm -f "$partial"

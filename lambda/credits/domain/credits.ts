@@ -2,7 +2,7 @@ import type { Account, Transfer } from 'tigerbeetle-node';
 // The enums alone: the package's index loads the native client, which must never run in Lambda.
 import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
-import { accountIdForUser, operatorAccountId, releaseTransferId, settleTransferId, transferIdFor, type Role } from './ids';
+import { accountIdForUser, holdTransferId, operatorAccountId, releaseTransferId, settleTransferId, transferIdFor, type Role } from './ids';
 
 /**
  * Prepaid credits on a TigerBeetle ledger. One account per user (debits must not exceed credits,
@@ -180,7 +180,7 @@ export class Credits {
     await this.ensureOperatorAccounts();
     const transfer: Transfer = {
       ...transferDefaults,
-      id: transferIdFor('proxy', 'hold', input.idempotencyKey),
+      id: holdTransferId(input.userId, input.idempotencyKey),
       debit_account_id: accountIdForUser(input.userId),
       credit_account_id: operatorAccountId('revenue'),
       amount: input.amountMicros,

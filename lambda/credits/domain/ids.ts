@@ -26,8 +26,10 @@ export type OperatorAccount = 'funding' | 'revenue';
 
 export const accountIdForUser = (userId: string): bigint => deriveId('account', 'user', userId);
 export const operatorAccountId = (account: OperatorAccount): bigint => deriveId('account', 'operator', account);
-export const transferIdFor = (role: Role, operation: 'topup' | 'adjustment' | 'hold', idempotencyKey: string): bigint =>
+export const transferIdFor = (role: Role, operation: 'topup' | 'adjustment', idempotencyKey: string): bigint =>
   deriveId('transfer', role, operation, idempotencyKey);
+/** A hold's id is scoped to its user: one user's key can never land on (or block) another user's hold. */
+export const holdTransferId = (userId: string, idempotencyKey: string): bigint => deriveId('transfer', 'proxy', 'hold', userId, idempotencyKey);
 /** One settle and one release per hold: retries of either land on the same id. */
 export const settleTransferId = (holdId: bigint): bigint => deriveId('transfer', 'settle', holdId.toString());
 export const releaseTransferId = (holdId: bigint): bigint => deriveId('transfer', 'release', holdId.toString());

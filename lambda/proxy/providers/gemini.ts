@@ -5,6 +5,7 @@ import {
   providerFetch,
   readProviderJson,
   sanitizeProviderMessage,
+  tokenCount,
   type ChatMessage,
   type ChatProvider,
   type FinishReason,
@@ -49,7 +50,10 @@ export function toGeminiContents(messages: readonly ChatMessage[]): { contents: 
 function usageOf(body: GeminiResponse): ProviderResponse['usage'] | undefined {
   const metadata = body.usageMetadata;
   if (!metadata) return undefined;
-  return { promptTokens: metadata.promptTokenCount ?? 0, completionTokens: (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0) };
+  return {
+    promptTokens: tokenCount(metadata.promptTokenCount ?? 0, 'gemini', 'promptTokenCount'),
+    completionTokens: tokenCount(metadata.candidatesTokenCount ?? 0, 'gemini', 'candidatesTokenCount') + tokenCount(metadata.thoughtsTokenCount ?? 0, 'gemini', 'thoughtsTokenCount'),
+  };
 }
 
 function finishReasonOf(reason: string | undefined): FinishReason {

@@ -5,6 +5,7 @@ import {
   providerFetch,
   readProviderJson,
   sanitizeProviderMessage,
+  tokenCount,
   type ChatProvider,
   type FinishReason,
   type ProviderRequest,
@@ -58,10 +59,11 @@ export function createOpenAiCompatibleProvider(credentials: () => Promise<Provid
       if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) {
         throw new ProviderError('bad_gateway', 'the OpenAI-compatible provider returned no usage; the request cannot be billed', false);
       }
+      const providerName = 'the OpenAI-compatible provider';
       return {
-        text: choice.message?.content ?? '',
+        text: typeof choice.message?.content === 'string' ? choice.message.content : '',
         finishReason: finishReasonOf(choice.finish_reason),
-        usage: { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens },
+        usage: { promptTokens: tokenCount(usage.prompt_tokens, providerName, 'prompt_tokens'), completionTokens: tokenCount(usage.completion_tokens, providerName, 'completion_tokens') },
       };
     },
   };

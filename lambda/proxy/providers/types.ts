@@ -99,3 +99,9 @@ export async function providerFetch(url: string, init: RequestInit, provider: st
     throw new ProviderError('unavailable', `${provider} could not be reached (${name})`, true);
   }
 }
+
+/** A token count a provider reported, checked: a non-negative safe integer, or a 502 (never a crash, never a wrong bill). */
+export function tokenCount(value: unknown, provider: string, field: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new ProviderError('bad_gateway', `${provider} reported an invalid ${field}; the request cannot be billed`, false);
+}

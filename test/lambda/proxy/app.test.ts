@@ -100,6 +100,29 @@ describe('billing: reserve, then settle or release', () => {
     expect(await fixture.availableMicros('alice')).toBe(9_999_978n);
   });
 
+  test('DATA-06: a client reusing its x-request-id pays for every request (the hold key is never the client\'s)', async () => {
+    for (let index = 0; index < 3; index += 1) {
+      fixture.gemini.script(geminiAnswer(`answer ${index}`, { promptTokenCount: 12, candidatesTokenCount: 7 }));
+      const response = await chat({ ...hello, messages: [{ role: 'user', content: `question ${index}` }] }, { headers: { 'x-request-id': 'fixed-id-123' } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-credits-charged-micros')).toBe('22');
+    }
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 3n * 22n);
+    expect(fixture.logger.auditEvents('billing_failure')).toHaveLength(0);
+    // A short client request id (valid for the request id, too short for a key) changes nothing either.
+    fixture.gemini.script(geminiAnswer('ok', { promptTokenCount: 12, candidatesTokenCount: 7 }));
+    expect((await chat(hello, { headers: { 'x-request-id': 'abc' } })).status).toBe(200);
+  });
+
+  test('the hold covers a prompt in any script: one token per UTF-8 byte', async () => {
+    // 3,000 CJK characters are 9,000 UTF-8 bytes: the hold must cover 9,000 prompt tokens, not 1,000.
+    const prompt = '\u4e2d'.repeat(3000);
+    await fixture.topUp('bob', '0.002700'); // 2,700 micros: covers 9,000 tokens at 0.30 per million... only just not
+    const response = await chat({ ...hello, messages: [{ role: 'user', content: prompt }], max_tokens: 1 }, { key: fixture.keys.bob });
+    expect(response.status).toBe(402); // ceil((9,008 x 300,000 + 2,500,000) / 1,000,000) = 2,706 micros are needed
+    expect(fixture.gemini.requests).toHaveLength(0);
+  });
+
   test('the response follows the OpenAI shape, field by field', async () => {
     fixture.gemini.script(geminiAnswer('Hello!', { promptTokenCount: 12, candidatesTokenCount: 7 }));
     const response = await chat(hello);

@@ -48,6 +48,7 @@ function run(extraEnvironment: Record<string, string> = {}, args: string[] = [])
       TB_REPLICA_COUNT: '3',
       TB_ADDRESSES: addresses,
       TB_CACHE_GRID: '2048MiB',
+      TB_FORMAT_MISSING: 'allow', // bootstrapping; the refusal outside bootstrap has its own test
       ...extraEnvironment,
     },
   });
@@ -79,6 +80,16 @@ describe('replica entrypoint', () => {
       `start --addresses=${addresses} --cache-grid=2048MiB ${dataFile()}`,
     ]);
     expect(readFileSync(dataFile(), 'utf8')).toBe('formatted\n');
+  });
+
+  test('DATA-01: past its bootstrap, a replica whose data file is missing refuses to format and does not start', () => {
+    for (const setting of ['refuse', '']) {
+      const result = run({ TB_FORMAT_MISSING: setting });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain('refusing to format a replica of a running cluster; recover it (docs/runbooks/ledger-restore.md)');
+      expect(calls()).toEqual([]);
+      expect(existsSync(dataFile())).toBe(false);
+    }
   });
 
   test('never formats an existing data file again', () => {
