@@ -36,6 +36,8 @@ const hostEndpoints: Record<string, InterfaceVpcEndpointAwsService> = {
   EcsAgent: InterfaceVpcEndpointAwsService.ECS_AGENT,
   EcsTelemetry: InterfaceVpcEndpointAwsService.ECS_TELEMETRY,
   Ec2: InterfaceVpcEndpointAwsService.EC2,
+  // A replaced host signals CloudFormation once its replica is healthy (health-gated replacement).
+  CloudFormation: InterfaceVpcEndpointAwsService.CLOUDFORMATION,
 };
 
 export interface TigerBeetleClusterProps {
@@ -281,6 +283,13 @@ export class TigerBeetleCluster extends Construct {
         sid: 'SeeAttachmentState',
         actions: ['ec2:DescribeVolumes', 'ec2:DescribeNetworkInterfaces'],
         resources: ['*'],
+      }),
+    );
+    role.addToPolicy(
+      new PolicyStatement({
+        sid: 'SignalThatTheReplicaIsHealthy',
+        actions: ['cloudformation:SignalResource'],
+        resources: [stack.stackId],
       }),
     );
     // Attaching an encrypted volume makes EC2 create a grant on the data key for the instance.

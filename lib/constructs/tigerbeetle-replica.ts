@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
-import { AutoScalingGroup, HealthChecks, UpdatePolicy } from 'aws-cdk-lib/aws-autoscaling';
+import { AutoScalingGroup, HealthChecks, Signals, UpdatePolicy, type CfnAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import {
   BlockDeviceVolume,
   CfnNetworkInterface,
@@ -41,8 +41,13 @@ export const replicaUser = '1000:1000';
 const rootVolumeGiB = 30;
 /** Time for a first format and start before failed health checks count. */
 const replicaStartPeriod = Duration.minutes(5);
-/** Pause after replacing one host, before CloudFormation replaces the next replica's host. */
-const hostReplacementPause = Duration.minutes(5);
+/**
+ * How long a new host may take to be ready: attaching the volume and ENI (a replaced predecessor
+ * may hold them for up to 15 minutes), boot, packages, ECS registration and the replica's start.
+ */
+const hostReadyTimeout = Duration.minutes(40);
+/** The host's own bound on waiting for a healthy replica; below the CloudFormation timeout above. */
+const replicaHealthySecondsMax = 35 * 60;
 
 export interface TigerBeetleReplicaProps {
   readonly vpc: IVpc;
@@ -174,8 +179,12 @@ export class TigerBeetleReplica extends Construct {
       minCapacity: 1,
       maxCapacity: 1,
       healthChecks: HealthChecks.ec2({ gracePeriod: Duration.minutes(10) }),
-      updatePolicy: UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: 0, pauseTime: hostReplacementPause }),
+      // Health-gated: CloudFormation waits for the new host's signal that its replica is healthy
+      // before it replaces the next replica's host, so a rolling update never costs the quorum.
+      signals: Signals.waitForMinCapacity({ timeout: hostReadyTimeout }),
+      updatePolicy: UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: 0 }),
     });
+    this.signalWhenReplicaHealthy(userData, group);
     // The ENI must hold its fixed address before any host takes a dynamic one from the subnet.
     group.node.addDependency(this.networkInterface);
     acknowledge(
@@ -189,6 +198,31 @@ export class TigerBeetleReplica extends Construct {
       'The replica hosts are not load-balancer targets of their group; the gateway target group registers the gateway tasks, and EC2 status checks replace a failed host.',
     );
     return group;
+  }
+
+  /**
+   * After the host is set up, a systemd unit waits until the replica container reports healthy and
+   * then signals CloudFormation (success), or signals failure when it never does within the bound,
+   * which makes CloudFormation stop the update before the next replica is touched.
+   */
+  private signalWhenReplicaHealthy(userData: UserData, group: AutoScalingGroup): void {
+    const stack = Stack.of(this);
+    const resource = stack.getLogicalId(group.node.defaultChild as CfnAutoScalingGroup);
+    const signal = (code: number) => `/opt/aws/bin/cfn-signal -e ${code} --stack ${stack.stackName} --resource ${resource} --region ${stack.region}`;
+    userData.addCommands(
+      'command -v /opt/aws/bin/cfn-signal >/dev/null || dnf install -y -q aws-cfn-bootstrap',
+      "cat > /usr/local/bin/ledger-signal-when-healthy.sh <<'SCRIPT'",
+      '#!/bin/bash',
+      `deadline=$((SECONDS + ${replicaHealthySecondsMax}))`,
+      "until docker ps --filter 'label=com.amazonaws.ecs.container-name=replica' --filter health=healthy --format '{{.ID}}' | grep -q .; do",
+      `  [ "$SECONDS" -lt "$deadline" ] || { ${signal(1)}; exit 1; }`,
+      '  sleep 15',
+      'done',
+      signal(0),
+      'SCRIPT',
+      'chmod 0755 /usr/local/bin/ledger-signal-when-healthy.sh',
+      'systemd-run --unit ledger-signal-when-healthy --no-block /usr/local/bin/ledger-signal-when-healthy.sh',
+    );
   }
 
   private createTaskDefinition(props: TigerBeetleReplicaProps): Ec2TaskDefinition {

@@ -284,6 +284,24 @@ describe('security groups, hosts and containers (production)', () => {
     expect(formatSettings(bootstrap)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow', 'allow']);
   });
 
+  test('DATA-01: a host replacement is health-gated: CloudFormation waits for the replica to be healthy before the next', () => {
+    const groups = ofType(stage, 'AWS::AutoScaling::AutoScalingGroup');
+    expect(groups).toHaveLength(6);
+    const json = ledger(stage).json as { Resources: Record<string, { CreationPolicy?: unknown; UpdatePolicy?: unknown }> };
+    for (const [id] of groups) {
+      expect(json.Resources[id].CreationPolicy).toEqual({ ResourceSignal: { Count: 1, Timeout: 'PT40M' } });
+      expect(json.Resources[id].UpdatePolicy).toMatchObject({ AutoScalingRollingUpdate: { MaxBatchSize: 1, MinInstancesInService: 0, WaitOnResourceSignals: true } });
+    }
+    for (const [, template] of ofType(stage, 'AWS::EC2::LaunchTemplate')) {
+      const userData = JSON.stringify((template.Properties?.LaunchTemplateData as { UserData: unknown }).UserData);
+      expect(userData).toContain('--filter health=healthy');
+      expect(userData).toMatch(/cfn-signal -e 0 --stack ai-proxy-production-ledger --resource TigerBeetleReplica\d+HostASG/);
+    }
+    const policies = JSON.stringify(ofType(stage, 'AWS::IAM::Policy').map(([, policy]) => policy.Properties?.PolicyDocument));
+    expect(policies).toContain('cloudformation:SignalResource');
+    expect(JSON.stringify(ofType(stage, 'AWS::EC2::VPCEndpoint').map(([, endpoint]) => endpoint.Properties?.ServiceName))).toContain('cloudformation');
+  });
+
   test('replica services: desired 1, minimum healthy 0, maximum 100, host networking, placed by the replica attribute', () => {
     const services = ofType(stage, 'AWS::ECS::Service').filter(([, service]) => service.Properties?.SchedulingStrategy !== 'DAEMON');
     expect(services).toHaveLength(6);
