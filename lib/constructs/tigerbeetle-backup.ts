@@ -30,6 +30,8 @@ export class LedgerBackup extends Construct {
     this.vault = new BackupVault(this, 'Vault', {
       encryptionKey: props.encryptionKey,
       removalPolicy: RemovalPolicy.RETAIN,
+      // Recovery points expire by the plan's lifecycle only: nobody deletes them by hand (DATA-02).
+      blockRecoveryPointDeletion: true,
     });
     const deleteAfter = Duration.days(props.retentionDays);
     this.plan = new BackupPlan(this, 'Plan', {

@@ -120,7 +120,11 @@ describe.each(stageNames)('LedgerStack (%s)', (stage) => {
 
   test('DATA-02: a daily backup plan keeps 35 days in a KMS-encrypted, retained vault and selects every volume', () => {
     stages[stage].templates.ledger.hasResource('AWS::Backup::BackupVault', {
-      Properties: { EncryptionKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TigerBeetleDataKey'), 'Arn'] } },
+      Properties: {
+        EncryptionKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TigerBeetleDataKey'), 'Arn'] },
+        // Nobody deletes a recovery point by hand; they expire with the plan.
+        AccessPolicy: { Statement: [Match.objectLike({ Effect: 'Deny', Action: Match.arrayWith(['backup:DeleteRecoveryPoint']) })] },
+      },
       DeletionPolicy: 'Retain',
     });
     stages[stage].templates.ledger.hasResourceProperties('AWS::Backup::BackupPlan', {
