@@ -1,4 +1,5 @@
 import { hashKey, type KeyEntry } from '../shared/keys';
+import { parseServiceSecret, serviceKeyProblem } from '../shared/service-secret';
 import type { CreditsPrincipal } from './app';
 
 /**
@@ -11,29 +12,15 @@ export function creditsKeyEntries(keys: { admin: readonly string[]; proxy: reado
   return [...entries('admin', keys.admin), ...entries('proxy', keys.proxy)];
 }
 
-/** Longest key accepted from a secret; generated keys are 46 characters. */
-const serviceKeyLengthMax = 256;
-const serviceKeyLengthMin = 32;
-
 /**
- * The key a service-key secret holds: the key itself, or JSON with a `key` field. Throws with a
- * message that never quotes the value.
+ * The key a service-key secret holds: the key itself, or JSON with a `key` (or `token`) field, the
+ * formats the rotation function writes (lambda/shared/service-secret.ts). Throws with a message that
+ * never quotes the value.
  */
 export function serviceKeyFromSecretString(secretString: string, version: 'current' | 'previous'): string {
-  let key = secretString.trim();
-  if (key.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(key);
-    } catch {
-      throw new Error(`the ${version} key secret looks like JSON but does not parse`);
-    }
-    const field = (parsed as { key?: unknown }).key;
-    if (typeof field !== 'string') throw new Error(`the ${version} key secret is JSON without a string "key" field`);
-    key = field;
-  }
-  if (key.length < serviceKeyLengthMin || key.length > serviceKeyLengthMax || /\s/.test(key)) {
-    throw new Error(`the ${version} key secret must hold ${serviceKeyLengthMin} to ${serviceKeyLengthMax} characters without spaces`);
-  }
+  const what = `the ${version} key secret`;
+  const { key } = parseServiceSecret(secretString, what);
+  const problem = serviceKeyProblem(key, what);
+  if (problem) throw new Error(problem);
   return key;
 }

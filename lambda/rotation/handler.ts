@@ -8,7 +8,7 @@ import {
 import { generateApiKey } from '../shared/keys';
 import { audit, createLogger, type AppLogger, type LogLevel } from '../shared/logger';
 import { readSecretVersion } from '../shared/secret-keyring';
-import { formatServiceSecret, parseServiceSecret, serviceKeyProblem, type ServiceSecretShape } from './service-secret';
+import { formatServiceSecret, parseServiceSecret, serviceKeyProblem, type ServiceSecretShape } from '../shared/service-secret';
 
 /**
  * The rotation function of the service keys (proxy -> credits key, credits admin key,

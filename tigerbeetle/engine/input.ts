@@ -44,17 +44,25 @@ function requireBatch(batch: unknown): unknown[] {
   return batch;
 }
 
-export function checkAccounts(batch: unknown): Account[] {
+/**
+ * Checks every event of a batch; the batch itself is returned unless some event needed a number
+ * field converted, in which case a copy holds the converted events.
+ */
+function checkEvents<Event>(batch: unknown, checkEvent: (event: unknown) => Event | null): Event[] {
   const events = requireBatch(batch);
   let converted: unknown[] | null = null;
   for (let index = 0; index < events.length; index += 1) {
-    const account = checkAccount(events[index]);
-    if (account !== null) {
+    const event = checkEvent(events[index]);
+    if (event !== null) {
       converted ??= events.slice();
-      converted[index] = account;
+      converted[index] = event;
     }
   }
-  return (converted ?? events) as Account[];
+  return (converted ?? events) as Event[];
+}
+
+export function checkAccounts(batch: unknown): Account[] {
+  return checkEvents(batch, checkAccount);
 }
 
 /** Returns a converted copy if a number field needed conversion, otherwise null. */
@@ -79,16 +87,7 @@ function checkAccount(event: unknown): Account | null {
 }
 
 export function checkTransfers(batch: unknown): Transfer[] {
-  const events = requireBatch(batch);
-  let converted: unknown[] | null = null;
-  for (let index = 0; index < events.length; index += 1) {
-    const transfer = checkTransfer(events[index]);
-    if (transfer !== null) {
-      converted ??= events.slice();
-      converted[index] = transfer;
-    }
-  }
-  return (converted ?? events) as Transfer[];
+  return checkEvents(batch, checkTransfer);
 }
 
 function checkTransfer(event: unknown): Transfer | null {

@@ -1,4 +1,4 @@
-import { presentedKeyLengthMax } from '../shared/keys';
+import { presentedKeyLengthMax } from './keys';
 
 /**
  * The formats a service-key secret may have, as its verifiers read them: the key itself
