@@ -115,8 +115,9 @@ function executeCreate<Event extends { id: bigint; flags: number; timestamp: big
       if (chainStart >= 0 && !chainBroken) {
         chainBroken = true;
         state.discardChain();
+        // Only the status changes: each result keeps the timestamp it had (an imported event's own).
         for (let chained = chainStart; chained < index; chained += 1) {
-          results[chained] = { timestamp: firstTimestamp + BigInt(chained), status: statuses.linked_event_failed, reserved: 0 };
+          results[chained] = { ...results[chained], status: statuses.linked_event_failed };
         }
       }
       operation.failed(state, event, status);

@@ -1,6 +1,7 @@
 import { ErrorCodes, RequestError, type Client } from 'tigerbeetle-node';
 import { createSystemClock, type Clock } from './clock';
 import { LedgerEngine } from './engine';
+import type { JournalOpenReport } from './journal';
 import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from './input';
 
 export interface EmbeddedLedgerOptions {
@@ -20,6 +21,8 @@ export interface EmbeddedLedger {
   close(): void;
   /** Bytes of a torn last write cut from the data file when it was opened (0 if none). */
   readonly truncatedBytes: number;
+  /** What an operator must be told about opening the data file: a cut, an upgrade (empty if nothing). */
+  readonly journalWarnings: readonly string[];
 }
 
 export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): EmbeddedLedger {
@@ -42,7 +45,22 @@ export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): Embedde
     get truncatedBytes(): number {
       return engine.truncatedBytes;
     },
+    journalWarnings: journalWarnings(engine.journalOpenReport, options.dataFile),
   };
+}
+
+function journalWarnings(report: JournalOpenReport | null, dataFile: string | undefined): string[] {
+  if (report === null) return [];
+  const warnings: string[] = [];
+  if (report.upgradedFromVersion !== null) {
+    warnings.push(`journal ${dataFile}: upgraded from format ${report.upgradedFromVersion} to the current one (with a superblock)`);
+  }
+  if (report.cutBytes > 0) {
+    warnings.push(
+      `journal ${dataFile}: cut ${report.cutBytes} bytes of a torn last write at byte ${report.cutAtByte} (${report.cutReason}); the requests in that write were lost, everything before it was kept`,
+    );
+  }
+  return warnings;
 }
 
 /**

@@ -11,7 +11,7 @@ import { executeCreateAccounts, executeCreateTransfers } from './batch';
 import type { Clock } from './clock';
 import { encodeRecord, RecordOperation, type JournalRecord } from './codec';
 import { expirePendingTransfers, pulseNeeded } from './expiry';
-import { Journal, type DurableCallback } from './journal';
+import { Journal, type DurableCallback, type JournalOpenReport } from './journal';
 import * as queries from './queries';
 import { LedgerState } from './state';
 
@@ -39,6 +39,11 @@ export class LedgerEngine {
   /** Bytes of a torn last write that were cut from the data file on open (0 if none). */
   get truncatedBytes(): number {
     return this.journal?.truncatedBytes ?? 0;
+  }
+
+  /** What opening the data file found (null in memory). */
+  get journalOpenReport(): JournalOpenReport | null {
+    return this.journal?.openReport ?? null;
   }
 
   createAccounts(events: readonly Account[]): CreateAccountResult[] {

@@ -4,22 +4,56 @@ import { crc32 } from './checksum';
 import { decodeRecords, type JournalRecord } from './codec';
 
 /**
- * An append-only journal of committed requests. Records are grouped into frames, one frame per
- * write, each with its own checksums:
+ * An append-only journal of committed requests, in one file:
  *
- *   magic u32 | payload bytes u32 | payload crc32 u32 | header crc32 u32 (of the first 12 bytes)
+ *   bytes [0, journalDataStartBytes): two superblock copies, written alternately
+ *   bytes [journalDataStartBytes, ...): frames, one or more per write
  *
- * A crash can only damage the last write, so on open a damaged LAST frame (too short, failing its
- * checksum, or zeros where its header should be; zeros after it count as nothing written) is a
- * torn write and is cut away. A damaged frame with data after it is corruption: opening fails.
+ * Superblock: magic u32 | version u32 | sequence u64 | committed bytes u64 | last write start u64 |
+ *             crc32 u32 (of the first 36 bytes)
+ * Frame:      magic u32 | payload bytes u32 | payload crc32 u32 | header crc32 u32 | payload
+ *
+ * Every flush appends its frames, then writes the next superblock copy (the file's new length, and
+ * where this write began), then fsyncs once. A crash can only damage the last write, and the
+ * superblock says where that write began: on open, a damaged frame at or after that offset is a
+ * torn write and is cut away (and reported); anything missing or damaged before it was
+ * acknowledged to a client, so opening fails rather than silently lose it. A torn superblock write
+ * leaves the other copy, one write older, which only widens what counts as the last write.
  */
 export const journalFrameBytesMax = 64 * 1024 * 1024;
+/** Frames start here; the superblock copies live before it. */
+export const journalDataStartBytes = 4096;
 const frameHeaderBytes = 16;
 const frameMagic = 0x4a454254; // "TBEJ" in little-endian bytes.
+const superblockMagic = 0x53454254; // "TBES" in little-endian bytes.
+const superblockVersion = 2;
+const superblockBytes = 40;
+/** The second copy starts on its own 2 KiB half, so one torn sector cannot damage both. */
+const superblockCopyOffsets = [0, 2048] as const;
 const zeroScanChunkBytes = 64 * 1024;
 
-type FrameRead = { kind: 'frame'; payload: Buffer; nextOffset: number } | { kind: 'torn' };
+type FrameRead = { kind: 'frame'; payload: Buffer; nextOffset: number } | { kind: 'damaged'; reason: string };
 export type DurableCallback = (error: Error | null) => void;
+
+interface Superblock {
+  readonly sequence: bigint;
+  /** The file's length after the last write. */
+  readonly committedBytes: number;
+  /** Where the last write began: everything before it was fsync'd by an earlier flush. */
+  readonly lastWriteStartBytes: number;
+}
+
+/** What opening found and did, for the operator: a cut is never silent. */
+export interface JournalOpenReport {
+  /** Bytes cut away at the end: a torn last write (0 if none). */
+  readonly cutBytes: number;
+  /** Where the cut began (the end of the last whole frame). */
+  readonly cutAtByte: number;
+  /** Why the first cut frame was unusable. */
+  readonly cutReason: string | null;
+  /** An old journal without a superblock was rewritten in the current format. */
+  readonly upgradedFromVersion: number | null;
+}
 
 export class Journal {
   private pendingRecords: Buffer[] = [];
@@ -31,31 +65,31 @@ export class Journal {
   private constructor(
     private readonly fileDescriptor: number,
     private fileBytes: number,
+    private superblockSequence: bigint,
     private readonly lockPath: string,
-    /** Bytes of a torn last write that were cut away on open. */
-    readonly truncatedBytes: number,
+    readonly openReport: JournalOpenReport,
   ) {}
+
+  /** Bytes of a torn last write that were cut away on open. */
+  get truncatedBytes(): number {
+    return this.openReport.cutBytes;
+  }
 
   /** Opens (or creates) the journal, calling `replay` for every committed record in order. */
   static open(filePath: string, replay: (record: JournalRecord) => void): Journal {
     const lockPath = acquireLock(filePath);
     try {
+      const upgradedFromVersion = upgradeLegacyJournal(filePath);
       const existed = fs.existsSync(filePath);
       const fileDescriptor = fs.openSync(filePath, existed ? 'r+' : 'w+');
       if (!existed) fsyncDirectory(path.dirname(filePath));
-      const fileBytes = fs.fstatSync(fileDescriptor).size;
-      const validBytes = readFrames(fileDescriptor, fileBytes, filePath, replay);
-      if (validBytes < fileBytes) {
-        fs.ftruncateSync(fileDescriptor, validBytes);
-        fs.fsyncSync(fileDescriptor);
-      }
-      return new Journal(fileDescriptor, validBytes, lockPath, fileBytes - validBytes);
+      const opened = openFile(fileDescriptor, filePath, replay);
+      return new Journal(fileDescriptor, opened.validBytes, opened.sequence, lockPath, { ...opened.report, upgradedFromVersion });
     } catch (error) {
       fs.rmSync(lockPath, { force: true });
       throw error;
     }
   }
-
   append(record: Buffer): void {
     if (this.failure !== null) throw this.failure;
     if (this.closed) throw new Error('journal: append after close');
@@ -89,7 +123,10 @@ export class Journal {
     this.pendingRecords = [];
     this.waiters = [];
     try {
+      const lastWriteStartBytes = this.fileBytes;
       for (const frame of buildFrames(records)) this.write(frame);
+      this.superblockSequence += 1n;
+      writeSuperblock(this.fileDescriptor, { sequence: this.superblockSequence, committedBytes: this.fileBytes, lastWriteStartBytes });
       fs.fsyncSync(this.fileDescriptor);
     } catch (error) {
       this.failure = error instanceof Error ? error : new Error(String(error));
@@ -155,38 +192,166 @@ function frameOf(records: readonly Buffer[], payloadBytes: number): Buffer {
   return Buffer.concat([header, payload], frameHeaderBytes + payloadBytes);
 }
 
-/** Replays every valid frame and returns the byte length of the valid prefix. */
-function readFrames(fileDescriptor: number, fileBytes: number, filePath: string, replay: (record: JournalRecord) => void): number {
-  let offset = 0;
+/** Reads the superblock and replays every frame; cuts a torn last write; refuses lost data. */
+function openFile(
+  fileDescriptor: number,
+  filePath: string,
+  replay: (record: JournalRecord) => void,
+): { validBytes: number; sequence: bigint; report: Omit<JournalOpenReport, 'upgradedFromVersion'> } {
+  const fileBytes = fs.fstatSync(fileDescriptor).size;
+  let superblock = readSuperblock(fileDescriptor, fileBytes, filePath);
+  if (superblock === null) {
+    // A new file, or one whose creation crashed before anything was committed to it.
+    superblock = { sequence: 1n, committedBytes: journalDataStartBytes, lastWriteStartBytes: journalDataStartBytes };
+    for (const offset of superblockCopyOffsets) writeSuperblockAt(fileDescriptor, offset, superblock);
+    fs.fsyncSync(fileDescriptor);
+  }
+  const scan = replayFrames(fileDescriptor, Math.max(fileBytes, journalDataStartBytes), replay);
+  const report = { cutBytes: 0, cutAtByte: scan.validBytes, cutReason: null as string | null };
+  if (scan.damage !== null) {
+    if (scan.validBytes < superblock.lastWriteStartBytes) {
+      throw new Error(
+        `journal ${filePath}: ${scan.damage.reason} at byte ${scan.validBytes}, before the last write (which began at byte ${superblock.lastWriteStartBytes}): acknowledged requests are damaged; refusing to open`,
+      );
+    }
+    report.cutBytes = fileBytes - scan.validBytes;
+    report.cutReason = scan.damage.reason;
+  }
+  if (scan.validBytes < superblock.lastWriteStartBytes) {
+    throw new Error(
+      `journal ${filePath}: the file ends at byte ${scan.validBytes} but ${superblock.lastWriteStartBytes} bytes were acknowledged (it was truncated); refusing to open`,
+    );
+  }
+  const sequence = superblock.sequence + 1n;
+  if (report.cutBytes > 0) fs.ftruncateSync(fileDescriptor, scan.validBytes);
+  // Everything kept is now served to clients: record it as committed before the first new write.
+  writeSuperblock(fileDescriptor, { sequence, committedBytes: scan.validBytes, lastWriteStartBytes: scan.validBytes });
+  fs.fsyncSync(fileDescriptor);
+  return { validBytes: scan.validBytes, sequence, report };
+}
+
+/** Replays frames from the data start until the end or the first damaged frame. */
+function replayFrames(
+  fileDescriptor: number,
+  fileBytes: number,
+  replay: (record: JournalRecord) => void,
+): { validBytes: number; damage: { reason: string } | null } {
+  let offset = journalDataStartBytes;
   while (offset < fileBytes) {
-    const frame = readFrameAt(fileDescriptor, offset, fileBytes, filePath);
-    if (frame.kind === 'torn') return offset;
+    const frame = readFrameAt(fileDescriptor, offset, fileBytes);
+    if (frame.kind === 'damaged') {
+      // Zeros to the end: the file was extended by a write whose data never landed.
+      const reason = zeroToEnd(fileDescriptor, offset, fileBytes) ? 'zeros where a frame should be' : frame.reason;
+      return { validBytes: offset, damage: { reason } };
+    }
     for (const record of decodeRecords(frame.payload)) replay(record);
     offset = frame.nextOffset;
   }
-  return offset;
+  return { validBytes: offset, damage: null };
 }
 
-function readFrameAt(fileDescriptor: number, offset: number, fileBytes: number, filePath: string): FrameRead {
-  if (fileBytes - offset < frameHeaderBytes) return { kind: 'torn' };
+function readFrameAt(fileDescriptor: number, offset: number, fileBytes: number): FrameRead {
+  if (fileBytes - offset < frameHeaderBytes) return { kind: 'damaged', reason: 'a short frame header' };
   const header = readExactly(fileDescriptor, offset, frameHeaderBytes);
   const payloadBytes = header.readUInt32LE(4);
   const headerValid =
     header.readUInt32LE(0) === frameMagic &&
     header.readUInt32LE(12) === crc32(header.subarray(0, 12)) &&
     payloadBytes + frameHeaderBytes <= journalFrameBytesMax;
-  if (!headerValid) {
-    if (zeroToEnd(fileDescriptor, offset, fileBytes)) return { kind: 'torn' };
-    throw new Error(`journal ${filePath}: corrupt frame header at byte ${offset} with data after it`);
-  }
+  if (!headerValid) return { kind: 'damaged', reason: 'a damaged frame header' };
   const frameEnd = offset + frameHeaderBytes + payloadBytes;
-  if (frameEnd > fileBytes) return { kind: 'torn' };
+  if (frameEnd > fileBytes) return { kind: 'damaged', reason: 'a short frame' };
   const payload = readExactly(fileDescriptor, offset + frameHeaderBytes, payloadBytes);
-  if (crc32(payload) !== header.readUInt32LE(8)) {
-    if (frameEnd === fileBytes || zeroToEnd(fileDescriptor, frameEnd, fileBytes)) return { kind: 'torn' };
-    throw new Error(`journal ${filePath}: checksum mismatch in the frame at byte ${offset}, which is not the last`);
-  }
+  if (crc32(payload) !== header.readUInt32LE(8)) return { kind: 'damaged', reason: 'a checksum mismatch' };
   return { kind: 'frame', payload, nextOffset: frameEnd };
+}
+
+/** The newest valid superblock copy; null for a file with no superblock and no data yet. */
+function readSuperblock(fileDescriptor: number, fileBytes: number, filePath: string): Superblock | null {
+  const copies: Superblock[] = [];
+  for (const offset of superblockCopyOffsets) {
+    if (fileBytes < offset + superblockBytes) continue;
+    const copy = decodeSuperblock(readExactly(fileDescriptor, offset, superblockBytes));
+    if (copy !== null) copies.push(copy);
+  }
+  if (copies.length > 0) return copies.reduce((newest, copy) => (copy.sequence > newest.sequence ? copy : newest));
+  if (fileBytes <= journalDataStartBytes && zeroToEnd(fileDescriptor, 0, fileBytes)) return null;
+  throw new Error(`journal ${filePath}: both superblock copies are damaged; refusing to open`);
+}
+
+function decodeSuperblock(bytes: Buffer): Superblock | null {
+  if (bytes.readUInt32LE(0) !== superblockMagic || bytes.readUInt32LE(36) !== crc32(bytes.subarray(0, 36))) return null;
+  if (bytes.readUInt32LE(4) !== superblockVersion) return null;
+  return {
+    sequence: bytes.readBigUInt64LE(8),
+    committedBytes: Number(bytes.readBigUInt64LE(16)),
+    lastWriteStartBytes: Number(bytes.readBigUInt64LE(24)),
+  };
+}
+
+/** Writes the copy that the sequence number selects, so the other copy stays intact. */
+function writeSuperblock(fileDescriptor: number, superblock: Superblock): void {
+  writeSuperblockAt(fileDescriptor, superblockCopyOffsets[Number(superblock.sequence % 2n)], superblock);
+}
+
+function writeSuperblockAt(fileDescriptor: number, offset: number, superblock: Superblock): void {
+  const bytes = Buffer.alloc(superblockBytes);
+  bytes.writeUInt32LE(superblockMagic, 0);
+  bytes.writeUInt32LE(superblockVersion, 4);
+  bytes.writeBigUInt64LE(superblock.sequence, 8);
+  bytes.writeBigUInt64LE(BigInt(superblock.committedBytes), 16);
+  bytes.writeBigUInt64LE(BigInt(superblock.lastWriteStartBytes), 24);
+  bytes.writeUInt32LE(crc32(bytes.subarray(0, 36)), 36);
+  fs.writeSync(fileDescriptor, bytes, 0, superblockBytes, offset);
+}
+
+/**
+ * A journal written before the superblock existed (frames from byte 0) is rewritten in the current
+ * format: its frames are copied after a new superblock whose last write is the old file's last
+ * frame, into a new file renamed over the old one. The normal open that follows cuts that frame if
+ * it is torn; damage before it is refused, as the old format did.
+ */
+function upgradeLegacyJournal(filePath: string): number | null {
+  if (!fs.existsSync(filePath)) return null;
+  const legacy = fs.readFileSync(filePath);
+  if (legacy.length < 4 || legacy.readUInt32LE(0) !== frameMagic) return null;
+  const lastFrameStart = legacyLastFrameStart(legacy, filePath);
+  const upgradedPath = `${filePath}.upgrade`;
+  const upgraded = fs.openSync(upgradedPath, 'w');
+  try {
+    const start = journalDataStartBytes + lastFrameStart;
+    const superblock = { sequence: 1n, committedBytes: journalDataStartBytes + legacy.length, lastWriteStartBytes: start };
+    for (const offset of superblockCopyOffsets) writeSuperblockAt(upgraded, offset, superblock);
+    fs.writeSync(upgraded, legacy, 0, legacy.length, journalDataStartBytes);
+    fs.fsyncSync(upgraded);
+  } finally {
+    fs.closeSync(upgraded);
+  }
+  fs.renameSync(upgradedPath, filePath);
+  fsyncDirectory(path.dirname(filePath));
+  return 1;
+}
+
+/** Where the old file's last frame starts; damage with data after it is refused. */
+function legacyLastFrameStart(legacy: Buffer, filePath: string): number {
+  let offset = 0;
+  let lastStart = 0;
+  while (offset + frameHeaderBytes <= legacy.length) {
+    const header = legacy.subarray(offset, offset + frameHeaderBytes);
+    const frameEnd = offset + frameHeaderBytes + header.readUInt32LE(4);
+    const headerValid = header.readUInt32LE(0) === frameMagic && header.readUInt32LE(12) === crc32(header.subarray(0, 12));
+    const tail = legacy.subarray(headerValid ? Math.min(frameEnd, legacy.length) : offset + frameHeaderBytes);
+    const damaged = !headerValid || frameEnd > legacy.length || crc32(legacy.subarray(offset + frameHeaderBytes, frameEnd)) !== header.readUInt32LE(8);
+    if (damaged) {
+      if (tail.some((byte) => byte !== 0) && !(headerValid && frameEnd >= legacy.length)) {
+        throw new Error(`journal ${filePath}: a damaged frame at byte ${offset} with data after it; refusing to open`);
+      }
+      return offset;
+    }
+    lastStart = offset;
+    offset = frameEnd;
+  }
+  return offset < legacy.length ? offset : lastStart;
 }
 
 function readExactly(fileDescriptor: number, position: number, length: number): Buffer {

@@ -13,6 +13,7 @@ import {
   batchEventsMax,
   queryFilterFlagsKnownMask,
   u128Max,
+  timestampMaxNanoseconds,
   u64Max,
 } from './constants';
 import type { AccountRecord, TransferRecord } from './records';
@@ -57,8 +58,10 @@ function queryFilterValid(filter: QueryFilter): boolean {
   );
 }
 
+/** TigerBeetle's filter check: each bound is 0 (none) or a valid u63 timestamp, and min ≤ max. */
 function timestampRangeValid(minimum: bigint, maximum: bigint): boolean {
-  return minimum !== u64Max && maximum !== u64Max && (maximum === 0n || minimum <= maximum);
+  const boundValid = (bound: bigint) => bound === 0n || bound <= timestampMaxNanoseconds;
+  return boundValid(minimum) && boundValid(maximum) && (maximum === 0n || minimum <= maximum);
 }
 
 export function getAccountTransfers(state: LedgerState, filter: AccountFilter): Transfer[] {

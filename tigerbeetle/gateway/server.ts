@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     refuse([`could not read the gateway tokens: ${errorMessage(error)}`]),
   );
   const ledger = openOrRefuse(config);
+  for (const warning of ledger.warnings) logger.warn('ledger opened with a warning', { warning });
   let draining = false;
   const app = createGatewayApp({
     ledger: ledger.client,

@@ -8,6 +8,8 @@ export * from './client';
 export interface Ledger {
   readonly client: LedgerClient;
   readonly description: string;
+  /** What the operator must hear about opening the ledger (a cut journal tail); empty if nothing. */
+  readonly warnings: readonly string[];
   close(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export function openLedger(options: LedgerOptions): Ledger {
     return {
       client,
       description: options.dataFile ? `embedded ledger (journal ${options.dataFile})` : 'embedded ledger (in memory)',
+      warnings: embedded.journalWarnings,
       close: async () => {
         client.destroy();
         embedded.close();
@@ -43,6 +46,7 @@ export function openLedger(options: LedgerOptions): Ledger {
   return {
     client: withDeadline(client, options.requestTimeoutMilliseconds),
     description: `TigerBeetle cluster ${options.clusterId} at ${options.replicaAddresses.join(',')}`,
+    warnings: [],
     close: async () => client.destroy(),
   };
 }

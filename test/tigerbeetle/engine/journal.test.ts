@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateAccountStatus, CreateTransferStatus, TransferFlags, type Client } from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
+import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
 import { account, queryFilter, transfer } from './fixtures';
 
 const { created } = CreateTransferStatus;
@@ -117,13 +118,14 @@ describe('embedded ledger: journal', () => {
     await writeThreeBatches(ledger.createClient());
     ledger.close();
     const bytes = fs.readFileSync(dataFile);
-    bytes[40] ^= 0x01; // inside the first frame's payload
+    const firstPayloadByte = journalDataStartBytes + 40; // inside the first frame's payload
+    bytes[firstPayloadByte] ^= 0x01;
     fs.writeFileSync(dataFile, bytes);
-    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/checksum mismatch/);
-    bytes[40] ^= 0x01;
-    bytes[2] ^= 0x01; // the first frame's header
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/checksum mismatch at byte 4096, before the last write .*refusing to open/);
+    bytes[firstPayloadByte] ^= 0x01;
+    bytes[journalDataStartBytes + 2] ^= 0x01; // the first frame's header
     fs.writeFileSync(dataFile, bytes);
-    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/corrupt frame header/);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/damaged frame header at byte 4096, before the last write/);
   });
 
   it('allows one open ledger per data file', () => {
@@ -132,4 +134,114 @@ describe('embedded ledger: journal', () => {
     ledger.close();
     openEmbeddedLedger({ dataFile }).close();
   });
+
+  it('reports a cut loudly: how many bytes, where, and why', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    ledger.close();
+    fs.truncateSync(dataFile, fs.statSync(dataFile).size - 40);
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect(reopened.journalWarnings).toEqual([expect.stringMatching(/cut \d+ bytes of a torn last write at byte \d+ \(a short frame\)/)]);
+    reopened.close();
+    const again = openEmbeddedLedger({ dataFile });
+    expect(again.journalWarnings).toEqual([]);
+    again.close();
+  });
+
+  it('refuses to open a journal truncated before its last write (acknowledged requests are missing)', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    const client = ledger.createClient();
+    await writeThreeBatches(client);
+    const boundaries = await frameBoundaries(dataFile);
+    ledger.close();
+    // Cut exactly at a frame boundary: every frame left is whole, yet two acknowledged writes are gone.
+    fs.truncateSync(dataFile, boundaries[1]);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/truncated\); refusing to open/);
+  });
+
+  it('accepts a file that lost exactly its last write (it never landed) and says nothing was cut', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    const boundaries = await frameBoundaries(dataFile);
+    ledger.close();
+    fs.truncateSync(dataFile, boundaries[boundaries.length - 2]);
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    reopened.close();
+  });
+
+  it('cuts a last frame that lost its header but kept later bytes (a torn write, not corruption)', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    const boundaries = await frameBoundaries(dataFile);
+    ledger.close();
+    const bytes = fs.readFileSync(dataFile);
+    bytes.fill(0, boundaries[boundaries.length - 2], boundaries[boundaries.length - 2] + 16); // the last frame's header only
+    fs.writeFileSync(dataFile, bytes);
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect(reopened.journalWarnings).toEqual([expect.stringMatching(/torn last write .*a damaged frame header/)]);
+    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    reopened.close();
+  });
+
+  it('survives a torn superblock write: the other copy, one write older, still opens the file', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    ledger.close();
+    const bytes = fs.readFileSync(dataFile);
+    const copies = [0, 2048];
+    const newest = copies.reduce((best, offset) => (bytes.readBigUInt64LE(offset + 8) > bytes.readBigUInt64LE(best + 8) ? offset : best));
+    bytes[newest + 20] ^= 0xff;
+    fs.writeFileSync(dataFile, bytes);
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n, 11n]);
+    reopened.close();
+    bytes[2048 - newest + 20] ^= 0xff; // both copies damaged
+    fs.writeFileSync(dataFile, bytes);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/both superblock copies are damaged/);
+  });
+
+  it('upgrades a journal written before the superblock (frames from byte 0), keeping every request', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    const client = ledger.createClient();
+    await writeThreeBatches(client);
+    const expected = await snapshot(client);
+    ledger.close();
+    const legacy = fs.readFileSync(dataFile).subarray(journalDataStartBytes);
+    fs.writeFileSync(dataFile, legacy);
+    const upgraded = openEmbeddedLedger({ dataFile });
+    expect(upgraded.journalWarnings).toEqual([expect.stringMatching(/upgraded from format 1/)]);
+    expect(await snapshot(upgraded.createClient())).toEqual(expected);
+    upgraded.close();
+    const again = openEmbeddedLedger({ dataFile });
+    expect(again.journalWarnings).toEqual([]);
+    expect(await snapshot(again.createClient())).toEqual(expected);
+    again.close();
+  });
+
+  it('upgrading an old journal cuts its torn last frame but refuses damage before it', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    ledger.close();
+    const legacy = Buffer.from(fs.readFileSync(dataFile).subarray(journalDataStartBytes));
+    fs.writeFileSync(dataFile, legacy.subarray(0, legacy.length - 40));
+    const torn = openEmbeddedLedger({ dataFile });
+    expect(torn.journalWarnings).toEqual([expect.stringMatching(/upgraded/), expect.stringMatching(/torn last write/)]);
+    expect((await torn.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    torn.close();
+    legacy[40] ^= 0x01; // inside the first frame
+    fs.writeFileSync(dataFile, legacy);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/damaged frame at byte 0 with data after it/);
+  });
 });
+
+/** Offsets where each frame ends, read from the frame headers (magic u32, payload bytes u32, ...). */
+async function frameBoundaries(file: string): Promise<number[]> {
+  const bytes = fs.readFileSync(file);
+  const ends: number[] = [];
+  for (let offset = journalDataStartBytes; offset + 16 <= bytes.length; ) {
+    offset += 16 + bytes.readUInt32LE(offset + 4);
+    ends.push(offset);
+  }
+  return [journalDataStartBytes, ...ends];
+}
