@@ -23,13 +23,16 @@ export type JournalRecord =
 
 const low64Mask = (1n << 64n) - 1n;
 
-function writeU128(buffer: Buffer, offset: number, value: bigint): void {
+export function writeU128(buffer: Buffer, offset: number, value: bigint): void {
   buffer.writeBigUInt64LE(value & low64Mask, offset);
   buffer.writeBigUInt64LE(value >> 64n, offset + 8);
 }
 
-function readU128(buffer: Buffer, offset: number): bigint {
-  return buffer.readBigUInt64LE(offset) | (buffer.readBigUInt64LE(offset + 8) << 64n);
+export function readU128(buffer: Buffer, offset: number): bigint {
+  const low = buffer.readBigUInt64LE(offset);
+  // Most values fit in 64 bits: skip the shift and the or (two allocations fewer on a hot path).
+  if (buffer.readUInt32LE(offset + 8) === 0 && buffer.readUInt32LE(offset + 12) === 0) return low;
+  return low | (buffer.readBigUInt64LE(offset + 8) << 64n);
 }
 
 export function encodeRecord(operation: RecordOperation, nowNanoseconds: bigint, events: readonly (Account | Transfer)[]): Buffer {
@@ -47,7 +50,7 @@ export function encodeRecord(operation: RecordOperation, nowNanoseconds: bigint,
   return buffer;
 }
 
-function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
+export function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
   writeU128(buffer, offset, account.id);
   writeU128(buffer, offset + 16, account.debits_pending);
   writeU128(buffer, offset + 32, account.debits_posted);
@@ -63,7 +66,7 @@ function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
   buffer.writeBigUInt64LE(account.timestamp, offset + 120);
 }
 
-function encodeTransfer(buffer: Buffer, offset: number, transfer: Transfer): void {
+export function encodeTransfer(buffer: Buffer, offset: number, transfer: Transfer): void {
   writeU128(buffer, offset, transfer.id);
   writeU128(buffer, offset + 16, transfer.debit_account_id);
   writeU128(buffer, offset + 32, transfer.credit_account_id);
