@@ -34,11 +34,13 @@ async function main(): Promise<void> {
   const environment = localTopologyEnvironment({ ...ports, gatewayPort: ports.gateway, creditsPort: ports.credits, dataFile: join(directory, 'ledger.tbj'), ...keys, logLevel: 'WARN' });
   const services: LocalService[] = [];
   try {
-    services.push(startLocalService('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway, { quiet: true }));
-    await waitUntilHealthy('gateway', `http://127.0.0.1:${ports.gateway}/ready`);
-    services.push(startLocalService('credits', 'lambda/credits/server.ts', environment.credits, { quiet: true }));
+    const gateway = startLocalService('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway, { quiet: true });
+    services.push(gateway);
+    await waitUntilHealthy('gateway', `http://127.0.0.1:${ports.gateway}/ready`, gateway);
+    const creditsService = startLocalService('credits', 'lambda/credits/server.ts', environment.credits, { quiet: true });
+    services.push(creditsService);
     const credits = `http://127.0.0.1:${ports.credits}`;
-    await waitUntilHealthy('credits', `${credits}/api/v1/ready`);
+    await waitUntilHealthy('credits', `${credits}/api/v1/ready`, creditsService);
 
     const topUp = await fetch(`${credits}/api/v1/topup`, {
       method: 'POST',

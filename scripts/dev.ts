@@ -2,20 +2,27 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { fileClientKeyStore, issueClientKey, localClientKeysFile } from '../lambda/shared/client-key-store';
 import { generateApiKey } from '../lambda/shared/keys';
-import { localTopologyEnvironment, repoRoot, startLocalService, stopLocalServices, waitUntilHealthy, type LocalService } from './local-services';
+import { localTopologyEnvironment, portsInUse, repoRoot, signalGroup, startLocalService, stopLocalServices, waitUntilHealthy, type LocalService } from './local-services';
 
 /**
  * `npm run dev`: the whole system on one machine, in the same topology as AWS:
  * proxy -> credits -> ledger gateway -> embedded TigerBeetle-compatible engine, three Node
  * processes, with the ledger journal, the client key file and generated development keys under
  * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY to call
- * Gemini for real.
+ * Gemini for real. Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent going
+ * away) stops every service; a port still held by an earlier run is reported before anything starts.
+ * DEV_PORT_BASE (default 7100) and DEV_DATA_DIR (default .data) move it, e.g. beside another copy.
  */
 
-const dataDirectory = join(repoRoot, '.data');
+const dataDirectory = process.env.DEV_DATA_DIR ?? join(repoRoot, '.data');
 const secretsFile = join(dataDirectory, 'dev-secrets.json');
-const ports = { gateway: 7300, credits: 7200, proxy: 7100 };
-const clientKeysFile = join(repoRoot, localClientKeysFile);
+const portBase = Number(process.env.DEV_PORT_BASE ?? '7100');
+const ports = { proxy: portBase, credits: portBase + 100, gateway: portBase + 200 };
+/** Each service's local /metrics listener sits this far above its port (127.0.0.1 only). */
+const metricsPortOffset = 90;
+const clientKeysFile = process.env.DEV_DATA_DIR ? join(dataDirectory, 'client-keys.json') : join(repoRoot, localClientKeysFile);
+/** How often the parent process is checked: a supervisor that dies without a signal must not leave servers. */
+const parentCheckMilliseconds = 1_000;
 /** The user the development client key bills, and what it starts with. */
 const devUser = 'dev-user';
 const devStartingCredits = '10.00';
@@ -39,19 +46,40 @@ function devSecrets(): DevSecrets {
 const services: LocalService[] = [];
 let stopping = false;
 
-function shutdown(code: number): void {
+function shutdown(code: number, reason?: string): void {
   if (stopping) return;
   stopping = true;
+  if (reason) console.log(`dev: ${reason}; stopping every service`);
   void stopLocalServices(services).then(() => process.exit(code));
 }
 
-function start(name: string, entry: string, environment: Record<string, string>): void {
+async function start(name: string, entry: string, environment: Record<string, string>, readyUrl: string): Promise<void> {
   const service = startLocalService(name, entry, environment);
   service.process.on('exit', (code, signal) => {
     console.log(`[${name}] exited (${signal ?? code})`);
-    if (!stopping) shutdown(1);
+    if (!stopping) shutdown(1, `${name} stopped`);
   });
   services.push(service);
+  await waitUntilHealthy(name, readyUrl, service);
+}
+
+/** Refuses to start over ports an earlier run (or anything else) still holds, naming them. */
+async function checkPortsFree(): Promise<void> {
+  const wanted = [ports.proxy, ports.credits, ports.gateway, ports.proxy + metricsPortOffset, ports.credits + metricsPortOffset];
+  const busy = await portsInUse(wanted);
+  if (busy.length === 0) return;
+  throw new Error(
+    `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} already in use on 127.0.0.1: is an earlier npm run dev still running? ` +
+      `Find it with: ss -ltnp 'sport = :${busy[0]}' (or lsof -i :${busy[0]}), stop it, and start again`,
+  );
+}
+
+/** Stops everything when the parent goes away without a signal (a killed supervisor or terminal). */
+function watchParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) shutdown(0, 'the parent process is gone');
+  }, parentCheckMilliseconds).unref();
 }
 
 /** On first start: a client key for the dev user (printed once, like `npm run keys -- issue`) and some credits. */
@@ -75,7 +103,7 @@ function printExamples(secrets: DevSecrets, newClientKey: string | undefined): v
   const credits = `http://127.0.0.1:${ports.credits}`;
   const key = newClientKey ?? 'YOUR_CLIENT_KEY';
   console.log(`
-Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.gateway} -> embedded ledger (.data/ledger.tbj).
+Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.gateway} -> embedded ledger (${join(dataDirectory, 'ledger.tbj')}).
 ${
   newClientKey
     ? `\nA client key for '${devUser}' (with ${devStartingCredits} credits). It is shown only this once; keep it:\n\n  ${newClientKey}\n`
@@ -105,6 +133,7 @@ Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 }
 
 async function main(): Promise<void> {
+  await checkPortsFree();
   const secrets = devSecrets();
   console.log('Starting the ledger gateway (embedded engine), the credits service and the proxy...');
   const environment = localTopologyEnvironment({
@@ -116,19 +145,23 @@ async function main(): Promise<void> {
     proxyKey: secrets.proxyKey,
     proxyPort: ports.proxy,
     clientKeysFile,
+    // One line per client request by default: the proxy's; the internal hops log warnings only.
     logLevel: process.env.LOG_LEVEL ?? 'INFO',
+    internalLogLevel: process.env.LOG_LEVEL ?? 'WARN',
+    metricsPortOffset,
   });
-  start('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway);
-  await waitUntilHealthy('gateway', `http://127.0.0.1:${ports.gateway}/ready`);
-  start('credits', 'lambda/credits/server.ts', environment.credits);
-  await waitUntilHealthy('credits', `http://127.0.0.1:${ports.credits}/api/v1/ready`);
-  start('proxy', 'lambda/proxy/server.ts', environment.proxy);
-  await waitUntilHealthy('proxy', `http://127.0.0.1:${ports.proxy}/ready`);
+  await start('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway, `http://127.0.0.1:${ports.gateway}/ready`);
+  await start('credits', 'lambda/credits/server.ts', environment.credits, `http://127.0.0.1:${ports.credits}/api/v1/ready`);
+  await start('proxy', 'lambda/proxy/server.ts', environment.proxy, `http://127.0.0.1:${ports.proxy}/ready`);
   printExamples(secrets, await firstStart(secrets));
 }
 
-process.once('SIGINT', () => shutdown(0));
-process.once('SIGTERM', () => shutdown(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => shutdown(0));
+// Last resort if this process ends some other way: no service may outlive it.
+process.on('exit', () => {
+  for (const service of services) signalGroup(service, 'SIGTERM');
+});
+watchParent();
 main().catch((error: unknown) => {
   console.error(`dev: ${(error as Error).message}`);
   shutdown(1);

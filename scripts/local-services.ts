@@ -1,15 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-/** Starting the services as separate local Node processes (for `npm run dev` and the benchmarks). */
+/**
+ * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).
+ * Each service runs in a process group of its own (tsx runs the script in a child process), and
+ * stopping signals the whole group, so no server outlives the command that started it.
+ */
 
 export const repoRoot = join(__dirname, '..');
 /** How long a service may take to answer its health check after start. */
 export const startTimeoutMilliseconds = 30_000;
+/** Output lines kept per service, shown when it fails to start (quiet services included). */
+export const outputLinesKept = 40;
 
 export interface LocalService {
   readonly name: string;
   readonly process: ChildProcess;
+  /** The service's last output lines, newest last. */
+  readonly recentOutput: string[];
 }
 
 /** Runs `entry` with tsx; its output lines are prefixed with the service name unless `quiet`. */
@@ -18,20 +27,31 @@ export function startLocalService(name: string, entry: string, environment: Reco
     cwd: repoRoot,
     env: { ...process.env, ...environment },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // a process group of its own, signalled as one (see stopLocalServices)
   });
+  const recentOutput: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
     stream?.on('data', (chunk: string) => {
-      if (options.quiet) return;
-      for (const line of chunk.split('\n').filter((text) => text !== '')) console.log(`[${name}] ${line}`);
+      for (const line of chunk.split('\n').filter((text) => text !== '')) {
+        recentOutput.push(line);
+        if (recentOutput.length > outputLinesKept) recentOutput.shift();
+        if (!options.quiet) console.log(`[${name}] ${line}`);
+      }
     });
   }
-  return { name, process: child };
+  return { name, process: child, recentOutput };
 }
 
-export async function waitUntilHealthy(name: string, url: string): Promise<void> {
+function exited(service: LocalService): boolean {
+  return service.process.exitCode !== null || service.process.signalCode !== null;
+}
+
+/** Resolves once `url` answers 2xx; rejects with the service's own output if it exits or times out first. */
+export async function waitUntilHealthy(name: string, url: string, service?: LocalService): Promise<void> {
   const deadline = Date.now() + startTimeoutMilliseconds;
   while (Date.now() < deadline) {
+    if (service !== undefined && exited(service)) throw startFailure(`${name} exited (${service.process.signalCode ?? service.process.exitCode}) before it became healthy`, service);
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -39,25 +59,50 @@ export async function waitUntilHealthy(name: string, url: string): Promise<void>
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`${name} did not become healthy at ${url} within ${startTimeoutMilliseconds / 1000} s`);
+  throw startFailure(`${name} did not become healthy at ${url} within ${startTimeoutMilliseconds / 1000} s`, service);
 }
 
-/** SIGTERM to every service; resolves when all have exited. */
+function startFailure(message: string, service: LocalService | undefined): Error {
+  const output = service?.recentOutput ?? [];
+  return new Error(output.length === 0 ? message : `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`);
+}
+
+/** SIGTERM to every service's process group; resolves when all have exited. */
 export function stopLocalServices(services: readonly LocalService[]): Promise<void> {
   return Promise.all(
     services.map(
       (service) =>
         new Promise<void>((resolve) => {
-          if (service.process.exitCode !== null || service.process.signalCode !== null) return resolve();
+          if (exited(service)) return resolve();
           service.process.once('exit', () => resolve());
-          service.process.kill('SIGTERM');
+          signalGroup(service, 'SIGTERM');
         }),
     ),
   ).then(() => undefined);
 }
 
-/** The local /metrics listener (127.0.0.1) of a service sits this far above its port, so topologies side by side do not collide. */
-const metricsPortOffset = 90;
+/** Signals a service's whole process group (tsx and the server it runs); never throws. */
+export function signalGroup(service: LocalService, signal: NodeJS.Signals): void {
+  try {
+    if (service.process.pid !== undefined) process.kill(-service.process.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** The ports among `ports` that something already listens on (127.0.0.1). */
+export async function portsInUse(ports: readonly number[]): Promise<number[]> {
+  const busy: number[] = [];
+  for (const port of ports) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (!free) busy.push(port);
+  }
+  return busy;
+}
 
 /** The environment of the gateway, the credits service and the proxy for a local topology. */
 export function localTopologyEnvironment(input: {
@@ -70,11 +115,20 @@ export function localTopologyEnvironment(input: {
   adminKey: string;
   proxyKey: string;
   logLevel: string;
+  /**
+   * Where the local /metrics listeners go: this far above each service's port, or (default) on
+   * ephemeral ports the services log, so topologies side by side never collide.
+   */
+  metricsPortOffset?: number;
+  /** The log level of the internal services (credits, gateway). Default: `logLevel`. */
+  internalLogLevel?: string;
 }): { gateway: Record<string, string>; credits: Record<string, string>; proxy: Record<string, string> } {
+  const metricsPort = (servicePort: number) => (input.metricsPortOffset === undefined ? 0 : servicePort + input.metricsPortOffset);
+  const internalLogLevel = input.internalLogLevel ?? input.logLevel;
   return {
     proxy: {
       PROXY_PORT: String(input.proxyPort ?? 7100),
-      PROXY_METRICS_PORT: String((input.proxyPort ?? 7100) + metricsPortOffset),
+      PROXY_METRICS_PORT: String(metricsPort(input.proxyPort ?? 7100)),
       PROXY_HOST: '127.0.0.1',
       CREDITS_URL: `http://127.0.0.1:${input.creditsPort}`,
       CREDITS_PROXY_KEY: input.proxyKey,
@@ -88,17 +142,17 @@ export function localTopologyEnvironment(input: {
       LEDGER_MODE: 'embedded',
       LEDGER_DATA_FILE: input.dataFile,
       GATEWAY_TOKEN: input.gatewayToken,
-      LOG_LEVEL: input.logLevel,
+      LOG_LEVEL: internalLogLevel,
     },
     credits: {
       CREDITS_PORT: String(input.creditsPort),
-      CREDITS_METRICS_PORT: String(input.creditsPort + metricsPortOffset),
+      CREDITS_METRICS_PORT: String(metricsPort(input.creditsPort)),
       CREDITS_HOST: '127.0.0.1',
       GATEWAY_URL: `http://127.0.0.1:${input.gatewayPort}`,
       GATEWAY_TOKEN: input.gatewayToken,
       CREDITS_ADMIN_KEYS: input.adminKey,
       CREDITS_PROXY_KEYS: input.proxyKey,
-      LOG_LEVEL: input.logLevel,
+      LOG_LEVEL: internalLogLevel,
     },
   };
 }

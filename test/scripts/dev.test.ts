@@ -1,0 +1,160 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { portsInUse, repoRoot } from '../../scripts/local-services';
+
+/**
+ * `npm run dev` as a developer and their tools stop it: every way of stopping stops every service
+ * (no listener left behind for the next start to trip over), and a port an earlier run still holds
+ * is reported clearly before anything starts. Each run gets its own ports and data directory.
+ */
+
+const portOffsets = [0, 100, 200, 90, 190]; // proxy, credits, gateway, and the two metrics listeners
+const devStartMilliseconds = 120_000;
+/** How long a stop may take before the test calls it a failure (in-flight requests drain first). */
+const stopMilliseconds = 30_000;
+/** Every process a run started, so a failing test still leaves nothing behind. */
+const started: number[] = [];
+
+async function freePortBase(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const base = 20_000 + Math.floor(Math.random() * 400) * 100;
+    if ((await portsInUse(portOffsets.map((offset) => base + offset))).length === 0) return base;
+  }
+  throw new Error('no free port range found');
+}
+
+interface DevRun {
+  readonly child: ChildProcess;
+  readonly base: number;
+  output(): string;
+  /** Resolves when stdout contains `text`. */
+  waitFor(text: string): Promise<void>;
+  /** Resolves when the output pipe closes: npm and every process that inherited it are gone. */
+  closed: Promise<number | null>;
+  /** Whether the run closed within `milliseconds` (a bounded wait, so a regression fails, not hangs). */
+  closesWithin(milliseconds: number): Promise<boolean>;
+}
+
+function startDev(base: number, dataDirectory: string): DevRun {
+  const child = spawn('npm', ['run', 'dev'], {
+    cwd: repoRoot,
+    env: { ...process.env, DEV_PORT_BASE: String(base), DEV_DATA_DIR: dataDirectory, LOG_LEVEL: 'WARN' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+    for (const waiter of waiters.filter((entry) => text.includes(entry.text))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return {
+    child,
+    base,
+    output: () => text,
+    waitFor: (wanted) =>
+      new Promise<void>((resolve, reject) => {
+        if (text.includes(wanted)) return resolve();
+        waiters.push({ text: wanted, resolve });
+        void closed.then(() => reject(new Error(`npm run dev ended before printing '${wanted}':\n${text}`)));
+      }),
+    closed,
+    closesWithin: (milliseconds) =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), milliseconds);
+        void closed.then(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      }),
+  };
+}
+
+/** All descendants of `pid` (from ps), recorded so that afterEach can clean up after a failure. */
+function recordDescendants(pid: number): void {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number));
+  const found = [pid];
+  for (let index = 0; index < found.length; index += 1) {
+    for (const [child, parent] of table) if (parent === found[index]) found.push(child);
+  }
+  started.push(...found);
+}
+
+/** The pid of the process npm runs the script in (tsx, since the script execs it). */
+function scriptProcessOf(npm: ChildProcess): number {
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(npm.pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+  return Number(children[0]);
+}
+
+describe('npm run dev: stopping and starting', () => {
+  let dataDirectory: string;
+  beforeEach(() => {
+    dataDirectory = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-test-'));
+  });
+  afterEach(() => {
+    for (const pid of started.splice(0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone, as it should be
+      }
+    }
+    fs.rmSync(dataDirectory, { recursive: true, force: true });
+  });
+
+  it(
+    'a plain SIGTERM to npm (an IDE stop button, a supervisor) stops every service',
+    async () => {
+      const run = startDev(await freePortBase(), dataDirectory);
+      await run.waitFor('Ready:');
+      recordDescendants(run.child.pid as number);
+      expect(await portsInUse([run.base, run.base + 100, run.base + 200])).toHaveLength(3);
+      run.child.kill('SIGTERM');
+      expect(await run.closesWithin(stopMilliseconds)).toBe(true);
+      for (const name of ['proxy', 'credits', 'gateway']) expect(run.output()).toContain(`[${name}] exited`);
+      expect(await portsInUse(portOffsets.map((offset) => run.base + offset))).toEqual([]);
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    'a killed parent (SIGKILL, no chance to forward anything) still stops every service',
+    async () => {
+      const run = startDev(await freePortBase(), dataDirectory);
+      await run.waitFor('Ready:');
+      recordDescendants(run.child.pid as number);
+      process.kill(scriptProcessOf(run.child), 'SIGKILL');
+      // The output pipe closes only when dev.ts, which stops the services first, is gone.
+      expect(await run.closesWithin(stopMilliseconds)).toBe(true);
+      expect(run.output()).toContain('the parent process is gone; stopping every service');
+      expect(await portsInUse(portOffsets.map((offset) => run.base + offset))).toEqual([]);
+    },
+    devStartMilliseconds,
+  );
+
+  it('a port still held by an earlier run is reported before anything starts', async () => {
+    const base = await freePortBase();
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(base + 200, '127.0.0.1', resolve));
+    try {
+      const run = startDev(base, dataDirectory);
+      const code = await run.closed;
+      expect(code).not.toBe(0);
+      expect(run.output()).toContain(`port ${base + 200} already in use on 127.0.0.1: is an earlier npm run dev still running?`);
+      expect(run.output()).not.toContain('Starting the ledger gateway');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  }, devStartMilliseconds);
+});
