@@ -118,11 +118,11 @@ function internalPathsNotRouted({ templates }: AuditTemplates) {
     findings.expect(paths.includes('/metrics') && prop(blocked!, 'Actions.0.FixedResponseConfig.StatusCode') === '404', 'the internal paths rule does not answer /metrics with 404');
     findings.cite(blocked!, { Priority: prop(blocked!, 'Priority'), 'path-pattern': paths, StatusCode: prop(blocked!, 'Actions.0.FixedResponseConfig.StatusCode') });
   }
-  const route = rules.find((rule) => rule.logicalId.startsWith('ProxyRoute'));
+  const route = rules.find((rule) => rule.logicalId.startsWith('StreamingApiRoute'));
   if (route) {
     const paths = prop(route, 'Conditions.0.PathPatternConfig.Values') as string[];
     findings.expect(!paths.some((path) => path.startsWith('/metrics')), 'the proxy route forwards /metrics');
-    findings.cite(route, { Priority: prop(route, 'Priority'), 'path-pattern': paths });
+    findings.cite(route, { Priority: prop(route, 'Priority'), 'path-pattern': paths, Transforms: (prop(route, 'Transforms') as { Type: string }[] | undefined)?.map((transform) => transform.Type) });
   }
   return findings.result();
 }
@@ -245,6 +245,6 @@ export const networkRules: EvidenceRules = {
 
 /** Used by the not-applicable list: the only paths the public API serves. */
 export function publicRoutes(templates: StageTemplates): { route: FoundResource; paths: unknown } | undefined {
-  const route = findResources(templates, 'AWS::ElasticLoadBalancingV2::ListenerRule').find((rule) => rule.logicalId.startsWith('ProxyRoute'));
+  const route = findResources(templates, 'AWS::ElasticLoadBalancingV2::ListenerRule').find((rule) => rule.logicalId.startsWith('StreamingApiRoute'));
   return route ? { route, paths: prop(route, 'Conditions.0.PathPatternConfig.Values') } : undefined;
 }
