@@ -13,7 +13,7 @@ import {
   ApplicationListenerRule,
   ApplicationProtocol,
   ApplicationTargetGroup,
-  CfnListenerRule,
+  type CfnListenerRule,
   ListenerAction,
   ListenerCondition,
   Protocol,
