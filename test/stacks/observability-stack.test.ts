@@ -127,7 +127,7 @@ describe('ObservabilityStack', () => {
 
   test('MON-03 / MON-04: on the streaming path the public ALB forwards to the execute-api endpoint, so its 5xx and response times still watch the proxy; the dashboard adds API Gateway and the endpoint ENIs', () => {
     // The only target group the public ALB forwards the API to is the endpoint's: the ALB metrics of the alarms are the proxy's.
-    const forwarded = resourcesOf(production.templates.api).filter(([id, resource]) => resource.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' && JSON.stringify(resource.Properties?.ListenerArn).includes('PublicAlb'));
+    const forwarded = resourcesOf(production.templates.api).filter(([, resource]) => resource.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' && JSON.stringify(resource.Properties?.ListenerArn).includes('PublicAlb'));
     expect(forwarded.map(([id]) => id)).toEqual([expect.stringMatching(/^StreamingApiRoute/)]);
     expect(alarm(production, 'LatencyP99').AlarmDescription).toMatch(/time to the first byte.*Runbook: docs\/runbooks\/provider-outage\.md$/);
     const widgets = dashboardBody(production).widgets;
