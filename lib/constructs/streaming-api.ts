@@ -124,6 +124,7 @@ export class StreamingApi extends Construct {
         healthyHttpCodes: endpointHealthyHttpCodes,
         interval: Duration.seconds(30),
         timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
       },
     });
     this.rule = this.routeThroughEndpoint(props);
