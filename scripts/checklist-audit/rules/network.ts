@@ -216,7 +216,7 @@ export const networkRules: EvidenceRules = {
   'NET-04': { how: 'lib/constructs/hardened-alb.ts: the port 80 listener only redirects to HTTPS 443 with HTTP 301.', template: httpRedirects },
   'NET-05': { how: "hono's secureHeaders in both services: HSTS, X-Content-Type-Options nosniff, X-Frame-Options DENY, a default-src 'none' CSP; no Server or X-Powered-By header." },
   'NET-06': {
-    how: 'Only the public ALB is internet-facing, in the public subnets; functions run in private subnets, the ledger in isolated subnets; every security group opens nothing by default and admits only named callers; the streaming API's execute-api endpoint admits 443 only from the public ALB's group, and the private API admits only that endpoint (lib/constructs/streaming-api.ts).',
+    how: 'Only the public ALB is internet-facing, in the public subnets; functions run in private subnets, the ledger in isolated subnets; every security group opens nothing by default and admits only named callers; the execute-api endpoint of the streaming API admits 443 only from the security group of the public ALB, and the private API admits only that endpoint (lib/constructs/streaming-api.ts).',
     template: privatePlacement,
   },
   'NET-07': {
