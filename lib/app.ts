@@ -56,6 +56,7 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     publicLoadBalancer: edge.alb.loadBalancer,
     creditsLoadBalancer: api.creditsAlb.loadBalancer,
     creditsTargets: api.creditsTargets,
+    streamingApi: api.streamingApi,
     rotationFunctions: [api.rotation.function, ledger.tokenRotation.function],
     ledgerAlarms: ledger.cluster.alarms.alarms,
   });

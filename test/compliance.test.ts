@@ -170,6 +170,9 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
     ['api', 'ProxyLogs5EF0D16A', 'AWS::Logs::LogGroup'],
     ['api', 'RotationLogsDFFD74B6', 'AWS::Logs::LogGroup'],
     ['api', 'CreditsAlbAccessLogs6CB1B02C', 'AWS::S3::Bucket'],
+    ['api', 'StreamingApiAccessLogs12A09BB0', 'AWS::Logs::LogGroup'],
+    ['api', 'StreamingApiExecutionLogs3049F7E5', 'AWS::Logs::LogGroup'],
+    ['api', 'StreamingApiAddressLookupLogsFE6D1D3C', 'AWS::Logs::LogGroup'],
     ['observability', 'AlarmTopicKey57B0D3A7', 'AWS::KMS::Key'],
   ];
 

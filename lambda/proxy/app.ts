@@ -52,11 +52,26 @@ const exposedHeaders = [
   'ratelimit-reset',
 ];
 
-/** The client's address as the ALB saw it: the last X-Forwarded-For entry (the ALB appends it). */
+/**
+ * The client's address as the public ALB saw it. The ALB appends the client's address to
+ * X-Forwarded-For; behind it, API Gateway may append the address of the ALB node that called the
+ * private API (a VPC address). Entries to the right of the ALB's can only be added by our own hops,
+ * so the client is the rightmost entry outside the internal ranges (RFC 1918, shared, loopback,
+ * link-local, unique-local); entries a client forged sit to its left and are never read. An address
+ * that is internal throughout (a caller inside the network) is taken as the ALB saw it: the
+ * leftmost of the internal run at the right end.
+ */
 function sourceAddress(c: Context): string {
-  const forwarded = c.req.header('x-forwarded-for');
-  const last = forwarded?.split(',').at(-1)?.trim();
-  return last && /^[0-9a-fA-F:.]{2,45}$/.test(last) ? last : 'unknown';
+  const internal = /^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|127\.|169\.254\.|::1$|f[cd][0-9a-f]{2}:|fe80:)/i;
+  const entries = (c.req.header('x-forwarded-for') ?? '').split(',').map((entry) => entry.trim());
+  let candidate: string | undefined;
+  for (let index = entries.length - 1; index >= 0; index -= 1) {
+    const entry = entries[index];
+    if (!/^[0-9a-fA-F:.]{2,45}$/.test(entry)) break;
+    candidate = entry;
+    if (!internal.test(entry)) break;
+  }
+  return candidate ?? 'unknown';
 }
 
 function securityHeaders(): MiddlewareHandler<ProxyEnv> {

@@ -1,4 +1,5 @@
 import type { StageConfig } from './schema';
+import { timeoutChainOf, timeoutChainProblems } from './timeouts';
 
 /**
  * Security policy checked at synth time (CFG-01). Each rule returns the problems it finds, worded
@@ -137,7 +138,9 @@ function productionLedgerProblems(config: StageConfig): string[] {
   return problems;
 }
 
-const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, productionProblems];
+const timeoutProblems: Rule = (config) => timeoutChainProblems(timeoutChainOf(config));
+
+const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, timeoutProblems, productionProblems];
 
 /** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
 export function findPolicyProblems(config: StageConfig): string[] {

@@ -212,6 +212,20 @@ export const configSchema = z.strictObject({
     creditsReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
     /** Service keys (proxy -> credits, credits admin, credits -> gateway) rotate after this many days. Default: 90. */
     serviceKeyRotationDays: z.number().int().min(1).max(365),
+    /**
+     * The proxy function's timeout, seconds: above the provider budget, at most the API Gateway
+     * integration timeout (the chain is asserted at synth, lib/config/timeouts.ts). Default: 130.
+     */
+    proxyTimeoutSeconds: z.number().int().min(1).max(900),
+    /** The private REST API that streams the proxy's responses (lib/constructs/streaming-api.ts). */
+    gateway: z.strictObject({
+      /** Integration timeout of the streaming Lambda integration, seconds; API Gateway allows up to 900 when streaming. Default: 150. */
+      integrationTimeoutSeconds: z.number().int().min(1).max(900),
+      /** Stage throttling: steady requests per second across all clients. Default: 20 in dev, 100 otherwise. */
+      throttlingRateRequestsPerSecond: z.number().int().min(1).max(10_000),
+      /** Stage throttling: burst bucket size, requests. Default: 40 in dev, 200 otherwise. */
+      throttlingBurstRequests: z.number().int().min(1).max(5000),
+    }),
   }),
   /** Currency of the credits (micro-units on the ledger). Default: USD. */
   currency: z.string().regex(/^[A-Z]{3}$/),

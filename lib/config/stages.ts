@@ -72,7 +72,12 @@ const availabilityZones = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'];
 
 const common = {
   region,
-  api: { creditsAdminCidrs: [], serviceKeyRotationDays: 90 },
+  api: {
+    creditsAdminCidrs: [],
+    serviceKeyRotationDays: 90,
+    proxyTimeoutSeconds: 130,
+    gateway: { integrationTimeoutSeconds: 150, throttlingRateRequestsPerSecond: 100, throttlingBurstRequests: 200 },
+  },
   availabilityZones,
   rateLimit: { enabled: true, requestsPerMinute: 60 },
   requestBodyBytesMax: 1024 * 1024,
@@ -84,6 +89,7 @@ const common = {
 const dev: StageConfig = {
   ...common,
   stage: 'dev',
+  api: { ...common.api, gateway: { ...common.api.gateway, throttlingRateRequestsPerSecond: 20, throttlingBurstRequests: 40 } },
   // No certificate: the dev ALB serves plain HTTP so that a newcomer can deploy without a domain.
   deletionProtection: false,
   network: { vpcCidr: '10.40.0.0/16', natGateways: 1, interfaceEndpointAzCount: 1 },

@@ -1,7 +1,7 @@
 import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
-import { ApplicationListenerRule, ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
@@ -12,6 +12,8 @@ import { proxyConfigFromStage } from '../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../lambda/shared/client-keys';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
 import { ServiceFunction } from '../constructs/service-function';
+import { StreamingApi } from '../constructs/streaming-api';
+import { subnetGroups } from './network-stack';
 import { StageStack, type StageStackProps } from './stage-stack';
 
 export interface ApiStackProps extends StageStackProps {
@@ -44,8 +46,6 @@ function grantReadFromAnotherStack(secret: ISecret, service: ServiceFunction): v
 
 /** Paths of the public API the proxy serves; everything else keeps the ALB's JSON 404. */
 export const proxyPathPatterns = ['/v1/*', '/health', '/ready'];
-/** The proxy's function timeout: above its provider budget (110 s), below the ALB idle timeout (180 s). */
-const proxyTimeout = Duration.seconds(130);
 const creditsTimeout = Duration.seconds(15);
 
 /**
@@ -62,6 +62,8 @@ export class ApiStack extends StageStack {
   readonly creditsTargets: ApplicationTargetGroup;
   /** Rotates the service keys; its errors feed the rotation alarm. */
   readonly rotation: ServiceFunction;
+  /** The path that streams the proxy's responses to the public ALB; its metrics feed the proxy alarms. */
+  readonly streamingApi: StreamingApi;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -98,7 +100,7 @@ export class ApiStack extends StageStack {
       ...common,
       entry: 'lambda/proxy/handler.ts',
       description: 'AI proxy: OpenAI-compatible chat completions billed in credits',
-      timeout: proxyTimeout,
+      timeout: Duration.seconds(config.api.proxyTimeoutSeconds),
       reservedConcurrency: config.api.proxyReservedConcurrency,
       environment: {
         PROXY_CONFIG: JSON.stringify(proxyConfigFromStage(config)),
@@ -130,7 +132,7 @@ export class ApiStack extends StageStack {
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
     this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(config.api.creditsCertificateArn ? 443 : 80), 'credits service');
 
-    this.routePublicApi(props.publicListener);
+    this.streamingApi = this.routePublicApi(props);
     this.rotation = this.rotateServiceKeys([secrets.proxyCreditsKey, secrets.creditsAdminKey], common);
     this.outputs(secrets);
   }
@@ -165,19 +167,24 @@ export class ApiStack extends StageStack {
     return set;
   }
 
-  /** The proxy serves /v1/*, /health and /ready on the public listener; the ALB itself keeps 404 for the rest. */
-  private routePublicApi(listener: ApplicationListener): void {
-    // The target group lives here, with the function: in the edge stack it would make the stacks cyclic.
-    const targetGroup = new ApplicationTargetGroup(this, 'ProxyTargets', {
-      targets: [new LambdaTarget(this.proxy.function)],
-      healthCheck: { enabled: true, path: '/health', interval: Duration.seconds(60), timeout: Duration.seconds(10) },
-    });
-    targetGroup.setAttribute('lambda.multi_value_headers.enabled', 'true');
-    new ApplicationListenerRule(this, 'ProxyRoute', {
-      listener,
-      priority: 10,
-      conditions: [ListenerCondition.pathPatterns(proxyPathPatterns)],
-      action: ListenerAction.forward([targetGroup]),
+  /** The proxy serves /v1/*, /health and /ready on the public listener, streamed; the ALB itself keeps 404 for the rest. */
+  private routePublicApi(props: ApiStackProps): StreamingApi {
+    const { config } = this;
+    const endpointZones = config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount);
+    // The route lives here, with the function: in the edge stack it would make the stacks cyclic.
+    return new StreamingApi(this, 'StreamingApi', {
+      vpc: props.vpc,
+      endpointSubnets: props.vpc.selectSubnets({ subnetGroupName: subnetGroups.private, availabilityZones: endpointZones }).subnets,
+      listener: props.publicListener,
+      // Not 10, the former Lambda route's: CloudFormation creates this rule before it removes that one.
+      priority: 20,
+      pathPatterns: proxyPathPatterns,
+      handler: this.proxy.function,
+      integrationTimeout: Duration.seconds(config.api.gateway.integrationTimeoutSeconds),
+      throttlingRateRequestsPerSecond: config.api.gateway.throttlingRateRequestsPerSecond,
+      throttlingBurstRequests: config.api.gateway.throttlingBurstRequests,
+      logsKey: props.logsKey,
+      logRetentionDays: config.logRetentionDays,
     });
   }
 

@@ -21,6 +21,7 @@ import type { Construct } from 'constructs';
 import { createAlarmTopic } from '../constructs/alarm-topic';
 import { metricDefinitions, metricsNamespace, type MetricName, type MetricsService } from '../../lambda/shared/metrics';
 import { ApiWebAcl } from '../constructs/api-web-acl';
+import type { StreamingApi } from '../constructs/streaming-api';
 import { StageStack, type StageStackProps } from './stage-stack';
 
 export interface ObservabilityStackProps extends StageStackProps {
@@ -29,6 +30,8 @@ export interface ObservabilityStackProps extends StageStackProps {
   /** The credits service's internal ALB and its target group (api stack). */
   readonly creditsLoadBalancer: ApplicationLoadBalancer;
   readonly creditsTargets: ApplicationTargetGroup;
+  /** The path that streams the proxy's answers: its private API and the ALB's targets on its endpoint (api stack). */
+  readonly streamingApi: StreamingApi;
   /** The secret rotation functions of the api and ledger stacks. */
   readonly rotationFunctions: readonly IFunction[];
   /** The ledger's own alarms (replica down, hosts, volumes, gateway), shown on the dashboard. */
@@ -125,7 +128,8 @@ export class ObservabilityStack extends StageStack {
       evaluationPeriods: 2,
       // Latency exists only for requests; without requests there is nothing slow.
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      summary: `p99 response time of the public API above ${thresholds.latencyP99MillisecondsMax} ms for 10 minutes (a slow provider, or the credits path).`,
+      // Streamed answers start when the proxy sends its headers: this is the time to the first byte, as clients feel it.
+      summary: `p99 time to the first byte of the public API's answers above ${thresholds.latencyP99MillisecondsMax} ms for 10 minutes (a slow provider, or the credits path).`,
       runbook: 'provider-outage.md',
     });
     this.alarm('BillingFailures', {
@@ -232,6 +236,27 @@ export class ObservabilityStack extends StageStack {
     });
   }
 
+  /** The streaming path behind the ALB: API Gateway's answers and durations, and the endpoint ENIs' health. */
+  private streamingWidgets(streaming: StreamingApi, width: number): IWidget[] {
+    const sum = { statistic: 'Sum', period: fiveMinutes };
+    const p99 = { statistic: 'p99', period: fiveMinutes };
+    const targets = streaming.targetGroup.metrics;
+    return [
+      new GraphWidget({
+        title: 'Streaming API (API Gateway)',
+        width,
+        left: [streaming.api.metricServerError({ ...sum, label: '5xx' }), streaming.api.metricClientError({ ...sum, label: '4xx (429 throttled included)' })],
+        right: [streaming.api.metricLatency({ ...p99, label: 'whole stream p99 (ms)' }), streaming.api.metricIntegrationLatency({ ...p99, label: 'integration p99 (ms)' })],
+      }),
+      new GraphWidget({
+        title: 'execute-api endpoint targets (public ALB)',
+        width,
+        left: [targets.healthyHostCount({ statistic: 'Minimum', period: oneMinute, label: 'healthy ENIs' }), targets.unhealthyHostCount({ statistic: 'Maximum', period: oneMinute, label: 'unhealthy ENIs' })],
+        right: [targets.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { ...sum, label: 'target 5xx' })],
+      }),
+    ];
+  }
+
   private widgets(props: ObservabilityStackProps): IWidget[][] {
     const alb = props.publicLoadBalancer.metrics;
     const sum = { statistic: 'Sum', period: fiveMinutes };
@@ -282,6 +307,7 @@ export class ObservabilityStack extends StageStack {
         }),
         new AlarmStatusWidget({ title: 'Ledger health', width, alarms: [...props.ledgerAlarms] }),
       ],
+      this.streamingWidgets(props.streamingApi, width),
       [new AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: Object.values(this.alarms) })],
     ];
   }

@@ -147,6 +147,19 @@ describe('evidence from the synthesized production templates', () => {
     expect(findings?.problems.join('\n')).toMatch(/uses ELBSecurityPolicy-2016-08, not a TLS 1.3 policy/);
   });
 
+  test('MON-01 / NET-08: the streaming path is evidence: the endpoint targets are checked over HTTPS, the route forwards only the API paths with its transforms', () => {
+    const health = evidenceRules['MON-01'].template?.(audit);
+    expect(health?.problems).toEqual([]);
+    expect(health?.citations.find((citation) => citation.logicalId.startsWith('StreamingApiTargets'))?.values).toMatchObject({ HealthCheckProtocol: 'HTTPS', Matcher: '200,403', TargetType: 'ip' });
+    const routes = evidenceRules['NET-08'].template?.(audit);
+    expect(routes?.problems).toEqual([]);
+    expect(routes?.citations.find((citation) => citation.logicalId.startsWith('StreamingApiRoute'))?.values).toMatchObject({ 'path-pattern': ['/v1/*', '/health', '/ready'], Transforms: ['host-header-rewrite', 'url-rewrite'] });
+    // An endpoint group checked over plain HTTP is a problem, not evidence.
+    const api = JSON.parse(JSON.stringify(production.api)) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    for (const [id, resource] of Object.entries(api.Resources)) if (id.startsWith('StreamingApiTargets')) resource.Properties.HealthCheckProtocol = 'HTTP';
+    expect(evidenceRules['MON-01'].template?.({ ...audit, templates: { ...production, api } }).problems.join('\n')).toMatch(/StreamingApiTargets.* does not check the endpoint over HTTPS/);
+  });
+
   test('DR-01 without the staging stage is a problem', () => {
     expect(evidenceRules['DR-01'].template?.(audit).problems).toEqual(['the staging stage was not synthesized']);
   });

@@ -125,6 +125,19 @@ describe('ObservabilityStack', () => {
     expect(JSON.stringify(rotation.map((metric) => metric.dimensions.FunctionName))).toMatch(/ai-proxy-production-api.*ai-proxy-production-ledger/);
   });
 
+  test('MON-03 / MON-04: on the streaming path the public ALB forwards to the execute-api endpoint, so its 5xx and response times still watch the proxy; the dashboard adds API Gateway and the endpoint ENIs', () => {
+    // The only target group the public ALB forwards the API to is the endpoint's: the ALB metrics of the alarms are the proxy's.
+    const forwarded = resourcesOf(production.templates.api).filter(([, resource]) => resource.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' && JSON.stringify(resource.Properties?.ListenerArn).includes('PublicAlb'));
+    expect(forwarded.map(([id]) => id)).toEqual([expect.stringMatching(/^StreamingApiRoute/)]);
+    expect(alarm(production, 'LatencyP99').AlarmDescription).toMatch(/time to the first byte.*Runbook: docs\/runbooks\/provider-outage\.md$/);
+    const widgets = dashboardBody(production).widgets;
+    const metricsText = (title: string) => JSON.stringify(widgets.find((widget) => widget.properties.title === title)?.properties.metrics);
+    const apiName = production.stacks.api.streamingApi.api.restApiName;
+    expect(apiName).toBe('ai-proxy-production-api-streaming');
+    for (const name of ['5XXError', '4XXError', 'Latency', 'IntegrationLatency']) expect(metricsText('Streaming API (API Gateway)')).toContain(`"AWS/ApiGateway","${name}","ApiName","${apiName}"`);
+    for (const name of ['HealthyHostCount', 'UnHealthyHostCount', 'HTTPCode_Target_5XX_Count']) expect(metricsText('execute-api endpoint targets (public ALB)')).toContain(`"${name}"`);
+  });
+
   test('MON-03: credits unavailable combines the proxy metric with the internal ALB 5xx and unhealthy targets', () => {
     const names = metricsOf(alarm(production, 'CreditsUnavailable')).map((metric) => `${metric.namespace}/${metric.name}`);
     expect(names.sort()).toEqual([`${metricsNamespace}/CreditsUnavailable`, 'AWS/ApplicationELB/HTTPCode_ELB_5XX_Count', 'AWS/ApplicationELB/HTTPCode_Target_5XX_Count', 'AWS/ApplicationELB/UnHealthyHostCount'].sort());

@@ -4,12 +4,24 @@ import { environmentOf, Findings, findResources, prop, type AuditTemplates, type
 import type { EvidenceRules } from './rule';
 import { serviceFunctions } from './shared';
 
+/** The public ALB's targets on the streaming path: the ENIs of the execute-api endpoint (streaming-api.ts). */
+function isStreamingEndpointGroup(group: FoundResource): boolean {
+  return group.logicalId.startsWith('StreamingApiTargets') && prop(group, 'TargetType') === 'ip';
+}
+
 function healthChecks({ templates }: AuditTemplates) {
   const findings = new Findings();
   const groups = findResources(templates, 'AWS::ElasticLoadBalancingV2::TargetGroup');
   findings.expect(groups.length > 0, 'no target group');
   for (const group of groups) {
     const path = prop(group, 'HealthCheckPath');
+    if (isStreamingEndpointGroup(group)) {
+      // The execute-api endpoint's ENIs: a health check cannot name the API (no Host header), so the endpoint answers 403.
+      const codes = String(prop(group, 'Matcher.HttpCode'));
+      findings.expect(prop(group, 'HealthCheckProtocol') === 'HTTPS' && codes.split(',').includes('403'), `${group.logicalId} does not check the endpoint over HTTPS`);
+      findings.cite(group, { HealthCheckProtocol: prop(group, 'HealthCheckProtocol'), HealthCheckPath: path, Matcher: codes, TargetType: prop(group, 'TargetType') });
+      continue;
+    }
     findings.expect(typeof path === 'string' && /\/(health|ready)$/.test(path), `${group.logicalId} has no health or readiness check`);
     findings.cite(group, { HealthCheckPath: path, HealthCheckIntervalSeconds: prop(group, 'HealthCheckIntervalSeconds'), TargetType: prop(group, 'TargetType') });
   }
@@ -106,7 +118,7 @@ function dashboards({ templates }: AuditTemplates) {
 
 export const monitoringRules: EvidenceRules = {
   'MON-01': {
-    how: 'Each service has /health (liveness) and /ready (readiness: a round trip to its dependencies); the load balancers health-check them (proxy /health, credits /api/v1/health, gateway /ready).',
+    how: 'Each service has /health (liveness) and /ready (readiness: a round trip to its dependencies); the load balancers health-check them (credits /api/v1/health, gateway /ready); the proxy answers /health and /ready through the public ALB, whose own check watches the execute-api endpoint in front of it (HTTPS, 403 without an API named).',
     template: healthChecks,
   },
   'MON-02': {

@@ -118,11 +118,11 @@ function internalPathsNotRouted({ templates }: AuditTemplates) {
     findings.expect(paths.includes('/metrics') && prop(blocked!, 'Actions.0.FixedResponseConfig.StatusCode') === '404', 'the internal paths rule does not answer /metrics with 404');
     findings.cite(blocked!, { Priority: prop(blocked!, 'Priority'), 'path-pattern': paths, StatusCode: prop(blocked!, 'Actions.0.FixedResponseConfig.StatusCode') });
   }
-  const route = rules.find((rule) => rule.logicalId.startsWith('ProxyRoute'));
+  const route = rules.find((rule) => rule.logicalId.startsWith('StreamingApiRoute'));
   if (route) {
     const paths = prop(route, 'Conditions.0.PathPatternConfig.Values') as string[];
     findings.expect(!paths.some((path) => path.startsWith('/metrics')), 'the proxy route forwards /metrics');
-    findings.cite(route, { Priority: prop(route, 'Priority'), 'path-pattern': paths });
+    findings.cite(route, { Priority: prop(route, 'Priority'), 'path-pattern': paths, Transforms: (prop(route, 'Transforms') as { Type: string }[] | undefined)?.map((transform) => transform.Type) });
   }
   return findings.result();
 }
@@ -216,15 +216,15 @@ export const networkRules: EvidenceRules = {
   'NET-04': { how: 'lib/constructs/hardened-alb.ts: the port 80 listener only redirects to HTTPS 443 with HTTP 301.', template: httpRedirects },
   'NET-05': { how: "hono's secureHeaders in both services: HSTS, X-Content-Type-Options nosniff, X-Frame-Options DENY, a default-src 'none' CSP; no Server or X-Powered-By header." },
   'NET-06': {
-    how: 'Only the public ALB is internet-facing, in the public subnets; functions run in private subnets, the ledger in isolated subnets; every security group opens nothing by default and admits only named callers.',
+    how: 'Only the public ALB is internet-facing, in the public subnets; functions run in private subnets, the ledger in isolated subnets; every security group opens nothing by default and admits only named callers; the execute-api endpoint of the streaming API admits 443 only from the security group of the public ALB, and the private API admits only that endpoint (lib/constructs/streaming-api.ts).',
     template: privatePlacement,
   },
   'NET-07': {
-    how: 'The proxy calls the credits service on an internal ALB (lib/constructs/internal-service-alb.ts); the credits service calls the ledger gateway on an internal NLB; AWS APIs through VPC endpoints.',
+    how: 'The public ALB reaches the proxy through a private REST API on an execute-api interface endpoint inside the VPC; the proxy calls the credits service on an internal ALB (lib/constructs/internal-service-alb.ts); the credits service calls the ledger gateway on an internal NLB; AWS APIs through VPC endpoints.',
     template: internalServiceTraffic,
   },
   'NET-08': {
-    how: 'The public ALB answers /metrics, /internal/*, /admin/* and /api/v1/* (the credits API) with a JSON 404 before any route (rule priority 1); the proxy route forwards only /v1/*, /health and /ready; the local /metrics servers bind to localhost.',
+    how: 'The public ALB answers /metrics, /internal/*, /admin/* and /api/v1/* (the credits API) with a JSON 404 before any route (rule priority 1); the proxy route forwards only /v1/*, /health and /ready, to a private API that defines only those resources; the local /metrics servers bind to localhost.',
     template: internalPathsNotRouted,
   },
   'NET-09': {
@@ -245,6 +245,6 @@ export const networkRules: EvidenceRules = {
 
 /** Used by the not-applicable list: the only paths the public API serves. */
 export function publicRoutes(templates: StageTemplates): { route: FoundResource; paths: unknown } | undefined {
-  const route = findResources(templates, 'AWS::ElasticLoadBalancingV2::ListenerRule').find((rule) => rule.logicalId.startsWith('ProxyRoute'));
+  const route = findResources(templates, 'AWS::ElasticLoadBalancingV2::ListenerRule').find((rule) => rule.logicalId.startsWith('StreamingApiRoute'));
   return route ? { route, paths: prop(route, 'Conditions.0.PathPatternConfig.Values') } : undefined;
 }

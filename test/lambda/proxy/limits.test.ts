@@ -56,6 +56,26 @@ describe('RATE: limits per key and per source', () => {
     expect(fixture.logger.auditEvents('rate_limited').length).toBeGreaterThanOrEqual(2);
   });
 
+  test('RATE-05: behind API Gateway the source is the entry the ALB appended, not the ALB node API Gateway appends after it', async () => {
+    fixture = await startProxyFixture({ authFailuresPerMinute: 2 });
+    // X-Forwarded-For on the streaming path: <what the client sent>, <client, appended by the ALB>, <ALB node, appended by API Gateway>.
+    const from = (forwardedFor: string) => fixture!.request('GET', '/v1/models', { key: 'sk-wrong-guess', headers: { 'x-forwarded-for': forwardedFor } });
+    const sources = () => fixture!.logger.auditEvents('auth_failure').map((event) => event.source_address);
+    await from('203.0.113.9, 10.42.1.17');
+    await from('198.51.100.77, 203.0.113.9, 10.42.2.30');
+    // Two failures of one client through two ALB nodes, a forged entry ignored: that client is now throttled.
+    expect(sources()).toEqual(['203.0.113.9', '203.0.113.9']);
+    expect((await from('203.0.113.9, 10.42.3.5')).status).toBe(429);
+    // The ALB nodes are not sources: another client through the same node has its own budget.
+    expect((await from('198.51.100.4, 10.42.1.17')).status).toBe(401);
+    expect(sources().at(-1)).toBe('198.51.100.4');
+    // A forged internal entry to the left of a public one moves nothing; a caller inside the network is taken as the ALB saw it.
+    await from('10.0.0.9, 192.0.2.50, 10.42.1.17');
+    await from('10.0.0.9, 10.42.1.17');
+    await from('not-an-address');
+    expect(sources().slice(-3)).toEqual(['192.0.2.50', '10.0.0.9', 'unknown']);
+  });
+
   test('RATE-01: with rate limiting off (dev only) no limit applies', async () => {
     fixture = await startProxyFixture({ rateLimit: { enabled: false, requestsPerMinute: 1 } });
     for (let index = 0; index < 3; index += 1) expect((await fixture.request('GET', '/v1/models')).status).toBe(200);
