@@ -42,7 +42,7 @@ describe('HardenedAlb', () => {
       Certificates: [{ CertificateArn: { Ref: Match.stringLikeRegexp('^Certificate') } }],
     });
     production.templates.edge.hasResourceProperties('AWS::CertificateManager::Certificate', {
-      DomainName: 'api.example.com',
+      DomainName: 'api.acme-ai.net',
       ValidationMethod: 'DNS',
     });
   });
