@@ -14,6 +14,19 @@ export const productionLogRetentionDaysMin = 365;
 export const productionAvailabilityZoneCountMin = 3;
 /** Daily ledger snapshots are kept at least this long in production (DATA-02). */
 export const productionLedgerBackupRetentionDaysMin = 35;
+/** Lambda keeps at least this many concurrent executions of an account unreserved (its own rule). */
+export const lambdaUnreservedConcurrencyMin = 100;
+
+/** The concurrency the stage's functions reserve. */
+export function reservedConcurrencyTotal(config: StageConfig): number {
+  return (config.api.proxyReservedConcurrency ?? 0) + (config.api.creditsReservedConcurrency ?? 0);
+}
+
+/** The account quota the stage needs: what it reserves plus what Lambda keeps unreserved. */
+export function requiredAccountConcurrency(config: StageConfig): number {
+  return reservedConcurrencyTotal(config) + lambdaUnreservedConcurrencyMin;
+}
+
 /** Head room the replica needs above its grid cache (other caches, buffers, the binary). */
 export const ledgerReplicaMemoryHeadroomMiB = 512;
 
@@ -76,6 +89,14 @@ function consistencyProblems(config: StageConfig): string[] {
   if (ledger.cacheGridMiB + ledgerReplicaMemoryHeadroomMiB > ledger.replicaMemoryMiB) {
     problems.push(
       `ledger.replicaMemoryMiB (${ledger.replicaMemoryMiB}) must exceed ledger.cacheGridMiB (${ledger.cacheGridMiB}) by at least ${ledgerReplicaMemoryHeadroomMiB} MiB`,
+    );
+  }
+  const reserved = reservedConcurrencyTotal(config);
+  if (reserved > 0 && requiredAccountConcurrency(config) > config.api.accountConcurrentExecutionsQuota) {
+    problems.push(
+      `api: the reserved concurrency (${reserved}) plus the ${lambdaUnreservedConcurrencyMin} Lambda keeps unreserved needs an account quota of ` +
+        `${requiredAccountConcurrency(config)}, above api.accountConcurrentExecutionsQuota (${config.api.accountConcurrentExecutionsQuota}); ` +
+        'request a quota increase (Service Quotas L-B99A9384) or reserve less',
     );
   }
   for (const model of config.models) {

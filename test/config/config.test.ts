@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, mergeOverrides, resolveStageConfig, stageNames, type StageName } from '../../lib/config';
-import { findPolicyNotices } from '../../lib/config/policy';
+import { findPolicyNotices, lambdaUnreservedConcurrencyMin, requiredAccountConcurrency } from '../../lib/config/policy';
 import { shippedStages } from '../../lib/config/stages';
 import { deployableConfig, deployableOverrides, layerOverrides } from '../support/synth';
 
@@ -191,6 +191,27 @@ describe('NET-03: a certificate that cannot be validated automatically', () => {
     expect(findPolicyNotices(deployableConfig('production'))).toEqual([]);
     const imported = { certificate: { kind: 'import', hostedZone: null, arn: 'arn:aws:acm:eu-west-1:210987654321:certificate/0f6d4f4e-1111-2222-3333-444455556666' } };
     expect(findPolicyNotices(deployableConfig('staging', imported))).toEqual([]);
+  });
+});
+
+describe('Lambda reserved concurrency fits the account quota', () => {
+  test('production reserves 200 + 100 and so needs an account quota of at least 400', () => {
+    const production = deployableConfig('production');
+    expect([production.api.proxyReservedConcurrency, production.api.creditsReservedConcurrency]).toEqual([200, 100]);
+    expect(requiredAccountConcurrency(production)).toBe(400);
+    expect(lambdaUnreservedConcurrencyMin).toBe(100);
+  });
+
+  test('a quota below that is refused at synth, naming the numbers; exactly 400 is enough', () => {
+    expect(problemsOf('production', { api: { accountConcurrentExecutionsQuota: 399 } })).toEqual([
+      'api: the reserved concurrency (300) plus the 100 Lambda keeps unreserved needs an account quota of 400, above ' +
+        'api.accountConcurrentExecutionsQuota (399); request a quota increase (Service Quotas L-B99A9384) or reserve less',
+    ]);
+    expect(problemsOf('production', { api: { accountConcurrentExecutionsQuota: 400 } })).toEqual([]);
+  });
+
+  test('a stage that reserves nothing fits any quota', () => {
+    expect(problemsOfShipped('dev', { api: { accountConcurrentExecutionsQuota: 10 } })).toEqual([]);
   });
 });
 

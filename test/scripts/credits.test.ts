@@ -1,5 +1,5 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { InvokeCommand, LambdaClient, type InvokeCommandInput } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, type InvokeCommandInput, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -60,11 +60,17 @@ function secretHolds(secretArn: string, current: string): void {
   secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'no such version', $metadata: {} }));
 }
 
+/** An Invoke answer's payload, as the SDK hands it over (bytes that can also read themselves as text). */
+function payloadOf(value: unknown): InvokeCommandOutput['Payload'] {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  return Object.assign(bytes, { transformToString: () => new TextDecoder().decode(bytes) });
+}
+
 /** The Lambda API's transport: the event goes to the real handler, its answer comes back as the payload. */
 async function invokeRealHandler(input: InvokeCommandInput) {
   const event: unknown = JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array));
   const result = await handler(event);
-  return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: new TextEncoder().encode(JSON.stringify(result)) };
+  return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: payloadOf(result) };
 }
 
 function stackHasOutputs(outputs: Record<string, string>): void {
@@ -214,7 +220,7 @@ describe('clear errors', () => {
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,
       FunctionError: 'Unhandled',
-      Payload: new TextEncoder().encode(JSON.stringify({ errorType: 'Error', errorMessage: 'credits: refusing to start, missing configuration: GATEWAY_URL' })),
+      Payload: payloadOf({ errorType: 'Error', errorMessage: 'credits: refusing to start, missing configuration: GATEWAY_URL' }),
     });
     const run = await cli('balance', '--stage', 'production', '--user', 'alice');
     expect(run.code).toBe(1);

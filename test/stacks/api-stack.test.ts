@@ -45,7 +45,7 @@ describe('ApiStack', () => {
   test('CFG-02 / AUTH-03: function environments hold settings and secret ARNs, never a secret value', () => {
     for (const prefix of ['ProxyFunction', 'CreditsFunction', 'RotationFunction']) {
       for (const [name, value] of Object.entries(environmentOf(functionNamed(production, prefix)))) {
-        if (name.endsWith('_SECRET_ARN')) expect(JSON.stringify(value)).toMatch(/"Ref":"|Fn::GetStackOutput/);
+        if (name.endsWith('_SECRET_ARN')) expect(JSON.stringify(value)).toMatch(/"Ref":"|Fn::ImportValue/);
         expect(JSON.stringify(value)).not.toMatch(/sk-[A-Za-z0-9_-]{43}/);
       }
     }
@@ -109,7 +109,7 @@ describe('ApiStack', () => {
     api.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
       Priority: 10,
       Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: proxyPathPatterns } }],
-      ListenerArn: { 'Fn::GetStackOutput': Match.objectLike({ StackName: 'ai-proxy-production-edge' }) },
+      ListenerArn: { 'Fn::ImportValue': Match.stringLikeRegexp('^ai-proxy-production-edge:') },
     });
     api.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetType: 'lambda',
