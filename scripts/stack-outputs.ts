@@ -1,4 +1,4 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeStacksCommand, type CloudFormationClient } from '@aws-sdk/client-cloudformation';
 
 /** A deployed stack's outputs, by key. */
 export type StackOutputs = ReadonlyMap<string, string>;
