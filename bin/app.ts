@@ -3,6 +3,7 @@ import { App } from 'aws-cdk-lib';
 import { addComplianceChecks } from '../lib/compliance';
 import { buildStage } from '../lib/app';
 import { ConfigError, readOverridesFile, resolveStageConfig } from '../lib/config';
+import { findPolicyNotices } from '../lib/config/policy';
 
 // The only place that reads the outside world: the CLI's context (-c stage=..., -c overrides=...).
 const app = new App();
@@ -12,6 +13,7 @@ const overridesPath: unknown = app.node.tryGetContext('overrides');
 try {
   const overrides = typeof overridesPath === 'string' ? readOverridesFile(overridesPath) : undefined;
   const config = resolveStageConfig(String(stage), overrides);
+  for (const notice of findPolicyNotices(config)) console.error(`Note for stage '${config.stage}': ${notice}`);
   addComplianceChecks(app);
   buildStage(app, config);
   app.synth();

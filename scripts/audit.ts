@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readOverridesFile } from '../lib/config';
+import { ConfigError, readOverridesFile } from '../lib/config';
 import { readChecklist } from './checklist-audit/checklist';
 import { renderJson, renderMarkdown, renderSummary } from './checklist-audit/render';
 import { auditPassed, buildAuditReport, type AuditReport } from './checklist-audit/report';
@@ -24,9 +24,13 @@ export const helpText = `Audit the production stage against the security checkli
 Usage: npm run audit [-- options]
 
   --checklist <path>   the checklist (default: ../shared/checklist.md next to the repository)
-  --example            write the committed example (docs/audit-example/) instead of audit/: no timestamps
+  --example            write the committed example (docs/audit-example/) instead of audit/: no timestamps,
+                       for CI's realistic configs (test/fixtures/production.json and staging.json)
   --out <dir>          write report.md and report.json there (default: audit/)
-  --overrides <file>   JSON overrides merged over the shipped production config (as -c overrides=)
+  --overrides <file>   JSON overrides merged over the shipped production config (as -c overrides=);
+                       needed: the shipped config holds placeholders, which synth refuses
+  --staging-overrides <file>
+                       the same for the staging stage (read for the items about the stages)
   -h, --help           this text
 
 Exit codes: 0 every item proven, 1 an item without proof or a pack with findings, 2 usage or setup error.`;
@@ -40,11 +44,26 @@ export interface AuditCliIo {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
   /** Injected in tests (templates synthesized once); by default the real synth of both stages. */
-  readonly synthesize?: (overrides: unknown) => StageEvidence;
+  readonly synthesize?: (overrides: StageOverrides) => StageEvidence;
 }
 
-function synthesizeStages(overrides: unknown): StageEvidence {
-  return { synthesized: synthesizeForAudit(auditedStage, { overrides }), staging: synthesizeTemplatesOnly('staging') };
+/** The overrides of each synthesized stage (the shipped configs hold placeholders that synth refuses). */
+export interface StageOverrides {
+  readonly production: unknown;
+  readonly staging: unknown;
+}
+
+/** What `--example` documents: the realistic configs CI synthesizes. */
+export const exampleOverrideFiles = { production: join(repoRoot, 'test/fixtures/production.json'), staging: join(repoRoot, 'test/fixtures/staging.json') };
+
+function synthesizeStages(overrides: StageOverrides): StageEvidence {
+  return { synthesized: synthesizeForAudit(auditedStage, { overrides: overrides.production }), staging: synthesizeTemplatesOnly('staging', overrides.staging) };
+}
+
+function overridesOf(options: { example?: boolean; overrides?: string; 'staging-overrides'?: string }): StageOverrides {
+  const production = options.example ? exampleOverrideFiles.production : options.overrides;
+  const staging = options.example ? exampleOverrideFiles.staging : options['staging-overrides'];
+  return { production: production ? readOverridesFile(production) : undefined, staging: staging ? readOverridesFile(staging) : undefined };
 }
 
 function repoRelative(path: string): string {
@@ -56,7 +75,14 @@ export function runAuditCli(argv: readonly string[], io: AuditCliIo): number {
   try {
     options = parseArgs({
       args: [...argv],
-      options: { checklist: { type: 'string' }, example: { type: 'boolean' }, out: { type: 'string' }, overrides: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        checklist: { type: 'string' },
+        example: { type: 'boolean' },
+        out: { type: 'string' },
+        overrides: { type: 'string' },
+        'staging-overrides': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }).values;
   } catch (error) {
@@ -67,8 +93,8 @@ export function runAuditCli(argv: readonly string[], io: AuditCliIo): number {
     io.out(helpText);
     return 0;
   }
-  if (options.example && options.overrides) {
-    io.err('--example documents the shipped configuration; it takes no --overrides');
+  if (options.example && (options.overrides || options['staging-overrides'])) {
+    io.err("--example documents CI's configs (test/fixtures/); it takes no --overrides");
     return 2;
   }
   const started = Date.now();
@@ -76,7 +102,7 @@ export function runAuditCli(argv: readonly string[], io: AuditCliIo): number {
   let report: AuditReport;
   try {
     const checklist = readChecklist(checklistPath);
-    const overrides = options.overrides ? readOverridesFile(options.overrides) : undefined;
+    const overrides = overridesOf(options);
     io.out(`Synthesizing the ${auditedStage} stage (with the compliance packs and bundling) ...`);
     const { synthesized, staging } = (io.synthesize ?? synthesizeStages)(overrides);
     report = buildAuditReport({
@@ -88,6 +114,7 @@ export function runAuditCli(argv: readonly string[], io: AuditCliIo): number {
     });
   } catch (error) {
     io.err(`audit: ${(error as Error).message}`);
+    if (error instanceof ConfigError) io.err('Pass your values with --overrides and --staging-overrides, or --example for the configs CI synthesizes.');
     return 2;
   }
   const seconds = (Date.now() - started) / 1000;

@@ -5,8 +5,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { cdkJsonContext, createStageApp } from '../lib/app';
 import { createNagPacks, listAcknowledgments } from '../lib/compliance';
-import { resolveStageConfig, stageNames, type StageName } from '../lib/config';
-import { resourcesOf, synthesizeStage, type SynthesizedStage } from './support/synth';
+import { stageNames, type StageName } from '../lib/config';
+import { deployableConfig, resourcesOf, synthesizeStage, type SynthesizedStage } from './support/synth';
 
 const repoRoot = join(__dirname, '..');
 
@@ -27,7 +27,7 @@ function allTemplates(): { name: string; json: string; resources: ReturnType<typ
 
 describe('cdk-nag: AwsSolutions, NIST 800-53 rev 5 and PCI DSS 3.2.1', () => {
   test.each(stageNames)('%s has zero unacknowledged findings', (stage) => {
-    const { app } = createStageApp(resolveStageConfig(stage), { complianceChecks: false, bundling: false });
+    const { app } = createStageApp(deployableConfig(stage), { complianceChecks: false, bundling: false });
     for (const pack of createNagPacks(app)) {
       const report = pack.validateScope(app);
       const findings = report.violations.map((violation) => `${violation.ruleName}: ${violation.violatingResources.map((resource) => resource.constructPath).join(', ')}`);
@@ -47,7 +47,7 @@ describe('cdk-nag: AwsSolutions, NIST 800-53 rev 5 and PCI DSS 3.2.1', () => {
 
   test('every acknowledgment carries a specific reason', () => {
     for (const stage of stageNames) {
-      const { app } = createStageApp(resolveStageConfig(stage), { complianceChecks: false, bundling: false });
+      const { app } = createStageApp(deployableConfig(stage), { complianceChecks: false, bundling: false });
       for (const acknowledgment of listAcknowledgments(app)) {
         expect(acknowledgment.reason.length).toBeGreaterThan(40);
         // Narrow scope: never a whole stack.
@@ -179,7 +179,8 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
   test.each(stateful)('%s %s (%s)', (part, logicalId, type) => {
     for (const stage of stageNames) {
       const resource = stages[stage].templates[part].toJSON().Resources[logicalId];
-      expect(resource).toMatchObject({ Type: type, DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      // RetainExceptOnCreate (fixed names) keeps the resource on delete too; test/stacks/retained-names.test.ts.
+      expect(resource).toMatchObject({ Type: type, DeletionPolicy: expect.stringMatching(/^Retain(ExceptOnCreate)?$/), UpdateReplacePolicy: 'Retain' });
     }
   });
 

@@ -7,6 +7,7 @@ import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { serviceKeyFromSecretString } from './keys';
+import { acceptOperatorInvocations } from './operator-invoke';
 
 /**
  * The credits service as a Lambda function behind the internal ALB. Secrets are read from Secrets
@@ -66,9 +67,12 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, cl
 }
 
 /** Built once per execution environment (cold start). */
-export const handler = coldStartHandler(async () => {
+const serveLoadBalancerEvents = coldStartHandler(async () => {
   const settings = creditsLambdaSettings(process.env);
   const logger = createLogger('credits', settings.logLevel);
   const metrics = createEmfMetrics('credits', settings.stage);
   return { app: await createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger, metrics), metrics };
 });
+
+/** ALB events, and operators' direct invocations (npm run credits, operator-invoke.ts), served by the same app. */
+export const handler = acceptOperatorInvocations(serveLoadBalancerEvents);

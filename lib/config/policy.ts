@@ -15,6 +15,19 @@ export const productionLogRetentionDaysMin = 365;
 export const productionAvailabilityZoneCountMin = 3;
 /** Daily ledger snapshots are kept at least this long in production (DATA-02). */
 export const productionLedgerBackupRetentionDaysMin = 35;
+/** Lambda keeps at least this many concurrent executions of an account unreserved (its own rule). */
+export const lambdaUnreservedConcurrencyMin = 100;
+
+/** The concurrency the stage's functions reserve. */
+export function reservedConcurrencyTotal(config: StageConfig): number {
+  return (config.api.proxyReservedConcurrency ?? 0) + (config.api.creditsReservedConcurrency ?? 0);
+}
+
+/** The account quota the stage needs: what it reserves plus what Lambda keeps unreserved. */
+export function requiredAccountConcurrency(config: StageConfig): number {
+  return reservedConcurrencyTotal(config) + lambdaUnreservedConcurrencyMin;
+}
+
 /** Head room the replica needs above its grid cache (other caches, buffers, the binary). */
 export const ledgerReplicaMemoryHeadroomMiB = 512;
 
@@ -79,6 +92,14 @@ function consistencyProblems(config: StageConfig): string[] {
       `ledger.replicaMemoryMiB (${ledger.replicaMemoryMiB}) must exceed ledger.cacheGridMiB (${ledger.cacheGridMiB}) by at least ${ledgerReplicaMemoryHeadroomMiB} MiB`,
     );
   }
+  const reserved = reservedConcurrencyTotal(config);
+  if (reserved > 0 && requiredAccountConcurrency(config) > config.api.accountConcurrentExecutionsQuota) {
+    problems.push(
+      `api: the reserved concurrency (${reserved}) plus the ${lambdaUnreservedConcurrencyMin} Lambda keeps unreserved needs an account quota of ` +
+        `${requiredAccountConcurrency(config)}, above api.accountConcurrentExecutionsQuota (${config.api.accountConcurrentExecutionsQuota}); ` +
+        'request a quota increase (Service Quotas L-B99A9384) or reserve less',
+    );
+  }
   for (const model of config.models) {
     if (model.defaultMaxOutputTokens > model.outputTokensMax) {
       problems.push(`models '${model.id}': defaultMaxOutputTokens exceeds outputTokensMax`);
@@ -138,9 +159,93 @@ function productionLedgerProblems(config: StageConfig): string[] {
   return problems;
 }
 
+/**
+ * Names that can never be a real deployment's: the documentation domains (RFC 2606 and 6761) and
+ * the account ids of AWS's documentation. The shipped staging and production configs use them as
+ * placeholders, so a deploy that forgot to replace one fails at synth, not half-way through.
+ */
+const placeholderDomainPattern = /(^|\.)(example\.(com|net|org)|example|test|invalid|localhost)$/;
+const placeholderAccountIds = ['123456789012', '111122223333', '444455556666'];
+const placeholderMarkerPattern = /change[\s_-]*me/i;
+
+/** Every string value of the config with its path (cors.allowedOrigins[0]). */
+function stringValues(value: unknown, path: string): [string, string][] {
+  if (typeof value === 'string') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((item, index) => stringValues(item, `${path}[${index}]`));
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([key, item]) => stringValues(item, path === '' ? key : `${path}.${key}`));
+  }
+  return [];
+}
+
+/** The host a value names: of a URL, an e-mail address or a bare domain name (with a dot). */
+function hostOf(value: string): string | undefined {
+  if (/^[^@\s]+@[^@\s]+$/.test(value)) return value.split('@')[1];
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    try {
+      return new URL(value).hostname;
+    } catch {
+      return undefined;
+    }
+  }
+  return /^([a-z0-9-]+\.)+[a-z0-9-]+$/i.test(value) ? value.toLowerCase() : undefined;
+}
+
+/** Staging and production are deployed for real: no placeholder may reach their templates (CFG-01). */
+function placeholderProblems(config: StageConfig): string[] {
+  if (config.stage === 'dev') return [];
+  const problems: string[] = [];
+  for (const [path, value] of stringValues(config, '')) {
+    const reserved = placeholderDomainPattern.exec(hostOf(value) ?? '')?.[2];
+    if (placeholderMarkerPattern.test(value)) problems.push(`${path} '${value}' is a placeholder (CHANGE ME); set the real value (CFG-01)`);
+    else if (reserved !== undefined) problems.push(`${path} '${value}' is a placeholder (${reserved} is reserved for documentation); set the real value (CFG-01)`);
+    else if (placeholderAccountIds.some((account) => value === account || value.includes(`:${account}:`))) {
+      problems.push(`${path} '${value}' names an AWS documentation account; set the real value (CFG-01)`);
+    }
+  }
+  return problems;
+}
+
+/** A created certificate without a hosted zone waits for someone to add its DNS validation record. */
+export function certificateWaitsForManualValidation(config: StageConfig): boolean {
+  return config.certificate?.kind === 'create' && config.certificate.hostedZone === undefined;
+}
+
+function certificateValidationProblems(config: StageConfig): string[] {
+  if (config.stage !== 'production' || !certificateWaitsForManualValidation(config)) return [];
+  return [
+    "certificate.kind 'create' without certificate.hostedZone would leave the production deploy waiting for a DNS " +
+      "validation record added by hand; give hostedZone { id, name } (records created automatically) or import a certificate (NET-03)",
+  ];
+}
+
 const timeoutProblems: Rule = (config) => timeoutChainProblems(timeoutChainOf(config));
 
-const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, timeoutProblems, productionProblems];
+const rules: Rule[] = [
+  corsOriginProblems,
+  topologyProblems,
+  consistencyProblems,
+  timeoutProblems,
+  productionProblems,
+  placeholderProblems,
+  certificateValidationProblems,
+];
+
+/**
+ * What a deploy of an acceptable config should know before it starts (printed by synth and by
+ * `npm run preflight`); none of these refuses the synth.
+ */
+export function findPolicyNotices(config: StageConfig): string[] {
+  const notices: string[] = [];
+  if (certificateWaitsForManualValidation(config)) {
+    notices.push(
+      `the certificate for ${config.domainName ?? '(no domain)'} is DNS-validated by hand: the edge stack's deploy waits (up to 72 hours) ` +
+        'until the validation CNAME shown in the ACM console (and in the CloudFormation events) exists in your DNS; ' +
+        'give certificate.hostedZone to create it automatically',
+    );
+  }
+  return notices;
+}
 
 /** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
 export function findPolicyProblems(config: StageConfig): string[] {

@@ -210,6 +210,13 @@ export const configSchema = z.strictObject({
     /** Reserved concurrency of the proxy and credits functions. Default: unset in dev, set in production. */
     proxyReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
     creditsReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
+    /**
+     * The Lambda concurrent-executions quota of the target account and region (Service Quotas
+     * L-B99A9384). Synth asserts that the reserved concurrency above plus the 100 executions Lambda
+     * keeps unreserved fit in it (production: 200 + 100 + 100 = 400); `npm run preflight` checks the
+     * live account. Default: 1000, the usual quota (new accounts may start lower: request an increase).
+     */
+    accountConcurrentExecutionsQuota: z.number().int().min(10).max(1_000_000),
     /** Service keys (proxy -> credits, credits admin, credits -> gateway) rotate after this many days. Default: 90. */
     serviceKeyRotationDays: z.number().int().min(1).max(365),
     /**

@@ -25,7 +25,9 @@ export class EncryptedLogGroup extends Construct {
       encryptionKey: props.encryptionKey,
       retention: props.retentionDays as RetentionDays,
       logGroupName: props.logGroupName,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // A fixed name is kept on delete, but not when its first create rolls back: a retry would
+      // otherwise fail on the group the failed attempt left behind.
+      removalPolicy: props.logGroupName === undefined ? RemovalPolicy.RETAIN : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
   }
 }

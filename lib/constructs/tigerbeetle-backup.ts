@@ -18,7 +18,7 @@ export interface LedgerBackupProps {
 
 /**
  * Daily snapshots of the replica volumes, kept `retentionDays` (35 by default) in a KMS-encrypted
- * vault that is retained with the stack (DATA-02). The selection names every volume and the backup
+ * vault that is retained with the stack (DATA-02, DR-04). The selection names every volume and the backup
  * tag. Restores: docs/runbooks/ledger-restore.md.
  */
 export class LedgerBackup extends Construct {
@@ -29,7 +29,9 @@ export class LedgerBackup extends Construct {
     super(scope, id);
     this.vault = new BackupVault(this, 'Vault', {
       encryptionKey: props.encryptionKey,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept when the stack is deleted, but not when its first create rolls back: the vault's name is
+      // fixed at synth (AWS Backup requires one), so a retained empty vault would make the retry fail.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
       // Recovery points expire by the plan's lifecycle only: nobody deletes them by hand (DATA-02).
       blockRecoveryPointDeletion: true,
     });

@@ -3,7 +3,7 @@ import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -213,6 +213,31 @@ export class ApiStack extends StageStack {
     new CfnOutput(this, 'ProviderSecretArn', { description: 'Fill with the provider credentials (JSON)', value: secrets.provider.secretArn });
     new CfnOutput(this, 'CreditsAdminKeySecretArn', { description: 'The credits admin key (operators read it to top up)', value: secrets.creditsAdminKey.secretArn });
     new CfnOutput(this, 'CreditsInternalUrl', { description: 'The credits service, inside the VPC', value: this.creditsAlb.url });
+    new CfnOutput(this, 'CreditsFunctionArn', { description: 'The credits function: npm run credits invokes it with the operator\'s IAM identity', value: this.credits.function.functionArn });
+    new CfnOutput(this, 'CreditsOperatorPolicyArn', { description: 'Attach to the operators\' role to run npm run credits', value: this.creditsOperatorPolicy(secrets.creditsAdminKey).managedPolicyArn });
+  }
+
+  /**
+   * What an operator needs for `npm run credits` (NET-09, AUTH-09): invoke the credits function
+   * through the Lambda API (no network route), read the admin key, decrypt it only through Secrets
+   * Manager, and find both in this stack's outputs. Attached to no one here: the platform team
+   * attaches it to its operators' role, so CloudTrail records each operator's own identity.
+   */
+  private creditsOperatorPolicy(adminKey: ISecret): ManagedPolicy {
+    return new ManagedPolicy(this, 'CreditsOperatorPolicy', {
+      description: `Operators of ${this.stackName}: top-ups, adjustments, balances and history with npm run credits`,
+      statements: [
+        new PolicyStatement({ sid: 'InvokeCredits', actions: ['lambda:InvokeFunction'], resources: [this.credits.function.functionArn] }),
+        new PolicyStatement({ sid: 'ReadAdminKey', actions: ['secretsmanager:GetSecretValue'], resources: [adminKey.secretArn] }),
+        new PolicyStatement({
+          sid: 'DecryptAdminKey',
+          actions: ['kms:Decrypt'],
+          resources: [this.secretsKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
+        }),
+        new PolicyStatement({ sid: 'ReadStackOutputs', actions: ['cloudformation:DescribeStacks'], resources: [this.stackId] }),
+      ],
+    });
   }
 }
 

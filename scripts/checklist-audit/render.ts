@@ -28,8 +28,8 @@ export function formatValue(value: unknown): string {
   if (typeof record.Ref === 'string') return `Ref ${record.Ref}`;
   const getAtt = record['Fn::GetAtt'];
   if (Array.isArray(getAtt)) return `${String(getAtt[0])}.${String(getAtt[1])}`;
-  const output = record['Fn::GetStackOutput'] as { StackName?: string; OutputName?: string } | undefined;
-  if (output) return `output ${output.OutputName} of ${output.StackName}`;
+  const imported = record['Fn::ImportValue'];
+  if (typeof imported === 'string') return `export ${imported}`;
   const join = record['Fn::Join'];
   if (Array.isArray(join) && Array.isArray(join[1])) return (join[1] as unknown[]).map(formatValue).join(String(join[0]));
   return JSON.stringify(value);

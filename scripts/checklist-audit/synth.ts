@@ -77,8 +77,8 @@ export function synthesizeForAudit(stage: string, options: { overrides?: unknown
 }
 
 /** Another stage's templates only (no bundling, no packs), for items about the stages themselves. */
-export function synthesizeTemplatesOnly(stage: string): StageTemplates {
-  const config = resolveStageConfig(stage);
+export function synthesizeTemplatesOnly(stage: string, overrides?: unknown): StageTemplates {
+  const config = resolveStageConfig(stage, overrides);
   const outdir = mkdtempSync(join(tmpdir(), `audit-${stage}-`));
   try {
     const { app } = createStageApp(config, { outdir, bundling: false, complianceChecks: false });

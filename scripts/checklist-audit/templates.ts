@@ -10,6 +10,13 @@ export interface CfnResource {
   readonly UpdateReplacePolicy?: string;
 }
 
+/**
+ * Deletion policies that keep a resource when its stack is deleted. RetainExceptOnCreate also lets
+ * a failed first create roll back cleanly (resources with fixed names use it, so a retry never
+ * collides with what the failed attempt left behind).
+ */
+export const retainedDeletionPolicies: readonly string[] = ['Retain', 'RetainExceptOnCreate'];
+
 export interface CfnTemplate {
   readonly Resources?: Record<string, CfnResource>;
   readonly Outputs?: Record<string, { readonly Value: unknown; readonly Description?: string }>;
@@ -79,11 +86,11 @@ export function referencedId(value: unknown): string | undefined {
   return undefined;
 }
 
-/** The output name a weak cross-stack reference (`Fn::GetStackOutput`) reads, if the value is one. */
-export function stackOutputName(value: unknown): string | undefined {
+/** The export a cross-stack reference (`Fn::ImportValue`, cdk.json's strong references) reads, if the value is one. */
+export function importedExportName(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return undefined;
-  const output = (value as Record<string, unknown>)['Fn::GetStackOutput'] as { OutputName?: string } | undefined;
-  return output?.OutputName;
+  const name = (value as Record<string, unknown>)['Fn::ImportValue'];
+  return typeof name === 'string' ? name : undefined;
 }
 
 /** ELBv2 load balancer attributes as a plain map. */

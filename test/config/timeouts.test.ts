@@ -1,10 +1,12 @@
 import { ConfigError, resolveStageConfig, stageNames } from '../../lib/config';
+import { deployableConfig, deployableOverrides, layerOverrides } from '../support/synth';
 import { apiGatewayStreamingIntegrationTimeoutSecondsMax, timeoutChainOf, timeoutChainProblems } from '../../lib/config/timeouts';
 import { proxyConfigDefaults } from '../../lambda/proxy/config';
 
-function problemsOf(stage: string, overrides: unknown): string[] {
+/** The problems of a deployable stage (the test fixtures' real names) with `overrides` on top. */
+function problemsOf(stage: (typeof stageNames)[number], overrides: unknown): string[] {
   try {
-    resolveStageConfig(stage, overrides);
+    resolveStageConfig(stage, layerOverrides(deployableOverrides(stage), overrides));
   } catch (error) {
     if (error instanceof ConfigError) return [...error.problems];
     throw error;
@@ -14,7 +16,7 @@ function problemsOf(stage: string, overrides: unknown): string[] {
 
 describe('the timeout chain of the streaming path: provider budget < Lambda <= API Gateway integration < ALB idle', () => {
   test.each(stageNames)('%s ships a chain that holds', (stage) => {
-    const chain = timeoutChainOf(resolveStageConfig(stage));
+    const chain = timeoutChainOf(deployableConfig(stage));
     expect(chain.providerBudgetSeconds).toBe(proxyConfigDefaults.providerBudgetMilliseconds / 1000);
     expect(chain.providerBudgetSeconds).toBeLessThan(chain.lambdaTimeoutSeconds);
     expect(chain.lambdaTimeoutSeconds).toBeLessThanOrEqual(chain.integrationTimeoutSeconds);

@@ -15,6 +15,7 @@ const read = (name: string) => readFileSync(join(runbooks, name), 'utf8');
 describe('DR-02: runbooks', () => {
   test.each([
     ['deploy-rollback.md', 'deploy and roll back', ['npx cdk deploy --all -c stage=', 'rollback']],
+    ['credits-operations.md', 'top-ups and corrections through the Lambda API (NET-09)', ['npm run credits -- topup', 'CreditsOperatorPolicyArn', '--idempotency-key']],
     ['keys.md', 'key compromise and rotation', ['npm run keys -- revoke', 'aws secretsmanager rotate-secret']],
     ['ledger-restore.md', 'ledger replica loss and full restore', ['tigerbeetle recover', 'restore']],
     ['incident-response.md', 'incident response', ['fields @timestamp', 'audit_event']],

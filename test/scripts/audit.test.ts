@@ -203,3 +203,45 @@ describe('an item without proof fails the audit', () => {
     expect(err.join('\n')).toMatch(/security checklist is missing: expected it at .*absent\.md/);
   });
 });
+
+describe('CFG-01: the audit synthesizes configs the policy accepts', () => {
+  let directory: string;
+  beforeEach(() => {
+    directory = mkdtempSync(join(tmpdir(), 'audit-overrides-'));
+  });
+  afterEach(() => rmSync(directory, { recursive: true, force: true }));
+
+  const checklist = () => {
+    const path = join(directory, 'checklist.md');
+    writeFileSync(path, fixtureChecklist);
+    return path;
+  };
+
+  test('the shipped production config is refused for its placeholders, with a pointer to --overrides', () => {
+    const err: string[] = [];
+    expect(runAuditCli(['--checklist', checklist(), '--out', directory], { out: () => undefined, err: (text) => err.push(text) })).toBe(2);
+    expect(err.join('\n')).toContain("Refusing to synthesize stage 'production'");
+    expect(err.join('\n')).toContain('is a placeholder');
+    expect(err.join('\n')).toContain('Pass your values with --overrides and --staging-overrides, or --example');
+  });
+
+  test('--overrides and --staging-overrides reach the synth of each stage; --example reads CI fixtures', () => {
+    const seen: unknown[] = [];
+    const io = {
+      out: () => undefined,
+      err: () => undefined,
+      synthesize: (overrides: unknown) => {
+        seen.push(overrides);
+        return { synthesized: { templates: production, compliance: { packs: [], acknowledgments: [] } }, staging: {} };
+      },
+    };
+    const fixtures = join(repoRoot, 'test', 'fixtures');
+    runAuditCli(['--checklist', checklist(), '--out', directory, '--overrides', join(fixtures, 'production.json'), '--staging-overrides', join(fixtures, 'staging.json')], io);
+    runAuditCli(['--checklist', checklist(), '--out', directory, '--example'], io);
+    const expected = {
+      production: JSON.parse(readFileSync(join(fixtures, 'production.json'), 'utf8')) as unknown,
+      staging: JSON.parse(readFileSync(join(fixtures, 'staging.json'), 'utf8')) as unknown,
+    };
+    expect(seen).toEqual([expected, expected]);
+  });
+});

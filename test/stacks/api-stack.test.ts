@@ -47,7 +47,7 @@ describe('ApiStack', () => {
   test('CFG-02 / AUTH-03: function environments hold settings and secret ARNs, never a secret value', () => {
     for (const prefix of ['ProxyFunction', 'CreditsFunction', 'RotationFunction']) {
       for (const [name, value] of Object.entries(environmentOf(functionNamed(production, prefix)))) {
-        if (name.endsWith('_SECRET_ARN')) expect(JSON.stringify(value)).toMatch(/"Ref":"|Fn::GetStackOutput/);
+        if (name.endsWith('_SECRET_ARN')) expect(JSON.stringify(value)).toMatch(/"Ref":"|Fn::ImportValue/);
         expect(JSON.stringify(value)).not.toMatch(/sk-[A-Za-z0-9_-]{43}/);
       }
     }
@@ -154,7 +154,7 @@ describe('StreamingApi: public ALB -> execute-api endpoint -> private REST API (
       Priority: 20,
       Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: proxyPathPatterns } }],
       Actions: [{ Type: 'forward', TargetGroupArn: ref(targetGroupId) }],
-      ListenerArn: { 'Fn::GetStackOutput': expect.objectContaining({ StackName: 'ai-proxy-production-edge', OutputName: expect.stringMatching(/Https/) }) },
+      ListenerArn: { 'Fn::ImportValue': expect.stringMatching(/^ai-proxy-production-edge:.*Https/) },
       Transforms: [
         {
           Type: 'host-header-rewrite',
@@ -212,7 +212,7 @@ describe('StreamingApi: public ALB -> execute-api endpoint -> private REST API (
       expect(create).toContain('VPC Endpoint Interface ');
       expect(create).toContain(JSON.stringify(ref(endpointId)));
       expect(JSON.stringify(lookup.Properties?.Update)).toBe(create);
-      return create.match(/PublishOutputRefVpcprivateSubnet(\d)/)?.[1];
+      return create.match(/ExportsOutputRefVpcprivateSubnet(\d)/)?.[1];
     });
     expect(subnets).toEqual(['1', '2', '3']);
     const policies = resourcesOf(production.templates.api).filter(([id, resource]) => resource.Type === 'AWS::IAM::Policy' && id.startsWith('StreamingApiEndpointAddress'));
@@ -226,7 +226,7 @@ describe('StreamingApi: public ALB -> execute-api endpoint -> private REST API (
     const [endpointId, endpoint] = resourceNamed(production, 'AWS::EC2::VPCEndpoint', 'StreamingApiEndpoint');
     const [groupId, group] = resourceNamed(production, 'AWS::EC2::SecurityGroup', 'StreamingApiEndpointSecurityGroup');
     expect(endpoint.Properties).toMatchObject({ ServiceName: 'com.amazonaws.eu-west-1.execute-api', VpcEndpointType: 'Interface', PrivateDnsEnabled: false, SecurityGroupIds: [{ 'Fn::GetAtt': [groupId, 'GroupId'] }] });
-    expect(JSON.stringify(endpoint.Properties?.SubnetIds).match(/PublishOutputRefVpcprivateSubnet\d/g)).toEqual(['PublishOutputRefVpcprivateSubnet1', 'PublishOutputRefVpcprivateSubnet2', 'PublishOutputRefVpcprivateSubnet3']);
+    expect(JSON.stringify(endpoint.Properties?.SubnetIds).match(/ExportsOutputRefVpcprivateSubnet\d/g)).toEqual(['ExportsOutputRefVpcprivateSubnet1', 'ExportsOutputRefVpcprivateSubnet2', 'ExportsOutputRefVpcprivateSubnet3']);
     // The endpoint carries invocations of this account's APIs only.
     expect(endpoint.Properties?.PolicyDocument).toMatchObject({ Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Principal: { AWS: '*' } }] });
     expect(JSON.stringify(endpoint.Properties?.PolicyDocument)).toContain('{"Ref":"AWS::AccountId"}');
@@ -235,7 +235,7 @@ describe('StreamingApi: public ALB -> execute-api endpoint -> private REST API (
     expect(group.Properties?.SecurityGroupEgress).toEqual([expect.objectContaining({ CidrIp: '255.255.255.255/32' })]);
     const ingress = resourcesOf(production.templates.api).filter(([, rule]) => rule.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(rule.Properties?.GroupId).includes(groupId));
     expect(ingress.map(([, rule]) => rule.Properties)).toEqual([
-      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: { 'Fn::GetStackOutput': expect.objectContaining({ StackName: 'ai-proxy-production-edge', OutputName: expect.stringMatching(/PublicAlbSecurityGroup/) }) } }),
+      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: { 'Fn::ImportValue': expect.stringMatching(/^ai-proxy-production-edge:.*PublicAlbSecurityGroup/) } }),
     ]);
     // The ALB's only egress: 443 to the endpoint (written in this stack, so the edge stack does not depend on it).
     const egress = resourcesOf(production.templates.api).filter(([, rule]) => rule.Type === 'AWS::EC2::SecurityGroupEgress' && JSON.stringify(rule.Properties?.GroupId).includes('PublicAlbSecurityGroup'));
@@ -283,7 +283,7 @@ describe('StreamingApi: public ALB -> execute-api endpoint -> private REST API (
     const [, executionLogs] = resourceNamed(production, 'AWS::Logs::LogGroup', 'StreamingApiExecutionLogs');
     const [apiId] = resourceNamed(production, 'AWS::ApiGateway::RestApi', 'StreamingApi');
     for (const group of [accessLogs, executionLogs]) {
-      expect(group.Properties).toMatchObject({ RetentionInDays: 365, KmsKeyId: { 'Fn::GetStackOutput': expect.objectContaining({ StackName: 'ai-proxy-production-network', OutputName: expect.stringMatching(/LogsKey/) }) } });
+      expect(group.Properties).toMatchObject({ RetentionInDays: 365, KmsKeyId: { 'Fn::ImportValue': expect.stringMatching(/^ai-proxy-production-network:.*LogsKey/) } });
     }
     expect(executionLogs.Properties?.LogGroupName).toEqual({ 'Fn::Join': ['', ['API-Gateway-Execution-Logs_', ref(apiId), `/${streamingApiStageName}`]] });
     for (const [stage, rate, burst] of [

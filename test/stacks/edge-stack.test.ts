@@ -27,7 +27,7 @@ describe('HardenedAlb', () => {
     production.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Scheme: 'internet-facing',
       Subnets: Match.arrayWith([
-        { 'Fn::GetStackOutput': Match.objectLike({ StackName: 'ai-proxy-production-network', OutputName: Match.stringLikeRegexp('publicSubnet') }) },
+        { 'Fn::ImportValue': Match.stringLikeRegexp('^ai-proxy-production-network:.*publicSubnet') },
       ]),
     });
     const internetFacing = resourcesOf(production.templates.edge).filter(([, resource]) => resource.Properties?.Scheme === 'internet-facing');
@@ -42,7 +42,7 @@ describe('HardenedAlb', () => {
       Certificates: [{ CertificateArn: { Ref: Match.stringLikeRegexp('^Certificate') } }],
     });
     production.templates.edge.hasResourceProperties('AWS::CertificateManager::Certificate', {
-      DomainName: 'api.example.com',
+      DomainName: 'api.acme-ai.net',
       ValidationMethod: 'DNS',
     });
   });
@@ -206,7 +206,7 @@ describe('ApiWebAcl', () => {
     const edge = production.templates.edge;
     edge.hasResource('AWS::Logs::LogGroup', {
       Properties: { LogGroupName: 'aws-waf-logs-ai-proxy-production-edge', RetentionInDays: 365, KmsKeyId: Match.anyValue() },
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
     });
     edge.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
       LogDestinationConfigs: [{ 'Fn::Join': ['', Match.arrayWith([':log-group:aws-waf-logs-ai-proxy-production-edge'])] }],

@@ -53,9 +53,9 @@ function ledgerSubnetIds(stage: StageName): Map<string, string> {
   return new Map(subnets.map(([id, subnet]) => [id, subnet.Properties?.AvailabilityZone as string]));
 }
 
-/** The AZ of a subnet referenced through the network stack's output (weak cross-stack reference). */
+/** The AZ of a subnet referenced through the network stack's export (a strong cross-stack reference). */
 function zoneOfSubnetReference(stage: StageName, reference: unknown): string {
-  const output = (reference as { 'Fn::GetStackOutput': { OutputName: string } })['Fn::GetStackOutput'].OutputName;
+  const output = (reference as { 'Fn::ImportValue': string })['Fn::ImportValue'];
   const subnetId = [...ledgerSubnetIds(stage).keys()].find((id) => output.includes(id));
   if (subnetId === undefined) throw new Error(`${output} is not a ledger subnet`);
   return ledgerSubnetIds(stage).get(subnetId) as string;
@@ -125,7 +125,7 @@ describe.each(stageNames)('LedgerStack (%s)', (stage) => {
         // Nobody deletes a recovery point by hand; they expire with the plan.
         AccessPolicy: { Statement: [Match.objectLike({ Effect: 'Deny', Action: Match.arrayWith(['backup:DeleteRecoveryPoint']) })] },
       },
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
     });
     stages[stage].templates.ledger.hasResourceProperties('AWS::Backup::BackupPlan', {
       BackupPlan: { BackupPlanRule: [Match.objectLike({ ScheduleExpression: 'cron(0 3 * * ? *)', Lifecycle: { DeleteAfterDays: 35 } })] },

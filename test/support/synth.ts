@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createStageApp, type StageStacks } from '../../lib/app';
 import { resolveStageConfig, type StageConfig, type StageName } from '../../lib/config';
@@ -9,12 +11,38 @@ export interface SynthesizedStage {
 }
 
 /**
- * Synthesizes one stage as `cdk synth` does (cdk.json's feature flags). The compliance packs have a
+ * The realistic values CI deploys a stage with (test/fixtures/<stage>.json): staging and production
+ * refuse their shipped placeholders (example.com), dev has none.
+ */
+export function deployableOverrides(stage: StageName): unknown {
+  if (stage === 'dev') return {};
+  return JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', `${stage}.json`), 'utf8')) as unknown;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** One overrides document that applies `first`, then `second` (a `null` in `second` still removes the key). */
+export function layerOverrides(first: unknown, second: unknown): unknown {
+  if (!isObject(first) || !isObject(second)) return second;
+  const layered: Record<string, unknown> = { ...first };
+  for (const [key, value] of Object.entries(second)) layered[key] = value === null ? null : layerOverrides(first[key], value);
+  return layered;
+}
+
+/** A stage's config as CI synthesizes it: the fixture's values, then the test's own overrides. */
+export function deployableConfig(stage: StageName, overrides?: unknown): StageConfig {
+  return resolveStageConfig(stage, layerOverrides(deployableOverrides(stage), overrides ?? {}));
+}
+
+/**
+ * Synthesizes one stage (with its deployable overrides) as `cdk synth` does (cdk.json's feature flags). The compliance packs have a
  * test of their own, and CI's `npm run synth` bundles the functions for real, so other tests leave
  * both out to stay fast.
  */
 export function synthesizeStage(stage: StageName, options: { overrides?: unknown; complianceChecks?: boolean } = {}): SynthesizedStage {
-  const config = resolveStageConfig(stage, options.overrides);
+  const config = deployableConfig(stage, options.overrides);
   const { stacks } = createStageApp(config, { complianceChecks: options.complianceChecks ?? false, bundling: false });
   return {
     config,

@@ -1,9 +1,10 @@
-import { Findings, findResources, ingressRulesOf, prop, referencedId, type AuditTemplates, type FoundResource } from '../templates';
+import { Findings, findResources, ingressRulesOf, prop, referencedId, retainedDeletionPolicies, type AuditTemplates, type FoundResource } from '../templates';
 import type { EvidenceRules } from './rule';
 import { serviceFunctions } from './shared';
 
+/** Kept on stack deletion and replacement (RetainExceptOnCreate: except when its own first create rolls back). */
 function retained(found: FoundResource): boolean {
-  return found.resource.DeletionPolicy === 'Retain' && found.resource.UpdateReplacePolicy === 'Retain';
+  return retainedDeletionPolicies.includes(found.resource.DeletionPolicy ?? '') && found.resource.UpdateReplacePolicy === 'Retain';
 }
 
 function persistentVolumes({ templates }: AuditTemplates) {

@@ -1,4 +1,4 @@
-import { Findings, findResources, loadBalancerAttributes, prop, type AuditTemplates, type FoundResource } from '../templates';
+import { Findings, findResources, loadBalancerAttributes, prop, retainedDeletionPolicies, type AuditTemplates, type FoundResource } from '../templates';
 import type { EvidenceRules } from './rule';
 import { serviceFunctions } from './shared';
 
@@ -26,7 +26,7 @@ function retainedState({ templates }: AuditTemplates) {
   const findings = new Findings();
   for (const type of statefulTypes) {
     for (const found of findResources(templates, type)) {
-      const retained = found.resource.DeletionPolicy === 'Retain' && found.resource.UpdateReplacePolicy === 'Retain';
+      const retained = retainedDeletionPolicies.includes(found.resource.DeletionPolicy ?? '') && found.resource.UpdateReplacePolicy === 'Retain';
       findings.expect(retained, `${found.logicalId} (${type}) is not retained`);
       findings.cite(found, { DeletionPolicy: found.resource.DeletionPolicy, UpdateReplacePolicy: found.resource.UpdateReplacePolicy });
     }

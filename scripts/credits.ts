@@ -1,0 +1,362 @@
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { z } from 'zod';
+import { formatMicros } from '../lambda/credits/domain/amount';
+import { serviceKeyFromSecretString } from '../lambda/credits/keys';
+import { operatorInvocationVersion, type OperatorEvent, type OperatorOperation } from '../lambda/credits/operator-invoke';
+import { isStageName, stageNames } from '../lib/config';
+import { shippedStages } from '../lib/config/stages';
+import { readStackOutputs, StackNotFoundError, stageStackName } from './stack-outputs';
+
+/**
+ * `npm run credits -- <command> --stage NAME ...`: top-ups, adjustments, balances and history of a
+ * deployed stage, with no network route to the internal credits service (NET-09). It invokes the
+ * credits function through the Lambda API with the operator's own AWS credentials (so CloudTrail
+ * records who), after reading the admin key from Secrets Manager; both are found in the api stack's
+ * outputs. The function serves the call with the same app as its HTTP API (operator-invoke.ts).
+ * Exit codes: 0 done, 1 refused or failed, 2 usage error.
+ */
+
+export const helpText = `Top up and inspect credits of a deployed stage (through the Lambda API, with your AWS identity).
+
+Usage: npm run credits -- <command> --stage <${stageNames.join('|')}> [options]
+
+Commands:
+  topup   --user <user_id> --amount <decimal> [--idempotency-key <key>]
+          Add credits (from the funding account) to a user; creates the account on first use.
+  adjust  --user <user_id> --amount <decimal> --direction <credit|debit> --reason <text> [--idempotency-key <key>]
+          Correct a balance either way; a debit never overdraws.
+  balance --user <user_id>
+          Available, held, credited and spent.
+  history --user <user_id> [--limit <n>] [--before <timestamp>]
+          Transfers, newest first; --before pages back.
+
+Amounts are decimal strings with at most 6 decimal places, in the stage's currency (10.50).
+A write without --idempotency-key gets a new key, printed first: to retry it safely (a timeout, a
+lost answer), run it again with that key; it is applied exactly once.
+
+Where (found in the stack ai-proxy-<stage>-api unless given):
+  --function <name-or-arn>   the credits function (output CreditsFunctionArn)
+  --secret-id <arn>          the admin key secret (output CreditsAdminKeySecretArn)
+  --region <region>          default: the stage's configured region
+  --json                     print the service's JSON answer instead of a summary
+  -h, --help                 this text
+
+Your identity needs the api stack's CreditsOperatorPolicyArn policy (lambda:InvokeFunction on the
+function, secretsmanager:GetSecretValue on the admin key, kms:Decrypt through Secrets Manager,
+cloudformation:DescribeStacks on the stack). AWS credentials come from the usual chain (AWS_PROFILE, ...).
+Exit codes: 0 done, 1 refused or failed, 2 usage error.`;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A failure with a message written for the operator. */
+export class CreditsCliError extends Error {
+  override readonly name = 'CreditsCliError';
+}
+
+export interface CreditsCliIo {
+  /** The answer (stdout). */
+  readonly out: (line: string) => void;
+  /** Progress and errors (stderr). */
+  readonly err: (line: string) => void;
+}
+
+const commands = ['topup', 'adjust', 'balance', 'history'] as const;
+type Command = (typeof commands)[number];
+
+const optionsSpec = {
+  stage: { type: 'string' },
+  user: { type: 'string' },
+  amount: { type: 'string' },
+  direction: { type: 'string' },
+  reason: { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  limit: { type: 'string' },
+  before: { type: 'string' },
+  function: { type: 'string' },
+  'secret-id': { type: 'string' },
+  region: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+type Flag = keyof typeof optionsSpec;
+type Values = Partial<Record<Flag, string | boolean>>;
+
+const commonFlags: Flag[] = ['stage', 'user', 'function', 'secret-id', 'region', 'json', 'help'];
+const flagsOf: Record<Command, Flag[]> = {
+  topup: [...commonFlags, 'amount', 'idempotency-key'],
+  adjust: [...commonFlags, 'amount', 'direction', 'reason', 'idempotency-key'],
+  balance: commonFlags,
+  history: [...commonFlags, 'limit', 'before'],
+};
+
+/** The credits service's own rules (docs/credits-api.md); checked here too, before any AWS call. */
+const decimalAmountPattern = /^[0-9]{1,33}(\.[0-9]{1,6})?$/;
+const idempotencyKeyPattern = /^[A-Za-z0-9._:-]{8,128}$/;
+const historyLimitPattern = /^[1-9][0-9]{0,3}$/;
+
+interface Invocation {
+  readonly stage: string;
+  readonly region: string;
+  readonly operation: OperatorOperation;
+  readonly functionName?: string;
+  readonly secretId?: string;
+  readonly json: boolean;
+}
+
+/** Runs one command; returns the exit code. */
+export async function runCreditsCli(argv: readonly string[], io: CreditsCliIo): Promise<number> {
+  let invocation: Invocation | 'help';
+  try {
+    invocation = parseCommandLine(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`credits: ${error.message}`);
+    io.err('Run `npm run credits -- --help` for usage.');
+    return 2;
+  }
+  if (invocation === 'help') {
+    io.out(helpText);
+    return 0;
+  }
+  try {
+    return await invoke(invocation, io);
+  } catch (error) {
+    io.err(`credits: failed: ${describeError(error)}`);
+    return 1;
+  }
+}
+
+function parseCommandLine(argv: readonly string[]): Invocation | 'help' {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: optionsSpec, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true || positionals[0] === 'help') return 'help';
+  const command = positionals[0];
+  if (command === undefined) throw new UsageError(`no command; expected one of ${commands.join(', ')}`);
+  if (!(commands as readonly string[]).includes(command)) throw new UsageError(`unknown command '${command}'; expected one of ${commands.join(', ')}`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  for (const flag of Object.keys(values) as Flag[]) {
+    if (!flagsOf[command as Command].includes(flag)) throw new UsageError(`--${flag} does not apply to ${command}`);
+  }
+  const stage = values.stage as string | undefined;
+  if (stage === undefined) throw new UsageError(`--stage is required (${stageNames.join(', ')})`);
+  if (!isStageName(stage)) throw new UsageError(`unknown stage '${stage}'; choose one of ${stageNames.join(', ')}`);
+  return {
+    stage,
+    region: (values.region as string | undefined) ?? shippedStages[stage].region,
+    operation: operationOf(command as Command, values),
+    functionName: values.function as string | undefined,
+    secretId: values['secret-id'] as string | undefined,
+    json: values.json === true,
+  };
+}
+
+function required(values: Values, flag: Flag): string {
+  const value = values[flag];
+  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${flag} is required`);
+  return value;
+}
+
+function amountFlag(values: Values): string {
+  const amount = required(values, 'amount');
+  if (!decimalAmountPattern.test(amount)) {
+    throw new UsageError(`--amount '${amount}' is not a decimal amount such as 10.50 (digits, at most 6 decimal places, no sign or exponent)`);
+  }
+  return amount;
+}
+
+function idempotencyKeyFlag(values: Values): string {
+  const key = (values['idempotency-key'] as string | undefined) ?? `operator-${randomUUID()}`;
+  if (!idempotencyKeyPattern.test(key)) throw new UsageError('--idempotency-key must be 8 to 128 characters: letters, digits and . _ : -');
+  return key;
+}
+
+function operationOf(command: Command, values: Values): OperatorOperation {
+  const userId = required(values, 'user');
+  switch (command) {
+    case 'topup':
+      return { action: 'topup', userId, amount: amountFlag(values), idempotencyKey: idempotencyKeyFlag(values) };
+    case 'adjust': {
+      const direction = required(values, 'direction');
+      if (direction !== 'credit' && direction !== 'debit') throw new UsageError(`--direction must be credit or debit, not '${direction}'`);
+      return { action: 'adjust', userId, amount: amountFlag(values), direction, reason: required(values, 'reason'), idempotencyKey: idempotencyKeyFlag(values) };
+    }
+    case 'balance':
+      return { action: 'balance', userId };
+    case 'history': {
+      const limit = values.limit as string | undefined;
+      if (limit !== undefined && !historyLimitPattern.test(limit)) throw new UsageError('--limit must be a whole number from 1 to 9999');
+      const before = values.before as string | undefined;
+      return { action: 'history', userId, ...(limit === undefined ? {} : { limit: Number(limit) }), ...(before === undefined ? {} : { before }) };
+    }
+  }
+}
+
+/** Where the function and the admin key are: the flags, else the api stack's outputs. */
+async function locate(invocation: Invocation, io: CreditsCliIo): Promise<{ functionName: string; secretId: string }> {
+  if (invocation.functionName !== undefined && invocation.secretId !== undefined) {
+    return { functionName: invocation.functionName, secretId: invocation.secretId };
+  }
+  const stackName = stageStackName(invocation.stage, 'api');
+  io.err(`Reading the outputs of ${stackName} in ${invocation.region} ...`);
+  let outputs;
+  try {
+    outputs = await readStackOutputs(new CloudFormationClient({ region: invocation.region }), stackName);
+  } catch (error) {
+    if (error instanceof StackNotFoundError) throw new CreditsCliError(`${error.message}; deploy the stage first, or pass --function and --secret-id`);
+    throw error;
+  }
+  const output = (key: string, flag: string): string => {
+    const value = outputs.get(key);
+    if (value === undefined) throw new CreditsCliError(`${stackName} has no output ${key}: deploy the current api stack, or pass --${flag}`);
+    return value;
+  };
+  return {
+    functionName: invocation.functionName ?? output('CreditsFunctionArn', 'function'),
+    secretId: invocation.secretId ?? output('CreditsAdminKeySecretArn', 'secret-id'),
+  };
+}
+
+async function readAdminKey(secretId: string, region: string): Promise<string> {
+  const answer = await new SecretsManagerClient({ region }).send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+  if (answer.SecretString === undefined) throw new CreditsCliError(`the admin key secret ${secretId} holds no string value`);
+  return serviceKeyFromSecretString(answer.SecretString, 'current');
+}
+
+/** Who the calls are made as (what CloudTrail records); GetCallerIdentity needs no permission. */
+async function callerIdentity(region: string): Promise<string> {
+  const identity = await new STSClient({ region }).send(new GetCallerIdentityCommand({}));
+  return identity.Arn ?? 'an unknown identity';
+}
+
+const operatorResultSchema = z.object({ status: z.number().int(), body: z.unknown(), requestId: z.string(), replayed: z.boolean() });
+type OperatorAnswer = z.infer<typeof operatorResultSchema>;
+const functionErrorSchema = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() });
+
+async function invokeFunction(functionName: string, region: string, event: OperatorEvent): Promise<OperatorAnswer> {
+  const answer = await new LambdaClient({ region }).send(
+    new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(event)) }),
+  );
+  const text = answer.Payload === undefined ? '' : new TextDecoder().decode(answer.Payload);
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    throw new CreditsCliError(`the credits function answered something that is not JSON (${text.length} bytes)`);
+  }
+  if (answer.FunctionError !== undefined) {
+    const failure = functionErrorSchema.safeParse(payload);
+    const detail = failure.success ? `${failure.data.errorType ?? 'Error'}: ${failure.data.errorMessage ?? 'no message'}` : 'no details';
+    throw new CreditsCliError(`the credits function failed (${answer.FunctionError}): ${detail}; see its log group (docs/runbooks/credits-down.md)`);
+  }
+  const result = operatorResultSchema.safeParse(payload);
+  if (!result.success) throw new CreditsCliError('the credits function answered in an unexpected shape; is the deployed api stack older than this CLI?');
+  return result.data;
+}
+
+async function invoke(invocation: Invocation, io: CreditsCliIo): Promise<number> {
+  const { region, operation } = invocation;
+  const { functionName, secretId } = await locate(invocation, io);
+  io.err(`Calling as ${await callerIdentity(region)} (CloudTrail records this identity)`);
+  io.err(`Reading the admin key from ${secretId} ...`);
+  const adminKey = await readAdminKey(secretId, region);
+  if ('idempotencyKey' in operation) {
+    io.err(`Idempotency key: ${operation.idempotencyKey} (to retry this exact ${operation.action} safely, pass --idempotency-key ${operation.idempotencyKey})`);
+  }
+  const requestId = `operator-${randomUUID()}`;
+  io.err(`Invoking ${functionName} (${operation.action}, request ${requestId}) ...`);
+  const result = await invokeFunction(functionName, region, { operatorInvocation: operatorInvocationVersion, adminKey, requestId, operation });
+  if (result.status >= 400) {
+    io.err(`credits: refused: ${refusalText(result)}`);
+    return 1;
+  }
+  if (invocation.json) io.out(JSON.stringify(result.body, null, 2));
+  else for (const line of summaryLines(operation, result)) io.out(line);
+  return 0;
+}
+
+const errorBodySchema = z.object({ error: z.object({ message: z.string(), code: z.string() }) });
+
+function refusalText(result: OperatorAnswer): string {
+  const body = errorBodySchema.safeParse(result.body);
+  const what = body.success ? `${body.data.error.code}: ${body.data.error.message}` : 'no details';
+  return `${result.status} ${what} (request ${result.requestId})`;
+}
+
+const balanceSchema = z.object({
+  user_id: z.string(),
+  currency: z.string(),
+  available_micros: z.string(),
+  held_micros: z.string(),
+  credited_micros: z.string(),
+  spent_micros: z.string(),
+});
+const movedSchema = z.object({ transfer_id: z.string(), amount_micros: z.string(), balance: balanceSchema });
+const historySchema = z.object({
+  transfers: z.array(z.object({ transfer_id: z.string(), kind: z.string(), direction: z.string(), amount_micros: z.string(), pending: z.boolean(), timestamp: z.string() })),
+  next_before: z.string().nullable(),
+});
+
+const decimal = (micros: string): string => formatMicros(BigInt(micros));
+
+function balanceLine(balance: z.infer<typeof balanceSchema>): string {
+  const { currency } = balance;
+  return (
+    `${balance.user_id}: available ${decimal(balance.available_micros)} ${currency}, held ${decimal(balance.held_micros)}, ` +
+    `credited ${decimal(balance.credited_micros)}, spent ${decimal(balance.spent_micros)}`
+  );
+}
+
+/** A human summary of a successful answer; amounts as decimal strings (never floats). */
+function summaryLines(operation: OperatorOperation, result: OperatorAnswer): string[] {
+  switch (operation.action) {
+    case 'topup':
+    case 'adjust': {
+      const moved = movedSchema.parse(result.body);
+      const verb = operation.action === 'topup' ? 'Topped up' : `Adjusted (${operation.direction})`;
+      const replay = result.replayed ? ' (already applied earlier with this idempotency key: nothing moved now)' : '';
+      return [`${verb} ${decimal(moved.amount_micros)} ${moved.balance.currency}, transfer ${moved.transfer_id}${replay}`, balanceLine(moved.balance)];
+    }
+    case 'balance':
+      return [balanceLine(balanceSchema.parse(result.body))];
+    case 'history': {
+      const history = historySchema.parse(result.body);
+      const rows = history.transfers.map(
+        (entry) => `${entry.timestamp}  ${entry.kind.padEnd(14)} ${entry.direction.padEnd(6)} ${decimal(entry.amount_micros).padStart(20)}${entry.pending ? '  (pending)' : ''}  ${entry.transfer_id}`,
+      );
+      const more = history.next_before === null ? [] : [`More: --before ${history.next_before}`];
+      return [`${history.transfers.length} transfer(s) of ${operation.userId}, newest first:`, ...rows, ...more];
+    }
+  }
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === 'CreditsCliError' || error.name === 'Error') return error.message;
+  if (error.name === 'CredentialsProviderError') return `no AWS credentials (${error.message}); set AWS_PROFILE or log in (aws sso login)`;
+  if (error.name === 'AccessDeniedException' || error.name === 'AccessDenied') {
+    return `${error.name}: ${error.message}; attach the api stack's CreditsOperatorPolicyArn policy to your role`;
+  }
+  // SDK errors carry their own message; none quotes a secret value.
+  return `${error.name}: ${error.message}`;
+}
+
+if (require.main === module) {
+  void runCreditsCli(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}
