@@ -55,7 +55,9 @@ export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLamb
     key: cachedCurrentSecret(client, settings.creditsKeySecretArn, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
     requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
   });
-  const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds));
+  const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds), {
+    echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
+  });
   return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics });
 }
 
