@@ -93,8 +93,8 @@ async function* streamCompletion(url: string, init: RequestInit, call: ProviderC
   }
   // Without a finish reason the connection was cut: what arrived may be partial.
   if (!finished) throw new ProviderError('bad_gateway', `${providerName} ended the stream early`, false, usage);
-  if (!usage) throw new ProviderError('bad_gateway', `${providerName} returned no usage; the request cannot be billed`, false);
-  yield { kind: 'usage', usage };
+  // Without usage (a server that ignores include_usage) the proxy settles an estimate and logs it as one.
+  if (usage) yield { kind: 'usage', usage };
 }
 
 export function createOpenAiCompatibleProvider(credentials: () => Promise<ProviderCredentials>): ChatProvider {
