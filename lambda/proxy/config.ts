@@ -62,3 +62,19 @@ export function proxyConfigFromStage(stage: {
     httpsOnly: stage.certificate !== undefined,
   };
 }
+
+/**
+ * How the limits must relate; the app refuses to start otherwise. An attempt fits in the budget,
+ * and a hold outlives the longest request it pays for (a hold that expired mid-stream could no
+ * longer be settled). The function's and the edge's timeouts above the budget are asserted at synth.
+ */
+export function proxyConfigProblems(config: ProxyConfig): string[] {
+  const problems: string[] = [];
+  if (config.providerAttemptTimeoutMilliseconds > config.providerBudgetMilliseconds) {
+    problems.push(`providerAttemptTimeoutMilliseconds (${config.providerAttemptTimeoutMilliseconds}) must not exceed providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`);
+  }
+  if (config.providerBudgetMilliseconds >= config.holdTimeoutSeconds * 1000) {
+    problems.push(`holdTimeoutSeconds (${config.holdTimeoutSeconds}) must outlast providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`);
+  }
+  return problems;
+}

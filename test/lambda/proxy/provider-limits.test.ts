@@ -1,5 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createProxyApp } from '../../../lambda/proxy/app';
+import { proxyConfigDefaults, proxyConfigProblems } from '../../../lambda/proxy/config';
 import { gate, geminiAnswer, geminiStream, openAiStream } from '../../support/fake-providers';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
@@ -100,5 +102,20 @@ describe('the cap on a provider response', () => {
     expect(text).not.toContain('[DONE]');
     expect(await fixture.gemini.requests[0].closed).toEqual({ completed: false });
     expect(await fixture.availableMicros('alice')).toBe(1_000_000n);
+  });
+});
+
+describe('relations between the limits, checked at start-up', () => {
+  test('the shipped defaults agree; an attempt over the budget and a hold shorter than the budget are refused', async () => {
+    const base = { ...proxyConfigDefaults, models: [], currency: 'USD', allowedOrigins: [], rateLimit: { enabled: true, requestsPerMinute: 60 }, requestBodyBytesMax: 1024, httpsOnly: true };
+    expect(proxyConfigProblems(base)).toEqual([]);
+    expect(proxyConfigProblems({ ...base, providerAttemptTimeoutMilliseconds: base.providerBudgetMilliseconds + 1 })).toEqual([expect.stringContaining('must not exceed providerBudgetMilliseconds')]);
+    expect(proxyConfigProblems({ ...base, holdTimeoutSeconds: 100 })).toEqual([expect.stringContaining('holdTimeoutSeconds (100) must outlast')]);
+    fixture = await startProxyFixture();
+    const { credits, logger, metrics, config } = fixture;
+    const keys = { description: 'no keys', verifier: async () => ({ size: 0, verify: () => ({ status: 'unknown' as const }) }) };
+    expect(() => createProxyApp({ keys, credits, providers: new Map(), logger, metrics, config: { ...config, holdTimeoutSeconds: 1 } })).toThrow(
+      /refusing to start, inconsistent limits: holdTimeoutSeconds \(1\) must outlast/,
+    );
   });
 });
