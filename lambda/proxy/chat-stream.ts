@@ -66,7 +66,11 @@ export function estimateStreamUsage(request: ProviderRequest, streamedText: stri
   return { promptTokens, completionTokens: Math.max(reported?.completionTokens ?? 0, streamedTokens) };
 }
 
-/** Writes events to the response body; a comment goes out whenever the stream was silent for the keep-alive interval. */
+/**
+ * Writes events to the response body; a comment goes out whenever the stream was silent for the
+ * keep-alive interval. Events are queued as the provider sends them: what a slow reader leaves
+ * queued is bounded by the provider's own output, which the response cap bounds.
+ */
 class EventSink {
   private readonly encoder = new TextEncoder();
   private controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -167,6 +171,7 @@ export async function streamChatCompletion(c: ProxyContext, dependencies: ProxyA
   const clientSignal = c.req.raw.signal;
   const onClientAbort = () => upstream.abort(new DOMException('the client left', 'AbortError'));
   clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  if (clientSignal.aborted) onClientAbort(); // left while the hold was placed
   const budget = new Deadline(dependencies.config.providerBudgetMilliseconds);
   let opened: OpenedStream;
   try {
@@ -272,6 +277,7 @@ async function settleStream(dependencies: ProxyAppDependencies, plan: StreamPlan
   };
   if (usageSource === 'estimate') dependencies.logger.warn('stream settled from an estimate: the provider reported no final usage', fields);
   if (ending.kind === 'failed') {
+    dependencies.metrics.record('ProviderErrors', 1, { provider: plan.provider.name, kind: ending.error.kind });
     audit(dependencies.logger, 'provider_failure', { ...fields, error_kind: ending.error.kind });
     sink.write(sseEvent('error', plan.errorBody(ending.error)));
     return;

@@ -1,7 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createProxyApp } from '../../../lambda/proxy/app';
-import { proxyConfigDefaults, proxyConfigProblems } from '../../../lambda/proxy/config';
+import { proxyConfigDefaults, proxyConfigFromStage, proxyConfigProblems } from '../../../lambda/proxy/config';
+import { resolveStageConfig } from '../../../lib/config';
+import { configSchema } from '../../../lib/config/schema';
 import { gate, geminiAnswer, geminiStream, openAiStream } from '../../support/fake-providers';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
@@ -117,5 +119,16 @@ describe('relations between the limits, checked at start-up', () => {
     expect(() => createProxyApp({ keys, credits, providers: new Map(), logger, metrics, config: { ...config, holdTimeoutSeconds: 1 } })).toThrow(
       /refusing to start, inconsistent limits: holdTimeoutSeconds \(1\) must outlast/,
     );
+  });
+});
+
+describe('the proxy section of the stage config', () => {
+  test('is optional (the defaults apply), validated with units, and what it sets reaches the function', () => {
+    const stage = resolveStageConfig('production');
+    expect(proxyConfigFromStage(stage)).toMatchObject({ providerResponseBytesMax: 32 * 1024 * 1024, streamKeepAliveIntervalMilliseconds: 15_000 });
+    const tuned = configSchema.parse({ ...stage, proxy: { providerResponseBytesMax: 8 * 1024 * 1024, streamKeepAliveIntervalMilliseconds: 5000 } });
+    expect(proxyConfigFromStage(tuned)).toMatchObject({ providerResponseBytesMax: 8 * 1024 * 1024, streamKeepAliveIntervalMilliseconds: 5000, echoChunkDelayMilliseconds: 20 });
+    expect(configSchema.safeParse({ ...stage, proxy: { providerResponseBytesMax: 10 } }).success).toBe(false);
+    expect(configSchema.safeParse({ ...stage, proxy: { streamKeepAliveIntervalMilliseconds: 120_000 } }).success).toBe(false);
   });
 });
