@@ -141,7 +141,7 @@ export function geminiStream(steps: readonly StreamStep[], usage = { promptToken
     if (typeof step !== 'string') return step;
     sent += 1;
     const last = sent === texts.length;
-    const candidates = sent === 0 ? 0 : Math.ceil((usage.candidatesTokenCount * sent) / texts.length);
+    const candidates = Math.ceil((usage.candidatesTokenCount * sent) / texts.length);
     const chunk = {
       candidates: [{ content: { role: 'model', parts: [{ text: step }] }, index: 0, ...(last ? { finishReason } : {}) }],
       usageMetadata: { promptTokenCount: usage.promptTokenCount, candidatesTokenCount: candidates, totalTokenCount: usage.promptTokenCount + candidates },

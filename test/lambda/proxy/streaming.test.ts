@@ -91,7 +91,7 @@ describe('streaming over HTTP', () => {
     ]);
   });
 
-  test('the chunks follow OpenAI\'s format field by field, with one id, created and model, and the usage chunk when asked', async () => {
+  test('DATA-06: the chunks follow OpenAI\'s format field by field, with one id, created and model, and the usage chunk when asked', async () => {
     await start();
     fixture.openAi.script(openAiStream(['Hi', ' there'], { prompt_tokens: 20, completion_tokens: 5 }));
     const response = await post({ ...question, model: 'fake-gpt', stream: true, stream_options: { include_usage: true } });
@@ -135,7 +135,7 @@ describe('streaming over HTTP', () => {
     expect(await fixture.availableMicros('alice')).toBe(initialMicros - 22n);
   });
 
-  test('a gemini safety block mid-stream ends with an error event, and the tokens it reported are billed', async () => {
+  test('LOG-02: a gemini safety block mid-stream ends with an error event in the API\'s error shape, and the tokens it reported are billed', async () => {
     await start();
     const blocked = { candidates: [{ content: { role: 'model', parts: [{ text: '' }] }, finishReason: 'SAFETY', index: 0 }], usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 3 } };
     const stream = geminiStream(['Once upon '], { promptTokenCount: 12, candidatesTokenCount: 2 }, 'STOP');
@@ -150,7 +150,7 @@ describe('streaming over HTTP', () => {
     expect(await fixture.availableMicros('alice')).toBe(initialMicros - 12n);
   });
 
-  test('a provider that cuts the stream mid-way gets an error event, and what was streamed is billed as an estimate', async () => {
+  test('DR-03: a provider that cuts the stream mid-way gets an error event, and what was streamed is billed as an estimate', async () => {
     await start();
     const clientSawText = gate();
     fixture.openAi.script({ status: 200, pieces: [...openAiStream(['Partial answer']).pieces.slice(0, 3), clientSawText.opened], after: 'cut' });
@@ -169,7 +169,7 @@ describe('streaming over HTTP', () => {
     expect(await fixture.availableMicros('alice')).toBe(initialMicros - charged);
   });
 
-  test('a stream that ends without usage is delivered whole and settled from an estimate, logged as one', async () => {
+  test('DATA-06: a stream that ends without usage is delivered whole and settled from an estimate, logged as one', async () => {
     await start();
     fixture.openAi.script(openAiStream(['A complete answer without usage.'], null));
     const events = await eventReader(await post({ ...question, model: 'fake-gpt', stream: true, stream_options: { include_usage: true } })).rest();
@@ -184,7 +184,7 @@ describe('streaming over HTTP', () => {
     expect(await fixture.availableMicros('alice')).toBe(initialMicros - charged);
   });
 
-  test('a client that disconnects stops the upstream request at once and is billed an estimate of what it received', async () => {
+  test('DATA-06: a client that disconnects stops the upstream request at once and is billed an estimate of what it received', async () => {
     await start();
     const never = new Promise(() => undefined);
     fixture.openAi.script({ ...openAiStream(['Tokens nobody reads', never]), after: 'hang' });
