@@ -213,6 +213,18 @@ describe('streaming over HTTP', () => {
     expect(fixture.metrics.total('ChatCompletions', { model: 'fake-gpt', outcome: 'client_disconnected' })).toBe(1);
   });
 
+  test('DR-03: a stream that outlives the provider budget ends with a timeout error event, stops the provider and bills an estimate', async () => {
+    await start({ providerAttemptTimeoutMilliseconds: 500, providerBudgetMilliseconds: 1_000 });
+    fixture.openAi.script({ ...openAiStream(['Slow start', new Promise(() => undefined)]), after: 'hang' });
+    const events = await eventReader(await post({ ...question, model: 'fake-gpt', stream: true })).rest();
+    expect(events.some((event) => event.includes('"content":"Slow start"'))).toBe(true);
+    expect(JSON.parse(events.at(-1)!.split('\ndata: ')[1])).toMatchObject({ error: { type: 'api_error', code: 'provider_timeout' } });
+    expect(await fixture.openAi.requests[0].closed).toEqual({ completed: false });
+    const settled = await fixture.logger.nextAudit('provider_failure');
+    expect(settled).toMatchObject({ usage_source: 'estimate', error_kind: 'timeout' });
+    expect(BigInt(settled.charged_micros as string)).toBeGreaterThan(0n);
+  });
+
   test('402 before any provider call, as JSON, when the credits do not cover the hold', async () => {
     await start();
     const response = await post({ ...question, model: 'fake-gpt', stream: true }, { key: fixture.keys.bob });
