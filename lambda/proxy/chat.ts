@@ -54,7 +54,7 @@ const providerCodes = {
 } as const;
 
 /** A provider failure as the client sees it (status, type, code), for JSON errors and stream error events. */
-export function providerApiError(error: ProviderError): ApiError {
+function providerApiError(error: ProviderError): ApiError {
   return new ApiError(providerStatus[error.kind], error.kind === 'blocked' ? 'invalid_request_error' : 'api_error', providerCodes[error.kind], error.message);
 }
 
