@@ -10,7 +10,7 @@ import { formatMicros } from '../credits/domain/amount';
 import { handleChatCompletion } from './chat';
 import { AuthFailureThrottle } from './auth-failures';
 import type { ClientKeySource } from './client-key-source';
-import type { ProxyConfig } from './config';
+import { proxyConfigProblems, type ProxyConfig } from './config';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
 import type { ChatProvider } from './providers/types';
 
@@ -192,6 +192,8 @@ function accessLog(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyE
 
 export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEnv> {
   const { config } = dependencies;
+  const problems = proxyConfigProblems(config);
+  if (problems.length > 0) throw new Error(`proxy: refusing to start, inconsistent limits: ${problems.join('; ')}`);
   const app = new Hono<ProxyEnv>();
   app.use(requestIdMiddleware());
   app.use(requestMetrics(dependencies.metrics));

@@ -8,7 +8,9 @@ import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
 import { costMicros, holdMicros } from './billing';
 import { CreditsUnavailableError } from './credits-client';
-import { chatRequestSchema, completionBody, completionEventStream, normalizeMessages, stopSequences, type ChatRequest, type Completion } from './openai';
+import { Deadline } from './deadline';
+import { streamChatCompletion } from './chat-stream';
+import { chatRequestSchema, completionBody, normalizeMessages, stopSequences, type ChatRequest, type Completion } from './openai';
 import { ProviderError, type ChatProvider, type ProviderRequest, type ProviderResponse } from './providers/types';
 
 /**
@@ -41,26 +43,48 @@ function resolveModel(request: ChatRequest, dependencies: ProxyAppDependencies):
   return { model, provider, maxOutputTokens };
 }
 
-const providerStatus = { not_configured: 503, blocked: 400, unavailable: 503, bad_gateway: 502, timeout: 504 } as const;
-const providerCodes = { not_configured: 'provider_not_configured', blocked: 'content_blocked', unavailable: 'provider_unavailable', bad_gateway: 'provider_error', timeout: 'provider_timeout' } as const;
+const providerStatus = { not_configured: 503, blocked: 400, unavailable: 503, bad_gateway: 502, timeout: 504, too_large: 502 } as const;
+const providerCodes = {
+  not_configured: 'provider_not_configured',
+  blocked: 'content_blocked',
+  unavailable: 'provider_unavailable',
+  bad_gateway: 'provider_error',
+  timeout: 'provider_timeout',
+  too_large: 'provider_response_too_large',
+} as const;
 
-/** Calls the provider; one retry on a retryable error while the budget lasts. Aborts with the client or the budget. */
+/** A provider failure as the client sees it (status, type, code), for JSON errors and stream error events. */
+function providerApiError(error: ProviderError): ApiError {
+  return new ApiError(providerStatus[error.kind], error.kind === 'blocked' ? 'invalid_request_error' : 'api_error', providerCodes[error.kind], error.message);
+}
+
+/**
+ * Calls the provider; one retry on a retryable error while the budget lasts. Aborts with the client,
+ * the attempt's deadline or the budget; every deadline is a Deadline, so none can be collected unfired.
+ */
 async function callProvider(provider: ChatProvider, request: ProviderRequest, dependencies: ProxyAppDependencies, clientSignal: AbortSignal): Promise<ProviderResponse> {
-  const budget = AbortSignal.timeout(dependencies.config.providerBudgetMilliseconds);
-  for (let attempt = 1; ; attempt += 1) {
-    const signal = AbortSignal.any([clientSignal, budget, AbortSignal.timeout(dependencies.config.providerAttemptTimeoutMilliseconds)]);
-    const started = performance.now();
-    try {
-      const response = await provider.complete(request, signal);
-      dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
-      return response;
-    } catch (error) {
-      dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
-      dependencies.metrics.record('ProviderErrors', 1, { provider: provider.name, kind: error instanceof ProviderError ? error.kind : 'bad_gateway' });
-      const retry = error instanceof ProviderError && error.retryable && attempt === 1 && !budget.aborted && !clientSignal.aborted;
-      if (!retry) throw error;
-      dependencies.logger.warn('provider error; retrying once', { provider: provider.name, error_kind: error.kind });
+  const budget = new Deadline(dependencies.config.providerBudgetMilliseconds);
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      const attemptDeadline = new Deadline(dependencies.config.providerAttemptTimeoutMilliseconds);
+      const signal = AbortSignal.any([clientSignal, budget.signal, attemptDeadline.signal]);
+      const started = performance.now();
+      try {
+        const response = await provider.complete(request, { signal, responseBytesMax: dependencies.config.providerResponseBytesMax });
+        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
+        return response;
+      } catch (error) {
+        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
+        dependencies.metrics.record('ProviderErrors', 1, { provider: provider.name, kind: error instanceof ProviderError ? error.kind : 'bad_gateway' });
+        const retry = error instanceof ProviderError && error.retryable && attempt === 1 && !budget.passed && !clientSignal.aborted;
+        if (!retry) throw error;
+        dependencies.logger.warn('provider error; retrying once', { provider: provider.name, error_kind: error.kind });
+      } finally {
+        attemptDeadline.clear();
+      }
     }
+  } finally {
+    budget.clear();
   }
 }
 
@@ -144,6 +168,7 @@ export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyA
     topP: request.top_p,
     stop: stopSequences(request.stop),
   };
+  if (request.stream) return streamCompletion(c, dependencies, { request, model, provider, providerRequest, billing, logFields });
   let response: ProviderResponse;
   try {
     response = await callProvider(provider, providerRequest, dependencies, c.req.raw.signal);
@@ -162,23 +187,44 @@ export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyA
     held_micros: billing.heldMicros.toString(),
     charged_micros: outcome?.chargedMicros.toString(),
     finish_reason: response.finishReason,
-    stream: request.stream === true,
+    stream: false,
   });
   const completion: Completion = {
-    id: `chatcmpl-${c.get('requestId')}`,
-    created: Math.floor((dependencies.clock ?? Date.now)() / 1000),
-    model: model.id,
+    ...completionIdentity(c, dependencies, model),
     text: response.text,
     finishReason: response.finishReason,
     promptTokens: response.usage.promptTokens,
     completionTokens: response.usage.completionTokens,
   };
-  if (request.stream) {
-    c.header('content-type', 'text/event-stream; charset=utf-8');
-    c.header('cache-control', 'no-cache');
-    return c.body(completionEventStream(completion, request.stream_options?.include_usage === true));
-  }
   return c.json(completionBody(completion));
+}
+
+function completionIdentity(c: ProxyContext, dependencies: ProxyAppDependencies, model: ModelConfig) {
+  return { id: `chatcmpl-${c.get('requestId')}`, created: Math.floor((dependencies.clock ?? Date.now)() / 1000), model: model.id };
+}
+
+/** Streams the completion (chat-stream.ts); billing goes through the same hold and resolveHold. */
+function streamCompletion(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  prepared: { request: ChatRequest; model: ModelConfig; provider: ChatProvider; providerRequest: ProviderRequest; billing: Billing; logFields: Record<string, unknown> },
+): Promise<Response> {
+  const { billing, model, logFields } = prepared;
+  return streamChatCompletion(c, dependencies, {
+    model,
+    provider: prepared.provider,
+    request: prepared.providerRequest,
+    identity: completionIdentity(c, dependencies, model),
+    includeUsage: prepared.request.stream_options?.include_usage === true,
+    heldMicros: billing.heldMicros,
+    logFields,
+    settle: (chargeMicros) => resolveHold(dependencies, billing, chargeMicros, logFields),
+    failBeforeFirstByte: (error) => providerFailed(c, dependencies, billing, model, error, logFields),
+    errorBody: (error) => {
+      const apiError = providerApiError(error);
+      return { error: { message: apiError.message, type: apiError.type, code: apiError.code }, request_id: c.get('requestId') };
+    },
+  });
 }
 
 async function providerFailed(
@@ -198,6 +244,6 @@ async function providerFailed(
   countCompletion(dependencies, model, 'provider_error');
   if (usage) countUsage(dependencies, model, usage, outcome?.chargedMicros);
   audit(dependencies.logger, 'provider_failure', { ...logFields, error_kind: providerError.kind, charged_micros: outcome?.chargedMicros.toString() });
-  throw new ApiError(providerStatus[providerError.kind], providerError.kind === 'blocked' ? 'invalid_request_error' : 'api_error', providerCodes[providerError.kind], providerError.message);
+  throw providerApiError(providerError);
 }
 

@@ -19,6 +19,12 @@ export interface ProxyConfig {
   readonly slowRequestMilliseconds: number;
   /** Whether clients reach the proxy over HTTPS only (reported by /health, CFG-03). */
   readonly httpsOnly: boolean;
+  /** The most bytes read from one provider response, streamed or not: above it, 502 and the hold released. */
+  readonly providerResponseBytesMax: number;
+  /** A stream silent this long gets an SSE comment (keeps idle timeouts from cutting slow models). */
+  readonly streamKeepAliveIntervalMilliseconds: number;
+  /** The echo model's wait between streamed words (so streaming is visible locally). */
+  readonly echoChunkDelayMilliseconds: number;
 }
 
 export const proxyConfigDefaults = {
@@ -27,6 +33,12 @@ export const proxyConfigDefaults = {
   providerBudgetMilliseconds: 110_000,
   holdTimeoutSeconds: 300,
   slowRequestMilliseconds: 10_000,
+  // 32 MiB: thousands of times the largest completion a model here may produce (65,536 tokens as
+  // OpenAI-style chunks of a few hundred bytes each is about 20 MiB), far below the function's memory.
+  providerResponseBytesMax: 32 * 1024 * 1024,
+  // Below every idle timeout on the path (ALB, API Gateway, clients' read timeouts of 30 s and more).
+  streamKeepAliveIntervalMilliseconds: 15_000,
+  echoChunkDelayMilliseconds: 20,
 } as const;
 
 /** The proxy's settings from a stage's config: what the CDK app passes to the function (no secrets). */
@@ -37,9 +49,11 @@ export function proxyConfigFromStage(stage: {
   rateLimit: { enabled: boolean; requestsPerMinute: number };
   requestBodyBytesMax: number;
   certificate?: unknown;
+  proxy?: Partial<Pick<ProxyConfig, 'providerResponseBytesMax' | 'streamKeepAliveIntervalMilliseconds' | 'echoChunkDelayMilliseconds'>>;
 }): ProxyConfig {
   return {
     ...proxyConfigDefaults,
+    ...stage.proxy,
     models: stage.models,
     currency: stage.currency,
     allowedOrigins: stage.cors.allowedOrigins,
@@ -47,4 +61,20 @@ export function proxyConfigFromStage(stage: {
     requestBodyBytesMax: stage.requestBodyBytesMax,
     httpsOnly: stage.certificate !== undefined,
   };
+}
+
+/**
+ * How the limits must relate; the app refuses to start otherwise. An attempt fits in the budget,
+ * and a hold outlives the longest request it pays for (a hold that expired mid-stream could no
+ * longer be settled). The function's and the edge's timeouts above the budget are asserted at synth.
+ */
+export function proxyConfigProblems(config: ProxyConfig): string[] {
+  const problems: string[] = [];
+  if (config.providerAttemptTimeoutMilliseconds > config.providerBudgetMilliseconds) {
+    problems.push(`providerAttemptTimeoutMilliseconds (${config.providerAttemptTimeoutMilliseconds}) must not exceed providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`);
+  }
+  if (config.providerBudgetMilliseconds >= config.holdTimeoutSeconds * 1000) {
+    problems.push(`holdTimeoutSeconds (${config.holdTimeoutSeconds}) must outlast providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`);
+  }
+  return problems;
 }

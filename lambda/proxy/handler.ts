@@ -1,6 +1,6 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { serviceKeyFromSecretString } from '../credits/keys';
-import { coldStartHandler } from '../shared/lambda-handler';
+import { coldStartStreamingHandler } from '../shared/lambda-handler';
 import { createLogger, type LogLevel } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
@@ -12,7 +12,9 @@ import { createProviders } from './providers';
 import { credentialsFromSecretString } from './providers/credentials';
 
 /**
- * The proxy as a Lambda function behind the public ALB. The environment holds only non-secret
+ * The proxy as a response-streaming Lambda function, invoked by the private REST API (Lambda proxy
+ * integration in STREAM mode, events in format 1.0) behind the public ALB: completions stream to the
+ * client as the provider produces them. The environment holds only non-secret
  * settings and the ARNs of its secrets (CFG-02, AUTH-03): the client key set, its own key for the
  * credits service, the provider credentials. Secrets are read at cold start and refreshed. Metrics
  * go to CloudWatch as EMF, flushed after every invocation (MON-02); there is no /metrics route.
@@ -55,12 +57,14 @@ export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLamb
     key: cachedCurrentSecret(client, settings.creditsKeySecretArn, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
     requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
   });
-  const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds));
+  const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds), {
+    echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
+  });
   return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics });
 }
 
-/** Built once per execution environment (cold start). */
-export const handler = coldStartHandler(async () => {
+/** Built once per execution environment (cold start); streams every response. */
+export const handler = coldStartStreamingHandler(async () => {
   const settings = proxyLambdaSettings(process.env);
   const metrics = createEmfMetrics('proxy', settings.stage);
   return { app: await createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), metrics), metrics };

@@ -72,23 +72,45 @@ export function completionBody(completion: Completion) {
   };
 }
 
-function usageBody(completion: Completion) {
+function usageBody(completion: Pick<Completion, 'promptTokens' | 'completionTokens'>) {
   return { prompt_tokens: completion.promptTokens, completion_tokens: completion.completionTokens, total_tokens: completion.promptTokens + completion.completionTokens };
 }
 
+/** What every chunk of one stream shares: OpenAI clients check that id, created and model stay the same. */
+export interface StreamIdentity {
+  readonly id: string;
+  readonly created: number;
+  readonly model: string;
+}
+
+type ChunkChoice = { index: 0; delta: { role?: 'assistant'; content?: string }; logprobs: null; finish_reason: FinishReason | null };
+
+function chunkBody(identity: StreamIdentity, choices: ChunkChoice[], extra: Record<string, unknown> = {}) {
+  return { id: identity.id, object: 'chat.completion.chunk', created: identity.created, model: identity.model, system_fingerprint: null, choices, ...extra };
+}
+
+/** The first chunk: the assistant's role, no content yet. */
+export function roleChunk(identity: StreamIdentity) {
+  return chunkBody(identity, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+}
+
+export function contentChunk(identity: StreamIdentity, text: string) {
+  return chunkBody(identity, [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }]);
+}
+
+export function finishChunk(identity: StreamIdentity, finishReason: FinishReason) {
+  return chunkBody(identity, [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }]);
+}
+
 /**
- * The completion as server-sent events. Behind ALB + Lambda the body is buffered, so the chunks
- * arrive together; the format is what streaming clients parse.
+ * The usage chunk (`stream_options.include_usage`): no choices, the usage, and what was charged and
+ * remains (the headers are long gone when it is known), as extra fields OpenAI clients ignore.
  */
-export function completionEventStream(completion: Completion, includeUsage: boolean): string {
-  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-    `data: ${JSON.stringify({ id: completion.id, object: 'chat.completion.chunk', created: completion.created, model: completion.model, system_fingerprint: null, choices, ...extra })}\n\n`;
-  const events = [
-    chunk([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
-    chunk([{ index: 0, delta: { content: completion.text }, logprobs: null, finish_reason: null }]),
-    chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: completion.finishReason }]),
-  ];
-  if (includeUsage) events.push(chunk([], { usage: usageBody(completion) }));
-  events.push('data: [DONE]\n\n');
-  return events.join('');
+export function usageChunk(identity: StreamIdentity, usage: { promptTokens: number; completionTokens: number }, credits?: { charged: string; remaining: string }) {
+  const extra: Record<string, unknown> = { usage: usageBody({ promptTokens: usage.promptTokens, completionTokens: usage.completionTokens }) };
+  if (credits) {
+    extra.x_credits_charged = credits.charged;
+    extra.x_credits_remaining = credits.remaining;
+  }
+  return chunkBody(identity, [], extra);
 }

@@ -46,11 +46,12 @@ async function main(): Promise<void> {
   const logger = createLogger('proxy', settings.logLevel);
   const credentials = credentialsFromEnvironment(process.env);
   const metrics = new MetricsRegistry('proxy', settings.stage);
+  const config = proxyConfigFromStage(resolveStageConfig(settings.stage));
   const app = createProxyApp({
     keys: fileClientKeySource(settings.clientKeysFile, logger),
     credits: createCreditsClient({ baseUrl: settings.creditsUrl, key: () => settings.creditsKey, requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds }),
-    providers: createProviders(async () => credentials),
-    config: proxyConfigFromStage(resolveStageConfig(settings.stage)),
+    providers: createProviders(async () => credentials, { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } }),
+    config,
     logger,
     metrics,
   });

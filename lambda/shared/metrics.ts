@@ -50,7 +50,7 @@ export type MetricName = keyof typeof metricDefinitions;
 export type MetricDimensions<N extends MetricName> = Record<(typeof metricDefinitions)[N]['dimensions'][number], string>;
 
 /** Outcomes of a chat completion (the `outcome` dimension of ChatCompletions). */
-export type ChatOutcome = 'completed' | 'insufficient_credits' | 'provider_error' | 'credits_unavailable';
+export type ChatOutcome = 'completed' | 'insufficient_credits' | 'provider_error' | 'credits_unavailable' | 'client_disconnected';
 
 export interface AppMetrics {
   /** One observation: a count, a duration or an amount, with exactly the metric's declared dimensions. */

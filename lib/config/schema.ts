@@ -234,6 +234,17 @@ export const configSchema = z.strictObject({
       throttlingBurstRequests: z.number().int().min(1).max(5000),
     }),
   }),
+  /** Limits of the proxy's provider calls and streams; every field optional (the defaults in lambda/proxy/config.ts). */
+  proxy: z
+    .strictObject({
+      /** The most bytes read from one provider response, streamed or not; above it the answer is a 502 and the hold is released. Default: 33554432 (32 MiB). */
+      providerResponseBytesMax: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).optional(),
+      /** A stream silent this long gets an SSE comment, so idle timeouts on the path do not cut slow models. Default: 15000. */
+      streamKeepAliveIntervalMilliseconds: z.number().int().min(1000).max(60_000).optional(),
+      /** The built-in echo model's wait between streamed words. Default: 20. */
+      echoChunkDelayMilliseconds: z.number().int().min(0).max(1000).optional(),
+    })
+    .optional(),
   /** Currency of the credits (micro-units on the ledger). Default: USD. */
   currency: z.string().regex(/^[A-Z]{3}$/),
   /** The models clients may call, with their prices. */

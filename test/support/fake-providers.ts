@@ -2,27 +2,83 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 /**
- * Real local HTTP servers that speak the providers' APIs: Gemini's generateContent and OpenAI's Chat
- * Completions. A test scripts their next answers; the servers record what they were sent.
+ * Real local HTTP servers that speak the providers' APIs: Gemini's generateContent and
+ * streamGenerateContent (SSE), OpenAI's Chat Completions (JSON and SSE). A test scripts their next
+ * answers; a streamed answer is a list of raw pieces written one by one, and a promise in the list
+ * holds the rest back until it settles (so a test can wait for the client to see chunk 1 before the
+ * provider sends chunk 2, without sleeping). The servers record what they were sent and when each
+ * answer's connection closed.
  */
 
-export interface ScriptedAnswer {
+export interface JsonAnswer {
   readonly status: number;
   readonly body: unknown;
   /** Wait this long before answering (to test timeouts and client disconnects). */
   readonly delayMilliseconds?: number;
 }
 
+export interface StreamAnswer {
+  readonly status: number;
+  /** Raw event-stream text, written in order; a promise is awaited before the next piece. */
+  readonly pieces: readonly (string | Promise<unknown>)[];
+  /** After the pieces: end the response (default), keep it open, or cut the connection. */
+  readonly after?: 'end' | 'hang' | 'cut';
+}
+
+export type ScriptedAnswer = JsonAnswer | StreamAnswer;
+
+export interface RecordedRequest {
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: unknown;
+  /** Settles when the answer's connection closes: `completed` false when the client left first. */
+  readonly closed: Promise<{ completed: boolean }>;
+}
+
 export interface FakeProvider {
   readonly baseUrl: string;
-  readonly requests: { path: string; headers: IncomingMessage['headers']; body: unknown }[];
+  readonly requests: RecordedRequest[];
   /** Answers for the next requests, in order; after them, the default answer. */
   script(...answers: ScriptedAnswer[]): void;
+  /** Settles when the request with this index (0 = the first) has arrived. */
+  request(index: number): Promise<RecordedRequest>;
   close(): Promise<void>;
 }
 
+async function writeStream(response: ServerResponse, answer: StreamAnswer): Promise<void> {
+  response.writeHead(answer.status, { 'content-type': 'text/event-stream' });
+  response.flushHeaders();
+  for (const piece of answer.pieces) {
+    if (typeof piece !== 'string') await piece;
+    else if (!response.destroyed) response.write(piece);
+  }
+  if (response.destroyed) return;
+  if (answer.after === 'cut') response.socket?.destroy();
+  else if (answer.after !== 'hang') response.end();
+}
+
+function answerRequest(response: ServerResponse, answer: ScriptedAnswer): void {
+  if ('pieces' in answer) {
+    void writeStream(response, answer).catch(() => response.destroy());
+    return;
+  }
+  const send = () => {
+    if (response.destroyed) return;
+    response.writeHead(answer.status, { 'content-type': 'application/json' });
+    response.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+  };
+  if (answer.delayMilliseconds) setTimeout(send, answer.delayMilliseconds);
+  else send();
+}
+
 async function startFake(defaultAnswer: (path: string, body: unknown) => ScriptedAnswer): Promise<FakeProvider> {
-  const requests: FakeProvider['requests'] = [];
+  const requests: RecordedRequest[] = [];
+  const arrivals: ((request: RecordedRequest) => void)[] = [];
+  const arrived: Promise<RecordedRequest>[] = [];
+  const arrival = (index: number) => {
+    while (arrived.length <= index) arrived.push(new Promise((resolve) => arrivals.push(resolve)));
+    return arrived[index];
+  };
   const queue: ScriptedAnswer[] = [];
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -36,15 +92,12 @@ async function startFake(defaultAnswer: (path: string, body: unknown) => Scripte
         // keep the text
       }
       const path = request.url ?? '/';
-      requests.push({ path, headers: request.headers, body });
-      const answer = queue.shift() ?? defaultAnswer(path, body);
-      const send = () => {
-        if (response.destroyed) return;
-        response.writeHead(answer.status, { 'content-type': 'application/json' });
-        response.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
-      };
-      if (answer.delayMilliseconds) setTimeout(send, answer.delayMilliseconds);
-      else send();
+      const closed = new Promise<{ completed: boolean }>((resolve) => response.once('close', () => resolve({ completed: response.writableFinished })));
+      const recorded: RecordedRequest = { path, headers: request.headers, body, closed };
+      requests.push(recorded);
+      arrival(requests.length - 1);
+      arrivals[requests.length - 1](recorded);
+      answerRequest(response, queue.shift() ?? defaultAnswer(path, body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,6 +106,7 @@ async function startFake(defaultAnswer: (path: string, body: unknown) => Scripte
     baseUrl: `http://127.0.0.1:${port}`,
     requests,
     script: (...answers) => queue.push(...answers),
+    request: arrival,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -72,9 +126,35 @@ export function geminiError(status: number, message: string, grpcStatus = 'INTER
   return { status, body: { error: { code: status, message, status: grpcStatus } } };
 }
 
-/** A Gemini stand-in: POST /v1beta/models/{model}:generateContent with x-goog-api-key. */
+/** A piece of a scripted stream: a text delta, or a promise the stand-in waits for before going on. */
+export type StreamStep = string | Promise<unknown>;
+
+/**
+ * A Gemini stream (streamGenerateContent?alt=sse): one chunk per text, each with the cumulative
+ * usageMetadata so far (as Gemini sends it), the last with the finish reason and the final usage.
+ * Events end in CRLF pairs, as Gemini's do.
+ */
+export function geminiStream(steps: readonly StreamStep[], usage = { promptTokenCount: 12, candidatesTokenCount: 7 }, finishReason = 'STOP'): StreamAnswer {
+  const texts = steps.filter((step): step is string => typeof step === 'string');
+  let sent = 0;
+  const pieces = steps.map((step) => {
+    if (typeof step !== 'string') return step;
+    sent += 1;
+    const last = sent === texts.length;
+    const candidates = Math.ceil((usage.candidatesTokenCount * sent) / texts.length);
+    const chunk = {
+      candidates: [{ content: { role: 'model', parts: [{ text: step }] }, index: 0, ...(last ? { finishReason } : {}) }],
+      usageMetadata: { promptTokenCount: usage.promptTokenCount, candidatesTokenCount: candidates, totalTokenCount: usage.promptTokenCount + candidates },
+      modelVersion: 'fake',
+    };
+    return `data: ${JSON.stringify(chunk)}\r\n\r\n`;
+  });
+  return { status: 200, pieces };
+}
+
+/** A Gemini stand-in: POST /v1beta/models/{model}:generateContent (JSON) and :streamGenerateContent?alt=sse, with x-goog-api-key. */
 export function startFakeGemini(): Promise<FakeProvider> {
-  return startFake(() => geminiAnswer('Hello from the fake Gemini.'));
+  return startFake((path) => (path.includes(':streamGenerateContent') ? geminiStream(['Hello from ', 'the fake Gemini.']) : geminiAnswer('Hello from the fake Gemini.')));
 }
 
 export function openAiAnswer(text: string, usage = { prompt_tokens: 20, completion_tokens: 5 }, finishReason = 'stop'): ScriptedAnswer {
@@ -91,7 +171,33 @@ export function openAiAnswer(text: string, usage = { prompt_tokens: 20, completi
   };
 }
 
-/** An OpenAI-compatible stand-in: POST /chat/completions with a bearer key. */
+const openAiChunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices, ...extra })}\n\n`;
+
+/**
+ * An OpenAI Chat Completions stream: a role chunk, one chunk per text, the finish chunk, then (unless
+ * `usage` is null) the usage chunk with `choices: []`, then [DONE]. Keep-alive comments between
+ * events, as real servers send them.
+ */
+export function openAiStream(steps: readonly StreamStep[], usage: { prompt_tokens: number; completion_tokens: number } | null = { prompt_tokens: 20, completion_tokens: 5 }, finishReason = 'stop'): StreamAnswer {
+  const pieces: StreamStep[] = [openAiChunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]), ': keep-alive\n\n'];
+  for (const step of steps) pieces.push(typeof step === 'string' ? openAiChunk([{ index: 0, delta: { content: step }, finish_reason: null }]) : step);
+  pieces.push(openAiChunk([{ index: 0, delta: {}, finish_reason: finishReason }]));
+  if (usage) pieces.push(openAiChunk([], { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
+  pieces.push('data: [DONE]\n\n');
+  return { status: 200, pieces };
+}
+
+/** An OpenAI-compatible stand-in: POST /chat/completions with a bearer key; streams when asked to. */
 export function startFakeOpenAi(): Promise<FakeProvider> {
-  return startFake(() => openAiAnswer('Hello from the fake OpenAI-compatible server.'));
+  return startFake((_path, body) =>
+    (body as { stream?: boolean }).stream ? openAiStream(['Hello from ', 'the fake ', 'OpenAI-compatible server.']) : openAiAnswer('Hello from the fake OpenAI-compatible server.'),
+  );
+}
+
+/** A promise and the function that settles it: a gate a test opens when an event happened. */
+export function gate(): { readonly opened: Promise<void>; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
 }

@@ -90,10 +90,6 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     ],
   });
   const credits = createCreditsClient({ baseUrl: creditsServer.url, key: () => proxyServiceKey, requestTimeoutMilliseconds: 5_000 });
-  const providers = createProviders(async () => ({
-    gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
-    openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
-  }));
   const config: ProxyConfig = {
     ...proxyConfigDefaults,
     models: testModels,
@@ -106,6 +102,13 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     providerBudgetMilliseconds: 4_000,
     ...configOverrides,
   };
+  const providers = createProviders(
+    async () => ({
+      gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
+      openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
+    }),
+    { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } },
+  );
   const logger = new RecordingLogger();
   const metrics = new RecordingMetrics();
   const app = createProxyApp({ keys: keySource, credits, providers, config, logger, metrics });

@@ -9,18 +9,36 @@ export interface LogRecord {
 /** An AppLogger that keeps what it is told, so tests can read the log lines a request produced. */
 export class RecordingLogger implements AppLogger {
   readonly records: LogRecord[] = [];
+  private readonly waiters: { matches: (record: LogRecord) => boolean; resolve: (fields: LogFields) => void }[] = [];
+
+  private push(record: LogRecord): void {
+    this.records.push(record);
+    for (const waiter of [...this.waiters]) {
+      if (!waiter.matches(record)) continue;
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.resolve(record.fields);
+    }
+  }
+
+  /** Settles with the fields of the first audit record of this event (already logged, or when it is). */
+  nextAudit(event: string): Promise<LogFields> {
+    const matches = (record: LogRecord) => record.message === 'audit' && record.fields.audit_event === event;
+    const logged = this.records.find(matches);
+    if (logged) return Promise.resolve(logged.fields);
+    return new Promise((resolve) => this.waiters.push({ matches, resolve }));
+  }
 
   debug(message: string, fields: LogFields = {}): void {
-    this.records.push({ level: 'DEBUG', message, fields });
+    this.push({ level: 'DEBUG', message, fields });
   }
   info(message: string, fields: LogFields = {}): void {
-    this.records.push({ level: 'INFO', message, fields });
+    this.push({ level: 'INFO', message, fields });
   }
   warn(message: string, fields: LogFields = {}): void {
-    this.records.push({ level: 'WARN', message, fields });
+    this.push({ level: 'WARN', message, fields });
   }
   error(message: string, fields: LogFields = {}): void {
-    this.records.push({ level: 'ERROR', message, fields });
+    this.push({ level: 'ERROR', message, fields });
   }
 
   auditEvents(event?: string): LogFields[] {

@@ -1,23 +1,32 @@
+import { StreamTooLargeError, readServerSentEvents } from '../sse';
 import type { ProviderCredentials } from './credentials';
 import {
   ProviderError,
+  bodyReadError,
   errorKindForStatus,
   providerFetch,
   readProviderJson,
+  responseTooLarge,
   sanitizeProviderMessage,
   tokenCount,
   type ChatMessage,
   type ChatProvider,
   type FinishReason,
+  type ProviderCall,
   type ProviderRequest,
   type ProviderResponse,
+  type StreamDelta,
+  type TokenUsage,
 } from './types';
 
 /**
- * Gemini's generateContent REST API. System messages become the system instruction, assistant turns
- * the `model` role; safety blocks become a clear error; usage is read from `usageMetadata` of the
- * (single, final) response, never summed, and thinking tokens are billed as output.
+ * Gemini's generateContent REST API, and streamGenerateContent?alt=sse for streams. System messages
+ * become the system instruction, assistant turns the `model` role; safety blocks become a clear
+ * error (mid-stream too); usage is read from `usageMetadata`, which is cumulative in a stream: the
+ * last one seen is the bill, never a sum. Thinking tokens are billed as output, never shown.
  */
+
+const providerName = 'gemini';
 
 interface GeminiContent {
   role: 'user' | 'model';
@@ -47,7 +56,7 @@ export function toGeminiContents(messages: readonly ChatMessage[]): { contents: 
   return { contents, systemInstruction: system.length > 0 ? { parts: [{ text: system.join('\n\n') }] } : undefined };
 }
 
-function usageOf(body: GeminiResponse): ProviderResponse['usage'] | undefined {
+function usageOf(body: GeminiResponse): TokenUsage | undefined {
   const metadata = body.usageMetadata;
   if (!metadata) return undefined;
   return {
@@ -78,37 +87,103 @@ function responseOf(body: GeminiResponse): ProviderResponse {
   return { text, finishReason, usage };
 }
 
-export function createGeminiProvider(credentials: () => Promise<ProviderCredentials>): ChatProvider {
+function requestBody(request: ProviderRequest) {
+  const { contents, systemInstruction } = toGeminiContents(request.messages);
   return {
-    name: 'gemini',
-    async complete(request: ProviderRequest, signal: AbortSignal): Promise<ProviderResponse> {
-      const gemini = (await credentials()).gemini;
-      if (!gemini) throw new ProviderError('not_configured', 'provider not configured: gemini has no API key yet', false);
-      const { contents, systemInstruction } = toGeminiContents(request.messages);
-      const body = {
-        contents,
-        systemInstruction,
-        generationConfig: {
-          candidateCount: 1,
-          maxOutputTokens: request.maxOutputTokens,
-          temperature: request.temperature,
-          topP: request.topP,
-          stopSequences: request.stop && request.stop.length > 0 ? request.stop : undefined,
-        },
-      };
-      const url = `${gemini.baseUrl}/v1beta/models/${encodeURIComponent(request.model)}:generateContent`;
-      const response = await providerFetch(
-        url,
-        { method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': gemini.apiKey }, body: JSON.stringify(body) },
-        'gemini',
-        signal,
-      );
-      const parsed = (await readProviderJson(response, 'gemini')) as GeminiResponse;
-      if (!response.ok) {
-        const { kind, retryable } = errorKindForStatus(response.status);
-        throw new ProviderError(kind, `gemini answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`, retryable);
+    contents,
+    systemInstruction,
+    generationConfig: {
+      candidateCount: 1,
+      maxOutputTokens: request.maxOutputTokens,
+      temperature: request.temperature,
+      topP: request.topP,
+      stopSequences: request.stop && request.stop.length > 0 ? request.stop : undefined,
+    },
+  };
+}
+
+async function errorFromResponse(response: Response, call: ProviderCall): Promise<ProviderError> {
+  const parsed = (await readProviderJson(response, providerName, call.responseBytesMax)) as GeminiResponse;
+  const { kind, retryable } = errorKindForStatus(response.status);
+  return new ProviderError(kind, `gemini answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`, retryable);
+}
+
+function parseChunk(data: string): GeminiResponse {
+  try {
+    return JSON.parse(data) as GeminiResponse;
+  } catch {
+    throw new ProviderError('bad_gateway', 'gemini sent a stream event that is not JSON', false);
+  }
+}
+
+/** The deltas of one stream chunk; a block (of the prompt, or of the answer mid-stream) ends the stream with an error. */
+function* chunkDeltas(chunk: GeminiResponse, usage: TokenUsage | undefined): Generator<StreamDelta> {
+  if (chunk.error) throw new ProviderError('unavailable', `gemini failed mid-stream: ${sanitizeProviderMessage(chunk.error.message)}`, false, usage);
+  if (chunk.promptFeedback?.blockReason) {
+    throw new ProviderError('blocked', `the prompt was blocked by the provider's safety filter (${sanitizeProviderMessage(chunk.promptFeedback.blockReason)})`, false, usage);
+  }
+  const candidate = chunk.candidates?.[0];
+  if (!candidate) return;
+  const text = (candidate.content?.parts ?? []).filter((part) => !part.thought).map((part) => part.text ?? '').join('');
+  if (text !== '') yield { kind: 'text', text };
+  if (candidate.finishReason === undefined) return;
+  const finishReason = finishReasonOf(candidate.finishReason);
+  if (finishReason === 'content_filter') {
+    throw new ProviderError('blocked', `the response was blocked by the provider's safety filter (${sanitizeProviderMessage(candidate.finishReason)})`, false, usage);
+  }
+  yield { kind: 'finish', finishReason };
+}
+
+async function* streamCompletion(url: string, init: RequestInit, call: ProviderCall): AsyncGenerator<StreamDelta> {
+  const response = await providerFetch(url, init, providerName, call.signal);
+  if (!response.ok) throw await errorFromResponse(response, call);
+  if (!response.body) throw new ProviderError('bad_gateway', 'gemini sent an empty stream', false);
+  let usage: TokenUsage | undefined;
+  let finished = false;
+  try {
+    for await (const event of readServerSentEvents(response.body, call.responseBytesMax)) {
+      const chunk = parseChunk(event.data);
+      // Cumulative: each usageMetadata replaces the one before.
+      usage = usageOf(chunk) ?? usage;
+      for (const delta of chunkDeltas(chunk, usage)) {
+        if (delta.kind === 'finish') finished = true;
+        yield delta;
+      }
+    }
+  } catch (error) {
+    if (error instanceof StreamTooLargeError) throw responseTooLarge(providerName, error.bytesMax);
+    throw bodyReadError(error, providerName, call.signal);
+  }
+  if (!finished) throw new ProviderError('bad_gateway', 'gemini ended the stream without a finish reason', false, usage);
+  // Without usage the proxy settles an estimate of what was streamed (and logs it as one).
+  if (usage) yield { kind: 'usage', usage };
+}
+
+export function createGeminiProvider(credentials: () => Promise<ProviderCredentials>): ChatProvider {
+  const connection = async (request: ProviderRequest, method: 'generateContent' | 'streamGenerateContent?alt=sse') => {
+    const gemini = (await credentials()).gemini;
+    if (!gemini) throw new ProviderError('not_configured', 'provider not configured: gemini has no API key yet', false);
+    const url = `${gemini.baseUrl}/v1beta/models/${encodeURIComponent(request.model)}:${method}`;
+    const init: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': gemini.apiKey }, body: JSON.stringify(requestBody(request)) };
+    return { url, init };
+  };
+  return {
+    name: providerName,
+    async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
+      const { url, init } = await connection(request, 'generateContent');
+      const response = await providerFetch(url, init, providerName, call.signal);
+      if (!response.ok) throw await errorFromResponse(response, call);
+      let parsed: GeminiResponse;
+      try {
+        parsed = (await readProviderJson(response, providerName, call.responseBytesMax)) as GeminiResponse;
+      } catch (error) {
+        throw bodyReadError(error, providerName, call.signal);
       }
       return responseOf(parsed);
+    },
+    async *stream(request: ProviderRequest, call: ProviderCall): AsyncGenerator<StreamDelta> {
+      const { url, init } = await connection(request, 'streamGenerateContent?alt=sse');
+      yield* streamCompletion(url, init, call);
     },
   };
 }

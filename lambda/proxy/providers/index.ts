@@ -1,14 +1,18 @@
 import type { ProviderCredentials } from './credentials';
-import { createEchoProvider } from './echo';
+import { createEchoProvider, type EchoOptions } from './echo';
 import { createGeminiProvider } from './gemini';
 import { createOpenAiCompatibleProvider } from './openai-compatible';
 import type { ChatProvider } from './types';
 
+export interface ProviderOptions {
+  readonly echo?: EchoOptions;
+}
+
 /** Every provider by the name the model config uses; credentials are read per call (cached by the caller). */
-export function createProviders(credentials: () => Promise<ProviderCredentials>): Map<string, ChatProvider> {
+export function createProviders(credentials: () => Promise<ProviderCredentials>, options: ProviderOptions = {}): Map<string, ChatProvider> {
   return new Map<string, ChatProvider>([
     ['gemini', createGeminiProvider(credentials)],
     ['openai-compatible', createOpenAiCompatibleProvider(credentials)],
-    ['echo', createEchoProvider()],
+    ['echo', createEchoProvider(options.echo)],
   ]);
 }

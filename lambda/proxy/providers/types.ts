@@ -20,11 +20,34 @@ export interface ProviderRequest {
 
 export type FinishReason = 'stop' | 'length' | 'content_filter';
 
+export interface TokenUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
 export interface ProviderResponse {
   readonly text: string;
   readonly finishReason: FinishReason;
   /** What the provider reports it used; the bill is computed from this. */
-  readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+  readonly usage: TokenUsage;
+}
+
+/**
+ * What a streaming call yields, in order: text deltas as the provider produces them, then its
+ * finish reason, then (when the provider reports it) its usage. Usage is the provider's final,
+ * cumulative count, never a sum of partial counts.
+ */
+export type StreamDelta =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'finish'; readonly finishReason: FinishReason }
+  | { readonly kind: 'usage'; readonly usage: TokenUsage };
+
+/** How one provider call is bounded. */
+export interface ProviderCall {
+  /** Aborts the upstream request: the client left, or a deadline passed. */
+  readonly signal: AbortSignal;
+  /** The most bytes read from the provider's response (a runaway answer is a 502, never an out-of-memory). */
+  readonly responseBytesMax: number;
 }
 
 export type ProviderErrorKind =
@@ -37,7 +60,9 @@ export type ProviderErrorKind =
   /** The provider answered something we cannot use, or a 4xx that is our bug: 502. */
   | 'bad_gateway'
   /** No answer in time: 504. */
-  | 'timeout';
+  | 'timeout'
+  /** The provider's response exceeded the configured byte cap: 502, nothing billed. */
+  | 'too_large';
 
 /** A provider failure with a message safe to show the client: never the provider's raw body. */
 export class ProviderError extends Error {
@@ -47,7 +72,7 @@ export class ProviderError extends Error {
     /** Whether one retry may help. */
     readonly retryable: boolean,
     /** Tokens the provider reports it used before failing, if any (billed when known). */
-    readonly usage?: ProviderResponse['usage'],
+    readonly usage?: TokenUsage,
   ) {
     super(message);
     this.name = 'ProviderError';
@@ -56,7 +81,10 @@ export class ProviderError extends Error {
 
 export interface ChatProvider {
   readonly name: string;
-  complete(request: ProviderRequest, signal: AbortSignal): Promise<ProviderResponse>;
+  /** One whole completion. */
+  complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse>;
+  /** The completion as it is produced; failures (mid-stream too) are thrown as ProviderErrors. */
+  stream(request: ProviderRequest, call: ProviderCall): AsyncIterable<StreamDelta>;
 }
 
 /** Longest provider message (already sanitized) passed on to a client. */
@@ -79,14 +107,50 @@ export function errorKindForStatus(status: number): { kind: ProviderErrorKind; r
   return { kind: 'bad_gateway', retryable: false };
 }
 
-/** Reads a JSON body; a body that is not JSON is a 502 from the provider, never a crash. */
-export async function readProviderJson(response: Response, provider: string): Promise<unknown> {
-  const text = await response.text();
+export function responseTooLarge(provider: string, bytesMax: number): ProviderError {
+  return new ProviderError('too_large', `${provider} sent a response over ${bytesMax} bytes; it was cut`, false);
+}
+
+/** A body's text, reading at most `bytesMax` bytes (the transfer is cancelled beyond). */
+export async function readBoundedText(response: Response, provider: string, bytesMax: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > bytesMax) {
+    await response.body?.cancel().catch(() => undefined);
+    throw responseTooLarge(provider, bytesMax);
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      if (bytes > bytesMax) throw responseTooLarge(provider, bytesMax);
+      chunks.push(value);
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads a JSON body, at most `bytesMax` bytes; a body that is not JSON is a 502 from the provider, never a crash. */
+export async function readProviderJson(response: Response, provider: string, bytesMax: number): Promise<unknown> {
+  const text = await readBoundedText(response, provider, bytesMax);
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw new ProviderError('bad_gateway', `${provider} returned a response that is not JSON (HTTP ${response.status})`, response.status >= 500);
   }
+}
+
+/** A failure while reading a response body (after the headers came): an abort is a timeout, anything else a cut connection. */
+export function bodyReadError(error: unknown, provider: string, signal: AbortSignal): ProviderError {
+  if (error instanceof ProviderError) return error;
+  if (signal.aborted) return new ProviderError('timeout', `${provider} did not finish in time`, false);
+  return new ProviderError('bad_gateway', `${provider} cut the connection mid-response`, false);
 }
 
 /** fetch, with network failures and aborts as ProviderErrors. */

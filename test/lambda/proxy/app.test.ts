@@ -183,14 +183,15 @@ describe('billing: reserve, then settle or release', () => {
     expect(await fixture.availableMicros('alice')).toBe(10_000_000n);
   });
 
-  test('a client that disconnects mid-request gets its hold released', async () => {
-    fixture.gemini.script({ status: 200, body: {}, delayMilliseconds: 3_000 });
+  test('a client that disconnects mid-request stops the provider call and gets its hold released', async () => {
+    fixture.gemini.script({ status: 200, pieces: [new Promise(() => undefined)] });
     const controller = new AbortController();
     const pending = chat(hello, { signal: controller.signal }).catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await fixture.gemini.request(0);
     controller.abort();
     await pending;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await fixture.gemini.requests[0].closed).toEqual({ completed: false });
+    expect(await fixture.logger.nextAudit('provider_failure')).toMatchObject({ charged_micros: '0' });
     expect(await fixture.availableMicros('alice')).toBe(10_000_000n);
   });
 

@@ -1,3 +1,5 @@
+// First: the stand-in of the Lambda runtime's streaming interface, before the handler module reads it.
+import { invokeStreaming, RecordingResponseStream, streamingMarker, httpIntegrationContentType } from '../../support/lambda-streaming';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler, proxyLambdaSettings } from '../../../lambda/proxy/handler';
@@ -5,11 +7,15 @@ import { proxyConfigFromStage } from '../../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
 import { generateApiKey, hashKey } from '../../../lambda/shared/keys';
 import { resolveStageConfig } from '../../../lib/config';
-import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
+import { gate, openAiStream } from '../../support/fake-providers';
+import { startProxyFixture, testModels, type ProxyFixture } from '../../support/proxy';
 
 /**
- * The proxy Lambda behind the public ALB (multi-value headers on): ALB events in and out; its
- * secrets from Secrets Manager (mocked at the SDK); a real credits service on loopback.
+ * The proxy Lambda as a response-streaming function behind API Gateway's REST API (Lambda proxy
+ * integration in STREAM mode): REST (format 1.0) events in, the runtime's response stream out,
+ * driven through a local stand-in of `awslambda.streamifyResponse` / `HttpResponseStream`; its
+ * secrets from Secrets Manager (mocked at the SDK); a real credits service and a stand-in provider
+ * on loopback.
  */
 
 const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
@@ -36,10 +42,13 @@ beforeAll(async () => {
     }),
   });
   secretsManager.on(GetSecretValueCommand, { SecretId: secrets.creditsKey, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: fixture.proxyServiceKey });
-  secretsManager.on(GetSecretValueCommand, { SecretId: secrets.provider, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: '{}' });
+  // The OpenAI-compatible provider is configured (the stand-in); Gemini's key is still missing.
+  secretsManager.on(GetSecretValueCommand, { SecretId: secrets.provider, VersionStage: 'AWSCURRENT' }).resolves({
+    SecretString: JSON.stringify({ openai_compatible_base_url: fixture.openAi.baseUrl, openai_compatible_api_key: 'fake-openai-key-0123456789' }),
+  });
   Object.assign(process.env, {
     AWS_REGION: 'eu-west-1',
-    PROXY_CONFIG: JSON.stringify(proxyConfigFromStage(resolveStageConfig('dev'))),
+    PROXY_CONFIG: JSON.stringify({ ...proxyConfigFromStage(resolveStageConfig('dev')), models: testModels }),
     CLIENT_KEYS_SECRET_ARN: secrets.clientKeys,
     CREDITS_URL: fixture.creditsServer.url,
     CREDITS_KEY_SECRET_ARN: secrets.creditsKey,
@@ -55,33 +64,82 @@ afterAll(async () => {
   await fixture.close();
 });
 
-function albEvent(method: string, path: string, headers: Record<string, string>, body?: unknown) {
+/** An API Gateway REST API proxy event (format 1.0), as the private API's `{proxy+}` resource sends it. */
+function restEvent(method: string, path: string, headers: Record<string, string>, body?: unknown) {
+  const allHeaders = { host: 'abcdef1234.execute-api.eu-west-1.amazonaws.com', 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7, 10.0.1.20', ...headers };
   return {
-    requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/proxy/0123456789abcdef' } },
-    httpMethod: method,
+    resource: '/{proxy+}',
     path,
-    multiValueQueryStringParameters: {},
-    multiValueHeaders: Object.fromEntries(Object.entries({ host: 'api.example.com', 'content-type': 'application/json', ...headers }).map(([name, value]) => [name, [value]])),
-    body: body === undefined ? '' : JSON.stringify(body),
+    httpMethod: method,
+    headers: allHeaders,
+    multiValueHeaders: Object.fromEntries(Object.entries(allHeaders).map(([name, value]) => [name, [value]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { proxy: path.slice(1) },
+    stageVariables: null,
+    requestContext: {
+      resourcePath: '/{proxy+}',
+      httpMethod: method,
+      path: `/v1${path}`,
+      stage: 'v1',
+      requestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+      identity: { sourceIp: '10.0.1.20' },
+      domainName: 'abcdef1234.execute-api.eu-west-1.amazonaws.com',
+      apiId: 'abcdef1234',
+    },
+    body: body === undefined ? null : JSON.stringify(body),
     isBase64Encoded: false,
   };
 }
 
-type AlbResult = { statusCode: number; body: string; multiValueHeaders?: Record<string, string[]> };
+const bearer = () => ({ authorization: `Bearer ${clientKey}` });
 
-test('a billed echo completion through an ALB event, with the billing headers', async () => {
-  const result = (await handler(
-    albEvent('POST', '/v1/chat/completions', { authorization: `Bearer ${clientKey}` }, { model: 'echo', messages: [{ role: 'user', content: 'hi' }] }),
-  )) as AlbResult;
-  expect(result.statusCode).toBe(200);
-  expect(JSON.parse(result.body)).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'echo: hi' } }] });
-  expect(result.multiValueHeaders?.['x-credits-charged-micros']).toEqual([expect.stringMatching(/^\d+$/)]);
+test('the export is a streaming handler (marked by streamifyResponse)', () => {
+  expect((handler as unknown as Record<symbol, unknown>)[streamingMarker]).toBe('response');
+});
+
+test('a billed echo completion: the metadata prelude carries the status and the billing headers, then the JSON body', async () => {
+  const stream = await invokeStreaming(handler, restEvent('POST', '/v1/chat/completions', bearer(), { model: 'echo', messages: [{ role: 'user', content: 'hi' }] }));
+  expect(stream.contentType).toBe(httpIntegrationContentType);
+  const { metadata, body } = stream.response();
+  expect(metadata.statusCode).toBe(200);
+  expect(metadata.headers['content-type']).toMatch(/^application\/json/);
+  expect(metadata.headers['x-credits-charged-micros']).toMatch(/^\d+$/);
+  expect(metadata.headers['x-request-id']).toEqual(expect.any(String));
+  expect(JSON.parse(body)).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'echo: hi' } }] });
   expect(await fixture.availableMicros('lambda-client')).toBeLessThan(1_000_000n);
+});
+
+test('a streamed completion is written to the response stream chunk by chunk, the first before the provider finished', async () => {
+  const clientSawFirst = gate();
+  fixture.openAi.script(openAiStream(['First', clientSawFirst.opened, ' and the rest'], { prompt_tokens: 20, completion_tokens: 5 }));
+  const stream = new RecordingResponseStream();
+  // The provider sends the rest only once the first content chunk has reached Lambda's response stream.
+  stream.onWrite((write) => {
+    if (write.toString('utf8').includes('"content":"First"')) clientSawFirst.open();
+  });
+  await invokeStreaming(
+    handler,
+    restEvent('POST', '/v1/chat/completions', bearer(), { model: 'fake-gpt', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } }),
+    stream,
+  );
+  const { metadata, body } = stream.response();
+  expect(metadata.statusCode).toBe(200);
+  expect(metadata.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+  expect(metadata.headers['cache-control']).toBe('no-cache');
+  expect(metadata.headers['content-length']).toBeUndefined();
+  const writes = stream.writes.map((write) => write.toString('utf8'));
+  const first = writes.findIndex((write) => write.includes('"content":"First"'));
+  const rest = writes.findIndex((write) => write.includes('"content":" and the rest"'));
+  expect(first).toBeGreaterThan(1); // after the metadata and the delimiter
+  expect(rest).toBeGreaterThan(first); // a later, separate write
+  expect(body).toContain('"x_credits_charged":"0.000040"');
+  expect(body.endsWith('data: [DONE]\n\n')).toBe(true);
 });
 
 test('MON-02: every invocation flushes its metrics as EMF (namespace AiProxy, service and stage dimensions)', async () => {
   stdoutLines.length = 0;
-  await handler(albEvent('GET', '/v1/models', { authorization: `Bearer ${clientKey}` }));
+  await invokeStreaming(handler, restEvent('GET', '/v1/models', bearer()));
   const documents = stdoutLines.filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(documents).toContainEqual(
     expect.objectContaining({
@@ -95,12 +153,11 @@ test('MON-02: every invocation flushes its metrics as EMF (namespace AiProxy, se
   );
 });
 
-test('a provider whose secret is still the empty placeholder answers 503 "provider not configured"', async () => {
-  const result = (await handler(
-    albEvent('POST', '/v1/chat/completions', { authorization: `Bearer ${clientKey}` }, { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }),
-  )) as AlbResult;
-  expect(result.statusCode).toBe(503);
-  expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'provider_not_configured' } });
+test('a provider without credentials answers 503 "provider not configured" in the prelude and body', async () => {
+  const stream = await invokeStreaming(handler, restEvent('POST', '/v1/chat/completions', bearer(), { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }));
+  const { metadata, body } = stream.response();
+  expect(metadata.statusCode).toBe(503);
+  expect(JSON.parse(body)).toMatchObject({ error: { code: 'provider_not_configured' } });
 });
 
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
