@@ -167,14 +167,6 @@ export const configSchema = z.strictObject({
      */
     tigerbeetleVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'an exact version such as 0.17.9'),
     /**
-     * Whether a replica whose data file is missing may format one: true only while a new cluster is
-     * bootstrapped. Formatting a replica of a running cluster makes it forget what it acknowledged
-     * (TigerBeetle requires recovery instead), so afterwards a missing data file stops the replica
-     * with a pointer to the restore runbook. Default: true in dev; false in staging and production,
-     * whose first deploy passes -c overrides=docs/ledger-bootstrap.json.
-     */
-    bootstrap: z.boolean(),
-    /**
      * Host offset of the first fixed replica address in each ledger subnet: replica i gets
      * `<subnet of AZ i mod azCount> + offset + floor(i / azCount)`. AWS reserves the first four
      * addresses of a subnet. Default: 10.

@@ -99,7 +99,6 @@ const dev: StageConfig = {
     clusterId: '0',
     // One replica: no fault tolerance, acceptable only for a development stage.
     replicaCount: 1,
-    bootstrap: true,
     instanceType: 't4g.medium',
     volumeSizeGiB: 20,
     volumeIops: 3000,
@@ -129,7 +128,6 @@ const staging: StageConfig = {
   ledger: {
     clusterId: '1',
     replicaCount: 3,
-    bootstrap: false,
     instanceType: 'm7g.large',
     volumeSizeGiB: 50,
     volumeIops: 3000,
@@ -162,7 +160,6 @@ const production: StageConfig = {
     clusterId: '2',
     // Six replicas, two per AZ: TigerBeetle's recommended production cluster.
     replicaCount: 6,
-    bootstrap: false,
     instanceType: 'm7g.large',
     volumeSizeGiB: 100,
     volumeIops: 3000,

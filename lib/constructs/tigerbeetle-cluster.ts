@@ -15,6 +15,7 @@ import { Cluster, ContainerImage, ContainerInsights } from 'aws-cdk-lib/aws-ecs'
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { ParameterTier, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { readFileSync } from 'node:fs';
 import { acknowledge, nistAndPci } from '../compliance';
@@ -29,6 +30,9 @@ import { assertTigerBeetleVersionsAgree } from './tigerbeetle-version';
 const repositoryRoot = join(__dirname, '..', '..');
 /** The gateway's own ignore file: BuildKit reads it for tigerbeetle/gateway/Dockerfile; asset staging uses the same rules. */
 const gatewayDockerfile = 'tigerbeetle/gateway/Dockerfile';
+
+/** The values of the cluster marker (tigerbeetle/replica/entrypoint.sh reads them from the host's copy). */
+export const clusterFormation = { forming: 'forming', formed: 'formed' } as const;
 
 /** AWS APIs the ledger hosts call that the network stack has no endpoint for (the subnets have no internet route). */
 const hostEndpoints: Record<string, InterfaceVpcEndpointAwsService> = {
@@ -58,8 +62,6 @@ export interface TigerBeetleClusterProps {
   readonly tigerbeetleVersion: string;
   readonly fixedAddressOffset: number;
   readonly cacheGridMiB: number;
-  /** Whether a missing data file may be formatted (cluster bootstrap only). */
-  readonly bootstrap: boolean;
   readonly replicaMemoryMiB: number;
   readonly gatewayMemoryMiB: number;
   readonly backup: { readonly retentionDays: number; readonly copyToVaultArn?: string };
@@ -84,6 +86,10 @@ export class TigerBeetleCluster extends Construct {
   readonly ecsCluster: Cluster;
   readonly hostSecurityGroup: SecurityGroup;
   readonly replicaSecurityGroup: SecurityGroup;
+  /** The cluster marker: `forming` until every replica of the new cluster is up, then `formed` (DATA-01). */
+  readonly formationMarker: StringParameter;
+  /** Its name, literal: the hosts' user data and IAM name it without a token. */
+  readonly formationParameterName: string;
 
   constructor(scope: Construct, id: string, props: TigerBeetleClusterProps) {
     super(scope, id);
@@ -138,6 +144,8 @@ export class TigerBeetleCluster extends Construct {
       buildArgs: { TIGERBEETLE_VERSION: props.tigerbeetleVersion },
     });
 
+    this.formationParameterName = `/${Stack.of(this).stackName}/tigerbeetle-${props.clusterId}/formation`;
+    this.formationMarker = this.createFormationMarker();
     const volumeProps = props.volume;
     for (const placement of this.addresses.replicas) {
       const replica = new TigerBeetleReplica(this, `Replica${placement.replica}`, {
@@ -148,7 +156,7 @@ export class TigerBeetleCluster extends Construct {
         replicaCount: props.replicaCount,
         addressList: this.addresses.addressList,
         cacheGridMiB: props.cacheGridMiB,
-        bootstrap: props.bootstrap,
+        formationParameterName: this.formationParameterName,
         memoryMiB: props.replicaMemoryMiB,
         instanceType: new InstanceType(props.instanceType),
         volume: volumeProps,
@@ -171,6 +179,7 @@ export class TigerBeetleCluster extends Construct {
       this.replicas.push(replica);
     }
     this.grantHostAttachments(hostRole);
+    this.grantFormationMarker(hostRole);
 
     this.gateway = new LedgerGateway(this, 'Gateway', {
       vpc: props.vpc,
@@ -262,6 +271,39 @@ export class TigerBeetleCluster extends Construct {
       'AmazonEC2ContainerServiceforEC2Role and AmazonSSMManagedInstanceCore are the AWS-maintained policies for ECS container instances and Session Manager (no SSH); they track new agent API calls.',
     );
     return role;
+  }
+
+  /**
+   * The durable record of whether this cluster has ever been formed, read by every host at boot
+   * and copied onto its volume for the replica's entrypoint (format only while `forming`; a
+   * missing data file of a formed cluster is recovered). The stack creates it as `forming` and
+   * never changes that value (CloudFormation updates a parameter only when its template value
+   * changes); the last replica's host writes `formed`. Its lifetime is the stack's, like the
+   * cluster's: a new stack makes new volumes, a new cluster. The fixed name makes a replacement of
+   * the parameter fail loudly (the name is taken) instead of silently starting over at `forming`.
+   */
+  private createFormationMarker(): StringParameter {
+    return new StringParameter(this, 'FormationMarker', {
+      parameterName: this.formationParameterName,
+      stringValue: clusterFormation.forming,
+      description: 'TigerBeetle cluster formation: forming until every replica of the new cluster is up, then formed (written by the last replica host)',
+      tier: ParameterTier.STANDARD,
+    });
+  }
+
+  /**
+   * Every host reads the marker; the hosts share one role, so every host may also write it (only
+   * the last replica's host does). Writing `formed` early can only make replicas recover or refuse,
+   * never format; `formed` is kept on every volume that has seen it.
+   */
+  private grantFormationMarker(role: Role): void {
+    role.addToPolicy(
+      new PolicyStatement({
+        sid: 'ReadAndMarkTheClusterFormation',
+        actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+        resources: [this.formationMarker.parameterArn],
+      }),
+    );
   }
 
   private grantHostAttachments(role: Role): void {

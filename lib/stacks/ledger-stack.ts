@@ -50,7 +50,6 @@ export class LedgerStack extends StageStack {
       tigerbeetleVersion: ledger.tigerbeetleVersion,
       fixedAddressOffset: ledger.fixedAddressOffset,
       cacheGridMiB: ledger.cacheGridMiB,
-      bootstrap: ledger.bootstrap,
       replicaMemoryMiB: ledger.replicaMemoryMiB,
       gatewayMemoryMiB: ledger.gatewayMemoryMiB,
       backup: ledger.backup,

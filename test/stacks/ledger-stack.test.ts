@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
@@ -268,24 +268,35 @@ describe('security groups, hosts and containers (production)', () => {
     for (const replica of replicas) {
       expect(replica.Ulimits).toEqual([{ Name: 'memlock', SoftLimit: -1, HardLimit: -1 }]);
       expect(replica.MountPoints).toEqual([expect.objectContaining({ ContainerPath: '/var/lib/tigerbeetle', SourceVolume: 'data' })]);
-      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '2048MiB', TB_FORMAT_MISSING: 'refuse' });
+      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '2048MiB' });
+      expect(environment(replica)).not.toHaveProperty('TB_FORMAT_MISSING');
     }
     const gateway = containers(stage).find((container) => container.Name === 'gateway');
     expect(environment(gateway as Container)).toMatchObject({ LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '2', GATEWAY_PORT: '7300' });
     expect(JSON.stringify(environment(gateway as Container).GATEWAY_TOKEN_SECRET_ARN)).toContain('TigerBeetleGatewayTokenSecret');
   });
 
-  test('DATA-01: only a bootstrapping cluster may format a missing data file (dev, or the bootstrap override)', () => {
-    const formatSettings = (synthesized: SynthesizedStage) =>
-      resourcesOf(synthesized.templates.ledger)
-        .filter(([, resource]) => resource.Type === 'AWS::ECS::TaskDefinition')
-        .flatMap(([, task]) => task.Properties?.ContainerDefinitions as Container[])
-        .filter((container) => container.Name === 'replica')
-        .map((replica) => environment(replica).TB_FORMAT_MISSING);
-    expect(formatSettings(stages.dev)).toEqual(['allow']);
-    expect(new Set(formatSettings(stages.staging))).toEqual(new Set(['refuse']));
-    const bootstrap = synthesizeStage('production', { overrides: JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'ledger-bootstrap.json'), 'utf8')) as unknown });
-    expect(formatSettings(bootstrap)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow', 'allow']);
+  test('DATA-01: the first deploy needs no override: a cluster marker (SSM, created `forming`) that only the last replica host sets to `formed`', () => {
+    const parameters = ofType(stage, 'AWS::SSM::Parameter');
+    expect(parameters).toHaveLength(1);
+    const [[markerId, marker]] = parameters;
+    expect(marker.Properties).toMatchObject({ Name: '/ai-proxy-production-ledger/tigerbeetle-2/formation', Type: 'String', Value: 'forming' });
+    // Its lifetime is the stack's (a new stack is a new cluster); a replacement fails on the fixed name.
+    expect(marker.DeletionPolicy ?? 'Delete').toBe('Delete');
+    const markerArn = JSON.stringify(ofType(stage, 'AWS::IAM::Policy').flatMap(([, policy]) => (policy.Properties?.PolicyDocument as { Statement: { Sid?: string; Action: unknown; Resource: unknown }[] }).Statement).find((statement) => statement.Sid === 'ReadAndMarkTheClusterFormation'));
+    expect(markerArn).toContain('"Action":["ssm:GetParameter","ssm:PutParameter"]');
+    expect(markerArn).toContain(`":parameter",{"Ref":"${markerId}"}`);
+    expect(markerArn).not.toContain('*');
+    const userData = ofType(stage, 'AWS::EC2::LaunchTemplate').map(([id, template]) => [id, JSON.stringify((template.Properties?.LaunchTemplateData as { UserData: unknown }).UserData)] as const);
+    const marking = userData.filter(([, text]) => text.includes('--value formed'));
+    expect(marking.map(([id]) => /Replica(\d)/.exec(id)?.[1])).toEqual(['5']);
+    for (const [, text] of userData) expect(text).toContain('/ai-proxy-production-ledger/tigerbeetle-2/formation');
+    expect(markerId).toMatch(/^TigerBeetleFormationMarker/);
+    expect(existsSync(join(__dirname, '..', '..', 'docs', 'ledger-bootstrap.json'))).toBe(false);
+  });
+
+  test('DATA-01: a ledger.bootstrap override is refused (the marker replaces it)', () => {
+    expect(() => synthesizeStage('production', { overrides: { ledger: { bootstrap: true } } })).toThrow(/bootstrap/);
   });
 
   test('DATA-01: a host replacement is health-gated: CloudFormation waits for the replica to be healthy before the next', () => {
