@@ -1,3 +1,4 @@
+import { ledgerSizingProblems } from './ledger-sizing';
 import type { StageConfig } from './schema';
 
 /**
@@ -14,8 +15,6 @@ export const productionLogRetentionDaysMin = 365;
 export const productionAvailabilityZoneCountMin = 3;
 /** Daily ledger snapshots are kept at least this long in production (DATA-02). */
 export const productionLedgerBackupRetentionDaysMin = 35;
-/** Head room the replica needs above its grid cache (other caches, buffers, the binary). */
-export const ledgerReplicaMemoryHeadroomMiB = 512;
 
 function corsOriginProblems(config: StageConfig): string[] {
   const problems: string[] = [];
@@ -71,12 +70,6 @@ function consistencyProblems(config: StageConfig): string[] {
     if (config.domainName !== zone && !config.domainName.endsWith(`.${zone}`)) {
       problems.push(`domainName '${config.domainName}' is not inside hosted zone '${zone}'`);
     }
-  }
-  const { ledger } = config;
-  if (ledger.cacheGridMiB + ledgerReplicaMemoryHeadroomMiB > ledger.replicaMemoryMiB) {
-    problems.push(
-      `ledger.replicaMemoryMiB (${ledger.replicaMemoryMiB}) must exceed ledger.cacheGridMiB (${ledger.cacheGridMiB}) by at least ${ledgerReplicaMemoryHeadroomMiB} MiB`,
-    );
   }
   for (const model of config.models) {
     if (model.defaultMaxOutputTokens > model.outputTokensMax) {
@@ -137,7 +130,7 @@ function productionLedgerProblems(config: StageConfig): string[] {
   return problems;
 }
 
-const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, productionProblems];
+const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, ledgerSizingProblems, productionProblems];
 
 /** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
 export function findPolicyProblems(config: StageConfig): string[] {

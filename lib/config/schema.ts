@@ -152,7 +152,7 @@ export const configSchema = z.strictObject({
     clusterId: z.string().regex(/^\d{1,39}$/),
     /** Replicas: 6 in production (2 per AZ), 3 in staging, 1 in dev. TigerBeetle allows 1 to 6. */
     replicaCount: z.number().int().min(1).max(6),
-    /** EC2 instance type of a replica host (Graviton). Default: m7g.large (dev t4g.medium). */
+    /** EC2 instance type of a replica host (Graviton, with a known memory size: lib/config/ledger-sizing.ts). Default: r7g.large (dev t4g.large). */
     instanceType: z.string().regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
     /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20). */
     volumeSizeGiB: z.number().int().min(8).max(16_384),
@@ -172,9 +172,12 @@ export const configSchema = z.strictObject({
      * addresses of a subnet. Default: 10.
      */
     fixedAddressOffset: z.number().int().min(4).max(250),
-    /** TigerBeetle's grid cache (`start --cache-grid`), MiB. Default: 2048 (dev 512). */
+    /** TigerBeetle's grid cache (`start --cache-grid`), MiB. Default: 8192 (dev 512). */
     cacheGridMiB: z.number().int().min(64).max(262_144),
-    /** Hard memory limit of the replica container, MiB; must exceed the grid cache. Default: 5120 (dev 2048). */
+    /**
+     * Hard memory limit of the replica container, MiB: at least TigerBeetle's 6 GiB and the grid cache
+     * plus 3 GiB, and within the instance type's memory less the OS's and the gateway's (synth checks). Default: 12288 (dev 6144).
+     */
     replicaMemoryMiB: z.number().int().min(512).max(1_048_576),
     /** Hard memory limit of the gateway container, MiB. Default: 512. */
     gatewayMemoryMiB: z.number().int().min(256).max(16_384),
