@@ -268,7 +268,7 @@ describe('security groups, hosts and containers (production)', () => {
     for (const replica of replicas) {
       expect(replica.Ulimits).toEqual([{ Name: 'memlock', SoftLimit: -1, HardLimit: -1 }]);
       expect(replica.MountPoints).toEqual([expect.objectContaining({ ContainerPath: '/var/lib/tigerbeetle', SourceVolume: 'data' })]);
-      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '2048MiB' });
+      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '8192MiB' });
       expect(environment(replica)).not.toHaveProperty('TB_FORMAT_MISSING');
     }
     const gateway = containers(stage).find((container) => container.Name === 'gateway');
