@@ -1,4 +1,4 @@
-import { ledgerSizingProblems } from './ledger-sizing';
+import { ledgerHostProblems } from './ledger-hosts';
 import type { StageConfig } from './schema';
 
 /**
@@ -130,7 +130,7 @@ function productionLedgerProblems(config: StageConfig): string[] {
   return problems;
 }
 
-const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, ledgerSizingProblems, productionProblems];
+const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, ledgerHostProblems, productionProblems];
 
 /** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
 export function findPolicyProblems(config: StageConfig): string[] {

@@ -152,7 +152,32 @@ export const configSchema = z.strictObject({
     clusterId: z.string().regex(/^\d{1,39}$/),
     /** Replicas: 6 in production (2 per AZ), 3 in staging, 1 in dev. TigerBeetle allows 1 to 6. */
     replicaCount: z.number().int().min(1).max(6),
-    /** EC2 instance type of a replica host (Graviton, with a known memory size: lib/config/ledger-sizing.ts). Default: r7g.large (dev t4g.large). */
+    /**
+     * The ledger hosts' AMI (ECS-optimized Amazon Linux 2023, arm64). A new AMI replaces every
+     * host, one replica at a time (docs/runbooks/ledger-upgrade.md, "Host (AMI) updates"), so it
+     * changes only when this setting does:
+     * - `release`: one named release, resolved through its own versioned public SSM parameter
+     *   (`/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/<name>/image_id`, whose value never
+     *   changes), in whatever region the stage is;
+     * - `id`: a literal AMI id of the stage's region (for example your own hardened image);
+     * - `recommended`: the current recommended AMI, resolved again at every deploy, so a deploy
+     *   after an AMI release rolls every host; dev only.
+     * Default: `release` al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64.
+     */
+    hostImage: z.discriminatedUnion('kind', [
+      z.strictObject({
+        kind: z.literal('release'),
+        name: z.string().regex(/^al2023-ami-ecs-hvm-2023\.\d+\.\d{8}-kernel-\d+\.\d+-arm64$/, 'an ECS-optimized AL2023 arm64 release such as al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64'),
+      }),
+      z.strictObject({
+        kind: z.literal('id'),
+        imageId: z.string().regex(/^ami-[0-9a-f]{17}$/, 'an AMI id such as ami-0123456789abcdef0'),
+        /** The region the AMI id belongs to (AMI ids are regional); must be the stage's region. */
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
+      }),
+      z.strictObject({ kind: z.literal('recommended') }),
+    ]),
+    /** EC2 instance type of a replica host (Graviton, with a known memory size: lib/config/ledger-hosts.ts). Default: r7g.large (dev t4g.large). */
     instanceType: z.string().regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
     /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20). */
     volumeSizeGiB: z.number().int().min(8).max(16_384),

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
+  type IMachineImage,
   InstanceType,
   InterfaceVpcEndpoint,
   InterfaceVpcEndpointAwsService,
@@ -58,6 +59,8 @@ export interface TigerBeetleClusterProps {
   readonly clusterId: string;
   readonly replicaCount: number;
   readonly instanceType: string;
+  /** The hosts' AMI (pinned: ledger.hostImage). */
+  readonly machineImage: IMachineImage;
   readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
   readonly tigerbeetleVersion: string;
   readonly fixedAddressOffset: number;
@@ -159,6 +162,7 @@ export class TigerBeetleCluster extends Construct {
         formationParameterName: this.formationParameterName,
         memoryMiB: props.replicaMemoryMiB,
         instanceType: new InstanceType(props.instanceType),
+        machineImage: props.machineImage,
         volume: volumeProps,
         dataKey: this.dataKey,
         backupTag: ['ai-proxy:backup', props.backupTagValue],

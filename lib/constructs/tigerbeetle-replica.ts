@@ -4,6 +4,7 @@ import {
   BlockDeviceVolume,
   CfnNetworkInterface,
   EbsDeviceVolumeType,
+  type IMachineImage,
   type InstanceType,
   type ISecurityGroup,
   type ISubnet,
@@ -20,8 +21,6 @@ import {
   type ContainerImage,
   Ec2Service,
   Ec2TaskDefinition,
-  EcsOptimizedImage,
-  AmiHardwareType,
   type ICluster,
   LinuxParameters,
   LogDrivers,
@@ -63,6 +62,8 @@ export interface TigerBeetleReplicaProps {
   readonly formationParameterName: string;
   readonly memoryMiB: number;
   readonly instanceType: InstanceType;
+  /** The hosts' AMI, pinned in the stage config (ledger.hostImage). */
+  readonly machineImage: IMachineImage;
   readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
   readonly dataKey: IKey;
   /** Tag (key, value) that the backup plan selects. */
@@ -157,7 +158,7 @@ export class TigerBeetleReplica extends Construct {
       ].join(' '),
     );
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
-      machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM),
+      machineImage: props.machineImage,
       instanceType: props.instanceType,
       role: props.hostRole,
       securityGroup: props.hostSecurityGroup,

@@ -295,6 +295,25 @@ describe('security groups, hosts and containers (production)', () => {
     expect(existsSync(join(__dirname, '..', '..', 'docs', 'ledger-bootstrap.json'))).toBe(false);
   });
 
+  test.each(['staging', 'production'] as const)('DATA-01: %s pins the hosts\' AMI: no "recommended" lookup, one named release for every host', (pinned) => {
+    const { json } = ledger(pinned);
+    const parameters = Object.values((json.Parameters ?? {}) as Record<string, { Type: string; Default?: string }>);
+    const imageParameters = parameters.filter((parameter) => parameter.Type.includes('AWS::EC2::Image::Id'));
+    expect(imageParameters).toEqual([
+      { Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>', Default: '/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64/image_id' },
+    ]);
+    expect(JSON.stringify(json)).not.toContain('/recommended');
+    const imageIds = new Set(ofType(pinned, 'AWS::EC2::LaunchTemplate').map(([, template]) => JSON.stringify((template.Properties?.LaunchTemplateData as { ImageId: unknown }).ImageId)));
+    expect(imageIds.size).toBe(1);
+  });
+
+  test('DATA-01: a literal AMI id is written into the launch templates as is (no SSM parameter at all)', () => {
+    const literal = synthesizeStage('staging', { overrides: { ledger: { hostImage: { kind: 'id', imageId: 'ami-0a1b2c3d4e5f60718', region: 'eu-west-1', name: null } } } });
+    const templates = resourcesOf(literal.templates.ledger).filter(([, resource]) => resource.Type === 'AWS::EC2::LaunchTemplate');
+    expect(templates.map(([, template]) => (template.Properties?.LaunchTemplateData as { ImageId: unknown }).ImageId)).toEqual(['ami-0a1b2c3d4e5f60718', 'ami-0a1b2c3d4e5f60718', 'ami-0a1b2c3d4e5f60718']);
+    expect(JSON.stringify(literal.templates.ledger.toJSON())).not.toContain('AWS::EC2::Image::Id');
+  });
+
   test('DATA-01: a ledger.bootstrap override is refused (the marker replaces it)', () => {
     expect(() => synthesizeStage('production', { overrides: { ledger: { bootstrap: true } } })).toThrow(/bootstrap/);
   });

@@ -5,7 +5,7 @@ import {
   replicaMemoryMiBAvailable,
   tigerbeetleMemoryBesidesGridCacheMiB,
   tigerbeetleReplicaMemoryMiBMin,
-} from '../../lib/config/ledger-sizing';
+} from '../../lib/config/ledger-hosts';
 
 /** DATA-01: a replica gets the memory TigerBeetle needs, on a host that has it; synth refuses less. */
 
@@ -62,5 +62,33 @@ describe('DATA-01: ledger host sizing', () => {
   test('the dev host (t4g.large) leaves exactly the replica floor next to the gateway', () => {
     expect(replicaMemoryMiBAvailable('t4g.large', 512)).toBe(tigerbeetleReplicaMemoryMiBMin);
     expect(replicaMemoryMiBAvailable('t4g.medium', 512)).toBeUndefined();
+  });
+});
+
+describe('DATA-01: the ledger hosts\' AMI is pinned', () => {
+  test.each(stageNames)('%s ships a named AL2023 ECS release', (stage) => {
+    expect(resolveStageConfig(stage).ledger.hostImage).toEqual({ kind: 'release', name: 'al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64' });
+  });
+
+  test.each(['staging', 'production'] as const)('%s refuses the "recommended" AMI (every deploy after a release would roll every host)', (stage) => {
+    expect(problemsOf(stage, { ledger: { hostImage: { kind: 'recommended', name: null } } })).toEqual([
+      `ledger.hostImage 'recommended' is refused in ${stage}: every deploy after an AMI release would replace every ledger host; pin a release or an AMI id (docs/runbooks/ledger-upgrade.md) (DATA-01)`,
+    ]);
+  });
+
+  test('dev may follow the recommended AMI', () => {
+    expect(problemsOf('dev', { ledger: { hostImage: { kind: 'recommended', name: null } } })).toEqual([]);
+  });
+
+  test('an AMI id of another region is refused; a malformed one or an x86 release is a schema error', () => {
+    expect(problemsOf('production', { ledger: { hostImage: { kind: 'id', imageId: 'ami-0a1b2c3d4e5f60718', region: 'us-east-1', name: null } } })).toEqual([
+      'ledger.hostImage ami-0a1b2c3d4e5f60718 belongs to us-east-1, but the stage deploys to eu-west-1; AMI ids are regional (DATA-01)',
+    ]);
+    expect(problemsOf('production', { ledger: { hostImage: { kind: 'id', imageId: 'ami-CHANGEME', region: 'eu-west-1', name: null } } })).toEqual([
+      expect.stringMatching(/^ledger\.hostImage\.imageId: an AMI id/),
+    ]);
+    expect(problemsOf('production', { ledger: { hostImage: { kind: 'release', name: 'al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-x86_64' } } })).toEqual([
+      expect.stringMatching(/^ledger\.hostImage\.name: an ECS-optimized AL2023 arm64 release/),
+    ]);
   });
 });

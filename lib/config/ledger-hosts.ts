@@ -1,7 +1,7 @@
 import type { StageConfig } from './schema';
 
 /**
- * Memory sizing of a ledger host (DATA-01), from TigerBeetle's guidance:
+ * The ledger hosts: their AMI, and their memory sizing (DATA-01), from TigerBeetle's guidance:
  * - "A replica requires at least 6 GiB RAM per machine" (docs/operating/hardware.md);
  * - besides its grid cache, a replica uses about 3 GiB: `--cache-grid` is "(Total RAM) - 3GiB
  *   (TigerBeetle) - 1GiB (System)" (`tigerbeetle --help`). It allocates all of it at start
@@ -41,13 +41,37 @@ export const ledgerInstanceMemoryMiB: Readonly<Record<string, number>> = {
   'c7g.4xlarge': 32 * 1024,
 };
 
+/** The public SSM parameter of one ECS-optimized AL2023 arm64 release (its value never changes). */
+export function hostImageReleaseParameter(name: string): string {
+  return `/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/${name}/image_id`;
+}
+
+/** Only dev may follow the recommended AMI; a pinned AMI id must belong to the stage's region. */
+export function ledgerHostImageProblems(config: StageConfig): string[] {
+  const image = config.ledger.hostImage;
+  if (image.kind === 'recommended' && config.stage !== 'dev') {
+    return [
+      `ledger.hostImage 'recommended' is refused in ${config.stage}: every deploy after an AMI release would replace every ledger host; pin a release or an AMI id (docs/runbooks/ledger-upgrade.md) (DATA-01)`,
+    ];
+  }
+  if (image.kind === 'id' && image.region !== config.region) {
+    return [`ledger.hostImage ${image.imageId} belongs to ${image.region}, but the stage deploys to ${config.region}; AMI ids are regional (DATA-01)`];
+  }
+  return [];
+}
+
 /** The largest replica container the instance type leaves room for, next to the gateway; undefined for an unknown type. */
 export function replicaMemoryMiBAvailable(instanceType: string, gatewayMemoryMiB: number): number | undefined {
   const instance = ledgerInstanceMemoryMiB[instanceType];
   return instance === undefined ? undefined : instance - ledgerHostReservedMemoryMiB - gatewayMemoryMiB;
 }
 
-/** Every sizing problem of the stage's ledger, worded for the platform team. */
+/** Every problem with the stage's ledger hosts, worded for the platform team. */
+export function ledgerHostProblems(config: StageConfig): string[] {
+  return [...ledgerSizingProblems(config), ...ledgerHostImageProblems(config)];
+}
+
+/** Every sizing problem of the stage's ledger. */
 export function ledgerSizingProblems(config: StageConfig): string[] {
   const { ledger } = config;
   const problems: string[] = [];
@@ -63,7 +87,7 @@ export function ledgerSizingProblems(config: StageConfig): string[] {
   if (available === undefined) {
     problems.push(
       `ledger.instanceType '${ledger.instanceType}' has no known memory size; choose one of ${Object.keys(ledgerInstanceMemoryMiB).join(', ')} ` +
-        '(or add it to ledgerInstanceMemoryMiB in lib/config/ledger-sizing.ts) (DATA-01)',
+        '(or add it to ledgerInstanceMemoryMiB in lib/config/ledger-hosts.ts) (DATA-01)',
     );
   } else if (ledger.replicaMemoryMiB > available) {
     problems.push(
