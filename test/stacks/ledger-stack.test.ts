@@ -382,20 +382,6 @@ describe('security groups, hosts and containers (production)', () => {
     for (const [, alarm] of ofType(stage, 'AWS::CloudWatch::Alarm')) expect(alarm.Properties?.AlarmActions).toHaveLength(1);
   });
 
-  test('io_uring: the hosts\' seccomp profile denies by default and adds exactly the three io_uring calls to Docker\'s allow-list', () => {
-    const profile = JSON.parse(readFileSync(join(__dirname, '../../tigerbeetle/host/seccomp-io-uring.json'), 'utf8')) as {
-      defaultAction: string;
-      syscalls: { names: string[]; action: string }[];
-    };
-    expect(profile.defaultAction).toBe('SCMP_ACT_ERRNO');
-    const allowed = profile.syscalls.filter((rule) => rule.action === 'SCMP_ACT_ALLOW').flatMap((rule) => rule.names);
-    expect(allowed).toEqual(expect.arrayContaining(['io_uring_setup', 'io_uring_enter', 'io_uring_register']));
-    for (const dangerous of ['mount', 'unshare', 'setns', 'bpf', 'init_module', 'keyctl', 'ptrace', 'clone3']) expect(allowed).not.toContain(dangerous);
-    const setup = readFileSync(join(__dirname, '../../tigerbeetle/host/setup.sh'), 'utf8');
-    expect(setup).toContain("config['seccomp-profile'] = '/etc/docker/seccomp-io-uring.json'");
-    expect(setup).not.toMatch(/unconfined/);
-  });
-
   test('the ledger stack depends only on the network stack', () => {
     expect(stages[stage].stacks.ledger.dependencies.map((stack) => stack.stackName)).toEqual(['ai-proxy-production-network']);
     expect(stages[stage].stacks.ledger.terminationProtection).toBe(true);
