@@ -58,7 +58,8 @@ const ledgerHostMemory = { cacheGridMiB: 8192, replicaMemoryMiB: 12_288 } satisf
 
 /** Ledger settings shared by every stage. */
 const ledgerCommon = {
-  // Pinned: a new AMI is a deliberate change here, rolled out by docs/runbooks/ledger-upgrade.md.
+  // Pinned: a new AMI is a deliberate change here, rolled out by docs/runbooks/ledger-upgrade.md
+  // ("Host (AMI) updates"); before a first deploy, set the current release.
   hostImage: { kind: 'release', name: 'al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64' },
   // The same version as tigerbeetle-node in package.json; synth checks that they agree.
   tigerbeetleVersion: '0.17.9',
