@@ -132,16 +132,9 @@ export class TigerBeetleCluster extends Construct {
     });
     const logs = new EncryptedLogGroup(this, 'Logs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
     const gatewayLogs = new EncryptedLogGroup(this, 'GatewayLogs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
-    const hostRole = this.createHostRole();
     const hostSetupScript = new Asset(this, 'HostSetupScript', { path: join(repositoryRoot, 'tigerbeetle/host/setup.sh') });
     const seccompProfile = new Asset(this, 'SeccompProfile', { path: join(repositoryRoot, 'tigerbeetle/host/seccomp-io-uring.json') });
-    hostRole.addToPolicy(
-      new PolicyStatement({
-        sid: 'ReadTheHostSetupFiles',
-        actions: ['s3:GetObject'],
-        resources: [hostSetupScript, seccompProfile].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey)),
-      }),
-    );
+    const setupFiles = [hostSetupScript, seccompProfile].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey));
     const replicaImage = ContainerImage.fromAsset(join(repositoryRoot, 'tigerbeetle/replica'), {
       platform: Platform.LINUX_ARM64,
       buildArgs: { TIGERBEETLE_VERSION: props.tigerbeetleVersion },
@@ -151,6 +144,8 @@ export class TigerBeetleCluster extends Construct {
     this.formationMarker = this.createFormationMarker();
     const volumeProps = props.volume;
     for (const placement of this.addresses.replicas) {
+      const hostRole = this.createHostRole(placement.replica);
+      hostRole.addToPolicy(new PolicyStatement({ sid: 'ReadTheHostSetupFiles', actions: ['s3:GetObject'], resources: setupFiles }));
       const replica = new TigerBeetleReplica(this, `Replica${placement.replica}`, {
         vpc: props.vpc,
         placement,
@@ -181,9 +176,9 @@ export class TigerBeetleCluster extends Construct {
       // An upgrade replaces one replica task at a time (CloudFormation waits for each service to be stable).
       if (previous) replica.service.node.addDependency(previous.service);
       this.replicas.push(replica);
+      this.grantHostAttachments(hostRole, replica);
+      this.grantFormationMarker(hostRole, placement.replica === props.replicaCount - 1);
     }
-    this.grantHostAttachments(hostRole);
-    this.grantFormationMarker(hostRole);
 
     this.gateway = new LedgerGateway(this, 'Gateway', {
       vpc: props.vpc,
@@ -258,10 +253,11 @@ export class TigerBeetleCluster extends Construct {
     }
   }
 
-  private createHostRole(): Role {
-    const role = new Role(this, 'HostRole', {
+  /** One role per replica's hosts: each may attach only its own replica's volume and address. */
+  private createHostRole(replica: number): Role {
+    const role = new Role(this, `HostRole${replica}`, {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Ledger hosts: register with ECS, SSM Session Manager, attach the replica ENIs and volumes',
+      description: `Ledger hosts of replica ${replica}: register with ECS, SSM Session Manager, attach the replica's ENI and volume`,
       managedPolicies: [
         ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role'),
         ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
@@ -296,31 +292,30 @@ export class TigerBeetleCluster extends Construct {
   }
 
   /**
-   * Every host reads the marker; the hosts share one role, so every host may also write it (only
-   * the last replica's host does). Writing `formed` early can only make replicas recover or refuse,
-   * never format; `formed` is kept on every volume that has seen it.
+   * Every host reads the marker; only the last replica's host (its own role) may write it. Writing
+   * `formed` early could only make replicas recover or refuse, never format.
    */
-  private grantFormationMarker(role: Role): void {
+  private grantFormationMarker(role: Role, marksFormation: boolean): void {
     role.addToPolicy(
       new PolicyStatement({
-        sid: 'ReadAndMarkTheClusterFormation',
-        actions: ['ssm:GetParameter', 'ssm:PutParameter'],
+        sid: marksFormation ? 'ReadAndMarkTheClusterFormation' : 'ReadTheClusterFormation',
+        actions: marksFormation ? ['ssm:GetParameter', 'ssm:PutParameter'] : ['ssm:GetParameter'],
         resources: [this.formationMarker.parameterArn],
       }),
     );
   }
 
-  private grantHostAttachments(role: Role): void {
+  private grantHostAttachments(role: Role, replica: TigerBeetleReplica): void {
     const stack = Stack.of(this);
     const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
     role.addToPolicy(
       new PolicyStatement({
-        sid: 'AttachTheReplicaVolumesAndAddresses',
+        sid: 'AttachTheReplicaVolumeAndAddress',
         actions: ['ec2:AttachVolume', 'ec2:AttachNetworkInterface'],
         resources: [
           instances,
-          ...this.replicas.map((replica) => stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: replica.volume.volumeId })),
-          ...this.replicas.map((replica) => stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: replica.networkInterface.ref })),
+          stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: replica.volume.volumeId }),
+          stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: replica.networkInterface.ref }),
         ],
       }),
     );
@@ -356,9 +351,9 @@ export class TigerBeetleCluster extends Construct {
     acknowledge(
       role,
       [`AwsSolutions-IAM5[Resource::${instances.replace(stack.account, '<AWS::AccountId>')}]`],
-      'Attach names each replica volume and ENI exactly; the instance side must be any instance of the account because a replacement host gets a new instance id.',
+      'Attach names the replica\'s own volume and ENI exactly; the instance side must be any instance of the account because a replacement host gets a new instance id.',
     );
-    acknowledge(role, nistAndPci('IAMNoInlinePolicy'), 'The host policy is specific to these hosts (their volumes, ENIs and data key) and has no other user.');
+    acknowledge(role, nistAndPci('IAMNoInlinePolicy'), "The host policy is specific to this replica's hosts (its volume, ENI, the data key and the cluster marker) and has no other user.");
   }
 }
 

@@ -283,10 +283,12 @@ describe('security groups, hosts and containers (production)', () => {
     expect(marker.Properties).toMatchObject({ Name: '/ai-proxy-production-ledger/tigerbeetle-2/formation', Type: 'String', Value: 'forming' });
     // Its lifetime is the stack's (a new stack is a new cluster); a replacement fails on the fixed name.
     expect(marker.DeletionPolicy ?? 'Delete').toBe('Delete');
-    const markerArn = JSON.stringify(ofType(stage, 'AWS::IAM::Policy').flatMap(([, policy]) => (policy.Properties?.PolicyDocument as { Statement: { Sid?: string; Action: unknown; Resource: unknown }[] }).Statement).find((statement) => statement.Sid === 'ReadAndMarkTheClusterFormation'));
-    expect(markerArn).toContain('"Action":["ssm:GetParameter","ssm:PutParameter"]');
-    expect(markerArn).toContain(`":parameter",{"Ref":"${markerId}"}`);
-    expect(markerArn).not.toContain('*');
+    // Every host role reads the marker; only the last replica's may write it, and only it.
+    const markerStatements = ofType(stage, 'AWS::IAM::Policy')
+      .flatMap(([, policy]) => (policy.Properties?.PolicyDocument as { Statement: { Sid?: string; Action: unknown; Resource: unknown }[] }).Statement)
+      .filter((statement) => JSON.stringify(statement.Action).includes('ssm:'));
+    expect(markerStatements.map((statement) => statement.Action)).toEqual([...Array(5).fill('ssm:GetParameter'), ['ssm:GetParameter', 'ssm:PutParameter']]);
+    for (const statement of markerStatements) expect(JSON.stringify(statement.Resource)).toBe(JSON.stringify({ 'Fn::Join': ['', ['arn:aws:ssm:eu-west-1:', { Ref: 'AWS::AccountId' }, ':parameter', { Ref: markerId }]] }));
     const userData = ofType(stage, 'AWS::EC2::LaunchTemplate').map(([id, template]) => [id, JSON.stringify((template.Properties?.LaunchTemplateData as { UserData: unknown }).UserData)] as const);
     const marking = userData.filter(([, text]) => text.includes('--value formed'));
     expect(marking.map(([id]) => /Replica(\d)/.exec(id)?.[1])).toEqual(['5']);
@@ -312,6 +314,19 @@ describe('security groups, hosts and containers (production)', () => {
     const templates = resourcesOf(literal.templates.ledger).filter(([, resource]) => resource.Type === 'AWS::EC2::LaunchTemplate');
     expect(templates.map(([, template]) => (template.Properties?.LaunchTemplateData as { ImageId: unknown }).ImageId)).toEqual(['ami-0a1b2c3d4e5f60718', 'ami-0a1b2c3d4e5f60718', 'ami-0a1b2c3d4e5f60718']);
     expect(JSON.stringify(literal.templates.ledger.toJSON())).not.toContain('AWS::EC2::Image::Id');
+  });
+
+  test('DATA-01: each replica\'s hosts have their own role, which attaches only that replica\'s volume and address', () => {
+    const roles = ofType(stage, 'AWS::IAM::Role').filter(([id]) => /^TigerBeetleHostRole\d/.test(id));
+    expect(roles).toHaveLength(6);
+    const policies = ofType(stage, 'AWS::IAM::Policy').filter(([id]) => /^TigerBeetleHostRole\dDefaultPolicy/.test(id));
+    expect(policies).toHaveLength(6);
+    for (const [id, policy] of policies) {
+      const replica = /HostRole(\d)/.exec(id)?.[1];
+      const attach = (policy.Properties?.PolicyDocument as { Statement: { Sid?: string; Resource: unknown }[] }).Statement.find((statement) => statement.Sid === 'AttachTheReplicaVolumeAndAddress');
+      const refs = JSON.stringify(attach?.Resource).match(/TigerBeetleReplica\d(Data|Address)/g);
+      expect(refs?.sort()).toEqual([`TigerBeetleReplica${replica}Address`, `TigerBeetleReplica${replica}Data`]);
+    }
   });
 
   test('DATA-01: a ledger.bootstrap override is refused (the marker replaces it)', () => {
