@@ -1,3 +1,4 @@
+import { ledgerHostProblems } from './ledger-hosts';
 import type { StageConfig } from './schema';
 import { timeoutChainOf, timeoutChainProblems } from './timeouts';
 
@@ -28,8 +29,6 @@ export function requiredAccountConcurrency(config: StageConfig): number {
   return reservedConcurrencyTotal(config) + lambdaUnreservedConcurrencyMin;
 }
 
-/** Head room the replica needs above its grid cache (other caches, buffers, the binary). */
-export const ledgerReplicaMemoryHeadroomMiB = 512;
 
 function corsOriginProblems(config: StageConfig): string[] {
   const problems: string[] = [];
@@ -85,12 +84,6 @@ function consistencyProblems(config: StageConfig): string[] {
     if (config.domainName !== zone && !config.domainName.endsWith(`.${zone}`)) {
       problems.push(`domainName '${config.domainName}' is not inside hosted zone '${zone}'`);
     }
-  }
-  const { ledger } = config;
-  if (ledger.cacheGridMiB + ledgerReplicaMemoryHeadroomMiB > ledger.replicaMemoryMiB) {
-    problems.push(
-      `ledger.replicaMemoryMiB (${ledger.replicaMemoryMiB}) must exceed ledger.cacheGridMiB (${ledger.cacheGridMiB}) by at least ${ledgerReplicaMemoryHeadroomMiB} MiB`,
-    );
   }
   const reserved = reservedConcurrencyTotal(config);
   if (reserved > 0 && requiredAccountConcurrency(config) > config.api.accountConcurrentExecutionsQuota) {
@@ -225,6 +218,7 @@ const rules: Rule[] = [
   corsOriginProblems,
   topologyProblems,
   consistencyProblems,
+  ledgerHostProblems,
   timeoutProblems,
   productionProblems,
   placeholderProblems,

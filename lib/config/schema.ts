@@ -152,7 +152,32 @@ export const configSchema = z.strictObject({
     clusterId: z.string().regex(/^\d{1,39}$/),
     /** Replicas: 6 in production (2 per AZ), 3 in staging, 1 in dev. TigerBeetle allows 1 to 6. */
     replicaCount: z.number().int().min(1).max(6),
-    /** EC2 instance type of a replica host (Graviton). Default: m7g.large (dev t4g.medium). */
+    /**
+     * The ledger hosts' AMI (ECS-optimized Amazon Linux 2023, arm64). A new AMI replaces every
+     * host, one replica at a time (docs/runbooks/ledger-upgrade.md, "Host (AMI) updates"), so it
+     * changes only when this setting does:
+     * - `release`: one named release, resolved through its own versioned public SSM parameter
+     *   (`/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/<name>/image_id`, whose value never
+     *   changes), in whatever region the stage is;
+     * - `id`: a literal AMI id of the stage's region (for example your own hardened image);
+     * - `recommended`: the current recommended AMI, resolved again at every deploy, so a deploy
+     *   after an AMI release rolls every host; dev only.
+     * Default: `release` al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64.
+     */
+    hostImage: z.discriminatedUnion('kind', [
+      z.strictObject({
+        kind: z.literal('release'),
+        name: z.string().regex(/^al2023-ami-ecs-hvm-2023\.\d+\.\d{8}-kernel-\d+\.\d+-arm64$/, 'an ECS-optimized AL2023 arm64 release such as al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64'),
+      }),
+      z.strictObject({
+        kind: z.literal('id'),
+        imageId: z.string().regex(/^ami-[0-9a-f]{17}$/, 'an AMI id such as ami-0123456789abcdef0'),
+        /** The region the AMI id belongs to (AMI ids are regional); must be the stage's region. */
+        region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/),
+      }),
+      z.strictObject({ kind: z.literal('recommended') }),
+    ]),
+    /** EC2 instance type of a replica host (Graviton, with a known memory size: lib/config/ledger-hosts.ts). Default: r7g.large (dev t4g.large). */
     instanceType: z.string().regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
     /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20). */
     volumeSizeGiB: z.number().int().min(8).max(16_384),
@@ -167,22 +192,17 @@ export const configSchema = z.strictObject({
      */
     tigerbeetleVersion: z.string().regex(/^\d+\.\d+\.\d+$/, 'an exact version such as 0.17.9'),
     /**
-     * Whether a replica whose data file is missing may format one: true only while a new cluster is
-     * bootstrapped. Formatting a replica of a running cluster makes it forget what it acknowledged
-     * (TigerBeetle requires recovery instead), so afterwards a missing data file stops the replica
-     * with a pointer to the restore runbook. Default: true in dev; false in staging and production,
-     * whose first deploy passes -c overrides=docs/ledger-bootstrap.json.
-     */
-    bootstrap: z.boolean(),
-    /**
      * Host offset of the first fixed replica address in each ledger subnet: replica i gets
      * `<subnet of AZ i mod azCount> + offset + floor(i / azCount)`. AWS reserves the first four
      * addresses of a subnet. Default: 10.
      */
     fixedAddressOffset: z.number().int().min(4).max(250),
-    /** TigerBeetle's grid cache (`start --cache-grid`), MiB. Default: 2048 (dev 512). */
+    /** TigerBeetle's grid cache (`start --cache-grid`), MiB. Default: 8192 (dev 512). */
     cacheGridMiB: z.number().int().min(64).max(262_144),
-    /** Hard memory limit of the replica container, MiB; must exceed the grid cache. Default: 5120 (dev 2048). */
+    /**
+     * Hard memory limit of the replica container, MiB: at least TigerBeetle's 6 GiB and the grid cache
+     * plus 3 GiB, and within the instance type's memory less the OS's and the gateway's (synth checks). Default: 12288 (dev 6144).
+     */
     replicaMemoryMiB: z.number().int().min(512).max(1_048_576),
     /** Hard memory limit of the gateway container, MiB. Default: 512. */
     gatewayMemoryMiB: z.number().int().min(256).max(16_384),

@@ -46,8 +46,21 @@ const waf = {
   countOnlyCommonRules: [...commonRuleSetBodyRules],
 };
 
+/**
+ * Staging and production ledger hosts: r7g.large, 2 vCPU and 16 GiB. TigerBeetle uses one core
+ * (plus one for the OS, here shared with the gateway and the ECS agent) and as much memory as it is
+ * given for its grid cache; m7g.xlarge has the same 16 GiB with two cores TigerBeetle cannot use,
+ * for about half as much again per hour. The replica gets 12 GiB: an 8 GiB grid cache plus
+ * TigerBeetle's 3 GiB besides it, with 1 GiB to spare (synth checks the sums, ledger-hosts.ts).
+ */
+const ledgerHostInstanceType = 'r7g.large';
+const ledgerHostMemory = { cacheGridMiB: 8192, replicaMemoryMiB: 12_288 } satisfies Partial<StageConfig['ledger']>;
+
 /** Ledger settings shared by every stage. */
 const ledgerCommon = {
+  // Pinned: a new AMI is a deliberate change here, rolled out by docs/runbooks/ledger-upgrade.md
+  // ("Host (AMI) updates"); before a first deploy, set the current release.
+  hostImage: { kind: 'release', name: 'al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64' },
   // The same version as tigerbeetle-node in package.json; synth checks that they agree.
   tigerbeetleVersion: '0.17.9',
   fixedAddressOffset: 10,
@@ -106,14 +119,14 @@ const dev: StageConfig = {
     clusterId: '0',
     // One replica: no fault tolerance, acceptable only for a development stage.
     replicaCount: 1,
-    bootstrap: true,
-    instanceType: 't4g.medium',
+    // 8 GiB: TigerBeetle's 6 GiB floor for the replica, the gateway, the OS (lib/config/ledger-hosts.ts).
+    instanceType: 't4g.large',
     volumeSizeGiB: 20,
     volumeIops: 3000,
     volumeThroughputMiBps: 125,
     ...ledgerCommon,
     cacheGridMiB: 512,
-    replicaMemoryMiB: 2048,
+    replicaMemoryMiB: 6144,
   },
 };
 
@@ -136,14 +149,12 @@ const staging: StageConfig = {
   ledger: {
     clusterId: '1',
     replicaCount: 3,
-    bootstrap: false,
-    instanceType: 'm7g.large',
+    instanceType: ledgerHostInstanceType,
     volumeSizeGiB: 50,
     volumeIops: 3000,
     volumeThroughputMiBps: 125,
     ...ledgerCommon,
-    cacheGridMiB: 2048,
-    replicaMemoryMiB: 5120,
+    ...ledgerHostMemory,
   },
 };
 
@@ -171,14 +182,12 @@ const production: StageConfig = {
     clusterId: '2',
     // Six replicas, two per AZ: TigerBeetle's recommended production cluster.
     replicaCount: 6,
-    bootstrap: false,
-    instanceType: 'm7g.large',
+    instanceType: ledgerHostInstanceType,
     volumeSizeGiB: 100,
     volumeIops: 3000,
     volumeThroughputMiBps: 125,
     ...ledgerCommon,
-    cacheGridMiB: 2048,
-    replicaMemoryMiB: 5120,
+    ...ledgerHostMemory,
   },
 };
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
+  type IMachineImage,
   InstanceType,
   InterfaceVpcEndpoint,
   InterfaceVpcEndpointAwsService,
@@ -15,6 +16,7 @@ import { Cluster, ContainerImage, ContainerInsights } from 'aws-cdk-lib/aws-ecs'
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { ParameterTier, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { readFileSync } from 'node:fs';
 import { acknowledge, nistAndPci } from '../compliance';
@@ -29,6 +31,9 @@ import { assertTigerBeetleVersionsAgree } from './tigerbeetle-version';
 const repositoryRoot = join(__dirname, '..', '..');
 /** The gateway's own ignore file: BuildKit reads it for tigerbeetle/gateway/Dockerfile; asset staging uses the same rules. */
 const gatewayDockerfile = 'tigerbeetle/gateway/Dockerfile';
+
+/** The values of the cluster marker (tigerbeetle/replica/entrypoint.sh reads them from the host's copy). */
+export const clusterFormation = { forming: 'forming', formed: 'formed' } as const;
 
 /** AWS APIs the ledger hosts call that the network stack has no endpoint for (the subnets have no internet route). */
 const hostEndpoints: Record<string, InterfaceVpcEndpointAwsService> = {
@@ -54,12 +59,12 @@ export interface TigerBeetleClusterProps {
   readonly clusterId: string;
   readonly replicaCount: number;
   readonly instanceType: string;
+  /** The hosts' AMI (pinned: ledger.hostImage). */
+  readonly machineImage: IMachineImage;
   readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
   readonly tigerbeetleVersion: string;
   readonly fixedAddressOffset: number;
   readonly cacheGridMiB: number;
-  /** Whether a missing data file may be formatted (cluster bootstrap only). */
-  readonly bootstrap: boolean;
   readonly replicaMemoryMiB: number;
   readonly gatewayMemoryMiB: number;
   readonly backup: { readonly retentionDays: number; readonly copyToVaultArn?: string };
@@ -84,6 +89,10 @@ export class TigerBeetleCluster extends Construct {
   readonly ecsCluster: Cluster;
   readonly hostSecurityGroup: SecurityGroup;
   readonly replicaSecurityGroup: SecurityGroup;
+  /** The cluster marker: `forming` until every replica of the new cluster is up, then `formed` (DATA-01). */
+  readonly formationMarker: StringParameter;
+  /** Its name, literal: the hosts' user data and IAM name it without a token. */
+  readonly formationParameterName: string;
 
   constructor(scope: Construct, id: string, props: TigerBeetleClusterProps) {
     super(scope, id);
@@ -123,23 +132,20 @@ export class TigerBeetleCluster extends Construct {
     });
     const logs = new EncryptedLogGroup(this, 'Logs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
     const gatewayLogs = new EncryptedLogGroup(this, 'GatewayLogs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
-    const hostRole = this.createHostRole();
     const hostSetupScript = new Asset(this, 'HostSetupScript', { path: join(repositoryRoot, 'tigerbeetle/host/setup.sh') });
     const seccompProfile = new Asset(this, 'SeccompProfile', { path: join(repositoryRoot, 'tigerbeetle/host/seccomp-io-uring.json') });
-    hostRole.addToPolicy(
-      new PolicyStatement({
-        sid: 'ReadTheHostSetupFiles',
-        actions: ['s3:GetObject'],
-        resources: [hostSetupScript, seccompProfile].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey)),
-      }),
-    );
+    const setupFiles = [hostSetupScript, seccompProfile].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey));
     const replicaImage = ContainerImage.fromAsset(join(repositoryRoot, 'tigerbeetle/replica'), {
       platform: Platform.LINUX_ARM64,
       buildArgs: { TIGERBEETLE_VERSION: props.tigerbeetleVersion },
     });
 
+    this.formationParameterName = `/${Stack.of(this).stackName}/tigerbeetle-${props.clusterId}/formation`;
+    this.formationMarker = this.createFormationMarker();
     const volumeProps = props.volume;
     for (const placement of this.addresses.replicas) {
+      const hostRole = this.createHostRole(placement.replica);
+      hostRole.addToPolicy(new PolicyStatement({ sid: 'ReadTheHostSetupFiles', actions: ['s3:GetObject'], resources: setupFiles }));
       const replica = new TigerBeetleReplica(this, `Replica${placement.replica}`, {
         vpc: props.vpc,
         placement,
@@ -148,9 +154,10 @@ export class TigerBeetleCluster extends Construct {
         replicaCount: props.replicaCount,
         addressList: this.addresses.addressList,
         cacheGridMiB: props.cacheGridMiB,
-        bootstrap: props.bootstrap,
+        formationParameterName: this.formationParameterName,
         memoryMiB: props.replicaMemoryMiB,
         instanceType: new InstanceType(props.instanceType),
+        machineImage: props.machineImage,
         volume: volumeProps,
         dataKey: this.dataKey,
         backupTag: ['ai-proxy:backup', props.backupTagValue],
@@ -169,8 +176,9 @@ export class TigerBeetleCluster extends Construct {
       // An upgrade replaces one replica task at a time (CloudFormation waits for each service to be stable).
       if (previous) replica.service.node.addDependency(previous.service);
       this.replicas.push(replica);
+      this.grantHostAttachments(hostRole, replica);
+      this.grantFormationMarker(hostRole, placement.replica === props.replicaCount - 1);
     }
-    this.grantHostAttachments(hostRole);
 
     this.gateway = new LedgerGateway(this, 'Gateway', {
       vpc: props.vpc,
@@ -245,10 +253,11 @@ export class TigerBeetleCluster extends Construct {
     }
   }
 
-  private createHostRole(): Role {
-    const role = new Role(this, 'HostRole', {
+  /** One role per replica's hosts: each may attach only its own replica's volume and address. */
+  private createHostRole(replica: number): Role {
+    const role = new Role(this, `HostRole${replica}`, {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Ledger hosts: register with ECS, SSM Session Manager, attach the replica ENIs and volumes',
+      description: `Ledger hosts of replica ${replica}: register with ECS, SSM Session Manager, attach the replica's ENI and volume`,
       managedPolicies: [
         ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role'),
         ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
@@ -264,17 +273,49 @@ export class TigerBeetleCluster extends Construct {
     return role;
   }
 
-  private grantHostAttachments(role: Role): void {
+  /**
+   * The durable record of whether this cluster has ever been formed, read by every host at boot
+   * and copied onto its volume for the replica's entrypoint (format only while `forming`; a
+   * missing data file of a formed cluster is recovered). The stack creates it as `forming` and
+   * never changes that value (CloudFormation updates a parameter only when its template value
+   * changes); the last replica's host writes `formed`. Its lifetime is the stack's, like the
+   * cluster's: a new stack makes new volumes, a new cluster. The fixed name makes a replacement of
+   * the parameter fail loudly (the name is taken) instead of silently starting over at `forming`.
+   */
+  private createFormationMarker(): StringParameter {
+    return new StringParameter(this, 'FormationMarker', {
+      parameterName: this.formationParameterName,
+      stringValue: clusterFormation.forming,
+      description: 'TigerBeetle cluster formation: forming until every replica of the new cluster is up, then formed (written by the last replica host)',
+      tier: ParameterTier.STANDARD,
+    });
+  }
+
+  /**
+   * Every host reads the marker; only the last replica's host (its own role) may write it. Writing
+   * `formed` early could only make replicas recover or refuse, never format.
+   */
+  private grantFormationMarker(role: Role, marksFormation: boolean): void {
+    role.addToPolicy(
+      new PolicyStatement({
+        sid: marksFormation ? 'ReadAndMarkTheClusterFormation' : 'ReadTheClusterFormation',
+        actions: marksFormation ? ['ssm:GetParameter', 'ssm:PutParameter'] : ['ssm:GetParameter'],
+        resources: [this.formationMarker.parameterArn],
+      }),
+    );
+  }
+
+  private grantHostAttachments(role: Role, replica: TigerBeetleReplica): void {
     const stack = Stack.of(this);
     const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
     role.addToPolicy(
       new PolicyStatement({
-        sid: 'AttachTheReplicaVolumesAndAddresses',
+        sid: 'AttachTheReplicaVolumeAndAddress',
         actions: ['ec2:AttachVolume', 'ec2:AttachNetworkInterface'],
         resources: [
           instances,
-          ...this.replicas.map((replica) => stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: replica.volume.volumeId })),
-          ...this.replicas.map((replica) => stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: replica.networkInterface.ref })),
+          stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: replica.volume.volumeId }),
+          stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: replica.networkInterface.ref }),
         ],
       }),
     );
@@ -310,9 +351,9 @@ export class TigerBeetleCluster extends Construct {
     acknowledge(
       role,
       [`AwsSolutions-IAM5[Resource::${instances.replace(stack.account, '<AWS::AccountId>')}]`],
-      'Attach names each replica volume and ENI exactly; the instance side must be any instance of the account because a replacement host gets a new instance id.',
+      'Attach names the replica\'s own volume and ENI exactly; the instance side must be any instance of the account because a replacement host gets a new instance id.',
     );
-    acknowledge(role, nistAndPci('IAMNoInlinePolicy'), 'The host policy is specific to these hosts (their volumes, ENIs and data key) and has no other user.');
+    acknowledge(role, nistAndPci('IAMNoInlinePolicy'), "The host policy is specific to this replica's hosts (its volume, ENI, the data key and the cluster marker) and has no other user.");
   }
 }
 

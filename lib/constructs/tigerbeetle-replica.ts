@@ -1,9 +1,10 @@
-import { Duration, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
 import { AutoScalingGroup, HealthChecks, Signals, UpdatePolicy, type CfnAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import {
   BlockDeviceVolume,
   CfnNetworkInterface,
   EbsDeviceVolumeType,
+  type IMachineImage,
   type InstanceType,
   type ISecurityGroup,
   type ISubnet,
@@ -20,8 +21,6 @@ import {
   type ContainerImage,
   Ec2Service,
   Ec2TaskDefinition,
-  EcsOptimizedImage,
-  AmiHardwareType,
   type ICluster,
   LinuxParameters,
   LogDrivers,
@@ -48,6 +47,8 @@ const replicaStartPeriod = Duration.minutes(5);
 const hostReadyTimeout = Duration.minutes(40);
 /** The host's own bound on waiting for a healthy replica; below the CloudFormation timeout above. */
 const replicaHealthySecondsMax = 35 * 60;
+/** Where the AL2023 aws-cfn-bootstrap package installs cfn-signal. */
+export const cfnSignal = '/opt/aws/bin/cfn-signal';
 
 export interface TigerBeetleReplicaProps {
   readonly vpc: IVpc;
@@ -57,9 +58,12 @@ export interface TigerBeetleReplicaProps {
   readonly replicaCount: number;
   readonly addressList: string;
   readonly cacheGridMiB: number;
-  readonly bootstrap: boolean;
+  /** The SSM parameter that says whether the cluster has ever been formed (`forming`, then `formed`). */
+  readonly formationParameterName: string;
   readonly memoryMiB: number;
   readonly instanceType: InstanceType;
+  /** The hosts' AMI, pinned in the stage config (ledger.hostImage). */
+  readonly machineImage: IMachineImage;
   readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
   readonly dataKey: IKey;
   /** Tag (key, value) that the backup plan selects. */
@@ -131,15 +135,12 @@ export class TigerBeetleReplica extends Construct {
   private createHost(props: TigerBeetleReplicaProps): AutoScalingGroup {
     const { placement } = props;
     const userData = UserData.forLinux();
+    this.signalFailureAtOnce(userData, 'Host');
     // The downloads need the AWS CLI, which the minimal ECS-optimized AMI does not carry (the AL2023
     // repositories are reached through the VPC's S3 gateway endpoint).
     // The region is explicit: without it the CLI would use the global S3 endpoint, which the
     // subnets cannot reach.
-    userData.addCommands(
-      'set -euo pipefail',
-      `export AWS_DEFAULT_REGION=${Stack.of(this).region}`,
-      'command -v aws >/dev/null || dnf install -y -q awscli-2',
-    );
+    userData.addCommands(`export AWS_DEFAULT_REGION=${Stack.of(this).region}`, 'command -v aws >/dev/null || dnf install -y -q awscli-2');
     const setupPath = userData.addS3DownloadCommand({ bucket: props.hostSetupScript.bucket, bucketKey: props.hostSetupScript.s3ObjectKey });
     const profilePath = userData.addS3DownloadCommand({ bucket: props.seccompProfile.bucket, bucketKey: props.seccompProfile.s3ObjectKey });
     userData.addCommands(
@@ -153,10 +154,11 @@ export class TigerBeetleReplica extends Construct {
         this.networkInterface.ref,
         placement.address,
         profilePath,
+        props.formationParameterName,
       ].join(' '),
     );
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
-      machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM),
+      machineImage: props.machineImage,
       instanceType: props.instanceType,
       role: props.hostRole,
       securityGroup: props.hostSecurityGroup,
@@ -184,7 +186,7 @@ export class TigerBeetleReplica extends Construct {
       signals: Signals.waitForMinCapacity({ timeout: hostReadyTimeout }),
       updatePolicy: UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: 0 }),
     });
-    this.signalWhenReplicaHealthy(userData, group);
+    this.signalWhenReplicaHealthy(userData, props);
     // The ENI must hold its fixed address before any host takes a dynamic one from the subnet.
     group.node.addDependency(this.networkInterface);
     acknowledge(
@@ -200,28 +202,62 @@ export class TigerBeetleReplica extends Construct {
     return group;
   }
 
+  /** The cfn-signal command for this replica's group (its logical id is fixed before the group exists). */
+  private signalCommand(code: 0 | 1, groupId: string): string {
+    const stack = Stack.of(this);
+    const resource = stack.getLogicalId(this.node.findChild(groupId).node.defaultChild as CfnAutoScalingGroup);
+    return `${cfnSignal} -e ${code} --stack ${stack.stackName} --resource ${resource} --region ${stack.region}`;
+  }
+
+  /**
+   * The first lines of the user data: any failing command before the health wait signals failure
+   * to CloudFormation at once (instead of leaving it waiting for the creation policy's timeout) and
+   * stops the script. cfn-signal is installed first so that it exists for every later failure;
+   * only a failure to install it leaves CloudFormation waiting for the timeout.
+   */
+  private signalFailureAtOnce(userData: UserData, groupId: string): void {
+    userData.addCommands(
+      'set -Eeuo pipefail',
+      'signal_failure() {',
+      '  echo "ledger host user data failed at line $1; signalling CloudFormation" >&2',
+      `  ${this.signalCommandPlaceholder(1, groupId)} || true`,
+      '}',
+      "trap 'signal_failure $LINENO' ERR",
+      `command -v ${cfnSignal} >/dev/null || dnf install -y -q aws-cfn-bootstrap`,
+    );
+  }
+
+  /** The group does not exist yet when the user data starts: its logical id is resolved lazily. */
+  private signalCommandPlaceholder(code: 0 | 1, groupId: string): string {
+    return Lazy.string({ produce: () => this.signalCommand(code, groupId) });
+  }
+
   /**
    * After the host is set up, a systemd unit waits until the replica container reports healthy and
    * then signals CloudFormation (success), or signals failure when it never does within the bound,
-   * which makes CloudFormation stop the update before the next replica is touched.
+   * which makes CloudFormation stop the update before the next replica is touched. The last
+   * replica's host also records that the cluster is formed (the cluster marker): CloudFormation
+   * creates the hosts one after another, each after the previous replica is healthy, so the last
+   * replica healthy means every replica has been formatted and is up.
    */
-  private signalWhenReplicaHealthy(userData: UserData, group: AutoScalingGroup): void {
-    const stack = Stack.of(this);
-    const resource = stack.getLogicalId(group.node.defaultChild as CfnAutoScalingGroup);
-    const signal = (code: number) => `/opt/aws/bin/cfn-signal -e ${code} --stack ${stack.stackName} --resource ${resource} --region ${stack.region}`;
+  private signalWhenReplicaHealthy(userData: UserData, props: TigerBeetleReplicaProps): void {
+    const isLast = props.placement.replica === props.replicaCount - 1;
+    const markFormed = `aws ssm put-parameter --region ${Stack.of(this).region} --name ${props.formationParameterName} --type String --value formed --overwrite >/dev/null`;
     userData.addCommands(
-      'command -v /opt/aws/bin/cfn-signal >/dev/null || dnf install -y -q aws-cfn-bootstrap',
       "cat > /usr/local/bin/ledger-signal-when-healthy.sh <<'SCRIPT'",
       '#!/bin/bash',
       `deadline=$((SECONDS + ${replicaHealthySecondsMax}))`,
       "until docker ps --filter 'label=com.amazonaws.ecs.container-name=replica' --filter health=healthy --format '{{.ID}}' | grep -q .; do",
-      `  [ "$SECONDS" -lt "$deadline" ] || { ${signal(1)}; exit 1; }`,
+      `  [ "$SECONDS" -lt "$deadline" ] || { ${this.signalCommandPlaceholder(1, 'Host')}; exit 1; }`,
       '  sleep 15',
       'done',
-      signal(0),
+      ...(isLast ? [`${markFormed} || { ${this.signalCommandPlaceholder(1, 'Host')}; exit 1; }`] : []),
+      this.signalCommandPlaceholder(0, 'Host'),
       'SCRIPT',
       'chmod 0755 /usr/local/bin/ledger-signal-when-healthy.sh',
       'systemd-run --unit ledger-signal-when-healthy --no-block /usr/local/bin/ledger-signal-when-healthy.sh',
+      // The health wait signals from here on; a failure of the user data itself is over.
+      'trap - ERR',
     );
   }
 
@@ -249,7 +285,6 @@ export class TigerBeetleReplica extends Construct {
         TB_REPLICA_COUNT: String(props.replicaCount),
         TB_ADDRESSES: props.addressList,
         TB_CACHE_GRID: `${props.cacheGridMiB}MiB`,
-        TB_FORMAT_MISSING: props.bootstrap ? 'allow' : 'refuse',
         TB_DATA_DIR: replicaDataDirectory,
       },
       portMappings: [{ containerPort: replicaPort, hostPort: replicaPort }],

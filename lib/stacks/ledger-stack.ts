@@ -1,8 +1,11 @@
 import { CfnOutput, Duration, Token } from 'aws-cdk-lib';
-import { Peer, Port, type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { type IMachineImage, MachineImage, Peer, Port, type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { AmiHardwareType, EcsOptimizedImage } from 'aws-cdk-lib/aws-ecs';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import type { StageConfig } from '../config';
+import { hostImageReleaseParameter } from '../config/ledger-hosts';
 import { ServiceFunction } from '../constructs/service-function';
 import { ledgerSubnetCidrs } from '../constructs/tigerbeetle-addresses';
 import { TigerBeetleCluster } from '../constructs/tigerbeetle-cluster';
@@ -46,11 +49,11 @@ export class LedgerStack extends StageStack {
       clusterId: ledger.clusterId,
       replicaCount: ledger.replicaCount,
       instanceType: ledger.instanceType,
+      machineImage: hostMachineImage(ledger.hostImage, config.region),
       volume: { sizeGiB: ledger.volumeSizeGiB, iops: ledger.volumeIops, throughputMiBps: ledger.volumeThroughputMiBps },
       tigerbeetleVersion: ledger.tigerbeetleVersion,
       fixedAddressOffset: ledger.fixedAddressOffset,
       cacheGridMiB: ledger.cacheGridMiB,
-      bootstrap: ledger.bootstrap,
       replicaMemoryMiB: ledger.replicaMemoryMiB,
       gatewayMemoryMiB: ledger.gatewayMemoryMiB,
       backup: ledger.backup,
@@ -96,6 +99,21 @@ function rotationFunction(stack: LedgerStack, props: LedgerStackProps): ServiceF
   });
   rotation.securityGroup.addEgressRule(Peer.ipv4(props.config.network.vpcCidr), Port.tcp(443), 'Secrets Manager and KMS through the VPC endpoints');
   return rotation;
+}
+
+/**
+ * The hosts' AMI from the config. `release` and `id` are fixed values, so the launch templates
+ * change (and the hosts roll) only when the config does; `recommended` (dev only) follows AWS.
+ */
+function hostMachineImage(image: StageConfig['ledger']['hostImage'], region: string): IMachineImage {
+  switch (image.kind) {
+    case 'release':
+      return MachineImage.fromSsmParameter(hostImageReleaseParameter(image.name));
+    case 'id':
+      return MachineImage.genericLinux({ [region]: image.imageId });
+    case 'recommended':
+      return EcsOptimizedImage.amazonLinux2023(AmiHardwareType.ARM);
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
@@ -268,24 +268,69 @@ describe('security groups, hosts and containers (production)', () => {
     for (const replica of replicas) {
       expect(replica.Ulimits).toEqual([{ Name: 'memlock', SoftLimit: -1, HardLimit: -1 }]);
       expect(replica.MountPoints).toEqual([expect.objectContaining({ ContainerPath: '/var/lib/tigerbeetle', SourceVolume: 'data' })]);
-      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '2048MiB', TB_FORMAT_MISSING: 'refuse' });
+      expect(environment(replica)).toMatchObject({ TB_CLUSTER_ID: '2', TB_REPLICA_COUNT: '6', TB_CACHE_GRID: '8192MiB' });
+      expect(environment(replica)).not.toHaveProperty('TB_FORMAT_MISSING');
     }
     const gateway = containers(stage).find((container) => container.Name === 'gateway');
     expect(environment(gateway as Container)).toMatchObject({ LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '2', GATEWAY_PORT: '7300' });
     expect(JSON.stringify(environment(gateway as Container).GATEWAY_TOKEN_SECRET_ARN)).toContain('TigerBeetleGatewayTokenSecret');
   });
 
-  test('DATA-01: only a bootstrapping cluster may format a missing data file (dev, or the bootstrap override)', () => {
-    const formatSettings = (synthesized: SynthesizedStage) =>
-      resourcesOf(synthesized.templates.ledger)
-        .filter(([, resource]) => resource.Type === 'AWS::ECS::TaskDefinition')
-        .flatMap(([, task]) => task.Properties?.ContainerDefinitions as Container[])
-        .filter((container) => container.Name === 'replica')
-        .map((replica) => environment(replica).TB_FORMAT_MISSING);
-    expect(formatSettings(stages.dev)).toEqual(['allow']);
-    expect(new Set(formatSettings(stages.staging))).toEqual(new Set(['refuse']));
-    const bootstrap = synthesizeStage('production', { overrides: JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'ledger-bootstrap.json'), 'utf8')) as unknown });
-    expect(formatSettings(bootstrap)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow', 'allow']);
+  test('DATA-01: the first deploy needs no override: a cluster marker (SSM, created `forming`) that only the last replica host sets to `formed`', () => {
+    const parameters = ofType(stage, 'AWS::SSM::Parameter');
+    expect(parameters).toHaveLength(1);
+    const [[markerId, marker]] = parameters;
+    expect(marker.Properties).toMatchObject({ Name: '/ai-proxy-production-ledger/tigerbeetle-2/formation', Type: 'String', Value: 'forming' });
+    // Its lifetime is the stack's (a new stack is a new cluster); a replacement fails on the fixed name.
+    expect(marker.DeletionPolicy ?? 'Delete').toBe('Delete');
+    // Every host role reads the marker; only the last replica's may write it, and only it.
+    const markerStatements = ofType(stage, 'AWS::IAM::Policy')
+      .flatMap(([, policy]) => (policy.Properties?.PolicyDocument as { Statement: { Sid?: string; Action: unknown; Resource: unknown }[] }).Statement)
+      .filter((statement) => JSON.stringify(statement.Action).includes('ssm:'));
+    expect(markerStatements.map((statement) => statement.Action)).toEqual([...Array(5).fill('ssm:GetParameter'), ['ssm:GetParameter', 'ssm:PutParameter']]);
+    for (const statement of markerStatements) expect(JSON.stringify(statement.Resource)).toBe(JSON.stringify({ 'Fn::Join': ['', ['arn:aws:ssm:eu-west-1:', { Ref: 'AWS::AccountId' }, ':parameter', { Ref: markerId }]] }));
+    const userData = ofType(stage, 'AWS::EC2::LaunchTemplate').map(([id, template]) => [id, JSON.stringify((template.Properties?.LaunchTemplateData as { UserData: unknown }).UserData)] as const);
+    const marking = userData.filter(([, text]) => text.includes('--value formed'));
+    expect(marking.map(([id]) => /Replica(\d)/.exec(id)?.[1])).toEqual(['5']);
+    for (const [, text] of userData) expect(text).toContain('/ai-proxy-production-ledger/tigerbeetle-2/formation');
+    expect(markerId).toMatch(/^TigerBeetleFormationMarker/);
+    expect(existsSync(join(__dirname, '..', '..', 'docs', 'ledger-bootstrap.json'))).toBe(false);
+  });
+
+  test.each(['staging', 'production'] as const)('DATA-01: %s pins the hosts\' AMI: no "recommended" lookup, one named release for every host', (pinned) => {
+    const { json } = ledger(pinned);
+    const parameters = Object.values((json.Parameters ?? {}) as Record<string, { Type: string; Default?: string }>);
+    const imageParameters = parameters.filter((parameter) => parameter.Type.includes('AWS::EC2::Image::Id'));
+    expect(imageParameters).toEqual([
+      { Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>', Default: '/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64/image_id' },
+    ]);
+    expect(JSON.stringify(json)).not.toContain('/recommended');
+    const imageIds = new Set(ofType(pinned, 'AWS::EC2::LaunchTemplate').map(([, template]) => JSON.stringify((template.Properties?.LaunchTemplateData as { ImageId: unknown }).ImageId)));
+    expect(imageIds.size).toBe(1);
+  });
+
+  test('DATA-01: a literal AMI id is written into the launch templates as is (no SSM parameter at all)', () => {
+    const literal = synthesizeStage('staging', { overrides: { ledger: { hostImage: { kind: 'id', imageId: 'ami-0a1b2c3d4e5f60718', region: 'eu-west-1', name: null } } } });
+    const templates = resourcesOf(literal.templates.ledger).filter(([, resource]) => resource.Type === 'AWS::EC2::LaunchTemplate');
+    expect(templates.map(([, template]) => (template.Properties?.LaunchTemplateData as { ImageId: unknown }).ImageId)).toEqual(['ami-0a1b2c3d4e5f60718', 'ami-0a1b2c3d4e5f60718', 'ami-0a1b2c3d4e5f60718']);
+    expect(JSON.stringify(literal.templates.ledger.toJSON())).not.toContain('AWS::EC2::Image::Id');
+  });
+
+  test('DATA-01: each replica\'s hosts have their own role, which attaches only that replica\'s volume and address', () => {
+    const roles = ofType(stage, 'AWS::IAM::Role').filter(([id]) => /^TigerBeetleHostRole\d/.test(id));
+    expect(roles).toHaveLength(6);
+    const policies = ofType(stage, 'AWS::IAM::Policy').filter(([id]) => /^TigerBeetleHostRole\dDefaultPolicy/.test(id));
+    expect(policies).toHaveLength(6);
+    for (const [id, policy] of policies) {
+      const replica = /HostRole(\d)/.exec(id)?.[1];
+      const attach = (policy.Properties?.PolicyDocument as { Statement: { Sid?: string; Resource: unknown }[] }).Statement.find((statement) => statement.Sid === 'AttachTheReplicaVolumeAndAddress');
+      const refs = JSON.stringify(attach?.Resource).match(/TigerBeetleReplica\d(Data|Address)/g);
+      expect(refs?.sort()).toEqual([`TigerBeetleReplica${replica}Address`, `TigerBeetleReplica${replica}Data`]);
+    }
+  });
+
+  test('DATA-01: a ledger.bootstrap override is refused (the marker replaces it)', () => {
+    expect(() => synthesizeStage('production', { overrides: { ledger: { bootstrap: true } } })).toThrow(/bootstrap/);
   });
 
   test('DATA-01: a host replacement is health-gated: CloudFormation waits for the replica to be healthy before the next', () => {
@@ -350,20 +395,6 @@ describe('security groups, hosts and containers (production)', () => {
     expect(count('ServerErrors')).toBe(1);
     expect(count('RequestMilliseconds')).toBe(1);
     for (const [, alarm] of ofType(stage, 'AWS::CloudWatch::Alarm')) expect(alarm.Properties?.AlarmActions).toHaveLength(1);
-  });
-
-  test('io_uring: the hosts\' seccomp profile denies by default and adds exactly the three io_uring calls to Docker\'s allow-list', () => {
-    const profile = JSON.parse(readFileSync(join(__dirname, '../../tigerbeetle/host/seccomp-io-uring.json'), 'utf8')) as {
-      defaultAction: string;
-      syscalls: { names: string[]; action: string }[];
-    };
-    expect(profile.defaultAction).toBe('SCMP_ACT_ERRNO');
-    const allowed = profile.syscalls.filter((rule) => rule.action === 'SCMP_ACT_ALLOW').flatMap((rule) => rule.names);
-    expect(allowed).toEqual(expect.arrayContaining(['io_uring_setup', 'io_uring_enter', 'io_uring_register']));
-    for (const dangerous of ['mount', 'unshare', 'setns', 'bpf', 'init_module', 'keyctl', 'ptrace', 'clone3']) expect(allowed).not.toContain(dangerous);
-    const setup = readFileSync(join(__dirname, '../../tigerbeetle/host/setup.sh'), 'utf8');
-    expect(setup).toContain("config['seccomp-profile'] = '/etc/docker/seccomp-io-uring.json'");
-    expect(setup).not.toMatch(/unconfined/);
   });
 
   test('the ledger stack depends only on the network stack', () => {

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { ApiError, errorHandler, notFoundHandler, readJsonBody, requestIdMiddleware, type RequestIdVariables } from '../../lambda/shared/http';
 import { presentedKey } from '../../lambda/shared/keys';
 import { audit, type AppLogger } from '../../lambda/shared/logger';
-import { clusterRequestTimeoutMillisecondsDefault, withDeadline, type LedgerClient } from '../ledger';
+import { clusterRequestTimeoutMillisecondsDefault, tigerbeetleErrorCode, tigerbeetleErrorCodes, withDeadline, type LedgerClient, type TigerBeetleErrorCode } from '../ledger';
 import {
   accountToWire,
   balanceToWire,
@@ -75,6 +75,7 @@ export function createGatewayApp(dependencies: GatewayDependencies): Hono<Gatewa
   const ledger = withDeadline(dependencies.ledger, limits.ledgerRequestTimeoutMilliseconds);
   const { logger } = dependencies;
   const isDraining = dependencies.isDraining ?? (() => false);
+  const clientHealth = new ClientHealth();
 
   const app = new Hono<GatewayEnv>();
   app.use(requestIdMiddleware());
@@ -86,7 +87,8 @@ export function createGatewayApp(dependencies: GatewayDependencies): Hono<Gatewa
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/ready', async (c) => {
     if (isDraining()) throw unavailable('shutting_down', 'The gateway is shutting down');
-    await callLedger(logger, c, 'lookupAccounts', () => ledger.lookupAccounts([readinessProbeAccountId]));
+    clientHealth.assertUsable();
+    await callLedger(logger, clientHealth, c, 'lookupAccounts', () => ledger.lookupAccounts([readinessProbeAccountId]));
     return c.json({ status: 'ready' });
   });
 
@@ -95,7 +97,7 @@ export function createGatewayApp(dependencies: GatewayDependencies): Hono<Gatewa
   for (const operation of gatewayOperations) {
     app.post(`/v1/${operation}`, async (c) => {
       const body = await readOperationBody(c, operation);
-      return c.json(await runOperation(ledger, logger, c, body));
+      return c.json(await runOperation(ledger, logger, clientHealth, c, body));
     });
   }
   return app;
@@ -197,47 +199,89 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${field}: ${issue.message}`;
 }
 
-async function runOperation(ledger: LedgerClient, logger: AppLogger, c: Context<GatewayEnv>, body: OperationBody): Promise<object> {
+async function runOperation(ledger: LedgerClient, logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>, body: OperationBody): Promise<object> {
   switch (body.operation) {
     case 'create_accounts': {
-      const results = await callLedger(logger, c, 'createAccounts', () => ledger.createAccounts(body.input.accounts));
+      const results = await callLedger(logger, health, c, 'createAccounts', () => ledger.createAccounts(body.input.accounts));
       return { results: results.map(createResultToWire) };
     }
     case 'create_transfers': {
-      const results = await callLedger(logger, c, 'createTransfers', () => ledger.createTransfers(body.input.transfers));
+      const results = await callLedger(logger, health, c, 'createTransfers', () => ledger.createTransfers(body.input.transfers));
       return { results: results.map(createResultToWire) };
     }
     case 'lookup_accounts': {
-      const accounts = await callLedger(logger, c, 'lookupAccounts', () => ledger.lookupAccounts(body.input.ids));
+      const accounts = await callLedger(logger, health, c, 'lookupAccounts', () => ledger.lookupAccounts(body.input.ids));
       return { accounts: accounts.map(accountToWire) };
     }
     case 'lookup_transfers': {
-      const transfers = await callLedger(logger, c, 'lookupTransfers', () => ledger.lookupTransfers(body.input.ids));
+      const transfers = await callLedger(logger, health, c, 'lookupTransfers', () => ledger.lookupTransfers(body.input.ids));
       return { transfers: transfers.map(transferToWire) };
     }
     case 'get_account_transfers': {
-      const transfers = await callLedger(logger, c, 'getAccountTransfers', () => ledger.getAccountTransfers(body.input.filter));
+      const transfers = await callLedger(logger, health, c, 'getAccountTransfers', () => ledger.getAccountTransfers(body.input.filter));
       return { transfers: transfers.map(transferToWire) };
     }
     case 'get_account_balances': {
-      const balances = await callLedger(logger, c, 'getAccountBalances', () => ledger.getAccountBalances(body.input.filter));
+      const balances = await callLedger(logger, health, c, 'getAccountBalances', () => ledger.getAccountBalances(body.input.filter));
       return { balances: balances.map(balanceToWire) };
     }
   }
 }
 
-/** Any failure of the ledger is a 503: the detail goes to the log, the caller learns only "retry later". */
-async function callLedger<T>(logger: AppLogger, c: Context<GatewayEnv>, operation: string, call: () => Promise<T>): Promise<T> {
+/** A failed ledger call is logged in full; the caller learns only what it can act on (ledgerFailure). */
+async function callLedger<T>(logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>, operation: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    const code = tigerbeetleErrorCode(error);
     logger.error('ledger call failed', {
       request_id: c.get('requestId'),
       operation,
       error_name: error instanceof Error ? error.name : typeof error,
+      error_code: code,
       error_message: error instanceof Error ? error.message : String(error),
     });
-    throw unavailable('ledger_unavailable', 'The ledger is unavailable; retry later');
+    health.record(code);
+    throw ledgerFailure(code);
+  }
+}
+
+/**
+ * What a failed ledger call answers:
+ * - too much data (a batch, or a query limit, beyond one TigerBeetle message): the caller's error, 400;
+ * - a client release the cluster refuses (too old or too new, during an upgrade done out of order):
+ *   503, and /ready fails from then on, so the load balancer and ECS replace this task;
+ * - anything else (a timeout, an eviction, whose client the ledger layer recreates, a closed
+ *   client during shutdown): 503, retry later.
+ */
+function ledgerFailure(code: TigerBeetleErrorCode | undefined): ApiError {
+  switch (code) {
+    case tigerbeetleErrorCodes.tooMuchData:
+      return invalidRequest('too_much_data', 'The request exceeds what one ledger batch can carry or return; send fewer events or ask for a smaller limit');
+    case tigerbeetleErrorCodes.clientReleaseTooLow:
+    case tigerbeetleErrorCodes.clientReleaseTooHigh:
+      return unavailable('ledger_client_release_mismatch', 'The ledger refuses this gateway\'s client release; another gateway will answer, retry later');
+    default:
+      return unavailable('ledger_unavailable', 'The ledger is unavailable; retry later');
+  }
+}
+
+/**
+ * Remembers a permanent client failure: the cluster refused this process's client release, which
+ * no retry or new session can change. From then on /ready fails, so the task is replaced (by one
+ * with the client release the cluster accepts; docs/runbooks/ledger-upgrade.md).
+ */
+class ClientHealth {
+  private permanentFailure: TigerBeetleErrorCode | undefined;
+
+  record(code: TigerBeetleErrorCode | undefined): void {
+    if (code === tigerbeetleErrorCodes.clientReleaseTooLow || code === tigerbeetleErrorCodes.clientReleaseTooHigh) this.permanentFailure ??= code;
+  }
+
+  assertUsable(): void {
+    if (this.permanentFailure !== undefined) {
+      throw unavailable('ledger_client_unusable', `The ledger refused this gateway's client (${this.permanentFailure}); this task must be replaced`);
+    }
   }
 }
 

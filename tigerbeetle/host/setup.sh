@@ -3,7 +3,7 @@
 # template's user data, before the ECS agent starts). A replaced host comes back as the same replica
 # without a person: it re-attaches the replica's fixed-address ENI and its EBS volume.
 #
-#   setup.sh REGION ECS_CLUSTER REPLICA VOLUME_ID ENI_ID FIXED_ADDRESS SECCOMP_PROFILE
+#   setup.sh REGION ECS_CLUSTER REPLICA VOLUME_ID ENI_ID FIXED_ADDRESS SECCOMP_PROFILE FORMATION_PARAMETER
 #
 # 1. Docker's seccomp profile: the default set plus io_uring (docs/runbooks/ledger-upgrade.md, "io_uring").
 # 2. Containers (uid != 0) cannot reach the instance metadata service: with host networking they
@@ -11,18 +11,24 @@
 # 3. Attach the ENI (device 1) and the volume (/dev/sdf), waiting while a terminated predecessor
 #    still holds them.
 # 4. Format the volume only if it has no filesystem; mount it; mark it as this replica's volume.
+#    Record the cluster's formation state (the SSM parameter FORMATION_PARAMETER: `forming` until
+#    every replica of a new cluster is up, then `formed`) on the volume, where the replica's
+#    entrypoint decides between format, recover and refuse (tigerbeetle/replica/entrypoint.sh).
+#    `formed` is never downgraded on a volume.
 # 5. Register with the ECS cluster with the `replica` attribute that places the replica's task here.
-# Any failure powers the host off after a grace period, so the Auto Scaling group replaces it.
+# Any failure powers the host off after a grace period, so the Auto Scaling group replaces it; the
+# user data that runs this script also signals the failure to CloudFormation at once.
 set -euo pipefail
 
-readonly region="$1" ecs_cluster="$2" replica="$3" volume_id="$4" eni_id="$5" fixed_address="$6" seccomp_profile="$7"
+readonly region="$1" ecs_cluster="$2" replica="$3" volume_id="$4" eni_id="$5" fixed_address="$6" seccomp_profile="$7" formation_parameter="$8"
 readonly data_dir=/var/lib/tigerbeetle
 readonly replica_uid=1000
 readonly attach_seconds_max=900
 readonly device_seconds_max=120
 readonly failure_grace_minutes=10
+readonly log_file="${LEDGER_HOST_SETUP_LOG:-/var/log/ledger-host-setup.log}"
 
-log() { echo "ledger-host-setup: $*" | tee -a /var/log/ledger-host-setup.log >&2; }
+log() { echo "ledger-host-setup: $*" | tee -a "$log_file" >&2; }
 on_failure() {
   log "FAILED at line $1; powering off in ${failure_grace_minutes} minutes so that the Auto Scaling group replaces this host"
   shutdown -h "+${failure_grace_minutes}"
@@ -124,6 +130,25 @@ mount_volume() {
   chown "$replica_uid:$replica_uid" "$data_dir" "$marker"
 }
 
+# The cluster marker is read at every boot; the replica reads the copy on its volume at every start.
+# A volume that has seen `formed` keeps it, whatever the parameter says later (a recreated
+# parameter would say `forming` again): a replica of a formed cluster is never formatted.
+record_cluster_formation() {
+  local file="$data_dir/.cluster-formation" formation
+  formation=$(aws ssm get-parameter --region "$region" --name "$formation_parameter" --query Parameter.Value --output text)
+  case "$formation" in
+    forming | formed) ;;
+    *) log "cluster marker $formation_parameter is '$formation', expected forming or formed"; return 1 ;;
+  esac
+  if [ -f "$file" ] && [ "$(cat "$file")" = formed ] && [ "$formation" != formed ]; then
+    log "cluster marker $formation_parameter says '$formation' but this volume has seen 'formed'; keeping 'formed'"
+    return 0
+  fi
+  echo "$formation" > "$file"
+  chmod 0644 "$file"
+  log "cluster formation: $formation"
+}
+
 register_with_ecs() {
   cat > /etc/ecs/ecs.config <<CONFIG
 ECS_CLUSTER=$ecs_cluster
@@ -145,6 +170,7 @@ command -v aws >/dev/null || dnf install -y -q awscli-2
 attach network-interface "$eni_id"
 attach volume "$volume_id"
 mount_volume
+record_cluster_formation
 wait_for "address $fixed_address on an interface" sh -c "ip -4 -o addr show | grep -q ' inet $fixed_address/'"
 register_with_ecs
 log "ready"

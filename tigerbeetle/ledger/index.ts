@@ -1,6 +1,6 @@
 import { createClient } from 'tigerbeetle-node';
 import { openEmbeddedLedger, type Clock } from '../engine';
-import { withDeadline, type LedgerClient } from './client';
+import { recreateOnEviction, withDeadline, type LedgerClient } from './client';
 
 export * from './client';
 
@@ -42,11 +42,11 @@ export function openLedger(options: LedgerOptions): Ledger {
     };
   }
   if (options.replicaAddresses.length === 0) throw new Error('a TigerBeetle cluster needs at least one replica address');
-  const client = createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] });
+  const session = recreateOnEviction(() => createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] }));
   return {
-    client: withDeadline(client, options.requestTimeoutMilliseconds),
+    client: withDeadline(session.client, options.requestTimeoutMilliseconds),
     description: `TigerBeetle cluster ${options.clusterId} at ${options.replicaAddresses.join(',')}`,
     warnings: [],
-    close: async () => client.destroy(),
+    close: async () => session.close(),
   };
 }

@@ -2,7 +2,7 @@
 # The TigerBeetle replica's entrypoint (the container's command; POSIX sh, as in the official
 # Alpine-based image).
 #
-#   entrypoint.sh          format the data file if it does not exist yet, then exec `tigerbeetle start`
+#   entrypoint.sh          create the data file if it does not exist (format or recover, below), then exec `tigerbeetle start`
 #   entrypoint.sh health   exit 0 when something listens on the replica's TCP port (container health check)
 #
 # Configuration (environment, set by the task definition from the stage config):
@@ -10,14 +10,26 @@
 #   TB_REPLICA_COUNT  replicas in the cluster                TB_ADDRESSES      every replica's IP:port, in replica order
 #   TB_CACHE_GRID     grid cache size, e.g. 2048MiB          TB_DATA_DIR       data directory (default /var/lib/tigerbeetle)
 #   TIGERBEETLE       the binary (default /tigerbeetle)      TB_VOLUME_MARKER  file the host writes on the mounted volume
-#   TB_FORMAT_MISSING allow (bootstrapping a new cluster) or refuse (default): may a missing data file be formatted?
 #
-# Safety: the data file is formatted only when it is absent, never overwritten; formatting writes a
-# temporary file and renames it, so a crash mid-format leaves nothing a restart would mistake for
-# data. The marker check refuses to format onto the host's root disk when the replica's EBS volume
-# is not mounted (a fresh data file there would be an empty replica that forgot its state). Outside
-# a cluster's bootstrap, a missing data file is never formatted at all: a replica of a running
-# cluster that lost its data must be recovered (docs/runbooks/ledger-restore.md), not reformatted.
+# Files on the replica's volume (the data directory):
+#   .ledger-volume       written by the host (tigerbeetle/host/setup.sh): this volume is mounted here
+#   .cluster-formation   written by the host at boot from the cluster marker (an SSM parameter the
+#                        ledger stack creates as `forming`; the last replica's host sets it to
+#                        `formed` once every replica is up): `forming` or `formed` (never back)
+#   .replica-formatted   written here after this replica's data file was formatted
+#
+# What happens when the data file is missing (DATA-01):
+#   formation  | formatted before | action
+#   forming    | no               | format (a new cluster's first start)
+#   forming    | yes              | recover (this replica existed; formatting would forget its promises)
+#   formed     | any              | recover (TigerBeetle's `recover`, never `format`)
+#   otherwise  | any              | refuse: the host recorded no formation state
+# `recover` needs a cluster of 3 or more replicas that can view-change (TigerBeetle refuses it for 1
+# or 2); otherwise the replica refuses with a pointer to the restore runbook.
+#
+# Safety: the data file is created under a temporary name and renamed, so a crash mid-format or
+# mid-recover leaves nothing a restart would mistake for data. The volume marker check refuses to
+# create a data file on the host's root disk when the replica's EBS volume is not mounted.
 set -eu
 
 fail() {
@@ -61,19 +73,51 @@ address_count=$(printf '%s' "$TB_ADDRESSES" | awk -F, '{ print NF }')
 [ -d "$data_dir" ] || fail "data directory $data_dir does not exist"
 [ -f "$marker" ] || fail "$marker is missing: the replica's volume is not mounted at $data_dir; refusing to start"
 
+runbook=docs/runbooks/ledger-restore.md
+formation_file="$data_dir/.cluster-formation"
+formatted_flag="$data_dir/.replica-formatted"
 data_file="$data_dir/${TB_CLUSTER_ID}_${TB_REPLICA}.tigerbeetle"
-if [ -e "$data_file" ]; then
-  echo "tigerbeetle-replica: data file $data_file exists; not formatting"
-elif [ "${TB_FORMAT_MISSING:-refuse}" != allow ]; then
-  fail "data file $data_file is missing and this cluster is past its bootstrap (TB_FORMAT_MISSING=${TB_FORMAT_MISSING:-refuse}): refusing to format a replica of a running cluster; recover it (docs/runbooks/ledger-restore.md)"
-else
-  partial="$data_file.formatting"
+# TigerBeetle refuses `recover` for clusters of one or two replicas (src/tigerbeetle/cli.zig).
+recover_replica_count_min=3
+
+# create_data_file STEP SUFFIX ARGS...: runs `tigerbeetle STEP ARGS... <data file>.SUFFIX`, then renames it.
+create_data_file() {
+  step="$1" partial="$data_file.$2"
+  shift 2
   rm -f "$partial"
-  echo "tigerbeetle-replica: formatting $data_file (cluster $TB_CLUSTER_ID, replica $TB_REPLICA of $TB_REPLICA_COUNT)"
-  "$tigerbeetle" format --cluster="$TB_CLUSTER_ID" --replica="$TB_REPLICA" --replica-count="$TB_REPLICA_COUNT" "$partial" ||
-    fail "format failed; nothing was written to $data_file"
+  "$tigerbeetle" "$step" "$@" "$partial" || {
+    rm -f "$partial"
+    fail "$step failed; nothing was written to $data_file (see $runbook)"
+  }
   mv "$partial" "$data_file"
   sync
+}
+
+format_new_replica() {
+  echo "tigerbeetle-replica: formatting $data_file (cluster $TB_CLUSTER_ID, replica $TB_REPLICA of $TB_REPLICA_COUNT; the cluster has never been formed)"
+  create_data_file format formatting --cluster="$TB_CLUSTER_ID" --replica="$TB_REPLICA" --replica-count="$TB_REPLICA_COUNT"
+  echo "formatted $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$formatted_flag"
+  sync
+}
+
+recover_lost_replica() {
+  [ "$TB_REPLICA_COUNT" -ge "$recover_replica_count_min" ] ||
+    fail "data file $data_file is missing and a $TB_REPLICA_COUNT-replica cluster cannot recover a replica (TigerBeetle's recover needs $recover_replica_count_min or more); refusing to format a replica of a formed cluster; restore it ($runbook)"
+  echo "tigerbeetle-replica: data file $data_file is missing; recovering replica $TB_REPLICA from the cluster (tigerbeetle recover, then state sync)"
+  create_data_file recover recovering --cluster="$TB_CLUSTER_ID" --addresses="$TB_ADDRESSES" --replica="$TB_REPLICA" --replica-count="$TB_REPLICA_COUNT"
+}
+
+formation=$(cat "$formation_file" 2>/dev/null || true)
+if [ -e "$data_file" ]; then
+  echo "tigerbeetle-replica: data file $data_file exists; not formatting"
+  # A data file made before the flag existed, or a crash between rename and flag: record it now.
+  [ -f "$formatted_flag" ] || echo "present $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$formatted_flag"
+elif [ "$formation" = formed ] || { [ "$formation" = forming ] && [ -f "$formatted_flag" ]; }; then
+  recover_lost_replica
+elif [ "$formation" = forming ]; then
+  format_new_replica
+else
+  fail "data file $data_file is missing and the cluster formation recorded by the host is '${formation:-absent}' ($formation_file): refusing to format or recover; see $runbook"
 fi
 
 exec "$tigerbeetle" start --addresses="$TB_ADDRESSES" --cache-grid="$TB_CACHE_GRID" "$data_file"

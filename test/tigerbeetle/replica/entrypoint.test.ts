@@ -5,8 +5,14 @@ import { join } from 'node:path';
 
 /**
  * The replica entrypoint (tigerbeetle/replica/entrypoint.sh) run for real with /bin/sh and a fake
- * `tigerbeetle` binary that records its arguments: the data file is formatted once, never again,
- * and never onto a directory that is not the replica's mounted volume.
+ * `tigerbeetle` binary that records its arguments. Its decision table (DATA-01):
+ *
+ *   data file | cluster formation (host) | replica formatted before | action
+ *   exists    | any                      | any                      | start
+ *   missing   | unknown / absent         | any                      | refuse (the host recorded nothing)
+ *   missing   | forming                  | no                       | format, then start
+ *   missing   | forming                  | yes                      | recover (3+ replicas) or refuse
+ *   missing   | formed                   | any                      | recover (3+ replicas) or refuse
  */
 
 const entrypoint = join(__dirname, '../../../tigerbeetle/replica/entrypoint.sh');
@@ -17,7 +23,10 @@ let dataDirectory: string;
 let callLog: string;
 let fakeBinary: string;
 
-/** A fake tigerbeetle: logs its arguments; `format` creates the file it is given unless FAKE_FORMAT_FAILS is set. */
+/**
+ * A fake tigerbeetle: logs its arguments; `format` and `recover` create the file they are given
+ * (unless FAKE_FORMAT_FAILS / FAKE_RECOVER_FAILS is set, when they write part of it and fail).
+ */
 function writeFakeBinary(): void {
   fakeBinary = join(directory, 'tigerbeetle');
   writeFileSync(
@@ -25,10 +34,14 @@ function writeFakeBinary(): void {
     [
       '#!/bin/sh',
       `echo "$*" >> "${callLog}"`,
+      'for last; do :; done',
       'if [ "$1" = format ]; then',
-      '  for last; do :; done',
       '  [ -z "${FAKE_FORMAT_FAILS:-}" ] || { echo partial > "$last"; exit 3; }',
       '  echo formatted > "$last"',
+      'fi',
+      'if [ "$1" = recover ]; then',
+      '  [ -z "${FAKE_RECOVER_FAILS:-}" ] || { echo partial > "$last"; echo "error: cluster unavailable" >&2; exit 4; }',
+      '  echo recovered > "$last"',
       'fi',
       'exit 0',
     ].join('\n'),
@@ -48,7 +61,6 @@ function run(extraEnvironment: Record<string, string> = {}, args: string[] = [])
       TB_REPLICA_COUNT: '3',
       TB_ADDRESSES: addresses,
       TB_CACHE_GRID: '2048MiB',
-      TB_FORMAT_MISSING: 'allow', // bootstrapping; the refusal outside bootstrap has its own test
       ...extraEnvironment,
     },
   });
@@ -57,6 +69,15 @@ function run(extraEnvironment: Record<string, string> = {}, args: string[] = [])
 function calls(): string[] {
   return existsSync(callLog) ? readFileSync(callLog, 'utf8').trim().split('\n') : [];
 }
+
+/** What the host's setup.sh writes on the volume from the cluster marker (SSM) at boot. */
+function hostRecords(formation: string): void {
+  writeFileSync(join(dataDirectory, '.cluster-formation'), `${formation}\n`);
+}
+
+const dataFile = () => join(dataDirectory, '2_1.tigerbeetle');
+const formattedFlag = () => join(dataDirectory, '.replica-formatted');
+const startCall = () => `start --addresses=${addresses} --cache-grid=2048MiB ${dataFile()}`;
 
 beforeEach(() => {
   directory = mkdtempSync(join(tmpdir(), 'tigerbeetle-entrypoint-'));
@@ -69,27 +90,15 @@ beforeEach(() => {
 
 afterEach(() => rmSync(directory, { recursive: true, force: true }));
 
-describe('replica entrypoint', () => {
-  const dataFile = () => join(dataDirectory, '2_1.tigerbeetle');
+describe('replica entrypoint: a cluster that has never been formed', () => {
+  beforeEach(() => hostRecords('forming'));
 
-  test('formats the data file on the first start, then starts with the ordered addresses and the cache size', () => {
+  test('DATA-01: formats the data file on the first start, records it, then starts with the ordered addresses and the cache size', () => {
     const result = run();
     expect(result.status).toBe(0);
-    expect(calls()).toEqual([
-      `format --cluster=2 --replica=1 --replica-count=3 ${dataFile()}.formatting`,
-      `start --addresses=${addresses} --cache-grid=2048MiB ${dataFile()}`,
-    ]);
+    expect(calls()).toEqual([`format --cluster=2 --replica=1 --replica-count=3 ${dataFile()}.formatting`, startCall()]);
     expect(readFileSync(dataFile(), 'utf8')).toBe('formatted\n');
-  });
-
-  test('DATA-01: past its bootstrap, a replica whose data file is missing refuses to format and does not start', () => {
-    for (const setting of ['refuse', '']) {
-      const result = run({ TB_FORMAT_MISSING: setting });
-      expect(result.status).not.toBe(0);
-      expect(result.stderr).toContain('refusing to format a replica of a running cluster; recover it (docs/runbooks/ledger-restore.md)');
-      expect(calls()).toEqual([]);
-      expect(existsSync(dataFile())).toBe(false);
-    }
+    expect(existsSync(formattedFlag())).toBe(true);
   });
 
   test('never formats an existing data file again', () => {
@@ -103,23 +112,94 @@ describe('replica entrypoint', () => {
     expect(readFileSync(dataFile(), 'utf8')).toBe('ledger state');
   });
 
+  test('DATA-01: a replica that was formatted once and lost its data file is recovered, not formatted again, even while forming', () => {
+    expect(run().status).toBe(0);
+    rmSync(dataFile());
+    const result = run();
+    expect(result.status).toBe(0);
+    expect(calls().filter((call) => call.startsWith('format'))).toHaveLength(1);
+    expect(calls()).toContain(`recover --cluster=2 --addresses=${addresses} --replica=1 --replica-count=3 ${dataFile()}.recovering`);
+  });
+
   test('a failed format leaves no data file, does not start, and the next start formats again', () => {
     const failed = run({ FAKE_FORMAT_FAILS: '1' });
     expect(failed.status).not.toBe(0);
     expect(failed.stderr).toContain('format failed');
     expect(existsSync(dataFile())).toBe(false);
+    expect(existsSync(formattedFlag())).toBe(false);
     expect(calls().some((call) => call.startsWith('start'))).toBe(false);
     expect(run().status).toBe(0);
     expect(readFileSync(dataFile(), 'utf8')).toBe('formatted\n');
-    expect(readdirSync(dataDirectory).sort()).toEqual(['.ledger-volume', '2_1.tigerbeetle']);
+    expect(readdirSync(dataDirectory).sort()).toEqual(['.cluster-formation', '.ledger-volume', '.replica-formatted', '2_1.tigerbeetle']);
   });
 
   test('refuses to format when the replica volume is not mounted (no marker)', () => {
     rmSync(join(dataDirectory, '.ledger-volume'));
     const result = run();
     expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain('the replica\'s volume is not mounted');
+    expect(result.stderr).toContain("the replica's volume is not mounted");
     expect(calls()).toEqual([]);
+  });
+});
+
+describe('replica entrypoint: a formed cluster', () => {
+  beforeEach(() => hostRecords('formed'));
+
+  test('DATA-01: starts an existing data file without formatting or recovering', () => {
+    writeFileSync(dataFile(), 'ledger state');
+    expect(run().status).toBe(0);
+    expect(calls()).toEqual([startCall()]);
+  });
+
+  test('DATA-01: a missing data file is rebuilt with `tigerbeetle recover` (never format), then the replica starts and state-syncs', () => {
+    const result = run();
+    expect(result.status).toBe(0);
+    expect(calls()).toEqual([`recover --cluster=2 --addresses=${addresses} --replica=1 --replica-count=3 ${dataFile()}.recovering`, startCall()]);
+    expect(readFileSync(dataFile(), 'utf8')).toBe('recovered\n');
+    expect(result.stdout).toContain('recovering');
+  });
+
+  test('a failed recover (the cluster cannot view-change) leaves no data file and does not start; the next start recovers again', () => {
+    const failed = run({ FAKE_RECOVER_FAILS: '1' });
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain('recover failed');
+    expect(failed.stderr).toContain('docs/runbooks/ledger-restore.md');
+    expect(existsSync(dataFile())).toBe(false);
+    expect(calls().some((call) => call.startsWith('start') || call.startsWith('format'))).toBe(false);
+    expect(run().status).toBe(0);
+    expect(readFileSync(dataFile(), 'utf8')).toBe('recovered\n');
+  });
+
+  test.each(['1', '2'])('DATA-01: a %s-replica cluster cannot recover (TigerBeetle refuses it): refuses with the runbook, formats nothing', (count) => {
+    const only = addresses.split(',').slice(0, Number(count)).join(',');
+    const result = run({ TB_REPLICA: '0', TB_REPLICA_COUNT: count, TB_ADDRESSES: only });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(`a ${count}-replica cluster cannot recover a replica`);
+    expect(result.stderr).toContain('docs/runbooks/ledger-restore.md');
+    expect(calls()).toEqual([]);
+  });
+});
+
+describe('replica entrypoint: refusals', () => {
+  test.each([
+    ['absent', undefined],
+    ['empty', ''],
+    ['unexpected', 'formd'],
+  ])('DATA-01: with the cluster formation %s, a missing data file is never formatted', (_name, formation) => {
+    if (formation !== undefined) hostRecords(formation);
+    const result = run();
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('refusing to format or recover');
+    expect(result.stderr).toContain('docs/runbooks/ledger-restore.md');
+    expect(calls()).toEqual([]);
+    expect(existsSync(dataFile())).toBe(false);
+  });
+
+  test('the health check passes only when something listens on the replica port', () => {
+    // Port 1 is never listened on by an unprivileged test process.
+    const result = run({ TB_ADDRESSES: '127.0.0.1:1,127.0.0.1:1,127.0.0.1:1' }, ['health']);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('nothing listens on port 1');
   });
 
   test.each([
@@ -128,6 +208,7 @@ describe('replica entrypoint', () => {
     [{ TB_REPLICA: 'x' }, "TB_REPLICA must be a number, got 'x'"],
     [{ TB_ADDRESSES: '10.0.0.1:3000,10.0.0.2:3000' }, 'TB_ADDRESSES lists 2 addresses for 3 replicas'],
   ])('refuses a bad configuration %j without running tigerbeetle', (environment, message) => {
+    hostRecords('forming');
     const result = run(environment);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(message);
