@@ -2,7 +2,6 @@ import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationListenerRule, ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -11,6 +10,8 @@ import { acknowledge, nistAndPci } from '../compliance';
 import { proxyConfigFromStage } from '../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../lambda/shared/client-keys';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
+import { SourceScopedLambdaTarget } from '../constructs/lambda-target';
+import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
 import { ServiceFunction } from '../constructs/service-function';
 import { StageStack, type StageStackProps } from './stage-stack';
 
@@ -123,7 +124,7 @@ export class ApiStack extends StageStack {
       idleTimeoutSeconds: 60,
     });
     this.creditsTargets = new ApplicationTargetGroup(this, 'CreditsTargets', {
-      targets: [new LambdaTarget(this.credits.function)],
+      targets: [new SourceScopedLambdaTarget(this.credits.function)],
       healthCheck: { enabled: true, path: '/api/v1/health', interval: Duration.seconds(60), timeout: Duration.seconds(10) },
     });
     this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
@@ -169,7 +170,7 @@ export class ApiStack extends StageStack {
   private routePublicApi(listener: ApplicationListener): void {
     // The target group lives here, with the function: in the edge stack it would make the stacks cyclic.
     const targetGroup = new ApplicationTargetGroup(this, 'ProxyTargets', {
-      targets: [new LambdaTarget(this.proxy.function)],
+      targets: [new SourceScopedLambdaTarget(this.proxy.function)],
       healthCheck: { enabled: true, path: '/health', interval: Duration.seconds(60), timeout: Duration.seconds(10) },
     });
     targetGroup.setAttribute('lambda.multi_value_headers.enabled', 'true');
@@ -193,6 +194,7 @@ export class ApiStack extends StageStack {
     secrets.forEach((secret, index) => {
       new RotationSchedule(this, `Rotation${index}`, { secret, rotationLambda: rotation.function, automaticallyAfter: Duration.days(this.config.api.serviceKeyRotationDays) });
     });
+    scopeServicePermissionsToAccount(rotation.function);
     return rotation;
   }
 

@@ -3,6 +3,7 @@ import { Peer, Port, type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cd
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
 import { ServiceFunction } from '../constructs/service-function';
 import { ledgerSubnetCidrs } from '../constructs/tigerbeetle-addresses';
 import { TigerBeetleCluster } from '../constructs/tigerbeetle-cluster';
@@ -79,6 +80,7 @@ export class LedgerStack extends StageStack {
       rotationLambda: rotation.function,
       automaticallyAfter: Duration.days(props.config.api.serviceKeyRotationDays),
     });
+    scopeServicePermissionsToAccount(rotation.function);
     return rotation;
   }
 }
