@@ -137,7 +137,27 @@ function productionLedgerProblems(config: StageConfig): string[] {
   return problems;
 }
 
-const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, productionProblems];
+/**
+ * The internal hops carry service keys (the proxy's credits key, the gateway token): production
+ * refuses them in plain text (NET-07), and the names must sit under the zone that validates them.
+ */
+function internalTransportProblems(config: StageConfig): string[] {
+  const problems: string[] = [];
+  const tls = config.internalTls;
+  if (config.stage === 'production' && tls === undefined) {
+    problems.push('internalTls is missing; production refuses plaintext internal hops, which carry service keys (NET-07)');
+  }
+  const zone = tls?.validationHostedZone?.name;
+  if (tls && zone && tls.domain !== zone && !tls.domain.endsWith(`.${zone}`)) {
+    problems.push(`internalTls.domain '${tls.domain}' is not inside its validation hosted zone '${zone}' (NET-07)`);
+  }
+  if (tls && config.domainName === tls.domain) {
+    problems.push(`internalTls.domain '${tls.domain}' is the public API's name; use a sub-domain of its own, e.g. internal.<domain> (NET-07)`);
+  }
+  return problems;
+}
+
+const rules: Rule[] = [corsOriginProblems, topologyProblems, consistencyProblems, productionProblems, internalTransportProblems];
 
 /** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
 export function findPolicyProblems(config: StageConfig): string[] {

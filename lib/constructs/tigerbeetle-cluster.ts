@@ -22,6 +22,7 @@ import { EncryptedLogGroup } from './encrypted-log-group';
 import { LedgerAlarms } from './tigerbeetle-alarms';
 import { type ReplicaAddressPlan, planReplicaAddresses, replicaPort } from './tigerbeetle-addresses';
 import { LedgerBackup } from './tigerbeetle-backup';
+import type { InternalTlsEndpoint } from './internal-tls';
 import { LedgerGateway } from './tigerbeetle-gateway';
 import { TigerBeetleReplica } from './tigerbeetle-replica';
 import { assertTigerBeetleVersionsAgree } from './tigerbeetle-version';
@@ -67,6 +68,8 @@ export interface TigerBeetleClusterProps {
   readonly alarmEmail?: string;
   /** A value unique to the stage, for the backup selection tag. */
   readonly backupTagValue: string;
+  /** TLS for the gateway's load balancer (see LedgerGatewayProps.internalTls). */
+  readonly internalTls?: InternalTlsEndpoint;
 }
 
 /**
@@ -189,6 +192,7 @@ export class TigerBeetleCluster extends Construct {
       logGroup: gatewayLogs.logGroup,
       hostSecurityGroup: this.hostSecurityGroup,
       deletionProtection: props.deletionProtection,
+      internalTls: props.internalTls,
     });
     // The client is upgraded only after every replica: it must never be newer than the cluster.
     for (const replica of this.replicas) this.gateway.service.node.addDependency(replica.service);

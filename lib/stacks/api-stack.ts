@@ -1,5 +1,4 @@
 import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
-import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationListenerRule, ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -10,6 +9,7 @@ import { acknowledge, nistAndPci } from '../compliance';
 import { proxyConfigFromStage } from '../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../lambda/shared/client-keys';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
+import type { InternalTlsEndpoint } from '../constructs/internal-tls';
 import { SourceScopedLambdaTarget } from '../constructs/lambda-target';
 import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
 import { ServiceFunction } from '../constructs/service-function';
@@ -24,6 +24,8 @@ export interface ApiStackProps extends StageStackProps {
   readonly gatewayUrl: string;
   readonly gatewayTokenSecret: ISecret;
   readonly gatewayClientSecurityGroup: ISecurityGroup;
+  /** TLS for the credits load balancer under the internal domain (unset in dev: plain HTTP). */
+  readonly internalTls?: InternalTlsEndpoint;
 }
 
 /**
@@ -118,7 +120,8 @@ export class ApiStack extends StageStack {
       description: 'Credits service (internal)',
       allowedSecurityGroups: [this.proxy.securityGroup],
       allowedCidrs: config.api.creditsAdminCidrs,
-      certificate: config.api.creditsCertificateArn ? Certificate.fromCertificateArn(this, 'CreditsCertificate', config.api.creditsCertificateArn) : undefined,
+      internalTls: props.internalTls,
+      hostLabel: 'credits',
       accessLogExpirationDays: config.edge.accessLogExpirationDays,
       deletionProtection: config.deletionProtection,
       idleTimeoutSeconds: 60,
@@ -129,7 +132,7 @@ export class ApiStack extends StageStack {
     });
     this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
-    this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(config.api.creditsCertificateArn ? 443 : 80), 'credits service');
+    this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(this.creditsAlb.port), 'credits service');
 
     this.routePublicApi(props.publicListener);
     this.rotation = this.rotateServiceKeys([secrets.proxyCreditsKey, secrets.creditsAdminKey], common);
