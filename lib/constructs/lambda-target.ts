@@ -15,14 +15,18 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
  * group registers the function, so it must be created after the permission, which cannot then
  * refer to it (a dependency cycle).
  */
+const loadBalancerPermissionId = 'InvokeByLoadBalancer';
+
 export class SourceScopedLambdaTarget implements IApplicationLoadBalancerTarget {
   constructor(private readonly fn: IFunction) {}
 
   attachToApplicationTargetGroup(targetGroup: IApplicationTargetGroup): LoadBalancerTargetProps {
-    const loadBalancing = new ServicePrincipal('elasticloadbalancing.amazonaws.com').withConditions({
-      ArnLike: { 'aws:SourceArn': targetGroupArnPattern() },
-    });
-    this.fn.grantInvoke(loadBalancing).applyBefore(targetGroup);
+    // A fixed id: a grant's id would hash the condition's tokens, which are numbered per process.
+    if (this.fn.permissionsNode.tryFindChild(loadBalancerPermissionId) === undefined) {
+      this.fn.addPermission(loadBalancerPermissionId, { principal: new ServicePrincipal('elasticloadbalancing.amazonaws.com'), sourceArn: targetGroupArnPattern() });
+    }
+    // Registering the function needs the permission first.
+    targetGroup.node.addDependency(this.fn.permissionsNode.findChild(loadBalancerPermissionId));
     return { targetType: TargetType.LAMBDA, targetJson: { id: this.fn.functionArn } };
   }
 }
