@@ -156,6 +156,16 @@ describe('evidence from the synthesized production templates', () => {
     expect(findings?.problems.join('\n')).toMatch(/uses ELBSecurityPolicy-2016-08, not a TLS 1.3 policy/);
   });
 
+  test('AUTH-09: the report lists what stays by design under the proactive controls, each with its resource and reason', () => {
+    const checklist = readChecklist(defaultChecklistPath);
+    const report = buildAuditReport({ repoRoot, checklistPath: 'docs/security-checklist.md', checklist, templates: audit, compliance: { packs: [], acknowledgments: [] } });
+    expect(report.byDesign.map((entry) => entry.control)).toEqual(expect.arrayContaining(['KMS key policy: kms:* to the account root', 'Lambda permission: SourceArn is a pattern']));
+    const markdown = renderMarkdown(report, { example: true });
+    expect(markdown).toContain('## Proactive controls: what stays by design');
+    expect(markdown).toMatch(/\| Lambda permission: SourceAccount, not SourceArn \| api \| `RotationFunctionInvoke\w+` \| One rotation function serves several secrets/);
+    expect(report.items.find((item) => item.id === 'AUTH-09')?.template?.citations.some((citation) => citation.type === 'AWS::Lambda::Permission')).toBe(true);
+  });
+
   test('DR-01 without the staging stage is a problem', () => {
     expect(evidenceRules['DR-01'].template?.(audit).problems).toEqual(['the staging stage was not synthesized']);
   });
