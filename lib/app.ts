@@ -39,6 +39,7 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     description: `AI proxy (${config.stage}): TigerBeetle cluster, ledger gateway, backups`,
     vpc: network.vpc,
     logsKey: network.logsKey,
+    internalTls: network.internalTls,
   });
   const api = new ApiStack(app, stackName(config, 'api'), {
     config,
@@ -49,6 +50,7 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     gatewayUrl: ledger.gatewayUrl,
     gatewayTokenSecret: ledger.gatewayTokenSecret,
     gatewayClientSecurityGroup: ledger.gatewayClientSecurityGroup,
+    internalTls: network.internalTls,
   });
   const observability = new ObservabilityStack(app, stackName(config, 'observability'), {
     config,

@@ -10,20 +10,21 @@ import type { StageTemplates } from './checklist-audit/templates';
 
 /**
  * `npm run audit`: synthesizes the production stage, maps every item of the security checklist
- * (../shared/checklist.md) to its evidence in the templates, the tests and the documents, and writes
+ * (docs/security-checklist.md) to its evidence in the templates, the tests and the documents, and writes
  * audit/report.md and audit/report.json. Exits 1 when an item has no proof or a compliance pack has
  * findings, 2 on a usage or setup error. How to read the report: docs/audit.md.
  */
 
 export const repoRoot = join(__dirname, '..');
-export const defaultChecklistPath = join(repoRoot, '..', 'shared', 'checklist.md');
+/** The project's own checklist, inside the repository: a clean clone audits with nothing beside it. */
+export const defaultChecklistPath = join(repoRoot, 'docs', 'security-checklist.md');
 const auditedStage = 'production';
 
 export const helpText = `Audit the production stage against the security checklist.
 
 Usage: npm run audit [-- options]
 
-  --checklist <path>   the checklist (default: ../shared/checklist.md next to the repository)
+  --checklist <path>   the checklist (default: docs/security-checklist.md)
   --example            write the committed example (docs/audit-example/) instead of audit/: no timestamps,
                        for CI's realistic configs (test/fixtures/production.json and staging.json)
   --out <dir>          write report.md and report.json there (default: audit/)

@@ -199,17 +199,52 @@ function placeholderProblems(config: StageConfig): string[] {
   return problems;
 }
 
+/**
+ * The internal hops carry service keys (the proxy's credits key, the gateway token): production
+ * refuses them in plain text (NET-07), and the names must sit under the zone that validates them.
+ */
+function internalTransportProblems(config: StageConfig): string[] {
+  const problems: string[] = [];
+  const tls = config.internalTls;
+  if (config.stage === 'production' && tls === undefined) {
+    problems.push('internalTls is missing; production refuses plaintext internal hops, which carry service keys (NET-07)');
+  }
+  const zone = tls?.validationHostedZone?.name;
+  if (tls && zone && tls.domain !== zone && !tls.domain.endsWith(`.${zone}`)) {
+    problems.push(`internalTls.domain '${tls.domain}' is not inside its validation hosted zone '${zone}' (NET-07)`);
+  }
+  if (tls && config.domainName === tls.domain) {
+    problems.push(`internalTls.domain '${tls.domain}' is the public API's name; use a sub-domain of its own, e.g. internal.<domain> (NET-07)`);
+  }
+  return problems;
+}
+
 /** A created certificate without a hosted zone waits for someone to add its DNS validation record. */
 export function certificateWaitsForManualValidation(config: StageConfig): boolean {
   return config.certificate?.kind === 'create' && config.certificate.hostedZone === undefined;
 }
 
+/** The internal names' certificate is created too; without its zone, it waits the same way. */
+export function internalCertificateWaitsForManualValidation(config: StageConfig): boolean {
+  return config.internalTls !== undefined && config.internalTls.validationHostedZone === undefined;
+}
+
 function certificateValidationProblems(config: StageConfig): string[] {
-  if (config.stage !== 'production' || !certificateWaitsForManualValidation(config)) return [];
-  return [
-    "certificate.kind 'create' without certificate.hostedZone would leave the production deploy waiting for a DNS " +
-      "validation record added by hand; give hostedZone { id, name } (records created automatically) or import a certificate (NET-03)",
-  ];
+  if (config.stage !== 'production') return [];
+  const problems: string[] = [];
+  if (certificateWaitsForManualValidation(config)) {
+    problems.push(
+      "certificate.kind 'create' without certificate.hostedZone would leave the production deploy waiting for a DNS " +
+        'validation record added by hand; give hostedZone { id, name } (records created automatically) or import a certificate (NET-03)',
+    );
+  }
+  if (internalCertificateWaitsForManualValidation(config)) {
+    problems.push(
+      'internalTls without validationHostedZone would leave the production deploy waiting for a DNS validation record ' +
+        'added by hand; give internalTls.validationHostedZone { id, name }, the public zone above internalTls.domain (NET-07)',
+    );
+  }
+  return problems;
 }
 
 const timeoutProblems: Rule = (config) => timeoutChainProblems(timeoutChainOf(config));
@@ -223,6 +258,7 @@ const rules: Rule[] = [
   productionProblems,
   placeholderProblems,
   certificateValidationProblems,
+  internalTransportProblems,
 ];
 
 /**
@@ -236,6 +272,12 @@ export function findPolicyNotices(config: StageConfig): string[] {
       `the certificate for ${config.domainName ?? '(no domain)'} is DNS-validated by hand: the edge stack's deploy waits (up to 72 hours) ` +
         'until the validation CNAME shown in the ACM console (and in the CloudFormation events) exists in your DNS; ' +
         'give certificate.hostedZone to create it automatically',
+    );
+  }
+  if (internalCertificateWaitsForManualValidation(config)) {
+    notices.push(
+      `the internal certificate for *.${config.internalTls?.domain} is DNS-validated by hand: the network stack's deploy waits ` +
+        'until its validation CNAME exists in your public DNS; give internalTls.validationHostedZone to create it automatically',
     );
   }
   return notices;

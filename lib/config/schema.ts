@@ -48,6 +48,29 @@ const certificateSchema = z.discriminatedUnion('kind', [
 ]);
 export type CertificateConfig = z.infer<typeof certificateSchema>;
 
+const hostedZoneSchema = z.strictObject({ id: z.string().regex(/^Z[A-Z0-9]{1,32}$/), name: domainName });
+
+/**
+ * TLS on the internal hops that carry service keys (proxy -> credits load balancer, credits -> ledger
+ * gateway load balancer), with a free public ACM certificate for `*.<domain>`: DNS-validated in the
+ * public zone, while the names themselves resolve only inside the VPC, through a private hosted zone
+ * of `domain` with alias records to the internal load balancers. No private CA is needed.
+ */
+const internalTlsSchema = z.strictObject({
+  /**
+   * The parent of the internal names, a sub-domain of a public domain you control, e.g.
+   * internal.example.com: the services are credits.<domain> and ledger-gateway.<domain>.
+   */
+  domain: domainName,
+  /**
+   * The public Route 53 hosted zone that holds `domain` (or a parent of it), where the certificate's
+   * DNS validation record is created. Without it, the deploy of the network stack waits until someone
+   * adds the record shown in the ACM console.
+   */
+  validationHostedZone: hostedZoneSchema.optional(),
+});
+export type InternalTlsConfig = z.infer<typeof internalTlsSchema>;
+
 /** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
 const modelSchema = z.strictObject({
   /** The model name clients send (`model` in the OpenAI request). */
@@ -76,6 +99,12 @@ export const configSchema = z.strictObject({
   domainName: domainName.optional(),
   /** TLS certificate for the public listener. Default in dev: none (the ALB then serves HTTP only). */
   certificate: certificateSchema.optional(),
+  /**
+   * TLS on the internal hops (see internalTlsSchema). Default: unset in dev (plain HTTP inside the
+   * VPC, no domain needed); set in staging and production, and production refuses to synthesize
+   * without it (NET-07).
+   */
+  internalTls: internalTlsSchema.optional(),
   /** Refuse deletion of the load balancer and stateful stacks. Default: true in production. */
   deletionProtection: z.boolean(),
   network: z.strictObject({
@@ -225,8 +254,6 @@ export const configSchema = z.strictObject({
      * networks, for top-ups; NET-09). The proxy is always allowed. Default: none.
      */
     creditsAdminCidrs: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR')).max(20),
-    /** An ACM certificate (ARN) for the credits load balancer; without it, HTTP inside the VPC. Default: none. */
-    creditsCertificateArn: z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/).optional(),
     /** Reserved concurrency of the proxy and credits functions. Default: unset in dev, set in production. */
     proxyReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
     creditsReservedConcurrency: z.number().int().min(1).max(10_000).optional(),

@@ -135,6 +135,7 @@ const staging: StageConfig = {
   stage: 'staging',
   domainName: 'api.staging.example.com', // CHANGE ME
   certificate: { kind: 'create' },
+  internalTls: { domain: 'internal.staging.example.com' }, // CHANGE ME
   deletionProtection: false,
   network: { vpcCidr: '10.41.0.0/16', natGateways: 3, interfaceEndpointAzCount: 3 },
   cors: { allowedOrigins: ['https://app.staging.example.com'] }, // CHANGE ME
@@ -167,6 +168,7 @@ const production: StageConfig = {
   api: { ...common.api, proxyReservedConcurrency: 200, creditsReservedConcurrency: 100 },
   domainName: 'api.example.com', // CHANGE ME
   certificate: { kind: 'create' },
+  internalTls: { domain: 'internal.example.com' }, // CHANGE ME
   deletionProtection: true,
   network: { vpcCidr: '10.42.0.0/16', natGateways: 3, interfaceEndpointAzCount: 3 },
   cors: { allowedOrigins: ['https://app.example.com'] }, // CHANGE ME

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -14,7 +14,9 @@ export interface AlarmTopicProps {
 
 /**
  * An SNS topic for alarms, encrypted with a customer-managed key (rotating, retained) that CloudWatch
- * alarms may use to publish, and reachable over TLS only. A function, so the ids stay the caller's.
+ * alarms of this account and region may use to publish (aws:SourceAccount and aws:SourceArn, so no
+ * other account's alarm can use the key), and reachable over TLS only. A function, so the ids stay
+ * the caller's.
  */
 export function createAlarmTopic(scope: Construct, props: AlarmTopicProps): Topic {
   const key = new Key(scope, props.keyId, {
@@ -29,6 +31,10 @@ export function createAlarmTopic(scope: Construct, props: AlarmTopicProps): Topi
       principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
       actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
       resources: ['*'],
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+      },
     }),
   );
   return new Topic(scope, props.topicId, { displayName: props.displayName, masterKey: key, enforceSSL: true });

@@ -1,5 +1,4 @@
 import { Duration } from 'aws-cdk-lib';
-import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, SecurityGroup, SubnetType, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import {
   ApplicationLoadBalancer,
@@ -12,6 +11,7 @@ import {
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
 import { createAccessLogBucket } from './access-log-bucket';
+import { internalName, type InternalTlsEndpoint } from './internal-tls';
 import { notFoundBody } from './hardened-alb';
 
 export interface InternalServiceAlbProps {
@@ -21,8 +21,13 @@ export interface InternalServiceAlbProps {
   readonly allowedSecurityGroups: readonly ISecurityGroup[];
   /** Callers allowed in, by address range (operators' networks for admin calls, NET-09). */
   readonly allowedCidrs: readonly string[];
-  /** With a certificate the listener is HTTPS on 443; without, HTTP on 80 inside the VPC. */
-  readonly certificate?: ICertificate;
+  /**
+   * With it the listener is HTTPS on 443 under `<hostLabel>.<internal domain>` (NET-07); without
+   * (dev), HTTP on 80 inside the VPC.
+   */
+  readonly internalTls?: InternalTlsEndpoint;
+  /** The service's name under the internal domain, e.g. credits. */
+  readonly hostLabel: string;
   readonly accessLogExpirationDays: number;
   readonly deletionProtection: boolean;
   readonly idleTimeoutSeconds: number;
@@ -37,12 +42,15 @@ export class InternalServiceAlb extends Construct {
   readonly loadBalancer: ApplicationLoadBalancer;
   readonly securityGroup: SecurityGroup;
   readonly listener: ApplicationListener;
-  /** Base URL callers use (scheme, internal DNS name, port). */
+  /** Base URL callers use: https://<hostLabel>.<internal domain>, or in dev http://<load balancer DNS name>. */
   readonly url: string;
+  /** The listener's port: 443 with TLS, 80 without. */
+  readonly port: number;
 
   constructor(scope: Construct, id: string, props: InternalServiceAlbProps) {
     super(scope, id);
-    const port = props.certificate ? 443 : 80;
+    const port = props.internalTls ? 443 : 80;
+    this.port = port;
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: `${props.description}: only from the listed callers`,
@@ -62,10 +70,11 @@ export class InternalServiceAlb extends Construct {
     });
     this.loadBalancer.logAccessLogs(createAccessLogBucket(this, 'AccessLogs', { expirationDays: props.accessLogExpirationDays }), 'internal-alb');
     const notFound = ListenerAction.fixedResponse(404, { contentType: 'application/json', messageBody: notFoundBody });
-    this.listener = props.certificate
-      ? this.loadBalancer.addListener('Https', { port, protocol: ApplicationProtocol.HTTPS, certificates: [props.certificate], sslPolicy: SslPolicy.TLS13_12_RES_PQ, open: false, defaultAction: notFound })
+    const tls = props.internalTls;
+    this.listener = tls
+      ? this.loadBalancer.addListener('Https', { port, protocol: ApplicationProtocol.HTTPS, certificates: [tls.certificate], sslPolicy: SslPolicy.TLS13_12_RES_PQ, open: false, defaultAction: notFound })
       : this.loadBalancer.addListener('Http', { port, protocol: ApplicationProtocol.HTTP, open: false, defaultAction: notFound });
-    this.url = `${props.certificate ? 'https' : 'http'}://${this.loadBalancer.loadBalancerDnsName}`;
+    this.url = tls ? `https://${internalName(this, 'Name', tls, props.hostLabel, this.loadBalancer)}` : `http://${this.loadBalancer.loadBalancerDnsName}`;
     this.acknowledgeFindings(props);
   }
 
@@ -78,11 +87,11 @@ export class InternalServiceAlb extends Construct {
     if (!props.deletionProtection) {
       acknowledge(this.loadBalancer, nistAndPci('ELBDeletionProtectionEnabled'), 'Deletion protection is off only in non-production stages (the config policy refuses it in production).');
     }
-    if (!props.certificate) {
+    if (!props.internalTls) {
       acknowledge(
         this.listener,
         [...nistAndPci('ALBHttpToHttpsRedirection'), ...nistAndPci('ELBv2ACMCertificateRequired')],
-        'Plain HTTP only inside the VPC, between the proxy and the credits service, authenticated with a rotated service key; a certificate (private CA) can be configured to switch to HTTPS.',
+        'Plain HTTP only in a stage without internal TLS (dev), inside the VPC between the proxy and the credits service; staging and production listen with HTTPS, and production refuses to synthesize without it (lib/config/policy.ts).',
       );
     }
   }

@@ -5,7 +5,9 @@ import { Construct } from 'constructs';
 
 /**
  * The customer-managed KMS key for every CloudWatch log group of a stage (DATA-04, LOG-03).
- * CloudWatch Logs may use it only for log groups of this account and region (encryption context).
+ * CloudWatch Logs may use it only for log groups of this account and region: the encryption context
+ * condition CloudWatch Logs documents for its key policies, which names the account (the source
+ * condition the stage's proactive controls accept for this service, lib/constructs/proactive-controls.ts).
  */
 export class LogsKey extends Construct {
   readonly key: Key;

@@ -24,6 +24,7 @@ import { EncryptedLogGroup } from './encrypted-log-group';
 import { LedgerAlarms } from './tigerbeetle-alarms';
 import { type ReplicaAddressPlan, planReplicaAddresses, replicaPort } from './tigerbeetle-addresses';
 import { LedgerBackup } from './tigerbeetle-backup';
+import type { InternalTlsEndpoint } from './internal-tls';
 import { LedgerGateway } from './tigerbeetle-gateway';
 import { TigerBeetleReplica } from './tigerbeetle-replica';
 import { assertTigerBeetleVersionsAgree } from './tigerbeetle-version';
@@ -72,6 +73,8 @@ export interface TigerBeetleClusterProps {
   readonly alarmEmail?: string;
   /** A value unique to the stage, for the backup selection tag. */
   readonly backupTagValue: string;
+  /** TLS for the gateway's load balancer (see LedgerGatewayProps.internalTls). */
+  readonly internalTls?: InternalTlsEndpoint;
 }
 
 /**
@@ -197,6 +200,7 @@ export class TigerBeetleCluster extends Construct {
       logGroup: gatewayLogs.logGroup,
       hostSecurityGroup: this.hostSecurityGroup,
       deletionProtection: props.deletionProtection,
+      internalTls: props.internalTls,
     });
     // The client is upgraded only after every replica: it must never be newer than the cluster.
     for (const replica of this.replicas) this.gateway.service.node.addDependency(replica.service);

@@ -1,18 +1,21 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { type ISubnet, type IVpc, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
 import { Capability, type ContainerImage, Ec2Service, Ec2TaskDefinition, type ICluster, LinuxParameters, LogDrivers, NetworkMode } from 'aws-cdk-lib/aws-ecs';
-import { NetworkLoadBalancer, NetworkTargetGroup, Protocol, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ListenerCertificate, NetworkLoadBalancer, NetworkTargetGroup, Protocol, SslPolicy, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
+import { internalName, type InternalTlsEndpoint } from './internal-tls';
 import { acknowledgeHostModeTask } from './tigerbeetle-replica';
 
 /** The gateway's port on the hosts and on the internal load balancer. */
 export const gatewayPort = 7300;
 /** The gateway image's user (`node` in the official Node image). */
 export const gatewayUser = '1000:1000';
+/** The gateway's name under the internal domain: ledger-gateway.<domain>. */
+export const gatewayHostLabel = 'ledger-gateway';
 /** Generated bearer tokens: 64 characters of letters and digits (about 380 bits; AUTH-02). */
 const gatewayTokenLength = 64;
 
@@ -29,6 +32,8 @@ export interface LedgerGatewayProps {
   /** The security group of the ledger hosts (their primary interfaces). */
   readonly hostSecurityGroup: SecurityGroup;
   readonly deletionProtection: boolean;
+  /** With it, the load balancer listens with TLS as ledger-gateway.<domain> (NET-07); without (dev), plain TCP. */
+  readonly internalTls?: InternalTlsEndpoint;
 }
 
 /**
@@ -45,7 +50,7 @@ export class LedgerGateway extends Construct {
   readonly targetGroup: NetworkTargetGroup;
   readonly service: Ec2Service;
   readonly taskDefinition: Ec2TaskDefinition;
-  /** `http://<internal NLB DNS name>:7300` */
+  /** `https://ledger-gateway.<internal domain>:7300`, or in dev `http://<internal NLB DNS name>:7300` */
   readonly url: string;
 
   constructor(scope: Construct, id: string, props: LedgerGatewayProps) {
@@ -103,14 +108,35 @@ export class LedgerGateway extends Construct {
       },
       targets: [this.service.loadBalancerTarget({ containerName: 'gateway', containerPort: gatewayPort })],
     });
+    this.url = this.listen(props.internalTls);
+    this.acknowledgeFindings(props);
+  }
+
+  /**
+   * With internal TLS the load balancer terminates TLS (a TLS listener with the stage's internal
+   * certificate) and forwards TCP to the gateway on its host: the private key never leaves ACM and
+   * the gateway needs no certificate, at the price of a plain last hop from the load balancer to the
+   * host, inside the VPC and between two security groups (NET-07). The listener keeps its id across
+   * the protocol change, so CloudFormation updates it in place on the same port.
+   */
+  private listen(tls: InternalTlsEndpoint | undefined): string {
+    if (tls) {
+      this.loadBalancer.addListener('Gateway', {
+        port: gatewayPort,
+        protocol: Protocol.TLS,
+        certificates: [ListenerCertificate.fromCertificateManager(tls.certificate)],
+        sslPolicy: SslPolicy.TLS13_12_RES_PQ,
+        defaultTargetGroups: [this.targetGroup],
+      });
+      return `https://${internalName(this, 'Name', tls, gatewayHostLabel, this.loadBalancer)}:${gatewayPort}`;
+    }
     const listener = this.loadBalancer.addListener('Gateway', { port: gatewayPort, protocol: Protocol.TCP, defaultTargetGroups: [this.targetGroup] });
     acknowledge(
       listener,
       nistAndPci('ELBv2ACMCertificateRequired'),
-      'An internal TCP listener between two security groups inside the VPC; a certificate for it would need a private CA. The bearer token travels only inside the VPC (docs/runbooks/ledger-upgrade.md, "Transport").',
+      'Plain TCP only in a stage without internal TLS (dev): an internal listener between two security groups inside the VPC; staging and production listen with TLS, and production refuses to synthesize without it (lib/config/policy.ts).',
     );
-    this.url = `http://${this.loadBalancer.loadBalancerDnsName}:${gatewayPort}`;
-    this.acknowledgeFindings(props);
+    return `http://${this.loadBalancer.loadBalancerDnsName}:${gatewayPort}`;
   }
 
   private createTokenSecret(): Secret {
@@ -186,7 +212,7 @@ export class LedgerGateway extends Construct {
     acknowledge(
       this.loadBalancer,
       ['AwsSolutions-ELB2', ...nistAndPci('ELBLoggingEnabled')],
-      'A network load balancer writes access logs only for TLS listeners; this internal TCP listener is covered by the VPC flow logs and the gateway request log.',
+      'An internal load balancer between two security groups: its connections are recorded by the VPC flow logs (all traffic, KMS-encrypted) and each request by the gateway request log with its request id; NLB access logs (TLS listeners only) would add only handshake fields.',
     );
     if (!props.deletionProtection) {
       acknowledge(

@@ -1,8 +1,6 @@
 import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
-import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -11,6 +9,9 @@ import { acknowledge, nistAndPci } from '../compliance';
 import { proxyConfigFromStage } from '../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../lambda/shared/client-keys';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
+import type { InternalTlsEndpoint } from '../constructs/internal-tls';
+import { SourceScopedLambdaTarget } from '../constructs/lambda-target';
+import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
 import { ServiceFunction } from '../constructs/service-function';
 import { StreamingApi } from '../constructs/streaming-api';
 import { subnetGroups } from './network-stack';
@@ -25,6 +26,8 @@ export interface ApiStackProps extends StageStackProps {
   readonly gatewayUrl: string;
   readonly gatewayTokenSecret: ISecret;
   readonly gatewayClientSecurityGroup: ISecurityGroup;
+  /** TLS for the credits load balancer under the internal domain (unset in dev: plain HTTP). */
+  readonly internalTls?: InternalTlsEndpoint;
 }
 
 /**
@@ -119,18 +122,19 @@ export class ApiStack extends StageStack {
       description: 'Credits service (internal)',
       allowedSecurityGroups: [this.proxy.securityGroup],
       allowedCidrs: config.api.creditsAdminCidrs,
-      certificate: config.api.creditsCertificateArn ? Certificate.fromCertificateArn(this, 'CreditsCertificate', config.api.creditsCertificateArn) : undefined,
+      internalTls: props.internalTls,
+      hostLabel: 'credits',
       accessLogExpirationDays: config.edge.accessLogExpirationDays,
       deletionProtection: config.deletionProtection,
       idleTimeoutSeconds: 60,
     });
     this.creditsTargets = new ApplicationTargetGroup(this, 'CreditsTargets', {
-      targets: [new LambdaTarget(this.credits.function)],
+      targets: [new SourceScopedLambdaTarget(this.credits.function)],
       healthCheck: { enabled: true, path: '/api/v1/health', interval: Duration.seconds(60), timeout: Duration.seconds(10) },
     });
     this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
-    this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(config.api.creditsCertificateArn ? 443 : 80), 'credits service');
+    this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(this.creditsAlb.port), 'credits service');
 
     this.streamingApi = this.routePublicApi(props);
     this.rotation = this.rotateServiceKeys([secrets.proxyCreditsKey, secrets.creditsAdminKey], common);
@@ -200,6 +204,7 @@ export class ApiStack extends StageStack {
     secrets.forEach((secret, index) => {
       new RotationSchedule(this, `Rotation${index}`, { secret, rotationLambda: rotation.function, automaticallyAfter: Duration.days(this.config.api.serviceKeyRotationDays) });
     });
+    scopeServicePermissionsToAccount(rotation.function);
     return rotation;
   }
 

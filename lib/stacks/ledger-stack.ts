@@ -6,7 +6,9 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../config';
 import { hostImageReleaseParameter } from '../config/ledger-hosts';
+import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
 import { ServiceFunction } from '../constructs/service-function';
+import type { InternalTlsEndpoint } from '../constructs/internal-tls';
 import { ledgerSubnetCidrs } from '../constructs/tigerbeetle-addresses';
 import { TigerBeetleCluster } from '../constructs/tigerbeetle-cluster';
 import { subnetGroups } from './network-stack';
@@ -15,6 +17,8 @@ import { StageStack, type StageStackProps } from './stage-stack';
 export interface LedgerStackProps extends StageStackProps {
   readonly vpc: IVpc;
   readonly logsKey: IKey;
+  /** TLS for the gateway's load balancer under the internal domain (unset in dev: plain TCP). */
+  readonly internalTls?: InternalTlsEndpoint;
 }
 
 /**
@@ -24,7 +28,7 @@ export interface LedgerStackProps extends StageStackProps {
  */
 export class LedgerStack extends StageStack {
   readonly cluster: TigerBeetleCluster;
-  /** The internal base URL of the ledger gateway, e.g. http://<internal NLB DNS>:7300. */
+  /** The internal base URL of the ledger gateway: https://ledger-gateway.<internal domain>:7300 (dev: http://<NLB DNS>:7300). */
   readonly gatewayUrl: string;
   /** The gateway's bearer token (Secrets Manager, generated, KMS-encrypted, retained). */
   readonly gatewayTokenSecret: ISecret;
@@ -60,6 +64,7 @@ export class LedgerStack extends StageStack {
       deletionProtection: config.deletionProtection,
       alarmEmail: config.alarmEmail,
       backupTagValue: `ai-proxy-${config.stage}-ledger`,
+      internalTls: props.internalTls,
     });
     this.gatewayUrl = this.cluster.gateway.url;
     this.gatewayTokenSecret = this.cluster.gateway.tokenSecret;
@@ -82,6 +87,7 @@ export class LedgerStack extends StageStack {
       rotationLambda: rotation.function,
       automaticallyAfter: Duration.days(props.config.api.serviceKeyRotationDays),
     });
+    scopeServicePermissionsToAccount(rotation.function);
     return rotation;
   }
 }

@@ -14,6 +14,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
 import { EncryptedLogGroup } from '../constructs/encrypted-log-group';
+import { InternalTls } from '../constructs/internal-tls';
 import { LogsKey } from '../constructs/logs-key';
 import { StageStack, type StageStackProps } from './stage-stack';
 
@@ -40,6 +41,8 @@ export const subnetGroups = { public: 'public', private: 'private', ledger: 'led
 export class NetworkStack extends StageStack {
   readonly vpc: Vpc;
   readonly logsKey: IKey;
+  /** The private zone and certificate of the internal TLS names; unset when the stage has none (dev). */
+  readonly internalTls?: InternalTls;
 
   constructor(scope: Construct, id: string, props: StageStackProps) {
     super(scope, id, props);
@@ -64,6 +67,7 @@ export class NetworkStack extends StageStack {
       },
     });
     this.addEndpoints(config.network.vpcCidr, config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount));
+    if (config.internalTls) this.internalTls = new InternalTls(this, 'InternalTls', { ...config.internalTls, vpc: this.vpc });
     this.acknowledgePublicRoutes();
     acknowledge(
       this.vpc,

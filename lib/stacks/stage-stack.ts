@@ -1,6 +1,7 @@
-import { Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import { Aspects, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../config';
+import { ProactiveControls } from '../constructs/proactive-controls';
 
 export interface StageStackProps extends StackProps {
   readonly config: StageConfig;
@@ -22,6 +23,8 @@ export class StageStack extends Stack {
     this.config = props.config;
     Tags.of(this).add('stage', props.config.stage);
     Tags.of(this).add('application', 'ai-proxy');
+    // Lambda permissions and KMS key policies as Control Tower's proactive controls require them.
+    Aspects.of(this).add(new ProactiveControls());
   }
 
   override get availabilityZones(): string[] {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 /**
- * The security checklist (`../shared/checklist.md`), parsed from the file itself: its tables give
+ * The security checklist (`docs/security-checklist.md`), parsed from the file itself: its tables give
  * each item's id, requirement, proof kinds and seeds; its closing paragraph lists what does not apply.
  */
 
@@ -42,7 +42,7 @@ export const itemIdPattern = /^[A-Z]+-\d{2}$/;
 
 export function readChecklist(path: string): Checklist {
   if (!existsSync(path)) {
-    throw new ChecklistError(`the security checklist is missing: expected it at ${path} (../shared/checklist.md next to the repository); pass --checklist <path> to use another file`);
+    throw new ChecklistError(`the security checklist is missing: expected it at ${path} (docs/security-checklist.md in the repository); pass --checklist <path> to use another file`);
   }
   return parseChecklist(readFileSync(path, 'utf8'));
 }

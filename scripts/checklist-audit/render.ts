@@ -132,6 +132,14 @@ export function renderMarkdown(report: AuditReport, meta: RenderMeta): string {
     lines.push(...renderItem(item));
   }
 
+  lines.push(
+    '## Proactive controls: what stays by design',
+    '',
+    'AWS Control Tower\'s proactive controls (cfn-guard) ask that Lambda permissions name their source, that KMS key statements for AWS services say on whose behalf, and that `kms:CreateGrant` be only for AWS resources; synth enforces them (lib/constructs/proactive-controls.ts, evidence under AUTH-09). Where a resource meets a control in a weaker form on purpose:',
+    '',
+  );
+  lines.push(...table(['control', 'stack', 'logical id', 'reason'], report.byDesign.map((entry) => [entry.control, entry.stack, `\`${entry.logicalId}\``, entry.reason])), '');
+
   lines.push('## Not applicable', '', 'Items of the seed guides that do not apply to this system (the end of the checklist), with the reason.', '');
   lines.push(
     ...table(

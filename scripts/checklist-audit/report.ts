@@ -2,6 +2,7 @@ import type { AcknowledgmentRecord } from '../../lib/compliance';
 import type { Checklist, ChecklistItem, ProofKind } from './checklist';
 import { evidenceRules as defaultRules, notApplicableReasons, type EvidenceRules } from './rules';
 import { publicRoutes } from './rules/network';
+import { proactiveControlsByDesign, type ByDesignEntry } from './rules/proactive-controls';
 import { scanDocs, scanTestNames, type DocReference, type TestReference } from './sources';
 import type { ComplianceSummary, PackResult } from './synth';
 import type { AuditTemplates, Citation, TemplateFindings } from './templates';
@@ -36,6 +37,8 @@ export interface AuditReport {
   readonly checklist: { readonly path: string; readonly items: number; readonly proofLegend: Checklist['proofLegend'] };
   readonly items: readonly ItemReport[];
   readonly notApplicable: readonly NotApplicableReport[];
+  /** Where a Control Tower proactive control is met in a weaker form on purpose, with the reason. */
+  readonly byDesign: readonly ByDesignEntry[];
   readonly packs: readonly PackResult[];
   readonly acknowledgments: readonly AcknowledgmentRecord[];
   readonly acknowledgmentCounts: readonly { readonly rule: string; readonly count: number }[];
@@ -129,6 +132,7 @@ export function buildAuditReport(inputs: AuditInputs): AuditReport {
     checklist: { path: inputs.checklistPath, items: items.length, proofLegend: inputs.checklist.proofLegend },
     items,
     notApplicable: notApplicableItems,
+    byDesign: proactiveControlsByDesign(inputs.templates.templates),
     packs: inputs.compliance.packs,
     acknowledgments: inputs.compliance.acknowledgments,
     acknowledgmentCounts: countByRule(inputs.compliance.acknowledgments),

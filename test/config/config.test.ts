@@ -184,13 +184,18 @@ describe('NET-03: a certificate that cannot be validated automatically', () => {
 
   test('is accepted in staging with a notice that the deploy waits for manual DNS validation', () => {
     const staging = deployableConfig('staging', manual);
-    expect(findPolicyNotices(staging)).toEqual([expect.stringMatching(/^the certificate for api\.staging\.acme-ai\.net is DNS-validated by hand: the edge stack's deploy waits/)]);
+    expect(findPolicyNotices(staging)).toEqual([
+      expect.stringMatching(/^the certificate for api\.staging\.acme-ai\.net is DNS-validated by hand: the edge stack's deploy waits/),
+      // The staging fixture gives its internal certificate no validation zone either (NET-07).
+      expect.stringMatching(/^the internal certificate for \*\.internal\.staging\.acme-ai\.net is DNS-validated by hand: the network stack's deploy waits/),
+    ]);
   });
 
   test('with a hosted zone, or an imported certificate, there is nothing to wait for', () => {
     expect(findPolicyNotices(deployableConfig('production'))).toEqual([]);
     const imported = { certificate: { kind: 'import', hostedZone: null, arn: 'arn:aws:acm:eu-west-1:210987654321:certificate/0f6d4f4e-1111-2222-3333-444455556666' } };
-    expect(findPolicyNotices(deployableConfig('staging', imported))).toEqual([]);
+    const internalZone = { internalTls: { validationHostedZone: { id: 'Z04471532QX4MWD0B5ZKQ', name: 'acme-ai.net' } } };
+    expect(findPolicyNotices(deployableConfig('staging', { ...imported, ...internalZone }))).toEqual([]);
   });
 });
 

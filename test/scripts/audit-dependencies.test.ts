@@ -64,16 +64,21 @@ describe('DEP-02: CI fails on high or critical advisories in production dependen
   });
   afterEach(() => rmSync(directory, { recursive: true, force: true }));
 
-  function runAudit(report: unknown, status: number) {
-    writeFileSync(join(directory, 'report.json'), JSON.stringify(report));
+  function runAudit(report: unknown, status: number, env: Record<string, string> = {}) {
+    writeFileSync(join(directory, 'report.json'), typeof report === 'string' ? report : JSON.stringify(report));
     writeFileSync(join(directory, 'status'), String(status));
+    const { NPM_AUDIT_REQUIRED: _inherited, ...inherited } = process.env;
     const result = spawnSync('bash', [join(repoRoot, 'scripts/audit-dependencies.sh')], {
       cwd: repoRoot,
-      env: { ...process.env, PATH: `${directory}${delimiter}${process.env.PATH}` },
+      env: { ...inherited, ...env, PATH: `${directory}${delimiter}${process.env.PATH}` },
       encoding: 'utf8',
     });
     return { code: result.status, output: `${result.stdout}${result.stderr}`, calls: readFileSync(join(directory, 'calls'), 'utf8') };
   }
+
+  /** What registry.npmjs.org answers where the advisory endpoint is blocked (seen from this CI). */
+  const endpointRefused = { message: '405 Method Not Allowed - POST https://registry.npmjs.org/-/npm/v1/security/advisories/bulk', method: 'POST', statusCode: 405, body: '' };
+  const bannerLine = /^#{80}$/m;
 
   test('.ci/run runs the dependency audit script', () => {
     expect(readFileSync(join(repoRoot, '.ci/run'), 'utf8')).toMatch(/^bash scripts\/audit-dependencies\.sh$/m);
@@ -97,10 +102,47 @@ describe('DEP-02: CI fails on high or critical advisories in production dependen
     expect(run.output).toContain('no high or critical advisories');
   });
 
-  test('a registry without the audit endpoint is reported UNAVAILABLE, never as a pass', () => {
-    const run = runAudit({ message: 'Not Found', statusCode: 404 }, 1);
+  test('a critical advisory fails too, and the failure line gives the counts', () => {
+    const report = {
+      auditReportVersion: 2,
+      vulnerabilities: { 'worse-lib': { name: 'worse-lib', severity: 'critical', via: ['GHSA-yyyy'], range: '*' } },
+      metadata: { vulnerabilities: { info: 0, low: 0, moderate: 0, high: 0, critical: 1, total: 1 } },
+    };
+    const run = runAudit(report, 1);
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('npm audit: FAILED: 0 high and 1 critical advisories in production dependencies');
+  });
+
+  test('a registry without the audit endpoint is reported UNAVAILABLE in a banner, never as a pass; CI continues', () => {
+    const run = runAudit(endpointRefused, 1);
+    expect(run.code).toBe(0);
+    expect(run.output).toMatch(bannerLine);
+    expect(run.output).toContain('### npm audit: UNAVAILABLE: the advisory service could not be reached; DEP-02 was NOT checked in this run.');
+    expect(run.output).toContain('### npm said: 405 Method Not Allowed - POST https://registry.npmjs.org/-/npm/v1/security/advisories/bulk');
+    expect(run.output).toContain('This is not a pass');
+    expect(run.output).not.toContain('no high or critical advisories');
+  });
+
+  test('no network at all (npm reports ENOTFOUND) is UNAVAILABLE as well', () => {
+    const run = runAudit({ error: { code: 'ENOTFOUND', summary: 'request to https://registry.example/ failed', detail: '' } }, 1);
     expect(run.code).toBe(0);
     expect(run.output).toContain('npm audit: UNAVAILABLE');
-    expect(run.output).not.toContain('no high or critical advisories');
+    expect(run.output).toContain('npm said: ENOTFOUND');
+  });
+
+  test('with NPM_AUDIT_REQUIRED=1 (release builds) an unavailable advisory service fails', () => {
+    const run = runAudit(endpointRefused, 1, { NPM_AUDIT_REQUIRED: '1' });
+    expect(run.code).toBe(1);
+    expect(run.output).toContain('npm audit: UNAVAILABLE');
+    expect(run.output).toContain('npm audit: FAILED: NPM_AUDIT_REQUIRED=1 and no audit result');
+  });
+
+  test('output that is not a report, or an error that is not the service being unreachable, fails', () => {
+    const crashed = runAudit('npm ERR! something unexpected', 1);
+    expect(crashed.code).toBe(1);
+    expect(crashed.output).toContain('npm audit: FAILED: npm audit printed no JSON report');
+    const lockfileError = runAudit({ error: { code: 'ENOLOCK', summary: 'This command requires an existing lockfile.', detail: '' } }, 1);
+    expect(lockfileError.code).toBe(1);
+    expect(lockfileError.output).toContain('npm audit: FAILED: This command requires an existing lockfile.');
   });
 });

@@ -6,7 +6,7 @@ import { ChecklistError, parseChecklist, readChecklist } from '../../scripts/che
 import { renderMarkdown } from '../../scripts/checklist-audit/render';
 import { auditPassed, buildAuditReport } from '../../scripts/checklist-audit/report';
 import { evidenceRules } from '../../scripts/checklist-audit/rules';
-import { idMatcher, scanDocs, scanTestNames, titledCalls } from '../../scripts/checklist-audit/sources';
+import { documentExclusions, idMatcher, scanDocs, scanTestNames, titledCalls } from '../../scripts/checklist-audit/sources';
 import type { AuditTemplates, CfnTemplate, StageTemplates } from '../../scripts/checklist-audit/templates';
 import { synthesizeStage } from '../support/synth';
 
@@ -72,7 +72,14 @@ describe('checklist parser', () => {
     expect(() => readChecklist('/nonexistent/checklist.md')).toThrow(/security checklist is missing: expected it at \/nonexistent\/checklist.md/);
   });
 
-  (existsSync(defaultChecklistPath) ? test : test.skip)('the real checklist: every id row is found, each with known proof kinds', () => {
+  test('the real checklist is the repository\'s own document (docs/security-checklist.md), never a file beside the clone', () => {
+    expect(defaultChecklistPath).toBe(join(repoRoot, 'docs', 'security-checklist.md'));
+    // Fails, never skips, when the document is missing: the audit and CI need it.
+    expect(existsSync(defaultChecklistPath)).toBe(true);
+    expect(documentExclusions).toContain('docs/security-checklist.md');
+  });
+
+  test('the real checklist: every id row is found, each with known proof kinds', () => {
     const text = readFileSync(defaultChecklistPath, 'utf8');
     const rows = text.split('\n').filter((line) => /^\| [A-Z]+-\d{2} \|/.test(line)).map((line) => line.split('|')[1].trim());
     const checklist = parseChecklist(text);
@@ -110,11 +117,13 @@ describe('test-name and document scanners', () => {
     expect(line).toContain('NET-03');
   });
 
-  test('documents name ids or are mapped; the example report does not count as a document', () => {
+  test('documents name ids or are mapped; the checklist and the example report do not count as documents', () => {
     const docs = scanDocs(repoRoot, ['AUTH-07', 'NET-03'], new Map([['NET-03', ['docs/runbooks/deploy-rollback.md']]]));
     expect(docs.get('AUTH-07')?.map((doc) => doc.file)).toContain('docs/runbooks/keys.md');
     expect(docs.get('NET-03')?.find((doc) => doc.file === 'docs/runbooks/deploy-rollback.md')?.mapped).toBe(true);
-    for (const references of docs.values()) expect(references.every((doc) => !doc.file.startsWith('docs/audit-example/') && doc.file !== 'docs/audit.md')).toBe(true);
+    for (const references of docs.values()) {
+      expect(references.every((doc) => !doc.file.startsWith('docs/audit-example/') && doc.file !== 'docs/audit.md' && doc.file !== 'docs/security-checklist.md')).toBe(true);
+    }
   });
 });
 
@@ -158,6 +167,16 @@ describe('evidence from the synthesized production templates', () => {
     const api = JSON.parse(JSON.stringify(production.api)) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
     for (const [id, resource] of Object.entries(api.Resources)) if (id.startsWith('StreamingApiTargets')) resource.Properties.HealthCheckProtocol = 'HTTP';
     expect(evidenceRules['MON-01'].template?.({ ...audit, templates: { ...production, api } }).problems.join('\n')).toMatch(/StreamingApiTargets.* does not check the endpoint over HTTPS/);
+  });
+
+  test('AUTH-09: the report lists what stays by design under the proactive controls, each with its resource and reason', () => {
+    const checklist = readChecklist(defaultChecklistPath);
+    const report = buildAuditReport({ repoRoot, checklistPath: 'docs/security-checklist.md', checklist, templates: audit, compliance: { packs: [], acknowledgments: [] } });
+    expect(report.byDesign.map((entry) => entry.control)).toEqual(expect.arrayContaining(['KMS key policy: kms:* to the account root', 'Lambda permission: SourceArn is a pattern']));
+    const markdown = renderMarkdown(report, { example: true });
+    expect(markdown).toContain('## Proactive controls: what stays by design');
+    expect(markdown).toMatch(/\| Lambda permission: SourceAccount, not SourceArn \| api \| `RotationFunctionInvoke\w+` \| One rotation function serves several secrets/);
+    expect(report.items.find((item) => item.id === 'AUTH-09')?.template?.citations.some((citation) => citation.type === 'AWS::Lambda::Permission')).toBe(true);
   });
 
   test('DR-01 without the staging stage is a problem', () => {

@@ -106,18 +106,24 @@ describe('ApiStack', () => {
     }
   });
 
-  test('NET-07: the credits service sits behind an internal ALB, and the proxy calls it there', () => {
+  test('NET-07: the credits service sits behind an internal ALB, and the proxy calls it there (over HTTPS by its internal name; dev: HTTP)', () => {
     const api = production.templates.api;
     api.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal' });
     const proxyEnvironment = environmentOf(functionNamed(production, 'ProxyFunction'));
-    expect(JSON.stringify(proxyEnvironment.CREDITS_URL)).toMatch(/CreditsAlbLoadBalancer.*DNSName/);
+    expect(proxyEnvironment.CREDITS_URL).toBe('https://credits.internal.acme-ai.net');
+    api.hasResourceProperties('AWS::Route53::RecordSet', {
+      Name: 'credits.internal.acme-ai.net.',
+      Type: 'A',
+      AliasTarget: Match.objectLike({ DNSName: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.objectLike({ 'Fn::GetAtt': Match.arrayWith([Match.stringLikeRegexp('^CreditsAlbLoadBalancer')]) })])]) }) }),
+    });
+    expect(JSON.stringify(environmentOf(functionNamed(dev, 'ProxyFunction')).CREDITS_URL)).toMatch(/"http:\/\/".*CreditsAlbLoadBalancer.*DNSName/);
     api.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { TargetType: 'lambda', HealthCheckPath: '/api/v1/health' });
   });
 
   test('NET-09 / NET-06: only the proxy and the configured operator ranges reach the credits load balancer', () => {
     const api = production.templates.api;
     const albGroup = resourcesOf(api).find(([id, resource]) => resource.Type === 'AWS::EC2::SecurityGroup' && id.startsWith('CreditsAlbSecurityGroup'));
-    expect(albGroup?.[1].Properties?.SecurityGroupIngress).toEqual([expect.objectContaining({ CidrIp: '192.0.2.0/24', FromPort: 80, ToPort: 80 })]);
+    expect(albGroup?.[1].Properties?.SecurityGroupIngress).toEqual([expect.objectContaining({ CidrIp: '192.0.2.0/24', FromPort: 443, ToPort: 443 })]);
     const fromGroups = resourcesOf(api).filter(([, resource]) => resource.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(resource.Properties?.GroupId).includes('CreditsAlbSecurityGroup'));
     expect(fromGroups.map(([, rule]) => JSON.stringify(rule.Properties?.SourceSecurityGroupId))).toEqual([expect.stringMatching(/ProxySecurityGroup/)]);
     // No function accepts inbound traffic.

@@ -206,7 +206,8 @@ describe('security groups, hosts and containers (production)', () => {
       HealthCheckProtocol: 'HTTP',
       TargetGroupAttributes: Match.arrayWith([{ Key: 'preserve_client_ip.enabled', Value: 'false' }]),
     });
-    expect(stages[stage].stacks.ledger.gatewayUrl).toMatch(/^http:\/\/.+:7300$/);
+    // NET-07: TLS under the internal name where the stage has internal TLS (staging, production); dev plain TCP.
+    expect(stages[stage].stacks.ledger.gatewayUrl).toMatch(stages[stage].config.internalTls ? /^https:\/\/ledger-gateway\.internal\..+:7300$/ : /^http:\/\/.+:7300$/);
   });
 
   test('NET-06, NET-13: hosts have no public address, no key pair, IMDSv2 only, and Session Manager access', () => {

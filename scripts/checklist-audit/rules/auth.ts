@@ -1,4 +1,5 @@
 import { environmentOf, Findings, findResources, functionNamed, prop, referencedId, type AuditTemplates } from '../templates';
+import { serviceAccessScoped } from './proactive-controls';
 import type { EvidenceRules } from './rule';
 import { containers, secretLikeName, serviceFunctions } from './shared';
 
@@ -122,7 +123,13 @@ export const authRules: EvidenceRules = {
     how: 'The handlers (lambda/proxy/handler.ts, lambda/credits/handler.ts) and the gateway refuse to start without their key secrets, with a message naming what is missing.',
   },
   'AUTH-09': {
-    how: 'Every workload runs under a role assumed by its AWS service (Lambda, ECS tasks, EC2 hosts), with grants scoped to its own secrets, keys and log groups; the templates create no IAM users or access keys; operators use SSO.',
-    template: rolesNotUsers,
+    how:
+      'Every workload runs under a role assumed by its AWS service (Lambda, ECS tasks, EC2 hosts), with grants scoped to its own secrets, keys and log groups; the templates create no IAM users or access keys; operators use SSO. ' +
+      'What AWS services may do on our behalf is scoped to its source (Control Tower proactive controls, lib/constructs/proactive-controls.ts): every Lambda permission names a SourceArn or SourceAccount, every KMS key statement for a service principal an aws:SourceAccount/aws:SourceArn condition, every kms:CreateGrant kms:GrantIsForAWSResource.',
+    template: (audit) => {
+      const roles = rolesNotUsers(audit);
+      const scoped = serviceAccessScoped(audit);
+      return { citations: [...roles.citations, ...scoped.citations], problems: [...roles.problems, ...scoped.problems] };
+    },
   },
 };

@@ -84,6 +84,33 @@ function privatePlacement({ templates }: AuditTemplates) {
   return findings.result();
 }
 
+/** The load balancer an `https://<name>` URL reaches: an alias record of a private hosted zone to it. */
+function internalNameTarget(templates: StageTemplates, url: unknown): { record: FoundResource; loadBalancerId: string | undefined; zonePrivate: boolean } | undefined {
+  const host = typeof url === 'string' ? /^https:\/\/([^/:]+)/.exec(url)?.[1] : undefined;
+  if (host === undefined) return undefined;
+  const record = findResources(templates, 'AWS::Route53::RecordSet').find((found) => prop(found, 'Name') === `${host}.`);
+  if (record === undefined) return undefined;
+  const loadBalancerId = /"Fn::GetAtt":\["([A-Za-z0-9]+)","(?:Canonical)?DNSName"\]/.exec(JSON.stringify(prop(record, 'AliasTarget.DNSName') ?? ''))?.[1];
+  const zone = findResources(templates, 'AWS::Route53::HostedZone').find((found) => prop(found, 'Name') === `${host.slice(host.indexOf('.') + 1)}.`);
+  return { record, loadBalancerId, zonePrivate: zone !== undefined && Array.isArray(prop(zone, 'VPCs')) };
+}
+
+/** The internal hop to `loadBalancer` goes over TLS by its internal name, or (dev only) plain HTTP to its DNS name. */
+function internalHop(findings: Findings, templates: StageTemplates, caller: string, url: unknown, loadBalancer: FoundResource | undefined): void {
+  if (loadBalancer === undefined) return;
+  const listeners = findResources(templates, 'AWS::ElasticLoadBalancingV2::Listener').filter((listener) => referencedId(prop(listener, 'LoadBalancerArn')) === loadBalancer.logicalId);
+  for (const listener of listeners) {
+    const protocol = prop(listener, 'Protocol');
+    findings.expect(protocol === 'HTTPS' || protocol === 'TLS', `${listener.logicalId} listens in plain ${String(protocol)}: the internal hops carry service keys and must use TLS`);
+    findings.cite(listener, { Protocol: protocol, Port: prop(listener, 'Port'), SslPolicy: prop(listener, 'SslPolicy'), Certificates: prop(listener, 'Certificates') });
+  }
+  const target = internalNameTarget(templates, url);
+  if (!findings.expect(target !== undefined, `${caller} does not call ${loadBalancer.logicalId} by an https:// internal name with a record in the stage (${JSON.stringify(url)})`)) return;
+  findings.expect(target!.loadBalancerId === loadBalancer.logicalId, `${target!.record.logicalId} does not point at ${loadBalancer.logicalId}`);
+  findings.expect(target!.zonePrivate, `${target!.record.logicalId} is not in a private hosted zone of the VPC`);
+  findings.cite(target!.record, { Name: prop(target!.record, 'Name'), AliasTarget: prop(target!.record, 'AliasTarget.DNSName') });
+}
+
 function internalServiceTraffic({ templates }: AuditTemplates) {
   const findings = new Findings();
   const proxy = functionNamed(templates, 'ProxyFunction');
@@ -95,14 +122,15 @@ function internalServiceTraffic({ templates }: AuditTemplates) {
   findings.expect(gatewayNlb !== undefined, 'the ledger gateway has no internal load balancer');
   for (const loadBalancer of [creditsAlb, gatewayNlb]) if (loadBalancer) findings.cite(loadBalancer, { Scheme: prop(loadBalancer, 'Scheme') });
   if (proxy) {
-    const url = JSON.stringify(environmentOf(proxy).CREDITS_URL ?? '');
-    findings.expect(creditsAlb !== undefined && url.includes(creditsAlb.logicalId), 'the proxy does not call the credits service on its internal load balancer');
+    internalHop(findings, templates, 'the proxy', environmentOf(proxy).CREDITS_URL, creditsAlb);
     findings.cite(proxy, { CREDITS_URL: environmentOf(proxy).CREDITS_URL });
   }
   if (credits) {
-    const gatewayUrl = environmentOf(credits).GATEWAY_URL;
-    findings.expect(JSON.stringify(gatewayUrl ?? '').includes('GatewayLoadBalancer'), 'the credits service does not call the gateway on its internal load balancer');
-    findings.cite(credits, { GATEWAY_URL: gatewayUrl });
+    internalHop(findings, templates, 'the credits service', environmentOf(credits).GATEWAY_URL, gatewayNlb);
+    findings.cite(credits, { GATEWAY_URL: environmentOf(credits).GATEWAY_URL });
+  }
+  for (const certificate of findResources(templates, 'AWS::CertificateManager::Certificate').filter((found) => String(prop(found, 'DomainName')).startsWith('*.'))) {
+    findings.cite(certificate, { DomainName: prop(certificate, 'DomainName'), ValidationMethod: prop(certificate, 'ValidationMethod') });
   }
   const endpoints = findResources(templates, 'AWS::EC2::VPCEndpoint');
   for (const endpoint of endpoints) findings.cite(endpoint, { ServiceName: prop(endpoint, 'ServiceName'), VpcEndpointType: prop(endpoint, 'VpcEndpointType') ?? 'Gateway' });
@@ -220,7 +248,10 @@ export const networkRules: EvidenceRules = {
     template: privatePlacement,
   },
   'NET-07': {
-    how: 'The public ALB reaches the proxy through a private REST API on an execute-api interface endpoint inside the VPC; the proxy calls the credits service on an internal ALB (lib/constructs/internal-service-alb.ts); the credits service calls the ledger gateway on an internal NLB; AWS APIs through VPC endpoints.',
+    how:
+      'The public ALB reaches the proxy through a private REST API on an execute-api interface endpoint inside the VPC; ' +
+      'the proxy calls the credits service on an internal ALB (lib/constructs/internal-service-alb.ts); the credits service calls the ledger gateway on an internal NLB; AWS APIs through VPC endpoints. ' +
+      'Both internal hops carry service keys, so they use TLS by internal names (lib/constructs/internal-tls.ts): a public ACM certificate for *.<internal domain>, names resolved only in the VPC by a private hosted zone; production refuses to synthesize without it (lib/config/policy.ts).',
     template: internalServiceTraffic,
   },
   'NET-08': {
