@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   });
   if (topUp.status !== 201) throw new Error(`top-up failed: ${topUp.status}`);
 
-  const control = createServer((request, response) => {
+  const control = createServer((_request, response) => {
     const cpu = process.cpuUsage();
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ cpuMicroseconds: cpu.user + cpu.system, creditsRequests: counters.credits.requests, gatewayRequests: counters.gateway.requests }));
