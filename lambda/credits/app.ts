@@ -1,7 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LedgerUnavailableError, type LedgerClient } from '../../tigerbeetle/ledger/client';
 import { ApiError, errorHandler, errorResponse, notFoundHandler, readJsonBody, requestIdMiddleware, type RequestIdVariables } from '../shared/http';
 import { presentedKey } from '../shared/keys';

@@ -1,5 +1,5 @@
 import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The gateway's wire format: TigerBeetle's own structures as JSON, every 64- and 128-bit integer
