@@ -14,6 +14,7 @@ import type { ClientKeySource } from './client-key-source';
 import type { ProxyConfig } from './config';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
 import type { ChatProvider } from './providers/types';
+import type { SettlementQueue } from './settlement-queue';
 
 /**
  * The public API: OpenAI-compatible chat completions in front of the configured providers, billed
@@ -39,6 +40,10 @@ export interface ProxyAppDependencies {
   readonly logger: AppLogger;
   readonly metrics: AppMetrics;
   readonly clock?: () => number;
+  /** Where settlements go that failed inline (SQS in AWS, a file locally); without one they are only counted. */
+  readonly settlementQueue?: SettlementQueue;
+  /** Waits between inline settlement attempts; tests pass one that does not wait. */
+  readonly sleep?: (milliseconds: number) => Promise<void>;
 }
 
 const exposedHeaders = [

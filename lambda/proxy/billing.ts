@@ -8,6 +8,7 @@ import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
 import { CreditsUnavailableError, type AdmissionOutcome, type RateOutcome } from './credits-client';
 import type { ChatMessage } from './providers/types';
+import { unsettled } from './settlement-queue';
 
 /**
  * What a request may cost and what it did cost, in micros. Prices are micros per million tokens, so
@@ -56,6 +57,8 @@ export interface Billing {
   readonly userId: string;
   /** Our request id, sent along so the credits service's logs correlate. */
   readonly requestId: string;
+  /** When the hold expires: a deferred settlement must land before. */
+  readonly expiresAtMilliseconds: number;
 }
 
 type ProxyContext = Context<ProxyEnv>;
@@ -122,22 +125,64 @@ export async function placeHold(c: ProxyContext, dependencies: ProxyAppDependenc
       required_micros: heldMicros.toString(),
     });
   }
-  return { holdId: admission.holdId, heldMicros, userId: principal.userId, requestId };
+  return { holdId: admission.holdId, heldMicros, userId: principal.userId, requestId, expiresAtMilliseconds: admission.expiresAtMilliseconds };
 }
 
-/** Settles what the provider reports (capped at the hold) or releases; one credits call. A billing failure is logged and counted. */
+/** Inline settlement attempts before the job goes to the durable retry path. */
+export const settlementInlineAttemptsMax = 3;
+/** The wait before the second attempt; each later one waits four times longer (50 ms, 200 ms). */
+export const settlementBackoffMillisecondsBase = 50;
+
+const sleepFor = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
+
+/**
+ * Settles what the provider reports (capped at the hold) or releases: one credits call, retried
+ * with backoff while the credits service is unavailable. If it still fails, the settlement is
+ * handed to the durable retry path, which applies it before the hold expires; a completion is never
+ * delivered unbilled without that being counted (BillingFailures, SettlementsDeferred, UnsettledHolds).
+ */
 export async function resolveHold(dependencies: ProxyAppDependencies, billing: Billing, chargeMicros: bigint | undefined, logFields: Record<string, unknown>) {
   const scope = { userId: billing.userId, requestId: billing.requestId };
-  try {
-    if (chargeMicros === undefined) {
-      const released = await dependencies.credits.release(billing.holdId, scope);
-      return { chargedMicros: 0n, availableMicros: released.availableMicros };
+  const charge = chargeMicros === undefined ? undefined : chargeMicros > billing.heldMicros ? billing.heldMicros : chargeMicros;
+  const sleep = dependencies.sleep ?? sleepFor;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= settlementInlineAttemptsMax; attempt += 1) {
+    try {
+      if (charge === undefined) {
+        const released = await dependencies.credits.release(billing.holdId, scope);
+        return { chargedMicros: 0n, availableMicros: released.availableMicros };
+      }
+      return await dependencies.credits.settle(billing.holdId, charge, scope);
+    } catch (error) {
+      lastError = error;
+      // Only an unavailable service may answer differently later; a refusal stays a refusal.
+      if (!(error instanceof CreditsUnavailableError) || attempt === settlementInlineAttemptsMax) break;
+      await sleep(settlementBackoffMillisecondsBase * 4 ** (attempt - 1));
     }
-    const charge = chargeMicros > billing.heldMicros ? billing.heldMicros : chargeMicros;
-    return await dependencies.credits.settle(billing.holdId, charge, scope);
-  } catch (error) {
-    dependencies.metrics.record('BillingFailures', 1, {});
-    audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action: chargeMicros === undefined ? 'release' : 'settle', error_message: (error as Error).message });
-    return undefined;
   }
+  dependencies.metrics.record('BillingFailures', 1, {});
+  const action = charge === undefined ? 'release' : 'settle';
+  audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action, error_message: (lastError as Error).message });
+  if (lastError instanceof CreditsUnavailableError) await deferSettlement(dependencies, billing, action, charge ?? 0n, logFields);
+  return undefined;
+}
+
+async function deferSettlement(dependencies: ProxyAppDependencies, billing: Billing, action: 'settle' | 'release', amountMicros: bigint, logFields: Record<string, unknown>): Promise<void> {
+  const queue = dependencies.settlementQueue;
+  const fields = { ...logFields, hold_id: billing.holdId, action };
+  if (!queue) return void unsettled(dependencies.logger, dependencies.metrics, fields, 'no_durable_retry_path');
+  try {
+    await queue.enqueue({
+      hold_id: billing.holdId,
+      user_id: billing.userId,
+      action,
+      amount_micros: amountMicros.toString(),
+      request_id: billing.requestId,
+      expires_at_milliseconds: billing.expiresAtMilliseconds,
+    });
+  } catch (error) {
+    return void unsettled(dependencies.logger, dependencies.metrics, { ...fields, error_message: (error as Error).message }, 'durable_retry_path_failed');
+  }
+  dependencies.metrics.record('SettlementsDeferred', 1, {});
+  audit(dependencies.logger, 'settlement_deferred', { ...fields, queue: queue.description });
 }

@@ -17,7 +17,7 @@ export class CreditsUnavailableError extends Error {
 }
 
 export type RateOutcome = { allowed: true; limit: number; remaining: number; resetSeconds: number } | { allowed: false; limit: number; retryAfterSeconds: number };
-export type HoldOutcome = { kind: 'held'; holdId: string; amountMicros: bigint } | { kind: 'insufficient'; availableMicros: bigint };
+export type HoldOutcome = { kind: 'held'; holdId: string; amountMicros: bigint; expiresAtMilliseconds: number } | { kind: 'insufficient'; availableMicros: bigint };
 export type AdmissionOutcome = (HoldOutcome & { rate?: Extract<RateOutcome, { allowed: true }> }) | { kind: 'rate_limited'; rate: Extract<RateOutcome, { allowed: false }> };
 
 /** Optional context of a call: the user (settling in one ledger round trip) and our request id (log correlation). */
@@ -61,7 +61,7 @@ export const creditsAnswerBytesMax = 64 * 1024;
 
 const decimal = z.string().regex(/^(0|[1-9][0-9]{0,38})$/).transform((text) => BigInt(text));
 const rateSchema = z.object({ limit: z.number().int(), remaining: z.number().int(), reset_seconds: z.number().int() });
-const holdAnswerSchema = z.object({ hold_id: z.string().regex(/^[1-9][0-9]{0,38}$/), rate: rateSchema.optional() });
+const holdAnswerSchema = z.object({ hold_id: z.string().regex(/^[1-9][0-9]{0,38}$/), expires_at: z.iso.datetime(), rate: rateSchema.optional() });
 const insufficientSchema = z.object({ error: z.object({ available_micros: decimal }) });
 const rateRefusedSchema = z.object({ error: z.object({ limit: z.number().int(), retry_after_seconds: z.number().int() }) });
 const settledSchema = z.object({ charged_micros: decimal, available_micros: decimal });
@@ -112,15 +112,6 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     return new Error(`credits ${what} answered ${answer.status}: ${parsed.success ? parsed.data.error.message : 'no message'}`);
   }
 
-  async function withOneRetry<T>(action: () => Promise<T>): Promise<T> {
-    try {
-      return await action();
-    } catch (error) {
-      if (!(error instanceof CreditsUnavailableError)) throw error;
-      return action(); // settle and release are idempotent: one retry is safe
-    }
-  }
-
   async function admit(input: AdmissionInput): Promise<AdmissionOutcome> {
     const body = {
       user_id: input.userId,
@@ -133,7 +124,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     if (answer.status === 201 || answer.status === 200) {
       const held = parse('admission', holdAnswerSchema, answer);
       const rate = held.rate ? { allowed: true as const, limit: held.rate.limit, remaining: held.rate.remaining, resetSeconds: held.rate.reset_seconds } : undefined;
-      return { kind: 'held', holdId: held.hold_id, amountMicros: input.amountMicros, rate };
+      return { kind: 'held', holdId: held.hold_id, amountMicros: input.amountMicros, expiresAtMilliseconds: Date.parse(held.expires_at), rate };
     }
     if (answer.status === 402) return { kind: 'insufficient', availableMicros: parse('admission', insufficientSchema, answer).error.available_micros };
     if (answer.status === 429) {
@@ -148,22 +139,21 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     async hold(input) {
       const outcome = await admit(input);
       if (outcome.kind === 'rate_limited') throw new Error('credits refused a hold without a rate unit for its rate');
-      return outcome.kind === 'held' ? { kind: 'held', holdId: outcome.holdId, amountMicros: outcome.amountMicros } : outcome;
+      return outcome.kind === 'held' ? { kind: 'held', holdId: outcome.holdId, amountMicros: outcome.amountMicros, expiresAtMilliseconds: outcome.expiresAtMilliseconds } : outcome;
     },
-    settle: (holdId, amountMicros, scope = {}) =>
-      withOneRetry(async () => {
-        const body = { amount_micros: amountMicros.toString(), ...(scope.userId ? { user_id: scope.userId } : {}) };
-        const answer = await call('POST', `/api/v1/holds/${holdId}/settle`, body, scope);
-        if (answer.status !== 200) throw unexpected('settle', answer);
-        const settled = parse('settle', settledSchema, answer);
-        return { chargedMicros: settled.charged_micros, availableMicros: settled.available_micros };
-      }),
-    release: (holdId, scope = {}) =>
-      withOneRetry(async () => {
-        const answer = await call('POST', `/api/v1/holds/${holdId}/release`, scope.userId ? { user_id: scope.userId } : undefined, scope);
-        if (answer.status !== 200) throw unexpected('release', answer);
-        return { availableMicros: parse('release', availableSchema, answer).available_micros };
-      }),
+    // Settle and release are idempotent; billing.ts retries them with backoff.
+    async settle(holdId, amountMicros, scope = {}) {
+      const body = { amount_micros: amountMicros.toString(), ...(scope.userId ? { user_id: scope.userId } : {}) };
+      const answer = await call('POST', `/api/v1/holds/${holdId}/settle`, body, scope);
+      if (answer.status !== 200) throw unexpected('settle', answer);
+      const settled = parse('settle', settledSchema, answer);
+      return { chargedMicros: settled.charged_micros, availableMicros: settled.available_micros };
+    },
+    async release(holdId, scope = {}) {
+      const answer = await call('POST', `/api/v1/holds/${holdId}/release`, scope.userId ? { user_id: scope.userId } : undefined, scope);
+      if (answer.status !== 200) throw unexpected('release', answer);
+      return { availableMicros: parse('release', availableSchema, answer).available_micros };
+    },
     async balance(userId, scope = {}) {
       const answer = await call('GET', `/api/v1/balance/${encodeURIComponent(userId)}`, undefined, scope);
       if (answer.status === 404) return undefined;

@@ -27,6 +27,8 @@ export interface ServiceFunctionProps {
   readonly reservedConcurrency?: number;
   /** Security groups besides the function's own (e.g. the one the ledger gateway admits). */
   readonly extraSecurityGroups?: ISecurityGroup[];
+  /** For a function invoked by an event source: where its failed events go instead of a function DLQ. Default: invoked synchronously. */
+  readonly asynchronousFailures?: string;
 }
 
 /**
@@ -91,7 +93,9 @@ export class ServiceFunction extends Construct {
     acknowledge(
       this.function,
       nistAndPci('LambdaDLQ'),
-      'Invoked synchronously (by a load balancer or by Secrets Manager rotation); a failed invocation is answered or retried by its caller, so there is no asynchronous event to dead-letter.',
+      props.asynchronousFailures === undefined
+        ? 'Invoked synchronously (by a load balancer or by Secrets Manager rotation); a failed invocation is answered or retried by its caller, so there is no asynchronous event to dead-letter.'
+        : `Invoked by an event source mapping, not asynchronously: ${props.asynchronousFailures}.`,
     );
     if (props.reservedConcurrency === undefined) {
       acknowledge(

@@ -12,6 +12,7 @@ import { proxyConfigFromStage } from '../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../lambda/shared/client-keys';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
 import { ServiceFunction } from '../constructs/service-function';
+import { SettlementRetry } from '../constructs/settlement-retry';
 import { StageStack, type StageStackProps } from './stage-stack';
 
 export interface ApiStackProps extends StageStackProps {
@@ -62,6 +63,8 @@ export class ApiStack extends StageStack {
   readonly creditsTargets: ApplicationTargetGroup;
   /** Rotates the service keys; its errors feed the rotation alarm. */
   readonly rotation: ServiceFunction;
+  /** The durable retry path of settlement (queue and settle function). */
+  readonly settlement: SettlementRetry;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -111,11 +114,15 @@ export class ApiStack extends StageStack {
     for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider]) secret.grantRead(this.proxy.function);
     // Providers are on the internet (HTTPS through the NAT gateways); AWS APIs through the VPC endpoints.
     this.proxy.securityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'LLM providers and AWS APIs over HTTPS');
+    const proxyConfig = proxyConfigFromStage(config);
+    this.settlement = new SettlementRetry(this, 'Settlement', { ...common, stage: config.stage, creditsKeySecret: secrets.proxyCreditsKey, holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds });
+    this.settlement.queue.grantSendMessages(this.proxy.function);
+    this.proxy.function.addEnvironment('SETTLEMENT_QUEUE_URL', this.settlement.queue.queueUrl);
 
     this.creditsAlb = new InternalServiceAlb(this, 'CreditsAlb', {
       vpc: props.vpc,
       description: 'Credits service (internal)',
-      allowedSecurityGroups: [this.proxy.securityGroup],
+      allowedSecurityGroups: [this.proxy.securityGroup, this.settlement.settle.securityGroup],
       allowedCidrs: config.api.creditsAdminCidrs,
       certificate: config.api.creditsCertificateArn ? Certificate.fromCertificateArn(this, 'CreditsCertificate', config.api.creditsCertificateArn) : undefined,
       accessLogExpirationDays: config.edge.accessLogExpirationDays,
@@ -128,6 +135,8 @@ export class ApiStack extends StageStack {
     });
     this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
+    this.settlement.connectCredits(this.creditsAlb.url);
+    this.settlement.settle.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(config.api.creditsCertificateArn ? 443 : 80), 'credits service');
     this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(config.api.creditsCertificateArn ? 443 : 80), 'credits service');
 
     this.routePublicApi(props.publicListener);
