@@ -170,6 +170,8 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
     ['api', 'ProxyLogs5EF0D16A', 'AWS::Logs::LogGroup'],
     ['api', 'RotationLogsDFFD74B6', 'AWS::Logs::LogGroup'],
     ['api', 'CreditsAlbAccessLogs6CB1B02C', 'AWS::S3::Bucket'],
+    ['api', 'SettlementQueueKeyEF456F50', 'AWS::KMS::Key'],
+    ['api', 'SettlementSettleLogs932AEF61', 'AWS::Logs::LogGroup'],
     ['observability', 'AlarmTopicKey57B0D3A7', 'AWS::KMS::Key'],
   ];
 

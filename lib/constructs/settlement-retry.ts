@@ -1,6 +1,8 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Peer, Port, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -36,6 +38,7 @@ export class SettlementRetry extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly settle: ServiceFunction;
+  private readonly queueKey: Key;
 
   constructor(scope: Construct, id: string, props: SettlementRetryProps) {
     super(scope, id);
@@ -43,12 +46,12 @@ export class SettlementRetry extends Construct {
     if (retryWindowSeconds >= props.holdTimeoutSeconds) {
       throw new Error(`settlement retries (${settlementReceivesMax} x ${settlementVisibilitySeconds} s) must end before the hold expires (${props.holdTimeoutSeconds} s)`);
     }
-    const encryptionMasterKey = new Key(this, 'QueueKey', {
+    const encryptionMasterKey = (this.queueKey = new Key(this, 'QueueKey', {
       description: 'Encrypts the settlement retry queues (hold ids, user ids and amounts)',
       enableKeyRotation: true,
       pendingWindow: Duration.days(30),
       removalPolicy: RemovalPolicy.RETAIN,
-    });
+    }));
     const encryption = { encryption: QueueEncryption.KMS, encryptionMasterKey, enforceSSL: true };
     this.deadLetterQueue = new Queue(this, 'DeadLetters', { ...encryption, retentionPeriod: Duration.days(14) });
     this.queue = new Queue(this, 'Settlements', {
@@ -74,6 +77,15 @@ export class SettlementRetry extends Construct {
     // Secrets Manager and KMS through the VPC's interface endpoints.
     this.settle.securityGroup.addEgressRule(Peer.ipv4(props.vpc.vpcCidrBlock), Port.tcp(443), 'AWS APIs through the VPC endpoints');
     this.settle.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }));
+  }
+
+  /**
+   * Lets a function send settlements: SendMessage on the queue, and the two KMS actions SSE-KMS
+   * needs for it on the queue's key (named, not the wildcards `grantSendMessages` writes).
+   */
+  allowSend(fn: IFunction): void {
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }));
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.queueKey.keyArn] }));
   }
 
   /** The credits service's URL, once its load balancer exists. */

@@ -116,7 +116,7 @@ export class ApiStack extends StageStack {
     this.proxy.securityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'LLM providers and AWS APIs over HTTPS');
     const proxyConfig = proxyConfigFromStage(config);
     this.settlement = new SettlementRetry(this, 'Settlement', { ...common, stage: config.stage, creditsKeySecret: secrets.proxyCreditsKey, holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds });
-    this.settlement.queue.grantSendMessages(this.proxy.function);
+    this.settlement.allowSend(this.proxy.function);
     this.proxy.function.addEnvironment('SETTLEMENT_QUEUE_URL', this.settlement.queue.queueUrl);
 
     this.creditsAlb = new InternalServiceAlb(this, 'CreditsAlb', {

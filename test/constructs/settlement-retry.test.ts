@@ -38,7 +38,7 @@ test('the proxy may send to the settlement queue and knows its URL', () => {
     Environment: { Variables: Match.objectLike({ SETTLEMENT_QUEUE_URL: Match.anyValue() }) },
   });
   stage.templates.api.hasResourceProperties('AWS::IAM::Policy', {
-    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']) })]) },
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sqs:SendMessage' }), Match.objectLike({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'] })]) },
   });
 });
 
