@@ -28,7 +28,7 @@ const bundle = async (entry: string) => {
   return { bytes: result.outputFiles[0].contents.byteLength, inputs };
 };
 
-test.each(['lambda/proxy/handler.ts', 'lambda/credits/handler.ts'])('%s: under the byte cap, with no zod locale but English', async (entry) => {
+test.each(['lambda/proxy/handler.ts', 'lambda/credits/handler.ts', 'lambda/settlement/handler.ts'])('%s: under the byte cap, with no zod locale but English', async (entry) => {
   const { bytes, inputs } = await bundle(entry);
   expect(bytes).toBeLessThanOrEqual(lambdaBundleBytesMax);
   expect(inputs.filter((input) => input.includes('zod/v4/locales/') && !input.endsWith('/en.js'))).toEqual([]);
