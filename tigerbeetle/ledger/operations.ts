@@ -9,10 +9,10 @@ import type { LedgerClient } from './client';
  */
 
 export type LedgerOperation =
-  | { readonly operation: 'create_accounts'; readonly accounts: Account[] }
-  | { readonly operation: 'create_transfers'; readonly transfers: Transfer[] }
-  | { readonly operation: 'lookup_accounts'; readonly ids: bigint[] }
-  | { readonly operation: 'lookup_transfers'; readonly ids: bigint[] }
+  | { readonly operation: 'create_accounts'; readonly accounts: readonly Account[] }
+  | { readonly operation: 'create_transfers'; readonly transfers: readonly Transfer[] }
+  | { readonly operation: 'lookup_accounts'; readonly ids: readonly bigint[] }
+  | { readonly operation: 'lookup_transfers'; readonly ids: readonly bigint[] }
   | { readonly operation: 'get_account_transfers'; readonly filter: AccountFilter }
   | { readonly operation: 'get_account_balances'; readonly filter: AccountFilter };
 
@@ -39,13 +39,13 @@ export interface OperationsLedger {
 export function runLedgerOperation(ledger: LedgerClient, operation: LedgerOperation): Promise<LedgerOperationResults[LedgerOperationName]> {
   switch (operation.operation) {
     case 'create_accounts':
-      return ledger.createAccounts(operation.accounts);
+      return ledger.createAccounts([...operation.accounts]);
     case 'create_transfers':
-      return ledger.createTransfers(operation.transfers);
+      return ledger.createTransfers([...operation.transfers]);
     case 'lookup_accounts':
-      return ledger.lookupAccounts(operation.ids);
+      return ledger.lookupAccounts([...operation.ids]);
     case 'lookup_transfers':
-      return ledger.lookupTransfers(operation.ids);
+      return ledger.lookupTransfers([...operation.ids]);
     case 'get_account_transfers':
       return ledger.getAccountTransfers(operation.filter);
     case 'get_account_balances':
