@@ -104,6 +104,6 @@ test('a provider whose secret is still the empty placeholder answers 503 "provid
 });
 
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
-  for (const value of Object.values(proxyLambdaSettings(process.env))) expect(JSON.stringify(value)).not.toContain(clientKey);
+  for (const value of Object.values(proxyLambdaSettings(process.env))) expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
   expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(/refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/);
 });
