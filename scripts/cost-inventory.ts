@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveStageConfig, stageNames, type StageName } from '../lib/config';
 import { createStageApp } from '../lib/app';
 import { findResources, prop, type CfnTemplate, type StageTemplates } from './checklist-audit/templates';
@@ -80,11 +82,20 @@ export function costInventory(templates: StageTemplates): CostInventory {
   };
 }
 
-/** The templates of a shipped stage, synthesized without bundling (offline, a few seconds). */
-export function stageTemplates(stage: StageName): StageTemplates {
-  const { app, stacks } = createStageApp(resolveStageConfig(stage), { complianceChecks: false, bundling: false });
+/**
+ * The templates of a stage, synthesized without bundling (offline, a few seconds). Staging and
+ * production refuse their shipped placeholders, so they take overrides: by default CI's realistic
+ * fixtures (test/fixtures/<stage>.json), which the README's cost table is counted from.
+ */
+export function stageTemplates(stage: StageName, overrides: unknown = fixtureOverrides(stage)): StageTemplates {
+  const { app, stacks } = createStageApp(resolveStageConfig(stage, overrides), { complianceChecks: false, bundling: false });
   const assembly = app.synth();
   return Object.fromEntries(Object.entries(stacks).map(([part, stack]) => [part, assembly.getStackByName(stack.stackName).template as CfnTemplate]));
+}
+
+function fixtureOverrides(stage: StageName): unknown {
+  const fixture = join(__dirname, '..', 'test', 'fixtures', `${stage}.json`);
+  return existsSync(fixture) ? (JSON.parse(readFileSync(fixture, 'utf8')) as unknown) : {};
 }
 
 if (require.main === module) {

@@ -173,6 +173,8 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
     ['api', 'StreamingApiAccessLogs12A09BB0', 'AWS::Logs::LogGroup'],
     ['api', 'StreamingApiExecutionLogs3049F7E5', 'AWS::Logs::LogGroup'],
     ['api', 'StreamingApiAddressLookupLogsFE6D1D3C', 'AWS::Logs::LogGroup'],
+    ['api', 'SettlementQueueKeyEF456F50', 'AWS::KMS::Key'],
+    ['api', 'SettlementSettleLogs932AEF61', 'AWS::Logs::LogGroup'],
     ['observability', 'AlarmTopicKey57B0D3A7', 'AWS::KMS::Key'],
   ];
 

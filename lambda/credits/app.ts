@@ -1,18 +1,18 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LedgerUnavailableError, type LedgerClient } from '../../tigerbeetle/ledger/client';
-import { ApiError, errorHandler, errorResponse, notFoundHandler, readJsonBody, requestIdMiddleware } from '../shared/http';
+import { ApiError, errorHandler, errorResponse, notFoundHandler, readJsonBody, requestIdMiddleware, type RequestIdVariables } from '../shared/http';
 import { presentedKey } from '../shared/keys';
 import type { KeyVerifier } from '../shared/secret-keyring';
 import { audit, pseudonymize, type AppLogger } from '../shared/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { creditsConfigDefaults, type CreditsConfig } from './config';
 import { formatMicros, parseAmount } from './domain/amount';
-import { Credits, type Balance, type Hold, type HistoryEntry, type ResolveResult } from './domain/credits';
+import { Credits, type Balance, type Hold, type HistoryEntry, type HoldResult, type ResolveResult } from './domain/credits';
 import { randomId, type Role } from './domain/ids';
-import { RateLimiter } from './domain/rate-limit';
+import { RateLimiter, type RateVerdict } from './domain/rate-limit';
 
 /**
  * The credits service: prepaid balances on the ledger, reachable only inside the VPC. Keys of its
@@ -35,7 +35,7 @@ export interface CreditsAppDependencies {
   readonly config?: Partial<CreditsConfig>;
 }
 
-type CreditsEnv = { Variables: { requestId: string; principal: CreditsPrincipal } };
+type CreditsEnv = { Variables: RequestIdVariables & { principal: CreditsPrincipal } };
 type CreditsContext = Context<CreditsEnv>;
 
 const userIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'user_id must be 1 to 128 characters: letters, digits and . _ : @ -');
@@ -121,6 +121,22 @@ function authenticate(keys: KeyVerifier<CreditsPrincipal>, logger: AppLogger, me
   };
 }
 
+/** One line per request, with the caller's own request id (the proxy's) as a separate field. */
+function requestLog(logger: AppLogger): MiddlewareHandler<CreditsEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.info('request', {
+      request_id: c.get('requestId'),
+      client_request_id: c.get('clientRequestId'),
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      duration_milliseconds: Math.round(performance.now() - started),
+    });
+  };
+}
+
 function requireRole(...roles: Role[]): MiddlewareHandler<CreditsEnv> {
   return async (c, next) => {
     if (!roles.includes(c.get('principal').role)) {
@@ -150,6 +166,7 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
   const app = new Hono<CreditsEnv>();
 
   app.use(requestIdMiddleware());
+  app.use(requestLog(logger));
   app.use(requestMetrics(metrics));
   app.use(secureHeaders());
   app.use(
@@ -177,8 +194,10 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
 
   app.use('/api/v1/*', authenticate(dependencies.keys, logger, metrics));
   registerAdminRoutes(app, credits, config, logger, metrics);
+  const limiter = new RateLimiter(dependencies.ledger, config.rateLedgerId, randomId);
   registerHoldRoutes(app, credits, config, logger, metrics);
-  registerRateLimitRoute(app, new RateLimiter(dependencies.ledger, config.rateLedgerId, randomId));
+  registerAdmissionRoute(app, credits, limiter, config, logger, metrics);
+  registerRateLimitRoute(app, limiter);
 
   app.get('/api/v1/balance/:user_id', requireRole('proxy', 'admin'), async (c) => {
     const userId = parseWith(userIdSchema, c.req.param('user_id'));
@@ -269,7 +288,8 @@ const holdSchema = z.strictObject({
   timeout_seconds: z.number().int('timeout_seconds must be a whole number of seconds').positive('timeout_seconds must be positive'),
   request_id: z.string().optional(),
 });
-const settleSchema = z.strictObject({ amount: z.unknown().optional(), amount_micros: z.unknown().optional() });
+const settleSchema = z.strictObject({ amount: z.unknown().optional(), amount_micros: z.unknown().optional(), user_id: userIdSchema.optional() });
+const releaseSchema = z.strictObject({ user_id: userIdSchema.optional() });
 
 function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
   app.post('/api/v1/holds', requireRole('proxy'), async (c) => {
@@ -279,28 +299,7 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
     const amount = parseAmount(body, { allowZero: false, microsMax: config.holdMicrosMax });
     if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
     const result = await credits.hold({ userId: body.user_id, amountMicros: amount.micros, timeoutSeconds: body.timeout_seconds, idempotencyKey: key });
-    const fields = { request_id: c.get('requestId'), user: pseudonymize(body.user_id), amount_micros: amount.micros.toString() };
-    switch (result.kind) {
-      case 'insufficient':
-        metrics.record('InsufficientBalanceRefusals', 1, {});
-        audit(logger, 'insufficient_balance', { ...fields, available_micros: result.availableMicros.toString() });
-        throw new ApiError(
-          402,
-          'insufficient_credits',
-          'insufficient_credits',
-          result.keyAlreadyRefused
-            ? 'This Idempotency-Key was already refused for insufficient credits; retry with a new key after a top-up'
-            : 'Insufficient credits for this request',
-          { available: formatMicros(result.availableMicros), available_micros: result.availableMicros.toString() },
-        );
-      case 'conflict':
-        throw new ApiError(409, 'conflict_error', 'idempotency_conflict', 'This Idempotency-Key was already used for a different hold');
-      default:
-        if (result.kind === 'created') metrics.record('Holds', 1, {});
-        audit(logger, 'hold', { ...fields, hold_id: result.hold.holdId.toString(), replayed: result.kind === 'replayed' });
-        if (result.kind === 'replayed') c.header('idempotent-replayed', 'true');
-        return c.json(holdJson(result.hold), result.kind === 'created' ? 201 : 200);
-    }
+    return holdResponse(c, logger, metrics, body.user_id, amount.micros, result, undefined);
   });
 
   app.post('/api/v1/holds/:id/settle', requireRole('proxy'), async (c) => {
@@ -308,13 +307,75 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
     const body = parseWith(settleSchema, await readJsonBody(c));
     const amount = parseAmount(body, { allowZero: true, microsMax: u128Max });
     if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
-    return resolved(c, logger, metrics, holdId, 'settle', await credits.settle(holdId, amount.micros));
+    return resolved(c, logger, metrics, holdId, 'settle', await credits.settle(holdId, amount.micros, body.user_id));
   });
 
   app.post('/api/v1/holds/:id/release', requireRole('proxy'), async (c) => {
     const holdId = holdIdParam(c);
-    return resolved(c, logger, metrics, holdId, 'release', await credits.release(holdId));
+    // The body is optional here: a release names nothing but the hold (and, for one round trip, its user).
+    const body = c.req.header('content-type') === undefined ? {} : parseWith(releaseSchema, await readJsonBody(c));
+    return resolved(c, logger, metrics, holdId, 'release', await credits.release(holdId, body.user_id));
   });
+}
+
+/** The answer to a hold (and to an admission, with its rate-limit verdict): 201 new, 200 replayed, 402, 409. */
+function holdResponse(c: CreditsContext, logger: AppLogger, metrics: AppMetrics, userId: string, amountMicros: bigint, result: HoldResult, rate: RateVerdict | undefined): Response {
+  const fields = { request_id: c.get('requestId'), user: pseudonymize(userId), amount_micros: amountMicros.toString() };
+  switch (result.kind) {
+    case 'insufficient':
+      metrics.record('InsufficientBalanceRefusals', 1, {});
+      audit(logger, 'insufficient_balance', { ...fields, available_micros: result.availableMicros.toString() });
+      throw new ApiError(
+        402,
+        'insufficient_credits',
+        'insufficient_credits',
+        result.keyAlreadyRefused
+          ? 'This Idempotency-Key was already refused for insufficient credits; retry with a new key after a top-up'
+          : 'Insufficient credits for this request',
+        { available: formatMicros(result.availableMicros), available_micros: result.availableMicros.toString() },
+      );
+    case 'conflict':
+      throw new ApiError(409, 'conflict_error', 'idempotency_conflict', 'This Idempotency-Key was already used for a different hold');
+    default:
+      if (result.kind === 'created') metrics.record('Holds', 1, {});
+      audit(logger, 'hold', { ...fields, hold_id: result.hold.holdId.toString(), replayed: result.kind === 'replayed' });
+      if (result.kind === 'replayed') c.header('idempotent-replayed', 'true');
+      return c.json({ ...holdJson(result.hold), ...(rate?.allowed ? { rate: rateJson(rate) } : {}) }, result.kind === 'created' ? 201 : 200);
+  }
+}
+
+const admissionSchema = holdSchema.extend({
+  rate: z.strictObject({ subject: z.string().regex(/^[A-Za-z0-9._:@-]{1,160}$/, 'rate.subject must be 1 to 160 characters: letters, digits and . _ : @ -'), limit_per_minute: z.number().int().min(1).max(1_000_000) }).optional(),
+});
+
+/**
+ * Admission of a billable request: the per-key rate-limit unit and the credit hold, both or
+ * neither, in one call and one ledger round trip. 429 over the rate limit, 402 without the credits.
+ */
+function registerAdmissionRoute(app: Hono<CreditsEnv>, credits: Credits, limiter: RateLimiter, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
+  app.post('/api/v1/admissions', requireRole('proxy'), async (c) => {
+    const body = parseWith(admissionSchema, await readJsonBody(c));
+    const key = idempotencyKey(c, body.request_id);
+    if (body.timeout_seconds > config.holdTimeoutSecondsMax) throw invalid(`timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`);
+    const amount = parseAmount(body, { allowZero: false, microsMax: config.holdMicrosMax });
+    if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
+    const rate = body.rate ? { limiter, subject: body.rate.subject, limit: body.rate.limit_per_minute } : undefined;
+    const result = await credits.admit({ userId: body.user_id, amountMicros: amount.micros, timeoutSeconds: body.timeout_seconds, idempotencyKey: key }, rate);
+    if (result.kind === 'rate_limited') {
+      const { verdict } = result;
+      if (verdict.allowed) throw new Error('a refused admission carries a refusing verdict');
+      c.header('retry-after', String(verdict.retryAfterSeconds));
+      throw new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `Rate limit of ${verdict.limit} requests per minute exceeded`, {
+        limit: verdict.limit,
+        retry_after_seconds: verdict.retryAfterSeconds,
+      });
+    }
+    return holdResponse(c, logger, metrics, body.user_id, amount.micros, result, result.rate);
+  });
+}
+
+function rateJson(verdict: Extract<RateVerdict, { allowed: true }>) {
+  return { limit: verdict.limit, remaining: verdict.remaining, reset_seconds: verdict.resetSeconds };
 }
 
 const rateLimitSchema = z.strictObject({

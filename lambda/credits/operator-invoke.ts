@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LambdaHandler } from '../shared/lambda-handler';
 
 /**
@@ -44,7 +44,7 @@ export const operatorEventSchema = z.strictObject({
   operatorInvocation: z.literal(operatorInvocationVersion),
   /** The credits admin key (the api stack's `CreditsAdminKeySecretArn`), checked by the app. */
   adminKey: z.string().min(1).max(adminKeyLengthMax),
-  /** Correlates the operator's output with the function's logs; the app keeps a valid one. */
+  /** The operator's reference: logged beside the request id the service gives (client_request_id). */
   requestId: field.optional(),
   operation: operationSchema,
 });

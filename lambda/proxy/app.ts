@@ -2,17 +2,19 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { ApiError, errorHandler, errorResponse, notFoundHandler, requestIdMiddleware } from '../shared/http';
+import { ApiError, errorHandler, errorResponse, notFoundHandler, requestIdMiddleware, type RequestIdVariables } from '../shared/http';
 import { presentedKey } from '../shared/keys';
-import { audit, pseudonymize, type AppLogger } from '../shared/logger';
+import { audit, type AppLogger } from '../shared/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { formatMicros } from '../credits/domain/amount';
+import { applyRateVerdict, rateSubject } from './billing';
 import { handleChatCompletion } from './chat';
 import { AuthFailureThrottle } from './auth-failures';
 import type { ClientKeySource } from './client-key-source';
 import { proxyConfigProblems, type ProxyConfig } from './config';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
 import type { ChatProvider } from './providers/types';
+import type { SettlementQueue } from './settlement-queue';
 
 /**
  * The public API: OpenAI-compatible chat completions in front of the configured providers, billed
@@ -27,7 +29,7 @@ export interface ProxyPrincipal {
   readonly userId: string;
 }
 
-export type ProxyEnv = { Variables: { requestId: string; principal: ProxyPrincipal } };
+export type ProxyEnv = { Variables: RequestIdVariables & { principal: ProxyPrincipal } };
 
 export interface ProxyAppDependencies {
   readonly keys: ClientKeySource;
@@ -38,6 +40,10 @@ export interface ProxyAppDependencies {
   readonly logger: AppLogger;
   readonly metrics: AppMetrics;
   readonly clock?: () => number;
+  /** Where settlements go that failed inline (SQS in AWS, a file locally); without one they are only counted. */
+  readonly settlementQueue?: SettlementQueue;
+  /** Waits between inline settlement attempts; tests pass one that does not wait. */
+  readonly sleep?: (milliseconds: number) => Promise<void>;
 }
 
 const exposedHeaders = [
@@ -104,7 +110,11 @@ const authMessages = {
   disabled: 'This API key was revoked',
 } as const;
 
-/** Counts a failed authentication against its source; over the limit the answer is 429 (RATE-05). */
+/**
+ * A failed authentication, counted against its source (RATE-05). What is throttled is failing: a
+ * source over its limit gets 429 instead of 401 for every further failure, whatever key it rotates
+ * to, while a valid key from the same address (another client behind the same NAT) still passes.
+ */
 function refuseAuthentication(
   c: Context<ProxyEnv>,
   dependencies: ProxyAppDependencies,
@@ -113,9 +123,17 @@ function refuseAuthentication(
   keyId?: string,
 ): never {
   const source = sourceAddress(c);
-  audit(dependencies.logger, 'auth_failure', { request_id: c.get('requestId'), reason, key_id: keyId, source_address: source, path: c.req.path });
+  const now = (dependencies.clock ?? Date.now)();
+  const retryAfter = throttle.retryAfterSeconds(source, now);
+  throttle.record(source, now);
   dependencies.metrics.record('AuthFailures', 1, {});
-  throttle.record(source, (dependencies.clock ?? Date.now)());
+  audit(dependencies.logger, 'auth_failure', { request_id: c.get('requestId'), reason, key_id: keyId, source_address: source, path: c.req.path, throttled: retryAfter !== undefined });
+  if (retryAfter !== undefined) {
+    audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
+    dependencies.metrics.record('RateLimitRefusals', 1, {});
+    c.header('retry-after', String(retryAfter));
+    throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
+  }
   throw new ApiError(401, 'authentication_error', reason === 'expired' ? 'expired_api_key' : reason === 'disabled' ? 'revoked_api_key' : 'invalid_api_key', authMessages[reason]);
 }
 
@@ -123,15 +141,6 @@ function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<Pro
   const now = dependencies.clock ?? Date.now;
   const throttle = new AuthFailureThrottle(dependencies.config.authFailuresPerMinute);
   return async (c, next) => {
-    // A source over its failure limit is refused before any key is checked, a right one included.
-    const source = sourceAddress(c);
-    const retryAfter = throttle.retryAfterSeconds(source, now());
-    if (retryAfter !== undefined) {
-      audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
-      dependencies.metrics.record('RateLimitRefusals', 1, {});
-      c.header('retry-after', String(retryAfter));
-      throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
-    }
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
     if (key === undefined) return refuseAuthentication(c, dependencies, throttle, 'missing');
     const verdict = (await dependencies.keys.verifier()).verify(key, now());
@@ -142,24 +151,17 @@ function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<Pro
   };
 }
 
-/** Exact per-key limits across every instance, on the ledger (RATE-02); 429 with Retry-After (RATE-04). */
-function rateLimit(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
+/**
+ * Exact per-key limits across every instance, on the ledger (RATE-02); 429 with Retry-After
+ * (RATE-04). Billable routes take their unit in the same credits call as their hold (billing.ts);
+ * every other route takes it here, in one call.
+ */
+function rateLimit(dependencies: ProxyAppDependencies, admittedWithHold: (c: Context<ProxyEnv>) => boolean): MiddlewareHandler<ProxyEnv> {
   const { enabled, requestsPerMinute } = dependencies.config.rateLimit;
   return async (c, next) => {
-    if (!enabled) return next();
+    if (!enabled || admittedWithHold(c)) return next();
     const principal = c.get('principal');
-    const verdict = await dependencies.credits.rateLimit(`key:${principal.keyId}`, requestsPerMinute);
-    c.header('ratelimit-limit', String(verdict.limit));
-    if (!verdict.allowed) {
-      c.header('ratelimit-remaining', '0');
-      c.header('ratelimit-reset', String(verdict.retryAfterSeconds));
-      c.header('retry-after', String(verdict.retryAfterSeconds));
-      audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId) });
-      dependencies.metrics.record('RateLimitRefusals', 1, {});
-      throw new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `Rate limit of ${verdict.limit} requests per minute exceeded; retry after ${verdict.retryAfterSeconds} s`);
-    }
-    c.header('ratelimit-remaining', String(verdict.remaining));
-    c.header('ratelimit-reset', String(verdict.resetSeconds));
+    applyRateVerdict(c, dependencies, principal, await dependencies.credits.rateLimit(rateSubject(principal), requestsPerMinute));
     await next();
   };
 }
@@ -184,7 +186,15 @@ function accessLog(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyE
     await next();
     const durationMilliseconds = Date.now() - started;
     const slow = durationMilliseconds >= dependencies.config.slowRequestMilliseconds;
-    const fields = { request_id: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, duration_milliseconds: durationMilliseconds, slow };
+    const fields = {
+      request_id: c.get('requestId'),
+      client_request_id: c.get('clientRequestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_milliseconds: durationMilliseconds,
+      slow,
+    };
     if (slow) dependencies.logger.warn('slow request', fields);
     else dependencies.logger.info('request', fields);
   };
@@ -231,7 +241,8 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
     return c.json({ status: ready ? 'ready' : 'not_ready', credits: ready ? 'ok' : 'unavailable' }, ready ? 200 : 503);
   });
 
-  app.use('/v1/*', authenticate(dependencies), rateLimit(dependencies));
+  const billable = (c: Context<ProxyEnv>) => c.req.method === 'POST' && c.req.path === '/v1/chat/completions';
+  app.use('/v1/*', authenticate(dependencies), rateLimit(dependencies, billable));
   app.get('/v1/models', (c) =>
     c.json({
       object: 'list',

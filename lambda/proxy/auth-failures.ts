@@ -1,6 +1,8 @@
 /**
  * Failed authentications per source address, counted in this instance's memory over a sliding
- * minute (RATE-05). Deliberately not on the ledger: unauthenticated traffic must not write to it nor
+ * minute (RATE-05). The proxy consults it only for a request that failed authentication: over the
+ * limit, that failure is answered 429 instead of 401, whatever key it tried, while a valid key from
+ * the same address is never refused (throttle what fails, not who succeeds). Deliberately not on the ledger: unauthenticated traffic must not write to it nor
  * be able to slow billing down. The WAF's per-address rules throttle the same traffic across all
  * instances at the edge. Bounded: at most `sourcesMax` addresses are tracked, the oldest dropped first.
  */

@@ -1,13 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../credits/domain/amount';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
-import { costMicros, holdMicros } from './billing';
-import { CreditsUnavailableError } from './credits-client';
+import type { ProxyAppDependencies, ProxyEnv } from './app';
+import { costMicros, holdMicros, placeHold, resolveHold, type Billing } from './billing';
 import { Deadline } from './deadline';
 import { streamChatCompletion } from './chat-stream';
 import { chatRequestSchema, completionBody, normalizeMessages, stopSequences, type ChatRequest, type Completion } from './openai';
@@ -88,11 +86,6 @@ async function callProvider(provider: ChatProvider, request: ProviderRequest, de
   }
 }
 
-interface Billing {
-  readonly holdId: string;
-  readonly heldMicros: bigint;
-}
-
 function countCompletion(dependencies: ProxyAppDependencies, model: ModelConfig, outcome: ChatOutcome): void {
   dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
 }
@@ -102,47 +95,6 @@ function countUsage(dependencies: ProxyAppDependencies, model: ModelConfig, usag
   dependencies.metrics.record('PromptTokens', usage.promptTokens, { model: model.id });
   dependencies.metrics.record('CompletionTokens', usage.completionTokens, { model: model.id });
   if (chargedMicros !== undefined) dependencies.metrics.record('CostChargedMicros', Number(chargedMicros), { model: model.id });
-}
-
-async function placeHold(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, model: ModelConfig, heldMicros: bigint): Promise<Billing> {
-  const requestId = c.get('requestId');
-  let hold: Awaited<ReturnType<typeof dependencies.credits.hold>>;
-  try {
-    // Every request gets a hold of its own: the key is generated here, never taken from the client
-    // (a client-chosen x-request-id reused as the key would replay an earlier hold for free).
-    const holdKey = `hold:${principal.keyId}:${randomUUID()}`;
-    hold = await dependencies.credits.hold({ userId: principal.userId, amountMicros: heldMicros, timeoutSeconds: dependencies.config.holdTimeoutSeconds, holdKey });
-  } catch (error) {
-    if (error instanceof CreditsUnavailableError) countCompletion(dependencies, model, 'credits_unavailable');
-    throw error;
-  }
-  if (hold.kind === 'insufficient') {
-    dependencies.metrics.record('InsufficientBalanceRefusals', 1, {});
-    countCompletion(dependencies, model, 'insufficient_credits');
-    audit(dependencies.logger, 'insufficient_balance', { request_id: requestId, key_id: principal.keyId, user: pseudonymize(principal.userId), required_micros: heldMicros.toString() });
-    throw new ApiError(402, 'insufficient_credits', 'insufficient_credits', `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}`, {
-      available: formatMicros(hold.availableMicros),
-      available_micros: hold.availableMicros.toString(),
-      required_micros: heldMicros.toString(),
-    });
-  }
-  return { holdId: hold.holdId, heldMicros };
-}
-
-/** Settles what the provider reports (capped at the hold) or releases; a billing failure is logged, the hold then expires. */
-async function resolveHold(dependencies: ProxyAppDependencies, billing: Billing, chargeMicros: bigint | undefined, logFields: Record<string, unknown>) {
-  try {
-    if (chargeMicros === undefined) {
-      const released = await dependencies.credits.release(billing.holdId);
-      return { chargedMicros: 0n, availableMicros: released.availableMicros };
-    }
-    const charge = chargeMicros > billing.heldMicros ? billing.heldMicros : chargeMicros;
-    return await dependencies.credits.settle(billing.holdId, charge);
-  } catch (error) {
-    dependencies.metrics.record('BillingFailures', 1, {});
-    audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action: chargeMicros === undefined ? 'release' : 'settle', error_message: (error as Error).message });
-    return undefined;
-  }
 }
 
 function setBillingHeaders(c: ProxyContext, outcome: { chargedMicros: bigint; availableMicros: bigint } | undefined): void {

@@ -1,7 +1,12 @@
+import * as z from 'zod';
+import { createInternalHttpClient, type InternalAnswer } from '../shared/http-client';
+
 /**
- * The proxy's client of the credits service (inside the VPC, with the proxy's service key). Every
- * call has a deadline; an unreachable or failing service is CreditsUnavailableError, which the proxy
- * answers with 503 before any provider call (fail closed).
+ * The proxy's client of the credits service (inside the VPC, with the proxy's service key), over
+ * keep-alive connections. Every call has a deadline; an unreachable or failing service is
+ * CreditsUnavailableError, which the proxy answers with 503 before any provider call (fail
+ * closed). Answers are parsed with schemas: a credits service of another version fails loudly.
+ * Each call sends the proxy's request id, which the credits service logs as `client_request_id`.
  */
 
 export class CreditsUnavailableError extends Error {
@@ -11,17 +16,36 @@ export class CreditsUnavailableError extends Error {
   }
 }
 
-export type HoldOutcome = { kind: 'held'; holdId: string; amountMicros: bigint } | { kind: 'insufficient'; availableMicros: bigint };
 export type RateOutcome = { allowed: true; limit: number; remaining: number; resetSeconds: number } | { allowed: false; limit: number; retryAfterSeconds: number };
+export type HoldOutcome = { kind: 'held'; holdId: string; amountMicros: bigint; expiresAtMilliseconds: number } | { kind: 'insufficient'; availableMicros: bigint };
+export type AdmissionOutcome = (HoldOutcome & { rate?: Extract<RateOutcome, { allowed: true }> }) | { kind: 'rate_limited'; rate: Extract<RateOutcome, { allowed: false }> };
+
+/** Optional context of a call: the user (settling in one ledger round trip) and our request id (log correlation). */
+export interface CallScope {
+  readonly userId?: string;
+  readonly requestId?: string;
+}
+
+export interface AdmissionInput {
+  readonly userId: string;
+  readonly amountMicros: bigint;
+  readonly timeoutSeconds: number;
+  /** Unique per request (the proxy generates it); a replay of it is our own retry. */
+  readonly holdKey: string;
+  /** The per-key rate-limit unit taken with the hold, both or neither. */
+  readonly rate?: { readonly subject: string; readonly limitPerMinute: number };
+  readonly requestId?: string;
+}
 
 export interface CreditsClient {
-  /** `holdKey` must be unique per request (the proxy generates it); a replay of an existing hold is an error. */
-  hold(input: { userId: string; amountMicros: bigint; timeoutSeconds: number; holdKey: string }): Promise<HoldOutcome>;
+  /** One call: the rate-limit unit (if any) and the hold. */
+  admit(input: AdmissionInput): Promise<AdmissionOutcome>;
+  hold(input: Omit<AdmissionInput, 'rate'>): Promise<HoldOutcome>;
   /** Charges at most the hold; idempotent (a retry returns the same outcome). */
-  settle(holdId: string, amountMicros: bigint): Promise<{ chargedMicros: bigint; availableMicros: bigint }>;
-  release(holdId: string): Promise<{ availableMicros: bigint }>;
-  balance(userId: string): Promise<{ availableMicros: bigint } | undefined>;
-  rateLimit(subject: string, limitPerMinute: number): Promise<RateOutcome>;
+  settle(holdId: string, amountMicros: bigint, scope?: CallScope): Promise<{ chargedMicros: bigint; availableMicros: bigint }>;
+  release(holdId: string, scope?: CallScope): Promise<{ availableMicros: bigint }>;
+  balance(userId: string, scope?: CallScope): Promise<{ availableMicros: bigint } | undefined>;
+  rateLimit(subject: string, limitPerMinute: number, scope?: CallScope): Promise<RateOutcome>;
   ready(): Promise<boolean>;
 }
 
@@ -32,94 +56,121 @@ export interface CreditsClientOptions {
   readonly requestTimeoutMilliseconds: number;
 }
 
+/** Largest answer of the credits service the proxy reads: its answers are a few hundred bytes. */
+export const creditsAnswerBytesMax = 64 * 1024;
+
+const decimal = z.string().regex(/^(0|[1-9][0-9]{0,38})$/).transform((text) => BigInt(text));
+const rateSchema = z.object({ limit: z.number().int(), remaining: z.number().int(), reset_seconds: z.number().int() });
+const holdAnswerSchema = z.object({ hold_id: z.string().regex(/^[1-9][0-9]{0,38}$/), expires_at: z.iso.datetime(), rate: rateSchema.optional() });
+const insufficientSchema = z.object({ error: z.object({ available_micros: decimal }) });
+const rateRefusedSchema = z.object({ error: z.object({ limit: z.number().int(), retry_after_seconds: z.number().int() }) });
+const settledSchema = z.object({ charged_micros: decimal, available_micros: decimal });
+const availableSchema = z.object({ available_micros: decimal });
+const rateVerdictSchema = z.discriminatedUnion('allowed', [
+  z.object({ allowed: z.literal(true), limit: z.number().int(), remaining: z.number().int(), reset_seconds: z.number().int() }),
+  z.object({ allowed: z.literal(false), limit: z.number().int(), retry_after_seconds: z.number().int() }),
+]);
+const errorMessageSchema = z.object({ error: z.object({ message: z.string() }) });
+
 interface Answer {
   readonly status: number;
-  readonly body: Record<string, unknown>;
+  readonly body: unknown;
 }
 
 export function createCreditsClient(options: CreditsClientOptions): CreditsClient {
   const base = options.baseUrl.replace(/\/+$/, '');
+  const http = createInternalHttpClient();
 
-  async function call(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  async function call(method: 'GET' | 'POST', path: string, body: unknown, scope: CallScope & { idempotencyKey?: string } = {}): Promise<Answer> {
     const signal = AbortSignal.timeout(options.requestTimeoutMilliseconds);
-    let response: Response;
+    let answer: InternalAnswer;
     try {
-      const key = await options.key();
-      response = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
+      const headers: Record<string, string> = { authorization: `Bearer ${await options.key()}` };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (scope.requestId !== undefined) headers['x-request-id'] = scope.requestId;
+      if (scope.idempotencyKey !== undefined) headers['idempotency-key'] = scope.idempotencyKey;
+      answer = await http.request({ method, url: new URL(`${base}${path}`), headers, body: body === undefined ? undefined : JSON.stringify(body), signal, responseBytesMax: creditsAnswerBytesMax });
     } catch (error) {
       throw new CreditsUnavailableError(`credits service unreachable: ${signal.aborted ? 'timed out' : (error as Error).message}`);
     }
-    const text = await response.text().catch(() => '');
-    if (response.status >= 500) throw new CreditsUnavailableError(`credits service answered ${response.status}`);
-    let parsed: Record<string, unknown> = {};
+    if (answer.status >= 500) throw new CreditsUnavailableError(`credits service answered ${answer.status}`);
     try {
-      parsed = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+      return { status: answer.status, body: answer.text === '' ? {} : (JSON.parse(answer.text) as unknown) };
     } catch {
-      throw new CreditsUnavailableError(`credits service answered ${response.status} with a body that is not JSON`);
+      throw new CreditsUnavailableError(`credits service answered ${answer.status} with a body that is not JSON`);
     }
-    return { status: response.status, body: parsed };
+  }
+
+  function parse<T extends z.ZodType>(what: string, schema: T, answer: Answer): z.output<T> {
+    const parsed = schema.safeParse(answer.body);
+    if (!parsed.success) throw new Error(`credits ${what} answered ${answer.status} with an unexpected body`);
+    return parsed.data;
   }
 
   function unexpected(what: string, answer: Answer): Error {
-    const message = (answer.body.error as { message?: string } | undefined)?.message ?? 'no message';
-    return new Error(`credits ${what} answered ${answer.status}: ${message}`);
+    const parsed = errorMessageSchema.safeParse(answer.body);
+    return new Error(`credits ${what} answered ${answer.status}: ${parsed.success ? parsed.data.error.message : 'no message'}`);
   }
 
-  async function withOneRetry<T>(action: () => Promise<T>): Promise<T> {
-    try {
-      return await action();
-    } catch (error) {
-      if (!(error instanceof CreditsUnavailableError)) throw error;
-      return action(); // settle and release are idempotent: one retry is safe
+  async function admit(input: AdmissionInput): Promise<AdmissionOutcome> {
+    const body = {
+      user_id: input.userId,
+      amount_micros: input.amountMicros.toString(),
+      timeout_seconds: input.timeoutSeconds,
+      ...(input.rate ? { rate: { subject: input.rate.subject, limit_per_minute: input.rate.limitPerMinute } } : {}),
+    };
+    const answer = await call('POST', '/api/v1/admissions', body, { requestId: input.requestId, idempotencyKey: input.holdKey });
+    // 200 replays a hold of this key: the key is ours and new per request, so only our own retry can replay it.
+    if (answer.status === 201 || answer.status === 200) {
+      const held = parse('admission', holdAnswerSchema, answer);
+      const rate = held.rate ? { allowed: true as const, limit: held.rate.limit, remaining: held.rate.remaining, resetSeconds: held.rate.reset_seconds } : undefined;
+      return { kind: 'held', holdId: held.hold_id, amountMicros: input.amountMicros, expiresAtMilliseconds: Date.parse(held.expires_at), rate };
     }
+    if (answer.status === 402) return { kind: 'insufficient', availableMicros: parse('admission', insufficientSchema, answer).error.available_micros };
+    if (answer.status === 429) {
+      const { error } = parse('admission', rateRefusedSchema, answer);
+      return { kind: 'rate_limited', rate: { allowed: false, limit: error.limit, retryAfterSeconds: error.retry_after_seconds } };
+    }
+    throw unexpected('admission', answer);
   }
 
   return {
-    async hold({ userId, amountMicros, timeoutSeconds, holdKey }) {
-      const answer = await call('POST', '/api/v1/holds', { user_id: userId, amount_micros: amountMicros.toString(), timeout_seconds: timeoutSeconds }, { 'idempotency-key': holdKey });
-      if (answer.status === 201) return { kind: 'held', holdId: String(answer.body.hold_id), amountMicros };
-      // 200 is a replay of an existing hold: never a licence to call the provider again.
-      if (answer.status === 200) throw new Error('credits hold answered a replay for a new hold key');
-      if (answer.status === 402) {
-        const available = (answer.body.error as { available_micros?: string } | undefined)?.available_micros ?? '0';
-        return { kind: 'insufficient', availableMicros: BigInt(available) };
-      }
-      throw unexpected('hold', answer);
+    admit,
+    async hold(input) {
+      const outcome = await admit(input);
+      if (outcome.kind === 'rate_limited') throw new Error('credits refused a hold without a rate unit for its rate');
+      return outcome.kind === 'held' ? { kind: 'held', holdId: outcome.holdId, amountMicros: outcome.amountMicros, expiresAtMilliseconds: outcome.expiresAtMilliseconds } : outcome;
     },
-    settle: (holdId, amountMicros) =>
-      withOneRetry(async () => {
-        const answer = await call('POST', `/api/v1/holds/${holdId}/settle`, { amount_micros: amountMicros.toString() });
-        if (answer.status !== 200) throw unexpected('settle', answer);
-        return { chargedMicros: BigInt(String(answer.body.charged_micros)), availableMicros: BigInt(String(answer.body.available_micros)) };
-      }),
-    release: (holdId) =>
-      withOneRetry(async () => {
-        const answer = await call('POST', `/api/v1/holds/${holdId}/release`);
-        if (answer.status !== 200) throw unexpected('release', answer);
-        return { availableMicros: BigInt(String(answer.body.available_micros)) };
-      }),
-    async balance(userId) {
-      const answer = await call('GET', `/api/v1/balance/${encodeURIComponent(userId)}`);
+    // Settle and release are idempotent; billing.ts retries them with backoff.
+    async settle(holdId, amountMicros, scope = {}) {
+      const body = { amount_micros: amountMicros.toString(), ...(scope.userId ? { user_id: scope.userId } : {}) };
+      const answer = await call('POST', `/api/v1/holds/${holdId}/settle`, body, scope);
+      if (answer.status !== 200) throw unexpected('settle', answer);
+      const settled = parse('settle', settledSchema, answer);
+      return { chargedMicros: settled.charged_micros, availableMicros: settled.available_micros };
+    },
+    async release(holdId, scope = {}) {
+      const answer = await call('POST', `/api/v1/holds/${holdId}/release`, scope.userId ? { user_id: scope.userId } : undefined, scope);
+      if (answer.status !== 200) throw unexpected('release', answer);
+      return { availableMicros: parse('release', availableSchema, answer).available_micros };
+    },
+    async balance(userId, scope = {}) {
+      const answer = await call('GET', `/api/v1/balance/${encodeURIComponent(userId)}`, undefined, scope);
       if (answer.status === 404) return undefined;
       if (answer.status !== 200) throw unexpected('balance', answer);
-      return { availableMicros: BigInt(String(answer.body.available_micros)) };
+      return { availableMicros: parse('balance', availableSchema, answer).available_micros };
     },
-    async rateLimit(subject, limitPerMinute) {
-      const answer = await call('POST', '/api/v1/rate-limit', { subject, limit_per_minute: limitPerMinute });
+    async rateLimit(subject, limitPerMinute, scope = {}) {
+      const answer = await call('POST', '/api/v1/rate-limit', { subject, limit_per_minute: limitPerMinute }, scope);
       if (answer.status !== 200) throw unexpected('rate-limit', answer);
-      const body = answer.body as { allowed: boolean; limit: number; remaining: number; reset_seconds?: number; retry_after_seconds?: number };
-      return body.allowed
-        ? { allowed: true, limit: body.limit, remaining: body.remaining, resetSeconds: body.reset_seconds ?? 60 }
-        : { allowed: false, limit: body.limit, retryAfterSeconds: body.retry_after_seconds ?? 60 };
+      const verdict = parse('rate-limit', rateVerdictSchema, answer);
+      return verdict.allowed
+        ? { allowed: true, limit: verdict.limit, remaining: verdict.remaining, resetSeconds: verdict.reset_seconds }
+        : { allowed: false, limit: verdict.limit, retryAfterSeconds: verdict.retry_after_seconds };
     },
     async ready() {
       try {
-        return (await call('GET', '/api/v1/ready')).status === 200;
+        return (await call('GET', '/api/v1/ready', undefined)).status === 200;
       } catch {
         return false;
       }

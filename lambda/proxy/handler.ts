@@ -1,4 +1,5 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { serviceKeyFromSecretString } from '../credits/keys';
 import { coldStartStreamingHandler } from '../shared/lambda-handler';
 import { createLogger, type LogLevel } from '../shared/logger';
@@ -10,6 +11,7 @@ import type { ProxyConfig } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
 import { credentialsFromSecretString } from './providers/credentials';
+import { sqsSettlementQueue } from './settlement-queue';
 
 /**
  * The proxy as a response-streaming Lambda function, invoked by the private REST API (Lambda proxy
@@ -45,6 +47,8 @@ export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
     providerSecretArn: environment.PROVIDER_SECRET_ARN as string,
     /** The `stage` dimension of every metric. */
     stage: environment.STAGE as string,
+    /** The durable retry path of settlement (lib/constructs/settlement-retry.ts); optional. */
+    settlementQueueUrl: environment.SETTLEMENT_QUEUE_URL,
     logLevel: (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel,
   };
 }
@@ -60,7 +64,8 @@ export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLamb
   const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds), {
     echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
   });
-  return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics });
+  const settlementQueue = settings.settlementQueueUrl ? sqsSettlementQueue(new SQSClient({ region: settings.region }), settings.settlementQueueUrl) : undefined;
+  return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics, settlementQueue });
 }
 
 /** Built once per execution environment (cold start); streams every response. */

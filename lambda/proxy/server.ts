@@ -9,6 +9,7 @@ import { proxyConfigFromStage } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
 import { credentialsFromEnvironment } from './providers/credentials';
+import { fileSettlementQueue } from './settlement-queue';
 
 /**
  * The proxy as a local Node server: the dev stage's models and limits, client keys from the local
@@ -20,6 +21,8 @@ import { credentialsFromEnvironment } from './providers/credentials';
 
 /** Deadline of one call to the credits service. */
 const creditsRequestTimeoutMilliseconds = 5_000;
+/** How often the local settlement file (the durable retry path of `npm run dev`) is drained; far below the hold timeout. */
+const settlementDrainIntervalMilliseconds = 5_000;
 
 function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
   const problems: string[] = [];
@@ -32,9 +35,10 @@ function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
   const creditsKey = environment.CREDITS_PROXY_KEY ?? '';
   if (creditsKey.length < 32) problems.push('CREDITS_PROXY_KEY must be set (the proxy role key of the credits service)');
   const clientKeysFile = environment.CLIENT_KEYS_FILE ?? '';
+  const settlementFile = environment.SETTLEMENT_FILE ?? '.data/settlements.jsonl';
   if (clientKeysFile === '') problems.push('CLIENT_KEYS_FILE must name the client key file (npm run keys writes .data/client-keys.json)');
   const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  return { problems, port, metricsPort, creditsUrl, creditsKey, clientKeysFile, logLevel, hostname: environment.PROXY_HOST ?? '127.0.0.1', stage: environment.STAGE ?? 'dev' };
+  return { problems, port, metricsPort, creditsUrl, creditsKey, clientKeysFile, settlementFile, logLevel, hostname: environment.PROXY_HOST ?? '127.0.0.1', stage: environment.STAGE ?? 'dev' };
 }
 
 async function main(): Promise<void> {
@@ -47,9 +51,16 @@ async function main(): Promise<void> {
   const credentials = credentialsFromEnvironment(process.env);
   const metrics = new MetricsRegistry('proxy', settings.stage);
   const config = proxyConfigFromStage(resolveStageConfig(settings.stage));
+  const credits = createCreditsClient({ baseUrl: settings.creditsUrl, key: () => settings.creditsKey, requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds });
+  const settlementQueue = fileSettlementQueue(settings.settlementFile);
+  const drain = setInterval(() => {
+    settlementQueue.drain(credits, logger, metrics, Date.now()).catch((error: unknown) => logger.error('settlement file drain failed', { error_message: (error as Error).message }));
+  }, settlementDrainIntervalMilliseconds);
+  drain.unref();
   const app = createProxyApp({
     keys: fileClientKeySource(settings.clientKeysFile, logger),
-    credits: createCreditsClient({ baseUrl: settings.creditsUrl, key: () => settings.creditsKey, requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds }),
+    credits,
+    settlementQueue,
     providers: createProviders(async () => credentials, { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } }),
     config,
     logger,

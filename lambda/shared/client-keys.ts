@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { createKeyring, type Keyring } from './keys';
 
 /**
@@ -76,19 +76,23 @@ export interface ClientKeyVerifier {
   readonly size: number;
 }
 
-/** A verifier over one key set: constant-time over every entry, then expiry and revocation. */
+/** A verifier over one key set: a lookup by the key's SHA-256 (lambda/shared/keys.ts), then revocation and expiry. */
 export function clientKeyVerifier(set: ClientKeySet): ClientKeyVerifier {
   if (set.keys.length === 0) {
     return { size: 0, verify: () => ({ status: 'unknown' }) };
   }
-  const keyring: Keyring<ClientKeyEntry> = createKeyring(set.keys.map((entry) => ({ keyHash: Buffer.from(entry.sha256, 'hex'), principal: entry })));
+  // Expiry parsed once per key set, not once per request.
+  const keyring: Keyring<{ entry: ClientKeyEntry; expiresAtMilliseconds: number }> = createKeyring(
+    set.keys.map((entry) => ({ keyHash: Buffer.from(entry.sha256, 'hex'), principal: { entry, expiresAtMilliseconds: Date.parse(entry.expires_at) } })),
+  );
   return {
     size: set.keys.length,
     verify(presentedKey, nowMilliseconds) {
-      const entry = keyring.verify(presentedKey);
-      if (entry === undefined) return { status: 'unknown' };
+      const found = keyring.verify(presentedKey);
+      if (found === undefined) return { status: 'unknown' };
+      const { entry, expiresAtMilliseconds } = found;
       if (entry.disabled) return { status: 'disabled', keyId: entry.id };
-      if (Date.parse(entry.expires_at) <= nowMilliseconds) return { status: 'expired', keyId: entry.id };
+      if (expiresAtMilliseconds <= nowMilliseconds) return { status: 'expired', keyId: entry.id };
       return { status: 'valid', keyId: entry.id, userId: entry.user_id };
     },
   };

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Env, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { requestId } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
@@ -37,13 +36,28 @@ export class ApiError extends Error {
 }
 
 export const requestIdHeader = 'x-request-id';
-/** Longest client-supplied request id we keep; longer ones are replaced. */
+/** Longest client-supplied request id we log; longer ones are dropped. */
 export const requestIdLengthMax = 128;
+/** What a caller's request id may contain to be logged: nothing that could forge a log field. */
+const clientRequestIdPattern = new RegExp(`^[A-Za-z0-9._:@/+=-]{1,${requestIdLengthMax}}$`);
 
-export type RequestIdVariables = { requestId: string };
+/** `requestId` is always ours; `clientRequestId` is the caller's x-request-id, for correlation only. */
+export type RequestIdVariables = { requestId: string; clientRequestId?: string };
 
+/**
+ * Every request gets an id of our own (answered in x-request-id and in every error body); a
+ * caller's x-request-id is never trusted as ours (it would let a client pick the id its requests
+ * are logged and correlated under), only kept as `clientRequestId` when it is harmless to log.
+ */
 export function requestIdMiddleware<E extends Env>(): MiddlewareHandler<E> {
-  return requestId({ headerName: requestIdHeader, limitLength: requestIdLengthMax, generator: () => randomUUID() });
+  return async (c, next) => {
+    const presented = c.req.header(requestIdHeader);
+    const id = randomUUID();
+    c.set('requestId' as never, id as never);
+    if (presented !== undefined && clientRequestIdPattern.test(presented)) c.set('clientRequestId' as never, presented as never);
+    c.header(requestIdHeader, id);
+    await next();
+  };
 }
 
 export function errorResponse(c: Context, error: ApiError): Response {
@@ -94,10 +108,23 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   if (!/^application\/json\b/i.test(contentType)) {
     throw new ApiError(400, 'invalid_request_error', 'unsupported_media_type', 'Send the body as application/json');
   }
-  const text = await c.req.text();
+  const text = await readBodyText(c);
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw new ApiError(400, 'invalid_request_error', 'invalid_json', 'The request body is not valid JSON');
+  }
+}
+
+/**
+ * The body as text. A body the client did not finish (it hung up, or the server's request timeout
+ * cut it) is the client's fault: a 400, never an unhandled 500. A body over the limit keeps its 413.
+ */
+async function readBodyText(c: Context): Promise<string> {
+  try {
+    return await c.req.text();
+  } catch (error) {
+    if (error instanceof HTTPException || error instanceof ApiError) throw error;
+    throw new ApiError(400, 'invalid_request_error', 'incomplete_body', 'The request body was not received completely');
   }
 }

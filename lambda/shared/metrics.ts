@@ -38,6 +38,12 @@ export const metricDefinitions = {
   ProviderLatency: { unit: 'Milliseconds', dimensions: ['provider'] },
   ProviderErrors: { unit: 'Count', dimensions: ['provider', 'kind'] },
   CreditsUnavailable: { unit: 'Count', dimensions: [] },
+  /** Settlements handed to the durable retry path after the inline retries failed. */
+  SettlementsDeferred: { unit: 'Count', dimensions: [] },
+  /** Deferred settlements applied later (settle function, or the local settlement file). */
+  SettlementsRecovered: { unit: 'Count', dimensions: [] },
+  /** Deferred settlements given up (the hold expired first): completions delivered unbilled. */
+  UnsettledHolds: { unit: 'Count', dimensions: [] },
   // Credits
   Holds: { unit: 'Count', dimensions: [] },
   Settles: { unit: 'Count', dimensions: [] },

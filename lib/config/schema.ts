@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The typed configuration of one stage. Everything a platform team may change lives here; each

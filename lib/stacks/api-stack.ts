@@ -15,6 +15,7 @@ import { scopeServicePermissionsToAccount } from '../constructs/proactive-contro
 import { ServiceFunction } from '../constructs/service-function';
 import { StreamingApi } from '../constructs/streaming-api';
 import { subnetGroups } from './network-stack';
+import { SettlementRetry } from '../constructs/settlement-retry';
 import { StageStack, type StageStackProps } from './stage-stack';
 
 export interface ApiStackProps extends StageStackProps {
@@ -67,6 +68,8 @@ export class ApiStack extends StageStack {
   readonly rotation: ServiceFunction;
   /** The path that streams the proxy's responses to the public ALB; its metrics feed the proxy alarms. */
   readonly streamingApi: StreamingApi;
+  /** The durable retry path of settlement (queue and settle function). */
+  readonly settlement: SettlementRetry;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -116,11 +119,15 @@ export class ApiStack extends StageStack {
     for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider]) secret.grantRead(this.proxy.function);
     // Providers are on the internet (HTTPS through the NAT gateways); AWS APIs through the VPC endpoints.
     this.proxy.securityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'LLM providers and AWS APIs over HTTPS');
+    const proxyConfig = proxyConfigFromStage(config);
+    this.settlement = new SettlementRetry(this, 'Settlement', { ...common, stage: config.stage, creditsKeySecret: secrets.proxyCreditsKey, holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds });
+    this.settlement.allowSend(this.proxy.function);
+    this.proxy.function.addEnvironment('SETTLEMENT_QUEUE_URL', this.settlement.queue.queueUrl);
 
     this.creditsAlb = new InternalServiceAlb(this, 'CreditsAlb', {
       vpc: props.vpc,
       description: 'Credits service (internal)',
-      allowedSecurityGroups: [this.proxy.securityGroup],
+      allowedSecurityGroups: [this.proxy.securityGroup, this.settlement.settle.securityGroup],
       allowedCidrs: config.api.creditsAdminCidrs,
       internalTls: props.internalTls,
       hostLabel: 'credits',
@@ -134,6 +141,8 @@ export class ApiStack extends StageStack {
     });
     this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
+    this.settlement.connectCredits(this.creditsAlb.url);
+    this.settlement.settle.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(this.creditsAlb.port), 'credits service');
     this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(this.creditsAlb.port), 'credits service');
 
     this.streamingApi = this.routePublicApi(props);

@@ -141,6 +141,15 @@ export class ObservabilityStack extends StageStack {
       summary: `More than ${thresholds.billingFailuresPerFiveMinutesMax} billing failures in 5 minutes: a settle or release was not applied (the hold expires by itself; check the audit log for billing_failure).`,
       runbook: 'credits-down.md',
     });
+    this.alarm('UnsettledHolds', {
+      metric: this.serviceMetric('proxy', 'UnsettledHolds', {}),
+      threshold: 0,
+      evaluationPeriods: 1,
+      // The metric is emitted only when a settlement is given up.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      summary: 'A completion was delivered and its hold could not be settled before it expired (inline retries and the settlement queue both failed): revenue lost; check the audit log for unsettled_hold.',
+      runbook: 'credits-down.md',
+    });
     this.alarm('CreditsUnavailable', {
       metric: this.creditsUnavailable(props),
       threshold: thresholds.creditsUnavailablePerMinuteMax,

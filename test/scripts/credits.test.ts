@@ -163,7 +163,7 @@ describe('NET-09: npm run credits tops up through the Lambda API with the operat
   test("the service's refusals are clear, with the request id, and exit 1", async () => {
     const unknown = await cli('balance', '--stage', 'production', '--user', 'nobody');
     expect(unknown.code).toBe(1);
-    expect(unknown.err).toMatch(/credits: refused: 404 user_not_found: No credits account for this user.* \(request operator-[0-9a-f-]{36}\)/);
+    expect(unknown.err).toMatch(/credits: refused: 404 user_not_found: No credits account for this user.* \(request [0-9a-f-]{36}\)/);
     await cli('topup', '--stage', 'production', '--user', 'dave', '--amount', '1.00');
     const overdraw = await cli('adjust', '--stage', 'production', '--user', 'dave', '--amount', '2.00', '--direction', 'debit', '--reason', 'too much');
     expect(overdraw.code).toBe(1);

@@ -120,12 +120,15 @@ describe('ApiStack', () => {
     api.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { TargetType: 'lambda', HealthCheckPath: '/api/v1/health' });
   });
 
-  test('NET-09 / NET-06: only the proxy and the configured operator ranges reach the credits load balancer', () => {
+  test('NET-09 / NET-06: only the proxy, the settle function and the configured operator ranges reach the credits load balancer', () => {
     const api = production.templates.api;
     const albGroup = resourcesOf(api).find(([id, resource]) => resource.Type === 'AWS::EC2::SecurityGroup' && id.startsWith('CreditsAlbSecurityGroup'));
     expect(albGroup?.[1].Properties?.SecurityGroupIngress).toEqual([expect.objectContaining({ CidrIp: '192.0.2.0/24', FromPort: 443, ToPort: 443 })]);
     const fromGroups = resourcesOf(api).filter(([, resource]) => resource.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(resource.Properties?.GroupId).includes('CreditsAlbSecurityGroup'));
-    expect(fromGroups.map(([, rule]) => JSON.stringify(rule.Properties?.SourceSecurityGroupId))).toEqual([expect.stringMatching(/ProxySecurityGroup/)]);
+    expect(fromGroups.map(([, rule]) => JSON.stringify(rule.Properties?.SourceSecurityGroupId))).toEqual([
+      expect.stringMatching(/ProxySecurityGroup/),
+      expect.stringMatching(/SettlementSettleSecurityGroup/),
+    ]);
     // No function accepts inbound traffic.
     for (const [id, group] of resourcesOf(api).filter(([, resource]) => resource.Type === 'AWS::EC2::SecurityGroup')) {
       if (/^(Proxy|Credits|Rotation)SecurityGroup/.test(id)) expect(group.Properties?.SecurityGroupIngress).toBeUndefined();

@@ -63,10 +63,13 @@ describe.each([
     });
   });
 
-  test('the proxy reaches the credits ALB on 443 only', () => {
+  test('the proxy and the settle function reach the credits ALB on 443 only', () => {
     const egress = ofType(stage(), 'api', 'AWS::EC2::SecurityGroupEgress').map(([, rule]) => rule.Properties ?? {});
     const toCredits = egress.filter((rule) => JSON.stringify(rule.DestinationSecurityGroupId).includes('CreditsAlbSecurityGroup'));
-    expect(toCredits.map((rule) => [rule.FromPort, rule.ToPort])).toEqual([[443, 443]]);
+    expect(toCredits.map((rule) => [rule.FromPort, rule.ToPort])).toEqual([
+      [443, 443],
+      [443, 443],
+    ]);
   });
 });
 

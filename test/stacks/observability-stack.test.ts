@@ -61,6 +61,8 @@ const expectedAlarms: [string, string, (stage: SynthesizedStage) => number][] = 
   ['ServerErrorRate', 'deploy-rollback.md', (stage) => stage.config.alarms.serverErrorRatePercentMax],
   ['LatencyP99', 'provider-outage.md', (stage) => stage.config.alarms.latencyP99MillisecondsMax / 1000],
   ['BillingFailures', 'credits-down.md', (stage) => stage.config.alarms.billingFailuresPerFiveMinutesMax],
+  // Any completion delivered and never billed is one too many.
+  ['UnsettledHolds', 'credits-down.md', () => 0],
   ['CreditsUnavailable', 'credits-down.md', (stage) => stage.config.alarms.creditsUnavailablePerMinuteMax],
   ['RateLimitRefusals', 'incident-response.md', (stage) => stage.config.alarms.rateLimitRefusalsPerFiveMinutesMax],
   ['WafBlockedRequests', 'incident-response.md', (stage) => stage.config.alarms.wafBlockedRequestsPerFiveMinutesMax],
@@ -153,7 +155,7 @@ describe('ObservabilityStack', () => {
 
   test('MON-02: the alarms read the services\' EMF metrics (namespace AiProxy, service and stage dimensions)', () => {
     const emf = [...alarmsOf(production).values()].flatMap((resource) => metricsOf(resource.Properties as Record<string, unknown>)).filter((metric) => metric.namespace === metricsNamespace);
-    expect(emf.map((metric) => metric.name).sort()).toEqual(['BillingFailures', 'CreditsUnavailable', 'RateLimitRefusals']);
+    expect(emf.map((metric) => metric.name).sort()).toEqual(['BillingFailures', 'CreditsUnavailable', 'RateLimitRefusals', 'UnsettledHolds']);
     for (const metric of emf) {
       expect(Object.keys(metricDefinitions)).toContain(metric.name);
       expect(metric.dimensions).toEqual({ service: 'proxy', stage: 'production' });

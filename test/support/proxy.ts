@@ -41,7 +41,7 @@ export interface ProxyFixture {
   /** The proxy role's key of the credits service. */
   readonly proxyServiceKey: string;
   /** Another proxy instance (another Lambda environment) over the same keys, credits and providers. */
-  anotherInstance(): ReturnType<typeof createProxyApp>;
+  anotherInstance(configOverrides?: Partial<ProxyConfig>): ReturnType<typeof createProxyApp>;
   request(method: string, path: string, options?: { body?: unknown; key?: string | null; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response>;
   topUp(userId: string, amount: string): Promise<void>;
   availableMicros(userId: string): Promise<bigint>;
@@ -125,7 +125,7 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     creditsMetrics,
     config,
     proxyServiceKey,
-    anotherInstance: () => createProxyApp({ keys: keySource, credits, providers, config, logger, metrics }),
+    anotherInstance: (configOverrides = {}) => createProxyApp({ keys: keySource, credits, providers, config: { ...config, ...configOverrides }, logger, metrics }),
     request(method, path, { body, key, headers, signal } = {}) {
       const requestHeaders: Record<string, string> = { ...headers };
       const usedKey = key === undefined ? keys.alice : key;

@@ -20,6 +20,8 @@ export interface CreditsTopology {
   readonly proxyKey: string;
   readonly clock: ManualClock;
   readonly embedded: EmbeddedLedger;
+  /** Requests the gateway received so far: the credits service's round trips to the ledger. */
+  gatewayRequests(): number;
   close(): Promise<void>;
 }
 
@@ -27,8 +29,13 @@ export async function startCreditsTopology(options: { dataFile?: string } = {}):
   const clock = new ManualClock(BigInt(Date.now()) * 1_000_000n);
   const embedded = openEmbeddedLedger({ clock, dataFile: options.dataFile });
   const gatewayToken = generateApiKey();
+  const gatewayApp = createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() });
+  let gatewayRequests = 0;
   const gateway: RunningServer = await startServer({
-    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
+    fetch: (request) => {
+      gatewayRequests += 1;
+      return gatewayApp.fetch(request);
+    },
     hostname: '127.0.0.1',
     port: 0,
   });
@@ -51,6 +58,7 @@ export async function startCreditsTopology(options: { dataFile?: string } = {}):
     proxyKey,
     clock,
     embedded,
+    gatewayRequests: () => gatewayRequests,
     close: async () => {
       await credits.close();
       await gateway.close();

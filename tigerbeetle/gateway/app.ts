@@ -12,6 +12,7 @@ import {
   createResultToWire,
   gatewayBatchEventsMax,
   gatewayOperations,
+  operationsRequestSchema,
   requestSchemas,
   transferToWire,
   type GatewayOperation,
@@ -100,6 +101,7 @@ export function createGatewayApp(dependencies: GatewayDependencies): Hono<Gatewa
       return c.json(await runOperation(ledger, logger, clientHealth, c, body));
     });
   }
+  app.post('/v1/operations', async (c) => c.json({ results: await runOperations(ledger, logger, clientHealth, c) }));
   return app;
 }
 
@@ -127,6 +129,7 @@ function requestLog(logger: AppLogger, slowRequestMilliseconds: number): Middlew
     const slow = durationMilliseconds > slowRequestMilliseconds;
     const fields = {
       request_id: c.get('requestId'),
+      client_request_id: c.get('clientRequestId'),
       method: c.req.method,
       route: routePath(c, -1),
       status: c.res.status,
@@ -197,6 +200,27 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
   const field = path.replace(/^\./, '') || 'body';
   return `${field}: ${issue.message}`;
+}
+
+/** Several operations in one request, run in order; a failing one fails the request (503) and stops the rest. */
+async function runOperations(ledger: LedgerClient, logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>): Promise<object[]> {
+  const json = await readJsonBody(c);
+  const parsed = operationsRequestSchema.safeParse(json);
+  if (!parsed.success) throw invalidRequest('invalid_request', describeIssues(parsed.error.issues));
+  c.set('eventCount', parsed.data.operations.reduce((sum, operation) => sum + eventsOf(operation), 0));
+  const results: object[] = [];
+  for (const operation of parsed.data.operations) {
+    const body = { operation: operation.operation, input: operation } as OperationBody;
+    results.push({ operation: operation.operation, ...(await runOperation(ledger, logger, health, c, body)) });
+  }
+  return results;
+}
+
+function eventsOf(operation: z.output<typeof operationsRequestSchema>['operations'][number]): number {
+  if ('accounts' in operation) return operation.accounts.length;
+  if ('transfers' in operation) return operation.transfers.length;
+  if ('ids' in operation) return operation.ids.length;
+  return 1;
 }
 
 async function runOperation(ledger: LedgerClient, logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>, body: OperationBody): Promise<object> {

@@ -1,7 +1,17 @@
 import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
 import type { z } from 'zod';
+import { createInternalHttpClient, type InternalAnswer } from '../../lambda/shared/http-client';
 import { LedgerUnavailableError, type LedgerClient } from '../ledger/client';
-import { accountToWire, errorBodySchema, filterToWire, responseSchemas, transferToWire, type GatewayOperation } from './protocol';
+import type { LedgerOperation, OperationsLedger, ResultsOf } from '../ledger/operations';
+import {
+  accountToWire,
+  errorBodySchema,
+  filterToWire,
+  operationsResponseSchema,
+  responseSchemas,
+  transferToWire,
+  type GatewayOperation,
+} from './protocol';
 
 /**
  * The ledger as the credits service sees it: a `LedgerClient` whose calls are POSTs to the ledger
@@ -17,6 +27,7 @@ export interface GatewayClientOptions {
   readonly token: () => string | Promise<string>;
   /** Deadline of one call, from sending the request to reading the whole answer. */
   readonly requestTimeoutMilliseconds: number;
+  /** Default: node:http with keep-alive connections (lambda/shared/http-client.ts). */
   readonly fetch?: typeof fetch;
 }
 
@@ -24,9 +35,19 @@ export interface GatewayClientOptions {
 export const gatewayErrorMessageLengthMax = 512;
 
 /** An empty batch answers `[]` without a round trip, as the TigerBeetle client does (the wire needs at least one event). */
-export function createGatewayClient(options: GatewayClientOptions): LedgerClient {
-  const post = createPoster(options);
+export function createGatewayClient(options: GatewayClientOptions): LedgerClient & OperationsLedger {
+  const send = createSender(options);
+  const post = async <K extends GatewayOperation>(operation: K, requestBody: object): Promise<DecodedResponse<K>> =>
+    decodeResponse(operation, await send(operation, `v1/${operation}`, requestBody), responseSchemas[operation]) as DecodedResponse<K>;
   return {
+    execute: async <const T extends readonly LedgerOperation[]>(operations: T): Promise<ResultsOf<T>> => {
+      // Empty batches answer [] here, as the TigerBeetle client does: the wire needs at least one event.
+      const sent = operations.filter((operation) => !isEmptyBatch(operation));
+      const answered = sent.length === 0 ? [] : decodeResponse('operations', await send('operations', 'v1/operations', { operations: sent.map(operationToWire) }), operationsResponseSchema).results;
+      if (answered.length !== sent.length) throw new Error(`ledger gateway operations answered ${answered.length} results for ${sent.length} operations`);
+      let next = 0;
+      return operations.map((operation) => (isEmptyBatch(operation) ? [] : resultOf(answered[next], sent[next++]))) as ResultsOf<T>;
+    },
     createAccounts: async (batch: Account[]): Promise<CreateAccountResult[]> =>
       batch.length === 0 ? [] : (await post('create_accounts', { accounts: batch.map(accountToWire) })).results,
     createTransfers: async (batch: Transfer[]): Promise<CreateTransferResult[]> =>
@@ -45,33 +66,74 @@ export function createGatewayClient(options: GatewayClientOptions): LedgerClient
 /** A response decoded by the shared schemas: bigints restored, statuses as tigerbeetle-node's enum numbers. */
 type DecodedResponse<K extends GatewayOperation> = z.output<(typeof responseSchemas)[K]>;
 
-function createPoster(options: GatewayClientOptions) {
+/** Largest answer read: a full batch of 8189 transfers with every field at its maximum is about 4.2 MB of JSON. */
+export const gatewayAnswerBytesMax = 8 * 1024 * 1024;
+
+type Route = GatewayOperation | 'operations';
+
+function createSender(options: GatewayClientOptions) {
   const base = checkOptions(options);
-  const fetchFunction = options.fetch ?? fetch;
-  return async <K extends GatewayOperation>(operation: K, requestBody: object): Promise<DecodedResponse<K>> => {
-    const token = await readToken(options, operation);
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), options.requestTimeoutMilliseconds);
+  const transport = options.fetch ? fetchTransport(options.fetch) : nodeTransport();
+  return async (route: Route, path: string, requestBody: object): Promise<string> => {
+    const token = await readToken(options, route);
+    const signal = AbortSignal.timeout(options.requestTimeoutMilliseconds);
     try {
-      const response = await fetchFunction(new URL(`v1/${operation}`, base), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(requestBody),
-        signal: controller.signal,
-      });
-      const text = await response.text();
-      if (!response.ok) throw failure(operation, response.status, text);
-      return decodeResponse(operation, text);
+      const answer = await transport(new URL(path, base), { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, JSON.stringify(requestBody), signal);
+      if (answer.status < 200 || answer.status > 299) throw failure(route, answer.status, answer.text);
+      return answer.text;
     } catch (error) {
-      throw asLedgerError(operation, error, controller.signal.aborted, options.requestTimeoutMilliseconds);
-    } finally {
-      clearTimeout(timer);
+      throw asLedgerError(route, error, signal.aborted, options.requestTimeoutMilliseconds);
     }
   };
 }
 
+type Transport = (url: URL, headers: Record<string, string>, body: string, signal: AbortSignal) => Promise<InternalAnswer>;
+
+function nodeTransport(): Transport {
+  const client = createInternalHttpClient();
+  return (url, headers, body, signal) => client.request({ method: 'POST', url, headers, body, signal, responseBytesMax: gatewayAnswerBytesMax });
+}
+
+function fetchTransport(fetchFunction: typeof fetch): Transport {
+  return async (url, headers, body, signal) => {
+    const response = await fetchFunction(url, { method: 'POST', headers, body, signal });
+    return { status: response.status, text: await response.text() };
+  };
+}
+
+function isEmptyBatch(operation: LedgerOperation): boolean {
+  const batch = 'accounts' in operation ? operation.accounts : 'transfers' in operation ? operation.transfers : 'ids' in operation ? operation.ids : undefined;
+  return batch !== undefined && batch.length === 0;
+}
+
+function operationToWire(operation: LedgerOperation): object {
+  switch (operation.operation) {
+    case 'create_accounts':
+      return { operation: operation.operation, accounts: operation.accounts.map(accountToWire) };
+    case 'create_transfers':
+      return { operation: operation.operation, transfers: operation.transfers.map(transferToWire) };
+    case 'lookup_accounts':
+    case 'lookup_transfers':
+      return { operation: operation.operation, ids: operation.ids.map(String) };
+    case 'get_account_transfers':
+    case 'get_account_balances':
+      return { operation: operation.operation, filter: filterToWire(operation.filter) };
+  }
+}
+
+/** The answer to one operation, checked to be the one asked, in its place. */
+function resultOf(result: z.output<typeof operationsResponseSchema>['results'][number], operation: LedgerOperation | undefined): unknown {
+  if (!operation || result.operation !== operation.operation) {
+    throw new Error(`ledger gateway operations answered ${result.operation} where ${operation?.operation ?? 'nothing'} was asked`);
+  }
+  if ('results' in result) return result.results;
+  if ('accounts' in result) return result.accounts;
+  if ('transfers' in result) return result.transfers;
+  return result.balances;
+}
+
 /** The token comes from Secrets Manager in AWS: failing to read it is transient, like the network. */
-async function readToken(options: GatewayClientOptions, operation: GatewayOperation): Promise<string> {
+async function readToken(options: GatewayClientOptions, operation: Route): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no token within ${options.requestTimeoutMilliseconds} ms`)), options.requestTimeoutMilliseconds);
@@ -105,7 +167,7 @@ function checkOptions(options: GatewayClientOptions): URL {
 /** Thrown inside the try block and passed through by asLedgerError. */
 class GatewayAnswerError extends Error {}
 
-function failure(operation: GatewayOperation, status: number, text: string): Error {
+function failure(operation: Route, status: number, text: string): Error {
   const message = `ledger gateway ${operation} answered ${status}: ${gatewayMessage(text)}`;
   if (status >= 500) return new LedgerUnavailableError(message);
   return new GatewayAnswerError(message);
@@ -123,22 +185,22 @@ function gatewayMessage(text: string): string {
   return body.data.error.message.slice(0, gatewayErrorMessageLengthMax);
 }
 
-function decodeResponse<K extends GatewayOperation>(operation: K, text: string): DecodedResponse<K> {
+function decodeResponse<S extends z.ZodType>(operation: Route, text: string, schema: S): z.output<S> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     throw new GatewayAnswerError(`ledger gateway ${operation} answered 2xx with a body that is not JSON`);
   }
-  const checked = responseSchemas[operation].safeParse(parsed);
+  const checked = schema.safeParse(parsed);
   if (!checked.success) {
     const issue = checked.error.issues[0];
     throw new GatewayAnswerError(`ledger gateway ${operation} answered 2xx with an unexpected body: ${issue?.path.join('.')}: ${issue?.message}`);
   }
-  return checked.data as DecodedResponse<K>;
+  return checked.data;
 }
 
-function asLedgerError(operation: GatewayOperation, error: unknown, timedOut: boolean, timeoutMilliseconds: number): Error {
+function asLedgerError(operation: Route, error: unknown, timedOut: boolean, timeoutMilliseconds: number): Error {
   if (error instanceof LedgerUnavailableError) return error;
   if (error instanceof GatewayAnswerError) return new Error(error.message);
   if (timedOut) return new LedgerUnavailableError(`ledger gateway ${operation} did not answer within ${timeoutMilliseconds} ms`);

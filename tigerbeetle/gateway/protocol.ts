@@ -1,5 +1,5 @@
 import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The gateway's wire format: TigerBeetle's own structures as JSON, every 64- and 128-bit integer
@@ -158,4 +158,43 @@ export const responseSchemas = {
 export const errorBodySchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), code: z.string() }),
   request_id: z.string().optional(),
+});
+
+/**
+ * Several operations in one request (POST /v1/operations), run in order by the gateway, so that a
+ * unit of work of the credits service (admit: create, then look up) is one round trip. Each
+ * operation has the body of its own route plus its name; the answer lists one result per
+ * operation, in order, each shaped like its own route's answer.
+ */
+export const gatewayOperationsPerRequestMax = 8;
+
+export const operationsRequestSchema = z.strictObject({
+  operations: z
+    .array(
+      z.discriminatedUnion('operation', [
+        requestSchemas.create_accounts.extend({ operation: z.literal('create_accounts') }),
+        requestSchemas.create_transfers.extend({ operation: z.literal('create_transfers') }),
+        requestSchemas.lookup_accounts.extend({ operation: z.literal('lookup_accounts') }),
+        requestSchemas.lookup_transfers.extend({ operation: z.literal('lookup_transfers') }),
+        requestSchemas.get_account_transfers.extend({ operation: z.literal('get_account_transfers') }),
+        requestSchemas.get_account_balances.extend({ operation: z.literal('get_account_balances') }),
+      ]),
+    )
+    .min(1)
+    .max(gatewayOperationsPerRequestMax),
+});
+
+export const operationsResponseSchema = z.strictObject({
+  results: z
+    .array(
+      z.discriminatedUnion('operation', [
+        responseSchemas.create_accounts.extend({ operation: z.literal('create_accounts') }),
+        responseSchemas.create_transfers.extend({ operation: z.literal('create_transfers') }),
+        responseSchemas.lookup_accounts.extend({ operation: z.literal('lookup_accounts') }),
+        responseSchemas.lookup_transfers.extend({ operation: z.literal('lookup_transfers') }),
+        responseSchemas.get_account_transfers.extend({ operation: z.literal('get_account_transfers') }),
+        responseSchemas.get_account_balances.extend({ operation: z.literal('get_account_balances') }),
+      ]),
+    )
+    .max(gatewayOperationsPerRequestMax),
 });

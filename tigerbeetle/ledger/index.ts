@@ -3,6 +3,7 @@ import { openEmbeddedLedger, type Clock } from '../engine';
 import { recreateOnEviction, withDeadline, type LedgerClient } from './client';
 
 export * from './client';
+export * from './operations';
 
 /** A ledger with a lifetime: one per process, closed on shutdown. */
 export interface Ledger {

@@ -2,7 +2,9 @@ import type { Account, Transfer } from 'tigerbeetle-node';
 // The enums alone: the package's index loads the native client, which must never run in Lambda.
 import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
-import { accountIdForUser, holdTransferId, operatorAccountId, releaseTransferId, settleTransferId, transferIdFor, type Role } from './ids';
+import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
+import type { RateLimiter, RateVerdict } from './rate-limit';
+import { accountIdForUser, deriveId, holdTransferId, operatorAccountId, releaseTransferId, settleTransferId, transferIdFor, type Role } from './ids';
 
 /**
  * Prepaid credits on a TigerBeetle ledger. One account per user (debits must not exceed credits,
@@ -38,6 +40,16 @@ export interface Hold {
 export type TopUpResult =
   | { kind: 'created' | 'replayed'; transferId: bigint; amountMicros: bigint; balance: Balance }
   | { kind: 'conflict' };
+
+export interface HoldInput {
+  readonly userId: string;
+  readonly amountMicros: bigint;
+  readonly timeoutSeconds: number;
+  readonly idempotencyKey: string;
+}
+
+/** A hold's outcome, plus the rate-limit verdict when the admission carried a unit (undefined when the hold failed first). */
+export type AdmissionResult = (HoldResult & { rate?: RateVerdict }) | { kind: 'rate_limited'; verdict: RateVerdict };
 
 export type HoldResult =
   | { kind: 'created' | 'replayed'; hold: Hold }
@@ -97,6 +109,8 @@ export function balanceOf(userId: string, ledgerAccount: Account): Balance {
 
 export class Credits {
   private operatorAccountsReady: Promise<void> | undefined;
+  /** Set once the operator accounts are known to exist: admissions stop creating them. */
+  private operatorAccountsKnown = false;
 
   constructor(
     private readonly ledger: LedgerClient,
@@ -119,12 +133,17 @@ export class Credits {
     if (found.length !== 1) throw new LedgerInvariantError('the funding account is missing');
   }
 
-  private async createOperatorAccounts(): Promise<void> {
-    const results = await this.ledger.createAccounts([
+  private operatorAccounts(): Account[] {
+    return [
       account(operatorAccountId('funding'), this.ledgerId, accountCodes.funding, AccountFlags.history),
       account(operatorAccountId('revenue'), this.ledgerId, accountCodes.revenue, AccountFlags.history),
-    ]);
+    ];
+  }
+
+  private async createOperatorAccounts(): Promise<void> {
+    const results = await this.ledger.createAccounts(this.operatorAccounts());
     for (const result of results) this.expectCreatedOrExists(result.status, 'operator account');
+    this.operatorAccountsKnown = true;
   }
 
   private expectCreatedOrExists(status: CreateAccountStatus, what: string): void {
@@ -176,12 +195,28 @@ export class Credits {
   }
 
   /** Reserves up to `amountMicros` of the user's credits; atomic against concurrent holds. */
-  async hold(input: { userId: string; amountMicros: bigint; timeoutSeconds: number; idempotencyKey: string }): Promise<HoldResult> {
-    await this.ensureOperatorAccounts();
-    const transfer: Transfer = {
+  async hold(input: HoldInput): Promise<HoldResult> {
+    const admission = await this.admit(input, undefined);
+    if (admission.kind === 'rate_limited') throw new LedgerInvariantError('a hold without a rate unit was rate limited');
+    return admission;
+  }
+
+  /**
+   * Admission of a billable request in one ledger round trip: the rate-limit unit and the hold in
+   * one linked chain (both or neither apply; the batch mixes the rate and the credits ledgers),
+   * after the accounts a first request needs and before the lookups the answer needs. Which link
+   * failed tells 429 (the unit: over the limit) from 402 (the hold: insufficient credits).
+   */
+  async admit(input: HoldInput, rate: { limiter: RateLimiter; subject: string; limit: number } | undefined): Promise<AdmissionResult> {
+    const holdId = holdTransferId(input.userId, input.idempotencyKey);
+    const user = accountIdForUser(input.userId);
+    // The unit's id follows the hold's: a retried admission replays both instead of taking a second unit.
+    const plan = rate?.limiter.plan(rate.subject, rate.limit, { unitId: deriveId('transfer', 'rate-unit', holdId.toString()), linkUnit: true });
+    const operatorAccounts = this.operatorAccountsKnown ? [] : this.operatorAccounts();
+    const holdTransfer: Transfer = {
       ...transferDefaults,
-      id: holdTransferId(input.userId, input.idempotencyKey),
-      debit_account_id: accountIdForUser(input.userId),
+      id: holdId,
+      debit_account_id: user,
       credit_account_id: operatorAccountId('revenue'),
       amount: input.amountMicros,
       timeout: input.timeoutSeconds,
@@ -189,22 +224,55 @@ export class Credits {
       code: transferCodes.usage,
       flags: TransferFlags.pending,
     };
-    const [result] = await this.ledger.createTransfers([transfer]);
-    switch (result.status) {
+    const [accountResults, transferResults, found] = await executeLedgerOperations(this.ledger, [
+      { operation: 'create_accounts', accounts: [...operatorAccounts, ...(plan?.accounts ?? [])] },
+      { operation: 'create_transfers', transfers: [...(plan?.transfers ?? []), holdTransfer] },
+      { operation: 'lookup_accounts', ids: plan ? [user, plan.accountId] : [user] },
+    ] as const);
+    for (const result of accountResults.slice(0, operatorAccounts.length)) this.expectCreatedOrExists(result.status, 'operator account');
+    this.operatorAccountsKnown = true;
+    const holdResult = transferResults[transferResults.length - 1];
+    const userAccount = found.find((candidate) => candidate.id === user);
+    const hold = { holdId, userId: input.userId, amountMicros: input.amountMicros, timeoutSeconds: input.timeoutSeconds, timestamp: holdResult.timestamp };
+    if (rate && plan) {
+      const [funding, unit] = transferResults;
+      rate.limiter.checkOpened(plan, accountResults.slice(operatorAccounts.length), funding.status);
+      // The unit exists only if its hold was created with it: this is a replay of the whole admission.
+      if (unit.status === CreateTransferStatus.exists) return this.replayedAdmission(input, holdId, await rate.limiter.verdict(plan, unit, found.find((candidate) => candidate.id === plan.accountId)));
+      if (unit.status !== CreateTransferStatus.linked_event_failed) {
+        const verdict = await rate.limiter.verdict(plan, unit, found.find((candidate) => candidate.id === plan.accountId));
+        if (!verdict.allowed) return { kind: 'rate_limited', verdict };
+        return { ...this.holdOutcome(holdResult.status, hold, userAccount), rate: verdict };
+      }
+      // The hold failed, so the unit was rolled back with it.
+      return { ...this.holdOutcome(holdResult.status, hold, userAccount), rate: undefined };
+    }
+    return this.holdOutcome(holdResult.status, hold, userAccount);
+  }
+
+  private holdOutcome(status: CreateTransferStatus, hold: Hold, userAccount: Account | undefined): HoldResult {
+    switch (status) {
       case CreateTransferStatus.created:
-        return { kind: 'created', hold: { holdId: transfer.id, userId: input.userId, amountMicros: input.amountMicros, timeoutSeconds: input.timeoutSeconds, timestamp: result.timestamp } };
+        return { kind: 'created', hold };
       case CreateTransferStatus.exists:
-        return { kind: 'replayed', hold: { holdId: transfer.id, userId: input.userId, amountMicros: input.amountMicros, timeoutSeconds: input.timeoutSeconds, timestamp: result.timestamp } };
+        return { kind: 'replayed', hold };
       case CreateTransferStatus.exceeds_credits:
       case CreateTransferStatus.debit_account_not_found:
       case CreateTransferStatus.id_already_failed: {
-        const balance = await this.balance(input.userId);
-        return { kind: 'insufficient', availableMicros: balance?.availableMicros ?? 0n, keyAlreadyRefused: result.status === CreateTransferStatus.id_already_failed };
+        const availableMicros = userAccount ? balanceOf(hold.userId ?? '', userAccount).availableMicros : 0n;
+        return { kind: 'insufficient', availableMicros, keyAlreadyRefused: status === CreateTransferStatus.id_already_failed };
       }
       default:
-        if (isExistsWithDifference(result.status)) return { kind: 'conflict' };
-        throw new LedgerInvariantError(`hold: ${CreateTransferStatus[result.status] ?? result.status}`);
+        if (isExistsWithDifference(status)) return { kind: 'conflict' };
+        throw new LedgerInvariantError(`hold: ${CreateTransferStatus[status] ?? status}`);
     }
+  }
+
+  /** A retried admission: the hold as the ledger has it (a second round trip, on this rare path only). */
+  private async replayedAdmission(input: HoldInput, holdId: bigint, verdict: RateVerdict): Promise<AdmissionResult> {
+    const found = await this.findHold(holdId);
+    if (!found || found.amountMicros !== input.amountMicros || found.timeoutSeconds !== input.timeoutSeconds) return { kind: 'conflict' };
+    return { kind: 'replayed', hold: { ...found, userId: input.userId }, rate: verdict };
   }
 
   /** The hold with this id, if it is one of ours. */
@@ -220,22 +288,47 @@ export class Credits {
     return found.credits_posted - found.debits_posted - found.debits_pending;
   }
 
-  /** Charges `amountMicros` (at most the hold) and returns the rest to the user. */
-  async settle(holdId: bigint, amountMicros: bigint): Promise<ResolveResult> {
-    const hold = await this.findHold(holdId);
+  /**
+   * Charges `amountMicros` (at most the hold) and returns the rest to the user. With the user's id,
+   * one ledger round trip: post, then read the hold and the user's balance; TigerBeetle itself
+   * refuses an amount over the hold, another user's hold and anything that is not a usage hold.
+   */
+  async settle(holdId: bigint, amountMicros: bigint, userId?: string): Promise<ResolveResult> {
+    return this.resolve(holdId, amountMicros, userId, 'settle');
+  }
+
+  /** Returns the whole hold to the user. Releasing an expired hold reports it as expired. */
+  async release(holdId: bigint, userId?: string): Promise<ResolveResult> {
+    return this.resolve(holdId, 0n, userId, 'release');
+  }
+
+  private async resolve(holdId: bigint, amountMicros: bigint, userId: string | undefined, action: 'settle' | 'release'): Promise<ResolveResult> {
+    // Without the user's id, the hold is read first to learn its account: two round trips.
+    const known = userId === undefined ? await this.findHold(holdId) : undefined;
+    if (userId === undefined && !known) return { kind: 'not_found' };
+    const debitAccountId = userId === undefined ? (known?.debitAccountId ?? 0n) : accountIdForUser(userId);
+    const resolution = action === 'settle'
+      ? this.resolution(settleTransferId(holdId), holdId, debitAccountId, amountMicros, TransferFlags.post_pending_transfer)
+      : this.resolution(releaseTransferId(holdId), holdId, debitAccountId, 0n, TransferFlags.void_pending_transfer);
+    const [[result], [pending], [account]] = await executeLedgerOperations(this.ledger, [
+      { operation: 'create_transfers', transfers: [resolution] },
+      { operation: 'lookup_transfers', ids: [holdId] },
+      { operation: 'lookup_accounts', ids: [debitAccountId] },
+    ] as const);
+    const hold = pending && pending.debit_account_id === debitAccountId && pending.code === transferCodes.usage && (pending.flags & TransferFlags.pending) !== 0
+      ? { holdId, debitAccountId, amountMicros: pending.amount, timeoutSeconds: pending.timeout, timestamp: pending.timestamp }
+      : undefined;
     if (!hold) return { kind: 'not_found' };
-    if (amountMicros > hold.amountMicros) return { kind: 'exceeds_hold', heldMicros: hold.amountMicros };
-    const [result] = await this.ledger.createTransfers([this.resolution(settleTransferId(holdId), holdId, amountMicros, TransferFlags.post_pending_transfer)]);
+    const availableMicros = account ? account.credits_posted - account.debits_posted - account.debits_pending : 0n;
     switch (result.status) {
       case CreateTransferStatus.created:
-      case CreateTransferStatus.exists:
-        return {
-          kind: 'settled',
-          chargedMicros: amountMicros,
-          releasedMicros: hold.amountMicros - amountMicros,
-          replayed: result.status === CreateTransferStatus.exists,
-          availableMicros: await this.availableOf(hold),
-        };
+      case CreateTransferStatus.exists: {
+        const replayed = result.status === CreateTransferStatus.exists;
+        if (action === 'release') return { kind: 'released', releasedMicros: hold.amountMicros, replayed, availableMicros };
+        return { kind: 'settled', chargedMicros: amountMicros, releasedMicros: hold.amountMicros - amountMicros, replayed, availableMicros };
+      }
+      case CreateTransferStatus.exceeds_pending_transfer_amount:
+        return { kind: 'exceeds_hold', heldMicros: hold.amountMicros };
       case CreateTransferStatus.exists_with_different_amount:
         return { kind: 'conflict' };
       default:
@@ -243,20 +336,10 @@ export class Credits {
     }
   }
 
-  /** Returns the whole hold to the user. Releasing an expired hold reports it as expired. */
-  async release(holdId: bigint): Promise<ResolveResult> {
-    const hold = await this.findHold(holdId);
-    if (!hold) return { kind: 'not_found' };
-    const [result] = await this.ledger.createTransfers([this.resolution(releaseTransferId(holdId), holdId, 0n, TransferFlags.void_pending_transfer)]);
-    if (result.status === CreateTransferStatus.created || result.status === CreateTransferStatus.exists) {
-      return { kind: 'released', releasedMicros: hold.amountMicros, replayed: result.status === CreateTransferStatus.exists, availableMicros: await this.availableOf(hold) };
-    }
-    return this.resolutionRefused(hold, result.status);
-  }
-
-  private resolution(id: bigint, holdId: bigint, amount: bigint, flags: TransferFlags): Transfer {
-    // Zero accounts, ledger and code inherit the pending transfer's.
-    return { ...transferDefaults, id, pending_id: holdId, debit_account_id: 0n, credit_account_id: 0n, amount, ledger: 0, code: 0, flags };
+  private resolution(id: bigint, holdId: bigint, debitAccountId: bigint, amount: bigint, flags: TransferFlags): Transfer {
+    // Set fields must match the pending transfer's (TigerBeetle checks them): only a usage hold of
+    // this user on this ledger can be resolved; the zero credit account inherits the pending one's.
+    return { ...transferDefaults, id, pending_id: holdId, debit_account_id: debitAccountId, credit_account_id: 0n, amount, ledger: this.ledgerId, code: transferCodes.usage, flags };
   }
 
   /**
@@ -290,6 +373,8 @@ export class Credits {
     const user = accountIdForUser(userId);
     const [found] = await this.ledger.lookupAccounts([user]);
     if (!found) return undefined;
+    // Nothing precedes timestamp 1; and a zero upper bound would mean "no bound" to TigerBeetle.
+    if (beforeTimestamp !== undefined && beforeTimestamp <= 1n) return [];
     const transfers = await this.ledger.getAccountTransfers({
       account_id: user,
       user_data_128: 0n,

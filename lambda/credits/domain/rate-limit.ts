@@ -1,6 +1,7 @@
 import type { Account, Transfer } from 'tigerbeetle-node';
 import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
+import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import { LedgerInvariantError } from './credits';
 import { deriveId } from './ids';
 
@@ -34,8 +35,22 @@ function transfer(fields: Pick<Transfer, 'id' | 'debit_account_id' | 'credit_acc
   return { pending_id: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timestamp: 0n, ...fields };
 }
 
+/** Subjects whose account this instance has seen opened: their requests skip `create_accounts`. Bounded. */
+export const openedSubjectsMax = 10_000;
+
+/** What one rate-limited request adds to a unit of work: the accounts to open, the transfers, the account to read. */
+export interface RateUnitPlan {
+  readonly accountId: bigint;
+  readonly limit: number;
+  /** Empty once this instance knows the account exists. */
+  readonly accounts: Account[];
+  /** The funding (idempotent, unlinked) then the unit; `linkUnit` chains the unit to the next transfer. */
+  readonly transfers: Transfer[];
+}
+
 export class RateLimiter {
   private readonly sourceId = deriveId('rate', 'source');
+  private readonly openedSubjects = new Set<bigint>();
 
   constructor(
     private readonly ledger: LedgerClient,
@@ -49,63 +64,84 @@ export class RateLimiter {
     return deriveId('rate', 'subject', subject, String(limit));
   }
 
-  async consume(subject: string, limit: number): Promise<RateVerdict> {
+  /**
+   * One request's unit, with what a subject's first request needs: the funding transfer travels in
+   * the same batch as the unit, ahead of it, so no request can ever see the account opened but not
+   * yet funded (the funding is idempotent: `exists` for every request after the first).
+   */
+  plan(subject: string, limit: number, options: { unitId?: bigint; linkUnit?: boolean } = {}): RateUnitPlan {
     const accountId = this.subjectAccountId(subject, limit);
-    let [result] = await this.ledger.createTransfers([this.consumption(accountId)]);
-    if (result.status === CreateTransferStatus.debit_account_not_found || result.status === CreateTransferStatus.credit_account_not_found) {
-      await this.openSubject(accountId, limit);
-      [result] = await this.ledger.createTransfers([this.consumption(accountId)]);
-    }
-    if (result.status === CreateTransferStatus.created) {
-      const [found] = await this.ledger.lookupAccounts([accountId]);
-      const remaining = found ? Number(found.credits_posted - found.debits_pending) : 0;
-      return { allowed: true, limit, remaining, resetSeconds: rateWindowSeconds };
-    }
-    if (result.status === CreateTransferStatus.exceeds_credits) {
-      return { allowed: false, limit, remaining: 0, retryAfterSeconds: await this.secondsUntilUnitReturns(accountId, result.timestamp) };
-    }
-    throw new LedgerInvariantError(`rate limit: ${CreateTransferStatus[result.status] ?? result.status}`);
+    const accounts = this.openedSubjects.has(accountId)
+      ? []
+      : [
+          account(this.sourceId, this.ledgerId, accountCodes.source, AccountFlags.none),
+          account(accountId, this.ledgerId, accountCodes.subject, AccountFlags.debits_must_not_exceed_credits),
+        ];
+    const funding = transfer({
+      id: deriveId('rate', 'fund', accountId.toString()),
+      debit_account_id: this.sourceId,
+      credit_account_id: accountId,
+      amount: BigInt(limit),
+      ledger: this.ledgerId,
+      code: transferCodes.fund,
+      flags: TransferFlags.none,
+      timeout: 0,
+    });
+    const unit = this.consumption(accountId, options.unitId ?? this.newTransferId(), options.linkUnit === true);
+    return { accountId, limit, accounts, transfers: [funding, unit] };
   }
 
-  private consumption(accountId: bigint): Transfer {
+  /** Checks the funding's and the accounts' results; remembers the subject as opened. */
+  checkOpened(plan: RateUnitPlan, accountResults: readonly { status: CreateAccountStatus }[], fundingStatus: CreateTransferStatus): void {
+    for (const { status } of accountResults) {
+      if (status !== CreateAccountStatus.created && status !== CreateAccountStatus.exists) {
+        throw new LedgerInvariantError(`rate account: ${CreateAccountStatus[status] ?? status}`);
+      }
+    }
+    if (fundingStatus !== CreateTransferStatus.created && fundingStatus !== CreateTransferStatus.exists) {
+      // A subject this instance thought open but whose account is gone cannot happen; forget it and fail loudly.
+      this.openedSubjects.delete(plan.accountId);
+      throw new LedgerInvariantError(`rate funding: ${CreateTransferStatus[fundingStatus] ?? fundingStatus}`);
+    }
+    if (this.openedSubjects.size >= openedSubjectsMax) this.openedSubjects.clear();
+    this.openedSubjects.add(plan.accountId);
+  }
+
+  /** The verdict for a unit that was created or refused, from the subject's account read after it. */
+  async verdict(plan: RateUnitPlan, unit: { status: CreateTransferStatus; timestamp: bigint }, found: Account | undefined): Promise<RateVerdict> {
+    if (unit.status === CreateTransferStatus.created || unit.status === CreateTransferStatus.exists) {
+      const remaining = found ? Number(found.credits_posted - found.debits_pending - found.debits_posted) : 0;
+      return { allowed: true, limit: plan.limit, remaining: Math.max(remaining, 0), resetSeconds: rateWindowSeconds };
+    }
+    if (unit.status === CreateTransferStatus.exceeds_credits) {
+      return { allowed: false, limit: plan.limit, remaining: 0, retryAfterSeconds: await this.secondsUntilUnitReturns(plan.accountId, unit.timestamp) };
+    }
+    throw new LedgerInvariantError(`rate limit: ${CreateTransferStatus[unit.status] ?? unit.status}`);
+  }
+
+  /** A request on a route that holds nothing: one ledger round trip. */
+  async consume(subject: string, limit: number): Promise<RateVerdict> {
+    const plan = this.plan(subject, limit);
+    const [accountResults, [funding, unit], [found]] = await executeLedgerOperations(this.ledger, [
+      { operation: 'create_accounts', accounts: plan.accounts },
+      { operation: 'create_transfers', transfers: plan.transfers },
+      { operation: 'lookup_accounts', ids: [plan.accountId] },
+    ] as const);
+    this.checkOpened(plan, accountResults, funding.status);
+    return this.verdict(plan, unit, found);
+  }
+
+  private consumption(accountId: bigint, id: bigint, linked: boolean): Transfer {
     return transfer({
-      id: this.newTransferId(),
+      id,
       debit_account_id: accountId,
       credit_account_id: this.sourceId,
       amount: 1n,
       ledger: this.ledgerId,
       code: transferCodes.consume,
-      flags: TransferFlags.pending,
+      flags: TransferFlags.pending | (linked ? TransferFlags.linked : TransferFlags.none),
       timeout: rateWindowSeconds,
     });
-  }
-
-  /** Creates the source and the subject's account and funds it with `limit` units, idempotently. */
-  private async openSubject(accountId: bigint, limit: number): Promise<void> {
-    const accounts = await this.ledger.createAccounts([
-      account(this.sourceId, this.ledgerId, accountCodes.source, AccountFlags.none),
-      account(accountId, this.ledgerId, accountCodes.subject, AccountFlags.debits_must_not_exceed_credits),
-    ]);
-    for (const { status } of accounts) {
-      if (status !== CreateAccountStatus.created && status !== CreateAccountStatus.exists) {
-        throw new LedgerInvariantError(`rate account: ${CreateAccountStatus[status] ?? status}`);
-      }
-    }
-    const [funding] = await this.ledger.createTransfers([
-      transfer({
-        id: deriveId('rate', 'fund', accountId.toString()),
-        debit_account_id: this.sourceId,
-        credit_account_id: accountId,
-        amount: BigInt(limit),
-        ledger: this.ledgerId,
-        code: transferCodes.fund,
-        flags: TransferFlags.none,
-        timeout: 0,
-      }),
-    ]);
-    if (funding.status !== CreateTransferStatus.created && funding.status !== CreateTransferStatus.exists) {
-      throw new LedgerInvariantError(`rate funding: ${CreateTransferStatus[funding.status] ?? funding.status}`);
-    }
   }
 
   /** The oldest unit used within the window returns first: when it expires, one request may pass. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Provider credentials: one secret the operator fills (in AWS), or environment variables (locally).

@@ -221,6 +221,12 @@ describe('MON-05: history per user, newest first, paged', () => {
     expect((page2.transfers as { kind: string }[]).map((transfer) => transfer.kind)).toEqual(['top_up']);
     expect(page2.next_before).toBeNull();
   });
+
+  test('a cursor before every transfer (before=1) is an empty page, not the newest page', async () => {
+    await topUp('alice', '10');
+    const page = await json(await fixture.request('GET', '/api/v1/transfers/alice?before=1'));
+    expect(page).toMatchObject({ transfers: [], next_before: null });
+  });
 });
 
 describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, never a 500 or a stack trace', () => {
@@ -289,5 +295,16 @@ describe('LOG-04 / LOG-05: money movements are audit records with pseudonymous u
     expect(fixture.logger.auditEvents().map((event) => event.audit_event)).toEqual(['top_up', 'hold', 'settle']);
     expect(fixture.logger.text()).not.toContain('alice.smith@example.com');
     expect(fixture.logger.auditEvents('top_up')[0]).toMatchObject({ user: expect.stringMatching(/^[0-9a-f]{16}$/), amount_micros: '10000000' });
+  });
+});
+
+describe('LOG-02: request ids are ours', () => {
+  test('a caller-supplied x-request-id is logged as client_request_id, never used as the request id', async () => {
+    const response = await fixture.request('GET', '/api/v1/balance/nobody', { headers: { 'x-request-id': 'proxy-request-id-1' } });
+    const ours = response.headers.get('x-request-id');
+    expect(ours).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await response.json()) as { request_id: string }).request_id).toBe(ours);
+    const line = fixture.logger.records.find((record) => record.message === 'request' && record.fields.request_id === ours);
+    expect(line?.fields).toMatchObject({ client_request_id: 'proxy-request-id-1', status: 404 });
   });
 });

@@ -41,8 +41,8 @@ test('a unit returns exactly one window after it was used (sliding window), and 
   fixture.clock.advanceSeconds(30);
   expect(await consume('key:slide', 2)).toMatchObject({ allowed: true, remaining: 0 });
   const refused = await consume('key:slide', 2);
-  // The first unit returns 30 s (and the few nanoseconds its transfer came after the clock) from now.
-  expect(refused).toMatchObject({ allowed: false, retry_after_seconds: 31 });
+  // The first unit returns 30 s from now (less the nanoseconds between the two transfers' timestamps, rounded up).
+  expect(refused).toMatchObject({ allowed: false, retry_after_seconds: 30 });
   fixture.clock.advanceSeconds(30);
   expect(await consume('key:slide', 2)).toMatchObject({ allowed: false, retry_after_seconds: 1 });
   fixture.clock.advanceSeconds(1); // waiting Retry-After is enough
@@ -69,4 +69,36 @@ test('only the proxy role may consume, and the input is validated', async () => 
   expect(admin.status).toBe(403);
   const bad = await fixture.request('POST', '/api/v1/rate-limit', { body: { subject: 'key x', limit_per_minute: 0 }, key: fixture.proxyKey });
   expect(bad.status).toBe(400);
+});
+
+test('RATE-02: 50 concurrent first requests of a new subject with a limit of 60 all pass, and again after a change of the limit', async () => {
+  const burst = (limit: number) => Promise.all(Array.from({ length: 50 }, () => consume('key:burst', limit)));
+  expect((await burst(60)).every((verdict) => verdict.allowed)).toBe(true);
+  expect((await burst(61)).every((verdict) => verdict.allowed)).toBe(true);
+});
+
+test('RATE-02: a request landing while another instance opens the subject\'s account is not refused (opened and funded at once)', async () => {
+  // Instance A's ledger holds A's answer to creating the accounts until B has been answered: B
+  // lands exactly between A's account creation and whatever A does next.
+  let releaseA: () => void = () => undefined;
+  const aPaused = new Promise<void>((resolve) => (releaseA = resolve));
+  let aCreatedAccounts: () => void = () => undefined;
+  const aReachedPause = new Promise<void>((resolve) => (aCreatedAccounts = resolve));
+  const pausing = {
+    ...fixture.ledger,
+    createAccounts: async (accounts: Parameters<typeof fixture.ledger.createAccounts>[0]) => {
+      const results = await fixture.ledger.createAccounts(accounts);
+      aCreatedAccounts();
+      await aPaused;
+      return results;
+    },
+  };
+  const keys = createKeyring(creditsKeyEntries({ admin: [fixture.adminKey], proxy: [fixture.proxyKey] }));
+  const instanceA = createCreditsApp({ ledger: pausing, keys, logger: new RecordingLogger(), metrics: fixture.metrics });
+  const instanceB = createCreditsApp({ ledger: fixture.ledger, keys, logger: new RecordingLogger(), metrics: fixture.metrics });
+  const first = consume('key:opening', 60, instanceA);
+  await aReachedPause;
+  expect(await consume('key:opening', 60, instanceB)).toMatchObject({ allowed: true });
+  releaseA();
+  expect(await first).toMatchObject({ allowed: true });
 });

@@ -161,6 +161,6 @@ test('a provider without credentials answers 503 "provider not configured" in th
 });
 
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
-  for (const value of Object.values(proxyLambdaSettings(process.env))) expect(JSON.stringify(value)).not.toContain(clientKey);
+  for (const value of Object.values(proxyLambdaSettings(process.env))) expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
   expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(/refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/);
 });

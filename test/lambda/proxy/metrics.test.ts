@@ -121,7 +121,7 @@ describe('MON-02: outcomes that need their own limits', () => {
     const statuses = [];
     for (let index = 0; index < 3; index += 1) statuses.push((await fixture.request('GET', '/v1/models', { key: 'sk-wrong' })).status);
     expect(statuses).toEqual([401, 401, 429]);
-    expect(fixture.metrics.total('AuthFailures')).toBe(2); // the third is refused before its key is checked
+    expect(fixture.metrics.total('AuthFailures')).toBe(3); // every failure counts; the third, over the limit, is answered 429
     expect(fixture.metrics.total('RateLimitRefusals')).toBe(1);
   });
 });

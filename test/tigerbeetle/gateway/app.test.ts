@@ -267,12 +267,14 @@ describe('ledger gateway: request logs (LOG-04, DATA-07)', () => {
     const marker = 987_654_321_123_456_789n;
     const response = await post(app, 'create_accounts', { accounts: [toWire(account(1n, { user_data_128: marker })), toWire(account(2n))] }, { 'x-request-id': 'req-abc-123' });
     expect(response.status).toBe(200);
-    expect(response.headers.get('x-request-id')).toBe('req-abc-123');
+    // Our own id, never the caller's; the caller's is logged beside it (LOG-02).
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     await post(app, 'lookup_accounts', { ids: ['1'] }, { authorization: 'Bearer nope' });
     const requests = logger.records.filter((record) => record.message === 'request');
     expect(requests).toHaveLength(2);
     expect(requests[0].fields).toMatchObject({
-      request_id: 'req-abc-123',
+      request_id: response.headers.get('x-request-id'),
+      client_request_id: 'req-abc-123',
       method: 'POST',
       route: '/v1/create_accounts',
       status: 200,

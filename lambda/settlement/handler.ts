@@ -1,0 +1,83 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { serviceKeyFromSecretString } from '../credits/keys';
+import { createCreditsClient, type CreditsClient } from '../proxy/credits-client';
+import { applySettlementJob, settlementJobSchema, unsettled } from '../proxy/settlement-queue';
+import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
+import { cachedCurrentSecret } from '../shared/secret-keyring';
+
+/**
+ * The settle function: drains the settlement queue (SQS, lib/constructs/settlement-retry.ts). Each
+ * message is a settlement the proxy could not apply inline; it is applied through the credits
+ * service with the proxy's service key. A message whose credits call fails is reported as a batch
+ * item failure and comes back after the visibility timeout; on its last receive, or once its hold
+ * has expired, it is counted as unsettled (UnsettledHolds, alarmed) instead of retried.
+ */
+
+/** Deadline of one call to the credits service. */
+const creditsRequestTimeoutMilliseconds = 5_000;
+
+export interface SettlementHandlerDependencies {
+  readonly credits: CreditsClient;
+  readonly logger: AppLogger;
+  readonly metrics: AppMetrics;
+  /** Receives of one message before it is given up (the queue's maxReceiveCount). */
+  readonly receivesMax: number;
+  readonly now?: () => number;
+}
+
+export function createSettlementHandler(dependencies: SettlementHandlerDependencies) {
+  const now = dependencies.now ?? Date.now;
+  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records) {
+      const parsed = settlementJobSchema.safeParse(safeJson(record.body));
+      if (!parsed.success) {
+        unsettled(dependencies.logger, dependencies.metrics, { message_id: record.messageId }, 'not_a_settlement_job');
+        continue;
+      }
+      const outcome = await applySettlementJob(dependencies.credits, parsed.data, now(), dependencies.logger, dependencies.metrics);
+      if (outcome !== 'retry_later') continue;
+      if (Number(record.attributes.ApproximateReceiveCount) >= dependencies.receivesMax) {
+        unsettled(dependencies.logger, dependencies.metrics, { request_id: parsed.data.request_id, hold_id: parsed.data.hold_id }, 'retries_exhausted');
+        continue;
+      }
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+    dependencies.metrics.flush();
+    return { batchItemFailures };
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+let built: ReturnType<typeof createSettlementHandler> | undefined;
+
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  built ??= build(process.env);
+  return built(event);
+}
+
+function build(environment: NodeJS.ProcessEnv): ReturnType<typeof createSettlementHandler> {
+  const required = ['AWS_REGION', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'STAGE', 'SETTLEMENT_RECEIVES_MAX'];
+  const missing = required.filter((name) => !environment[name]);
+  if (missing.length > 0) throw new Error(`settlement: refusing to start, missing configuration: ${missing.join(', ')}`);
+  const client = new SecretsManagerClient({ region: environment.AWS_REGION });
+  return createSettlementHandler({
+    credits: createCreditsClient({
+      baseUrl: environment.CREDITS_URL as string,
+      key: cachedCurrentSecret(client, environment.CREDITS_KEY_SECRET_ARN as string, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
+      requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
+    }),
+    logger: createLogger('settlement', ((environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel)),
+    metrics: createEmfMetrics('proxy', environment.STAGE as string),
+    receivesMax: Number(environment.SETTLEMENT_RECEIVES_MAX),
+  });
+}
