@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).
@@ -133,6 +133,8 @@ export function localTopologyEnvironment(input: {
       CREDITS_URL: `http://127.0.0.1:${input.creditsPort}`,
       CREDITS_PROXY_KEY: input.proxyKey,
       CLIENT_KEYS_FILE: input.clientKeysFile ?? '',
+      // Settlements the proxy could not apply wait here, beside the ledger's data file.
+      SETTLEMENT_FILE: join(dirname(input.dataFile), 'settlements.jsonl'),
       STAGE: 'dev',
       LOG_LEVEL: input.logLevel,
     },

@@ -15,6 +15,11 @@ describe('local topologies', () => {
     expect(bench.proxy.PROXY_METRICS_PORT).toBe('0');
   });
 
+  it("keeps the proxy's pending settlements beside the ledger's data file (one data directory per topology)", () => {
+    const environment = localTopologyEnvironment({ ...common, dataFile: '/tmp/topology-a/ledger.tbj', gatewayPort: 1, creditsPort: 2 });
+    expect(environment.proxy.SETTLEMENT_FILE).toBe('/tmp/topology-a/settlements.jsonl');
+  });
+
   it('logs the internal hops at their own level (npm run dev: one line per client request)', () => {
     const environment = localTopologyEnvironment({ ...common, gatewayPort: 1, creditsPort: 2, logLevel: 'INFO', internalLogLevel: 'WARN' });
     expect([environment.proxy.LOG_LEVEL, environment.credits.LOG_LEVEL, environment.gateway.LOG_LEVEL]).toEqual(['INFO', 'WARN', 'WARN']);

@@ -1,3 +1,4 @@
+import { AwsCustomResource } from 'aws-cdk-lib/custom-resources';
 import { environmentOf, findResources, functionNamed, type FoundResource, type StageTemplates } from '../templates';
 
 /** The proxy function and the settings the CDK app passed it (PROXY_CONFIG, no secrets). */
@@ -9,9 +10,18 @@ export function proxySettings(templates: StageTemplates): { proxy: FoundResource
   return { proxy, config: JSON.parse(raw) as Record<string, unknown> };
 }
 
-/** The stage's own functions (the one factory), without CDK's deploy-time custom resource providers. */
+/** Logical id prefix of the one provider function CDK creates per stack for AwsCustomResource lookups. */
+const awsCustomResourceProviderPrefix = `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`;
+
+/**
+ * The stage's own functions (the one factory), without CDK's deploy-time custom resource providers
+ * (Custom*, and AwsCustomResource's provider): those run only while CloudFormation deploys, handle no
+ * client traffic or data, and carry their own nag acknowledgments with reasons.
+ */
 export function serviceFunctions(templates: StageTemplates): FoundResource[] {
-  return findResources(templates, 'AWS::Lambda::Function').filter((found) => !found.logicalId.startsWith('Custom'));
+  return findResources(templates, 'AWS::Lambda::Function').filter(
+    (found) => !found.logicalId.startsWith('Custom') && !found.logicalId.startsWith(awsCustomResourceProviderPrefix),
+  );
 }
 
 /** Container definitions of every ECS task definition, with their task definition. */
