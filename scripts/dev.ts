@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     proxyKey: secrets.proxyKey,
     proxyPort: ports.proxy,
     clientKeysFile,
-    // One line per client request by default: the proxy's; the internal hops log warnings only.
+    // The proxy logs each client request; the internal hops log warnings only (LOG_LEVEL shows all).
     logLevel: process.env.LOG_LEVEL ?? 'INFO',
     internalLogLevel: process.env.LOG_LEVEL ?? 'WARN',
     metricsPortOffset,

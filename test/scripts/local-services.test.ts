@@ -20,7 +20,7 @@ describe('local topologies', () => {
     expect(environment.proxy.SETTLEMENT_FILE).toBe('/tmp/topology-a/settlements.jsonl');
   });
 
-  it('logs the internal hops at their own level (npm run dev: one line per client request)', () => {
+  it('logs the internal hops at their own level (npm run dev: only the proxy logs each client request)', () => {
     const environment = localTopologyEnvironment({ ...common, gatewayPort: 1, creditsPort: 2, logLevel: 'INFO', internalLogLevel: 'WARN' });
     expect([environment.proxy.LOG_LEVEL, environment.credits.LOG_LEVEL, environment.gateway.LOG_LEVEL]).toEqual(['INFO', 'WARN', 'WARN']);
   });
