@@ -60,6 +60,7 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
     creditsTargets: api.creditsTargets,
     streamingApi: api.streamingApi,
     rotationFunctions: [api.rotation.function, ledger.tokenRotation.function],
+    settlement: api.settlement,
     ledgerAlarms: ledger.cluster.alarms.alarms,
   });
   return { network, edge, ledger, api, observability };

@@ -6,6 +6,7 @@ import { ApiError } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
+import { settlementBackoffMillisecondsBase, settlementInlineAttemptsMax } from './config';
 import { CreditsUnavailableError, type AdmissionOutcome, type RateOutcome } from './credits-client';
 import type { ChatMessage } from './providers/types';
 import { unsettled } from './settlement-queue';
@@ -128,10 +129,6 @@ export async function placeHold(c: ProxyContext, dependencies: ProxyAppDependenc
   return { holdId: admission.holdId, heldMicros, userId: principal.userId, requestId, expiresAtMilliseconds: admission.expiresAtMilliseconds };
 }
 
-/** Inline settlement attempts before the job goes to the durable retry path. */
-export const settlementInlineAttemptsMax = 3;
-/** The wait before the second attempt; each later one waits four times longer (50 ms, 200 ms). */
-export const settlementBackoffMillisecondsBase = 50;
 
 const sleepFor = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
@@ -164,6 +161,8 @@ export async function resolveHold(dependencies: ProxyAppDependencies, billing: B
   const action = charge === undefined ? 'release' : 'settle';
   audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action, error_message: (lastError as Error).message });
   if (lastError instanceof CreditsUnavailableError) await deferSettlement(dependencies, billing, action, charge ?? 0n, logFields);
+  // A refused settlement stays refused (e.g. the hold expired): the completion was delivered unbilled.
+  else if (action === 'settle') unsettled(dependencies.logger, dependencies.metrics, { ...logFields, hold_id: billing.holdId, action }, 'settle_refused');
   return undefined;
 }
 

@@ -41,6 +41,27 @@ export const proxyConfigDefaults = {
   echoChunkDelayMilliseconds: 20,
 } as const;
 
+/** Deadline of one call to the credits service (admission, settlement), proxy and settle function alike. */
+export const creditsRequestTimeoutMilliseconds = 5_000;
+/** Deadline of handing one settlement to the durable retry path (one SQS SendMessage). */
+export const settlementEnqueueTimeoutMilliseconds = 5_000;
+/** Inline settlement attempts before the job goes to the durable retry path. */
+export const settlementInlineAttemptsMax = 3;
+/** The wait before the second attempt; each later one waits four times longer (50 ms, 200 ms). */
+export const settlementBackoffMillisecondsBase = 50;
+
+/**
+ * The longest one request keeps the proxy busy: admission, the provider budget (which bounds a whole
+ * stream), every inline settlement attempt with its backoff, and the hand-off to the retry queue.
+ * The function's timeout must exceed it, or a settlement could be cut off before it is queued.
+ */
+export function proxyRequestMillisecondsMax(config: { readonly providerBudgetMilliseconds: number }): number {
+  let backoffMilliseconds = 0;
+  for (let attempt = 1; attempt < settlementInlineAttemptsMax; attempt += 1) backoffMilliseconds += settlementBackoffMillisecondsBase * 4 ** (attempt - 1);
+  const settlementMilliseconds = settlementInlineAttemptsMax * creditsRequestTimeoutMilliseconds + backoffMilliseconds + settlementEnqueueTimeoutMilliseconds;
+  return creditsRequestTimeoutMilliseconds + config.providerBudgetMilliseconds + settlementMilliseconds;
+}
+
 /** The proxy's settings from a stage's config: what the CDK app passes to the function (no secrets). */
 export function proxyConfigFromStage(stage: {
   models: readonly ModelConfig[];

@@ -7,7 +7,7 @@ import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
 import { createProxyApp } from './app';
 import { secretsManagerClientKeySource } from './client-key-source';
-import type { ProxyConfig } from './config';
+import { creditsRequestTimeoutMilliseconds, type ProxyConfig } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
 import { credentialsFromSecretString } from './providers/credentials';
@@ -23,8 +23,6 @@ import { sqsSettlementQueue } from './settlement-queue';
  */
 
 const required = ['AWS_REGION', 'PROXY_CONFIG', 'CLIENT_KEYS_SECRET_ARN', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'PROVIDER_SECRET_ARN', 'STAGE'] as const;
-/** Deadline of one call to the credits service. */
-const creditsRequestTimeoutMilliseconds = 5_000;
 /** Provider credentials are read again this often, so a key the operator fills works within minutes. */
 const providerCredentialsRefreshMilliseconds = 5 * 60 * 1000;
 

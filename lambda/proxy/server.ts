@@ -5,7 +5,7 @@ import { startMetricsListener } from '../shared/metrics-listener';
 import { shutDownOnSignals, startServer } from '../shared/node-server';
 import { createProxyApp } from './app';
 import { fileClientKeySource } from './client-key-source';
-import { proxyConfigFromStage } from './config';
+import { creditsRequestTimeoutMilliseconds, proxyConfigFromStage } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
 import { credentialsFromEnvironment } from './providers/credentials';
@@ -19,8 +19,6 @@ import { fileSettlementQueue } from './settlement-queue';
  * by the API itself.
  */
 
-/** Deadline of one call to the credits service. */
-const creditsRequestTimeoutMilliseconds = 5_000;
 /** How often the local settlement file (the durable retry path of `npm run dev`) is drained; far below the hold timeout. */
 const settlementDrainIntervalMilliseconds = 5_000;
 

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { settlementEnqueueTimeoutMilliseconds } from './config';
 import * as z from 'zod';
 import type { AppLogger } from '../shared/logger';
 import { audit } from '../shared/logger';
@@ -35,7 +36,11 @@ export type SettlementOutcome = 'settled' | 'retry_later' | 'unsettled';
 /** Applies one job; idempotent (settle and release are), so a job delivered twice is harmless. */
 export async function applySettlementJob(credits: CreditsClient, job: SettlementJob, nowMilliseconds: number, logger: AppLogger, metrics: AppMetrics): Promise<SettlementOutcome> {
   const fields = { request_id: job.request_id, hold_id: job.hold_id, action: job.action };
-  if (nowMilliseconds >= job.expires_at_milliseconds) return unsettled(logger, metrics, fields, 'hold_expired');
+  if (nowMilliseconds >= job.expires_at_milliseconds) {
+    // An expired hold has released itself: a release job is done, a settle job lost its revenue.
+    if (job.action === 'release') return releasedByExpiry(logger, fields);
+    return unsettled(logger, metrics, fields, 'hold_expired');
+  }
   try {
     const scope = { userId: job.user_id, requestId: job.request_id };
     if (job.action === 'settle') await credits.settle(job.hold_id, BigInt(job.amount_micros), scope);
@@ -43,6 +48,7 @@ export async function applySettlementJob(credits: CreditsClient, job: Settlement
   } catch (error) {
     if (error instanceof CreditsUnavailableError) return 'retry_later';
     // The credits service refused it (expired, already resolved otherwise): no retry changes that.
+    if (job.action === 'release') return releasedByExpiry(logger, { ...fields, error_message: (error as Error).message });
     return unsettled(logger, metrics, fields, (error as Error).message);
   }
   metrics.record('SettlementsRecovered', 1, {});
@@ -50,7 +56,13 @@ export async function applySettlementJob(credits: CreditsClient, job: Settlement
   return 'settled';
 }
 
-/** Counts and logs a job given up: a completion delivered and never billed (or a hold left to expire). */
+/** A release the ledger no longer needs: the hold expired (voided itself), so nothing is owed or lost. */
+function releasedByExpiry(logger: AppLogger, fields: Record<string, unknown>): 'settled' {
+  audit(logger, 'release_by_expiry', fields);
+  return 'settled';
+}
+
+/** Counts and logs a settlement given up: a completion delivered and never billed. */
 export function unsettled(logger: AppLogger, metrics: AppMetrics, fields: Record<string, unknown>, reason: string): 'unsettled' {
   metrics.record('UnsettledHolds', 1, {});
   audit(logger, 'unsettled_hold', { ...fields, reason });
@@ -61,7 +73,9 @@ export function sqsSettlementQueue(client: SQSClient, queueUrl: string): Settlem
   return {
     description: `SQS queue ${queueUrl}`,
     async enqueue(job) {
-      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(settlementJobSchema.parse(job)) }));
+      // Bounded, so the hand-off fits the function's timeout (proxyRequestMillisecondsMax).
+      const deadline = AbortSignal.timeout(settlementEnqueueTimeoutMilliseconds);
+      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(settlementJobSchema.parse(job)) }), { abortSignal: deadline });
     },
   };
 }

@@ -1,6 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { serviceKeyFromSecretString } from '../credits/keys';
+import { creditsRequestTimeoutMilliseconds } from '../proxy/config';
 import { createCreditsClient, type CreditsClient } from '../proxy/credits-client';
 import { applySettlementJob, settlementJobSchema, unsettled } from '../proxy/settlement-queue';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
@@ -15,8 +16,11 @@ import { cachedCurrentSecret } from '../shared/secret-keyring';
  * has expired, it is counted as unsettled (UnsettledHolds, alarmed) instead of retried.
  */
 
-/** Deadline of one call to the credits service. */
-const creditsRequestTimeoutMilliseconds = 5_000;
+/**
+ * A message is started only with this much of the invocation left: one credits call and the flush.
+ * The rest go back to the queue uncounted (they are not failures), so none is cut off mid-call.
+ */
+export const settlementRemainingMillisecondsMin = creditsRequestTimeoutMilliseconds + 1_000;
 
 export interface SettlementHandlerDependencies {
   readonly credits: CreditsClient;
@@ -29,24 +33,33 @@ export interface SettlementHandlerDependencies {
 
 export function createSettlementHandler(dependencies: SettlementHandlerDependencies) {
   const now = dependencies.now ?? Date.now;
-  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
+      if (context && context.getRemainingTimeInMillis() < settlementRemainingMillisecondsMin) {
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+        continue;
+      }
+      // Flushed per message: an invocation cut short still reports what it counted.
+      await settleOne(record);
+      dependencies.metrics.flush();
+    }
+    return { batchItemFailures };
+
+    async function settleOne(record: SQSEvent['Records'][number]): Promise<void> {
       const parsed = settlementJobSchema.safeParse(safeJson(record.body));
       if (!parsed.success) {
         unsettled(dependencies.logger, dependencies.metrics, { message_id: record.messageId }, 'not_a_settlement_job');
-        continue;
+        return;
       }
       const outcome = await applySettlementJob(dependencies.credits, parsed.data, now(), dependencies.logger, dependencies.metrics);
-      if (outcome !== 'retry_later') continue;
+      if (outcome !== 'retry_later') return;
       if (Number(record.attributes.ApproximateReceiveCount) >= dependencies.receivesMax) {
         unsettled(dependencies.logger, dependencies.metrics, { request_id: parsed.data.request_id, hold_id: parsed.data.hold_id }, 'retries_exhausted');
-        continue;
+        return;
       }
       batchItemFailures.push({ itemIdentifier: record.messageId });
     }
-    dependencies.metrics.flush();
-    return { batchItemFailures };
   };
 }
 
@@ -60,9 +73,9 @@ function safeJson(text: string): unknown {
 
 let built: ReturnType<typeof createSettlementHandler> | undefined;
 
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   built ??= build(process.env);
-  return built(event);
+  return built(event, context);
 }
 
 function build(environment: NodeJS.ProcessEnv): ReturnType<typeof createSettlementHandler> {

@@ -267,8 +267,9 @@ export const configSchema = z.strictObject({
     /** Service keys (proxy -> credits, credits admin, credits -> gateway) rotate after this many days. Default: 90. */
     serviceKeyRotationDays: z.number().int().min(1).max(365),
     /**
-     * The proxy function's timeout, seconds: above the provider budget, at most the API Gateway
-     * integration timeout (the chain is asserted at synth, lib/config/timeouts.ts). Default: 130.
+     * The proxy function's timeout, seconds: above the longest request (admission, provider budget,
+     * inline settlement, queue hand-off: 135.25 s), at most the API Gateway
+     * integration timeout (the chain is asserted at synth, lib/config/timeouts.ts). Default: 140.
      */
     proxyTimeoutSeconds: z.number().int().min(1).max(900),
     /** The private REST API that streams the proxy's responses (lib/constructs/streaming-api.ts). */

@@ -89,7 +89,7 @@ const common = {
     creditsAdminCidrs: [],
     serviceKeyRotationDays: 90,
     accountConcurrentExecutionsQuota: 1000,
-    proxyTimeoutSeconds: 130,
+    proxyTimeoutSeconds: 140,
     gateway: { integrationTimeoutSeconds: 150, throttlingRateRequestsPerSecond: 100, throttlingBurstRequests: 200 },
   },
   availabilityZones,

@@ -1,4 +1,4 @@
-import { proxyConfigDefaults } from '../../lambda/proxy/config';
+import { proxyConfigDefaults, proxyRequestMillisecondsMax } from '../../lambda/proxy/config';
 import type { StageConfig } from './schema';
 
 /**
@@ -9,6 +9,9 @@ import type { StageConfig } from './schema';
  * connection cut by an outer hop that gave up first:
  *
  *   provider budget < Lambda timeout <= API Gateway integration timeout (<= 900 s when streaming) < ALB idle timeout
+ *
+ * and the Lambda timeout also covers the whole request around the provider budget: admission before
+ * it, inline settlement and the hand-off to the retry queue after it (proxyRequestMillisecondsMax).
  */
 
 /** API Gateway's most an integration may take when its response is streamed (15 minutes). */
@@ -22,6 +25,8 @@ export const apiGatewayStreamingIdleTimeoutSeconds = 300;
 
 export interface TimeoutChain {
   readonly providerBudgetSeconds: number;
+  /** The provider budget plus admission, inline settlement and the queue hand-off. */
+  readonly proxyRequestSeconds: number;
   readonly lambdaTimeoutSeconds: number;
   readonly integrationTimeoutSeconds: number;
   readonly albIdleTimeoutSeconds: number;
@@ -31,6 +36,7 @@ export interface TimeoutChain {
 export function timeoutChainOf(config: StageConfig): TimeoutChain {
   return {
     providerBudgetSeconds: proxyConfigDefaults.providerBudgetMilliseconds / 1000,
+    proxyRequestSeconds: proxyRequestMillisecondsMax(proxyConfigDefaults) / 1000,
     lambdaTimeoutSeconds: config.api.proxyTimeoutSeconds,
     integrationTimeoutSeconds: config.api.gateway.integrationTimeoutSeconds,
     albIdleTimeoutSeconds: config.edge.idleTimeoutSeconds,
@@ -43,6 +49,12 @@ export function timeoutChainProblems(chain: TimeoutChain): string[] {
   const expected = 'the streaming path needs provider budget < api.proxyTimeoutSeconds <= api.gateway.integrationTimeoutSeconds < edge.idleTimeoutSeconds';
   if (chain.providerBudgetSeconds >= chain.lambdaTimeoutSeconds) {
     problems.push(`api.proxyTimeoutSeconds (${chain.lambdaTimeoutSeconds} s) must exceed the proxy's provider budget (${chain.providerBudgetSeconds} s): ${expected}`);
+  }
+  if (chain.providerBudgetSeconds < chain.lambdaTimeoutSeconds && chain.proxyRequestSeconds >= chain.lambdaTimeoutSeconds) {
+    problems.push(
+      `api.proxyTimeoutSeconds (${chain.lambdaTimeoutSeconds} s) must exceed the longest request (${chain.proxyRequestSeconds} s: ` +
+        'admission, the provider budget, inline settlement and the hand-off to the settlement queue), or a settlement could be cut off unqueued',
+    );
   }
   if (chain.lambdaTimeoutSeconds > chain.integrationTimeoutSeconds) {
     problems.push(

@@ -9,8 +9,8 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ServiceFunction } from './service-function';
 
-/** Receives of one settlement before it is given up and counted unsettled: with the visibility timeout, about 4 minutes. */
-export const settlementReceivesMax = 8;
+/** Receives of one settlement before it is given up and counted unsettled: with the visibility timeout, 2.5 minutes. */
+export const settlementReceivesMax = 5;
 /** A settlement that failed comes back after this. */
 export const settlementVisibilitySeconds = 30;
 
@@ -24,6 +24,19 @@ export interface SettlementRetryProps {
   readonly creditsKeySecret: ISecret;
   /** The longest hold: every retry must happen before the hold expires. */
   readonly holdTimeoutSeconds: number;
+  /** The latest a settlement is queued after its hold was placed: the proxy function's timeout. */
+  readonly queuedWithinSeconds: number;
+}
+
+/** Every problem with the retry window: the last receive must come before the hold expires. */
+export function settlementRetryWindowProblems(input: { holdTimeoutSeconds: number; queuedWithinSeconds: number }): string[] {
+  const lastReceiveSeconds = input.queuedWithinSeconds + settlementReceivesMax * settlementVisibilitySeconds;
+  if (lastReceiveSeconds < input.holdTimeoutSeconds) return [];
+  return [
+    `settlement retries end too late: a settlement queued up to ${input.queuedWithinSeconds} s after its hold (the proxy's function timeout), ` +
+      `then ${settlementReceivesMax} receives ${settlementVisibilitySeconds} s apart, ends ${lastReceiveSeconds} s after the hold, ` +
+      `not before the hold expires (${input.holdTimeoutSeconds} s)`,
+  ];
 }
 
 /**
@@ -42,10 +55,8 @@ export class SettlementRetry extends Construct {
 
   constructor(scope: Construct, id: string, props: SettlementRetryProps) {
     super(scope, id);
-    const retryWindowSeconds = settlementReceivesMax * settlementVisibilitySeconds;
-    if (retryWindowSeconds >= props.holdTimeoutSeconds) {
-      throw new Error(`settlement retries (${settlementReceivesMax} x ${settlementVisibilitySeconds} s) must end before the hold expires (${props.holdTimeoutSeconds} s)`);
-    }
+    const problems = settlementRetryWindowProblems(props);
+    if (problems.length > 0) throw new Error(problems.join('; '));
     const encryptionMasterKey = (this.queueKey = new Key(this, 'QueueKey', {
       description: 'Encrypts the settlement retry queues (hold ids, user ids and amounts)',
       enableKeyRotation: true,
@@ -76,7 +87,8 @@ export class SettlementRetry extends Construct {
     props.creditsKeySecret.grantRead(this.settle.function);
     // Secrets Manager and KMS through the VPC's interface endpoints.
     this.settle.securityGroup.addEgressRule(Peer.ipv4(props.vpc.vpcCidrBlock), Port.tcp(443), 'AWS APIs through the VPC endpoints');
-    this.settle.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }));
+    // One message per invocation: its one credits call always fits the function's timeout.
+    this.settle.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 1, reportBatchItemFailures: true }));
   }
 
   /**

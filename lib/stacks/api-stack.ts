@@ -120,7 +120,7 @@ export class ApiStack extends StageStack {
     // Providers are on the internet (HTTPS through the NAT gateways); AWS APIs through the VPC endpoints.
     this.proxy.securityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'LLM providers and AWS APIs over HTTPS');
     const proxyConfig = proxyConfigFromStage(config);
-    this.settlement = new SettlementRetry(this, 'Settlement', { ...common, stage: config.stage, creditsKeySecret: secrets.proxyCreditsKey, holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds });
+    this.settlement = new SettlementRetry(this, 'Settlement', { ...common, stage: config.stage, creditsKeySecret: secrets.proxyCreditsKey, holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds, queuedWithinSeconds: config.api.proxyTimeoutSeconds });
     this.settlement.allowSend(this.proxy.function);
     this.proxy.function.addEnvironment('SETTLEMENT_QUEUE_URL', this.settlement.queue.queueUrl);
 

@@ -21,6 +21,7 @@ import type { Construct } from 'constructs';
 import { createAlarmTopic } from '../constructs/alarm-topic';
 import { metricDefinitions, metricsNamespace, type MetricName, type MetricsService } from '../../lambda/shared/metrics';
 import { ApiWebAcl } from '../constructs/api-web-acl';
+import type { SettlementRetry } from '../constructs/settlement-retry';
 import type { StreamingApi } from '../constructs/streaming-api';
 import { StageStack, type StageStackProps } from './stage-stack';
 
@@ -34,6 +35,8 @@ export interface ObservabilityStackProps extends StageStackProps {
   readonly streamingApi: StreamingApi;
   /** The secret rotation functions of the api and ledger stacks. */
   readonly rotationFunctions: readonly IFunction[];
+  /** The settlement queue's dead letters and its settle function (api stack). */
+  readonly settlement: Pick<SettlementRetry, 'deadLetterQueue' | 'settle'>;
   /** The ledger's own alarms (replica down, hosts, volumes, gateway), shown on the dashboard. */
   readonly ledgerAlarms: readonly IAlarm[];
 }
@@ -148,6 +151,24 @@ export class ObservabilityStack extends StageStack {
       // The metric is emitted only when a settlement is given up.
       treatMissingData: TreatMissingData.NOT_BREACHING,
       summary: 'A completion was delivered and its hold could not be settled before it expired (inline retries and the settlement queue both failed): revenue lost; check the audit log for unsettled_hold.',
+      runbook: 'credits-down.md',
+    });
+    this.alarm('SettlementDeadLetters', {
+      metric: props.settlement.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }),
+      threshold: 0,
+      evaluationPeriods: 1,
+      // SQS reports an empty queue as zero; no data is an idle queue.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      summary: 'A settlement reached the dead-letter queue: the settle function gave up on it (or died on it); each message names a hold and an amount to settle by hand if it has not expired.',
+      runbook: 'credits-down.md',
+    });
+    this.alarm('SettleFunctionErrors', {
+      metric: props.settlement.settle.function.metricErrors({ period: fiveMinutes }),
+      threshold: 0,
+      evaluationPeriods: 1,
+      // Emitted for every invocation; no invocations, no errors.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      summary: 'The settle function failed (a timeout, or it could not start): settlements wait in the queue and may expire unbilled.',
       runbook: 'credits-down.md',
     });
     this.alarm('CreditsUnavailable', {

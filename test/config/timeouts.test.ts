@@ -41,12 +41,21 @@ describe('the timeout chain of the streaming path: provider budget < Lambda <= A
   });
 
   test("an integration timeout beyond API Gateway's streaming limit is refused (the relation, not only the schema)", () => {
-    const problems = timeoutChainProblems({ providerBudgetSeconds: 110, lambdaTimeoutSeconds: 130, integrationTimeoutSeconds: 901, albIdleTimeoutSeconds: 1000 });
+    const problems = timeoutChainProblems({ providerBudgetSeconds: 110, proxyRequestSeconds: 135.25, lambdaTimeoutSeconds: 140, integrationTimeoutSeconds: 901, albIdleTimeoutSeconds: 1000 });
     expect(problems).toEqual([expect.stringMatching(/exceeds API Gateway's 900 s limit for streamed responses/)]);
   });
 
+  test('a function timeout that does not cover the whole request (admission, budget, settlement, queue hand-off) is refused', () => {
+    const chain = timeoutChainOf(deployableConfig('production'));
+    expect(chain.proxyRequestSeconds).toBe(135.25);
+    expect(chain.proxyRequestSeconds).toBeLessThan(chain.lambdaTimeoutSeconds);
+    expect(problemsOf('production', { api: { proxyTimeoutSeconds: 130 } })).toEqual([
+      expect.stringMatching(/^api\.proxyTimeoutSeconds \(130 s\) must exceed the longest request \(135\.25 s: admission, the provider budget, inline settlement and the hand-off/),
+    ]);
+  });
+
   test('every broken link is listed at once', () => {
-    const problems = timeoutChainProblems({ providerBudgetSeconds: 110, lambdaTimeoutSeconds: 100, integrationTimeoutSeconds: 90, albIdleTimeoutSeconds: 60 });
+    const problems = timeoutChainProblems({ providerBudgetSeconds: 110, proxyRequestSeconds: 135.25, lambdaTimeoutSeconds: 100, integrationTimeoutSeconds: 90, albIdleTimeoutSeconds: 60 });
     expect(problems).toHaveLength(3);
   });
 });

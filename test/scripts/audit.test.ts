@@ -194,7 +194,7 @@ describe('every evidence rule against the real production templates', () => {
   });
 
   test("NET-06 / LOG-01 / LOG-03: a workload function outside the VPC, without a log level or JSON logs, is a problem; CDK's deploy-time providers are not workloads", () => {
-    const api = JSON.parse(JSON.stringify(production.api)) as CfnTemplate;
+    const api = JSON.parse(JSON.stringify(production.api)) as CfnTemplate & { Resources: Record<string, unknown> };
     const bare = { Type: 'AWS::Lambda::Function', Properties: { Runtime: 'nodejs24.x', Handler: 'index.handler' } };
     const rules = (templates: StageTemplates) => ['NET-06', 'LOG-01', 'LOG-03'].flatMap((id) => evidenceRules[id].template?.({ ...audit, templates }).problems ?? []);
     api.Resources.StrayFunction = bare;

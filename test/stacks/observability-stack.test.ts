@@ -63,6 +63,9 @@ const expectedAlarms: [string, string, (stage: SynthesizedStage) => number][] = 
   ['BillingFailures', 'credits-down.md', (stage) => stage.config.alarms.billingFailuresPerFiveMinutesMax],
   // Any completion delivered and never billed is one too many.
   ['UnsettledHolds', 'credits-down.md', () => 0],
+  // A settlement given up by the queue, or a settle function that fails: each one is worth a look.
+  ['SettlementDeadLetters', 'credits-down.md', () => 0],
+  ['SettleFunctionErrors', 'credits-down.md', () => 0],
   ['CreditsUnavailable', 'credits-down.md', (stage) => stage.config.alarms.creditsUnavailablePerMinuteMax],
   ['RateLimitRefusals', 'incident-response.md', (stage) => stage.config.alarms.rateLimitRefusalsPerFiveMinutesMax],
   ['WafBlockedRequests', 'incident-response.md', (stage) => stage.config.alarms.wafBlockedRequestsPerFiveMinutesMax],

@@ -8,7 +8,7 @@ import { createProxyApp } from '../../../lambda/proxy/app';
 import { createCreditsClient } from '../../../lambda/proxy/credits-client';
 import { createProviders } from '../../../lambda/proxy/providers';
 import { fileSettlementQueue, type SettlementJob } from '../../../lambda/proxy/settlement-queue';
-import { createSettlementHandler } from '../../../lambda/settlement/handler';
+import { createSettlementHandler, settlementRemainingMillisecondsMin } from '../../../lambda/settlement/handler';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 import { RecordingLogger } from '../../support/recording-logger';
 import { RecordingMetrics } from '../../support/recording-metrics';
@@ -117,16 +117,29 @@ test('a deferred settlement whose hold expired first is counted unsettled and lo
   expect(logger.auditEvents('unsettled_hold')).toEqual([expect.objectContaining({ hold_id: job.hold_id, reason: 'hold_expired' })]);
 });
 
-test('a refusal by the credits service (not an outage) is not retried', async () => {
+test('a refusal by the credits service (not an outage) is not retried; a refused settle is revenue lost, a refused release is not', async () => {
   settlementFails = false;
   const metrics = new RecordingMetrics();
   const logger = new RecordingLogger();
   const queue = fileSettlementQueue(join(directory, 'refused.jsonl'));
-  const job: SettlementJob = { hold_id: '12345', user_id: 'alice', action: 'release', amount_micros: '0', request_id: 'r-1', expires_at_milliseconds: Date.now() + 60_000 };
+  const job: SettlementJob = { hold_id: '12345', user_id: 'alice', action: 'settle', amount_micros: '10', request_id: 'r-1', expires_at_milliseconds: Date.now() + 60_000 };
   await queue.enqueue(job);
-  expect(await queue.drain(fixture.credits, logger, metrics, Date.now())).toBe(1); // 404: given up at once
+  await queue.enqueue({ ...job, hold_id: '12346', action: 'release', amount_micros: '0' });
+  expect(await queue.drain(fixture.credits, logger, metrics, Date.now())).toBe(2); // 404: given up at once
   expect(metrics.total('UnsettledHolds')).toBe(1);
   expect(logger.auditEvents('unsettled_hold')).toEqual([expect.objectContaining({ hold_id: '12345', reason: expect.stringContaining('404') })]);
+  expect(logger.auditEvents('release_by_expiry')).toEqual([expect.objectContaining({ hold_id: '12346' })]);
+});
+
+test('a release whose hold has already expired is done (the hold voided itself), not revenue lost', async () => {
+  const metrics = new RecordingMetrics();
+  const logger = new RecordingLogger();
+  const queue = fileSettlementQueue(join(directory, 'expired-release.jsonl'));
+  const expiredAt = Date.now() - 1;
+  await queue.enqueue({ hold_id: '22345', user_id: 'alice', action: 'release', amount_micros: '0', request_id: 'r-2', expires_at_milliseconds: expiredAt });
+  expect(await queue.drain(fixture.credits, logger, metrics, Date.now())).toBe(1);
+  expect(metrics.total('UnsettledHolds')).toBe(0);
+  expect(logger.auditEvents('release_by_expiry')).toEqual([expect.objectContaining({ hold_id: '22345' })]);
 });
 
 describe('the settle function (SQS)', () => {
@@ -159,5 +172,20 @@ describe('the settle function (SQS)', () => {
     const handler = createSettlementHandler({ credits: fixture.credits, logger: new RecordingLogger(), metrics, receivesMax: 8 });
     expect(await handler(event({ hold_id: 'nope' }, 1))).toEqual({ batchItemFailures: [] });
     expect(metrics.total('UnsettledHolds')).toBe(1);
+  });
+
+  test('starts a message only with time left for its credits call; the rest go back to the queue, uncounted; each message is flushed', async () => {
+    const job = await deferredJob();
+    settlementFails = false;
+    const metrics = new RecordingMetrics();
+    const handler = createSettlementHandler({ credits: fixture.credits, logger: new RecordingLogger(), metrics, receivesMax: 5 });
+    const two = { Records: [...event(job, 1).Records, { ...event(job, 1).Records[0], messageId: 'm-2' }] } as SQSEvent;
+    // The invocation's clock: time for the first message, then too little for a second credits call.
+    const remaining = [20_000, settlementRemainingMillisecondsMin - 1];
+    const context = { getRemainingTimeInMillis: () => remaining.shift() ?? 0 };
+    expect(await handler(two, context)).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    expect(metrics.total('SettlementsRecovered')).toBe(1);
+    expect(metrics.total('UnsettledHolds')).toBe(0);
+    expect(metrics.flushes).toBe(1);
   });
 });
