@@ -12,11 +12,6 @@ export interface EmbeddedLedgerOptions {
    * promise resolves and are replayed on the next open. Without it, the ledger lives in memory.
    */
   dataFile?: string;
-  /**
-   * With a data file: write a snapshot (on close, or right after a long replay on open) once this
-   * many journal bytes were written since the last one. Default: 16 MiB (about 100,000 transfers).
-   */
-  snapshotAfterJournalBytes?: number;
 }
 
 /** One in-process ledger that any number of clients share, like a cluster. */
@@ -26,14 +21,12 @@ export interface EmbeddedLedger {
   close(): void;
   /** Bytes of a torn last write cut from the data file when it was opened (0 if none). */
   readonly truncatedBytes: number;
-  /** Journal bytes replayed on open: all of them, or only those after the snapshot that was loaded. */
-  readonly journalReplayedBytes: number;
   /** What an operator must be told about opening the data file: a cut, an upgrade (empty if nothing). */
   readonly journalWarnings: readonly string[];
 }
 
 export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): EmbeddedLedger {
-  const engine = LedgerEngine.open(options.clock ?? createSystemClock(), options.dataFile ?? null, options.snapshotAfterJournalBytes);
+  const engine = LedgerEngine.open(options.clock ?? createSystemClock(), options.dataFile ?? null);
   const clients = new Set<{ destroy: () => void }>();
   let closed = false;
   return {
@@ -52,8 +45,7 @@ export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): Embedde
     get truncatedBytes(): number {
       return engine.truncatedBytes;
     },
-    journalReplayedBytes: engine.journalOpenReport?.replayedBytes ?? 0,
-    journalWarnings: [...journalWarnings(engine.journalOpenReport, options.dataFile), ...engine.openWarnings],
+    journalWarnings: journalWarnings(engine.journalOpenReport, options.dataFile),
   };
 }
 

@@ -23,12 +23,12 @@ export type JournalRecord =
 
 const low64Mask = (1n << 64n) - 1n;
 
-export function writeU128(buffer: Buffer, offset: number, value: bigint): void {
+function writeU128(buffer: Buffer, offset: number, value: bigint): void {
   buffer.writeBigUInt64LE(value & low64Mask, offset);
   buffer.writeBigUInt64LE(value >> 64n, offset + 8);
 }
 
-export function readU128(buffer: Buffer, offset: number): bigint {
+function readU128(buffer: Buffer, offset: number): bigint {
   const low = buffer.readBigUInt64LE(offset);
   // Most values fit in 64 bits: skip the shift and the or (two allocations fewer on a hot path).
   if (buffer.readUInt32LE(offset + 8) === 0 && buffer.readUInt32LE(offset + 12) === 0) return low;
@@ -50,7 +50,7 @@ export function encodeRecord(operation: RecordOperation, nowNanoseconds: bigint,
   return buffer;
 }
 
-export function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
+function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
   writeU128(buffer, offset, account.id);
   writeU128(buffer, offset + 16, account.debits_pending);
   writeU128(buffer, offset + 32, account.debits_posted);
@@ -66,7 +66,7 @@ export function encodeAccount(buffer: Buffer, offset: number, account: Account):
   buffer.writeBigUInt64LE(account.timestamp, offset + 120);
 }
 
-export function encodeTransfer(buffer: Buffer, offset: number, transfer: Transfer): void {
+function encodeTransfer(buffer: Buffer, offset: number, transfer: Transfer): void {
   writeU128(buffer, offset, transfer.id);
   writeU128(buffer, offset + 16, transfer.debit_account_id);
   writeU128(buffer, offset + 32, transfer.credit_account_id);

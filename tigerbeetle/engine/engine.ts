@@ -12,7 +12,6 @@ import type { Clock } from './clock';
 import { encodeRecord, RecordOperation, type JournalRecord } from './codec';
 import { expirePendingTransfers, pulseNeeded } from './expiry';
 import { Journal, type DurableCallback, type JournalOpenReport } from './journal';
-import { loadSnapshot, readSnapshotHeader, snapshotPathOf, writeSnapshot } from './snapshot';
 import * as queries from './queries';
 import { LedgerState } from './state';
 
@@ -23,47 +22,18 @@ import { LedgerState } from './state';
  * transfers), carrying the clock reading it used, so replaying the journal rebuilds the same
  * state, timestamps included.
  */
-/** Default: a snapshot once this many journal bytes (about 100,000 transfers) were written since the last. */
-export const snapshotAfterJournalBytesDefault = 16 * 1024 * 1024;
-
 export class LedgerEngine {
-  private state = new LedgerState();
+  private readonly state = new LedgerState();
   private journal: Journal | null = null;
-  private snapshotPath: string | null = null;
-  /** The journal offset the newest snapshot covers. */
-  private snapshotJournalBytes = 0;
   private failure: Error | null = null;
   private closed = false;
-  /** What opening the data file found that an operator must hear (an ignored snapshot). */
-  readonly openWarnings: string[] = [];
 
-  private constructor(
-    private readonly clock: Clock,
-    private readonly snapshotAfterJournalBytes: number,
-  ) {}
+  private constructor(private readonly clock: Clock) {}
 
-  /**
-   * Opens the ledger: loads the data file's snapshot if it matches, replays the journal after it,
-   * and writes a new snapshot at once when that replay was long (so a crash loop stays fast).
-   */
-  static open(clock: Clock, dataFile: string | null, snapshotAfterJournalBytes = snapshotAfterJournalBytesDefault): LedgerEngine {
-    const engine = new LedgerEngine(clock, snapshotAfterJournalBytes);
-    if (dataFile === null) return engine;
-    const snapshotPath = snapshotPathOf(dataFile);
-    engine.snapshotPath = snapshotPath;
-    engine.journal = Journal.open(dataFile, (record) => engine.replay(record), (journal) => engine.loadMatchingSnapshot(snapshotPath, journal));
-    engine.snapshotJournalBytes = engine.journal.openReport.replayedFromBytes;
-    if (engine.journal.openReport.replayedBytes >= snapshotAfterJournalBytes) engine.snapshot();
+  static open(clock: Clock, dataFile: string | null): LedgerEngine {
+    const engine = new LedgerEngine(clock);
+    if (dataFile !== null) engine.journal = Journal.open(dataFile, (record) => engine.replay(record));
     return engine;
-  }
-
-  /** Writes a snapshot of the state now (everything appended is flushed first, so the two agree). */
-  snapshot(): void {
-    if (this.journal === null || this.snapshotPath === null) return;
-    if (this.failure !== null) throw this.failure;
-    this.journal.flush();
-    writeSnapshot(this.snapshotPath, this.state, { journalId: this.journal.journalId, journalBytes: this.journal.committedBytes, journalTailCrc: this.journal.tailCrc() });
-    this.snapshotJournalBytes = this.journal.committedBytes;
   }
 
   /** Bytes of a torn last write that were cut from the data file on open (0 if none). */
@@ -129,33 +99,10 @@ export class LedgerEngine {
     else this.journal.whenDurable(callback);
   }
 
-  /** Flushes, writes a snapshot when enough was journaled since the last, and releases the data file. */
   close(): void {
     if (this.closed) return;
-    try {
-      const journaledSinceSnapshot = (this.journal?.committedBytes ?? 0) - this.snapshotJournalBytes;
-      if (this.journal !== null && this.failure === null && journaledSinceSnapshot >= this.snapshotAfterJournalBytes) this.snapshot();
-    } finally {
-      this.closed = true;
-      this.journal?.close();
-    }
-  }
-
-  /** Loads the snapshot if it is of this journal; otherwise says why and replays everything. */
-  private loadMatchingSnapshot(snapshotPath: string, journal: { id: bigint; tailCrcAt: (offset: number) => number | null }): number | null {
-    let header: ReturnType<typeof readSnapshotHeader>;
-    try {
-      header = readSnapshotHeader(snapshotPath);
-      if (header === null) return null;
-      if (header.journalId !== journal.id) throw new Error('it is not of this journal');
-      if (journal.tailCrcAt(header.journalBytes) !== header.journalTailCrc) throw new Error('it does not match the journal (which ends before it or was rewritten)');
-      loadSnapshot(snapshotPath, header, this.state);
-      return header.journalBytes;
-    } catch (error) {
-      this.state = new LedgerState();
-      this.openWarnings.push(`snapshot ${snapshotPath} ignored: ${(error as Error).message}; the whole journal was replayed`);
-      return null;
-    }
+    this.closed = true;
+    this.journal?.close();
   }
 
   /** Expires due pending transfers first, like the pulse TigerBeetle runs before the request. */

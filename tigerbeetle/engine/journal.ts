@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from './checksum';
@@ -11,7 +10,7 @@ import { decodeRecords, type JournalRecord } from './codec';
  *   bytes [journalDataStartBytes, ...): frames, one or more per write
  *
  * Superblock: magic u32 | version u32 | sequence u64 | committed bytes u64 | last write start u64 |
- *             journal id u128 (random, set when the file is created) | 4 zero | crc32 u32 (of the first 52 bytes)
+ *             crc32 u32 (of the first 36 bytes)
  * Frame:      magic u32 | payload bytes u32 | payload crc32 u32 | header crc32 u32 | payload
  *
  * Every flush appends its frames, then writes the next superblock copy (the file's new length, and
@@ -22,15 +21,13 @@ import { decodeRecords, type JournalRecord } from './codec';
  * leaves the other copy, one write older, which only widens what counts as the last write.
  */
 export const journalFrameBytesMax = 64 * 1024 * 1024;
-/** A snapshot names its journal position by the length and a CRC-32 of this many bytes before it. */
-export const journalTailCrcBytes = 64;
 /** Frames start here; the superblock copies live before it. */
 export const journalDataStartBytes = 4096;
 const frameHeaderBytes = 16;
 const frameMagic = 0x4a454254; // "TBEJ" in little-endian bytes.
 const superblockMagic = 0x53454254; // "TBES" in little-endian bytes.
 const superblockVersion = 2;
-const superblockBytes = 56;
+const superblockBytes = 40;
 /** The second copy starts on its own 2 KiB half, so one torn sector cannot damage both. */
 const superblockCopyOffsets = [0, 2048] as const;
 const zeroScanChunkBytes = 64 * 1024;
@@ -40,20 +37,11 @@ export type DurableCallback = (error: Error | null) => void;
 
 interface Superblock {
   readonly sequence: bigint;
-  /** Names this journal, so a snapshot of another one is never loaded over it. */
-  readonly journalId: bigint;
   /** The file's length after the last write. */
   readonly committedBytes: number;
   /** Where the last write began: everything before it was fsync'd by an earlier flush. */
   readonly lastWriteStartBytes: number;
 }
-
-/**
- * Called once the file is locked and its superblock read: loads a snapshot if it matches this
- * journal (its id, and `tailCrcAt`: the CRC-32 of the bytes before an offset, null if out of range) and
- * returns the journal offset it covers, or null to replay from the start.
- */
-export type SnapshotLoader = (journal: { id: bigint; tailCrcAt: (offset: number) => number | null }) => number | null;
 
 /** What opening found and did, for the operator: a cut is never silent. */
 export interface JournalOpenReport {
@@ -65,10 +53,6 @@ export interface JournalOpenReport {
   readonly cutReason: string | null;
   /** An old journal without a superblock was rewritten in the current format. */
   readonly upgradedFromVersion: number | null;
-  /** Where replay began: the data start, or the offset a snapshot covered. */
-  readonly replayedFromBytes: number;
-  /** Bytes of frames replayed on open. */
-  readonly replayedBytes: number;
 }
 
 export class Journal {
@@ -82,8 +66,6 @@ export class Journal {
     private readonly fileDescriptor: number,
     private fileBytes: number,
     private superblockSequence: bigint,
-    /** Names this journal (kept across upgrades and cuts). */
-    readonly journalId: bigint,
     private readonly lockPath: string,
     readonly openReport: JournalOpenReport,
   ) {}
@@ -93,29 +75,16 @@ export class Journal {
     return this.openReport.cutBytes;
   }
 
-  /** The file's length: everything flushed so far. */
-  get committedBytes(): number {
-    return this.fileBytes;
-  }
-
-  /** CRC-32 of the last bytes flushed, which a snapshot of the current state records. */
-  tailCrc(): number {
-    return tailCrcAt(this.fileDescriptor, this.fileBytes, this.fileBytes) as number;
-  }
-
-  /**
-   * Opens (or creates) the journal, calling `replay` for every committed record in order (after
-   * the snapshot that `loadSnapshot` loaded, if any).
-   */
-  static open(filePath: string, replay: (record: JournalRecord) => void, loadSnapshot?: SnapshotLoader): Journal {
+  /** Opens (or creates) the journal, calling `replay` for every committed record in order. */
+  static open(filePath: string, replay: (record: JournalRecord) => void): Journal {
     const lockPath = acquireLock(filePath);
     try {
       const upgradedFromVersion = upgradeLegacyJournal(filePath);
       const existed = fs.existsSync(filePath);
       const fileDescriptor = fs.openSync(filePath, existed ? 'r+' : 'w+');
       if (!existed) fsyncDirectory(path.dirname(filePath));
-      const opened = openFile(fileDescriptor, filePath, replay, loadSnapshot);
-      return new Journal(fileDescriptor, opened.validBytes, opened.sequence, opened.journalId, lockPath, { ...opened.report, upgradedFromVersion });
+      const opened = openFile(fileDescriptor, filePath, replay);
+      return new Journal(fileDescriptor, opened.validBytes, opened.sequence, lockPath, { ...opened.report, upgradedFromVersion });
     } catch (error) {
       fs.rmSync(lockPath, { force: true });
       throw error;
@@ -157,7 +126,7 @@ export class Journal {
       const lastWriteStartBytes = this.fileBytes;
       for (const frame of buildFrames(records)) this.write(frame);
       this.superblockSequence += 1n;
-      writeSuperblock(this.fileDescriptor, { sequence: this.superblockSequence, journalId: this.journalId, committedBytes: this.fileBytes, lastWriteStartBytes });
+      writeSuperblock(this.fileDescriptor, { sequence: this.superblockSequence, committedBytes: this.fileBytes, lastWriteStartBytes });
       fs.fsyncSync(this.fileDescriptor);
     } catch (error) {
       this.failure = error instanceof Error ? error : new Error(String(error));
@@ -228,21 +197,17 @@ function openFile(
   fileDescriptor: number,
   filePath: string,
   replay: (record: JournalRecord) => void,
-  loadSnapshot: SnapshotLoader | undefined,
-): { validBytes: number; sequence: bigint; journalId: bigint; report: Omit<JournalOpenReport, 'upgradedFromVersion'> } {
+): { validBytes: number; sequence: bigint; report: Omit<JournalOpenReport, 'upgradedFromVersion'> } {
   const fileBytes = fs.fstatSync(fileDescriptor).size;
   let superblock = readSuperblock(fileDescriptor, fileBytes, filePath);
   if (superblock === null) {
     // A new file, or one whose creation crashed before anything was committed to it.
-    superblock = newSuperblock(journalDataStartBytes, journalDataStartBytes);
+    superblock = { sequence: 1n, committedBytes: journalDataStartBytes, lastWriteStartBytes: journalDataStartBytes };
     for (const offset of superblockCopyOffsets) writeSuperblockAt(fileDescriptor, offset, superblock);
     fs.fsyncSync(fileDescriptor);
   }
-  const journalId = superblock.journalId;
-  const scannedBytes = Math.max(fileBytes, journalDataStartBytes);
-  const start = loadSnapshot?.({ id: journalId, tailCrcAt: (offset) => tailCrcAt(fileDescriptor, offset, fileBytes) }) ?? journalDataStartBytes;
-  const scan = replayFrames(fileDescriptor, start, scannedBytes, replay);
-  const report = { cutBytes: 0, cutAtByte: scan.validBytes, cutReason: null as string | null, replayedFromBytes: start, replayedBytes: scan.validBytes - start };
+  const scan = replayFrames(fileDescriptor, Math.max(fileBytes, journalDataStartBytes), replay);
+  const report = { cutBytes: 0, cutAtByte: scan.validBytes, cutReason: null as string | null };
   if (scan.damage !== null) {
     if (scan.validBytes < superblock.lastWriteStartBytes) {
       throw new Error(
@@ -260,19 +225,18 @@ function openFile(
   const sequence = superblock.sequence + 1n;
   if (report.cutBytes > 0) fs.ftruncateSync(fileDescriptor, scan.validBytes);
   // Everything kept is now served to clients: record it as committed before the first new write.
-  writeSuperblock(fileDescriptor, { sequence, journalId, committedBytes: scan.validBytes, lastWriteStartBytes: scan.validBytes });
+  writeSuperblock(fileDescriptor, { sequence, committedBytes: scan.validBytes, lastWriteStartBytes: scan.validBytes });
   fs.fsyncSync(fileDescriptor);
-  return { validBytes: scan.validBytes, sequence, journalId, report };
+  return { validBytes: scan.validBytes, sequence, report };
 }
 
-/** Replays frames from `start` until the end or the first damaged frame. */
+/** Replays frames from the data start until the end or the first damaged frame. */
 function replayFrames(
   fileDescriptor: number,
-  start: number,
   fileBytes: number,
   replay: (record: JournalRecord) => void,
 ): { validBytes: number; damage: { reason: string } | null } {
-  let offset = start;
+  let offset = journalDataStartBytes;
   while (offset < fileBytes) {
     const frame = readFrameAt(fileDescriptor, offset, fileBytes);
     if (frame.kind === 'damaged') {
@@ -302,13 +266,6 @@ function readFrameAt(fileDescriptor: number, offset: number, fileBytes: number):
   return { kind: 'frame', payload, nextOffset: frameEnd };
 }
 
-/** CRC-32 of the frame bytes just before `offset`; null when `offset` is not inside the frames. */
-function tailCrcAt(fileDescriptor: number, offset: number, fileBytes: number): number | null {
-  if (!Number.isSafeInteger(offset) || offset < journalDataStartBytes || offset > fileBytes) return null;
-  const tailStart = Math.max(journalDataStartBytes, offset - journalTailCrcBytes);
-  return crc32(readExactly(fileDescriptor, tailStart, offset - tailStart));
-}
-
 /** The newest valid superblock copy; null for a file with no superblock and no data yet. */
 function readSuperblock(fileDescriptor: number, fileBytes: number, filePath: string): Superblock | null {
   const copies: Superblock[] = [];
@@ -322,17 +279,11 @@ function readSuperblock(fileDescriptor: number, fileBytes: number, filePath: str
   throw new Error(`journal ${filePath}: both superblock copies are damaged; refusing to open`);
 }
 
-function newSuperblock(committedBytes: number, lastWriteStartBytes: number): Superblock {
-  const id = randomBytes(16);
-  return { sequence: 1n, journalId: id.readBigUInt64LE(0) | (id.readBigUInt64LE(8) << 64n), committedBytes, lastWriteStartBytes };
-}
-
 function decodeSuperblock(bytes: Buffer): Superblock | null {
-  if (bytes.readUInt32LE(0) !== superblockMagic || bytes.readUInt32LE(52) !== crc32(bytes.subarray(0, 52))) return null;
+  if (bytes.readUInt32LE(0) !== superblockMagic || bytes.readUInt32LE(36) !== crc32(bytes.subarray(0, 36))) return null;
   if (bytes.readUInt32LE(4) !== superblockVersion) return null;
   return {
     sequence: bytes.readBigUInt64LE(8),
-    journalId: bytes.readBigUInt64LE(32) | (bytes.readBigUInt64LE(40) << 64n),
     committedBytes: Number(bytes.readBigUInt64LE(16)),
     lastWriteStartBytes: Number(bytes.readBigUInt64LE(24)),
   };
@@ -350,9 +301,7 @@ function writeSuperblockAt(fileDescriptor: number, offset: number, superblock: S
   bytes.writeBigUInt64LE(superblock.sequence, 8);
   bytes.writeBigUInt64LE(BigInt(superblock.committedBytes), 16);
   bytes.writeBigUInt64LE(BigInt(superblock.lastWriteStartBytes), 24);
-  bytes.writeBigUInt64LE(superblock.journalId & ((1n << 64n) - 1n), 32);
-  bytes.writeBigUInt64LE(superblock.journalId >> 64n, 40);
-  bytes.writeUInt32LE(crc32(bytes.subarray(0, 52)), 52);
+  bytes.writeUInt32LE(crc32(bytes.subarray(0, 36)), 36);
   fs.writeSync(fileDescriptor, bytes, 0, superblockBytes, offset);
 }
 
@@ -376,7 +325,8 @@ function upgradeLegacyJournal(filePath: string): number | null {
   const upgradedPath = `${filePath}.upgrade`;
   const upgraded = fs.openSync(upgradedPath, 'w');
   try {
-    const superblock = newSuperblock(journalDataStartBytes + legacy.length, journalDataStartBytes + lastFrameStart);
+    const start = journalDataStartBytes + lastFrameStart;
+    const superblock = { sequence: 1n, committedBytes: journalDataStartBytes + legacy.length, lastWriteStartBytes: start };
     for (const offset of superblockCopyOffsets) writeSuperblockAt(upgraded, offset, superblock);
     fs.writeSync(upgraded, legacy, 0, legacy.length, journalDataStartBytes);
     fs.fsyncSync(upgraded);

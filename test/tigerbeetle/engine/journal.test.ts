@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { CreateAccountStatus, CreateTransferStatus, TransferFlags, type Client } from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
 import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
+import { openLedger } from '../../../tigerbeetle/ledger';
 import { account, queryFilter, transfer } from './fixtures';
 
 const { created } = CreateTransferStatus;
@@ -146,6 +147,16 @@ describe('embedded ledger: journal', () => {
     const again = openEmbeddedLedger({ dataFile });
     expect(again.journalWarnings).toEqual([]);
     again.close();
+  });
+
+  it("the gateway's ledger carries the warnings, so the operator sees them in its log", async () => {
+    const first = openEmbeddedLedger({ dataFile });
+    await first.createClient().createAccounts([account(1n), account(2n)]);
+    first.close();
+    fs.truncateSync(dataFile, fs.statSync(dataFile).size - 20);
+    const ledger = openLedger({ kind: 'embedded', dataFile });
+    expect(ledger.warnings).toEqual([expect.stringMatching(/torn last write/)]);
+    await ledger.close();
   });
 
   it('refuses to open a journal truncated before its last write (acknowledged requests are missing)', async () => {
