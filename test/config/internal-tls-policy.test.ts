@@ -1,22 +1,13 @@
-import { ConfigError, resolveStageConfig, type StageName } from '../../lib/config';
+import { resolveStageConfig } from '../../lib/config';
 import { shippedStages } from '../../lib/config/stages';
-import { deployableConfig, deployableOverrides, layerOverrides } from '../support/synth';
+import { deployableConfig, deployableProblems } from '../support/synth';
 
 /**
  * NET-07 / CFG-01: the internal hops carry service keys, so production refuses to synthesize them in
  * plain text; the internal domain must sit under the zone that validates its certificate.
  */
 
-/** The problems of a deployable stage (the test fixtures' real names) with `overrides` on top. */
-function problemsOf(stage: StageName, overrides: unknown): string[] {
-  try {
-    resolveStageConfig(stage, layerOverrides(deployableOverrides(stage), overrides));
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+const problemsOf = deployableProblems;
 
 describe('NET-07 / CFG-01: internal TLS in the config policy', () => {
   test('production without internal TLS is refused: no plaintext internal hops', () => {

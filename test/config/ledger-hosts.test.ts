@@ -1,5 +1,5 @@
-import { ConfigError, resolveStageConfig, stageNames, type StageName } from '../../lib/config';
-import { deployableConfig, deployableOverrides, layerOverrides } from '../support/synth';
+import { stageNames } from '../../lib/config';
+import { deployableConfig, deployableProblems } from '../support/synth';
 import {
   ledgerHostReservedMemoryMiB,
   ledgerInstanceMemoryMiB,
@@ -10,15 +10,7 @@ import {
 
 /** DATA-01: a replica gets the memory TigerBeetle needs, on a host that has it; synth refuses less. */
 
-function problemsOf(stage: StageName, overrides: unknown): string[] {
-  try {
-    resolveStageConfig(stage, layerOverrides(deployableOverrides(stage), overrides));
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+const problemsOf = deployableProblems;
 
 describe('DATA-01: ledger host sizing', () => {
   test.each(stageNames)('%s: the replica has at least 6 GiB and its grid cache plus 3 GiB, and fits its host next to the gateway', (stage) => {

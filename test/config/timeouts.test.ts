@@ -1,18 +1,9 @@
-import { ConfigError, resolveStageConfig, stageNames } from '../../lib/config';
-import { deployableConfig, deployableOverrides, layerOverrides } from '../support/synth';
+import { stageNames } from '../../lib/config';
+import { deployableConfig, deployableProblems } from '../support/synth';
 import { apiGatewayStreamingIntegrationTimeoutSecondsMax, timeoutChainOf, timeoutChainProblems } from '../../lib/config/timeouts';
 import { proxyConfigDefaults } from '../../lambda/proxy/config';
 
-/** The problems of a deployable stage (the test fixtures' real names) with `overrides` on top. */
-function problemsOf(stage: (typeof stageNames)[number], overrides: unknown): string[] {
-  try {
-    resolveStageConfig(stage, layerOverrides(deployableOverrides(stage), overrides));
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+const problemsOf = deployableProblems;
 
 describe('the timeout chain of the streaming path: provider budget < Lambda <= API Gateway integration < ALB idle', () => {
   test.each(stageNames)('%s ships a chain that holds', (stage) => {

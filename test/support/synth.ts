@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createStageApp, type StageStacks } from '../../lib/app';
-import { resolveStageConfig, type StageConfig, type StageName } from '../../lib/config';
+import { ConfigError, resolveStageConfig, type StageConfig, type StageName } from '../../lib/config';
 
 export interface SynthesizedStage {
   readonly config: StageConfig;
@@ -29,6 +29,20 @@ export function layerOverrides(first: unknown, second: unknown): unknown {
   const layered: Record<string, unknown> = { ...first };
   for (const [key, value] of Object.entries(second)) layered[key] = value === null ? null : layerOverrides(first[key], value);
   return layered;
+}
+
+/**
+ * The configuration problems of a deployable stage (the fixtures' real names) with `overrides` on
+ * top: what synth would refuse, every problem at once; empty when it is accepted.
+ */
+export function deployableProblems(stage: StageName, overrides: unknown): string[] {
+  try {
+    resolveStageConfig(stage, layerOverrides(deployableOverrides(stage), overrides));
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
 }
 
 /** A stage's config as CI synthesizes it: the fixture's values, then the test's own overrides. */
