@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
+import { AwsCallError, awsJsonClient, type AwsCredentials } from '../shared/aws-json-client';
 import type { AppLogger } from '../shared/logger';
 import { audit } from '../shared/logger';
 import type { AppMetrics } from '../shared/metrics';
@@ -57,11 +58,37 @@ export function unsettled(logger: AppLogger, metrics: AppMetrics, fields: Record
   return 'unsettled';
 }
 
-export function sqsSettlementQueue(client: SQSClient, queueUrl: string): SettlementQueue {
+/** Deadline of one SendMessage, retries included: the settlement path is already past the inline retries. */
+export const settlementEnqueueTimeoutMilliseconds = 5_000;
+
+interface SendMessageOutput {
+  readonly MessageId?: string;
+  readonly MD5OfMessageBody?: string;
+}
+
+/**
+ * SendMessage over SQS's JSON protocol (x-amz-json-1.0), SigV4-signed with the execution role's
+ * credentials, to the queue URL's own host (as the SDK does). The MD5 SQS computes of the body it
+ * stored is checked, as the SDK checks it: a job altered in transit must not be settled.
+ */
+export function sqsSettlementQueue(options: { region: string; queueUrl: string; credentials?: () => AwsCredentials; random?: () => number }): SettlementQueue {
+  const client = awsJsonClient({
+    signingName: 'sqs',
+    region: options.region,
+    endpoint: options.queueUrl,
+    targetPrefix: 'AmazonSQS',
+    jsonVersion: '1.0',
+    credentials: options.credentials,
+    random: options.random,
+  });
   return {
-    description: `SQS queue ${queueUrl}`,
+    description: `SQS queue ${options.queueUrl}`,
     async enqueue(job) {
-      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(settlementJobSchema.parse(job)) }));
+      const body = JSON.stringify(settlementJobSchema.parse(job));
+      const answer = await client.call<SendMessageOutput>('SendMessage', { QueueUrl: options.queueUrl, MessageBody: body }, { timeoutMilliseconds: settlementEnqueueTimeoutMilliseconds });
+      if (answer.MD5OfMessageBody !== createHash('md5').update(body, 'utf8').digest('hex')) {
+        throw new AwsCallError('InvalidChecksumError', `AmazonSQS.SendMessage: the MD5 of the stored body does not match the job sent`, 200);
+      }
     },
   };
 }
