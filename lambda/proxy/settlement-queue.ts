@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
-import * as z from 'zod';
+import * as z from '../shared/zod-mini';
 import { AwsCallError, awsJsonClient, type AwsCredentials } from '../shared/aws-json-client';
 import type { AppLogger } from '../shared/logger';
 import { audit } from '../shared/logger';
@@ -16,13 +16,13 @@ import { CreditsUnavailableError, type CreditsClient } from './credits-client';
  */
 
 export const settlementJobSchema = z.strictObject({
-  hold_id: z.string().regex(/^[1-9][0-9]{0,38}$/),
-  user_id: z.string().min(1).max(128),
+  hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)),
+  user_id: z.string().check(z.minLength(1), z.maxLength(128)),
   action: z.enum(['settle', 'release']),
-  amount_micros: z.string().regex(/^(0|[1-9][0-9]{0,38})$/),
-  request_id: z.string().max(128),
+  amount_micros: z.string().check(z.regex(/^(0|[1-9][0-9]{0,38})$/)),
+  request_id: z.string().check(z.maxLength(128)),
   /** When the hold expires: after that nothing can be charged. */
-  expires_at_milliseconds: z.number().int().positive(),
+  expires_at_milliseconds: z.number().check(z.int(), z.positive()),
 });
 export type SettlementJob = z.infer<typeof settlementJobSchema>;
 

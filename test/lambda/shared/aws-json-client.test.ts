@@ -47,7 +47,7 @@ test('a missing stage (ResourceNotFoundException) is undefined, not an error', a
 });
 
 test('a wrong secret key is refused by the stand-in (InvalidSignatureException, not retried): the stand-in really verifies', async () => {
-  const wrong = secrets(() => ({ ...standInCredentials, secretAccessKey: 'not-the-secret-access-key-0000000000000' }));
+  const wrong = fetchSecretReader({ region, endpoint: standIn.url, credentials: () => ({ ...standInCredentials, secretAccessKey: 'not-the-secret-access-key-0000000000000' }), random: noJitter });
   await expect(wrong.readSecretString(secretArn, 'AWSCURRENT', 2_000)).rejects.toMatchObject({ name: 'InvalidSignatureException', status: 403 });
   expect(standIn.requests).toHaveLength(0);
 });
