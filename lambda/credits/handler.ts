@@ -1,10 +1,10 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
 import { coldStartHandler } from '../shared/lambda-handler';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
+import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { serviceKeyFromSecretString } from './keys';
 import { acceptOperatorInvocations } from './operator-invoke';
@@ -46,10 +46,10 @@ export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLa
   };
 }
 
-export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, client: SecretsManagerClient, logger: AppLogger, metrics: AppMetrics) {
+export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, secrets: SecretReader, logger: AppLogger, metrics: AppMetrics) {
   const keyring = (role: CreditsPrincipal['role'], secretArn: string) =>
     openRotatingKeyring<CreditsPrincipal>({
-      client,
+      secrets,
       secretArn,
       logger,
       name: `credits ${role} key`,
@@ -60,7 +60,7 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, cl
   const [admin, proxy] = await Promise.all([keyring('admin', settings.adminKeySecretArn), keyring('proxy', settings.proxyKeySecretArn)]);
   const ledger = createGatewayClient({
     baseUrl: settings.gatewayUrl,
-    token: cachedCurrentSecret(client, settings.gatewayTokenSecretArn, tokenFromSecretString),
+    token: cachedCurrentSecret(secrets, settings.gatewayTokenSecretArn, tokenFromSecretString),
     requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds,
   });
   return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger, metrics });
@@ -71,7 +71,7 @@ const serveLoadBalancerEvents = coldStartHandler(async () => {
   const settings = creditsLambdaSettings(process.env);
   const logger = createLogger('credits', settings.logLevel);
   const metrics = createEmfMetrics('credits', settings.stage);
-  return { app: await createCreditsLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), logger, metrics), metrics };
+  return { app: await createCreditsLambdaApp(settings, fetchSecretReader({ region: settings.region }), logger, metrics), metrics };
 });
 
 /** ALB events, and operators' direct invocations (npm run credits, operator-invoke.ts), served by the same app. */

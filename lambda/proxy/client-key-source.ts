@@ -1,8 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { clientKeyVerifier, emptyClientKeySet, parseClientKeySet, type ClientKeySet, type ClientKeyVerifier } from '../shared/client-keys';
 import type { AppLogger } from '../shared/logger';
 import { readSecretVersion } from '../shared/secret-keyring';
+import type { SecretReader } from '../shared/secrets-manager';
 
 /**
  * Where the proxy reads its client key set: a Secrets Manager secret (AWS) or a git-ignored file
@@ -53,14 +53,14 @@ export function fileClientKeySource(path: string, logger: AppLogger, checkMillis
 }
 
 export async function secretsManagerClientKeySource(options: {
-  client: SecretsManagerClient;
+  secrets: SecretReader;
   secretArn: string;
   logger: AppLogger;
   refreshMilliseconds?: number;
 }): Promise<ClientKeySource> {
   const refreshMilliseconds = options.refreshMilliseconds ?? clientKeysRefreshMillisecondsDefault;
   const read = async () => {
-    const secretString = await readSecretVersion(options.client, options.secretArn, 'AWSCURRENT');
+    const secretString = await readSecretVersion(options.secrets, options.secretArn, 'AWSCURRENT');
     if (secretString === undefined) throw new Error('the client key secret has no AWSCURRENT version');
     return clientKeyVerifier(parseClientKeySet(secretString));
   };

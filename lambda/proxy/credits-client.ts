@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../shared/zod-mini';
 import { createInternalHttpClient, type InternalAnswer } from '../shared/http-client';
 
 /**
@@ -59,16 +59,17 @@ export interface CreditsClientOptions {
 /** Largest answer of the credits service the proxy reads: its answers are a few hundred bytes. */
 export const creditsAnswerBytesMax = 64 * 1024;
 
-const decimal = z.string().regex(/^(0|[1-9][0-9]{0,38})$/).transform((text) => BigInt(text));
-const rateSchema = z.object({ limit: z.number().int(), remaining: z.number().int(), reset_seconds: z.number().int() });
-const holdAnswerSchema = z.object({ hold_id: z.string().regex(/^[1-9][0-9]{0,38}$/), expires_at: z.iso.datetime(), rate: rateSchema.optional() });
+const decimal = z.pipe(z.string().check(z.regex(/^(0|[1-9][0-9]{0,38})$/)), z.transform((text) => BigInt(text)));
+const integer = () => z.number().check(z.int());
+const rateSchema = z.object({ limit: integer(), remaining: integer(), reset_seconds: integer() });
+const holdAnswerSchema = z.object({ hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)), expires_at: z.iso.datetime(), rate: z.optional(rateSchema) });
 const insufficientSchema = z.object({ error: z.object({ available_micros: decimal }) });
-const rateRefusedSchema = z.object({ error: z.object({ limit: z.number().int(), retry_after_seconds: z.number().int() }) });
+const rateRefusedSchema = z.object({ error: z.object({ limit: integer(), retry_after_seconds: integer() }) });
 const settledSchema = z.object({ charged_micros: decimal, available_micros: decimal });
 const availableSchema = z.object({ available_micros: decimal });
 const rateVerdictSchema = z.discriminatedUnion('allowed', [
-  z.object({ allowed: z.literal(true), limit: z.number().int(), remaining: z.number().int(), reset_seconds: z.number().int() }),
-  z.object({ allowed: z.literal(false), limit: z.number().int(), retry_after_seconds: z.number().int() }),
+  z.object({ allowed: z.literal(true), limit: integer(), remaining: integer(), reset_seconds: integer() }),
+  z.object({ allowed: z.literal(false), limit: integer(), retry_after_seconds: integer() }),
 ]);
 const errorMessageSchema = z.object({ error: z.object({ message: z.string() }) });
 
@@ -101,7 +102,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     }
   }
 
-  function parse<T extends z.ZodType>(what: string, schema: T, answer: Answer): z.output<T> {
+  function parse<T extends z.ZodMiniType>(what: string, schema: T, answer: Answer): z.output<T> {
     const parsed = schema.safeParse(answer.body);
     if (!parsed.success) throw new Error(`credits ${what} answered ${answer.status} with an unexpected body`);
     return parsed.data;

@@ -1,10 +1,9 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { serviceKeyFromSecretString } from '../credits/keys';
 import { coldStartStreamingHandler } from '../shared/lambda-handler';
 import { createLogger, type LogLevel } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createProxyApp } from './app';
 import { secretsManagerClientKeySource } from './client-key-source';
 import { creditsRequestTimeoutMilliseconds, type ProxyConfig } from './config';
@@ -51,18 +50,18 @@ export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
   };
 }
 
-export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLambdaSettings>, client: SecretsManagerClient, metrics: AppMetrics) {
+export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLambdaSettings>, secrets: SecretReader, metrics: AppMetrics) {
   const logger = createLogger('proxy', settings.logLevel);
-  const keys = await secretsManagerClientKeySource({ client, secretArn: settings.clientKeysSecretArn, logger });
+  const keys = await secretsManagerClientKeySource({ secrets, secretArn: settings.clientKeysSecretArn, logger });
   const credits = createCreditsClient({
     baseUrl: settings.creditsUrl,
-    key: cachedCurrentSecret(client, settings.creditsKeySecretArn, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
+    key: cachedCurrentSecret(secrets, settings.creditsKeySecretArn, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
     requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
   });
-  const providers = createProviders(cachedCurrentSecret(client, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds), {
+  const providers = createProviders(cachedCurrentSecret(secrets, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds), {
     echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
   });
-  const settlementQueue = settings.settlementQueueUrl ? sqsSettlementQueue(new SQSClient({ region: settings.region }), settings.settlementQueueUrl) : undefined;
+  const settlementQueue = settings.settlementQueueUrl ? sqsSettlementQueue({ region: settings.region, queueUrl: settings.settlementQueueUrl }) : undefined;
   return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics, settlementQueue });
 }
 
@@ -70,5 +69,5 @@ export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLamb
 export const handler = coldStartStreamingHandler(async () => {
   const settings = proxyLambdaSettings(process.env);
   const metrics = createEmfMetrics('proxy', settings.stage);
-  return { app: await createProxyLambdaApp(settings, new SecretsManagerClient({ region: settings.region }), metrics), metrics };
+  return { app: await createProxyLambdaApp(settings, fetchSecretReader({ region: settings.region }), metrics), metrics };
 });

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../shared/zod-mini';
 import type { ChatMessage, FinishReason } from './providers/types';
 
 /**
@@ -13,29 +13,31 @@ export const messagesMax = 512;
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const messageSchema = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant'], { message: 'messages[].role must be system, developer, user or assistant' }),
-  content: z.union([z.string(), z.array(textPart).min(1)], { message: 'messages[].content must be a string or an array of text parts' }),
-  name: z.string().max(64).optional(),
+  content: z.union([z.string(), z.array(textPart).check(z.minLength(1))], { message: 'messages[].content must be a string or an array of text parts' }),
+  name: z.optional(z.string().check(z.maxLength(64))),
 });
 
 export const chatRequestSchema = z
   .object({
-    model: z.string({ message: 'model is required' }).min(1).max(128),
-    messages: z.array(messageSchema, { message: 'messages must be an array' }).min(1, 'messages must not be empty').max(messagesMax),
-    max_tokens: z.number().int('max_tokens must be an integer').positive().optional(),
-    max_completion_tokens: z.number().int('max_completion_tokens must be an integer').positive().optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    top_p: z.number().min(0).max(1).optional(),
-    stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
-    n: z.literal(1, { message: 'only n=1 is supported' }).optional(),
-    stream: z.boolean().optional(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
-    user: z.string().max(256).optional(),
-    tools: z.undefined({ message: 'tools are not supported by this proxy' }).optional(),
-    functions: z.undefined({ message: 'functions are not supported by this proxy' }).optional(),
+    model: z.string({ message: 'model is required' }).check(z.minLength(1), z.maxLength(128)),
+    messages: z.array(messageSchema, { message: 'messages must be an array' }).check(z.minLength(1, 'messages must not be empty'), z.maxLength(messagesMax)),
+    max_tokens: z.optional(z.number().check(z.int('max_tokens must be an integer'), z.positive())),
+    max_completion_tokens: z.optional(z.number().check(z.int('max_completion_tokens must be an integer'), z.positive())),
+    temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+    top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),
+    stop: z.optional(z.union([z.string(), z.array(z.string()).check(z.maxLength(4))])),
+    n: z.optional(z.literal(1, { message: 'only n=1 is supported' })),
+    stream: z.optional(z.boolean()),
+    stream_options: z.optional(z.object({ include_usage: z.optional(z.boolean()) })),
+    user: z.optional(z.string().check(z.maxLength(256))),
+    tools: z.optional(z.undefined({ message: 'tools are not supported by this proxy' })),
+    functions: z.optional(z.undefined({ message: 'functions are not supported by this proxy' })),
   })
-  .refine((request) => request.max_tokens === undefined || request.max_completion_tokens === undefined || request.max_tokens === request.max_completion_tokens, {
-    message: 'max_tokens and max_completion_tokens disagree; send one',
-  });
+  .check(
+    z.refine((request) => request.max_tokens === undefined || request.max_completion_tokens === undefined || request.max_tokens === request.max_completion_tokens, {
+      message: 'max_tokens and max_completion_tokens disagree; send one',
+    }),
+  );
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export function normalizeMessages(messages: ChatRequest['messages']): ChatMessage[] {

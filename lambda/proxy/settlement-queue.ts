@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import * as z from '../shared/zod-mini';
+import { AwsCallError, awsJsonClient, type AwsCredentials } from '../shared/aws-json-client';
 import { settlementEnqueueTimeoutMilliseconds } from './config';
-import * as z from 'zod';
 import type { AppLogger } from '../shared/logger';
 import { audit } from '../shared/logger';
 import type { AppMetrics } from '../shared/metrics';
@@ -16,13 +17,13 @@ import { CreditsUnavailableError, type CreditsClient } from './credits-client';
  */
 
 export const settlementJobSchema = z.strictObject({
-  hold_id: z.string().regex(/^[1-9][0-9]{0,38}$/),
-  user_id: z.string().min(1).max(128),
+  hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)),
+  user_id: z.string().check(z.minLength(1), z.maxLength(128)),
   action: z.enum(['settle', 'release']),
-  amount_micros: z.string().regex(/^(0|[1-9][0-9]{0,38})$/),
-  request_id: z.string().max(128),
+  amount_micros: z.string().check(z.regex(/^(0|[1-9][0-9]{0,38})$/)),
+  request_id: z.string().check(z.maxLength(128)),
   /** When the hold expires: after that nothing can be charged. */
-  expires_at_milliseconds: z.number().int().positive(),
+  expires_at_milliseconds: z.number().check(z.int(), z.positive()),
 });
 export type SettlementJob = z.infer<typeof settlementJobSchema>;
 
@@ -69,13 +70,36 @@ export function unsettled(logger: AppLogger, metrics: AppMetrics, fields: Record
   return 'unsettled';
 }
 
-export function sqsSettlementQueue(client: SQSClient, queueUrl: string): SettlementQueue {
+
+interface SendMessageOutput {
+  readonly MessageId?: string;
+  readonly MD5OfMessageBody?: string;
+}
+
+/**
+ * SendMessage over SQS's JSON protocol (x-amz-json-1.0), SigV4-signed with the execution role's
+ * credentials, to the queue URL's own host (as the SDK does). The MD5 SQS computes of the body it
+ * stored is checked, as the SDK checks it: a job altered in transit must not be settled.
+ */
+export function sqsSettlementQueue(options: { region: string; queueUrl: string; credentials?: () => AwsCredentials; random?: () => number }): SettlementQueue {
+  const client = awsJsonClient({
+    signingName: 'sqs',
+    region: options.region,
+    endpoint: options.queueUrl,
+    targetPrefix: 'AmazonSQS',
+    jsonVersion: '1.0',
+    credentials: options.credentials,
+    random: options.random,
+  });
   return {
-    description: `SQS queue ${queueUrl}`,
+    description: `SQS queue ${options.queueUrl}`,
     async enqueue(job) {
       // Bounded, so the hand-off fits the function's timeout (proxyRequestMillisecondsMax).
-      const deadline = AbortSignal.timeout(settlementEnqueueTimeoutMilliseconds);
-      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(settlementJobSchema.parse(job)) }), { abortSignal: deadline });
+      const body = JSON.stringify(settlementJobSchema.parse(job));
+      const answer = await client.call<SendMessageOutput>('SendMessage', { QueueUrl: options.queueUrl, MessageBody: body }, { timeoutMilliseconds: settlementEnqueueTimeoutMilliseconds });
+      if (answer.MD5OfMessageBody !== createHash('md5').update(body, 'utf8').digest('hex')) {
+        throw new AwsCallError('InvalidChecksumError', `AmazonSQS.SendMessage: the MD5 of the stored body does not match the job sent`, 200);
+      }
     },
   };
 }

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { generateApiKey } from '../shared/keys';
 import { audit, createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import { sdkSecretReader } from '../shared/sdk-secret-reader';
 import { readSecretVersion } from '../shared/secret-keyring';
 import { formatServiceSecret, parseServiceSecret, serviceKeyProblem, type ServiceSecretShape } from '../shared/service-secret';
 
@@ -168,7 +169,7 @@ function secretRegion(secretId: string, defaultRegion: string | undefined): stri
 }
 
 async function currentShape(context: StepContext): Promise<ServiceSecretShape> {
-  const current = await readSecretVersion(context.client, context.secretArn, 'AWSCURRENT');
+  const current = await readSecretVersion(sdkSecretReader(context.client), context.secretArn, 'AWSCURRENT');
   if (current === undefined) throw new Error(`the secret ${context.secretArn} has no AWSCURRENT version`);
   return parseServiceSecret(current, `the AWSCURRENT version of ${context.secretArn}`).shape;
 }

@@ -1,4 +1,3 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { serviceKeyFromSecretString } from '../credits/keys';
 import { creditsRequestTimeoutMilliseconds } from '../proxy/config';
@@ -7,6 +6,7 @@ import { applySettlementJob, settlementJobSchema, unsettled } from '../proxy/set
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { fetchSecretReader } from '../shared/secrets-manager';
 
 /**
  * The settle function: drains the settlement queue (SQS, lib/constructs/settlement-retry.ts). Each
@@ -82,11 +82,11 @@ function build(environment: NodeJS.ProcessEnv): ReturnType<typeof createSettleme
   const required = ['AWS_REGION', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'STAGE', 'SETTLEMENT_RECEIVES_MAX'];
   const missing = required.filter((name) => !environment[name]);
   if (missing.length > 0) throw new Error(`settlement: refusing to start, missing configuration: ${missing.join(', ')}`);
-  const client = new SecretsManagerClient({ region: environment.AWS_REGION });
+  const secrets = fetchSecretReader({ region: environment.AWS_REGION as string });
   return createSettlementHandler({
     credits: createCreditsClient({
       baseUrl: environment.CREDITS_URL as string,
-      key: cachedCurrentSecret(client, environment.CREDITS_KEY_SECRET_ARN as string, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
+      key: cachedCurrentSecret(secrets, environment.CREDITS_KEY_SECRET_ARN as string, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
       requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
     }),
     logger: createLogger('settlement', ((environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel)),

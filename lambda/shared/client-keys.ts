@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod-mini';
 import { createKeyring, type Keyring } from './keys';
 
 /**
@@ -17,24 +17,25 @@ const isoTimestamp = z.iso.datetime({ offset: true });
 
 export const clientKeyEntrySchema = z.strictObject({
   /** Public identifier of the key (safe to log and to show the client). */
-  id: z.string().regex(/^key_[A-Za-z0-9]{8,32}$/),
+  id: z.string().check(z.regex(/^key_[A-Za-z0-9]{8,32}$/)),
   /** The user whose credits the key spends. */
-  user_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  user_id: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/)),
+  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   created_at: isoTimestamp,
   expires_at: isoTimestamp,
   disabled: z.boolean(),
   /** Free text for operators (who, what for); never a secret. */
-  label: z.string().max(200).optional(),
+  label: z.optional(z.string().check(z.maxLength(200))),
 });
 export type ClientKeyEntry = z.infer<typeof clientKeyEntrySchema>;
 
 export const clientKeySetSchema = z
   .strictObject({
     version: z.literal(clientKeySetVersion),
-    keys: z.array(clientKeyEntrySchema).max(clientKeysMax),
+    keys: z.array(clientKeyEntrySchema).check(z.maxLength(clientKeysMax)),
   })
-  .superRefine((set, context) => {
+  .check(
+    z.superRefine((set, context) => {
     const ids = new Set<string>();
     const hashes = new Set<string>();
     for (const entry of set.keys) {
@@ -43,7 +44,8 @@ export const clientKeySetSchema = z
       ids.add(entry.id);
       hashes.add(entry.sha256);
     }
-  });
+    }),
+  );
 export type ClientKeySet = z.infer<typeof clientKeySetSchema>;
 
 export function emptyClientKeySet(): ClientKeySet {

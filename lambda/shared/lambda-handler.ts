@@ -70,8 +70,10 @@ export function coldStartStreamingHandler(build: () => Promise<LambdaApp>): Stre
       metrics.flush();
     }
   };
-  // Outside the Lambda runtime (tests of other exports, bundle checks) there is no `awslambda`: the
-  // function is then unmarked, and invoking it there fails on hono's own `awslambda` reference.
-  const runtime = (globalThis as { awslambda?: typeof awslambda }).awslambda;
-  return runtime ? (runtime.streamifyResponse(streaming) as StreamingLambdaHandler) : streaming;
+  // Outside the Lambda runtime (tests of other exports, bundle checks) there is no
+  // `streamifyResponse` (an `awslambda` object may still exist: @aws/lambda-invoke-store creates one
+  // for its store): the function is then unmarked, and invoking it there fails on hono's own
+  // `awslambda` reference.
+  const runtime = (globalThis as { awslambda?: Partial<typeof awslambda> }).awslambda;
+  return typeof runtime?.streamifyResponse === 'function' ? (runtime.streamifyResponse(streaming) as StreamingLambdaHandler) : streaming;
 }

@@ -1,6 +1,6 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createKeyring, hashKey, type KeyEntry, type Keyring } from './keys';
 import { audit, type AppLogger } from './logger';
+import type { SecretReader } from './secrets-manager';
 
 /**
  * A keyring fed by a Secrets Manager secret that rotates: it accepts the AWSCURRENT and the
@@ -33,7 +33,7 @@ export const secretRefreshOnMissIntervalMillisecondsMin = 10_000;
 export const secretReadTimeoutMilliseconds = 5_000;
 
 export interface RotatingKeyringOptions<Principal> {
-  readonly client: SecretsManagerClient;
+  readonly secrets: SecretReader;
   readonly secretArn: string;
   readonly logger: AppLogger;
   /** What the keys are, for log messages: "gateway token", "credits admin key". */
@@ -102,9 +102,9 @@ function keyringOf<Principal>(hashes: KeyHashes, principal: (version: SecretVers
 }
 
 async function readHashes<Principal>(options: RotatingKeyringOptions<Principal>): Promise<KeyHashes> {
-  const current = await readSecretVersion(options.client, options.secretArn, 'AWSCURRENT');
+  const current = await readSecretVersion(options.secrets, options.secretArn, 'AWSCURRENT');
   if (current === undefined) throw new Error(`the secret ${options.secretArn} has no AWSCURRENT version`);
-  const previous = await readSecretVersion(options.client, options.secretArn, 'AWSPREVIOUS');
+  const previous = await readSecretVersion(options.secrets, options.secretArn, 'AWSPREVIOUS');
   return {
     current: hashKey(options.keyFromSecretString(current, 'current')),
     previous: previous === undefined ? undefined : hashKey(options.keyFromSecretString(previous, 'previous')),
@@ -112,19 +112,8 @@ async function readHashes<Principal>(options: RotatingKeyringOptions<Principal>)
 }
 
 /** The secret string of one version stage; undefined if that stage does not exist (AWSPREVIOUS before the first rotation). */
-export async function readSecretVersion(client: SecretsManagerClient, secretArn: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
-  let secretString: string | undefined;
-  try {
-    const answer = await client.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: stage }), {
-      abortSignal: AbortSignal.timeout(secretReadTimeoutMilliseconds),
-    });
-    secretString = answer.SecretString;
-  } catch (error) {
-    if (error instanceof Error && error.name === 'ResourceNotFoundException') return undefined;
-    throw error;
-  }
-  if (secretString === undefined) throw new Error(`the ${stage} version of ${secretArn} holds no SecretString`);
-  return secretString;
+export function readSecretVersion(secrets: SecretReader, secretArn: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
+  return secrets.readSecretString(secretArn, stage, secretReadTimeoutMilliseconds);
 }
 
 /** Asks every verifier (all of them, so timing does not tell which one matched); the first principal found wins. */
@@ -145,7 +134,7 @@ export const currentSecretCacheMillisecondsDefault = 5 * 60 * 1000;
  * key it presents to another service. A failed re-read keeps using the last good value.
  */
 export function cachedCurrentSecret<T>(
-  client: SecretsManagerClient,
+  secrets: SecretReader,
   secretArn: string,
   parse: (secretString: string) => T,
   cacheMilliseconds = currentSecretCacheMillisecondsDefault,
@@ -154,7 +143,7 @@ export function cachedCurrentSecret<T>(
   return async () => {
     if (cached && Date.now() - cached.readAt < cacheMilliseconds) return cached.value;
     try {
-      const secretString = await readSecretVersion(client, secretArn, 'AWSCURRENT');
+      const secretString = await readSecretVersion(secrets, secretArn, 'AWSCURRENT');
       if (secretString === undefined) throw new Error(`the secret ${secretArn} has no AWSCURRENT version`);
       cached = { value: parse(secretString), readAt: Date.now() };
     } catch (error) {

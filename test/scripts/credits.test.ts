@@ -14,13 +14,15 @@ import { createGatewayApp } from '../../tigerbeetle/gateway/app';
 import { staticTokenSource } from '../../tigerbeetle/gateway/token-source';
 import { runCreditsCli } from '../../scripts/credits';
 import { stageStackName } from '../../scripts/stack-outputs';
+import { startAwsStandIn, type AwsStandIn } from '../support/aws-stand-in';
 import { RecordingLogger } from '../support/recording-logger';
 import { resourcesOf, synthesizeStage, type SynthesizedStage } from '../support/synth';
 
 /**
  * `npm run credits` (NET-09: operators top up with no network route, as their own IAM identity).
- * CloudFormation, STS and Secrets Manager are mocked at the SDK; the Lambda API's transport is
- * mocked too, but it hands each event to the real credits handler, which serves it from a real local
+ * CloudFormation, STS and the CLI's Secrets Manager calls are mocked at the SDK; the Lambda API's
+ * transport is mocked too, but it hands each event to the real credits handler, which reads its keys
+ * from a local stand-in of Secrets Manager's JSON protocol and serves the event from a real local
  * gateway over the embedded ledger. The api stack's operator policy must allow every call the CLI makes.
  */
 
@@ -40,6 +42,7 @@ const lambda = mockClient(LambdaClient);
 let embedded: EmbeddedLedger;
 let gateway: RunningServer;
 const savedEnvironment = { ...process.env };
+let aws: AwsStandIn;
 let stdout: jest.SpyInstance;
 
 interface Run {
@@ -58,6 +61,7 @@ async function cli(...args: string[]): Promise<Run> {
 function secretHolds(secretArn: string, current: string): void {
   secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
   secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'no such version', $metadata: {} }));
+  aws.secret(secretArn, { current });
 }
 
 /** An Invoke answer's payload, as the SDK hands it over (bytes that can also read themselves as text). */
@@ -87,6 +91,7 @@ let dev: SynthesizedStage;
 beforeAll(async () => {
   dev = synthesizeStage('dev');
   stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  aws = await startAwsStandIn(region);
   embedded = openEmbeddedLedger();
   gateway = await startServer({
     fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
@@ -94,6 +99,7 @@ beforeAll(async () => {
     port: 0,
   });
   Object.assign(process.env, {
+    ...aws.environment,
     AWS_REGION: region,
     CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
     CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
@@ -118,6 +124,7 @@ afterAll(async () => {
   stdout.mockRestore();
   process.env = savedEnvironment;
   await gateway.close();
+  await aws.close();
   embedded.close();
 });
 

@@ -1,6 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createKeyring, hashKey, presentedKeyLengthMax } from '../../lambda/shared/keys';
 import type { AppLogger } from '../../lambda/shared/logger';
+import { sdkSecretReader } from '../../lambda/shared/sdk-secret-reader';
 import { openRotatingKeyring, secretRefreshIntervalMillisecondsDefault, secretRefreshOnMissIntervalMillisecondsMin } from '../../lambda/shared/secret-keyring';
 import type { GatewayTokenVerifier, GatewayTokenVersion } from './app';
 
@@ -94,7 +95,7 @@ interface SecretsManagerSourceOptions extends TokenSourceDependencies {
 
 export async function secretsManagerTokenSource(options: SecretsManagerSourceOptions): Promise<GatewayTokenSource> {
   return openRotatingKeyring<GatewayTokenVersion>({
-    client: options.client,
+    secrets: sdkSecretReader(options.client),
     secretArn: options.secretArn,
     logger: options.logger,
     name: 'gateway token',

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../shared/zod-mini';
 
 /**
  * Provider credentials: one secret the operator fills (in AWS), or environment variables (locally).
@@ -13,10 +13,10 @@ export interface ProviderCredentials {
 export const geminiBaseUrlDefault = 'https://generativelanguage.googleapis.com';
 
 const secretSchema = z.object({
-  gemini_api_key: z.string().min(1).optional(),
-  gemini_base_url: z.url().optional(),
-  openai_compatible_base_url: z.url().optional(),
-  openai_compatible_api_key: z.string().min(1).optional(),
+  gemini_api_key: z.optional(z.string().check(z.minLength(1))),
+  gemini_base_url: z.optional(z.url()),
+  openai_compatible_base_url: z.optional(z.url()),
+  openai_compatible_api_key: z.optional(z.string().check(z.minLength(1))),
 });
 
 function withoutTrailingSlash(url: string): string {

@@ -1,16 +1,15 @@
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
 import { openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
 import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
 import { staticTokenSource } from '../../../tigerbeetle/gateway/token-source';
 import { creditsLambdaSettings, handler } from '../../../lambda/credits/handler';
 import { generateApiKey } from '../../../lambda/shared/keys';
 import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
 import { RecordingLogger } from '../../support/recording-logger';
 
 /**
  * The credits Lambda behind the internal ALB: ALB events in, ALB results out; its keys and the
- * gateway token come from Secrets Manager (mocked at the SDK), the ledger is a real local gateway.
+ * gateway token come from Secrets Manager (a local stand-in speaking its JSON protocol, checking every signature), the ledger is a real local gateway.
  */
 
 const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
@@ -20,7 +19,7 @@ const adminPrevious = generateApiKey();
 const proxyCurrent = generateApiKey();
 const gatewayToken = generateApiKey();
 
-const secretsManager = mockClient(SecretsManagerClient);
+let aws: AwsStandIn;
 let embedded: EmbeddedLedger;
 let gateway: RunningServer;
 const savedEnvironment = { ...process.env };
@@ -29,10 +28,7 @@ const stdoutLines: string[] = [];
 let stdout: jest.SpyInstance;
 
 function secretHolds(secretArn: string, current: string, previous?: string): void {
-  secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
-  const previousStage = secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' });
-  if (previous === undefined) previousStage.rejects(new ResourceNotFoundException({ message: 'no such version', $metadata: {} }));
-  else previousStage.resolves({ SecretString: previous });
+  aws.secret(secretArn, { current, previous });
 }
 
 function albEvent(method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -52,6 +48,7 @@ beforeAll(async () => {
     stdoutLines.push(String(chunk));
     return true;
   });
+  aws = await startAwsStandIn('eu-west-1');
   embedded = openEmbeddedLedger();
   gateway = await startServer({
     fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
@@ -62,6 +59,7 @@ beforeAll(async () => {
   secretHolds(secrets.proxy, proxyCurrent);
   secretHolds(secrets.gateway, JSON.stringify({ token: gatewayToken }));
   Object.assign(process.env, {
+    ...aws.environment,
     AWS_REGION: 'eu-west-1',
     CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
     CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
@@ -76,6 +74,7 @@ afterAll(async () => {
   stdout.mockRestore();
   process.env = savedEnvironment;
   await gateway.close();
+  await aws.close();
   embedded.close();
 });
 

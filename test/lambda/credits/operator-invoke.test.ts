@@ -1,5 +1,3 @@
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
 import { openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
 import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
 import { staticTokenSource } from '../../../tigerbeetle/gateway/token-source';
@@ -7,11 +5,12 @@ import { handler } from '../../../lambda/credits/handler';
 import { operatorInvocationVersion, type OperatorOperation, type OperatorResult } from '../../../lambda/credits/operator-invoke';
 import { generateApiKey } from '../../../lambda/shared/keys';
 import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
 import { RecordingLogger } from '../../support/recording-logger';
 
 /**
  * Operators' direct invocations of the credits function (npm run credits): through the real
- * handler, with its keys from Secrets Manager (mocked at the SDK) and a real local gateway over the
+ * handler, with its keys from Secrets Manager (a local stand-in speaking its JSON protocol, checking every signature) and a real local gateway over the
  * embedded ledger. The answers must be those of the HTTP API (NET-09: no network path needed).
  */
 
@@ -21,20 +20,20 @@ const adminKey = generateApiKey();
 const proxyKey = generateApiKey();
 const gatewayToken = generateApiKey();
 
-const secretsManager = mockClient(SecretsManagerClient);
+let aws: AwsStandIn;
 let embedded: EmbeddedLedger;
 let gateway: RunningServer;
 const savedEnvironment = { ...process.env };
 let stdout: jest.SpyInstance;
 
 function secretHolds(secretArn: string, current: string): void {
-  secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
-  secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'no such version', $metadata: {} }));
+  aws.secret(secretArn, { current });
 }
 
 beforeAll(async () => {
   // The function writes its EMF documents to stdout; keep the test output readable.
   stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  aws = await startAwsStandIn('eu-west-1');
   embedded = openEmbeddedLedger();
   gateway = await startServer({
     fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
@@ -45,6 +44,7 @@ beforeAll(async () => {
   secretHolds(secrets.proxy, proxyKey);
   secretHolds(secrets.gateway, JSON.stringify({ token: gatewayToken }));
   Object.assign(process.env, {
+    ...aws.environment,
     AWS_REGION: 'eu-west-1',
     CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
     CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
@@ -59,6 +59,7 @@ afterAll(async () => {
   stdout.mockRestore();
   process.env = savedEnvironment;
   await gateway.close();
+  await aws.close();
   embedded.close();
 });
 

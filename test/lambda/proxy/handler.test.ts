@@ -1,12 +1,11 @@
 // First: the stand-in of the Lambda runtime's streaming interface, before the handler module reads it.
 import { invokeStreaming, RecordingResponseStream, streamingMarker, httpIntegrationContentType } from '../../support/lambda-streaming';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
 import { handler, proxyLambdaSettings } from '../../../lambda/proxy/handler';
 import { proxyConfigFromStage } from '../../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
 import { generateApiKey, hashKey } from '../../../lambda/shared/keys';
 import { resolveStageConfig } from '../../../lib/config';
+import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
 import { gate, openAiStream } from '../../support/fake-providers';
 import { startProxyFixture, testModels, type ProxyFixture } from '../../support/proxy';
 
@@ -14,14 +13,14 @@ import { startProxyFixture, testModels, type ProxyFixture } from '../../support/
  * The proxy Lambda as a response-streaming function behind API Gateway's REST API (Lambda proxy
  * integration in STREAM mode): REST (format 1.0) events in, the runtime's response stream out,
  * driven through a local stand-in of `awslambda.streamifyResponse` / `HttpResponseStream`; its
- * secrets from Secrets Manager (mocked at the SDK); a real credits service and a stand-in provider
- * on loopback.
+ * secrets from Secrets Manager (a local stand-in speaking its JSON protocol, checking every
+ * signature); a real credits service and a stand-in provider on loopback.
  */
 
 const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
 const secrets = { clientKeys: arn('client-keys'), creditsKey: arn('proxy-credits-key'), provider: arn('provider') };
 const clientKey = generateApiKey();
-const secretsManager = mockClient(SecretsManagerClient);
+let aws: AwsStandIn;
 let fixture: ProxyFixture;
 const savedEnvironment = { ...process.env };
 /** What the function wrote to stdout: its EMF documents. */
@@ -34,19 +33,21 @@ beforeAll(async () => {
     return true;
   });
   fixture = await startProxyFixture();
+  aws = await startAwsStandIn('eu-west-1');
   await fixture.topUp('lambda-client', '1.00');
-  secretsManager.on(GetSecretValueCommand, { SecretId: secrets.clientKeys, VersionStage: 'AWSCURRENT' }).resolves({
-    SecretString: JSON.stringify({
+  aws.secret(secrets.clientKeys, {
+    current: JSON.stringify({
       version: clientKeySetVersion,
       keys: [{ id: 'key_lambda0001', user_id: 'lambda-client', sha256: hashKey(clientKey).toString('hex'), created_at: '2026-01-01T00:00:00Z', expires_at: '2099-01-01T00:00:00Z', disabled: false }],
     }),
   });
-  secretsManager.on(GetSecretValueCommand, { SecretId: secrets.creditsKey, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: fixture.proxyServiceKey });
+  aws.secret(secrets.creditsKey, { current: fixture.proxyServiceKey });
   // The OpenAI-compatible provider is configured (the stand-in); Gemini's key is still missing.
-  secretsManager.on(GetSecretValueCommand, { SecretId: secrets.provider, VersionStage: 'AWSCURRENT' }).resolves({
-    SecretString: JSON.stringify({ openai_compatible_base_url: fixture.openAi.baseUrl, openai_compatible_api_key: 'fake-openai-key-0123456789' }),
+  aws.secret(secrets.provider, {
+    current: JSON.stringify({ openai_compatible_base_url: fixture.openAi.baseUrl, openai_compatible_api_key: 'fake-openai-key-0123456789' }),
   });
   Object.assign(process.env, {
+    ...aws.environment,
     AWS_REGION: 'eu-west-1',
     PROXY_CONFIG: JSON.stringify({ ...proxyConfigFromStage(resolveStageConfig('dev')), models: testModels }),
     CLIENT_KEYS_SECRET_ARN: secrets.clientKeys,
@@ -62,6 +63,7 @@ afterAll(async () => {
   stdout.mockRestore();
   process.env = savedEnvironment;
   await fixture.close();
+  await aws.close();
 });
 
 /** An API Gateway REST API proxy event (format 1.0), as the private API's `{proxy+}` resource sends it. */
@@ -163,4 +165,10 @@ test('a provider without credentials answers 503 "provider not configured" in th
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
   for (const value of Object.values(proxyLambdaSettings(process.env))) expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
   expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(/refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/);
+});
+
+test('its secrets were read from Secrets Manager by signed GetSecretValue calls (each signature verified by the stand-in)', () => {
+  const read = aws.requests.filter((request) => request.target === 'secretsmanager.GetSecretValue').map((request) => request.body.SecretId);
+  expect(new Set(read)).toEqual(new Set([secrets.clientKeys, secrets.creditsKey, secrets.provider]));
+  for (const request of aws.requests) expect(request.scope).toMatch(/^\d{8}\/eu-west-1\/secretsmanager\/aws4_request$/);
 });

@@ -9,6 +9,7 @@ import { serviceKeyFromSecretString } from '../../../lambda/credits/keys';
 import { createRotationHandler, handler, rotationSteps, type RotationEvent } from '../../../lambda/rotation/handler';
 import { apiKeyPattern } from '../../../lambda/shared/api-key-format';
 import { generateApiKey } from '../../../lambda/shared/keys';
+import { sdkSecretReader } from '../../../lambda/shared/sdk-secret-reader';
 import { openRotatingKeyring } from '../../../lambda/shared/secret-keyring';
 import { tokenFromSecretString } from '../../../tigerbeetle/gateway/token-source';
 import { RecordingLogger } from '../../support/recording-logger';
@@ -137,7 +138,7 @@ describe('AUTH-04: the four rotation steps', () => {
     open(oldKey);
     await rotateFully();
     const keyring = await openRotatingKeyring({
-      client: new SecretsManagerClient({ region: 'eu-west-1' }),
+      secrets: sdkSecretReader(new SecretsManagerClient({ region: 'eu-west-1' })),
       secretArn,
       logger: new RecordingLogger(),
       name: 'credits proxy key',
