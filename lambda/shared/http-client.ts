@@ -6,14 +6,23 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
  * keep-alive connections, which costs a fraction of fetch's CPU per request and saves a TCP (and
  * TLS) handshake per call. Bounded: sockets per origin, the answer's size, and the caller's signal
  * as the deadline. A request on a reused connection that the peer had already closed (a race every
- * keep-alive client has, and the normal case after a Lambda environment was frozen) is sent once
- * more on a new connection; every caller's requests are idempotent, so that retry is safe.
+ * keep-alive client has, and the normal case after a Lambda environment was frozen or the event
+ * loop was busy for longer than the peer's keep-alive timeout, when the idle timer below cannot
+ * run) is sent once more on a new connection; every caller's requests are idempotent, so that
+ * retry is safe. (Once an answer has begun, node:http reports a cut on the response, not here.)
  */
 
 /** Connections kept per origin; requests beyond wait for one. */
 export const internalSocketsPerOriginMax = 64;
 /** An idle connection is closed after this, below Node's server keep-alive timeout (5 s). */
 export const internalIdleSocketMilliseconds = 4_000;
+
+/**
+ * How a request on a connection the peer had closed fails: ECONNRESET when the read meets the
+ * peer's reset (or the close: "socket hang up"), EPIPE when a later write of a request sent in
+ * several chunks (a large body) meets it first.
+ */
+const staleConnectionErrorCodes: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
 
 export interface InternalAnswer {
   readonly status: number;
@@ -41,7 +50,8 @@ export function createInternalHttpClient(): InternalHttpClient {
         readAnswer(response, options.responseBytesMax).then(resolve, reject);
       });
       request.on('error', (error: NodeJS.ErrnoException) => {
-        if (retryOnStaleSocket && request.reusedSocket && error.code === 'ECONNRESET' && !options.signal.aborted) {
+        const stale = request.reusedSocket && error.code !== undefined && staleConnectionErrorCodes.has(error.code);
+        if (retryOnStaleSocket && stale && !options.signal.aborted) {
           resolve(send(options, false));
           return;
         }

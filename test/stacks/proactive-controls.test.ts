@@ -100,7 +100,8 @@ describe.each(stages)('AUTH-09 / DATA-04: proactive controls in %s', (stage) => 
 
 describe('AUTH-09 / DATA-04: the proactive controls refuse what breaks them (failing cases)', () => {
   function guardedStack(): Stack {
-    const app = new App();
+    // The controls are under test, not CloudFormation's schema (test/compliance.test.ts): no validation engine to load.
+    const app = new App({ builtinCloudFormationValidation: false });
     const stack = new Stack(app, 'Fixture', { env: { account: '111111111111', region: 'eu-west-1' } });
     Aspects.of(stack).add(new ProactiveControls());
     return stack;

@@ -13,8 +13,10 @@ import type { AddressInfo } from 'node:net';
 export interface JsonAnswer {
   readonly status: number;
   readonly body: unknown;
-  /** Wait this long before answering (to test timeouts and client disconnects). */
+  /** Wait this long before answering (a slow provider: to test timeouts and client disconnects). */
   readonly delayMilliseconds?: number;
+  /** Answer only once this settles: the test's cue, for a test that acts while the request is in flight. */
+  readonly heldUntil?: Promise<unknown>;
 }
 
 export interface StreamAnswer {
@@ -67,7 +69,8 @@ function answerRequest(response: ServerResponse, answer: ScriptedAnswer): void {
     response.writeHead(answer.status, { 'content-type': 'application/json' });
     response.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
   };
-  if (answer.delayMilliseconds) setTimeout(send, answer.delayMilliseconds);
+  if (answer.heldUntil) void answer.heldUntil.then(send, send);
+  else if (answer.delayMilliseconds) setTimeout(send, answer.delayMilliseconds);
   else send();
 }
 

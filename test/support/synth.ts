@@ -51,24 +51,44 @@ export function deployableConfig(stage: StageName, overrides?: unknown): StageCo
 }
 
 /**
- * Synthesizes one stage (with its deployable overrides) as `cdk synth` does (cdk.json's feature flags). The compliance packs have a
- * test of their own, and CI's `npm run synth` bundles the functions for real, so other tests leave
- * both out to stay fast.
+ * Synthesizes one stage (with its deployable overrides) as `cdk synth` does (cdk.json's feature
+ * flags). Three parts of a real synth have tests of their own and run in CI's synth of every stage,
+ * so the other tests, which read templates, leave them out to stay fast: the cdk-nag packs, bundling
+ * the functions, and CDK's built-in CloudFormation schema validation (test/compliance.test.ts
+ * synthesizes every stage with it; it compiles a 9 MB WebAssembly engine in every test file's module
+ * registry, 4 to 12 s of CPU, more than the rest of the synth).
  */
-export function synthesizeStage(stage: StageName, options: { overrides?: unknown; complianceChecks?: boolean } = {}): SynthesizedStage {
+export function synthesizeStage(
+  stage: StageName,
+  options: { overrides?: unknown; complianceChecks?: boolean; cloudFormationValidation?: boolean } = {},
+): SynthesizedStage {
   const config = deployableConfig(stage, options.overrides);
   const { stacks } = createStageApp(config, { complianceChecks: options.complianceChecks ?? false, bundling: false });
-  return {
-    config,
-    stacks,
-    templates: {
-      network: Template.fromStack(stacks.network),
-      edge: Template.fromStack(stacks.edge),
-      ledger: Template.fromStack(stacks.ledger),
-      api: Template.fromStack(stacks.api),
-      observability: Template.fromStack(stacks.observability),
-    },
-  };
+  // The first Template.fromStack synthesizes the whole app; the others read the same assembly.
+  const templates = withCloudFormationValidation(options.cloudFormationValidation ?? false, () => ({
+    network: Template.fromStack(stacks.network),
+    edge: Template.fromStack(stacks.edge),
+    ledger: Template.fromStack(stacks.ledger),
+    api: Template.fromStack(stacks.api),
+    observability: Template.fromStack(stacks.observability),
+  }));
+  return { config, stacks, templates };
+}
+
+/**
+ * Runs a synth with CDK's built-in CloudFormation validation on or off, through the switch CDK reads
+ * at synth time (CDK_VALIDATION=false, as `cdk synth --no-validation` sets it), restored afterwards.
+ */
+export function withCloudFormationValidation<T>(enabled: boolean, synth: () => T): T {
+  const previous = process.env.CDK_VALIDATION;
+  if (enabled) delete process.env.CDK_VALIDATION;
+  else process.env.CDK_VALIDATION = 'false';
+  try {
+    return synth();
+  } finally {
+    if (previous === undefined) delete process.env.CDK_VALIDATION;
+    else process.env.CDK_VALIDATION = previous;
+  }
 }
 
 /** Every resource of a template, as [logicalId, resource] pairs. */

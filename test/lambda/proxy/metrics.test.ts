@@ -62,10 +62,12 @@ describe('MON-02: proxy metrics by outcome', () => {
   });
 
   test('a settlement that cannot reach the credits service records a billing failure', async () => {
-    fixture.gemini.script({ ...geminiAnswer('Hello!'), delayMilliseconds: 300 });
+    let answerNow = () => {};
+    fixture.gemini.script({ ...geminiAnswer('Hello!'), heldUntil: new Promise<void>((resolve) => (answerNow = resolve)) });
     const pending = chat();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await fixture.gemini.request(0); // admitted: the hold is placed and the provider has the request
     await fixture.creditsServer.close();
+    answerNow();
     expect((await pending).status).toBe(200);
     expect(fixture.metrics.total('BillingFailures')).toBe(1);
     expect(fixture.logger.auditEvents('billing_failure')).toHaveLength(1);

@@ -12,6 +12,17 @@ import { currentToken, gatewayKeyring, recordingLogger, serveLocally, type Local
  * identical engine called directly: the answers must be equal, bigints exact to the last digit.
  */
 
+/**
+ * The client's deadline here, sized for the work and not under test (client.test.ts tests the
+ * deadline). Client, gateway and engine share this process's one thread, so one call's time is
+ * all three's CPU: a full batch of 8189 maximum-width transfers is about 0.2 s of it alone and
+ * 0.7 s in a jest worker, and 200 concurrent calls queue for 64 connections with the wait counted
+ * in each call's deadline. On a loaded machine (2 cores, load average 16) both took over 5 s.
+ * Below jest's 60 s test timeout, so a gateway that never answers still fails with this client's
+ * own message.
+ */
+const roundTripDeadlineMilliseconds = 30_000;
+
 const u128Max = (1n << 128n) - 1n;
 const u64Max = (1n << 64n) - 1n;
 const u32Max = 0xffff_ffff;
@@ -30,7 +41,7 @@ beforeEach(async () => {
   behindGateway = openEmbeddedLedger({ clock: clockBehind });
   direct = openEmbeddedLedger({ clock: clockDirect });
   server = await serveLocally(createGatewayApp({ ledger: behindGateway.createClient(), tokens: gatewayKeyring(), logger: recordingLogger() }));
-  viaGateway = createGatewayClient({ baseUrl: server.baseUrl, token: () => currentToken, requestTimeoutMilliseconds: 5_000 });
+  viaGateway = createGatewayClient({ baseUrl: server.baseUrl, token: () => currentToken, requestTimeoutMilliseconds: roundTripDeadlineMilliseconds });
   directly = direct.createClient();
 });
 afterEach(async () => {

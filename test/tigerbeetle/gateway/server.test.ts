@@ -14,15 +14,21 @@ import { currentToken } from './support';
 
 const serverPath = join(__dirname, '../../../tigerbeetle/gateway/server.ts');
 const startupMillisecondsMax = 15_000;
+/** Bound on seeing the reaction to SIGTERM: the process is running and only has to log a line. */
+const stopMillisecondsMax = 5_000;
 
-interface Running {
+interface Spawned {
   readonly child: ChildProcess;
-  readonly baseUrl: string;
   readonly stdout: () => string;
+  readonly stderr: () => string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function spawnGateway(environment: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Running['exited'] } {
+interface Running extends Spawned {
+  readonly baseUrl: string;
+}
+
+function spawnGateway(environment: Record<string, string>): Spawned {
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), serverPath], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...environment },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -31,41 +37,77 @@ function spawnGateway(environment: Record<string, string>): { child: ChildProces
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited: Spawned['exited'] = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 async function startGateway(environment: Record<string, string>): Promise<Running> {
   const process_ = spawnGateway({ GATEWAY_TOKEN: currentToken, LEDGER_MODE: 'embedded', GATEWAY_PORT: '0', ...environment });
-  const deadline = Date.now() + startupMillisecondsMax;
-  while (Date.now() < deadline) {
-    const ready = logLines(process_.stdout()).find((line) => line.message === 'ledger gateway ready');
-    if (ready) return { ...process_, baseUrl: String(ready.address) };
-    if (process_.child.exitCode !== null) break;
-    await sleep(25);
+  try {
+    const ready = await logLine(process_, 'ledger gateway ready', startupMillisecondsMax);
+    return { ...process_, baseUrl: String(ready.address) };
+  } catch (error) {
+    process_.child.kill('SIGKILL');
+    throw new Error(`the gateway did not start: ${error instanceof Error ? error.message : String(error)}: ${process_.stderr()}`);
   }
-  process_.child.kill('SIGKILL');
-  throw new Error(`the gateway did not start: ${process_.stderr()}`);
 }
 
+/** The complete JSON log lines written so far (a line still being written is left out). */
 function logLines(stdout: string): Record<string, unknown>[] {
   return stdout
     .split('\n')
+    .slice(0, -1)
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+/**
+ * Settles when the process has logged a line with this message (checked on every stdout chunk);
+ * fails when it exits first, or after `deadlineMilliseconds` (a bound, not a wait).
+ */
+function logLine(process_: Spawned, message: string, deadlineMilliseconds: number): Promise<Record<string, unknown>> {
+  const stdout = process_.child.stdout;
+  if (!stdout) return Promise.reject(new Error('no stdout'));
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const line = logLines(process_.stdout()).find((candidate) => candidate.message === message);
+      if (line) finish(() => resolve(line));
+    };
+    const onExit = () => finish(() => reject(new Error(`exited before logging "${message}"`)));
+    const deadline = setTimeout(() => finish(() => reject(new Error(`no "${message}" within ${deadlineMilliseconds} ms`))), deadlineMilliseconds);
+    const finish = (settle: () => void) => {
+      clearTimeout(deadline);
+      stdout.off('data', check);
+      process_.child.off('exit', onExit);
+      settle();
+    };
+    // Registered after spawnGateway's own listener, so the accumulated stdout includes each chunk.
+    stdout.on('data', check);
+    process_.child.once('exit', onExit);
+    check();
+    if (process_.child.exitCode !== null) onExit();
+  });
+}
 
-/** A request whose body arrives in two parts, the second only when `finish` is called. */
-function slowRequest(baseUrl: string, body: string): { finish: () => void; response: Promise<{ status: number; body: string }> } {
+/**
+ * A request whose body arrives in two parts, the second only when `finish` is called. It asks for
+ * 100-continue, so `accepted` settles when the server has read its headers: from then on the
+ * request is in flight on the server (a drain must wait for it), with no guess at how long that takes.
+ */
+function slowRequest(baseUrl: string, body: string): { accepted: Promise<void>; finish: () => void; response: Promise<{ status: number; body: string }> } {
   const url = new URL('/v1/create_accounts', baseUrl);
   const split = Math.floor(body.length / 2);
   let finish = () => {};
+  let accept = () => {};
+  const accepted = new Promise<void>((resolve) => (accept = resolve));
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
     const request = httpRequest(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${currentToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: { authorization: `Bearer ${currentToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+    });
+    request.on('continue', () => {
+      request.write(body.slice(0, split));
+      accept();
     });
     request.on('response', (answer) => {
       let text = '';
@@ -73,10 +115,10 @@ function slowRequest(baseUrl: string, body: string): { finish: () => void; respo
       answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body: text }));
     });
     request.on('error', reject);
-    request.write(body.slice(0, split));
+    request.flushHeaders();
     finish = () => request.end(body.slice(split));
   });
-  return { finish: () => finish(), response };
+  return { accepted, finish: () => finish(), response };
 }
 
 let directory: string;
@@ -97,9 +139,9 @@ describe('ledger gateway process', () => {
       expect((await client.createAccounts([account(1n)]))[0].status).toBe(CreateAccountStatus.created);
 
       const slow = slowRequest(gateway.baseUrl, JSON.stringify({ accounts: [toWire(account(2n)), toWire(account(3n))] }));
-      await sleep(150);
+      await slow.accepted;
       gateway.child.kill('SIGTERM');
-      await sleep(300);
+      await logLine(gateway, 'ledger gateway stopping', stopMillisecondsMax); // logged just before it stops listening
       expect(gateway.child.exitCode).toBeNull(); // still draining
       await expect(client.lookupAccounts([1n])).rejects.toBeInstanceOf(LedgerUnavailableError); // no new connections
       slow.finish();
