@@ -6,6 +6,7 @@ import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
 import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createCreditsApp, type CreditsPrincipal } from './app';
+import { creditsConfigDefaults } from './config';
 import { serviceKeyFromSecretString } from './keys';
 import { acceptOperatorInvocations } from './operator-invoke';
 
@@ -25,6 +26,8 @@ export interface CreditsLambdaSettings {
   readonly logLevel: LogLevel;
   /** The `stage` dimension of every metric. */
   readonly stage: string;
+  /** ISO 4217 code of the stage's currency (the stage config's `currency`). Default: USD. */
+  readonly currency: string;
 }
 
 /** Deadline of one call to the gateway; the function's timeout is longer. */
@@ -35,6 +38,8 @@ export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLa
   // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
   if (missing.length > 0) throw new Error(`credits: refusing to start, missing configuration: ${missing.join(', ')}`);
   const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  const currency = environment.CREDITS_CURRENCY ?? creditsConfigDefaults.currency;
+  if (!/^[A-Z]{3}$/.test(currency)) throw new Error(`credits: refusing to start, CREDITS_CURRENCY must be an ISO 4217 code such as USD (got '${currency}')`);
   return {
     region: environment.AWS_REGION as string,
     adminKeySecretArn: environment.CREDITS_ADMIN_KEY_SECRET_ARN as string,
@@ -43,6 +48,7 @@ export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLa
     gatewayTokenSecretArn: environment.GATEWAY_TOKEN_SECRET_ARN as string,
     logLevel,
     stage: environment.STAGE as string,
+    currency,
   };
 }
 
@@ -63,7 +69,7 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, se
     token: cachedCurrentSecret(secrets, settings.gatewayTokenSecretArn, tokenFromSecretString),
     requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds,
   });
-  return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger, metrics });
+  return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger, metrics, config: { currency: settings.currency } });
 }
 
 /** Built once per execution environment (cold start). */

@@ -1,3 +1,4 @@
+import { resolveStageConfig } from '../../lib/config';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { createKeyring } from '../shared/keys';
 import { createLogger, type LogLevel } from '../shared/logger';
@@ -64,7 +65,9 @@ async function main(): Promise<void> {
   const ledger = createGatewayClient({ baseUrl: settings.gatewayUrl, token: () => settings.gatewayToken, requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds });
   const keys = createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: settings.adminKeys, proxy: settings.proxyKeys }));
   const metrics = new MetricsRegistry('credits', settings.stage);
-  const app = createCreditsApp({ ledger, keys, logger, metrics });
+  // The stage's currency, as the proxy server prices in it: one value, from the stage config.
+  const { currency } = resolveStageConfig(settings.stage);
+  const app = createCreditsApp({ ledger, keys, logger, metrics, config: { currency } });
   const server = await startServer({ fetch: app.fetch, hostname: settings.hostname, port: settings.port });
   const metricsListener = await startMetricsListener(metrics, settings.metricsPort);
   shutDownOnSignals({ server, logger, name: 'credits', release: async () => void (await metricsListener.close()) });

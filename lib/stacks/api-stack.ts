@@ -96,6 +96,8 @@ export class ApiStack extends StageStack {
         GATEWAY_URL: props.gatewayUrl,
         GATEWAY_TOKEN_SECRET_ARN: props.gatewayTokenSecret.secretArn,
         STAGE: config.stage,
+        // The same currency the proxy prices in (PROXY_CONFIG): one value, from the stage config.
+        CREDITS_CURRENCY: config.currency,
       },
     });
     for (const secret of [secrets.creditsAdminKey, secrets.proxyCreditsKey]) secret.grantRead(this.credits.function);

@@ -55,6 +55,11 @@ describe('ApiStack', () => {
     production.templates.api.hasResourceProperties('AWS::SecretsManager::Secret', { Description: Match.stringLikeRegexp('proxy role key'), GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) });
   });
 
+  test("the credits service answers in the stage's currency: one value, from the stage config", () => {
+    expect(environmentOf(functionNamed(production, 'CreditsFunction')).CREDITS_CURRENCY).toBe(production.config.currency);
+    expect(JSON.parse(String(environmentOf(functionNamed(production, 'ProxyFunction')).PROXY_CONFIG)).currency).toBe(production.config.currency);
+  });
+
   test('AUTH-04: the service keys rotate every 90 days through the rotation function', () => {
     const schedules = resourcesOf(production.templates.api).filter(([, resource]) => resource.Type === 'AWS::SecretsManager::RotationSchedule');
     expect(schedules).toHaveLength(2);

@@ -67,6 +67,7 @@ beforeAll(async () => {
     GATEWAY_TOKEN_SECRET_ARN: secrets.gateway,
     STAGE: 'test',
     LOG_LEVEL: 'ERROR',
+    CREDITS_CURRENCY: 'EUR',
   });
 });
 
@@ -94,6 +95,15 @@ describe('credits Lambda behind the ALB', () => {
     const balance = (await handler(albEvent('GET', '/api/v1/balance/lambda-user', proxyCurrent))) as AlbResult;
     expect(balance.statusCode).toBe(200);
     expect(JSON.parse(balance.body)).toMatchObject({ available_micros: '5000000' });
+  });
+
+  test("answers in the stage's currency (CREDITS_CURRENCY, set by the stack from the stage config)", async () => {
+    expect(creditsLambdaSettings(process.env).currency).toBe('EUR');
+    const topUp = (await handler(albEvent('POST', '/api/v1/topup', adminCurrent, { user_id: 'euro-user', amount: '1.00' }, { 'idempotency-key': 'lambda-topup-euro' }))) as AlbResult;
+    expect(JSON.parse(topUp.body)).toMatchObject({ balance: { currency: 'EUR' } });
+    const balance = (await handler(albEvent('GET', '/api/v1/balance/euro-user', proxyCurrent))) as AlbResult;
+    expect(JSON.parse(balance.body)).toMatchObject({ currency: 'EUR' });
+    expect(() => creditsLambdaSettings({ ...process.env, CREDITS_CURRENCY: 'euro' })).toThrow(/CREDITS_CURRENCY must be an ISO 4217 code/);
   });
 
   test('MON-02: every invocation flushes its metrics as EMF in the AiProxy namespace', async () => {
