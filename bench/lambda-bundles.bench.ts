@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { lambdaEsbuildOptions } from '../lib/constructs/lambda-bundling';
 
 const importRuns = 15;
 const repoRoot = join(__dirname, '..');
@@ -25,15 +26,8 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function bundle(entry: string, outfile: string): Promise<void> {
   await build({
+    ...lambdaEsbuildOptions(),
     entryPoints: [join(repoRoot, entry)],
-    bundle: true,
-    minify: true,
-    keepNames: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire as topLevelCreateRequire } from 'module'; const require = topLevelCreateRequire(import.meta.url);" },
     outfile,
     logLevel: 'silent',
   });

@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
 import { EncryptedLogGroup } from './encrypted-log-group';
+import { lambdaBundling } from './lambda-bundling';
 
 const repoRoot = join(__dirname, '..', '..');
 
@@ -74,18 +75,14 @@ export class ServiceFunction extends Construct {
       depsLockFilePath: join(repoRoot, 'package-lock.json'),
       bundling: {
         forceDockerBundling: false,
-        minify: true,
-        // Readable stack traces without --enable-source-maps, whose cost lands on every error and
-        // on cold start: names survive minification, and the source map ships beside the bundle
-        // for symbolicating a trace offline.
-        keepNames: true,
+        minify: lambdaBundling.minify,
+        keepNames: lambdaBundling.keepNames,
         sourceMap: true,
         sourcesContent: false,
         format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        // Some dependencies still call require(); ESM bundles get one.
-        banner: "import { createRequire as topLevelCreateRequire } from 'module'; const require = topLevelCreateRequire(import.meta.url);",
+        target: lambdaBundling.target,
+        mainFields: [...lambdaBundling.mainFields],
+        banner: lambdaBundling.banner,
         externalModules: [],
       },
     });

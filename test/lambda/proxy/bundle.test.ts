@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { lambdaEsbuildOptions } from '../../../lib/constructs/lambda-bundling';
 
 /**
  * The Lambda bundles stay small (issue 11): a byte cap on the minified ESM output, as ServiceFunction
@@ -15,14 +16,8 @@ export const lambdaBundleBytesMax = 300_000;
 
 const bundle = async (entry: string) => {
   const result = await build({
+    ...lambdaEsbuildOptions(),
     entryPoints: [join(__dirname, '..', '..', '..', entry)],
-    bundle: true,
-    minify: true,
-    keepNames: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    mainFields: ['module', 'main'],
     write: false,
     metafile: true,
     logLevel: 'silent',
