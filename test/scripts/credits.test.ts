@@ -8,14 +8,9 @@ import { stageNames } from '../../lib/config';
 import { shippedStages } from '../../lib/config/stages';
 import { handler } from '../../lambda/credits/handler';
 import { generateApiKey } from '../../lambda/shared/keys';
-import { startServer, type RunningServer } from '../../lambda/shared/node-server';
-import { openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
-import { createGatewayApp } from '../../tigerbeetle/gateway/app';
-import { staticTokenSource } from '../../tigerbeetle/gateway/token-source';
 import { runCreditsCli } from '../../scripts/credits';
 import { stageStackName } from '../../scripts/stack-outputs';
-import { startAwsStandIn, type AwsStandIn } from '../support/aws-stand-in';
-import { RecordingLogger } from '../support/recording-logger';
+import { creditsFunctionSecretArns, startCreditsFunctionWorld, type CreditsFunctionWorld } from '../support/credits-function';
 import { resourcesOf, synthesizeStage, type SynthesizedStage } from '../support/synth';
 
 /**
@@ -28,10 +23,8 @@ import { resourcesOf, synthesizeStage, type SynthesizedStage } from '../support/
 
 const region = 'eu-west-1';
 const functionArn = 'arn:aws:lambda:eu-west-1:123456789012:function:ai-proxy-production-api-CreditsFunction-AbCdEf';
-const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-const secrets = { admin: arn('credits-admin-key'), proxy: arn('credits-proxy-key'), gateway: arn('gateway-token') };
+const secrets = creditsFunctionSecretArns(region);
 const adminKey = generateApiKey();
-const gatewayToken = generateApiKey();
 const operatorArn = 'arn:aws:sts::123456789012:assumed-role/ai-proxy-operators/alice';
 
 const cloudFormation = mockClient(CloudFormationClient);
@@ -39,10 +32,7 @@ const secretsManager = mockClient(SecretsManagerClient);
 const sts = mockClient(STSClient);
 const lambda = mockClient(LambdaClient);
 
-let embedded: EmbeddedLedger;
-let gateway: RunningServer;
-const savedEnvironment = { ...process.env };
-let aws: AwsStandIn;
+let world: CreditsFunctionWorld;
 let stdout: jest.SpyInstance;
 
 interface Run {
@@ -61,7 +51,7 @@ async function cli(...args: string[]): Promise<Run> {
 function secretHolds(secretArn: string, current: string): void {
   secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
   secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' }).rejects(new ResourceNotFoundException({ message: 'no such version', $metadata: {} }));
-  aws.secret(secretArn, { current });
+  world.aws.secret(secretArn, { current });
 }
 
 /** An Invoke answer's payload, as the SDK hands it over (bytes that can also read themselves as text). */
@@ -91,30 +81,13 @@ let dev: SynthesizedStage;
 beforeAll(async () => {
   dev = synthesizeStage('dev');
   stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  aws = await startAwsStandIn(region);
-  embedded = openEmbeddedLedger();
-  gateway = await startServer({
-    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
-    hostname: '127.0.0.1',
-    port: 0,
-  });
-  Object.assign(process.env, {
-    ...aws.environment,
-    AWS_REGION: region,
-    CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
-    CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
-    GATEWAY_URL: gateway.url,
-    GATEWAY_TOKEN_SECRET_ARN: secrets.gateway,
-    STAGE: 'production',
-    LOG_LEVEL: 'ERROR',
-  });
+  world = await startCreditsFunctionWorld({ region, stage: 'production' });
 });
 
 beforeEach(() => {
   for (const mock of [cloudFormation, secretsManager, sts, lambda]) mock.reset();
   secretHolds(secrets.admin, adminKey);
   secretHolds(secrets.proxy, generateApiKey());
-  secretHolds(secrets.gateway, JSON.stringify({ token: gatewayToken }));
   sts.on(GetCallerIdentityCommand).resolves({ Arn: operatorArn, Account: '123456789012', UserId: 'AROAEXAMPLE:alice' });
   lambda.on(InvokeCommand, { FunctionName: functionArn }).callsFake(invokeRealHandler);
   stackHasOutputs(deployedOutputs);
@@ -122,10 +95,7 @@ beforeEach(() => {
 
 afterAll(async () => {
   stdout.mockRestore();
-  process.env = savedEnvironment;
-  await gateway.close();
-  await aws.close();
-  embedded.close();
+  await world.close();
 });
 
 describe('NET-09: npm run credits tops up through the Lambda API with the operator identity', () => {

@@ -1,35 +1,20 @@
-import { openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
-import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
-import { staticTokenSource } from '../../../tigerbeetle/gateway/token-source';
 import { creditsLambdaSettings, handler } from '../../../lambda/credits/handler';
 import { generateApiKey } from '../../../lambda/shared/keys';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
-import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
-import { RecordingLogger } from '../../support/recording-logger';
+import { startCreditsFunctionWorld, type CreditsFunctionWorld } from '../../support/credits-function';
 
 /**
  * The credits Lambda behind the internal ALB: ALB events in, ALB results out; its keys and the
  * gateway token come from Secrets Manager (a local stand-in speaking its JSON protocol, checking every signature), the ledger is a real local gateway.
  */
 
-const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-const secrets = { admin: arn('credits-admin-key'), proxy: arn('credits-proxy-key'), gateway: arn('gateway-token') };
 const adminCurrent = generateApiKey();
 const adminPrevious = generateApiKey();
 const proxyCurrent = generateApiKey();
-const gatewayToken = generateApiKey();
 
-let aws: AwsStandIn;
-let embedded: EmbeddedLedger;
-let gateway: RunningServer;
-const savedEnvironment = { ...process.env };
+let world: CreditsFunctionWorld;
 /** What the function wrote to stdout: its EMF documents. */
 const stdoutLines: string[] = [];
 let stdout: jest.SpyInstance;
-
-function secretHolds(secretArn: string, current: string, previous?: string): void {
-  aws.secret(secretArn, { current, previous });
-}
 
 function albEvent(method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}) {
   return {
@@ -48,35 +33,14 @@ beforeAll(async () => {
     stdoutLines.push(String(chunk));
     return true;
   });
-  aws = await startAwsStandIn('eu-west-1');
-  embedded = openEmbeddedLedger();
-  gateway = await startServer({
-    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
-    hostname: '127.0.0.1',
-    port: 0,
-  });
-  secretHolds(secrets.admin, adminCurrent, JSON.stringify({ key: adminPrevious }));
-  secretHolds(secrets.proxy, proxyCurrent);
-  secretHolds(secrets.gateway, JSON.stringify({ token: gatewayToken }));
-  Object.assign(process.env, {
-    ...aws.environment,
-    AWS_REGION: 'eu-west-1',
-    CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
-    CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
-    GATEWAY_URL: gateway.url,
-    GATEWAY_TOKEN_SECRET_ARN: secrets.gateway,
-    STAGE: 'test',
-    LOG_LEVEL: 'ERROR',
-    CREDITS_CURRENCY: 'EUR',
-  });
+  world = await startCreditsFunctionWorld({ environment: { CREDITS_CURRENCY: 'EUR' } });
+  world.aws.secret(world.secrets.admin, { current: adminCurrent, previous: JSON.stringify({ key: adminPrevious }) });
+  world.aws.secret(world.secrets.proxy, { current: proxyCurrent });
 });
 
 afterAll(async () => {
   stdout.mockRestore();
-  process.env = savedEnvironment;
-  await gateway.close();
-  await aws.close();
-  embedded.close();
+  await world.close();
 });
 
 type AlbResult = { statusCode: number; body: string; headers?: Record<string, string> };
@@ -85,7 +49,7 @@ describe('credits Lambda behind the ALB', () => {
   test('CFG-02: settings hold only secret ARNs and the gateway address', () => {
     const settings = creditsLambdaSettings(process.env);
     for (const value of Object.values(settings)) {
-      for (const secret of [adminCurrent, adminPrevious, proxyCurrent, gatewayToken]) expect(String(value)).not.toContain(secret);
+      for (const secret of [adminCurrent, adminPrevious, proxyCurrent, world.gatewayToken]) expect(String(value)).not.toContain(secret);
     }
   });
 

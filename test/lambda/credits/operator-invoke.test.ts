@@ -1,12 +1,7 @@
-import { openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
-import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
-import { staticTokenSource } from '../../../tigerbeetle/gateway/token-source';
 import { handler } from '../../../lambda/credits/handler';
 import { operatorInvocationVersion, type OperatorOperation, type OperatorResult } from '../../../lambda/credits/operator-invoke';
 import { generateApiKey } from '../../../lambda/shared/keys';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
-import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
-import { RecordingLogger } from '../../support/recording-logger';
+import { startCreditsFunctionWorld, type CreditsFunctionWorld } from '../../support/credits-function';
 
 /**
  * Operators' direct invocations of the credits function (npm run credits): through the real
@@ -14,53 +9,23 @@ import { RecordingLogger } from '../../support/recording-logger';
  * embedded ledger. The answers must be those of the HTTP API (NET-09: no network path needed).
  */
 
-const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-const secrets = { admin: arn('credits-admin-key'), proxy: arn('credits-proxy-key'), gateway: arn('gateway-token') };
 const adminKey = generateApiKey();
 const proxyKey = generateApiKey();
-const gatewayToken = generateApiKey();
 
-let aws: AwsStandIn;
-let embedded: EmbeddedLedger;
-let gateway: RunningServer;
-const savedEnvironment = { ...process.env };
+let world: CreditsFunctionWorld;
 let stdout: jest.SpyInstance;
-
-function secretHolds(secretArn: string, current: string): void {
-  aws.secret(secretArn, { current });
-}
 
 beforeAll(async () => {
   // The function writes its EMF documents to stdout; keep the test output readable.
   stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  aws = await startAwsStandIn('eu-west-1');
-  embedded = openEmbeddedLedger();
-  gateway = await startServer({
-    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
-    hostname: '127.0.0.1',
-    port: 0,
-  });
-  secretHolds(secrets.admin, adminKey);
-  secretHolds(secrets.proxy, proxyKey);
-  secretHolds(secrets.gateway, JSON.stringify({ token: gatewayToken }));
-  Object.assign(process.env, {
-    ...aws.environment,
-    AWS_REGION: 'eu-west-1',
-    CREDITS_ADMIN_KEY_SECRET_ARN: secrets.admin,
-    CREDITS_PROXY_KEY_SECRET_ARN: secrets.proxy,
-    GATEWAY_URL: gateway.url,
-    GATEWAY_TOKEN_SECRET_ARN: secrets.gateway,
-    STAGE: 'test',
-    LOG_LEVEL: 'ERROR',
-  });
+  world = await startCreditsFunctionWorld();
+  world.aws.secret(world.secrets.admin, { current: adminKey });
+  world.aws.secret(world.secrets.proxy, { current: proxyKey });
 });
 
 afterAll(async () => {
   stdout.mockRestore();
-  process.env = savedEnvironment;
-  await gateway.close();
-  await aws.close();
-  embedded.close();
+  await world.close();
 });
 
 function invoke(operation: OperatorOperation, options: { key?: string; requestId?: string } = {}): Promise<OperatorResult> {
