@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { generateApiKey } from '../lambda/shared/keys';
-import { localTopologyEnvironment, startLocalService, stopLocalServices, waitUntilHealthy, type LocalService } from '../scripts/local-services';
+import {
+  localTopologyEnvironment,
+  startLocalService,
+  stopLocalServices,
+  waitUntilHealthy,
+  type LocalService,
+} from '../scripts/local-services';
 
 const scenarioSeconds = 8;
 const connections = 32;
@@ -20,7 +26,12 @@ interface Scenario {
 }
 
 async function runScenario(url: string, scenario: Scenario): Promise<void> {
-  const result = await autocannon({ url, connections, duration: scenarioSeconds, requests: [scenario.request] });
+  const result = await autocannon({
+    url,
+    connections,
+    duration: scenarioSeconds,
+    requests: [scenario.request],
+  });
   const ok = result.requests.total - result.non2xx;
   console.log(
     `${scenario.name.padEnd(28)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms   ` +
@@ -30,29 +41,60 @@ async function runScenario(url: string, scenario: Scenario): Promise<void> {
 
 async function main(): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'credits-bench-'));
-  const keys = { gatewayToken: generateApiKey(), adminKey: generateApiKey(), proxyKey: generateApiKey() };
-  const environment = localTopologyEnvironment({ ...ports, gatewayPort: ports.gateway, creditsPort: ports.credits, dataFile: join(directory, 'ledger.tbj'), ...keys, logLevel: 'WARN' });
+  const keys = {
+    gatewayToken: generateApiKey(),
+    adminKey: generateApiKey(),
+    proxyKey: generateApiKey(),
+  };
+  const environment = localTopologyEnvironment({
+    ...ports,
+    gatewayPort: ports.gateway,
+    creditsPort: ports.credits,
+    dataFile: join(directory, 'ledger.tbj'),
+    ...keys,
+    logLevel: 'WARN',
+  });
   const services: LocalService[] = [];
   try {
-    const gateway = startLocalService('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway, { quiet: true });
+    const gateway = startLocalService(
+      'gateway',
+      'tigerbeetle/gateway/server.ts',
+      environment.gateway,
+      { quiet: true },
+    );
     services.push(gateway);
     await waitUntilHealthy('gateway', `http://127.0.0.1:${ports.gateway}/ready`, gateway);
-    const creditsService = startLocalService('credits', 'lambda/credits/server.ts', environment.credits, { quiet: true });
+    const creditsService = startLocalService(
+      'credits',
+      'lambda/credits/server.ts',
+      environment.credits,
+      { quiet: true },
+    );
     services.push(creditsService);
     const credits = `http://127.0.0.1:${ports.credits}`;
     await waitUntilHealthy('credits', `${credits}/api/v1/ready`, creditsService);
 
     const topUp = await fetch(`${credits}/api/v1/topup`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${keys.adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'bench-topup-0001' },
+      headers: {
+        authorization: `Bearer ${keys.adminKey}`,
+        'content-type': 'application/json',
+        'idempotency-key': 'bench-topup-0001',
+      },
       body: JSON.stringify({ user_id: 'bench-user', amount: '1000000.00' }),
     });
     if (topUp.status !== 201) throw new Error(`top-up failed: ${topUp.status}`);
 
-    console.log(`credits over HTTP: ${connections} connections, ${scenarioSeconds} s per scenario, journal with fsync`);
+    console.log(
+      `credits over HTTP: ${connections} connections, ${scenarioSeconds} s per scenario, journal with fsync`,
+    );
     await runScenario(credits, {
       name: 'GET balance',
-      request: { method: 'GET', path: '/api/v1/balance/bench-user', headers: { authorization: `Bearer ${keys.proxyKey}` } },
+      request: {
+        method: 'GET',
+        path: '/api/v1/balance/bench-user',
+        headers: { authorization: `Bearer ${keys.proxyKey}` },
+      },
     });
     let holdCounter = 0;
     await runScenario(credits, {
@@ -63,7 +105,15 @@ async function main(): Promise<void> {
         headers: { authorization: `Bearer ${keys.proxyKey}`, 'content-type': 'application/json' },
         setupRequest: (request) => {
           holdCounter += 1;
-          return { ...request, body: JSON.stringify({ user_id: 'bench-user', amount: '0.01', timeout_seconds: 60, request_id: `bench-hold-${holdCounter}` }) };
+          return {
+            ...request,
+            body: JSON.stringify({
+              user_id: 'bench-user',
+              amount: '0.01',
+              timeout_seconds: 60,
+              request_id: `bench-hold-${holdCounter}`,
+            }),
+          };
         },
       },
     });

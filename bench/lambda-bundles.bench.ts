@@ -15,14 +15,20 @@ import { lambdaEsbuildOptions } from '../lib/constructs/lambda-bundling';
 
 const importRuns = 15;
 const repoRoot = join(__dirname, '..');
-const entries = { proxy: 'lambda/proxy/handler.ts', credits: 'lambda/credits/handler.ts', settle: 'lambda/settlement/handler.ts' } as const;
+const entries = {
+  proxy: 'lambda/proxy/handler.ts',
+  credits: 'lambda/credits/handler.ts',
+  settle: 'lambda/settlement/handler.ts',
+} as const;
 
 function importMilliseconds(file: string): number {
-  const script = 'const started = performance.now(); import(process.argv[1]).then(() => process.stdout.write(String(performance.now() - started)))';
+  const script =
+    'const started = performance.now(); import(process.argv[1]).then(() => process.stdout.write(String(performance.now() - started)))';
   return Number(execFileSync(process.execPath, ['-e', script, file], { encoding: 'utf8' }));
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function bundle(entry: string, outfile: string): Promise<void> {
   await build({
@@ -42,16 +48,29 @@ async function main(): Promise<void> {
       files[name] = join(directory, `${name}.mjs`);
       await bundle(entry, files[name]);
     }
-    const times: Record<string, number[]> = Object.fromEntries(Object.keys(files).map((name) => [name, []]));
+    const times: Record<string, number[]> = Object.fromEntries(
+      Object.keys(files).map((name) => [name, []]),
+    );
     for (let round = 0; round < importRuns; round += 1) {
       for (const [name, file] of Object.entries(files)) times[name].push(importMilliseconds(file));
     }
     const floor = median(times['(empty)']);
-    console.log(`Lambda bundles (minified ESM, names kept); cold import: median of ${importRuns} fresh processes, interleaved`);
+    console.log(
+      `Lambda bundles (minified ESM, names kept); cold import: median of ${importRuns} fresh processes, interleaved`,
+    );
     for (const [name, file] of Object.entries(files)) {
       const p50 = median(times[name]);
-      const above = name === '(empty)' ? "(the loader's floor)" : `${(p50 - floor).toFixed(1).padStart(5)} ms above the floor`;
-      console.log(`${name.padEnd(8)} ${(statSync(file).size / 1024).toFixed(0).padStart(5)} KiB   import p50 ${p50.toFixed(1).padStart(5)} ms   min ${Math.min(...times[name]).toFixed(1).padStart(5)} ms   ${above}`);
+      const above =
+        name === '(empty)'
+          ? "(the loader's floor)"
+          : `${(p50 - floor).toFixed(1).padStart(5)} ms above the floor`;
+      console.log(
+        `${name.padEnd(8)} ${(statSync(file).size / 1024).toFixed(0).padStart(5)} KiB   import p50 ${p50.toFixed(1).padStart(5)} ms   min ${Math.min(
+          ...times[name],
+        )
+          .toFixed(1)
+          .padStart(5)} ms   ${above}`,
+      );
     }
   } finally {
     rmSync(directory, { recursive: true, force: true });

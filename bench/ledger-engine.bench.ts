@@ -65,26 +65,37 @@ function seededRandom(seed: number): () => number {
 
 async function measure(label: string, client: Client): Promise<void> {
   for (let first = 1; first <= accountCount; first += batchEventsMax) {
-    await client.createAccounts(accountsBatch(BigInt(first), Math.min(batchEventsMax, accountCount - first + 1)));
+    await client.createAccounts(
+      accountsBatch(BigInt(first), Math.min(batchEventsMax, accountCount - first + 1)),
+    );
   }
   const random = seededRandom(42);
   let transfers = 0;
   let elapsedNanoseconds = 0n;
-  for (let batch = 0; batch < batchesMax && elapsedNanoseconds < BigInt(modeSecondsMax) * 1_000_000_000n; batch += 1) {
+  for (
+    let batch = 0;
+    batch < batchesMax && elapsedNanoseconds < BigInt(modeSecondsMax) * 1_000_000_000n;
+    batch += 1
+  ) {
     const events = transfersBatch(BigInt(1 + batch * batchEventsMax), random);
     const start = process.hrtime.bigint();
     const results = await client.createTransfers(events);
     elapsedNanoseconds += process.hrtime.bigint() - start;
-    if (results.some((result) => result.status !== 0xffffffff)) throw new Error(`${label}: a transfer failed`);
+    if (results.some((result) => result.status !== 0xffffffff))
+      throw new Error(`${label}: a transfer failed`);
     transfers += events.length;
   }
   const seconds = Number(elapsedNanoseconds) / 1e9;
   const perSecond = Math.round(transfers / seconds);
-  console.log(`${label.padEnd(28)} ${transfers} transfers in ${seconds.toFixed(2)} s: ${perSecond} transfers/s`);
+  console.log(
+    `${label.padEnd(28)} ${transfers} transfers in ${seconds.toFixed(2)} s: ${perSecond} transfers/s`,
+  );
 }
 
 async function main(): Promise<void> {
-  console.log(`createTransfers, batches of ${batchEventsMax}, ${accountCount} accounts, node ${process.version}`);
+  console.log(
+    `createTransfers, batches of ${batchEventsMax}, ${accountCount} accounts, node ${process.version}`,
+  );
   const memory = openEmbeddedLedger();
   await measure('in memory', memory.createClient());
   memory.close();

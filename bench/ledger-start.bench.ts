@@ -19,9 +19,19 @@ const ledger = 1;
 
 function accountOf(id: number): Account {
   return {
-    id: BigInt(id), debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger, code: 1,
-    flags: id % 10 === 0 ? AccountFlags.history : AccountFlags.none, timestamp: 0n,
+    id: BigInt(id),
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    reserved: 0,
+    ledger,
+    code: 1,
+    flags: id % 10 === 0 ? AccountFlags.history : AccountFlags.none,
+    timestamp: 0n,
   };
 }
 
@@ -29,22 +39,35 @@ function transferOf(id: number): Transfer {
   const debit = 1 + (id % accountCount);
   const credit = 1 + ((id * 7 + 3) % accountCount);
   return {
-    id: BigInt(id), debit_account_id: BigInt(debit), credit_account_id: BigInt(credit === debit ? (credit % accountCount) + 1 : credit),
-    amount: BigInt(1 + (id % 1000)), pending_id: 0n, user_data_128: BigInt(id) << 64n, user_data_64: BigInt(id), user_data_32: id % 97,
-    timeout: 0, ledger, code: 1, flags: 0, timestamp: 0n,
+    id: BigInt(id),
+    debit_account_id: BigInt(debit),
+    credit_account_id: BigInt(credit === debit ? (credit % accountCount) + 1 : credit),
+    amount: BigInt(1 + (id % 1000)),
+    pending_id: 0n,
+    user_data_128: BigInt(id) << 64n,
+    user_data_64: BigInt(id),
+    user_data_32: id % 97,
+    timeout: 0,
+    ledger,
+    code: 1,
+    flags: 0,
+    timestamp: 0n,
   };
 }
 
 async function build(dataFile: string): Promise<void> {
   const built = openEmbeddedLedger({ dataFile });
   const client = built.createClient();
-  await client.createAccounts(Array.from({ length: accountCount }, (_, index) => accountOf(index + 1)));
+  await client.createAccounts(
+    Array.from({ length: accountCount }, (_, index) => accountOf(index + 1)),
+  );
   let nextId = 1;
   while (nextId <= transferCount) {
     const turn: Promise<unknown>[] = [];
     for (let request = 0; request < requestsPerTurn && nextId <= transferCount; request += 1) {
       const batch: Transfer[] = [];
-      for (let index = 0; index < transfersPerRequest && nextId <= transferCount; index += 1) batch.push(transferOf(nextId++));
+      for (let index = 0; index < transfersPerRequest && nextId <= transferCount; index += 1)
+        batch.push(transferOf(nextId++));
       turn.push(client.createTransfers(batch));
     }
     await Promise.all(turn);
@@ -62,13 +85,17 @@ async function main(): Promise<void> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-start-bench-'));
   const dataFile = path.join(directory, 'ledger.journal');
   try {
-    console.log(`ledger start, ${transferCount} transfers in requests of ${transfersPerRequest}, ${accountCount} accounts, node ${process.version}`);
+    console.log(
+      `ledger start, ${transferCount} transfers in requests of ${transfersPerRequest}, ${accountCount} accounts, node ${process.version}`,
+    );
     await build(dataFile);
     const journalMiB = fs.statSync(dataFile).size / 2 ** 20;
     const start = timed(() => openEmbeddedLedger({ dataFile }));
     start.value.close();
     console.log(`journal ${journalMiB.toFixed(0)} MiB`);
-    console.log(`start, replaying the whole journal: ${start.seconds.toFixed(2)} s (${((start.seconds * 1_000_000) / transferCount).toFixed(2)} s per million transfers)`);
+    console.log(
+      `start, replaying the whole journal: ${start.seconds.toFixed(2)} s (${((start.seconds * 1_000_000) / transferCount).toFixed(2)} s per million transfers)`,
+    );
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });
   }

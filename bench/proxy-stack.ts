@@ -31,7 +31,13 @@ const upstreamAnswer = JSON.stringify({
   object: 'chat.completion',
   created: 0,
   model: 'bench-model',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'A short answer from the stand-in.' }, finish_reason: 'stop' }],
+  choices: [
+    {
+      index: 0,
+      message: { role: 'assistant', content: 'A short answer from the stand-in.' },
+      finish_reason: 'stop',
+    },
+  ],
   usage: { prompt_tokens: 12, completion_tokens: 8, total_tokens: 20 },
 });
 /** Far above what a bounded run sends in a minute, so the ledger's rate limit never refuses. */
@@ -43,15 +49,25 @@ function startUpstream(): Promise<{ url: string; server: Server }> {
   const server = createServer((request, response) => {
     request.resume();
     request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(upstreamAnswer) });
+      response.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(upstreamAnswer),
+      });
       response.end(upstreamAnswer);
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
+    ),
+  );
 }
 
 /** Counts the requests an app receives: the round trips of one hop. */
-function counted(fetchFunction: (request: Request) => Response | Promise<Response>, counter: { requests: number }) {
+function counted(
+  fetchFunction: (request: Request) => Response | Promise<Response>,
+  counter: { requests: number },
+) {
   return (request: Request) => {
     counter.requests += 1;
     return fetchFunction(request);
@@ -64,30 +80,69 @@ async function main(): Promise<void> {
   const counters = { credits: { requests: 0 }, gateway: { requests: 0 } };
   const gatewayToken = generateApiKey();
   const gateway = await startServer({
-    fetch: counted(createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger, limits: { slowRequestMilliseconds: benchSlowMilliseconds } }).fetch, counters.gateway),
+    fetch: counted(
+      createGatewayApp({
+        ledger: embedded.createClient(),
+        tokens: staticTokenSource(gatewayToken),
+        logger,
+        limits: { slowRequestMilliseconds: benchSlowMilliseconds },
+      }).fetch,
+      counters.gateway,
+    ),
     hostname: '127.0.0.1',
     port: 0,
   });
   const adminKey = generateApiKey();
   const proxyServiceKey = generateApiKey();
   const creditsApp = createCreditsApp({
-    ledger: createGatewayClient({ baseUrl: gateway.url, token: () => gatewayToken, requestTimeoutMilliseconds: 5_000 }),
-    keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] })),
+    ledger: createGatewayClient({
+      baseUrl: gateway.url,
+      token: () => gatewayToken,
+      requestTimeoutMilliseconds: 5_000,
+    }),
+    keys: createKeyring<CreditsPrincipal>(
+      creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] }),
+    ),
     logger,
     metrics: new MetricsRegistry('credits', 'bench'),
   });
-  const credits = await startServer({ fetch: counted(creditsApp.fetch, counters.credits), hostname: '127.0.0.1', port: 0 });
+  const credits = await startServer({
+    fetch: counted(creditsApp.fetch, counters.credits),
+    hostname: '127.0.0.1',
+    port: 0,
+  });
   const upstream = await startUpstream();
 
   const clientKey = generateApiKey();
   const keys = staticClientKeySource({
     version: clientKeySetVersion,
-    keys: [{ id: 'key_bench0001', user_id: 'bench-user', sha256: hashKey(clientKey).toString('hex'), created_at: '2026-01-01T00:00:00Z', expires_at: '2099-01-01T00:00:00Z', disabled: false }],
+    keys: [
+      {
+        id: 'key_bench0001',
+        user_id: 'bench-user',
+        sha256: hashKey(clientKey).toString('hex'),
+        created_at: '2026-01-01T00:00:00Z',
+        expires_at: '2099-01-01T00:00:00Z',
+        disabled: false,
+      },
+    ],
   });
-  const providers = createProviders(async () => ({ openaiCompatible: { apiKey: 'bench-upstream-key-0123456789', baseUrl: upstream.url } }));
+  const providers = createProviders(async () => ({
+    openaiCompatible: { apiKey: 'bench-upstream-key-0123456789', baseUrl: upstream.url },
+  }));
   const config = (rateLimited: boolean): ProxyConfig => ({
     ...proxyConfigDefaults,
-    models: [{ id: 'bench', provider: 'openai-compatible', upstreamModel: 'bench-model', inputMicrosPerMillionTokens: 1_000_000, outputMicrosPerMillionTokens: 2_000_000, defaultMaxOutputTokens: 64, outputTokensMax: 1024 }],
+    models: [
+      {
+        id: 'bench',
+        provider: 'openai-compatible',
+        upstreamModel: 'bench-model',
+        inputMicrosPerMillionTokens: 1_000_000,
+        outputMicrosPerMillionTokens: 2_000_000,
+        defaultMaxOutputTokens: 64,
+        outputTokensMax: 1024,
+      },
+    ],
     currency: 'USD',
     allowedOrigins: [],
     rateLimit: { enabled: rateLimited, requestsPerMinute: benchRequestsPerMinute },
@@ -98,7 +153,11 @@ async function main(): Promise<void> {
   const proxy = async (rateLimited: boolean) => {
     const app = createProxyApp({
       keys,
-      credits: createCreditsClient({ baseUrl: credits.url, key: () => proxyServiceKey, requestTimeoutMilliseconds: 5_000 }),
+      credits: createCreditsClient({
+        baseUrl: credits.url,
+        key: () => proxyServiceKey,
+        requestTimeoutMilliseconds: 5_000,
+      }),
       providers,
       config: config(rateLimited),
       logger,
@@ -110,7 +169,11 @@ async function main(): Promise<void> {
 
   const topUp = await fetch(`${credits.url}/api/v1/topup`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json', 'idempotency-key': 'bench-topup-0001' },
+    headers: {
+      authorization: `Bearer ${adminKey}`,
+      'content-type': 'application/json',
+      'idempotency-key': 'bench-topup-0001',
+    },
     body: JSON.stringify({ user_id: 'bench-user', amount: '1000000.00' }),
   });
   if (topUp.status !== 201) throw new Error(`top-up failed: ${topUp.status}`);
@@ -118,10 +181,22 @@ async function main(): Promise<void> {
   const control = createServer((_request, response) => {
     const cpu = process.cpuUsage();
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ cpuMicroseconds: cpu.user + cpu.system, creditsRequests: counters.credits.requests, gatewayRequests: counters.gateway.requests }));
+    response.end(
+      JSON.stringify({
+        cpuMicroseconds: cpu.user + cpu.system,
+        creditsRequests: counters.credits.requests,
+        gatewayRequests: counters.gateway.requests,
+      }),
+    );
   });
   await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
-  const ready = { control: `http://127.0.0.1:${(control.address() as AddressInfo).port}`, direct: `${upstream.url}/chat/completions`, billed, billedNoRateLimit, clientKey };
+  const ready = {
+    control: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
+    direct: `${upstream.url}/chat/completions`,
+    billed,
+    billedNoRateLimit,
+    clientKey,
+  };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
   process.once('SIGTERM', () => process.exit(0));
 }

@@ -45,14 +45,24 @@ interface RunResult {
 }
 
 const scenarios: readonly ScenarioName[] = ['direct', 'billed', 'billedNoRateLimit'];
-const labels: Record<ScenarioName, string> = { direct: 'direct', billed: 'proxy billed', billedNoRateLimit: 'proxy billed, no rate limit' };
+const labels: Record<ScenarioName, string> = {
+  direct: 'direct',
+  billed: 'proxy billed',
+  billedNoRateLimit: 'proxy billed, no rate limit',
+};
 
-function startStack(ledgerFile: string | undefined): Promise<{ stack: Stack; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(__dirname, 'proxy-stack.ts')], {
-    cwd: repoRoot,
-    env: { ...process.env, BENCH_LEDGER_FILE: ledgerFile ?? '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+function startStack(
+  ledgerFile: string | undefined,
+): Promise<{ stack: Stack; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(__dirname, 'proxy-stack.ts')],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, BENCH_LEDGER_FILE: ledgerFile ?? '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.once('line', (line) => resolve({ stack: JSON.parse(line) as Stack, child }));
@@ -72,23 +82,48 @@ async function stats(stack: Stack): Promise<Stats> {
   return (await (await fetch(`${stack.control}/stats`)).json()) as Stats;
 }
 
-const chatBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say something short.' }], max_tokens: 16 });
-const directBody = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Say something short.' }], max_tokens: 16 });
+const chatBody = JSON.stringify({
+  model: 'bench',
+  messages: [{ role: 'user', content: 'Say something short.' }],
+  max_tokens: 16,
+});
+const directBody = JSON.stringify({
+  model: 'bench-model',
+  messages: [{ role: 'user', content: 'Say something short.' }],
+  max_tokens: 16,
+});
 
-function send(agent: Agent, url: URL, headers: Record<string, string>, body: string): Promise<{ status: number; milliseconds: number }> {
+function send(
+  agent: Agent,
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; milliseconds: number }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, milliseconds: performance.now() - started }));
-    });
+    const request = httpRequest(
+      url,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      (response) => {
+        response.resume();
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, milliseconds: performance.now() - started }),
+        );
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
 }
 
 /** `total` requests over `connections` keep-alive connections; latencies in milliseconds, sorted. */
-async function load(target: string, stack: Stack, scenario: ScenarioName, connections: number, total: number): Promise<{ latencies: number[]; failures: number }> {
+async function load(
+  target: string,
+  stack: Stack,
+  scenario: ScenarioName,
+  connections: number,
+  total: number,
+): Promise<{ latencies: number[]; failures: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const url = new URL(target);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -119,7 +154,13 @@ function percentile(sorted: readonly number[], fraction: number): number {
 async function run(stack: Stack, scenario: ScenarioName, connections: 1 | 32): Promise<RunResult> {
   const target = stack[scenario];
   const before = await stats(stack);
-  const { latencies, failures } = await load(target, stack, scenario, connections, requestsPerRun[connections]);
+  const { latencies, failures } = await load(
+    target,
+    stack,
+    scenario,
+    connections,
+    requestsPerRun[connections],
+  );
   const after = await stats(stack);
   const requests = latencies.length + failures;
   return {
@@ -133,7 +174,8 @@ async function run(stack: Stack, scenario: ScenarioName, connections: 1 | 32): P
   };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 function summarize(results: RunResult[]): RunResult {
   return {
@@ -146,17 +188,25 @@ function summarize(results: RunResult[]): RunResult {
   };
 }
 
-async function measureMode(mode: string, ledgerFile: string | undefined): Promise<Map<string, RunResult>> {
+async function measureMode(
+  mode: string,
+  ledgerFile: string | undefined,
+): Promise<Map<string, RunResult>> {
   const { stack, child } = await startStack(ledgerFile);
   const summary = new Map<string, RunResult>();
   try {
-    for (const scenario of scenarios) await load(stack[scenario], stack, scenario, 8, warmupRequests);
+    for (const scenario of scenarios)
+      await load(stack[scenario], stack, scenario, 8, warmupRequests);
     for (const connections of connectionCounts) {
-      const results = new Map<ScenarioName, RunResult[]>(scenarios.map((scenario) => [scenario, []]));
+      const results = new Map<ScenarioName, RunResult[]>(
+        scenarios.map((scenario) => [scenario, []]),
+      );
       for (let round = 0; round < rounds; round += 1) {
-        for (const scenario of scenarios) results.get(scenario)!.push(await run(stack, scenario, connections));
+        for (const scenario of scenarios)
+          results.get(scenario)!.push(await run(stack, scenario, connections));
       }
-      for (const scenario of scenarios) summary.set(`${scenario}@${connections}`, summarize(results.get(scenario)!));
+      for (const scenario of scenarios)
+        summary.set(`${scenario}@${connections}`, summarize(results.get(scenario)!));
       printTable(mode, connections, summary);
     }
   } finally {
@@ -169,8 +219,12 @@ const fixed = (value: number, digits = 2) => value.toFixed(digits).padStart(7);
 
 function printTable(mode: string, connections: number, summary: Map<string, RunResult>): void {
   const direct = summary.get(`direct@${connections}`)!;
-  console.log(`\n${mode}, ${connections} connection${connections > 1 ? 's' : ''} (median of ${rounds} interleaved rounds):`);
-  console.log('scenario                      p50 ms  p99 ms  added p50  added p99  p50/direct  CPU ms/req  added CPU  credits/req  gateway/req  failures');
+  console.log(
+    `\n${mode}, ${connections} connection${connections > 1 ? 's' : ''} (median of ${rounds} interleaved rounds):`,
+  );
+  console.log(
+    'scenario                      p50 ms  p99 ms  added p50  added p99  p50/direct  CPU ms/req  added CPU  credits/req  gateway/req  failures',
+  );
   for (const scenario of scenarios) {
     const result = summary.get(`${scenario}@${connections}`)!;
     console.log(
@@ -185,19 +239,26 @@ async function main(): Promise<void> {
   const memory = await measureMode('engine in memory', undefined);
   const directory = mkdtempSync(join(tmpdir(), 'proxy-bench-'));
   try {
-    const journal = await measureMode('engine with its journal (fsync per batch)', join(directory, 'ledger.tbj'));
-    console.log('\nthe journal\'s fsync cost on its own (billed, journal minus memory):');
+    const journal = await measureMode(
+      'engine with its journal (fsync per batch)',
+      join(directory, 'ledger.tbj'),
+    );
+    console.log("\nthe journal's fsync cost on its own (billed, journal minus memory):");
     for (const connections of connectionCounts) {
       const inMemory = memory.get(`billed@${connections}`)!;
       const withJournal = journal.get(`billed@${connections}`)!;
-      console.log(`  ${connections} connection(s): p50 +${(withJournal.p50 - inMemory.p50).toFixed(2)} ms, p99 +${(withJournal.p99 - inMemory.p99).toFixed(2)} ms, CPU +${(withJournal.cpuMillisecondsPerRequest - inMemory.cpuMillisecondsPerRequest).toFixed(3)} ms/req`);
+      console.log(
+        `  ${connections} connection(s): p50 +${(withJournal.p50 - inMemory.p50).toFixed(2)} ms, p99 +${(withJournal.p99 - inMemory.p99).toFixed(2)} ms, CPU +${(withJournal.cpuMillisecondsPerRequest - inMemory.cpuMillisecondsPerRequest).toFixed(3)} ms/req`,
+      );
     }
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
   const sequential = memory.get('billed@1')!;
   const direct = memory.get('direct@1')!;
-  console.log(`\ngoals (engine in memory, 1 connection): added p50 ${(sequential.p50 - direct.p50).toFixed(2)} ms (goal <= 4), CPU ${sequential.cpuMillisecondsPerRequest.toFixed(2)} ms per billed request (goal <= 5), round trips ${sequential.creditsPerRequest.toFixed(2)} proxy->credits (goal 2), ${sequential.gatewayPerRequest.toFixed(2)} credits->gateway (goal 2)`);
+  console.log(
+    `\ngoals (engine in memory, 1 connection): added p50 ${(sequential.p50 - direct.p50).toFixed(2)} ms (goal <= 4), CPU ${sequential.cpuMillisecondsPerRequest.toFixed(2)} ms per billed request (goal <= 5), round trips ${sequential.creditsPerRequest.toFixed(2)} proxy->credits (goal 2), ${sequential.gatewayPerRequest.toFixed(2)} credits->gateway (goal 2)`,
+  );
 }
 
 main().catch((error: unknown) => {

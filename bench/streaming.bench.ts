@@ -42,10 +42,18 @@ async function startStandIn(): Promise<StandIn> {
     request.on('data', (part: Buffer) => body.push(part));
     request.on('end', () => {
       state.arrivedAt = performance.now();
-      const stream = (JSON.parse(Buffer.concat(body).toString('utf8')) as { stream?: boolean }).stream === true;
+      const stream =
+        (JSON.parse(Buffer.concat(body).toString('utf8')) as { stream?: boolean }).stream === true;
       if (!stream) {
         response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 1 } }));
+        response.end(
+          JSON.stringify({
+            choices: [
+              { index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' },
+            ],
+            usage: { prompt_tokens: 5, completion_tokens: 1 },
+          }),
+        );
         return;
       }
       response.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -56,7 +64,9 @@ async function startStandIn(): Promise<StandIn> {
         response.write(chunk(`c${index} `));
         index += 1;
         if (index < chunkCount) return void setTimeout(next, chunkIntervalMilliseconds);
-        response.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
+        response.write(
+          `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`,
+        );
         response.write(chunk('', { usage: { prompt_tokens: 5, completion_tokens: chunkCount } }));
         response.end('data: [DONE]\n\n');
       };
@@ -82,7 +92,15 @@ async function startStandIn(): Promise<StandIn> {
 /** Reads a stream: when each chunk `c<i>` arrived, and the time to the first. */
 async function timeStream(url: string, headers: Record<string, string>, standIn: StandIn) {
   const started = performance.now();
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'go' }], stream: true }) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({
+      model: 'bench',
+      messages: [{ role: 'user', content: 'go' }],
+      stream: true,
+    }),
+  });
   if (response.status !== 200) throw new Error(`stream answered ${response.status}`);
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();
@@ -93,15 +111,24 @@ async function timeStream(url: string, headers: Record<string, string>, standIn:
     const now = performance.now();
     while (text.includes(`"c${receivedAt.length} "`)) receivedAt.push(now);
   }
-  if (receivedAt.length !== chunkCount) throw new Error(`got ${receivedAt.length} of ${chunkCount} chunks`);
+  if (receivedAt.length !== chunkCount)
+    throw new Error(`got ${receivedAt.length} of ${chunkCount} chunks`);
   const perChunk = receivedAt.map((at, index) => at - standIn.sentAt[index]);
   return { ttft: receivedAt[0] - started, perChunkMedian: median(perChunk) };
 }
 
 /** A non-streamed request: how long until the provider saw it (the admission cost on the proxy's path). */
-async function timeAdmission(url: string, headers: Record<string, string>, standIn: StandIn): Promise<number> {
+async function timeAdmission(
+  url: string,
+  headers: Record<string, string>,
+  standIn: StandIn,
+): Promise<number> {
   const started = performance.now();
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'go' }] }) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'go' }] }),
+  });
   if (response.status !== 200) throw new Error(`answered ${response.status}`);
   await response.arrayBuffer();
   return standIn.arrivedAt - started;
@@ -120,22 +147,57 @@ function percentile(values: number[], fraction: number): number {
 async function main(): Promise<void> {
   const standIn = await startStandIn();
   const fixture = await startProxyFixture({
-    models: [{ id: 'bench', provider: 'openai-compatible', upstreamModel: 'bench', inputMicrosPerMillionTokens: 1, outputMicrosPerMillionTokens: 1, defaultMaxOutputTokens: 100, outputTokensMax: 100 }],
+    models: [
+      {
+        id: 'bench',
+        provider: 'openai-compatible',
+        upstreamModel: 'bench',
+        inputMicrosPerMillionTokens: 1,
+        outputMicrosPerMillionTokens: 1,
+        defaultMaxOutputTokens: 100,
+        outputTokensMax: 100,
+      },
+    ],
     rateLimit: { enabled: true, requestsPerMinute: 100_000 },
   });
   await fixture.topUp('bench-user', '100.00');
   const clientKey = generateApiKey();
   const keys = staticClientKeySource({
     version: clientKeySetVersion,
-    keys: [{ id: 'key_bench0001', user_id: 'bench-user', sha256: hashKey(clientKey).toString('hex'), created_at: '2026-01-01T00:00:00Z', expires_at: '2099-01-01T00:00:00Z', disabled: false }],
+    keys: [
+      {
+        id: 'key_bench0001',
+        user_id: 'bench-user',
+        sha256: hashKey(clientKey).toString('hex'),
+        created_at: '2026-01-01T00:00:00Z',
+        expires_at: '2099-01-01T00:00:00Z',
+        disabled: false,
+      },
+    ],
   });
-  const providers = createProviders(async () => ({ openaiCompatible: { apiKey: 'bench-provider-key-0123456789', baseUrl: standIn.url } }));
-  const app = createProxyApp({ keys, credits: fixture.credits, providers, config: fixture.config, logger: fixture.logger, metrics: fixture.metrics });
+  const providers = createProviders(async () => ({
+    openaiCompatible: { apiKey: 'bench-provider-key-0123456789', baseUrl: standIn.url },
+  }));
+  const app = createProxyApp({
+    keys,
+    credits: fixture.credits,
+    providers,
+    config: fixture.config,
+    logger: fixture.logger,
+    metrics: fixture.metrics,
+  });
   const proxy = await startServer({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
   const direct = `${standIn.url}/chat/completions`;
   const through = `${proxy.url}/v1/chat/completions`;
   const auth = { authorization: `Bearer ${clientKey}` };
-  const samples = { directTtft: [] as number[], proxyTtft: [] as number[], directChunk: [] as number[], proxyChunk: [] as number[], directAdmission: [] as number[], proxyAdmission: [] as number[] };
+  const samples = {
+    directTtft: [] as number[],
+    proxyTtft: [] as number[],
+    directChunk: [] as number[],
+    proxyChunk: [] as number[],
+    directAdmission: [] as number[],
+    proxyAdmission: [] as number[],
+  };
   try {
     // Warm up every path once, then interleave the scenarios so drift hits them alike.
     await timeStream(direct, {}, standIn);
@@ -163,7 +225,9 @@ async function main(): Promise<void> {
     'added p50 ms': (median(proxyValues) - median(directValues)).toFixed(2),
     'proxy p90 ms': percentile(proxyValues, 0.9).toFixed(2),
   });
-  console.log(`streaming through the proxy (billing and rate limiting on, engine in memory): ${rounds} rounds, ${chunkCount} chunks ${chunkIntervalMilliseconds} ms apart`);
+  console.log(
+    `streaming through the proxy (billing and rate limiting on, engine in memory): ${rounds} rounds, ${chunkCount} chunks ${chunkIntervalMilliseconds} ms apart`,
+  );
   console.table([
     row('time to first token', samples.directTtft, samples.proxyTtft),
     row('latency per chunk', samples.directChunk, samples.proxyChunk),

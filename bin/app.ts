@@ -11,9 +11,11 @@ const stage: unknown = app.node.tryGetContext('stage') ?? 'dev';
 const overridesPath: unknown = app.node.tryGetContext('overrides');
 
 try {
-  const overrides = typeof overridesPath === 'string' ? readOverridesFile(overridesPath) : undefined;
+  const overrides =
+    typeof overridesPath === 'string' ? readOverridesFile(overridesPath) : undefined;
   const config = resolveStageConfig(String(stage), overrides);
-  for (const notice of findPolicyNotices(config)) console.error(`Note for stage '${config.stage}': ${notice}`);
+  for (const notice of findPolicyNotices(config))
+    console.error(`Note for stage '${config.stage}': ${notice}`);
   addComplianceChecks(app);
   buildStage(app, config);
   app.synth();

@@ -68,7 +68,9 @@ export function buildStage(app: App, config: StageConfig): StageStacks {
 
 /** The context of cdk.json (feature flags), so that tests synthesize exactly what the CLI does. */
 export function cdkJsonContext(): Record<string, unknown> {
-  const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', 'cdk.json'), 'utf8')) as {
+    context: Record<string, unknown>;
+  };
   return cdkJson.context;
 }
 

@@ -39,7 +39,11 @@ export function listAcknowledgments(scope: IConstruct): AcknowledgmentRecord[] {
     for (const entry of construct.node.metadata) {
       if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
       for (const [ruleId, reason] of Object.entries(entry.data as Record<string, string>)) {
-        records.push({ path: construct.node.path, ruleId: ruleId.replace(/^annotation::/i, ''), reason });
+        records.push({
+          path: construct.node.path,
+          ruleId: ruleId.replace(/^annotation::/i, ''),
+          reason,
+        });
       }
     }
   }

@@ -5,7 +5,11 @@ import { ConfigError, readOverridesFile } from '../lib/config';
 import { readChecklist } from './checklist-audit/checklist';
 import { renderJson, renderMarkdown, renderSummary } from './checklist-audit/render';
 import { auditPassed, buildAuditReport, type AuditReport } from './checklist-audit/report';
-import { synthesizeForAudit, synthesizeTemplatesOnly, type SynthesizedForAudit } from './checklist-audit/synth';
+import {
+  synthesizeForAudit,
+  synthesizeTemplatesOnly,
+  type SynthesizedForAudit,
+} from './checklist-audit/synth';
 import type { StageTemplates } from './checklist-audit/templates';
 
 /**
@@ -55,16 +59,29 @@ export interface StageOverrides {
 }
 
 /** What `--example` documents: the realistic configs CI synthesizes. */
-export const exampleOverrideFiles = { production: join(repoRoot, 'test/fixtures/production.json'), staging: join(repoRoot, 'test/fixtures/staging.json') };
+export const exampleOverrideFiles = {
+  production: join(repoRoot, 'test/fixtures/production.json'),
+  staging: join(repoRoot, 'test/fixtures/staging.json'),
+};
 
 function synthesizeStages(overrides: StageOverrides): StageEvidence {
-  return { synthesized: synthesizeForAudit(auditedStage, { overrides: overrides.production }), staging: synthesizeTemplatesOnly('staging', overrides.staging) };
+  return {
+    synthesized: synthesizeForAudit(auditedStage, { overrides: overrides.production }),
+    staging: synthesizeTemplatesOnly('staging', overrides.staging),
+  };
 }
 
-function overridesOf(options: { example?: boolean; overrides?: string; 'staging-overrides'?: string }): StageOverrides {
+function overridesOf(options: {
+  example?: boolean;
+  overrides?: string;
+  'staging-overrides'?: string;
+}): StageOverrides {
   const production = options.example ? exampleOverrideFiles.production : options.overrides;
   const staging = options.example ? exampleOverrideFiles.staging : options['staging-overrides'];
-  return { production: production ? readOverridesFile(production) : undefined, staging: staging ? readOverridesFile(staging) : undefined };
+  return {
+    production: production ? readOverridesFile(production) : undefined,
+    staging: staging ? readOverridesFile(staging) : undefined,
+  };
 }
 
 function repoRelative(path: string): string {
@@ -110,28 +127,46 @@ export function runAuditCli(argv: readonly string[], io: AuditCliIo): number {
       repoRoot,
       checklistPath: repoRelative(checklistPath),
       checklist,
-      templates: { stage: auditedStage, templates: synthesized.templates, otherStages: { staging }, repoRoot },
+      templates: {
+        stage: auditedStage,
+        templates: synthesized.templates,
+        otherStages: { staging },
+        repoRoot,
+      },
       compliance: synthesized.compliance,
     });
   } catch (error) {
     io.err(`audit: ${(error as Error).message}`);
-    if (error instanceof ConfigError) io.err('Pass your values with --overrides and --staging-overrides, or --example for the configs CI synthesizes.');
+    if (error instanceof ConfigError)
+      io.err(
+        'Pass your values with --overrides and --staging-overrides, or --example for the configs CI synthesizes.',
+      );
     return 2;
   }
   const seconds = (Date.now() - started) / 1000;
-  const outDir = resolve(options.out ?? join(repoRoot, options.example ? 'docs/audit-example' : 'audit'));
-  const meta = options.example ? { example: true } : { example: false, generatedAt: new Date().toISOString(), seconds };
+  const outDir = resolve(
+    options.out ?? join(repoRoot, options.example ? 'docs/audit-example' : 'audit'),
+  );
+  const meta = options.example
+    ? { example: true }
+    : { example: false, generatedAt: new Date().toISOString(), seconds };
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'report.md'), renderMarkdown(report, meta));
   writeFileSync(join(outDir, 'report.json'), renderJson(report, meta));
   io.out(renderSummary(report));
-  io.out(`\nWrote ${repoRelative(join(outDir, 'report.md'))} and report.json in ${seconds.toFixed(1)} s.`);
+  io.out(
+    `\nWrote ${repoRelative(join(outDir, 'report.md'))} and report.json in ${seconds.toFixed(1)} s.`,
+  );
   if (!auditPassed(report)) {
-    if (report.unproven.length > 0) io.err(`audit FAILED: no proof for ${report.unproven.join(', ')}`);
-    if (report.failedPacks.length > 0) io.err(`audit FAILED: unacknowledged findings in ${report.failedPacks.join(', ')}`);
+    if (report.unproven.length > 0)
+      io.err(`audit FAILED: no proof for ${report.unproven.join(', ')}`);
+    if (report.failedPacks.length > 0)
+      io.err(`audit FAILED: unacknowledged findings in ${report.failedPacks.join(', ')}`);
     return 1;
   }
-  io.out('audit passed: every checklist item is enforced, documented or not applicable with a reason.');
+  io.out(
+    'audit passed: every checklist item is enforced, documented or not applicable with a reason.',
+  );
   return 0;
 }
 

@@ -7,7 +7,11 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import { formatMicros } from '../lambda/credits/domain/amount';
 import { serviceKeyFromSecretString } from '../lambda/credits/keys';
-import { operatorInvocationVersion, type OperatorEvent, type OperatorOperation } from '../lambda/credits/operator-invoke';
+import {
+  operatorInvocationVersion,
+  type OperatorEvent,
+  type OperatorOperation,
+} from '../lambda/credits/operator-invoke';
 import { isStageName, stageNames } from '../lib/config';
 import { shippedStages } from '../lib/config/stages';
 import { readStackOutputs, StackNotFoundError, stageStackName } from './stack-outputs';
@@ -136,22 +140,31 @@ export async function runCreditsCli(argv: readonly string[], io: CreditsCliIo): 
 function parseCommandLine(argv: readonly string[]): Invocation | 'help' {
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: optionsSpec, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
+    parsed = parseArgs({
+      args: [...argv],
+      options: optionsSpec,
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Values; positionals: string[] };
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help === true || positionals[0] === 'help') return 'help';
   const command = positionals[0];
-  if (command === undefined) throw new UsageError(`no command; expected one of ${commands.join(', ')}`);
-  if (!(commands as readonly string[]).includes(command)) throw new UsageError(`unknown command '${command}'; expected one of ${commands.join(', ')}`);
+  if (command === undefined)
+    throw new UsageError(`no command; expected one of ${commands.join(', ')}`);
+  if (!(commands as readonly string[]).includes(command))
+    throw new UsageError(`unknown command '${command}'; expected one of ${commands.join(', ')}`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   for (const flag of Object.keys(values) as Flag[]) {
-    if (!flagsOf[command as Command].includes(flag)) throw new UsageError(`--${flag} does not apply to ${command}`);
+    if (!flagsOf[command as Command].includes(flag))
+      throw new UsageError(`--${flag} does not apply to ${command}`);
   }
   const stage = values.stage as string | undefined;
   if (stage === undefined) throw new UsageError(`--stage is required (${stageNames.join(', ')})`);
-  if (!isStageName(stage)) throw new UsageError(`unknown stage '${stage}'; choose one of ${stageNames.join(', ')}`);
+  if (!isStageName(stage))
+    throw new UsageError(`unknown stage '${stage}'; choose one of ${stageNames.join(', ')}`);
   return {
     stage,
     region: (values.region as string | undefined) ?? shippedStages[stage].region,
@@ -164,21 +177,27 @@ function parseCommandLine(argv: readonly string[]): Invocation | 'help' {
 
 function required(values: Values, flag: Flag): string {
   const value = values[flag];
-  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${flag} is required`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new UsageError(`--${flag} is required`);
   return value;
 }
 
 function amountFlag(values: Values): string {
   const amount = required(values, 'amount');
   if (!decimalAmountPattern.test(amount)) {
-    throw new UsageError(`--amount '${amount}' is not a decimal amount such as 10.50 (digits, at most 6 decimal places, no sign or exponent)`);
+    throw new UsageError(
+      `--amount '${amount}' is not a decimal amount such as 10.50 (digits, at most 6 decimal places, no sign or exponent)`,
+    );
   }
   return amount;
 }
 
 function idempotencyKeyFlag(values: Values): string {
   const key = (values['idempotency-key'] as string | undefined) ?? `operator-${randomUUID()}`;
-  if (!idempotencyKeyPattern.test(key)) throw new UsageError('--idempotency-key must be 8 to 128 characters: letters, digits and . _ : -');
+  if (!idempotencyKeyPattern.test(key))
+    throw new UsageError(
+      '--idempotency-key must be 8 to 128 characters: letters, digits and . _ : -',
+    );
   return key;
 }
 
@@ -186,25 +205,47 @@ function operationOf(command: Command, values: Values): OperatorOperation {
   const userId = required(values, 'user');
   switch (command) {
     case 'topup':
-      return { action: 'topup', userId, amount: amountFlag(values), idempotencyKey: idempotencyKeyFlag(values) };
+      return {
+        action: 'topup',
+        userId,
+        amount: amountFlag(values),
+        idempotencyKey: idempotencyKeyFlag(values),
+      };
     case 'adjust': {
       const direction = required(values, 'direction');
-      if (direction !== 'credit' && direction !== 'debit') throw new UsageError(`--direction must be credit or debit, not '${direction}'`);
-      return { action: 'adjust', userId, amount: amountFlag(values), direction, reason: required(values, 'reason'), idempotencyKey: idempotencyKeyFlag(values) };
+      if (direction !== 'credit' && direction !== 'debit')
+        throw new UsageError(`--direction must be credit or debit, not '${direction}'`);
+      return {
+        action: 'adjust',
+        userId,
+        amount: amountFlag(values),
+        direction,
+        reason: required(values, 'reason'),
+        idempotencyKey: idempotencyKeyFlag(values),
+      };
     }
     case 'balance':
       return { action: 'balance', userId };
     case 'history': {
       const limit = values.limit as string | undefined;
-      if (limit !== undefined && !historyLimitPattern.test(limit)) throw new UsageError('--limit must be a whole number from 1 to 9999');
+      if (limit !== undefined && !historyLimitPattern.test(limit))
+        throw new UsageError('--limit must be a whole number from 1 to 9999');
       const before = values.before as string | undefined;
-      return { action: 'history', userId, ...(limit === undefined ? {} : { limit: Number(limit) }), ...(before === undefined ? {} : { before }) };
+      return {
+        action: 'history',
+        userId,
+        ...(limit === undefined ? {} : { limit: Number(limit) }),
+        ...(before === undefined ? {} : { before }),
+      };
     }
   }
 }
 
 /** Where the function and the admin key are: the flags, else the api stack's outputs. */
-async function locate(invocation: Invocation, io: CreditsCliIo): Promise<{ functionName: string; secretId: string }> {
+async function locate(
+  invocation: Invocation,
+  io: CreditsCliIo,
+): Promise<{ functionName: string; secretId: string }> {
   if (invocation.functionName !== undefined && invocation.secretId !== undefined) {
     return { functionName: invocation.functionName, secretId: invocation.secretId };
   }
@@ -212,14 +253,23 @@ async function locate(invocation: Invocation, io: CreditsCliIo): Promise<{ funct
   io.err(`Reading the outputs of ${stackName} in ${invocation.region} ...`);
   let outputs;
   try {
-    outputs = await readStackOutputs(new CloudFormationClient({ region: invocation.region }), stackName);
+    outputs = await readStackOutputs(
+      new CloudFormationClient({ region: invocation.region }),
+      stackName,
+    );
   } catch (error) {
-    if (error instanceof StackNotFoundError) throw new CreditsCliError(`${error.message}; deploy the stage first, or pass --function and --secret-id`);
+    if (error instanceof StackNotFoundError)
+      throw new CreditsCliError(
+        `${error.message}; deploy the stage first, or pass --function and --secret-id`,
+      );
     throw error;
   }
   const output = (key: string, flag: string): string => {
     const value = outputs.get(key);
-    if (value === undefined) throw new CreditsCliError(`${stackName} has no output ${key}: deploy the current api stack, or pass --${flag}`);
+    if (value === undefined)
+      throw new CreditsCliError(
+        `${stackName} has no output ${key}: deploy the current api stack, or pass --${flag}`,
+      );
     return value;
   };
   return {
@@ -229,8 +279,11 @@ async function locate(invocation: Invocation, io: CreditsCliIo): Promise<{ funct
 }
 
 async function readAdminKey(secretId: string, region: string): Promise<string> {
-  const answer = await new SecretsManagerClient({ region }).send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
-  if (answer.SecretString === undefined) throw new CreditsCliError(`the admin key secret ${secretId} holds no string value`);
+  const answer = await new SecretsManagerClient({ region }).send(
+    new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+  );
+  if (answer.SecretString === undefined)
+    throw new CreditsCliError(`the admin key secret ${secretId} holds no string value`);
   return serviceKeyFromSecretString(answer.SecretString, 'current');
 }
 
@@ -240,28 +293,53 @@ async function callerIdentity(region: string): Promise<string> {
   return identity.Arn ?? 'an unknown identity';
 }
 
-const operatorResultSchema = z.object({ status: z.number().int(), body: z.unknown(), requestId: z.string(), replayed: z.boolean() });
+const operatorResultSchema = z.object({
+  status: z.number().int(),
+  body: z.unknown(),
+  requestId: z.string(),
+  replayed: z.boolean(),
+});
 type OperatorAnswer = z.infer<typeof operatorResultSchema>;
-const functionErrorSchema = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() });
+const functionErrorSchema = z.object({
+  errorType: z.string().optional(),
+  errorMessage: z.string().optional(),
+});
 
-async function invokeFunction(functionName: string, region: string, event: OperatorEvent): Promise<OperatorAnswer> {
+async function invokeFunction(
+  functionName: string,
+  region: string,
+  event: OperatorEvent,
+): Promise<OperatorAnswer> {
   const answer = await new LambdaClient({ region }).send(
-    new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(event)) }),
+    new InvokeCommand({
+      FunctionName: functionName,
+      InvocationType: 'RequestResponse',
+      Payload: new TextEncoder().encode(JSON.stringify(event)),
+    }),
   );
   const text = answer.Payload === undefined ? '' : new TextDecoder().decode(answer.Payload);
   let payload: unknown;
   try {
     payload = JSON.parse(text);
   } catch {
-    throw new CreditsCliError(`the credits function answered something that is not JSON (${text.length} bytes)`);
+    throw new CreditsCliError(
+      `the credits function answered something that is not JSON (${text.length} bytes)`,
+    );
   }
   if (answer.FunctionError !== undefined) {
     const failure = functionErrorSchema.safeParse(payload);
-    const detail = failure.success ? `${failure.data.errorType ?? 'Error'}: ${failure.data.errorMessage ?? 'no message'}` : 'no details';
-    throw new CreditsCliError(`the credits function failed (${answer.FunctionError}): ${detail}; see its log group (docs/runbooks/credits-down.md)`);
+    const detail = failure.success
+      ? `${failure.data.errorType ?? 'Error'}: ${failure.data.errorMessage ?? 'no message'}`
+      : 'no details';
+    throw new CreditsCliError(
+      `the credits function failed (${answer.FunctionError}): ${detail}; see its log group (docs/runbooks/credits-down.md)`,
+    );
   }
   const result = operatorResultSchema.safeParse(payload);
-  if (!result.success) throw new CreditsCliError('the credits function answered in an unexpected shape; is the deployed api stack older than this CLI?');
+  if (!result.success)
+    throw new CreditsCliError(
+      'the credits function answered in an unexpected shape; is the deployed api stack older than this CLI?',
+    );
   return result.data;
 }
 
@@ -272,11 +350,18 @@ async function invoke(invocation: Invocation, io: CreditsCliIo): Promise<number>
   io.err(`Reading the admin key from ${secretId} ...`);
   const adminKey = await readAdminKey(secretId, region);
   if ('idempotencyKey' in operation) {
-    io.err(`Idempotency key: ${operation.idempotencyKey} (to retry this exact ${operation.action} safely, pass --idempotency-key ${operation.idempotencyKey})`);
+    io.err(
+      `Idempotency key: ${operation.idempotencyKey} (to retry this exact ${operation.action} safely, pass --idempotency-key ${operation.idempotencyKey})`,
+    );
   }
   const requestId = `operator-${randomUUID()}`;
   io.err(`Invoking ${functionName} (${operation.action}, request ${requestId}) ...`);
-  const result = await invokeFunction(functionName, region, { operatorInvocation: operatorInvocationVersion, adminKey, requestId, operation });
+  const result = await invokeFunction(functionName, region, {
+    operatorInvocation: operatorInvocationVersion,
+    adminKey,
+    requestId,
+    operation,
+  });
   if (result.status >= 400) {
     io.err(`credits: refused: ${refusalText(result)}`);
     return 1;
@@ -302,9 +387,22 @@ const balanceSchema = z.object({
   credited_micros: z.string(),
   spent_micros: z.string(),
 });
-const movedSchema = z.object({ transfer_id: z.string(), amount_micros: z.string(), balance: balanceSchema });
+const movedSchema = z.object({
+  transfer_id: z.string(),
+  amount_micros: z.string(),
+  balance: balanceSchema,
+});
 const historySchema = z.object({
-  transfers: z.array(z.object({ transfer_id: z.string(), kind: z.string(), direction: z.string(), amount_micros: z.string(), pending: z.boolean(), timestamp: z.string() })),
+  transfers: z.array(
+    z.object({
+      transfer_id: z.string(),
+      kind: z.string(),
+      direction: z.string(),
+      amount_micros: z.string(),
+      pending: z.boolean(),
+      timestamp: z.string(),
+    }),
+  ),
   next_before: z.string().nullable(),
 });
 
@@ -325,18 +423,28 @@ function summaryLines(operation: OperatorOperation, result: OperatorAnswer): str
     case 'adjust': {
       const moved = movedSchema.parse(result.body);
       const verb = operation.action === 'topup' ? 'Topped up' : `Adjusted (${operation.direction})`;
-      const replay = result.replayed ? ' (already applied earlier with this idempotency key: nothing moved now)' : '';
-      return [`${verb} ${decimal(moved.amount_micros)} ${moved.balance.currency}, transfer ${moved.transfer_id}${replay}`, balanceLine(moved.balance)];
+      const replay = result.replayed
+        ? ' (already applied earlier with this idempotency key: nothing moved now)'
+        : '';
+      return [
+        `${verb} ${decimal(moved.amount_micros)} ${moved.balance.currency}, transfer ${moved.transfer_id}${replay}`,
+        balanceLine(moved.balance),
+      ];
     }
     case 'balance':
       return [balanceLine(balanceSchema.parse(result.body))];
     case 'history': {
       const history = historySchema.parse(result.body);
       const rows = history.transfers.map(
-        (entry) => `${entry.timestamp}  ${entry.kind.padEnd(14)} ${entry.direction.padEnd(6)} ${decimal(entry.amount_micros).padStart(20)}${entry.pending ? '  (pending)' : ''}  ${entry.transfer_id}`,
+        (entry) =>
+          `${entry.timestamp}  ${entry.kind.padEnd(14)} ${entry.direction.padEnd(6)} ${decimal(entry.amount_micros).padStart(20)}${entry.pending ? '  (pending)' : ''}  ${entry.transfer_id}`,
       );
       const more = history.next_before === null ? [] : [`More: --before ${history.next_before}`];
-      return [`${history.transfers.length} transfer(s) of ${operation.userId}, newest first:`, ...rows, ...more];
+      return [
+        `${history.transfers.length} transfer(s) of ${operation.userId}, newest first:`,
+        ...rows,
+        ...more,
+      ];
     }
   }
 }
@@ -344,7 +452,8 @@ function summaryLines(operation: OperatorOperation, result: OperatorAnswer): str
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   if (error.name === 'CreditsCliError' || error.name === 'Error') return error.message;
-  if (error.name === 'CredentialsProviderError') return `no AWS credentials (${error.message}); set AWS_PROFILE or log in (aws sso login)`;
+  if (error.name === 'CredentialsProviderError')
+    return `no AWS credentials (${error.message}); set AWS_PROFILE or log in (aws sso login)`;
   if (error.name === 'AccessDeniedException' || error.name === 'AccessDenied') {
     return `${error.name}: ${error.message}; attach the api stack's CreditsOperatorPolicyArn policy to your role`;
   }

@@ -1,8 +1,21 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileClientKeyStore, issueClientKey, localClientKeysFile } from '../lambda/shared/client-key-store';
+import {
+  fileClientKeyStore,
+  issueClientKey,
+  localClientKeysFile,
+} from '../lambda/shared/client-key-store';
 import { generateApiKey } from '../lambda/shared/keys';
-import { localTopologyEnvironment, portsInUse, repoRoot, signalGroup, startLocalService, stopLocalServices, waitUntilHealthy, type LocalService } from './local-services';
+import {
+  localTopologyEnvironment,
+  portsInUse,
+  repoRoot,
+  signalGroup,
+  startLocalService,
+  stopLocalServices,
+  waitUntilHealthy,
+  type LocalService,
+} from './local-services';
 
 /**
  * `npm run dev`: the whole system on one machine, in the same topology as AWS:
@@ -20,7 +33,9 @@ const portBase = Number(process.env.DEV_PORT_BASE ?? '7100');
 const ports = { proxy: portBase, credits: portBase + 100, gateway: portBase + 200 };
 /** Each service's local /metrics listener sits this far above its port (127.0.0.1 only). */
 const metricsPortOffset = 90;
-const clientKeysFile = process.env.DEV_DATA_DIR ? join(dataDirectory, 'client-keys.json') : join(repoRoot, localClientKeysFile);
+const clientKeysFile = process.env.DEV_DATA_DIR
+  ? join(dataDirectory, 'client-keys.json')
+  : join(repoRoot, localClientKeysFile);
 /** How often the parent process is checked: a supervisor that dies without a signal must not leave servers. */
 const parentCheckMilliseconds = 1_000;
 /** The user the development client key bills, and what it starts with. */
@@ -37,7 +52,11 @@ interface DevSecrets {
 function devSecrets(): DevSecrets {
   mkdirSync(dataDirectory, { recursive: true });
   if (existsSync(secretsFile)) return JSON.parse(readFileSync(secretsFile, 'utf8')) as DevSecrets;
-  const secrets: DevSecrets = { adminKey: generateApiKey(), proxyKey: generateApiKey(), gatewayToken: generateApiKey() };
+  const secrets: DevSecrets = {
+    adminKey: generateApiKey(),
+    proxyKey: generateApiKey(),
+    gatewayToken: generateApiKey(),
+  };
   writeFileSync(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   chmodSync(secretsFile, 0o600);
   return secrets;
@@ -53,7 +72,12 @@ function shutdown(code: number, reason?: string): void {
   void stopLocalServices(services).then(() => process.exit(code));
 }
 
-async function start(name: string, entry: string, environment: Record<string, string>, readyUrl: string): Promise<void> {
+async function start(
+  name: string,
+  entry: string,
+  environment: Record<string, string>,
+  readyUrl: string,
+): Promise<void> {
   const service = startLocalService(name, entry, environment);
   service.process.on('exit', (code, signal) => {
     console.log(`[${name}] exited (${signal ?? code})`);
@@ -65,7 +89,13 @@ async function start(name: string, entry: string, environment: Record<string, st
 
 /** Refuses to start over ports an earlier run (or anything else) still holds, naming them. */
 async function checkPortsFree(): Promise<void> {
-  const wanted = [ports.proxy, ports.credits, ports.gateway, ports.proxy + metricsPortOffset, ports.credits + metricsPortOffset];
+  const wanted = [
+    ports.proxy,
+    ports.credits,
+    ports.gateway,
+    ports.proxy + metricsPortOffset,
+    ports.credits + metricsPortOffset,
+  ];
   const busy = await portsInUse(wanted);
   if (busy.length === 0) return;
   throw new Error(
@@ -87,11 +117,19 @@ async function firstStart(secrets: DevSecrets): Promise<string | undefined> {
   const store = fileClientKeyStore(clientKeysFile);
   const set = await store.read();
   if (set.keys.some((entry) => entry.user_id === devUser)) return undefined;
-  const { set: next, issued } = issueClientKey(set, { userId: devUser, label: 'npm run dev', now: new Date() });
+  const { set: next, issued } = issueClientKey(set, {
+    userId: devUser,
+    label: 'npm run dev',
+    now: new Date(),
+  });
   await store.write(next);
   const topUp = await fetch(`http://127.0.0.1:${ports.credits}/api/v1/topup`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${secrets.adminKey}`, 'content-type': 'application/json', 'idempotency-key': `dev-first-start-${issued.entry.id}` },
+    headers: {
+      authorization: `Bearer ${secrets.adminKey}`,
+      'content-type': 'application/json',
+      'idempotency-key': `dev-first-start-${issued.entry.id}`,
+    },
     body: JSON.stringify({ user_id: devUser, amount: devStartingCredits }),
   });
   if (topUp.status !== 201) throw new Error(`the first top-up failed with ${topUp.status}`);
@@ -135,7 +173,9 @@ Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 async function main(): Promise<void> {
   await checkPortsFree();
   const secrets = devSecrets();
-  console.log('Starting the ledger gateway (embedded engine), the credits service and the proxy...');
+  console.log(
+    'Starting the ledger gateway (embedded engine), the credits service and the proxy...',
+  );
   const environment = localTopologyEnvironment({
     gatewayPort: ports.gateway,
     creditsPort: ports.credits,
@@ -150,13 +190,29 @@ async function main(): Promise<void> {
     internalLogLevel: process.env.LOG_LEVEL ?? 'WARN',
     metricsPortOffset,
   });
-  await start('gateway', 'tigerbeetle/gateway/server.ts', environment.gateway, `http://127.0.0.1:${ports.gateway}/ready`);
-  await start('credits', 'lambda/credits/server.ts', environment.credits, `http://127.0.0.1:${ports.credits}/api/v1/ready`);
-  await start('proxy', 'lambda/proxy/server.ts', environment.proxy, `http://127.0.0.1:${ports.proxy}/ready`);
+  await start(
+    'gateway',
+    'tigerbeetle/gateway/server.ts',
+    environment.gateway,
+    `http://127.0.0.1:${ports.gateway}/ready`,
+  );
+  await start(
+    'credits',
+    'lambda/credits/server.ts',
+    environment.credits,
+    `http://127.0.0.1:${ports.credits}/api/v1/ready`,
+  );
+  await start(
+    'proxy',
+    'lambda/proxy/server.ts',
+    environment.proxy,
+    `http://127.0.0.1:${ports.proxy}/ready`,
+  );
   printExamples(secrets, await firstStart(secrets));
 }
 
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => shutdown(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.once(signal, () => shutdown(0));
 // Last resort if this process ends some other way: no service may outlive it.
 process.on('exit', () => {
   for (const service of services) signalGroup(service, 'SIGTERM');

@@ -62,7 +62,9 @@ export interface CliIo {
   readonly openStore?: (location: StoreLocation) => ClientKeyStore;
 }
 
-export type StoreLocation = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'secret'; readonly secretId: string; readonly region?: string };
+export type StoreLocation =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'secret'; readonly secretId: string; readonly region?: string };
 
 const commands = ['issue', 'list', 'revoke', 'rotate'] as const;
 type Command = (typeof commands)[number];
@@ -116,26 +118,40 @@ export async function runKeysCli(argv: readonly string[], io: CliIo): Promise<nu
 function parseCommandLine(argv: readonly string[]): 'help' | { command: Command; values: Values } {
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: optionsSpec, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
+    parsed = parseArgs({
+      args: [...argv],
+      options: optionsSpec,
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Values; positionals: string[] };
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help === true || positionals[0] === 'help') return 'help';
-  if (positionals.length === 0) throw new UsageError(`no command; expected one of ${commands.join(', ')}`);
+  if (positionals.length === 0)
+    throw new UsageError(`no command; expected one of ${commands.join(', ')}`);
   const command = positionals[0];
-  if (!(commands as readonly string[]).includes(command)) throw new UsageError(`unknown command '${command}'; expected one of ${commands.join(', ')}`);
+  if (!(commands as readonly string[]).includes(command))
+    throw new UsageError(`unknown command '${command}'; expected one of ${commands.join(', ')}`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   const allowed = flagsOf[command as Command];
   for (const flag of Object.keys(values) as Flag[]) {
     if (!allowed.includes(flag)) throw new UsageError(`--${flag} does not apply to ${command}`);
   }
-  if (values.file !== undefined && values['secret-id'] !== undefined) throw new UsageError('give either --file or --secret-id, not both');
-  if (values.region !== undefined && values['secret-id'] === undefined) throw new UsageError('--region needs --secret-id');
+  if (values.file !== undefined && values['secret-id'] !== undefined)
+    throw new UsageError('give either --file or --secret-id, not both');
+  if (values.region !== undefined && values['secret-id'] === undefined)
+    throw new UsageError('--region needs --secret-id');
   return { command: command as Command, values };
 }
 
-async function runCommand(command: Command, values: Values, store: ClientKeyStore, io: CliIo): Promise<void> {
+async function runCommand(
+  command: Command,
+  values: Values,
+  store: ClientKeyStore,
+  io: CliIo,
+): Promise<void> {
   const now = io.now();
   if (command === 'list') {
     const userId = values.user === undefined ? undefined : userIdFlag(values);
@@ -143,7 +159,12 @@ async function runCommand(command: Command, values: Values, store: ClientKeyStor
     return;
   }
   if (command === 'issue') {
-    const options = { userId: userIdFlag(values), lifetimeDays: integerFlag(values, 'days', 1, clientKeyLifetimeDaysMax), label: labelFlag(values), now };
+    const options = {
+      userId: userIdFlag(values),
+      lifetimeDays: integerFlag(values, 'days', 1, clientKeyLifetimeDaysMax),
+      label: labelFlag(values),
+      now,
+    };
     const result = issueClientKey(await store.read(), options);
     await store.write(result.set);
     printIssued(result.issued, store, io);
@@ -158,7 +179,9 @@ async function runCommand(command: Command, values: Values, store: ClientKeyStor
     }
     await store.write(result.set);
     io.out(`Revoked key ${keyId} (user ${result.entry.user_id}) in ${store.description}.`);
-    io.out('The proxy refuses it (401, "disabled") from its next read of the key set, within about a minute.');
+    io.out(
+      'The proxy refuses it (401, "disabled") from its next read of the key set, within about a minute.',
+    );
     return;
   }
   const options = {
@@ -170,12 +193,16 @@ async function runCommand(command: Command, values: Values, store: ClientKeyStor
   const result = rotateClientKey(await store.read(), keyId, options);
   await store.write(result.set);
   printIssued(result.issued, store, io);
-  io.out(`The old key ${keyId} now expires at ${result.old.expires_at}; the client must switch to the new key before then.`);
+  io.out(
+    `The old key ${keyId} now expires at ${result.old.expires_at}; the client must switch to the new key before then.`,
+  );
 }
 
 function printIssued(issued: IssuedClientKey, store: ClientKeyStore, io: CliIo): void {
   const { entry } = issued;
-  io.out(`Issued key ${entry.id} for user ${entry.user_id}, expires ${entry.expires_at} (stored in ${store.description}).`);
+  io.out(
+    `Issued key ${entry.id} for user ${entry.user_id}, expires ${entry.expires_at} (stored in ${store.description}).`,
+  );
   io.out('');
   io.out(`  ${issued.key}`);
   io.out('');
@@ -188,14 +215,33 @@ function printTable(rows: readonly ClientKeyRow[], io: CliIo): void {
     return;
   }
   const header = ['ID', 'USER', 'CREATED', 'EXPIRES', 'STATUS', 'LABEL'];
-  const cells = rows.map((row) => [row.id, row.userId, row.createdAt, row.expiresAt, row.status, row.label ?? '']);
-  const widths = header.map((title, column) => Math.max(title.length, ...cells.map((cell) => cell[column].length)));
-  for (const line of [header, ...cells]) io.out(line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+  const cells = rows.map((row) => [
+    row.id,
+    row.userId,
+    row.createdAt,
+    row.expiresAt,
+    row.status,
+    row.label ?? '',
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...cells.map((cell) => cell[column].length)),
+  );
+  for (const line of [header, ...cells])
+    io.out(
+      line
+        .map((cell, column) => cell.padEnd(widths[column]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 function storeLocation(values: Values): StoreLocation {
   const secretId = values['secret-id'] as string | undefined;
-  if (secretId === undefined) return { kind: 'file', path: (values.file as string | undefined) ?? join(repoRoot, localClientKeysFile) };
+  if (secretId === undefined)
+    return {
+      kind: 'file',
+      path: (values.file as string | undefined) ?? join(repoRoot, localClientKeysFile),
+    };
   if (secretId.trim() === '') throw new UsageError('--secret-id is empty');
   const region = (values.region as string | undefined) ?? secretArnRegion.exec(secretId)?.[1];
   return { kind: 'secret', secretId, ...(region === undefined ? {} : { region }) };
@@ -204,7 +250,9 @@ function storeLocation(values: Values): StoreLocation {
 function openStore(location: StoreLocation): ClientKeyStore {
   if (location.kind === 'file') return fileClientKeyStore(location.path);
   // No region: the SDK's own chain (AWS_REGION, the profile's region).
-  const client = new SecretsManagerClient(location.region === undefined ? {} : { region: location.region });
+  const client = new SecretsManagerClient(
+    location.region === undefined ? {} : { region: location.region },
+  );
   return secretsManagerClientKeyStore({ client, secretId: location.secretId });
 }
 
@@ -212,7 +260,9 @@ function userIdFlag(values: Values): string {
   const userId = values.user as string | undefined;
   if (userId === undefined) throw new UsageError('missing --user <user_id>');
   if (!clientKeyEntrySchema.shape.user_id.safeParse(userId).success) {
-    throw new UsageError('--user must be 1 to 128 characters: letters, digits and . _ : @ - (starting with a letter or digit)');
+    throw new UsageError(
+      '--user must be 1 to 128 characters: letters, digits and . _ : @ - (starting with a letter or digit)',
+    );
   }
   return userId;
 }
@@ -220,15 +270,24 @@ function userIdFlag(values: Values): string {
 function keyIdFlag(values: Values): string {
   const keyId = values.id as string | undefined;
   if (keyId === undefined) throw new UsageError('missing --id <key_id>');
-  if (!clientKeyEntrySchema.shape.id.safeParse(keyId).success) throw new UsageError(`--id '${keyId}' is not a key id (key_ followed by 8 to 32 letters and digits)`);
+  if (!clientKeyEntrySchema.shape.id.safeParse(keyId).success)
+    throw new UsageError(
+      `--id '${keyId}' is not a key id (key_ followed by 8 to 32 letters and digits)`,
+    );
   return keyId;
 }
 
-function integerFlag(values: Values, flag: 'days' | 'grace-days', min: number, max: number): number | undefined {
+function integerFlag(
+  values: Values,
+  flag: 'days' | 'grace-days',
+  min: number,
+  max: number,
+): number | undefined {
   const text = values[flag] as string | undefined;
   if (text === undefined) return undefined;
   const value = /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(value >= min && value <= max)) throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
+  if (!(value >= min && value <= max))
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
   return value;
 }
 
@@ -236,14 +295,17 @@ function labelFlag(values: Values): string | undefined {
   const label = values.label as string | undefined;
   if (label === undefined) return undefined;
   // eslint-disable-next-line no-control-regex
-  if (label.length > 200 || /[\u0000-\u001f\u007f]/.test(label)) throw new UsageError('--label must be at most 200 printable characters');
+  if (label.length > 200 || /[\u0000-\u001f\u007f]/.test(label))
+    throw new UsageError('--label must be at most 200 printable characters');
   return label;
 }
 
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // SDK errors (no credentials, access denied, KMS) carry their own message; none quotes a secret value.
-  return error.name === 'ClientKeyError' || error.name === 'Error' ? error.message : `${error.name}: ${error.message}`;
+  return error.name === 'ClientKeyError' || error.name === 'Error'
+    ? error.message
+    : `${error.name}: ${error.message}`;
 }
 
 if (require.main === module) {

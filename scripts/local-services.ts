@@ -22,13 +22,22 @@ export interface LocalService {
 }
 
 /** Runs `entry` with tsx; its output lines are prefixed with the service name unless `quiet`. */
-export function startLocalService(name: string, entry: string, environment: Record<string, string>, options: { quiet?: boolean } = {}): LocalService {
-  const child = spawn(process.execPath, [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), entry], {
-    cwd: repoRoot,
-    env: { ...process.env, ...environment },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // a process group of its own, signalled as one (see stopLocalServices)
-  });
+export function startLocalService(
+  name: string,
+  entry: string,
+  environment: Record<string, string>,
+  options: { quiet?: boolean } = {},
+): LocalService {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), entry],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...environment },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // a process group of its own, signalled as one (see stopLocalServices)
+    },
+  );
   const recentOutput: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
@@ -48,10 +57,18 @@ function exited(service: LocalService): boolean {
 }
 
 /** Resolves once `url` answers 2xx; rejects with the service's own output if it exits or times out first. */
-export async function waitUntilHealthy(name: string, url: string, service?: LocalService): Promise<void> {
+export async function waitUntilHealthy(
+  name: string,
+  url: string,
+  service?: LocalService,
+): Promise<void> {
   const deadline = Date.now() + startTimeoutMilliseconds;
   while (Date.now() < deadline) {
-    if (service !== undefined && exited(service)) throw startFailure(`${name} exited (${service.process.signalCode ?? service.process.exitCode}) before it became healthy`, service);
+    if (service !== undefined && exited(service))
+      throw startFailure(
+        `${name} exited (${service.process.signalCode ?? service.process.exitCode}) before it became healthy`,
+        service,
+      );
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -59,12 +76,19 @@ export async function waitUntilHealthy(name: string, url: string, service?: Loca
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw startFailure(`${name} did not become healthy at ${url} within ${startTimeoutMilliseconds / 1000} s`, service);
+  throw startFailure(
+    `${name} did not become healthy at ${url} within ${startTimeoutMilliseconds / 1000} s`,
+    service,
+  );
 }
 
 function startFailure(message: string, service: LocalService | undefined): Error {
   const output = service?.recentOutput ?? [];
-  return new Error(output.length === 0 ? message : `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`);
+  return new Error(
+    output.length === 0
+      ? message
+      : `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`,
+  );
 }
 
 /** SIGTERM to every service's process group; resolves when all have exited. */
@@ -122,8 +146,13 @@ export function localTopologyEnvironment(input: {
   metricsPortOffset?: number;
   /** The log level of the internal services (credits, gateway). Default: `logLevel`. */
   internalLogLevel?: string;
-}): { gateway: Record<string, string>; credits: Record<string, string>; proxy: Record<string, string> } {
-  const metricsPort = (servicePort: number) => (input.metricsPortOffset === undefined ? 0 : servicePort + input.metricsPortOffset);
+}): {
+  gateway: Record<string, string>;
+  credits: Record<string, string>;
+  proxy: Record<string, string>;
+} {
+  const metricsPort = (servicePort: number) =>
+    input.metricsPortOffset === undefined ? 0 : servicePort + input.metricsPortOffset;
   const internalLogLevel = input.internalLogLevel ?? input.logLevel;
   return {
     proxy: {

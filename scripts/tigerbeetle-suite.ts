@@ -16,7 +16,11 @@ import * as path from 'node:path';
 import * as tigerbeetle from 'tigerbeetle-node';
 import { openEmbeddedLedger } from '../tigerbeetle/engine';
 
-type ResolveFilename = (request: string, parent: { filename?: string } | undefined, ...rest: unknown[]) => string;
+type ResolveFilename = (
+  request: string,
+  parent: { filename?: string } | undefined,
+  ...rest: unknown[]
+) => string;
 interface ModuleInternals {
   _resolveFilename: ResolveFilename;
 }
@@ -41,7 +45,10 @@ function readTestNames(file: string): string[] {
 
 function installEmbeddedPackage(): void {
   const ledger = openEmbeddedLedger();
-  const patched: Record<string, unknown> = { ...tigerbeetle, createClient: () => ledger.createClient() };
+  const patched: Record<string, unknown> = {
+    ...tigerbeetle,
+    createClient: () => ledger.createClient(),
+  };
   const virtualModule = new Module(virtualPackagePath);
   virtualModule.filename = virtualPackagePath;
   virtualModule.loaded = true;
@@ -76,7 +83,9 @@ function watchSuiteOutput(): void {
 function recordUnhandledRejection(reason: unknown): void {
   const message = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
   const culprit = lastReported ?? testNames[0];
-  console.error(`unhandled rejection (from a non-awaited assertion, surfaced around "${culprit}"): ${message}`);
+  console.error(
+    `unhandled rejection (from a non-awaited assertion, surfaced around "${culprit}"): ${message}`,
+  );
   outcomes.set(culprit, { status: 'failed', reason: `unhandled rejection: ${message}` });
 }
 
@@ -92,7 +101,9 @@ function printSummary(): number {
       process.stdout.write(`PASS  ${name}\n`);
     } else {
       failed += 1;
-      process.stdout.write(`FAIL  ${name}: ${outcome === undefined ? 'not run (the suite stopped earlier)' : outcome.reason}\n`);
+      process.stdout.write(
+        `FAIL  ${name}: ${outcome === undefined ? 'not run (the suite stopped earlier)' : outcome.reason}\n`,
+      );
     }
   }
   process.stdout.write(`${passed} passed, ${failed} failed\n`);

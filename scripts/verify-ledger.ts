@@ -30,7 +30,10 @@ const counters = ['debits_pending', 'debits_posted', 'credits_pending', 'credits
 type Counter = (typeof counters)[number];
 export type Balances = Record<Counter, string>;
 /** Account id (decimal) -> balances. */
-export type BalanceSnapshot = { readonly takenAt: string; readonly accounts: Record<string, Balances> };
+export type BalanceSnapshot = {
+  readonly takenAt: string;
+  readonly accounts: Record<string, Balances>;
+};
 
 export interface VerifyReport {
   readonly problems: string[];
@@ -39,28 +42,49 @@ export interface VerifyReport {
 }
 
 export function balancesOf(account: Pick<Account, Counter>): Balances {
-  return Object.fromEntries(counters.map((counter) => [counter, account[counter].toString()])) as Balances;
+  return Object.fromEntries(
+    counters.map((counter) => [counter, account[counter].toString()]),
+  ) as Balances;
 }
 
 /** The checks of a restored ledger: `accounts` as looked up, `expectedIds` every id that must exist. */
-export function verifyAccounts(expectedIds: readonly bigint[], accounts: readonly Account[], snapshot?: BalanceSnapshot): VerifyReport {
+export function verifyAccounts(
+  expectedIds: readonly bigint[],
+  accounts: readonly Account[],
+  snapshot?: BalanceSnapshot,
+): VerifyReport {
   const problems: string[] = [];
   const byId = new Map(accounts.map((account) => [account.id, account]));
   for (const id of expectedIds) if (!byId.has(id)) problems.push(`account ${id} is missing`);
   const totals = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n };
   for (const account of accounts) {
     for (const counter of counters) totals[counter] += account[counter];
-    if ((account.flags & debitsMustNotExceedCredits) !== 0 && account.debits_posted + account.debits_pending > account.credits_posted) {
-      problems.push(`account ${account.id} is overdrawn: debits ${account.debits_posted} + ${account.debits_pending} pending > credits ${account.credits_posted}`);
+    if (
+      (account.flags & debitsMustNotExceedCredits) !== 0 &&
+      account.debits_posted + account.debits_pending > account.credits_posted
+    ) {
+      problems.push(
+        `account ${account.id} is overdrawn: debits ${account.debits_posted} + ${account.debits_pending} pending > credits ${account.credits_posted}`,
+      );
     }
   }
-  if (totals.debits_posted !== totals.credits_posted) problems.push(`posted debits ${totals.debits_posted} != posted credits ${totals.credits_posted}`);
-  if (totals.debits_pending !== totals.credits_pending) problems.push(`pending debits ${totals.debits_pending} != pending credits ${totals.credits_pending}`);
+  if (totals.debits_posted !== totals.credits_posted)
+    problems.push(
+      `posted debits ${totals.debits_posted} != posted credits ${totals.credits_posted}`,
+    );
+  if (totals.debits_pending !== totals.credits_pending)
+    problems.push(
+      `pending debits ${totals.debits_pending} != pending credits ${totals.credits_pending}`,
+    );
   if (snapshot === undefined) return { problems, differences: [], direction: 'no snapshot' };
   return { problems, ...compareWithSnapshot(byId, snapshot, problems) };
 }
 
-function compareWithSnapshot(byId: Map<bigint, Account>, snapshot: BalanceSnapshot, problems: string[]): Pick<VerifyReport, 'differences' | 'direction'> {
+function compareWithSnapshot(
+  byId: Map<bigint, Account>,
+  snapshot: BalanceSnapshot,
+  problems: string[],
+): Pick<VerifyReport, 'differences' | 'direction'> {
   const differences: string[] = [];
   let behind = false;
   let ahead = false;
@@ -74,11 +98,16 @@ function compareWithSnapshot(byId: Map<bigint, Account>, snapshot: BalanceSnapsh
       if (restored === recorded) continue;
       if (restored < recorded) behind = true;
       else ahead = true;
-      differences.push(`account ${id} ${counter}: snapshot ${recorded}, restored ${restored} (${restored - recorded})`);
+      differences.push(
+        `account ${id} ${counter}: snapshot ${recorded}, restored ${restored} (${restored - recorded})`,
+      );
     }
   }
   const direction = behind && ahead ? 'mixed' : behind ? 'behind' : ahead ? 'ahead' : 'equal';
-  if (direction === 'mixed') problems.push('some accounts are behind the snapshot and others ahead: the replicas were not restored from one point in time');
+  if (direction === 'mixed')
+    problems.push(
+      'some accounts are behind the snapshot and others ahead: the replicas were not restored from one point in time',
+    );
   return { differences, direction };
 }
 
@@ -87,9 +116,13 @@ function argument(args: string[], name: string): string | undefined {
   return index >= 0 ? args[index + 1] : undefined;
 }
 
-async function lookupAll(client: ReturnType<typeof createGatewayClient>, ids: bigint[]): Promise<Account[]> {
+async function lookupAll(
+  client: ReturnType<typeof createGatewayClient>,
+  ids: bigint[],
+): Promise<Account[]> {
   const accounts: Account[] = [];
-  for (let start = 0; start < ids.length; start += lookupBatchMax) accounts.push(...(await client.lookupAccounts(ids.slice(start, start + lookupBatchMax))));
+  for (let start = 0; start < ids.length; start += lookupBatchMax)
+    accounts.push(...(await client.lookupAccounts(ids.slice(start, start + lookupBatchMax))));
   return accounts;
 }
 
@@ -99,24 +132,46 @@ async function main(args: string[]): Promise<number> {
   const usersFile = argument(args, 'users');
   const token = process.env.GATEWAY_TOKEN;
   if (!['snapshot', 'verify'].includes(command ?? '') || !gateway || !usersFile || !token) {
-    console.error('usage: GATEWAY_TOKEN=... verify-ledger.ts snapshot|verify --gateway URL --users FILE [--out FILE] [--snapshot FILE]');
+    console.error(
+      'usage: GATEWAY_TOKEN=... verify-ledger.ts snapshot|verify --gateway URL --users FILE [--out FILE] [--snapshot FILE]',
+    );
     return 2;
   }
-  const users = readFileSync(usersFile, 'utf8').split('\n').map((line) => line.trim()).filter(Boolean);
-  const ids = [operatorAccountId('funding'), operatorAccountId('revenue'), ...users.map(accountIdForUser)];
-  const client = createGatewayClient({ baseUrl: gateway, token: () => token, requestTimeoutMilliseconds });
+  const users = readFileSync(usersFile, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const ids = [
+    operatorAccountId('funding'),
+    operatorAccountId('revenue'),
+    ...users.map(accountIdForUser),
+  ];
+  const client = createGatewayClient({
+    baseUrl: gateway,
+    token: () => token,
+    requestTimeoutMilliseconds,
+  });
   const accounts = await lookupAll(client, ids);
   if (command === 'snapshot') {
     const out = argument(args, 'out') ?? 'ledger-balances.json';
-    const snapshot: BalanceSnapshot = { takenAt: new Date().toISOString(), accounts: Object.fromEntries(accounts.map((account) => [account.id.toString(), balancesOf(account)])) };
+    const snapshot: BalanceSnapshot = {
+      takenAt: new Date().toISOString(),
+      accounts: Object.fromEntries(
+        accounts.map((account) => [account.id.toString(), balancesOf(account)]),
+      ),
+    };
     writeFileSync(out, `${JSON.stringify(snapshot, null, 2)}\n`);
     console.log(`recorded ${accounts.length} accounts in ${out}`);
     return 0;
   }
   const snapshotFile = argument(args, 'snapshot');
-  const snapshot = snapshotFile ? (JSON.parse(readFileSync(snapshotFile, 'utf8')) as BalanceSnapshot) : undefined;
+  const snapshot = snapshotFile
+    ? (JSON.parse(readFileSync(snapshotFile, 'utf8')) as BalanceSnapshot)
+    : undefined;
   const report = verifyAccounts(ids, accounts, snapshot);
-  console.log(JSON.stringify({ accounts: accounts.length, expected: ids.length, ...report }, null, 2));
+  console.log(
+    JSON.stringify({ accounts: accounts.length, expected: ids.length, ...report }, null, 2),
+  );
   return report.problems.length === 0 ? 0 : 1;
 }
 

@@ -6,17 +6,27 @@ import { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { cdkJsonContext, createStageApp } from '../lib/app';
 import { createNagPacks, listAcknowledgments } from '../lib/compliance';
 import { stageNames, type StageName } from '../lib/config';
-import { deployableConfig, resourcesOf, synthesizeStage, type SynthesizedStage } from './support/synth';
+import {
+  deployableConfig,
+  resourcesOf,
+  synthesizeStage,
+  type SynthesizedStage,
+} from './support/synth';
 
 const repoRoot = join(__dirname, '..');
 
 const stages = {} as Record<StageName, SynthesizedStage>;
 beforeAll(() => {
   // With CDK's CloudFormation schema validation, as errors (cdk.json): every stage's templates pass it.
-  for (const stage of stageNames) stages[stage] = synthesizeStage(stage, { cloudFormationValidation: true });
+  for (const stage of stageNames)
+    stages[stage] = synthesizeStage(stage, { cloudFormationValidation: true });
 });
 
-function allTemplates(): { name: string; json: string; resources: ReturnType<typeof resourcesOf> }[] {
+function allTemplates(): {
+  name: string;
+  json: string;
+  resources: ReturnType<typeof resourcesOf>;
+}[] {
   return stageNames.flatMap((stage) =>
     Object.entries(stages[stage].templates).map(([part, template]) => ({
       name: `${stage}/${part}`,
@@ -28,10 +38,16 @@ function allTemplates(): { name: string; json: string; resources: ReturnType<typ
 
 describe('cdk-nag: AwsSolutions, NIST 800-53 rev 5 and PCI DSS 3.2.1', () => {
   test.each(stageNames)('%s has zero unacknowledged findings', (stage) => {
-    const { app } = createStageApp(deployableConfig(stage), { complianceChecks: false, bundling: false });
+    const { app } = createStageApp(deployableConfig(stage), {
+      complianceChecks: false,
+      bundling: false,
+    });
     for (const pack of createNagPacks(app)) {
       const report = pack.validateScope(app);
-      const findings = report.violations.map((violation) => `${violation.ruleName}: ${violation.violatingResources.map((resource) => resource.constructPath).join(', ')}`);
+      const findings = report.violations.map(
+        (violation) =>
+          `${violation.ruleName}: ${violation.violatingResources.map((resource) => resource.constructPath).join(', ')}`,
+      );
       expect(findings).toEqual([]);
       expect(report.success).toBe(true);
     }
@@ -48,7 +64,10 @@ describe('cdk-nag: AwsSolutions, NIST 800-53 rev 5 and PCI DSS 3.2.1', () => {
 
   test('every acknowledgment carries a specific reason', () => {
     for (const stage of stageNames) {
-      const { app } = createStageApp(deployableConfig(stage), { complianceChecks: false, bundling: false });
+      const { app } = createStageApp(deployableConfig(stage), {
+        complianceChecks: false,
+        bundling: false,
+      });
       for (const acknowledgment of listAcknowledgments(app)) {
         expect(acknowledgment.reason.length).toBeGreaterThan(40);
         // Narrow scope: never a whole stack.
@@ -57,7 +76,7 @@ describe('cdk-nag: AwsSolutions, NIST 800-53 rev 5 and PCI DSS 3.2.1', () => {
     }
   });
 
-  test("the CloudFormation schema validation is on: a property CloudFormation would reject fails synth", () => {
+  test('the CloudFormation schema validation is on: a property CloudFormation would reject fails synth', () => {
     expect(cdkJsonContext()['@aws-cdk/core:validateAgainstDefaultRules']).toBe(true);
     const app = new App({ context: cdkJsonContext() });
     const stack = new Stack(app, 'Probe', { env: { region: 'eu-west-1' } });
@@ -72,7 +91,10 @@ describe('CFG-02: no secret values in the repository or the templates', () => {
     ['an AWS access key id', /\b(AKIA|ASIA)[0-9A-Z]{16}\b/],
     ['a private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
     ['a Google API key', /AIza[0-9A-Za-z_-]{35}/],
-    ['a literal password or token property', /"(Password|MasterUserPassword|SecretString|Token|ApiKey)":\s*"[^"{]/],
+    [
+      'a literal password or token property',
+      /"(Password|MasterUserPassword|SecretString|Token|ApiKey)":\s*"[^"{]/,
+    ],
   ];
 
   test('no template carries a secret', () => {
@@ -85,8 +107,12 @@ describe('CFG-02: no secret values in the repository or the templates', () => {
 
   test('no function environment carries a value that looks like a secret', () => {
     for (const template of allTemplates()) {
-      for (const [id, resource] of template.resources.filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
-        const variables = ((resource.Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables ?? {}) as Record<string, unknown>;
+      for (const [id, resource] of template.resources.filter(
+        ([, r]) => r.Type === 'AWS::Lambda::Function',
+      )) {
+        const variables = ((
+          resource.Properties?.Environment as { Variables?: Record<string, unknown> }
+        )?.Variables ?? {}) as Record<string, unknown>;
         for (const name of Object.keys(variables)) {
           expect(`${template.name}/${id}/${name}`).not.toMatch(/(SECRET|PASSWORD|TOKEN|API_KEY)$/);
         }
@@ -95,7 +121,10 @@ describe('CFG-02: no secret values in the repository or the templates', () => {
   });
 
   test('no tracked file carries a secret', () => {
-    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' })
+    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter((file) => file && !file.startsWith('test/') && !file.endsWith('package-lock.json'));
     expect(files.length).toBeGreaterThan(10);
@@ -113,7 +142,13 @@ describe('CFG-02: no secret values in the repository or the templates', () => {
   });
 
   test('the secret detectors detect (the checks can fail)', () => {
-    const samples = [`sk-${'a'.repeat(43)}`, 'AKIAABCDEFGHIJKLMNOP', '-----BEGIN RSA PRIVATE KEY-----', `AIza${'b'.repeat(35)}`, '"Password": "hunter2"'];
+    const samples = [
+      `sk-${'a'.repeat(43)}`,
+      'AKIAABCDEFGHIJKLMNOP',
+      '-----BEGIN RSA PRIVATE KEY-----',
+      `AIza${'b'.repeat(35)}`,
+      '"Password": "hunter2"',
+    ];
     samples.forEach((sample, index) => expect(secretPatterns[index][1].test(sample)).toBe(true));
   });
 });
@@ -124,10 +159,17 @@ describe('NET-13: no SSH anywhere', () => {
       for (const [id, resource] of template.resources) {
         expect(`${template.name}/${id}: ${resource.Type}`).not.toMatch(/AWS::EC2::KeyPair/);
         expect(resource.Properties?.KeyName).toBeUndefined();
-        const ingress = (resource.Properties?.SecurityGroupIngress as { FromPort?: number; ToPort?: number }[] | undefined) ?? [];
-        const standalone = resource.Type === 'AWS::EC2::SecurityGroupIngress' ? [resource.Properties as { FromPort?: number; ToPort?: number }] : [];
+        const ingress =
+          (resource.Properties?.SecurityGroupIngress as
+            { FromPort?: number; ToPort?: number }[] | undefined) ?? [];
+        const standalone =
+          resource.Type === 'AWS::EC2::SecurityGroupIngress'
+            ? [resource.Properties as { FromPort?: number; ToPort?: number }]
+            : [];
         for (const rule of [...ingress, ...standalone]) {
-          const opensSsh = rule.FromPort === undefined || (rule.FromPort <= 22 && (rule.ToPort ?? rule.FromPort) >= 22);
+          const opensSsh =
+            rule.FromPort === undefined ||
+            (rule.FromPort <= 22 && (rule.ToPort ?? rule.FromPort) >= 22);
           if (opensSsh) throw new Error(`${template.name}/${id} admits port 22`);
         }
       }
@@ -139,10 +181,14 @@ describe('DR-01: a staging stage is modelled in code next to production', () => 
   test('staging and production synthesize to separate stacks and networks', () => {
     expect(stages.staging.stacks.network.stackName).toBe('ai-proxy-staging-network');
     expect(stages.production.stacks.network.stackName).toBe('ai-proxy-production-network');
-    expect(stages.staging.config.network.vpcCidr).not.toBe(stages.production.config.network.vpcCidr);
+    expect(stages.staging.config.network.vpcCidr).not.toBe(
+      stages.production.config.network.vpcCidr,
+    );
     // Staging mirrors production's shape: HTTPS, WAF, a multi-replica ledger.
     stages.staging.templates.edge.resourceCountIs('AWS::WAFv2::WebACL', 1);
-    stages.staging.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Protocol: 'HTTPS' });
+    stages.staging.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Protocol: 'HTTPS',
+    });
     expect(stages.staging.config.ledger.replicaCount).toBeGreaterThanOrEqual(3);
   });
 });
@@ -183,7 +229,11 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
     for (const stage of stageNames) {
       const resource = stages[stage].templates[part].toJSON().Resources[logicalId];
       // RetainExceptOnCreate (fixed names) keeps the resource on delete too; test/stacks/retained-names.test.ts.
-      expect(resource).toMatchObject({ Type: type, DeletionPolicy: expect.stringMatching(/^Retain(ExceptOnCreate)?$/), UpdateReplacePolicy: 'Retain' });
+      expect(resource).toMatchObject({
+        Type: type,
+        DeletionPolicy: expect.stringMatching(/^Retain(ExceptOnCreate)?$/),
+        UpdateReplacePolicy: 'Retain',
+      });
     }
   });
 
@@ -191,7 +241,15 @@ describe('DR-04: stateful resources keep their logical ids and are retained on d
     const listed = new Set(stateful.map(([, logicalId]) => logicalId));
     for (const template of allTemplates()) {
       for (const [id, resource] of template.resources) {
-        if (['AWS::KMS::Key', 'AWS::Logs::LogGroup', 'AWS::S3::Bucket', 'AWS::SecretsManager::Secret'].includes(resource.Type)) expect(listed).toContain(id);
+        if (
+          [
+            'AWS::KMS::Key',
+            'AWS::Logs::LogGroup',
+            'AWS::S3::Bucket',
+            'AWS::SecretsManager::Secret',
+          ].includes(resource.Type)
+        )
+          expect(listed).toContain(id);
       }
     }
   });

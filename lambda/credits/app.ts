@@ -3,14 +3,29 @@ import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import * as z from 'zod';
 import { LedgerUnavailableError, type LedgerClient } from '../../tigerbeetle/ledger/client';
-import { ApiError, errorHandler, errorResponse, notFoundHandler, readJsonBody, requestIdMiddleware, type RequestIdVariables } from '../shared/http';
+import {
+  ApiError,
+  errorHandler,
+  errorResponse,
+  notFoundHandler,
+  readJsonBody,
+  requestIdMiddleware,
+  type RequestIdVariables,
+} from '../shared/http';
 import { presentedKey } from '../shared/keys';
 import type { KeyVerifier } from '../shared/secret-keyring';
 import { audit, pseudonymize, type AppLogger } from '../shared/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { creditsConfigDefaults, type CreditsConfig } from './config';
 import { formatMicros, parseAmount } from './domain/amount';
-import { Credits, type Balance, type Hold, type HistoryEntry, type HoldResult, type ResolveResult } from './domain/credits';
+import {
+  Credits,
+  type Balance,
+  type Hold,
+  type HistoryEntry,
+  type HoldResult,
+  type ResolveResult,
+} from './domain/credits';
 import { randomId, type Role } from './domain/ids';
 import { RateLimiter, type RateVerdict } from './domain/rate-limit';
 
@@ -38,7 +53,12 @@ export interface CreditsAppDependencies {
 type CreditsEnv = { Variables: RequestIdVariables & { principal: CreditsPrincipal } };
 type CreditsContext = Context<CreditsEnv>;
 
-const userIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'user_id must be 1 to 128 characters: letters, digits and . _ : @ -');
+const userIdSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/,
+    'user_id must be 1 to 128 characters: letters, digits and . _ : @ -',
+  );
 const idempotencyKeyPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 const holdIdPattern = /^[1-9][0-9]{0,38}$/;
 const u128Max = (1n << 128n) - 1n;
@@ -58,15 +78,24 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
 
 function idempotencyKey(c: CreditsContext, fallback?: string): string {
   const key = c.req.header('idempotency-key') ?? fallback;
-  if (key === undefined) throw invalid('Idempotency-Key header is required on this request', 'idempotency_key_required');
-  if (!idempotencyKeyPattern.test(key)) throw invalid('Idempotency-Key must be 8 to 128 characters: letters, digits and . _ : -', 'invalid_idempotency_key');
+  if (key === undefined)
+    throw invalid('Idempotency-Key header is required on this request', 'idempotency_key_required');
+  if (!idempotencyKeyPattern.test(key))
+    throw invalid(
+      'Idempotency-Key must be 8 to 128 characters: letters, digits and . _ : -',
+      'invalid_idempotency_key',
+    );
   return key;
 }
 
 function holdIdParam(c: CreditsContext): bigint {
   const text = c.req.param('id') ?? '';
   const id = holdIdPattern.test(text) ? BigInt(text) : 0n;
-  if (id === 0n || id > u128Max) throw invalid('hold id must be the decimal id returned when the hold was placed', 'invalid_hold_id');
+  if (id === 0n || id > u128Max)
+    throw invalid(
+      'hold id must be the decimal id returned when the hold was placed',
+      'invalid_hold_id',
+    );
   return id;
 }
 
@@ -83,7 +112,8 @@ function balanceJson(balance: Balance, currency: string) {
 }
 
 function holdJson(hold: Hold) {
-  const expiresAtMilliseconds = (hold.timestamp + BigInt(hold.timeoutSeconds) * 1_000_000_000n) / 1_000_000n;
+  const expiresAtMilliseconds =
+    (hold.timestamp + BigInt(hold.timeoutSeconds) * 1_000_000_000n) / 1_000_000n;
   return {
     hold_id: hold.holdId.toString(),
     user_id: hold.userId,
@@ -107,14 +137,27 @@ function historyJson(entry: HistoryEntry) {
   };
 }
 
-function authenticate(keys: KeyVerifier<CreditsPrincipal>, logger: AppLogger, metrics: AppMetrics): MiddlewareHandler<CreditsEnv> {
+function authenticate(
+  keys: KeyVerifier<CreditsPrincipal>,
+  logger: AppLogger,
+  metrics: AppMetrics,
+): MiddlewareHandler<CreditsEnv> {
   return async (c, next) => {
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
     const principal = key === undefined ? undefined : await keys.verify(key);
     if (principal === undefined) {
       metrics.record('AuthFailures', 1, {});
-      audit(logger, 'auth_failure', { request_id: c.get('requestId'), path: c.req.path, key_presented: key !== undefined });
-      throw new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key');
+      audit(logger, 'auth_failure', {
+        request_id: c.get('requestId'),
+        path: c.req.path,
+        key_presented: key !== undefined,
+      });
+      throw new ApiError(
+        401,
+        'authentication_error',
+        'invalid_api_key',
+        'Missing or invalid API key',
+      );
     }
     c.set('principal', principal);
     await next();
@@ -140,7 +183,12 @@ function requestLog(logger: AppLogger): MiddlewareHandler<CreditsEnv> {
 function requireRole(...roles: Role[]): MiddlewareHandler<CreditsEnv> {
   return async (c, next) => {
     if (!roles.includes(c.get('principal').role)) {
-      throw new ApiError(403, 'permission_error', 'forbidden', `This key may not call ${c.req.method} ${c.req.routePath}`);
+      throw new ApiError(
+        403,
+        'permission_error',
+        'forbidden',
+        `This key may not call ${c.req.method} ${c.req.routePath}`,
+      );
     }
     await next();
   };
@@ -152,8 +200,19 @@ function withLedgerErrors(logger: AppLogger, metrics: AppMetrics) {
   return (error: Error, c: Context) => {
     if (error instanceof LedgerUnavailableError) {
       metrics.record('LedgerUnavailable', 1, {});
-      logger.warn('ledger unavailable', { request_id: c.get('requestId') as string, error_message: error.message });
-      return errorResponse(c, new ApiError(503, 'service_unavailable', 'ledger_unavailable', 'The ledger is unavailable; retry with the same Idempotency-Key'));
+      logger.warn('ledger unavailable', {
+        request_id: c.get('requestId') as string,
+        error_message: error.message,
+      });
+      return errorResponse(
+        c,
+        new ApiError(
+          503,
+          'service_unavailable',
+          'ledger_unavailable',
+          'The ledger is unavailable; retry with the same Idempotency-Key',
+        ),
+      );
     }
     return handle(error, c);
   };
@@ -173,7 +232,12 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
     bodyLimit({
       maxSize: config.bodyBytesMax,
       onError: () => {
-        throw new ApiError(413, 'invalid_request_error', 'request_too_large', `Request body over ${config.bodyBytesMax} bytes`);
+        throw new ApiError(
+          413,
+          'invalid_request_error',
+          'request_too_large',
+          `Request body over ${config.bodyBytesMax} bytes`,
+        );
       },
     }),
   );
@@ -186,7 +250,10 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
       await credits.checkReady();
     } catch (error) {
       // Any failure means "do not send me traffic": 503, never a 500 (the load balancer reads it).
-      logger.warn('not ready', { request_id: c.get('requestId'), error_message: (error as Error).message });
+      logger.warn('not ready', {
+        request_id: c.get('requestId'),
+        error_message: (error as Error).message,
+      });
       return c.json({ status: 'not_ready', service: 'credits' }, 503);
     }
     return c.json({ status: 'ready', service: 'credits' });
@@ -202,20 +269,45 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
   app.get('/api/v1/balance/:user_id', requireRole('proxy', 'admin'), async (c) => {
     const userId = parseWith(userIdSchema, c.req.param('user_id'));
     const balance = await credits.balance(userId);
-    if (!balance) throw new ApiError(404, 'not_found_error', 'user_not_found', 'No credits account for this user; it is created by the first top-up');
+    if (!balance)
+      throw new ApiError(
+        404,
+        'not_found_error',
+        'user_not_found',
+        'No credits account for this user; it is created by the first top-up',
+      );
     return c.json(balanceJson(balance, config.currency));
   });
   return app;
 }
 
-const topUpSchema = z.strictObject({ user_id: userIdSchema, amount: z.unknown().optional(), amount_micros: z.unknown().optional() });
-const adjustmentSchema = topUpSchema.extend({ direction: z.enum(['credit', 'debit']), reason: z.string().min(3).max(200) });
+const topUpSchema = z.strictObject({
+  user_id: userIdSchema,
+  amount: z.unknown().optional(),
+  amount_micros: z.unknown().optional(),
+});
+const adjustmentSchema = topUpSchema.extend({
+  direction: z.enum(['credit', 'debit']),
+  reason: z.string().min(3).max(200),
+});
 const historyQuerySchema = z.strictObject({
-  limit: z.string().regex(/^[1-9][0-9]{0,3}$/, 'limit must be a positive integer').optional(),
-  before: z.string().regex(timestampPattern, 'before must be the timestamp of a transfer from a previous page').optional(),
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,3}$/, 'limit must be a positive integer')
+    .optional(),
+  before: z
+    .string()
+    .regex(timestampPattern, 'before must be the timestamp of a transfer from a previous page')
+    .optional(),
 });
 
-function registerAdminRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
+function registerAdminRoutes(
+  app: Hono<CreditsEnv>,
+  credits: Credits,
+  config: CreditsConfig,
+  logger: AppLogger,
+  metrics: AppMetrics,
+): void {
   app.post('/api/v1/topup', requireRole('admin'), async (c) => {
     const body = parseWith(topUpSchema, await readJsonBody(c));
     const response = await moveCredits(c, credits, config, logger, body, undefined);
@@ -233,9 +325,20 @@ function registerAdminRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cr
     const userId = parseWith(userIdSchema, c.req.param('user_id'));
     const query = parseWith(historyQuerySchema, c.req.query());
     const limit = query.limit === undefined ? config.historyLimitDefault : Number(query.limit);
-    if (limit > config.historyLimitMax) throw invalid(`limit must be at most ${config.historyLimitMax}`);
-    const entries = await credits.history(userId, limit, query.before === undefined ? undefined : BigInt(query.before));
-    if (!entries) throw new ApiError(404, 'not_found_error', 'user_not_found', 'No credits account for this user');
+    if (limit > config.historyLimitMax)
+      throw invalid(`limit must be at most ${config.historyLimitMax}`);
+    const entries = await credits.history(
+      userId,
+      limit,
+      query.before === undefined ? undefined : BigInt(query.before),
+    );
+    if (!entries)
+      throw new ApiError(
+        404,
+        'not_found_error',
+        'user_not_found',
+        'No credits account for this user',
+      );
     const last = entries.at(-1);
     return c.json({
       user_id: userId,
@@ -257,17 +360,39 @@ async function moveCredits(
   const amount = parseAmount(body, { allowZero: false, microsMax: config.topUpMicrosMax });
   if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
   const principal = c.get('principal');
-  const result = await credits.topUp({ userId: body.user_id, amountMicros: amount.micros, idempotencyKey: key, role: principal.role, adjustment });
+  const result = await credits.topUp({
+    userId: body.user_id,
+    amountMicros: amount.micros,
+    idempotencyKey: key,
+    role: principal.role,
+    adjustment,
+  });
   const event = adjustment ? 'adjustment' : 'top_up';
-  const fields = { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(body.user_id), amount_micros: amount.micros.toString() };
+  const fields = {
+    request_id: c.get('requestId'),
+    key_id: principal.keyId,
+    user: pseudonymize(body.user_id),
+    amount_micros: amount.micros.toString(),
+  };
   if (result.kind === 'conflict') {
-    audit(logger, `${event}_refused`, { ...fields, reason: adjustment === 'debit' ? 'conflict_or_insufficient' : 'idempotency_conflict' });
-    throw new ApiError(409, 'conflict_error', 'idempotency_conflict',
+    audit(logger, `${event}_refused`, {
+      ...fields,
+      reason: adjustment === 'debit' ? 'conflict_or_insufficient' : 'idempotency_conflict',
+    });
+    throw new ApiError(
+      409,
+      'conflict_error',
+      'idempotency_conflict',
       adjustment === 'debit'
         ? 'This Idempotency-Key was used for a different request, or the debit exceeds the available balance'
-        : 'This Idempotency-Key was already used for a different request');
+        : 'This Idempotency-Key was already used for a different request',
+    );
   }
-  audit(logger, event, { ...fields, transfer_id: result.transferId.toString(), replayed: result.kind === 'replayed' });
+  audit(logger, event, {
+    ...fields,
+    transfer_id: result.transferId.toString(),
+    replayed: result.kind === 'replayed',
+  });
   if (result.kind === 'replayed') c.header('idempotent-replayed', 'true');
   return c.json(
     {
@@ -285,20 +410,39 @@ const holdSchema = z.strictObject({
   user_id: userIdSchema,
   amount: z.unknown().optional(),
   amount_micros: z.unknown().optional(),
-  timeout_seconds: z.number().int('timeout_seconds must be a whole number of seconds').positive('timeout_seconds must be positive'),
+  timeout_seconds: z
+    .number()
+    .int('timeout_seconds must be a whole number of seconds')
+    .positive('timeout_seconds must be positive'),
   request_id: z.string().optional(),
 });
-const settleSchema = z.strictObject({ amount: z.unknown().optional(), amount_micros: z.unknown().optional(), user_id: userIdSchema.optional() });
+const settleSchema = z.strictObject({
+  amount: z.unknown().optional(),
+  amount_micros: z.unknown().optional(),
+  user_id: userIdSchema.optional(),
+});
 const releaseSchema = z.strictObject({ user_id: userIdSchema.optional() });
 
-function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
+function registerHoldRoutes(
+  app: Hono<CreditsEnv>,
+  credits: Credits,
+  config: CreditsConfig,
+  logger: AppLogger,
+  metrics: AppMetrics,
+): void {
   app.post('/api/v1/holds', requireRole('proxy'), async (c) => {
     const body = parseWith(holdSchema, await readJsonBody(c));
     const key = idempotencyKey(c, body.request_id);
-    if (body.timeout_seconds > config.holdTimeoutSecondsMax) throw invalid(`timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`);
+    if (body.timeout_seconds > config.holdTimeoutSecondsMax)
+      throw invalid(`timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`);
     const amount = parseAmount(body, { allowZero: false, microsMax: config.holdMicrosMax });
     if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
-    const result = await credits.hold({ userId: body.user_id, amountMicros: amount.micros, timeoutSeconds: body.timeout_seconds, idempotencyKey: key });
+    const result = await credits.hold({
+      userId: body.user_id,
+      amountMicros: amount.micros,
+      timeoutSeconds: body.timeout_seconds,
+      idempotencyKey: key,
+    });
     return holdResponse(c, logger, metrics, body.user_id, amount.micros, result, undefined);
   });
 
@@ -307,24 +451,56 @@ function registerHoldRoutes(app: Hono<CreditsEnv>, credits: Credits, config: Cre
     const body = parseWith(settleSchema, await readJsonBody(c));
     const amount = parseAmount(body, { allowZero: true, microsMax: u128Max });
     if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
-    return resolved(c, logger, metrics, holdId, 'settle', await credits.settle(holdId, amount.micros, body.user_id));
+    return resolved(
+      c,
+      logger,
+      metrics,
+      holdId,
+      'settle',
+      await credits.settle(holdId, amount.micros, body.user_id),
+    );
   });
 
   app.post('/api/v1/holds/:id/release', requireRole('proxy'), async (c) => {
     const holdId = holdIdParam(c);
     // The body is optional here: a release names nothing but the hold (and, for one round trip, its user).
-    const body = c.req.header('content-type') === undefined ? {} : parseWith(releaseSchema, await readJsonBody(c));
-    return resolved(c, logger, metrics, holdId, 'release', await credits.release(holdId, body.user_id));
+    const body =
+      c.req.header('content-type') === undefined
+        ? {}
+        : parseWith(releaseSchema, await readJsonBody(c));
+    return resolved(
+      c,
+      logger,
+      metrics,
+      holdId,
+      'release',
+      await credits.release(holdId, body.user_id),
+    );
   });
 }
 
 /** The answer to a hold (and to an admission, with its rate-limit verdict): 201 new, 200 replayed, 402, 409. */
-function holdResponse(c: CreditsContext, logger: AppLogger, metrics: AppMetrics, userId: string, amountMicros: bigint, result: HoldResult, rate: RateVerdict | undefined): Response {
-  const fields = { request_id: c.get('requestId'), user: pseudonymize(userId), amount_micros: amountMicros.toString() };
+function holdResponse(
+  c: CreditsContext,
+  logger: AppLogger,
+  metrics: AppMetrics,
+  userId: string,
+  amountMicros: bigint,
+  result: HoldResult,
+  rate: RateVerdict | undefined,
+): Response {
+  const fields = {
+    request_id: c.get('requestId'),
+    user: pseudonymize(userId),
+    amount_micros: amountMicros.toString(),
+  };
   switch (result.kind) {
     case 'insufficient':
       metrics.record('InsufficientBalanceRefusals', 1, {});
-      audit(logger, 'insufficient_balance', { ...fields, available_micros: result.availableMicros.toString() });
+      audit(logger, 'insufficient_balance', {
+        ...fields,
+        available_micros: result.availableMicros.toString(),
+      });
       throw new ApiError(
         402,
         'insufficient_credits',
@@ -332,54 +508,112 @@ function holdResponse(c: CreditsContext, logger: AppLogger, metrics: AppMetrics,
         result.keyAlreadyRefused
           ? 'This Idempotency-Key was already refused for insufficient credits; retry with a new key after a top-up'
           : 'Insufficient credits for this request',
-        { available: formatMicros(result.availableMicros), available_micros: result.availableMicros.toString() },
+        {
+          available: formatMicros(result.availableMicros),
+          available_micros: result.availableMicros.toString(),
+        },
       );
     case 'conflict':
-      throw new ApiError(409, 'conflict_error', 'idempotency_conflict', 'This Idempotency-Key was already used for a different hold');
+      throw new ApiError(
+        409,
+        'conflict_error',
+        'idempotency_conflict',
+        'This Idempotency-Key was already used for a different hold',
+      );
     default:
       if (result.kind === 'created') metrics.record('Holds', 1, {});
-      audit(logger, 'hold', { ...fields, hold_id: result.hold.holdId.toString(), replayed: result.kind === 'replayed' });
+      audit(logger, 'hold', {
+        ...fields,
+        hold_id: result.hold.holdId.toString(),
+        replayed: result.kind === 'replayed',
+      });
       if (result.kind === 'replayed') c.header('idempotent-replayed', 'true');
-      return c.json({ ...holdJson(result.hold), ...(rate?.allowed ? { rate: rateJson(rate) } : {}) }, result.kind === 'created' ? 201 : 200);
+      return c.json(
+        { ...holdJson(result.hold), ...(rate?.allowed ? { rate: rateJson(rate) } : {}) },
+        result.kind === 'created' ? 201 : 200,
+      );
   }
 }
 
 const admissionSchema = holdSchema.extend({
-  rate: z.strictObject({ subject: z.string().regex(/^[A-Za-z0-9._:@-]{1,160}$/, 'rate.subject must be 1 to 160 characters: letters, digits and . _ : @ -'), limit_per_minute: z.number().int().min(1).max(1_000_000) }).optional(),
+  rate: z
+    .strictObject({
+      subject: z
+        .string()
+        .regex(
+          /^[A-Za-z0-9._:@-]{1,160}$/,
+          'rate.subject must be 1 to 160 characters: letters, digits and . _ : @ -',
+        ),
+      limit_per_minute: z.number().int().min(1).max(1_000_000),
+    })
+    .optional(),
 });
 
 /**
  * Admission of a billable request: the per-key rate-limit unit and the credit hold, both or
  * neither, in one call and one ledger round trip. 429 over the rate limit, 402 without the credits.
  */
-function registerAdmissionRoute(app: Hono<CreditsEnv>, credits: Credits, limiter: RateLimiter, config: CreditsConfig, logger: AppLogger, metrics: AppMetrics): void {
+function registerAdmissionRoute(
+  app: Hono<CreditsEnv>,
+  credits: Credits,
+  limiter: RateLimiter,
+  config: CreditsConfig,
+  logger: AppLogger,
+  metrics: AppMetrics,
+): void {
   app.post('/api/v1/admissions', requireRole('proxy'), async (c) => {
     const body = parseWith(admissionSchema, await readJsonBody(c));
     const key = idempotencyKey(c, body.request_id);
-    if (body.timeout_seconds > config.holdTimeoutSecondsMax) throw invalid(`timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`);
+    if (body.timeout_seconds > config.holdTimeoutSecondsMax)
+      throw invalid(`timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`);
     const amount = parseAmount(body, { allowZero: false, microsMax: config.holdMicrosMax });
     if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
-    const rate = body.rate ? { limiter, subject: body.rate.subject, limit: body.rate.limit_per_minute } : undefined;
-    const result = await credits.admit({ userId: body.user_id, amountMicros: amount.micros, timeoutSeconds: body.timeout_seconds, idempotencyKey: key }, rate);
+    const rate = body.rate
+      ? { limiter, subject: body.rate.subject, limit: body.rate.limit_per_minute }
+      : undefined;
+    const result = await credits.admit(
+      {
+        userId: body.user_id,
+        amountMicros: amount.micros,
+        timeoutSeconds: body.timeout_seconds,
+        idempotencyKey: key,
+      },
+      rate,
+    );
     if (result.kind === 'rate_limited') {
       const { verdict } = result;
       if (verdict.allowed) throw new Error('a refused admission carries a refusing verdict');
       c.header('retry-after', String(verdict.retryAfterSeconds));
-      throw new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `Rate limit of ${verdict.limit} requests per minute exceeded`, {
-        limit: verdict.limit,
-        retry_after_seconds: verdict.retryAfterSeconds,
-      });
+      throw new ApiError(
+        429,
+        'rate_limit_error',
+        'rate_limit_exceeded',
+        `Rate limit of ${verdict.limit} requests per minute exceeded`,
+        {
+          limit: verdict.limit,
+          retry_after_seconds: verdict.retryAfterSeconds,
+        },
+      );
     }
     return holdResponse(c, logger, metrics, body.user_id, amount.micros, result, result.rate);
   });
 }
 
 function rateJson(verdict: Extract<RateVerdict, { allowed: true }>) {
-  return { limit: verdict.limit, remaining: verdict.remaining, reset_seconds: verdict.resetSeconds };
+  return {
+    limit: verdict.limit,
+    remaining: verdict.remaining,
+    reset_seconds: verdict.resetSeconds,
+  };
 }
 
 const rateLimitSchema = z.strictObject({
-  subject: z.string().regex(/^[A-Za-z0-9._:@-]{1,160}$/, 'subject must be 1 to 160 characters: letters, digits and . _ : @ -'),
+  subject: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9._:@-]{1,160}$/,
+      'subject must be 1 to 160 characters: letters, digits and . _ : @ -',
+    ),
   limit_per_minute: z.number().int('limit_per_minute must be a whole number').min(1).max(1_000_000),
 });
 
@@ -390,18 +624,40 @@ function registerRateLimitRoute(app: Hono<CreditsEnv>, limiter: RateLimiter): vo
     const verdict = await limiter.consume(body.subject, body.limit_per_minute);
     return c.json(
       verdict.allowed
-        ? { allowed: true, limit: verdict.limit, remaining: verdict.remaining, reset_seconds: verdict.resetSeconds }
-        : { allowed: false, limit: verdict.limit, remaining: 0, retry_after_seconds: verdict.retryAfterSeconds },
+        ? {
+            allowed: true,
+            limit: verdict.limit,
+            remaining: verdict.remaining,
+            reset_seconds: verdict.resetSeconds,
+          }
+        : {
+            allowed: false,
+            limit: verdict.limit,
+            remaining: 0,
+            retry_after_seconds: verdict.retryAfterSeconds,
+          },
     );
   });
 }
 
-function resolved(c: CreditsContext, logger: AppLogger, metrics: AppMetrics, holdId: bigint, action: 'settle' | 'release', result: ResolveResult): Response {
+function resolved(
+  c: CreditsContext,
+  logger: AppLogger,
+  metrics: AppMetrics,
+  holdId: bigint,
+  action: 'settle' | 'release',
+  result: ResolveResult,
+): Response {
   const fields = { request_id: c.get('requestId'), hold_id: holdId.toString(), action };
   switch (result.kind) {
     case 'settled':
       if (!result.replayed) metrics.record('Settles', 1, {});
-      audit(logger, 'settle', { ...fields, charged_micros: result.chargedMicros.toString(), released_micros: result.releasedMicros.toString(), replayed: result.replayed });
+      audit(logger, 'settle', {
+        ...fields,
+        charged_micros: result.chargedMicros.toString(),
+        released_micros: result.releasedMicros.toString(),
+        replayed: result.replayed,
+      });
       return c.json({
         hold_id: holdId.toString(),
         status: 'settled',
@@ -413,12 +669,24 @@ function resolved(c: CreditsContext, logger: AppLogger, metrics: AppMetrics, hol
     case 'expired':
       if (action === 'settle') break;
       if (result.kind === 'released' && !result.replayed) metrics.record('Releases', 1, {});
-      audit(logger, 'release', { ...fields, outcome: result.kind, released_micros: result.releasedMicros.toString() });
-      return c.json({ hold_id: holdId.toString(), status: result.kind, released_micros: result.releasedMicros.toString(), available_micros: result.availableMicros.toString() });
+      audit(logger, 'release', {
+        ...fields,
+        outcome: result.kind,
+        released_micros: result.releasedMicros.toString(),
+      });
+      return c.json({
+        hold_id: holdId.toString(),
+        status: result.kind,
+        released_micros: result.releasedMicros.toString(),
+        available_micros: result.availableMicros.toString(),
+      });
     case 'not_found':
       throw new ApiError(404, 'not_found_error', 'hold_not_found', 'No hold with this id');
     case 'exceeds_hold':
-      throw invalid(`settle amount exceeds the hold of ${formatMicros(result.heldMicros)}`, 'exceeds_hold');
+      throw invalid(
+        `settle amount exceeds the hold of ${formatMicros(result.heldMicros)}`,
+        'exceeds_hold',
+      );
     default:
       break;
   }
@@ -429,5 +697,10 @@ function resolved(c: CreditsContext, logger: AppLogger, metrics: AppMetrics, hol
     already_released: 'The hold was already released; nothing was charged',
     conflict: 'The hold was already settled with a different amount',
   };
-  throw new ApiError(409, 'conflict_error', result.kind === 'expired' ? 'hold_expired' : `hold_${result.kind}`, messages[result.kind] ?? 'The hold cannot be resolved');
+  throw new ApiError(
+    409,
+    'conflict_error',
+    result.kind === 'expired' ? 'hold_expired' : `hold_${result.kind}`,
+    messages[result.kind] ?? 'The hold cannot be resolved',
+  );
 }

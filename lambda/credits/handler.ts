@@ -3,7 +3,11 @@ import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
 import { coldStartHandler } from '../shared/lambda-handler';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
-import { cachedCurrentSecret, combineVerifiers, openRotatingKeyring } from '../shared/secret-keyring';
+import {
+  cachedCurrentSecret,
+  combineVerifiers,
+  openRotatingKeyring,
+} from '../shared/secret-keyring';
 import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { creditsConfigDefaults } from './config';
@@ -33,13 +37,24 @@ export interface CreditsLambdaSettings {
 /** Deadline of one call to the gateway; the function's timeout is longer. */
 const gatewayRequestTimeoutMilliseconds = 5_000;
 export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLambdaSettings {
-  const required = ['AWS_REGION', 'CREDITS_ADMIN_KEY_SECRET_ARN', 'CREDITS_PROXY_KEY_SECRET_ARN', 'GATEWAY_URL', 'GATEWAY_TOKEN_SECRET_ARN', 'STAGE'];
+  const required = [
+    'AWS_REGION',
+    'CREDITS_ADMIN_KEY_SECRET_ARN',
+    'CREDITS_PROXY_KEY_SECRET_ARN',
+    'GATEWAY_URL',
+    'GATEWAY_TOKEN_SECRET_ARN',
+    'STAGE',
+  ];
   const missing = required.filter((name) => !environment[name]);
   // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
-  if (missing.length > 0) throw new Error(`credits: refusing to start, missing configuration: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`credits: refusing to start, missing configuration: ${missing.join(', ')}`);
   const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
   const currency = environment.CREDITS_CURRENCY ?? creditsConfigDefaults.currency;
-  if (!/^[A-Z]{3}$/.test(currency)) throw new Error(`credits: refusing to start, CREDITS_CURRENCY must be an ISO 4217 code such as USD (got '${currency}')`);
+  if (!/^[A-Z]{3}$/.test(currency))
+    throw new Error(
+      `credits: refusing to start, CREDITS_CURRENCY must be an ISO 4217 code such as USD (got '${currency}')`,
+    );
   return {
     region: environment.AWS_REGION as string,
     adminKeySecretArn: environment.CREDITS_ADMIN_KEY_SECRET_ARN as string,
@@ -52,7 +67,12 @@ export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLa
   };
 }
 
-export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, secrets: SecretReader, logger: AppLogger, metrics: AppMetrics) {
+export async function createCreditsLambdaApp(
+  settings: CreditsLambdaSettings,
+  secrets: SecretReader,
+  logger: AppLogger,
+  metrics: AppMetrics,
+) {
   const keyring = (role: CreditsPrincipal['role'], secretArn: string) =>
     openRotatingKeyring<CreditsPrincipal>({
       secrets,
@@ -63,13 +83,22 @@ export async function createCreditsLambdaApp(settings: CreditsLambdaSettings, se
       keyFromSecretString: serviceKeyFromSecretString,
       rotationEvent: 'key_rotation',
     });
-  const [admin, proxy] = await Promise.all([keyring('admin', settings.adminKeySecretArn), keyring('proxy', settings.proxyKeySecretArn)]);
+  const [admin, proxy] = await Promise.all([
+    keyring('admin', settings.adminKeySecretArn),
+    keyring('proxy', settings.proxyKeySecretArn),
+  ]);
   const ledger = createGatewayClient({
     baseUrl: settings.gatewayUrl,
     token: cachedCurrentSecret(secrets, settings.gatewayTokenSecretArn, tokenFromSecretString),
     requestTimeoutMilliseconds: gatewayRequestTimeoutMilliseconds,
   });
-  return createCreditsApp({ ledger, keys: combineVerifiers(admin, proxy), logger, metrics, config: { currency: settings.currency } });
+  return createCreditsApp({
+    ledger,
+    keys: combineVerifiers(admin, proxy),
+    logger,
+    metrics,
+    config: { currency: settings.currency },
+  });
 }
 
 /** Built once per execution environment (cold start). */
@@ -77,7 +106,15 @@ const serveLoadBalancerEvents = coldStartHandler(async () => {
   const settings = creditsLambdaSettings(process.env);
   const logger = createLogger('credits', settings.logLevel);
   const metrics = createEmfMetrics('credits', settings.stage);
-  return { app: await createCreditsLambdaApp(settings, fetchSecretReader({ region: settings.region }), logger, metrics), metrics };
+  return {
+    app: await createCreditsLambdaApp(
+      settings,
+      fetchSecretReader({ region: settings.region }),
+      logger,
+      metrics,
+    ),
+    metrics,
+  };
 });
 
 /** ALB events, and operators' direct invocations (npm run credits, operator-invoke.ts), served by the same app. */

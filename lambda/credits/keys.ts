@@ -6,9 +6,15 @@ import type { CreditsPrincipal } from './app';
  * The credits service's keys (AUTH-05: not the proxy's client keys). Each role has the current key
  * and, during a rotation, the previous one; both verify (AUTH-04). Only hashes are kept (AUTH-06).
  */
-export function creditsKeyEntries(keys: { admin: readonly string[]; proxy: readonly string[] }): KeyEntry<CreditsPrincipal>[] {
+export function creditsKeyEntries(keys: {
+  admin: readonly string[];
+  proxy: readonly string[];
+}): KeyEntry<CreditsPrincipal>[] {
   const entries = (role: CreditsPrincipal['role'], raw: readonly string[]) =>
-    raw.map((key, index): KeyEntry<CreditsPrincipal> => ({ keyHash: hashKey(key), principal: { keyId: `${role}-${index === 0 ? 'current' : 'previous'}`, role } }));
+    raw.map((key, index): KeyEntry<CreditsPrincipal> => ({
+      keyHash: hashKey(key),
+      principal: { keyId: `${role}-${index === 0 ? 'current' : 'previous'}`, role },
+    }));
   return [...entries('admin', keys.admin), ...entries('proxy', keys.proxy)];
 }
 
@@ -17,7 +23,10 @@ export function creditsKeyEntries(keys: { admin: readonly string[]; proxy: reado
  * formats the rotation function writes (lambda/shared/service-secret.ts). Throws with a message that
  * never quotes the value.
  */
-export function serviceKeyFromSecretString(secretString: string, version: 'current' | 'previous'): string {
+export function serviceKeyFromSecretString(
+  secretString: string,
+  version: 'current' | 'previous',
+): string {
   const what = `the ${version} key secret`;
   const { key } = parseServiceSecret(secretString, what);
   const problem = serviceKeyProblem(key, what);

@@ -22,7 +22,12 @@ const historyLimitMax = 10_000;
 
 const field = z.string().min(1).max(fieldLengthMax);
 const operationSchema = z.discriminatedUnion('action', [
-  z.strictObject({ action: z.literal('topup'), userId: field, amount: field, idempotencyKey: field }),
+  z.strictObject({
+    action: z.literal('topup'),
+    userId: field,
+    amount: field,
+    idempotencyKey: field,
+  }),
   z.strictObject({
     action: z.literal('adjust'),
     userId: field,
@@ -72,13 +77,24 @@ function httpRequestOf(operation: OperatorOperation): HttpRequest {
   const user = encodeURIComponent(operation.userId);
   switch (operation.action) {
     case 'topup':
-      return { method: 'POST', path: '/api/v1/topup', query: {}, body: { user_id: operation.userId, amount: operation.amount }, idempotencyKey: operation.idempotencyKey };
+      return {
+        method: 'POST',
+        path: '/api/v1/topup',
+        query: {},
+        body: { user_id: operation.userId, amount: operation.amount },
+        idempotencyKey: operation.idempotencyKey,
+      };
     case 'adjust':
       return {
         method: 'POST',
         path: '/api/v1/adjustments',
         query: {},
-        body: { user_id: operation.userId, amount: operation.amount, direction: operation.direction, reason: operation.reason },
+        body: {
+          user_id: operation.userId,
+          amount: operation.amount,
+          direction: operation.direction,
+          reason: operation.reason,
+        },
         idempotencyKey: operation.idempotencyKey,
       };
     case 'balance':
@@ -130,24 +146,41 @@ function parsedBody(text: string): unknown {
 function invalidEvent(message: string, requestId: string): OperatorResult {
   return {
     status: 400,
-    body: { error: { message: `Invalid operator invocation: ${message}`, type: 'invalid_request_error', code: 'invalid_operator_event' }, request_id: requestId },
+    body: {
+      error: {
+        message: `Invalid operator invocation: ${message}`,
+        type: 'invalid_request_error',
+        code: 'invalid_operator_event',
+      },
+      request_id: requestId,
+    },
     requestId,
     replayed: false,
   };
 }
 
 function issueText(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(event)'}: ${issue.message}`).join('; ');
+  return error.issues
+    .map((issue) => `${issue.path.join('.') || '(event)'}: ${issue.message}`)
+    .join('; ');
 }
 
 /** Runs one operator event through the app's Lambda handler (the ALB path) and returns its answer. */
-export async function invokeAsOperator(albHandler: LambdaHandler, event: unknown, context?: unknown): Promise<OperatorResult> {
+export async function invokeAsOperator(
+  albHandler: LambdaHandler,
+  event: unknown,
+  context?: unknown,
+): Promise<OperatorResult> {
   const parsed = operatorEventSchema.safeParse(event);
   const fallbackRequestId = randomUUID();
   if (!parsed.success) return invalidEvent(issueText(parsed.error), fallbackRequestId);
   const requestId = parsed.data.requestId ?? fallbackRequestId;
-  const result = albResultSchema.parse(await albHandler(albEventOf(parsed.data, requestId) as Parameters<LambdaHandler>[0], context));
-  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  const result = albResultSchema.parse(
+    await albHandler(albEventOf(parsed.data, requestId) as Parameters<LambdaHandler>[0], context),
+  );
+  const headers = Object.fromEntries(
+    Object.entries(result.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+  );
   return {
     status: result.statusCode,
     body: parsedBody(result.body),
@@ -164,9 +197,12 @@ function isLoadBalancerEvent(event: unknown): boolean {
  * The credits function's entry point: load balancer events go to the app as before; any other event
  * is an operator invocation, validated here (400 when it is not one) and then served by the same app.
  */
-export function acceptOperatorInvocations(albHandler: LambdaHandler): (event: unknown, context?: unknown) => Promise<unknown> {
+export function acceptOperatorInvocations(
+  albHandler: LambdaHandler,
+): (event: unknown, context?: unknown) => Promise<unknown> {
   return (event, context) => {
-    if (isLoadBalancerEvent(event)) return albHandler(event as Parameters<LambdaHandler>[0], context);
+    if (isLoadBalancerEvent(event))
+      return albHandler(event as Parameters<LambdaHandler>[0], context);
     return invokeAsOperator(albHandler, event, context);
   };
 }

@@ -2,7 +2,14 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { ApiError, errorHandler, errorResponse, notFoundHandler, requestIdMiddleware, type RequestIdVariables } from '../shared/http';
+import {
+  ApiError,
+  errorHandler,
+  errorResponse,
+  notFoundHandler,
+  requestIdMiddleware,
+  type RequestIdVariables,
+} from '../shared/http';
 import { presentedKey } from '../shared/keys';
 import { audit, type AppLogger } from '../shared/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
@@ -68,7 +75,8 @@ const exposedHeaders = [
  * leftmost of the internal run at the right end.
  */
 function sourceAddress(c: Context): string {
-  const internal = /^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|127\.|169\.254\.|::1$|f[cd][0-9a-f]{2}:|fe80:)/i;
+  const internal =
+    /^(10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|127\.|169\.254\.|::1$|f[cd][0-9a-f]{2}:|fe80:)/i;
   const entries = (c.req.header('x-forwarded-for') ?? '').split(',').map((entry) => entry.trim());
   let candidate: string | undefined;
   for (let index = entries.length - 1; index >= 0; index -= 1) {
@@ -127,14 +135,39 @@ function refuseAuthentication(
   const retryAfter = throttle.retryAfterSeconds(source, now);
   throttle.record(source, now);
   dependencies.metrics.record('AuthFailures', 1, {});
-  audit(dependencies.logger, 'auth_failure', { request_id: c.get('requestId'), reason, key_id: keyId, source_address: source, path: c.req.path, throttled: retryAfter !== undefined });
+  audit(dependencies.logger, 'auth_failure', {
+    request_id: c.get('requestId'),
+    reason,
+    key_id: keyId,
+    source_address: source,
+    path: c.req.path,
+    throttled: retryAfter !== undefined,
+  });
   if (retryAfter !== undefined) {
-    audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), subject: 'auth_failures', source_address: source });
+    audit(dependencies.logger, 'rate_limited', {
+      request_id: c.get('requestId'),
+      subject: 'auth_failures',
+      source_address: source,
+    });
     dependencies.metrics.record('RateLimitRefusals', 1, {});
     c.header('retry-after', String(retryAfter));
-    throw new ApiError(429, 'rate_limit_error', 'too_many_auth_failures', 'Too many failed authentications from this address; retry later');
+    throw new ApiError(
+      429,
+      'rate_limit_error',
+      'too_many_auth_failures',
+      'Too many failed authentications from this address; retry later',
+    );
   }
-  throw new ApiError(401, 'authentication_error', reason === 'expired' ? 'expired_api_key' : reason === 'disabled' ? 'revoked_api_key' : 'invalid_api_key', authMessages[reason]);
+  throw new ApiError(
+    401,
+    'authentication_error',
+    reason === 'expired'
+      ? 'expired_api_key'
+      : reason === 'disabled'
+        ? 'revoked_api_key'
+        : 'invalid_api_key',
+    authMessages[reason],
+  );
 }
 
 function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
@@ -144,8 +177,10 @@ function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<Pro
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
     if (key === undefined) return refuseAuthentication(c, dependencies, throttle, 'missing');
     const verdict = (await dependencies.keys.verifier()).verify(key, now());
-    if (verdict.status === 'unknown') return refuseAuthentication(c, dependencies, throttle, 'unknown');
-    if (verdict.status !== 'valid') return refuseAuthentication(c, dependencies, throttle, verdict.status, verdict.keyId);
+    if (verdict.status === 'unknown')
+      return refuseAuthentication(c, dependencies, throttle, 'unknown');
+    if (verdict.status !== 'valid')
+      return refuseAuthentication(c, dependencies, throttle, verdict.status, verdict.keyId);
     c.set('principal', { keyId: verdict.keyId, userId: verdict.userId });
     await next();
   };
@@ -156,12 +191,20 @@ function authenticate(dependencies: ProxyAppDependencies): MiddlewareHandler<Pro
  * (RATE-04). Billable routes take their unit in the same credits call as their hold (billing.ts);
  * every other route takes it here, in one call.
  */
-function rateLimit(dependencies: ProxyAppDependencies, admittedWithHold: (c: Context<ProxyEnv>) => boolean): MiddlewareHandler<ProxyEnv> {
+function rateLimit(
+  dependencies: ProxyAppDependencies,
+  admittedWithHold: (c: Context<ProxyEnv>) => boolean,
+): MiddlewareHandler<ProxyEnv> {
   const { enabled, requestsPerMinute } = dependencies.config.rateLimit;
   return async (c, next) => {
     if (!enabled || admittedWithHold(c)) return next();
     const principal = c.get('principal');
-    applyRateVerdict(c, dependencies, principal, await dependencies.credits.rateLimit(rateSubject(principal), requestsPerMinute));
+    applyRateVerdict(
+      c,
+      dependencies,
+      principal,
+      await dependencies.credits.rateLimit(rateSubject(principal), requestsPerMinute),
+    );
     await next();
   };
 }
@@ -172,8 +215,19 @@ function proxyErrorHandler(logger: AppLogger, metrics: AppMetrics) {
   return (error: Error, c: Context) => {
     if (error instanceof CreditsUnavailableError) {
       metrics.record('CreditsUnavailable', 1, {});
-      logger.error('credits unavailable', { request_id: c.get('requestId') as string, error_message: error.message });
-      return errorResponse(c, new ApiError(503, 'service_unavailable', 'credits_unavailable', 'Billing is temporarily unavailable; nothing was charged. Retry shortly.'));
+      logger.error('credits unavailable', {
+        request_id: c.get('requestId') as string,
+        error_message: error.message,
+      });
+      return errorResponse(
+        c,
+        new ApiError(
+          503,
+          'service_unavailable',
+          'credits_unavailable',
+          'Billing is temporarily unavailable; nothing was charged. Retry shortly.',
+        ),
+      );
     }
     return fallback(error, c);
   };
@@ -203,7 +257,8 @@ function accessLog(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyE
 export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEnv> {
   const { config } = dependencies;
   const problems = proxyConfigProblems(config);
-  if (problems.length > 0) throw new Error(`proxy: refusing to start, inconsistent limits: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new Error(`proxy: refusing to start, inconsistent limits: ${problems.join('; ')}`);
   const app = new Hono<ProxyEnv>();
   app.use(requestIdMiddleware());
   app.use(requestMetrics(dependencies.metrics));
@@ -214,7 +269,12 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
     bodyLimit({
       maxSize: config.requestBodyBytesMax,
       onError: () => {
-        throw new ApiError(413, 'invalid_request_error', 'request_too_large', `Request body over ${config.requestBodyBytesMax} bytes`);
+        throw new ApiError(
+          413,
+          'invalid_request_error',
+          'request_too_large',
+          `Request body over ${config.requestBodyBytesMax} bytes`,
+        );
       },
     }),
   );
@@ -229,7 +289,10 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
       security: {
         auth_required: true,
         https_only: config.httpsOnly,
-        rate_limiting: { enabled: config.rateLimit.enabled, requests_per_minute: config.rateLimit.requestsPerMinute },
+        rate_limiting: {
+          enabled: config.rateLimit.enabled,
+          requests_per_minute: config.rateLimit.requestsPerMinute,
+        },
         pii_masking: true,
         prompts_logged: false,
         cors_allowed_origins: config.allowedOrigins.length,
@@ -238,10 +301,14 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
   );
   app.get('/ready', async (c) => {
     const ready = await dependencies.credits.ready();
-    return c.json({ status: ready ? 'ready' : 'not_ready', credits: ready ? 'ok' : 'unavailable' }, ready ? 200 : 503);
+    return c.json(
+      { status: ready ? 'ready' : 'not_ready', credits: ready ? 'ok' : 'unavailable' },
+      ready ? 200 : 503,
+    );
   });
 
-  const billable = (c: Context<ProxyEnv>) => c.req.method === 'POST' && c.req.path === '/v1/chat/completions';
+  const billable = (c: Context<ProxyEnv>) =>
+    c.req.method === 'POST' && c.req.path === '/v1/chat/completions';
   app.use('/v1/*', authenticate(dependencies), rateLimit(dependencies, billable));
   app.get('/v1/models', (c) =>
     c.json({
@@ -263,7 +330,12 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
   app.get('/v1/balance', async (c) => {
     const balance = await dependencies.credits.balance(c.get('principal').userId);
     const available = balance?.availableMicros ?? 0n;
-    return c.json({ object: 'balance', currency: config.currency, available: formatMicros(available), available_micros: available.toString() });
+    return c.json({
+      object: 'balance',
+      currency: config.currency,
+      available: formatMicros(available),
+      available_micros: available.toString(),
+    });
   });
   app.post('/v1/chat/completions', (c) => handleChatCompletion(c, dependencies));
   return app;

@@ -40,6 +40,8 @@ export class AuthFailureThrottle {
   }
 
   private recent(source: string, nowMilliseconds: number): number[] {
-    return (this.failures.get(source) ?? []).filter((time) => time > nowMilliseconds - windowMilliseconds);
+    return (this.failures.get(source) ?? []).filter(
+      (time) => time > nowMilliseconds - windowMilliseconds,
+    );
   }
 }

@@ -27,11 +27,20 @@ const messageOverheadTokens = 8;
  * about four times its real prompt cost, which returns at once when the request settles).
  */
 export function estimatePromptTokens(messages: readonly ChatMessage[]): number {
-  return messages.reduce((sum, message) => sum + Buffer.byteLength(message.content, 'utf8') + messageOverheadTokens, 0);
+  return messages.reduce(
+    (sum, message) => sum + Buffer.byteLength(message.content, 'utf8') + messageOverheadTokens,
+    0,
+  );
 }
 
-export function costMicros(model: Pick<ModelConfig, 'inputMicrosPerMillionTokens' | 'outputMicrosPerMillionTokens'>, promptTokens: number, completionTokens: number): bigint {
-  const numerator = BigInt(promptTokens) * BigInt(model.inputMicrosPerMillionTokens) + BigInt(completionTokens) * BigInt(model.outputMicrosPerMillionTokens);
+export function costMicros(
+  model: Pick<ModelConfig, 'inputMicrosPerMillionTokens' | 'outputMicrosPerMillionTokens'>,
+  promptTokens: number,
+  completionTokens: number,
+): bigint {
+  const numerator =
+    BigInt(promptTokens) * BigInt(model.inputMicrosPerMillionTokens) +
+    BigInt(completionTokens) * BigInt(model.outputMicrosPerMillionTokens);
   return (numerator + tokensPerMillion - 1n) / tokensPerMillion;
 }
 
@@ -40,7 +49,11 @@ export function costMicros(model: Pick<ModelConfig, 'inputMicrosPerMillionTokens
  * that ends up costing more than its hold is charged the hold, never more (the hold is what the
  * client agreed to risk).
  */
-export function holdMicros(model: ModelConfig, messages: readonly ChatMessage[], maxOutputTokens: number): bigint {
+export function holdMicros(
+  model: ModelConfig,
+  messages: readonly ChatMessage[],
+  maxOutputTokens: number,
+): bigint {
   const micros = costMicros(model, estimatePromptTokens(messages), maxOutputTokens);
   return micros > 0n ? micros : 1n; // a zero hold is refused by the ledger; free models still hold one micro
 }
@@ -68,7 +81,12 @@ type ProxyContext = Context<ProxyEnv>;
 export const rateSubject = (principal: ProxyPrincipal): string => `key:${principal.keyId}`;
 
 /** RateLimit headers for an admitted request, or 429 with Retry-After (RATE-04). */
-export function applyRateVerdict(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, verdict: RateOutcome): void {
+export function applyRateVerdict(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  principal: ProxyPrincipal,
+  verdict: RateOutcome,
+): void {
   if (!verdict.allowed) throw rateLimited(c, dependencies, principal, verdict);
   c.header('ratelimit-limit', String(verdict.limit));
   c.header('ratelimit-remaining', String(verdict.remaining));
@@ -76,17 +94,35 @@ export function applyRateVerdict(c: ProxyContext, dependencies: ProxyAppDependen
 }
 
 /** The 429 of a refused verdict, with its headers set, logged (LOG-05) and counted. */
-function rateLimited(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, verdict: Extract<RateOutcome, { allowed: false }>): ApiError {
+function rateLimited(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  principal: ProxyPrincipal,
+  verdict: Extract<RateOutcome, { allowed: false }>,
+): ApiError {
   c.header('ratelimit-limit', String(verdict.limit));
   c.header('ratelimit-remaining', '0');
   c.header('ratelimit-reset', String(verdict.retryAfterSeconds));
   c.header('retry-after', String(verdict.retryAfterSeconds));
-  audit(dependencies.logger, 'rate_limited', { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId) });
+  audit(dependencies.logger, 'rate_limited', {
+    request_id: c.get('requestId'),
+    key_id: principal.keyId,
+    user: pseudonymize(principal.userId),
+  });
   dependencies.metrics.record('RateLimitRefusals', 1, {});
-  return new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', `Rate limit of ${verdict.limit} requests per minute exceeded; retry after ${verdict.retryAfterSeconds} s`);
+  return new ApiError(
+    429,
+    'rate_limit_error',
+    'rate_limit_exceeded',
+    `Rate limit of ${verdict.limit} requests per minute exceeded; retry after ${verdict.retryAfterSeconds} s`,
+  );
 }
 
-function countCompletion(dependencies: ProxyAppDependencies, model: ModelConfig, outcome: ChatOutcome): void {
+function countCompletion(
+  dependencies: ProxyAppDependencies,
+  model: ModelConfig,
+  outcome: ChatOutcome,
+): void {
   dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
 }
 
@@ -95,7 +131,13 @@ function countCompletion(dependencies: ProxyAppDependencies, model: ModelConfig,
  * on) and the hold of its maximum cost, both or neither. 429 over the limit, 402 without credits,
  * 503 (CreditsUnavailableError) when the credits service cannot answer: no provider call then.
  */
-export async function placeHold(c: ProxyContext, dependencies: ProxyAppDependencies, principal: ProxyPrincipal, model: ModelConfig, heldMicros: bigint): Promise<Billing> {
+export async function placeHold(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  principal: ProxyPrincipal,
+  model: ModelConfig,
+  heldMicros: bigint,
+): Promise<Billing> {
   const requestId = c.get('requestId');
   const { enabled, requestsPerMinute } = dependencies.config.rateLimit;
   let admission: AdmissionOutcome;
@@ -107,30 +149,51 @@ export async function placeHold(c: ProxyContext, dependencies: ProxyAppDependenc
       amountMicros: heldMicros,
       timeoutSeconds: dependencies.config.holdTimeoutSeconds,
       holdKey: `hold:${principal.keyId}:${randomUUID()}`,
-      rate: enabled ? { subject: rateSubject(principal), limitPerMinute: requestsPerMinute } : undefined,
+      rate: enabled
+        ? { subject: rateSubject(principal), limitPerMinute: requestsPerMinute }
+        : undefined,
       requestId,
     });
   } catch (error) {
-    if (error instanceof CreditsUnavailableError) countCompletion(dependencies, model, 'credits_unavailable');
+    if (error instanceof CreditsUnavailableError)
+      countCompletion(dependencies, model, 'credits_unavailable');
     throw error;
   }
-  if (admission.kind === 'rate_limited') throw rateLimited(c, dependencies, principal, admission.rate);
+  if (admission.kind === 'rate_limited')
+    throw rateLimited(c, dependencies, principal, admission.rate);
   if (admission.rate) applyRateVerdict(c, dependencies, principal, admission.rate);
   if (admission.kind === 'insufficient') {
     dependencies.metrics.record('InsufficientBalanceRefusals', 1, {});
     countCompletion(dependencies, model, 'insufficient_credits');
-    audit(dependencies.logger, 'insufficient_balance', { request_id: requestId, key_id: principal.keyId, user: pseudonymize(principal.userId), required_micros: heldMicros.toString() });
-    throw new ApiError(402, 'insufficient_credits', 'insufficient_credits', `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}`, {
-      available: formatMicros(admission.availableMicros),
-      available_micros: admission.availableMicros.toString(),
+    audit(dependencies.logger, 'insufficient_balance', {
+      request_id: requestId,
+      key_id: principal.keyId,
+      user: pseudonymize(principal.userId),
       required_micros: heldMicros.toString(),
     });
+    throw new ApiError(
+      402,
+      'insufficient_credits',
+      'insufficient_credits',
+      `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}`,
+      {
+        available: formatMicros(admission.availableMicros),
+        available_micros: admission.availableMicros.toString(),
+        required_micros: heldMicros.toString(),
+      },
+    );
   }
-  return { holdId: admission.holdId, heldMicros, userId: principal.userId, requestId, expiresAtMilliseconds: admission.expiresAtMilliseconds };
+  return {
+    holdId: admission.holdId,
+    heldMicros,
+    userId: principal.userId,
+    requestId,
+    expiresAtMilliseconds: admission.expiresAtMilliseconds,
+  };
 }
 
-
-const sleepFor = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
+const sleepFor = (milliseconds: number) =>
+  new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
 /**
  * Settles what the provider reports (capped at the hold) or releases: one credits call, retried
@@ -138,9 +201,19 @@ const sleepFor = (milliseconds: number) => new Promise<void>((resolve) => setTim
  * handed to the durable retry path, which applies it before the hold expires; a completion is never
  * delivered unbilled without that being counted (BillingFailures, SettlementsDeferred, UnsettledHolds).
  */
-export async function resolveHold(dependencies: ProxyAppDependencies, billing: Billing, chargeMicros: bigint | undefined, logFields: Record<string, unknown>) {
+export async function resolveHold(
+  dependencies: ProxyAppDependencies,
+  billing: Billing,
+  chargeMicros: bigint | undefined,
+  logFields: Record<string, unknown>,
+) {
   const scope = { userId: billing.userId, requestId: billing.requestId };
-  const charge = chargeMicros === undefined ? undefined : chargeMicros > billing.heldMicros ? billing.heldMicros : chargeMicros;
+  const charge =
+    chargeMicros === undefined
+      ? undefined
+      : chargeMicros > billing.heldMicros
+        ? billing.heldMicros
+        : chargeMicros;
   const sleep = dependencies.sleep ?? sleepFor;
   let lastError: unknown;
   for (let attempt = 1; attempt <= settlementInlineAttemptsMax; attempt += 1) {
@@ -153,23 +226,48 @@ export async function resolveHold(dependencies: ProxyAppDependencies, billing: B
     } catch (error) {
       lastError = error;
       // Only an unavailable service may answer differently later; a refusal stays a refusal.
-      if (!(error instanceof CreditsUnavailableError) || attempt === settlementInlineAttemptsMax) break;
+      if (!(error instanceof CreditsUnavailableError) || attempt === settlementInlineAttemptsMax)
+        break;
       await sleep(settlementBackoffMillisecondsBase * 4 ** (attempt - 1));
     }
   }
   dependencies.metrics.record('BillingFailures', 1, {});
   const action = charge === undefined ? 'release' : 'settle';
-  audit(dependencies.logger, 'billing_failure', { ...logFields, hold_id: billing.holdId, action, error_message: (lastError as Error).message });
-  if (lastError instanceof CreditsUnavailableError) await deferSettlement(dependencies, billing, action, charge ?? 0n, logFields);
+  audit(dependencies.logger, 'billing_failure', {
+    ...logFields,
+    hold_id: billing.holdId,
+    action,
+    error_message: (lastError as Error).message,
+  });
+  if (lastError instanceof CreditsUnavailableError)
+    await deferSettlement(dependencies, billing, action, charge ?? 0n, logFields);
   // A refused settlement stays refused (e.g. the hold expired): the completion was delivered unbilled.
-  else if (action === 'settle') unsettled(dependencies.logger, dependencies.metrics, { ...logFields, hold_id: billing.holdId, action }, 'settle_refused');
+  else if (action === 'settle')
+    unsettled(
+      dependencies.logger,
+      dependencies.metrics,
+      { ...logFields, hold_id: billing.holdId, action },
+      'settle_refused',
+    );
   return undefined;
 }
 
-async function deferSettlement(dependencies: ProxyAppDependencies, billing: Billing, action: 'settle' | 'release', amountMicros: bigint, logFields: Record<string, unknown>): Promise<void> {
+async function deferSettlement(
+  dependencies: ProxyAppDependencies,
+  billing: Billing,
+  action: 'settle' | 'release',
+  amountMicros: bigint,
+  logFields: Record<string, unknown>,
+): Promise<void> {
   const queue = dependencies.settlementQueue;
   const fields = { ...logFields, hold_id: billing.holdId, action };
-  if (!queue) return void unsettled(dependencies.logger, dependencies.metrics, fields, 'no_durable_retry_path');
+  if (!queue)
+    return void unsettled(
+      dependencies.logger,
+      dependencies.metrics,
+      fields,
+      'no_durable_retry_path',
+    );
   try {
     await queue.enqueue({
       hold_id: billing.holdId,
@@ -180,7 +278,12 @@ async function deferSettlement(dependencies: ProxyAppDependencies, billing: Bill
       expires_at_milliseconds: billing.expiresAtMilliseconds,
     });
   } catch (error) {
-    return void unsettled(dependencies.logger, dependencies.metrics, { ...fields, error_message: (error as Error).message }, 'durable_retry_path_failed');
+    return void unsettled(
+      dependencies.logger,
+      dependencies.metrics,
+      { ...fields, error_message: (error as Error).message },
+      'durable_retry_path_failed',
+    );
   }
   dependencies.metrics.record('SettlementsDeferred', 1, {});
   audit(dependencies.logger, 'settlement_deferred', { ...fields, queue: queue.description });

@@ -7,7 +7,14 @@ import type { ProxyAppDependencies, ProxyEnv } from './app';
 import { costMicros } from './billing';
 import { Deadline } from './deadline';
 import { contentChunk, finishChunk, roleChunk, usageChunk, type StreamIdentity } from './openai';
-import { ProviderError, type ChatProvider, type FinishReason, type ProviderRequest, type StreamDelta, type TokenUsage } from './providers/types';
+import {
+  ProviderError,
+  type ChatProvider,
+  type FinishReason,
+  type ProviderRequest,
+  type StreamDelta,
+  type TokenUsage,
+} from './providers/types';
 import { sseData, sseDone, sseEvent, sseKeepAlive } from './sse';
 
 /**
@@ -46,7 +53,8 @@ export interface StreamPlan {
 }
 
 /** Why the stream ended. */
-type Ending = { kind: 'completed' } | { kind: 'client_left' } | { kind: 'failed'; error: ProviderError };
+type Ending =
+  { kind: 'completed' } | { kind: 'client_left' } | { kind: 'failed'; error: ProviderError };
 
 /** Tokens of framing per message in the estimate (role, separators). */
 const estimateMessageOverheadTokens = 4;
@@ -60,10 +68,22 @@ function estimatedTokens(text: string): number {
  * What an unfinished stream used: the provider's last (cumulative) count when it sent one, else the
  * prompt and the streamed text estimated. At least one completion token once text was delivered.
  */
-export function estimateStreamUsage(request: ProviderRequest, streamedText: string, reported: TokenUsage | undefined): TokenUsage {
-  const promptTokens = reported?.promptTokens ?? request.messages.reduce((sum, message) => sum + estimatedTokens(message.content) + estimateMessageOverheadTokens, 0);
+export function estimateStreamUsage(
+  request: ProviderRequest,
+  streamedText: string,
+  reported: TokenUsage | undefined,
+): TokenUsage {
+  const promptTokens =
+    reported?.promptTokens ??
+    request.messages.reduce(
+      (sum, message) => sum + estimatedTokens(message.content) + estimateMessageOverheadTokens,
+      0,
+    );
   const streamedTokens = streamedText === '' ? 0 : Math.max(1, estimatedTokens(streamedText));
-  return { promptTokens, completionTokens: Math.max(reported?.completionTokens ?? 0, streamedTokens) };
+  return {
+    promptTokens,
+    completionTokens: Math.max(reported?.completionTokens ?? 0, streamedTokens),
+  };
 }
 
 /**
@@ -114,7 +134,8 @@ class EventSink {
 
   private armKeepAlive(): void {
     clearTimeout(this.keepAlive);
-    if (!this.closed) this.keepAlive = setTimeout(() => this.write(sseKeepAlive), this.keepAliveMilliseconds);
+    if (!this.closed)
+      this.keepAlive = setTimeout(() => this.write(sseKeepAlive), this.keepAliveMilliseconds);
   }
 }
 
@@ -127,9 +148,14 @@ interface OpenedStream {
 }
 
 /** Resolves to 'silent' if the promise has not settled within the interval. */
-async function within<T>(promise: Promise<T>, milliseconds: number): Promise<{ value: T } | 'silent'> {
+async function within<T>(
+  promise: Promise<T>,
+  milliseconds: number,
+): Promise<{ value: T } | 'silent'> {
   let timer: NodeJS.Timeout | undefined;
-  const silence = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), milliseconds)));
+  const silence = new Promise<'silent'>(
+    (resolve) => (timer = setTimeout(() => resolve('silent'), milliseconds)),
+  );
   try {
     return await Promise.race([promise.then((value) => ({ value })), silence]);
   } finally {
@@ -142,30 +168,53 @@ async function within<T>(promise: Promise<T>, milliseconds: number): Promise<{ v
  * nothing has been sent. Each attempt's deadline bounds the wait for the first delta; the budget
  * bounds the whole stream.
  */
-async function openStream(plan: StreamPlan, dependencies: ProxyAppDependencies, upstream: AbortSignal, budget: Deadline): Promise<OpenedStream> {
+async function openStream(
+  plan: StreamPlan,
+  dependencies: ProxyAppDependencies,
+  upstream: AbortSignal,
+  budget: Deadline,
+): Promise<OpenedStream> {
   const { config, metrics } = dependencies;
   for (let attempt = 1; ; attempt += 1) {
     const attemptDeadline = new Deadline(config.providerAttemptTimeoutMilliseconds);
     const signal = AbortSignal.any([upstream, budget.signal, attemptDeadline.signal]);
-    const iterator = plan.provider.stream(plan.request, { signal, responseBytesMax: config.providerResponseBytesMax })[Symbol.asyncIterator]();
+    const call = { signal, responseBytesMax: config.providerResponseBytesMax };
+    const iterator = plan.provider.stream(plan.request, call)[Symbol.asyncIterator]();
     const started = performance.now();
     const next = iterator.next();
     try {
       const first = await within(next, config.streamKeepAliveIntervalMilliseconds);
-      metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: plan.provider.name });
+      metrics.record('ProviderLatency', Math.round(performance.now() - started), {
+        provider: plan.provider.name,
+      });
       if (first !== 'silent') attemptDeadline.clear();
       return { iterator, first: first === 'silent' ? next : first.value, attemptDeadline };
     } catch (error) {
       attemptDeadline.clear();
-      metrics.record('ProviderErrors', 1, { provider: plan.provider.name, kind: error instanceof ProviderError ? error.kind : 'bad_gateway' });
-      const retry = error instanceof ProviderError && error.retryable && attempt === 1 && !budget.passed && !upstream.aborted;
+      metrics.record('ProviderErrors', 1, {
+        provider: plan.provider.name,
+        kind: error instanceof ProviderError ? error.kind : 'bad_gateway',
+      });
+      const retry =
+        error instanceof ProviderError &&
+        error.retryable &&
+        attempt === 1 &&
+        !budget.passed &&
+        !upstream.aborted;
       if (!retry) throw error;
-      dependencies.logger.warn('provider error; retrying once', { provider: plan.provider.name, error_kind: error.kind });
+      dependencies.logger.warn('provider error; retrying once', {
+        provider: plan.provider.name,
+        error_kind: error.kind,
+      });
     }
   }
 }
 
-export async function streamChatCompletion(c: ProxyContext, dependencies: ProxyAppDependencies, plan: StreamPlan): Promise<Response> {
+export async function streamChatCompletion(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  plan: StreamPlan,
+): Promise<Response> {
   // Aborted when the client leaves or when we stop the provider; every provider call listens to it.
   const upstream = new AbortController();
   const clientSignal = c.req.raw.signal;
@@ -181,7 +230,10 @@ export async function streamChatCompletion(c: ProxyContext, dependencies: ProxyA
     clientSignal.removeEventListener('abort', onClientAbort);
     return plan.failBeforeFirstByte(error);
   }
-  const sink = new EventSink(dependencies.config.streamKeepAliveIntervalMilliseconds, onClientAbort);
+  const sink = new EventSink(
+    dependencies.config.streamKeepAliveIntervalMilliseconds,
+    onClientAbort,
+  );
   sink.write(sseData(roleChunk(plan.identity)));
   void pump(dependencies, plan, opened, sink, upstream).finally(() => {
     budget.clear();
@@ -201,7 +253,13 @@ interface StreamProgress {
 }
 
 /** Forwards every delta; returns how the stream ended. Never throws. */
-async function forward(plan: StreamPlan, opened: OpenedStream, sink: EventSink, upstream: AbortSignal, progress: StreamProgress): Promise<Ending> {
+async function forward(
+  plan: StreamPlan,
+  opened: OpenedStream,
+  sink: EventSink,
+  upstream: AbortSignal,
+  progress: StreamProgress,
+): Promise<Ending> {
   try {
     let result = await opened.first;
     opened.attemptDeadline.clear();
@@ -223,11 +281,23 @@ async function forward(plan: StreamPlan, opened: OpenedStream, sink: EventSink, 
   } catch (error) {
     opened.attemptDeadline.clear();
     if (sink.closed || upstream.aborted) return { kind: 'client_left' };
-    return { kind: 'failed', error: error instanceof ProviderError ? error : new ProviderError('bad_gateway', 'the provider stream failed', false) };
+    return {
+      kind: 'failed',
+      error:
+        error instanceof ProviderError
+          ? error
+          : new ProviderError('bad_gateway', 'the provider stream failed', false),
+    };
   }
 }
 
-async function pump(dependencies: ProxyAppDependencies, plan: StreamPlan, opened: OpenedStream, sink: EventSink, upstream: AbortController): Promise<void> {
+async function pump(
+  dependencies: ProxyAppDependencies,
+  plan: StreamPlan,
+  opened: OpenedStream,
+  sink: EventSink,
+  upstream: AbortController,
+): Promise<void> {
   const progress: StreamProgress = { text: '', finishReason: undefined, usage: undefined };
   const ending = await forward(plan, opened, sink, upstream.signal, progress);
   if (ending.kind !== 'completed') {
@@ -238,31 +308,69 @@ async function pump(dependencies: ProxyAppDependencies, plan: StreamPlan, opened
   try {
     await settleStream(dependencies, plan, sink, ending, progress);
   } catch (error) {
-    dependencies.logger.error('stream settlement failed', { ...plan.logFields, error_message: (error as Error).message });
+    dependencies.logger.error('stream settlement failed', {
+      ...plan.logFields,
+      error_message: (error as Error).message,
+    });
   } finally {
     sink.end();
   }
 }
 
-function countCompletion(dependencies: ProxyAppDependencies, model: ModelConfig, outcome: ChatOutcome): void {
+function countCompletion(
+  dependencies: ProxyAppDependencies,
+  model: ModelConfig,
+  outcome: ChatOutcome,
+): void {
   dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
 }
 
 /** Settles what the stream used, then sends the usage chunk and [DONE], or the error event. */
-async function settleStream(dependencies: ProxyAppDependencies, plan: StreamPlan, sink: EventSink, ending: Ending, progress: StreamProgress): Promise<void> {
+async function settleStream(
+  dependencies: ProxyAppDependencies,
+  plan: StreamPlan,
+  sink: EventSink,
+  ending: Ending,
+  progress: StreamProgress,
+): Promise<void> {
   const { model } = plan;
-  const reported = ending.kind === 'failed' ? (ending.error.usage ?? progress.usage) : progress.usage;
+  const reported =
+    ending.kind === 'failed' ? (ending.error.usage ?? progress.usage) : progress.usage;
   const runaway = ending.kind === 'failed' && ending.error.kind === 'too_large';
   const delivered = progress.text !== '';
   // Reported usage is the bill; without it, an estimate once anything was delivered; a runaway answer is not billed.
-  const usageSource = runaway ? 'none' : reported && ending.kind === 'completed' ? 'provider' : delivered || reported ? 'estimate' : 'none';
-  const usage = usageSource === 'provider' ? reported : usageSource === 'estimate' ? estimateStreamUsage(plan.request, progress.text, reported) : undefined;
-  const outcome = await plan.settle(usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined);
-  countCompletion(dependencies, model, ending.kind === 'completed' ? 'completed' : ending.kind === 'client_left' ? 'client_disconnected' : 'provider_error');
+  const usageSource = runaway
+    ? 'none'
+    : reported && ending.kind === 'completed'
+      ? 'provider'
+      : delivered || reported
+        ? 'estimate'
+        : 'none';
+  const usage =
+    usageSource === 'provider'
+      ? reported
+      : usageSource === 'estimate'
+        ? estimateStreamUsage(plan.request, progress.text, reported)
+        : undefined;
+  const outcome = await plan.settle(
+    usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined,
+  );
+  countCompletion(
+    dependencies,
+    model,
+    ending.kind === 'completed'
+      ? 'completed'
+      : ending.kind === 'client_left'
+        ? 'client_disconnected'
+        : 'provider_error',
+  );
   if (usage) {
     dependencies.metrics.record('PromptTokens', usage.promptTokens, { model: model.id });
     dependencies.metrics.record('CompletionTokens', usage.completionTokens, { model: model.id });
-    if (outcome) dependencies.metrics.record('CostChargedMicros', Number(outcome.chargedMicros), { model: model.id });
+    if (outcome)
+      dependencies.metrics.record('CostChargedMicros', Number(outcome.chargedMicros), {
+        model: model.id,
+      });
   }
   const fields = {
     ...plan.logFields,
@@ -275,9 +383,16 @@ async function settleStream(dependencies: ProxyAppDependencies, plan: StreamPlan
     charged_micros: outcome?.chargedMicros.toString(),
     finish_reason: progress.finishReason,
   };
-  if (usageSource === 'estimate') dependencies.logger.warn('stream settled from an estimate: the provider reported no final usage', fields);
+  if (usageSource === 'estimate')
+    dependencies.logger.warn(
+      'stream settled from an estimate: the provider reported no final usage',
+      fields,
+    );
   if (ending.kind === 'failed') {
-    dependencies.metrics.record('ProviderErrors', 1, { provider: plan.provider.name, kind: ending.error.kind });
+    dependencies.metrics.record('ProviderErrors', 1, {
+      provider: plan.provider.name,
+      kind: ending.error.kind,
+    });
     audit(dependencies.logger, 'provider_failure', { ...fields, error_kind: ending.error.kind });
     sink.write(sseEvent('error', plan.errorBody(ending.error)));
     return;
@@ -286,7 +401,12 @@ async function settleStream(dependencies: ProxyAppDependencies, plan: StreamPlan
   if (ending.kind === 'client_left') return;
   if (progress.finishReason === undefined) sink.write(sseData(finishChunk(plan.identity, 'stop')));
   if (plan.includeUsage && usage) {
-    const credits = outcome ? { charged: formatMicros(outcome.chargedMicros), remaining: formatMicros(outcome.availableMicros) } : undefined;
+    const credits = outcome
+      ? {
+          charged: formatMicros(outcome.chargedMicros),
+          remaining: formatMicros(outcome.availableMicros),
+        }
+      : undefined;
     sink.write(sseData(usageChunk(plan.identity, usage, credits)));
   }
   sink.write(sseDone);

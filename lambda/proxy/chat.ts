@@ -8,8 +8,20 @@ import type { ProxyAppDependencies, ProxyEnv } from './app';
 import { costMicros, holdMicros, placeHold, resolveHold, type Billing } from './billing';
 import { Deadline } from './deadline';
 import { streamChatCompletion } from './chat-stream';
-import { chatRequestSchema, completionBody, normalizeMessages, stopSequences, type ChatRequest, type Completion } from './openai';
-import { ProviderError, type ChatProvider, type ProviderRequest, type ProviderResponse } from './providers/types';
+import {
+  chatRequestSchema,
+  completionBody,
+  normalizeMessages,
+  stopSequences,
+  type ChatRequest,
+  type Completion,
+} from './openai';
+import {
+  ProviderError,
+  type ChatProvider,
+  type ProviderRequest,
+  type ProviderResponse,
+} from './providers/types';
 
 /**
  * One billed chat completion: validate, hold the maximum cost, call the provider (one retry on a
@@ -29,19 +41,47 @@ function parseRequest(body: unknown): ChatRequest {
   throw new ApiError(400, 'invalid_request_error', 'invalid_request', `${where}${issue.message}`);
 }
 
-function resolveModel(request: ChatRequest, dependencies: ProxyAppDependencies): { model: ModelConfig; provider: ChatProvider; maxOutputTokens: number } {
+function resolveModel(
+  request: ChatRequest,
+  dependencies: ProxyAppDependencies,
+): { model: ModelConfig; provider: ChatProvider; maxOutputTokens: number } {
   const model = dependencies.config.models.find((candidate) => candidate.id === request.model);
-  if (!model) throw new ApiError(404, 'not_found_error', 'model_not_found', 'Unknown model; GET /v1/models lists the available models');
+  if (!model)
+    throw new ApiError(
+      404,
+      'not_found_error',
+      'model_not_found',
+      'Unknown model; GET /v1/models lists the available models',
+    );
   const provider = dependencies.providers.get(model.provider);
-  if (!provider) throw new ApiError(503, 'service_unavailable', 'provider_not_configured', 'provider not configured for this model');
-  const maxOutputTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxOutputTokens;
+  if (!provider)
+    throw new ApiError(
+      503,
+      'service_unavailable',
+      'provider_not_configured',
+      'provider not configured for this model',
+    );
+  const maxOutputTokens =
+    request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxOutputTokens;
   if (maxOutputTokens > model.outputTokensMax) {
-    throw new ApiError(400, 'invalid_request_error', 'max_tokens_too_large', `max_tokens must be at most ${model.outputTokensMax} for ${model.id}`);
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'max_tokens_too_large',
+      `max_tokens must be at most ${model.outputTokensMax} for ${model.id}`,
+    );
   }
   return { model, provider, maxOutputTokens };
 }
 
-const providerStatus = { not_configured: 503, blocked: 400, unavailable: 503, bad_gateway: 502, timeout: 504, too_large: 502 } as const;
+const providerStatus = {
+  not_configured: 503,
+  blocked: 400,
+  unavailable: 503,
+  bad_gateway: 502,
+  timeout: 504,
+  too_large: 502,
+} as const;
 const providerCodes = {
   not_configured: 'provider_not_configured',
   blocked: 'content_blocked',
@@ -53,14 +93,24 @@ const providerCodes = {
 
 /** A provider failure as the client sees it (status, type, code), for JSON errors and stream error events. */
 function providerApiError(error: ProviderError): ApiError {
-  return new ApiError(providerStatus[error.kind], error.kind === 'blocked' ? 'invalid_request_error' : 'api_error', providerCodes[error.kind], error.message);
+  return new ApiError(
+    providerStatus[error.kind],
+    error.kind === 'blocked' ? 'invalid_request_error' : 'api_error',
+    providerCodes[error.kind],
+    error.message,
+  );
 }
 
 /**
  * Calls the provider; one retry on a retryable error while the budget lasts. Aborts with the client,
  * the attempt's deadline or the budget; every deadline is a Deadline, so none can be collected unfired.
  */
-async function callProvider(provider: ChatProvider, request: ProviderRequest, dependencies: ProxyAppDependencies, clientSignal: AbortSignal): Promise<ProviderResponse> {
+async function callProvider(
+  provider: ChatProvider,
+  request: ProviderRequest,
+  dependencies: ProxyAppDependencies,
+  clientSignal: AbortSignal,
+): Promise<ProviderResponse> {
   const budget = new Deadline(dependencies.config.providerBudgetMilliseconds);
   try {
     for (let attempt = 1; ; attempt += 1) {
@@ -68,15 +118,33 @@ async function callProvider(provider: ChatProvider, request: ProviderRequest, de
       const signal = AbortSignal.any([clientSignal, budget.signal, attemptDeadline.signal]);
       const started = performance.now();
       try {
-        const response = await provider.complete(request, { signal, responseBytesMax: dependencies.config.providerResponseBytesMax });
-        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
+        const response = await provider.complete(request, {
+          signal,
+          responseBytesMax: dependencies.config.providerResponseBytesMax,
+        });
+        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), {
+          provider: provider.name,
+        });
         return response;
       } catch (error) {
-        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), { provider: provider.name });
-        dependencies.metrics.record('ProviderErrors', 1, { provider: provider.name, kind: error instanceof ProviderError ? error.kind : 'bad_gateway' });
-        const retry = error instanceof ProviderError && error.retryable && attempt === 1 && !budget.passed && !clientSignal.aborted;
+        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), {
+          provider: provider.name,
+        });
+        dependencies.metrics.record('ProviderErrors', 1, {
+          provider: provider.name,
+          kind: error instanceof ProviderError ? error.kind : 'bad_gateway',
+        });
+        const retry =
+          error instanceof ProviderError &&
+          error.retryable &&
+          attempt === 1 &&
+          !budget.passed &&
+          !clientSignal.aborted;
         if (!retry) throw error;
-        dependencies.logger.warn('provider error; retrying once', { provider: provider.name, error_kind: error.kind });
+        dependencies.logger.warn('provider error; retrying once', {
+          provider: provider.name,
+          error_kind: error.kind,
+        });
       } finally {
         attemptDeadline.clear();
       }
@@ -86,18 +154,31 @@ async function callProvider(provider: ChatProvider, request: ProviderRequest, de
   }
 }
 
-function countCompletion(dependencies: ProxyAppDependencies, model: ModelConfig, outcome: ChatOutcome): void {
+function countCompletion(
+  dependencies: ProxyAppDependencies,
+  model: ModelConfig,
+  outcome: ChatOutcome,
+): void {
   dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
 }
 
 /** Tokens the provider reported and what was charged for them, by model. */
-function countUsage(dependencies: ProxyAppDependencies, model: ModelConfig, usage: ProviderResponse['usage'], chargedMicros: bigint | undefined): void {
+function countUsage(
+  dependencies: ProxyAppDependencies,
+  model: ModelConfig,
+  usage: ProviderResponse['usage'],
+  chargedMicros: bigint | undefined,
+): void {
   dependencies.metrics.record('PromptTokens', usage.promptTokens, { model: model.id });
   dependencies.metrics.record('CompletionTokens', usage.completionTokens, { model: model.id });
-  if (chargedMicros !== undefined) dependencies.metrics.record('CostChargedMicros', Number(chargedMicros), { model: model.id });
+  if (chargedMicros !== undefined)
+    dependencies.metrics.record('CostChargedMicros', Number(chargedMicros), { model: model.id });
 }
 
-function setBillingHeaders(c: ProxyContext, outcome: { chargedMicros: bigint; availableMicros: bigint } | undefined): void {
+function setBillingHeaders(
+  c: ProxyContext,
+  outcome: { chargedMicros: bigint; availableMicros: bigint } | undefined,
+): void {
   if (!outcome) return;
   c.header('x-credits-charged', formatMicros(outcome.chargedMicros));
   c.header('x-credits-charged-micros', outcome.chargedMicros.toString());
@@ -105,13 +186,28 @@ function setBillingHeaders(c: ProxyContext, outcome: { chargedMicros: bigint; av
   c.header('x-credits-remaining-micros', outcome.availableMicros.toString());
 }
 
-export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyAppDependencies): Promise<Response> {
+export async function handleChatCompletion(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+): Promise<Response> {
   const request = parseRequest(await readJsonBody(c));
   const { model, provider, maxOutputTokens } = resolveModel(request, dependencies);
   const principal = c.get('principal');
   const messages = normalizeMessages(request.messages);
-  const billing = await placeHold(c, dependencies, principal, model, holdMicros(model, messages, maxOutputTokens));
-  const logFields = { request_id: c.get('requestId'), key_id: principal.keyId, user: pseudonymize(principal.userId), model: model.id, provider: provider.name };
+  const billing = await placeHold(
+    c,
+    dependencies,
+    principal,
+    model,
+    holdMicros(model, messages, maxOutputTokens),
+  );
+  const logFields = {
+    request_id: c.get('requestId'),
+    key_id: principal.keyId,
+    user: pseudonymize(principal.userId),
+    model: model.id,
+    provider: provider.name,
+  };
   const providerRequest: ProviderRequest = {
     model: model.upstreamModel,
     messages,
@@ -120,14 +216,26 @@ export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyA
     topP: request.top_p,
     stop: stopSequences(request.stop),
   };
-  if (request.stream) return streamCompletion(c, dependencies, { request, model, provider, providerRequest, billing, logFields });
+  if (request.stream)
+    return streamCompletion(c, dependencies, {
+      request,
+      model,
+      provider,
+      providerRequest,
+      billing,
+      logFields,
+    });
   let response: ProviderResponse;
   try {
     response = await callProvider(provider, providerRequest, dependencies, c.req.raw.signal);
   } catch (error) {
     return providerFailed(c, dependencies, billing, model, error, logFields);
   }
-  const chargeMicros = costMicros(model, response.usage.promptTokens, response.usage.completionTokens);
+  const chargeMicros = costMicros(
+    model,
+    response.usage.promptTokens,
+    response.usage.completionTokens,
+  );
   const outcome = await resolveHold(dependencies, billing, chargeMicros, logFields);
   setBillingHeaders(c, outcome);
   countCompletion(dependencies, model, 'completed');
@@ -151,15 +259,30 @@ export async function handleChatCompletion(c: ProxyContext, dependencies: ProxyA
   return c.json(completionBody(completion));
 }
 
-function completionIdentity(c: ProxyContext, dependencies: ProxyAppDependencies, model: ModelConfig) {
-  return { id: `chatcmpl-${c.get('requestId')}`, created: Math.floor((dependencies.clock ?? Date.now)() / 1000), model: model.id };
+function completionIdentity(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  model: ModelConfig,
+) {
+  return {
+    id: `chatcmpl-${c.get('requestId')}`,
+    created: Math.floor((dependencies.clock ?? Date.now)() / 1000),
+    model: model.id,
+  };
 }
 
 /** Streams the completion (chat-stream.ts); billing goes through the same hold and resolveHold. */
 function streamCompletion(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
-  prepared: { request: ChatRequest; model: ModelConfig; provider: ChatProvider; providerRequest: ProviderRequest; billing: Billing; logFields: Record<string, unknown> },
+  prepared: {
+    request: ChatRequest;
+    model: ModelConfig;
+    provider: ChatProvider;
+    providerRequest: ProviderRequest;
+    billing: Billing;
+    logFields: Record<string, unknown>;
+  },
 ): Promise<Response> {
   const { billing, model, logFields } = prepared;
   return streamChatCompletion(c, dependencies, {
@@ -171,10 +294,14 @@ function streamCompletion(
     heldMicros: billing.heldMicros,
     logFields,
     settle: (chargeMicros) => resolveHold(dependencies, billing, chargeMicros, logFields),
-    failBeforeFirstByte: (error) => providerFailed(c, dependencies, billing, model, error, logFields),
+    failBeforeFirstByte: (error) =>
+      providerFailed(c, dependencies, billing, model, error, logFields),
     errorBody: (error) => {
       const apiError = providerApiError(error);
-      return { error: { message: apiError.message, type: apiError.type, code: apiError.code }, request_id: c.get('requestId') };
+      return {
+        error: { message: apiError.message, type: apiError.type, code: apiError.code },
+        request_id: c.get('requestId'),
+      };
     },
   });
 }
@@ -187,15 +314,30 @@ async function providerFailed(
   error: unknown,
   logFields: Record<string, unknown>,
 ): Promise<Response> {
-  const providerError = error instanceof ProviderError ? error : new ProviderError('bad_gateway', 'the provider call failed', false);
-  if (!(error instanceof ProviderError)) dependencies.logger.error('provider call threw', { ...logFields, error_message: (error as Error).message });
+  const providerError =
+    error instanceof ProviderError
+      ? error
+      : new ProviderError('bad_gateway', 'the provider call failed', false);
+  if (!(error instanceof ProviderError))
+    dependencies.logger.error('provider call threw', {
+      ...logFields,
+      error_message: (error as Error).message,
+    });
   // What the provider reports it used is billed (a safety block after reading the prompt); otherwise the hold is released.
   const usage = providerError.usage;
-  const outcome = await resolveHold(dependencies, billing, usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined, logFields);
+  const outcome = await resolveHold(
+    dependencies,
+    billing,
+    usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined,
+    logFields,
+  );
   setBillingHeaders(c, outcome);
   countCompletion(dependencies, model, 'provider_error');
   if (usage) countUsage(dependencies, model, usage, outcome?.chargedMicros);
-  audit(dependencies.logger, 'provider_failure', { ...logFields, error_kind: providerError.kind, charged_micros: outcome?.chargedMicros.toString() });
+  audit(dependencies.logger, 'provider_failure', {
+    ...logFields,
+    error_kind: providerError.kind,
+    charged_micros: outcome?.chargedMicros.toString(),
+  });
   throw providerApiError(providerError);
 }
-

@@ -1,5 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
-import { clientKeyVerifier, emptyClientKeySet, parseClientKeySet, type ClientKeySet, type ClientKeyVerifier } from '../shared/client-keys';
+import {
+  clientKeyVerifier,
+  emptyClientKeySet,
+  parseClientKeySet,
+  type ClientKeySet,
+  type ClientKeyVerifier,
+} from '../shared/client-keys';
 import type { AppLogger } from '../shared/logger';
 import { readSecretVersion } from '../shared/secret-keyring';
 import type { SecretReader } from '../shared/secrets-manager';
@@ -24,7 +30,11 @@ export function staticClientKeySource(set: ClientKeySet): ClientKeySource {
 }
 
 /** Re-reads the file when it changed (checked at most every `checkMilliseconds`); a missing file is an empty set. */
-export function fileClientKeySource(path: string, logger: AppLogger, checkMilliseconds = 2_000): ClientKeySource {
+export function fileClientKeySource(
+  path: string,
+  logger: AppLogger,
+  checkMilliseconds = 2_000,
+): ClientKeySource {
   let verifier = clientKeyVerifier(emptyClientKeySet());
   let seenModifiedMilliseconds = -1;
   let checkedAt = 0;
@@ -45,7 +55,9 @@ export function fileClientKeySource(path: string, logger: AppLogger, checkMillis
         verifier = clientKeyVerifier(parseClientKeySet(readFileSync(path, 'utf8')));
         seenModifiedMilliseconds = modified;
       } catch (error) {
-        logger.error('client key file unreadable; keeping the last good set', { error_message: (error as Error).message });
+        logger.error('client key file unreadable; keeping the last good set', {
+          error_message: (error as Error).message,
+        });
       }
       return verifier;
     },
@@ -61,7 +73,8 @@ export async function secretsManagerClientKeySource(options: {
   const refreshMilliseconds = options.refreshMilliseconds ?? clientKeysRefreshMillisecondsDefault;
   const read = async () => {
     const secretString = await readSecretVersion(options.secrets, options.secretArn, 'AWSCURRENT');
-    if (secretString === undefined) throw new Error('the client key secret has no AWSCURRENT version');
+    if (secretString === undefined)
+      throw new Error('the client key secret has no AWSCURRENT version');
     return clientKeyVerifier(parseClientKeySet(secretString));
   };
   let verifier = await read(); // at cold start: refuse to start on a broken key set (AUTH-08)
@@ -75,7 +88,11 @@ export async function secretsManagerClientKeySource(options: {
           .then((next) => {
             verifier = next;
           })
-          .catch((error: unknown) => options.logger.error('client key set refresh failed; keeping the last good set', { error_message: (error as Error).message }))
+          .catch((error: unknown) =>
+            options.logger.error('client key set refresh failed; keeping the last good set', {
+              error_message: (error as Error).message,
+            }),
+          )
           .finally(() => {
             readAt = Date.now();
             inFlight = undefined;

@@ -55,11 +55,19 @@ export const settlementBackoffMillisecondsBase = 50;
  * stream), every inline settlement attempt with its backoff, and the hand-off to the retry queue.
  * The function's timeout must exceed it, or a settlement could be cut off before it is queued.
  */
-export function proxyRequestMillisecondsMax(config: { readonly providerBudgetMilliseconds: number }): number {
+export function proxyRequestMillisecondsMax(config: {
+  readonly providerBudgetMilliseconds: number;
+}): number {
   let backoffMilliseconds = 0;
-  for (let attempt = 1; attempt < settlementInlineAttemptsMax; attempt += 1) backoffMilliseconds += settlementBackoffMillisecondsBase * 4 ** (attempt - 1);
-  const settlementMilliseconds = settlementInlineAttemptsMax * creditsRequestTimeoutMilliseconds + backoffMilliseconds + settlementEnqueueTimeoutMilliseconds;
-  return creditsRequestTimeoutMilliseconds + config.providerBudgetMilliseconds + settlementMilliseconds;
+  for (let attempt = 1; attempt < settlementInlineAttemptsMax; attempt += 1)
+    backoffMilliseconds += settlementBackoffMillisecondsBase * 4 ** (attempt - 1);
+  const settlementMilliseconds =
+    settlementInlineAttemptsMax * creditsRequestTimeoutMilliseconds +
+    backoffMilliseconds +
+    settlementEnqueueTimeoutMilliseconds;
+  return (
+    creditsRequestTimeoutMilliseconds + config.providerBudgetMilliseconds + settlementMilliseconds
+  );
 }
 
 /** The proxy's settings from a stage's config: what the CDK app passes to the function (no secrets). */
@@ -70,7 +78,14 @@ export function proxyConfigFromStage(stage: {
   rateLimit: { enabled: boolean; requestsPerMinute: number };
   requestBodyBytesMax: number;
   certificate?: unknown;
-  proxy?: Partial<Pick<ProxyConfig, 'providerResponseBytesMax' | 'streamKeepAliveIntervalMilliseconds' | 'echoChunkDelayMilliseconds'>>;
+  proxy?: Partial<
+    Pick<
+      ProxyConfig,
+      | 'providerResponseBytesMax'
+      | 'streamKeepAliveIntervalMilliseconds'
+      | 'echoChunkDelayMilliseconds'
+    >
+  >;
 }): ProxyConfig {
   return {
     ...proxyConfigDefaults,
@@ -92,10 +107,14 @@ export function proxyConfigFromStage(stage: {
 export function proxyConfigProblems(config: ProxyConfig): string[] {
   const problems: string[] = [];
   if (config.providerAttemptTimeoutMilliseconds > config.providerBudgetMilliseconds) {
-    problems.push(`providerAttemptTimeoutMilliseconds (${config.providerAttemptTimeoutMilliseconds}) must not exceed providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`);
+    problems.push(
+      `providerAttemptTimeoutMilliseconds (${config.providerAttemptTimeoutMilliseconds}) must not exceed providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`,
+    );
   }
   if (config.providerBudgetMilliseconds >= config.holdTimeoutSeconds * 1000) {
-    problems.push(`holdTimeoutSeconds (${config.holdTimeoutSeconds}) must outlast providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`);
+    problems.push(
+      `holdTimeoutSeconds (${config.holdTimeoutSeconds}) must outlast providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`,
+    );
   }
   return problems;
 }

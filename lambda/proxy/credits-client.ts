@@ -16,9 +16,15 @@ export class CreditsUnavailableError extends Error {
   }
 }
 
-export type RateOutcome = { allowed: true; limit: number; remaining: number; resetSeconds: number } | { allowed: false; limit: number; retryAfterSeconds: number };
-export type HoldOutcome = { kind: 'held'; holdId: string; amountMicros: bigint; expiresAtMilliseconds: number } | { kind: 'insufficient'; availableMicros: bigint };
-export type AdmissionOutcome = (HoldOutcome & { rate?: Extract<RateOutcome, { allowed: true }> }) | { kind: 'rate_limited'; rate: Extract<RateOutcome, { allowed: false }> };
+export type RateOutcome =
+  | { allowed: true; limit: number; remaining: number; resetSeconds: number }
+  | { allowed: false; limit: number; retryAfterSeconds: number };
+export type HoldOutcome =
+  | { kind: 'held'; holdId: string; amountMicros: bigint; expiresAtMilliseconds: number }
+  | { kind: 'insufficient'; availableMicros: bigint };
+export type AdmissionOutcome =
+  | (HoldOutcome & { rate?: Extract<RateOutcome, { allowed: true }> })
+  | { kind: 'rate_limited'; rate: Extract<RateOutcome, { allowed: false }> };
 
 /** Optional context of a call: the user (settling in one ledger round trip) and our request id (log correlation). */
 export interface CallScope {
@@ -42,7 +48,11 @@ export interface CreditsClient {
   admit(input: AdmissionInput): Promise<AdmissionOutcome>;
   hold(input: Omit<AdmissionInput, 'rate'>): Promise<HoldOutcome>;
   /** Charges at most the hold; idempotent (a retry returns the same outcome). */
-  settle(holdId: string, amountMicros: bigint, scope?: CallScope): Promise<{ chargedMicros: bigint; availableMicros: bigint }>;
+  settle(
+    holdId: string,
+    amountMicros: bigint,
+    scope?: CallScope,
+  ): Promise<{ chargedMicros: bigint; availableMicros: bigint }>;
   release(holdId: string, scope?: CallScope): Promise<{ availableMicros: bigint }>;
   balance(userId: string, scope?: CallScope): Promise<{ availableMicros: bigint } | undefined>;
   rateLimit(subject: string, limitPerMinute: number, scope?: CallScope): Promise<RateOutcome>;
@@ -59,16 +69,30 @@ export interface CreditsClientOptions {
 /** Largest answer of the credits service the proxy reads: its answers are a few hundred bytes. */
 export const creditsAnswerBytesMax = 64 * 1024;
 
-const decimal = z.pipe(z.string().check(z.regex(/^(0|[1-9][0-9]{0,38})$/)), z.transform((text) => BigInt(text)));
+const decimal = z.pipe(
+  z.string().check(z.regex(/^(0|[1-9][0-9]{0,38})$/)),
+  z.transform((text) => BigInt(text)),
+);
 const integer = () => z.number().check(z.int());
 const rateSchema = z.object({ limit: integer(), remaining: integer(), reset_seconds: integer() });
-const holdAnswerSchema = z.object({ hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)), expires_at: z.iso.datetime(), rate: z.optional(rateSchema) });
+const holdAnswerSchema = z.object({
+  hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)),
+  expires_at: z.iso.datetime(),
+  rate: z.optional(rateSchema),
+});
 const insufficientSchema = z.object({ error: z.object({ available_micros: decimal }) });
-const rateRefusedSchema = z.object({ error: z.object({ limit: integer(), retry_after_seconds: integer() }) });
+const rateRefusedSchema = z.object({
+  error: z.object({ limit: integer(), retry_after_seconds: integer() }),
+});
 const settledSchema = z.object({ charged_micros: decimal, available_micros: decimal });
 const availableSchema = z.object({ available_micros: decimal });
 const rateVerdictSchema = z.discriminatedUnion('allowed', [
-  z.object({ allowed: z.literal(true), limit: integer(), remaining: integer(), reset_seconds: integer() }),
+  z.object({
+    allowed: z.literal(true),
+    limit: integer(),
+    remaining: integer(),
+    reset_seconds: integer(),
+  }),
   z.object({ allowed: z.literal(false), limit: integer(), retry_after_seconds: integer() }),
 ]);
 const errorMessageSchema = z.object({ error: z.object({ message: z.string() }) });
@@ -82,7 +106,12 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
   const base = options.baseUrl.replace(/\/+$/, '');
   const http = createInternalHttpClient();
 
-  async function call(method: 'GET' | 'POST', path: string, body: unknown, scope: CallScope & { idempotencyKey?: string } = {}): Promise<Answer> {
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    scope: CallScope & { idempotencyKey?: string } = {},
+  ): Promise<Answer> {
     const signal = AbortSignal.timeout(options.requestTimeoutMilliseconds);
     let answer: InternalAnswer;
     try {
@@ -90,27 +119,45 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       if (body !== undefined) headers['content-type'] = 'application/json';
       if (scope.requestId !== undefined) headers['x-request-id'] = scope.requestId;
       if (scope.idempotencyKey !== undefined) headers['idempotency-key'] = scope.idempotencyKey;
-      answer = await http.request({ method, url: new URL(`${base}${path}`), headers, body: body === undefined ? undefined : JSON.stringify(body), signal, responseBytesMax: creditsAnswerBytesMax });
+      answer = await http.request({
+        method,
+        url: new URL(`${base}${path}`),
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        responseBytesMax: creditsAnswerBytesMax,
+      });
     } catch (error) {
-      throw new CreditsUnavailableError(`credits service unreachable: ${signal.aborted ? 'timed out' : (error as Error).message}`);
+      throw new CreditsUnavailableError(
+        `credits service unreachable: ${signal.aborted ? 'timed out' : (error as Error).message}`,
+      );
     }
-    if (answer.status >= 500) throw new CreditsUnavailableError(`credits service answered ${answer.status}`);
+    if (answer.status >= 500)
+      throw new CreditsUnavailableError(`credits service answered ${answer.status}`);
     try {
-      return { status: answer.status, body: answer.text === '' ? {} : (JSON.parse(answer.text) as unknown) };
+      return {
+        status: answer.status,
+        body: answer.text === '' ? {} : (JSON.parse(answer.text) as unknown),
+      };
     } catch {
-      throw new CreditsUnavailableError(`credits service answered ${answer.status} with a body that is not JSON`);
+      throw new CreditsUnavailableError(
+        `credits service answered ${answer.status} with a body that is not JSON`,
+      );
     }
   }
 
   function parse<T extends z.ZodMiniType>(what: string, schema: T, answer: Answer): z.output<T> {
     const parsed = schema.safeParse(answer.body);
-    if (!parsed.success) throw new Error(`credits ${what} answered ${answer.status} with an unexpected body`);
+    if (!parsed.success)
+      throw new Error(`credits ${what} answered ${answer.status} with an unexpected body`);
     return parsed.data;
   }
 
   function unexpected(what: string, answer: Answer): Error {
     const parsed = errorMessageSchema.safeParse(answer.body);
-    return new Error(`credits ${what} answered ${answer.status}: ${parsed.success ? parsed.data.error.message : 'no message'}`);
+    return new Error(
+      `credits ${what} answered ${answer.status}: ${parsed.success ? parsed.data.error.message : 'no message'}`,
+    );
   }
 
   async function admit(input: AdmissionInput): Promise<AdmissionOutcome> {
@@ -118,19 +165,44 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       user_id: input.userId,
       amount_micros: input.amountMicros.toString(),
       timeout_seconds: input.timeoutSeconds,
-      ...(input.rate ? { rate: { subject: input.rate.subject, limit_per_minute: input.rate.limitPerMinute } } : {}),
+      ...(input.rate
+        ? { rate: { subject: input.rate.subject, limit_per_minute: input.rate.limitPerMinute } }
+        : {}),
     };
-    const answer = await call('POST', '/api/v1/admissions', body, { requestId: input.requestId, idempotencyKey: input.holdKey });
+    const answer = await call('POST', '/api/v1/admissions', body, {
+      requestId: input.requestId,
+      idempotencyKey: input.holdKey,
+    });
     // 200 replays a hold of this key: the key is ours and new per request, so only our own retry can replay it.
     if (answer.status === 201 || answer.status === 200) {
       const held = parse('admission', holdAnswerSchema, answer);
-      const rate = held.rate ? { allowed: true as const, limit: held.rate.limit, remaining: held.rate.remaining, resetSeconds: held.rate.reset_seconds } : undefined;
-      return { kind: 'held', holdId: held.hold_id, amountMicros: input.amountMicros, expiresAtMilliseconds: Date.parse(held.expires_at), rate };
+      const rate = held.rate
+        ? {
+            allowed: true as const,
+            limit: held.rate.limit,
+            remaining: held.rate.remaining,
+            resetSeconds: held.rate.reset_seconds,
+          }
+        : undefined;
+      return {
+        kind: 'held',
+        holdId: held.hold_id,
+        amountMicros: input.amountMicros,
+        expiresAtMilliseconds: Date.parse(held.expires_at),
+        rate,
+      };
     }
-    if (answer.status === 402) return { kind: 'insufficient', availableMicros: parse('admission', insufficientSchema, answer).error.available_micros };
+    if (answer.status === 402)
+      return {
+        kind: 'insufficient',
+        availableMicros: parse('admission', insufficientSchema, answer).error.available_micros,
+      };
     if (answer.status === 429) {
       const { error } = parse('admission', rateRefusedSchema, answer);
-      return { kind: 'rate_limited', rate: { allowed: false, limit: error.limit, retryAfterSeconds: error.retry_after_seconds } };
+      return {
+        kind: 'rate_limited',
+        rate: { allowed: false, limit: error.limit, retryAfterSeconds: error.retry_after_seconds },
+      };
     }
     throw unexpected('admission', answer);
   }
@@ -139,34 +211,65 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     admit,
     async hold(input) {
       const outcome = await admit(input);
-      if (outcome.kind === 'rate_limited') throw new Error('credits refused a hold without a rate unit for its rate');
-      return outcome.kind === 'held' ? { kind: 'held', holdId: outcome.holdId, amountMicros: outcome.amountMicros, expiresAtMilliseconds: outcome.expiresAtMilliseconds } : outcome;
+      if (outcome.kind === 'rate_limited')
+        throw new Error('credits refused a hold without a rate unit for its rate');
+      return outcome.kind === 'held'
+        ? {
+            kind: 'held',
+            holdId: outcome.holdId,
+            amountMicros: outcome.amountMicros,
+            expiresAtMilliseconds: outcome.expiresAtMilliseconds,
+          }
+        : outcome;
     },
     // Settle and release are idempotent; billing.ts retries them with backoff.
     async settle(holdId, amountMicros, scope = {}) {
-      const body = { amount_micros: amountMicros.toString(), ...(scope.userId ? { user_id: scope.userId } : {}) };
+      const body = {
+        amount_micros: amountMicros.toString(),
+        ...(scope.userId ? { user_id: scope.userId } : {}),
+      };
       const answer = await call('POST', `/api/v1/holds/${holdId}/settle`, body, scope);
       if (answer.status !== 200) throw unexpected('settle', answer);
       const settled = parse('settle', settledSchema, answer);
       return { chargedMicros: settled.charged_micros, availableMicros: settled.available_micros };
     },
     async release(holdId, scope = {}) {
-      const answer = await call('POST', `/api/v1/holds/${holdId}/release`, scope.userId ? { user_id: scope.userId } : undefined, scope);
+      const answer = await call(
+        'POST',
+        `/api/v1/holds/${holdId}/release`,
+        scope.userId ? { user_id: scope.userId } : undefined,
+        scope,
+      );
       if (answer.status !== 200) throw unexpected('release', answer);
       return { availableMicros: parse('release', availableSchema, answer).available_micros };
     },
     async balance(userId, scope = {}) {
-      const answer = await call('GET', `/api/v1/balance/${encodeURIComponent(userId)}`, undefined, scope);
+      const answer = await call(
+        'GET',
+        `/api/v1/balance/${encodeURIComponent(userId)}`,
+        undefined,
+        scope,
+      );
       if (answer.status === 404) return undefined;
       if (answer.status !== 200) throw unexpected('balance', answer);
       return { availableMicros: parse('balance', availableSchema, answer).available_micros };
     },
     async rateLimit(subject, limitPerMinute, scope = {}) {
-      const answer = await call('POST', '/api/v1/rate-limit', { subject, limit_per_minute: limitPerMinute }, scope);
+      const answer = await call(
+        'POST',
+        '/api/v1/rate-limit',
+        { subject, limit_per_minute: limitPerMinute },
+        scope,
+      );
       if (answer.status !== 200) throw unexpected('rate-limit', answer);
       const verdict = parse('rate-limit', rateVerdictSchema, answer);
       return verdict.allowed
-        ? { allowed: true, limit: verdict.limit, remaining: verdict.remaining, resetSeconds: verdict.reset_seconds }
+        ? {
+            allowed: true,
+            limit: verdict.limit,
+            remaining: verdict.remaining,
+            resetSeconds: verdict.reset_seconds,
+          }
         : { allowed: false, limit: verdict.limit, retryAfterSeconds: verdict.retry_after_seconds };
     },
     async ready() {

@@ -10,7 +10,13 @@ export class Deadline {
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly milliseconds: number) {
-    this.timer = setTimeout(() => this.controller.abort(new DOMException(`deadline of ${milliseconds} ms passed`, 'TimeoutError')), milliseconds);
+    this.timer = setTimeout(
+      () =>
+        this.controller.abort(
+          new DOMException(`deadline of ${milliseconds} ms passed`, 'TimeoutError'),
+        ),
+      milliseconds,
+    );
   }
 
   get signal(): AbortSignal {

@@ -21,14 +21,23 @@ import { sqsSettlementQueue } from './settlement-queue';
  * go to CloudWatch as EMF, flushed after every invocation (MON-02); there is no /metrics route.
  */
 
-const required = ['AWS_REGION', 'PROXY_CONFIG', 'CLIENT_KEYS_SECRET_ARN', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'PROVIDER_SECRET_ARN', 'STAGE'] as const;
+const required = [
+  'AWS_REGION',
+  'PROXY_CONFIG',
+  'CLIENT_KEYS_SECRET_ARN',
+  'CREDITS_URL',
+  'CREDITS_KEY_SECRET_ARN',
+  'PROVIDER_SECRET_ARN',
+  'STAGE',
+] as const;
 /** Provider credentials are read again this often, so a key the operator fills works within minutes. */
 const providerCredentialsRefreshMilliseconds = 5 * 60 * 1000;
 
 export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
   const missing = required.filter((name) => !environment[name]);
   // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
-  if (missing.length > 0) throw new Error(`proxy: refusing to start, missing configuration: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`proxy: refusing to start, missing configuration: ${missing.join(', ')}`);
   let config: ProxyConfig;
   try {
     config = JSON.parse(environment.PROXY_CONFIG as string) as ProxyConfig;
@@ -50,24 +59,59 @@ export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
   };
 }
 
-export async function createProxyLambdaApp(settings: ReturnType<typeof proxyLambdaSettings>, secrets: SecretReader, metrics: AppMetrics) {
+export async function createProxyLambdaApp(
+  settings: ReturnType<typeof proxyLambdaSettings>,
+  secrets: SecretReader,
+  metrics: AppMetrics,
+) {
   const logger = createLogger('proxy', settings.logLevel);
-  const keys = await secretsManagerClientKeySource({ secrets, secretArn: settings.clientKeysSecretArn, logger });
+  const keys = await secretsManagerClientKeySource({
+    secrets,
+    secretArn: settings.clientKeysSecretArn,
+    logger,
+  });
   const credits = createCreditsClient({
     baseUrl: settings.creditsUrl,
-    key: cachedCurrentSecret(secrets, settings.creditsKeySecretArn, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
+    key: cachedCurrentSecret(secrets, settings.creditsKeySecretArn, (secretString) =>
+      serviceKeyFromSecretString(secretString, 'current'),
+    ),
     requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
   });
-  const providers = createProviders(cachedCurrentSecret(secrets, settings.providerSecretArn, credentialsFromSecretString, providerCredentialsRefreshMilliseconds), {
-    echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
+  const providers = createProviders(
+    cachedCurrentSecret(
+      secrets,
+      settings.providerSecretArn,
+      credentialsFromSecretString,
+      providerCredentialsRefreshMilliseconds,
+    ),
+    {
+      echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
+    },
+  );
+  const settlementQueue = settings.settlementQueueUrl
+    ? sqsSettlementQueue({ region: settings.region, queueUrl: settings.settlementQueueUrl })
+    : undefined;
+  return createProxyApp({
+    keys,
+    credits,
+    providers,
+    config: settings.config,
+    logger,
+    metrics,
+    settlementQueue,
   });
-  const settlementQueue = settings.settlementQueueUrl ? sqsSettlementQueue({ region: settings.region, queueUrl: settings.settlementQueueUrl }) : undefined;
-  return createProxyApp({ keys, credits, providers, config: settings.config, logger, metrics, settlementQueue });
 }
 
 /** Built once per execution environment (cold start); streams every response. */
 export const handler = coldStartStreamingHandler(async () => {
   const settings = proxyLambdaSettings(process.env);
   const metrics = createEmfMetrics('proxy', settings.stage);
-  return { app: await createProxyLambdaApp(settings, fetchSecretReader({ region: settings.region }), metrics), metrics };
+  return {
+    app: await createProxyLambdaApp(
+      settings,
+      fetchSecretReader({ region: settings.region }),
+      metrics,
+    ),
+    metrics,
+  };
 });

@@ -12,17 +12,25 @@ export const messagesMax = 512;
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 const messageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant'], { message: 'messages[].role must be system, developer, user or assistant' }),
-  content: z.union([z.string(), z.array(textPart).check(z.minLength(1))], { message: 'messages[].content must be a string or an array of text parts' }),
+  role: z.enum(['system', 'developer', 'user', 'assistant'], {
+    message: 'messages[].role must be system, developer, user or assistant',
+  }),
+  content: z.union([z.string(), z.array(textPart).check(z.minLength(1))], {
+    message: 'messages[].content must be a string or an array of text parts',
+  }),
   name: z.optional(z.string().check(z.maxLength(64))),
 });
 
 export const chatRequestSchema = z
   .object({
     model: z.string({ message: 'model is required' }).check(z.minLength(1), z.maxLength(128)),
-    messages: z.array(messageSchema, { message: 'messages must be an array' }).check(z.minLength(1, 'messages must not be empty'), z.maxLength(messagesMax)),
+    messages: z
+      .array(messageSchema, { message: 'messages must be an array' })
+      .check(z.minLength(1, 'messages must not be empty'), z.maxLength(messagesMax)),
     max_tokens: z.optional(z.number().check(z.int('max_tokens must be an integer'), z.positive())),
-    max_completion_tokens: z.optional(z.number().check(z.int('max_completion_tokens must be an integer'), z.positive())),
+    max_completion_tokens: z.optional(
+      z.number().check(z.int('max_completion_tokens must be an integer'), z.positive()),
+    ),
     temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
     top_p: z.optional(z.number().check(z.gte(0), z.lte(1))),
     stop: z.optional(z.union([z.string(), z.array(z.string()).check(z.maxLength(4))])),
@@ -34,16 +42,25 @@ export const chatRequestSchema = z
     functions: z.optional(z.undefined({ message: 'functions are not supported by this proxy' })),
   })
   .check(
-    z.refine((request) => request.max_tokens === undefined || request.max_completion_tokens === undefined || request.max_tokens === request.max_completion_tokens, {
-      message: 'max_tokens and max_completion_tokens disagree; send one',
-    }),
+    z.refine(
+      (request) =>
+        request.max_tokens === undefined ||
+        request.max_completion_tokens === undefined ||
+        request.max_tokens === request.max_completion_tokens,
+      {
+        message: 'max_tokens and max_completion_tokens disagree; send one',
+      },
+    ),
   );
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export function normalizeMessages(messages: ChatRequest['messages']): ChatMessage[] {
   return messages.map((message) => ({
     role: message.role === 'developer' ? 'system' : message.role,
-    content: typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join(''),
+    content:
+      typeof message.content === 'string'
+        ? message.content
+        : message.content.map((part) => part.text).join(''),
   }));
 }
 
@@ -68,14 +85,25 @@ export function completionBody(completion: Completion) {
     object: 'chat.completion',
     created: completion.created,
     model: completion.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: completion.text, refusal: null }, logprobs: null, finish_reason: completion.finishReason }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: completion.text, refusal: null },
+        logprobs: null,
+        finish_reason: completion.finishReason,
+      },
+    ],
     usage: usageBody(completion),
     system_fingerprint: null,
   };
 }
 
 function usageBody(completion: Pick<Completion, 'promptTokens' | 'completionTokens'>) {
-  return { prompt_tokens: completion.promptTokens, completion_tokens: completion.completionTokens, total_tokens: completion.promptTokens + completion.completionTokens };
+  return {
+    prompt_tokens: completion.promptTokens,
+    completion_tokens: completion.completionTokens,
+    total_tokens: completion.promptTokens + completion.completionTokens,
+  };
 }
 
 /** What every chunk of one stream shares: OpenAI clients check that id, created and model stay the same. */
@@ -85,31 +113,63 @@ export interface StreamIdentity {
   readonly model: string;
 }
 
-type ChunkChoice = { index: 0; delta: { role?: 'assistant'; content?: string }; logprobs: null; finish_reason: FinishReason | null };
+type ChunkChoice = {
+  index: 0;
+  delta: { role?: 'assistant'; content?: string };
+  logprobs: null;
+  finish_reason: FinishReason | null;
+};
 
-function chunkBody(identity: StreamIdentity, choices: ChunkChoice[], extra: Record<string, unknown> = {}) {
-  return { id: identity.id, object: 'chat.completion.chunk', created: identity.created, model: identity.model, system_fingerprint: null, choices, ...extra };
+function chunkBody(
+  identity: StreamIdentity,
+  choices: ChunkChoice[],
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    id: identity.id,
+    object: 'chat.completion.chunk',
+    created: identity.created,
+    model: identity.model,
+    system_fingerprint: null,
+    choices,
+    ...extra,
+  };
 }
 
 /** The first chunk: the assistant's role, no content yet. */
 export function roleChunk(identity: StreamIdentity) {
-  return chunkBody(identity, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+  return chunkBody(identity, [
+    { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+  ]);
 }
 
 export function contentChunk(identity: StreamIdentity, text: string) {
-  return chunkBody(identity, [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }]);
+  return chunkBody(identity, [
+    { index: 0, delta: { content: text }, logprobs: null, finish_reason: null },
+  ]);
 }
 
 export function finishChunk(identity: StreamIdentity, finishReason: FinishReason) {
-  return chunkBody(identity, [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }]);
+  return chunkBody(identity, [
+    { index: 0, delta: {}, logprobs: null, finish_reason: finishReason },
+  ]);
 }
 
 /**
  * The usage chunk (`stream_options.include_usage`): no choices, the usage, and what was charged and
  * remains (the headers are long gone when it is known), as extra fields OpenAI clients ignore.
  */
-export function usageChunk(identity: StreamIdentity, usage: { promptTokens: number; completionTokens: number }, credits?: { charged: string; remaining: string }) {
-  const extra: Record<string, unknown> = { usage: usageBody({ promptTokens: usage.promptTokens, completionTokens: usage.completionTokens }) };
+export function usageChunk(
+  identity: StreamIdentity,
+  usage: { promptTokens: number; completionTokens: number },
+  credits?: { charged: string; remaining: string },
+) {
+  const extra: Record<string, unknown> = {
+    usage: usageBody({
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+    }),
+  };
   if (credits) {
     extra.x_credits_charged = credits.charged;
     extra.x_credits_remaining = credits.remaining;

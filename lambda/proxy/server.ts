@@ -25,52 +25,95 @@ const settlementDrainIntervalMilliseconds = 5_000;
 function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
   const problems: string[] = [];
   const port = Number(environment.PROXY_PORT ?? '7100');
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) problems.push('PROXY_PORT must be a port number');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    problems.push('PROXY_PORT must be a port number');
   const metricsPort = Number(environment.PROXY_METRICS_PORT ?? '7190');
-  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535) problems.push('PROXY_METRICS_PORT must be a port number');
+  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535)
+    problems.push('PROXY_METRICS_PORT must be a port number');
   const creditsUrl = environment.CREDITS_URL ?? '';
-  if (!/^https?:\/\/[^/]+$/.test(creditsUrl)) problems.push('CREDITS_URL must be the credits base URL, e.g. http://127.0.0.1:7200');
+  if (!/^https?:\/\/[^/]+$/.test(creditsUrl))
+    problems.push('CREDITS_URL must be the credits base URL, e.g. http://127.0.0.1:7200');
   const creditsKey = environment.CREDITS_PROXY_KEY ?? '';
-  if (creditsKey.length < 32) problems.push('CREDITS_PROXY_KEY must be set (the proxy role key of the credits service)');
+  if (creditsKey.length < 32)
+    problems.push('CREDITS_PROXY_KEY must be set (the proxy role key of the credits service)');
   const clientKeysFile = environment.CLIENT_KEYS_FILE ?? '';
   const settlementFile = environment.SETTLEMENT_FILE ?? '.data/settlements.jsonl';
-  if (clientKeysFile === '') problems.push('CLIENT_KEYS_FILE must name the client key file (npm run keys writes .data/client-keys.json)');
+  if (clientKeysFile === '')
+    problems.push(
+      'CLIENT_KEYS_FILE must name the client key file (npm run keys writes .data/client-keys.json)',
+    );
   const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  return { problems, port, metricsPort, creditsUrl, creditsKey, clientKeysFile, settlementFile, logLevel, hostname: environment.PROXY_HOST ?? '127.0.0.1', stage: environment.STAGE ?? 'dev' };
+  return {
+    problems,
+    port,
+    metricsPort,
+    creditsUrl,
+    creditsKey,
+    clientKeysFile,
+    settlementFile,
+    logLevel,
+    hostname: environment.PROXY_HOST ?? '127.0.0.1',
+    stage: environment.STAGE ?? 'dev',
+  };
 }
 
 async function main(): Promise<void> {
   const settings = settingsFromEnvironment(process.env);
   if (settings.problems.length > 0) {
-    console.error(`proxy: refusing to start:\n${settings.problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    console.error(
+      `proxy: refusing to start:\n${settings.problems.map((problem) => `  - ${problem}`).join('\n')}`,
+    );
     process.exit(1);
   }
   const logger = createLogger('proxy', settings.logLevel);
   const credentials = credentialsFromEnvironment(process.env);
   const metrics = new MetricsRegistry('proxy', settings.stage);
   const config = proxyConfigFromStage(resolveStageConfig(settings.stage));
-  const credits = createCreditsClient({ baseUrl: settings.creditsUrl, key: () => settings.creditsKey, requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds });
+  const credits = createCreditsClient({
+    baseUrl: settings.creditsUrl,
+    key: () => settings.creditsKey,
+    requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
+  });
   const settlementQueue = fileSettlementQueue(settings.settlementFile);
   const drain = setInterval(() => {
-    settlementQueue.drain(credits, logger, metrics, Date.now()).catch((error: unknown) => logger.error('settlement file drain failed', { error_message: (error as Error).message }));
+    settlementQueue
+      .drain(credits, logger, metrics, Date.now())
+      .catch((error: unknown) =>
+        logger.error('settlement file drain failed', { error_message: (error as Error).message }),
+      );
   }, settlementDrainIntervalMilliseconds);
   drain.unref();
   const app = createProxyApp({
     keys: fileClientKeySource(settings.clientKeysFile, logger),
     credits,
     settlementQueue,
-    providers: createProviders(async () => credentials, { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } }),
+    providers: createProviders(async () => credentials, {
+      echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
+    }),
     config,
     logger,
     metrics,
   });
-  const server = await startServer({ fetch: app.fetch, hostname: settings.hostname, port: settings.port });
+  const server = await startServer({
+    fetch: app.fetch,
+    hostname: settings.hostname,
+    port: settings.port,
+  });
   const metricsListener = await startMetricsListener(metrics, settings.metricsPort);
-  shutDownOnSignals({ server, logger, name: 'proxy', release: async () => void (await metricsListener.close()) });
+  shutDownOnSignals({
+    server,
+    logger,
+    name: 'proxy',
+    release: async () => void (await metricsListener.close()),
+  });
   logger.info('proxy ready', {
     address: server.url,
     metrics: `${metricsListener.url}/metrics`,
-    providers: { gemini: credentials.gemini ? 'configured' : 'no key', openai_compatible: credentials.openaiCompatible ? 'configured' : 'no key', echo: 'built in' },
+    providers: {
+      gemini: credentials.gemini ? 'configured' : 'no key',
+      openai_compatible: credentials.openaiCompatible ? 'configured' : 'no key',
+      echo: 'built in',
+    },
   });
 }
 

@@ -35,7 +35,13 @@ export interface SettlementQueue {
 export type SettlementOutcome = 'settled' | 'retry_later' | 'unsettled';
 
 /** Applies one job; idempotent (settle and release are), so a job delivered twice is harmless. */
-export async function applySettlementJob(credits: CreditsClient, job: SettlementJob, nowMilliseconds: number, logger: AppLogger, metrics: AppMetrics): Promise<SettlementOutcome> {
+export async function applySettlementJob(
+  credits: CreditsClient,
+  job: SettlementJob,
+  nowMilliseconds: number,
+  logger: AppLogger,
+  metrics: AppMetrics,
+): Promise<SettlementOutcome> {
   const fields = { request_id: job.request_id, hold_id: job.hold_id, action: job.action };
   if (nowMilliseconds >= job.expires_at_milliseconds) {
     // An expired hold has released itself: a release job is done, a settle job lost its revenue.
@@ -44,12 +50,14 @@ export async function applySettlementJob(credits: CreditsClient, job: Settlement
   }
   try {
     const scope = { userId: job.user_id, requestId: job.request_id };
-    if (job.action === 'settle') await credits.settle(job.hold_id, BigInt(job.amount_micros), scope);
+    if (job.action === 'settle')
+      await credits.settle(job.hold_id, BigInt(job.amount_micros), scope);
     else await credits.release(job.hold_id, scope);
   } catch (error) {
     if (error instanceof CreditsUnavailableError) return 'retry_later';
     // The credits service refused it (expired, already resolved otherwise): no retry changes that.
-    if (job.action === 'release') return releasedByExpiry(logger, { ...fields, error_message: (error as Error).message });
+    if (job.action === 'release')
+      return releasedByExpiry(logger, { ...fields, error_message: (error as Error).message });
     return unsettled(logger, metrics, fields, (error as Error).message);
   }
   metrics.record('SettlementsRecovered', 1, {});
@@ -64,12 +72,16 @@ function releasedByExpiry(logger: AppLogger, fields: Record<string, unknown>): '
 }
 
 /** Counts and logs a settlement given up: a completion delivered and never billed. */
-export function unsettled(logger: AppLogger, metrics: AppMetrics, fields: Record<string, unknown>, reason: string): 'unsettled' {
+export function unsettled(
+  logger: AppLogger,
+  metrics: AppMetrics,
+  fields: Record<string, unknown>,
+  reason: string,
+): 'unsettled' {
   metrics.record('UnsettledHolds', 1, {});
   audit(logger, 'unsettled_hold', { ...fields, reason });
   return 'unsettled';
 }
-
 
 interface SendMessageOutput {
   readonly MessageId?: string;
@@ -81,7 +93,12 @@ interface SendMessageOutput {
  * credentials, to the queue URL's own host (as the SDK does). The MD5 SQS computes of the body it
  * stored is checked, as the SDK checks it: a job altered in transit must not be settled.
  */
-export function sqsSettlementQueue(options: { region: string; queueUrl: string; credentials?: () => AwsCredentials; random?: () => number }): SettlementQueue {
+export function sqsSettlementQueue(options: {
+  region: string;
+  queueUrl: string;
+  credentials?: () => AwsCredentials;
+  random?: () => number;
+}): SettlementQueue {
   const client = awsJsonClient({
     signingName: 'sqs',
     region: options.region,
@@ -96,16 +113,31 @@ export function sqsSettlementQueue(options: { region: string; queueUrl: string; 
     async enqueue(job) {
       // Bounded, so the hand-off fits the function's timeout (proxyRequestMillisecondsMax).
       const body = JSON.stringify(settlementJobSchema.parse(job));
-      const answer = await client.call<SendMessageOutput>('SendMessage', { QueueUrl: options.queueUrl, MessageBody: body }, { timeoutMilliseconds: settlementEnqueueTimeoutMilliseconds });
+      const answer = await client.call<SendMessageOutput>(
+        'SendMessage',
+        { QueueUrl: options.queueUrl, MessageBody: body },
+        { timeoutMilliseconds: settlementEnqueueTimeoutMilliseconds },
+      );
       if (answer.MD5OfMessageBody !== createHash('md5').update(body, 'utf8').digest('hex')) {
-        throw new AwsCallError('InvalidChecksumError', `AmazonSQS.SendMessage: the MD5 of the stored body does not match the job sent`, 200);
+        throw new AwsCallError(
+          'InvalidChecksumError',
+          `AmazonSQS.SendMessage: the MD5 of the stored body does not match the job sent`,
+          200,
+        );
       }
     },
   };
 }
 
 /** The local equivalent: one JSON job per line, appended; drained by the proxy server every few seconds. */
-export function fileSettlementQueue(path: string): SettlementQueue & { drain(credits: CreditsClient, logger: AppLogger, metrics: AppMetrics, nowMilliseconds: number): Promise<number> } {
+export function fileSettlementQueue(path: string): SettlementQueue & {
+  drain(
+    credits: CreditsClient,
+    logger: AppLogger,
+    metrics: AppMetrics,
+    nowMilliseconds: number,
+  ): Promise<number>;
+} {
   return {
     description: `the file ${path}`,
     async enqueue(job) {
@@ -118,13 +150,21 @@ export function fileSettlementQueue(path: string): SettlementQueue & { drain(cre
       const draining = `${path}.draining`;
       renameSync(path, draining);
       let done = 0;
-      for (const line of readFileSync(draining, 'utf8').split('\n').filter((text) => text !== '')) {
+      for (const line of readFileSync(draining, 'utf8')
+        .split('\n')
+        .filter((text) => text !== '')) {
         const parsed = settlementJobSchema.safeParse(safeJson(line));
         if (!parsed.success) {
           logger.error('settlement file: a line is not a settlement job; dropped', {});
           continue;
         }
-        const outcome = await applySettlementJob(credits, parsed.data, nowMilliseconds, logger, metrics);
+        const outcome = await applySettlementJob(
+          credits,
+          parsed.data,
+          nowMilliseconds,
+          logger,
+          metrics,
+        );
         if (outcome === 'retry_later') appendFileSync(path, `${line}\n`, { mode: 0o600 });
         else done += 1;
       }

@@ -44,13 +44,15 @@ export class ServerSentEventParser {
       const match = /\r\n|\r|\n/.exec(this.buffer);
       if (!match) break;
       // A CR at the very end may be the first half of a CRLF split across chunks.
-      if (match[0] === '\r' && match.index === this.buffer.length - 1) this.pendingCarriageReturn = true;
+      if (match[0] === '\r' && match.index === this.buffer.length - 1)
+        this.pendingCarriageReturn = true;
       const line = this.buffer.slice(0, match.index);
       this.buffer = this.buffer.slice(match.index + match[0].length);
       const event = this.line(line);
       if (event) events.push(event);
     }
-    if (this.buffer.length > sseLineCharactersMax) throw new Error(`an event-stream line is longer than ${sseLineCharactersMax} characters`);
+    if (this.buffer.length > sseLineCharactersMax)
+      throw new Error(`an event-stream line is longer than ${sseLineCharactersMax} characters`);
     return events;
   }
 
@@ -70,7 +72,11 @@ export class ServerSentEventParser {
 
   private dispatch(): ServerSentEvent | undefined {
     const hasData = this.data.length > 0;
-    const event: ServerSentEvent = { event: this.event || undefined, data: this.data.join('\n'), id: this.id };
+    const event: ServerSentEvent = {
+      event: this.event || undefined,
+      data: this.data.join('\n'),
+      id: this.id,
+    };
     this.data = [];
     this.event = undefined;
     return hasData ? event : undefined;
@@ -81,7 +87,10 @@ export class ServerSentEventParser {
  * The events of a byte stream, in order, reading no more than `bytesMax` bytes (then it throws
  * StreamTooLargeError and cancels the stream). Cancelled when the consumer stops early.
  */
-export async function* readServerSentEvents(body: ReadableStream<Uint8Array>, bytesMax: number): AsyncGenerator<ServerSentEvent> {
+export async function* readServerSentEvents(
+  body: ReadableStream<Uint8Array>,
+  bytesMax: number,
+): AsyncGenerator<ServerSentEvent> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   const parser = new ServerSentEventParser();

@@ -9,7 +9,12 @@ import { generateApiKey } from '../shared/keys';
 import { audit, createLogger, type AppLogger, type LogLevel } from '../shared/logger';
 import { sdkSecretReader } from '../shared/sdk-secret-reader';
 import { readSecretVersion } from '../shared/secret-keyring';
-import { formatServiceSecret, parseServiceSecret, serviceKeyProblem, type ServiceSecretShape } from '../shared/service-secret';
+import {
+  formatServiceSecret,
+  parseServiceSecret,
+  serviceKeyProblem,
+  type ServiceSecretShape,
+} from '../shared/service-secret';
 
 /**
  * The rotation function of the service keys (proxy -> credits key, credits admin key,
@@ -42,7 +47,8 @@ export interface RotationDependencies {
 }
 
 /** What a step did, for its log line. */
-type StepOutcome = 'created' | 'already_pending' | 'nothing_to_set' | 'tested' | 'finished' | 'already_current';
+type StepOutcome =
+  'created' | 'already_pending' | 'nothing_to_set' | 'tested' | 'finished' | 'already_current';
 
 interface StepContext {
   readonly client: SecretsManagerClient;
@@ -55,16 +61,26 @@ interface StepContext {
 
 const secretArnPattern = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:/;
 
-export function createRotationHandler(dependencies: RotationDependencies): (event: RotationEvent) => Promise<void> {
+export function createRotationHandler(
+  dependencies: RotationDependencies,
+): (event: RotationEvent) => Promise<void> {
   const { logger } = dependencies;
   return async (event) => {
-    const base = { secret_arn: String(event?.SecretId), step: String(event?.Step), version_id: String(event?.ClientRequestToken) };
+    const base = {
+      secret_arn: String(event?.SecretId),
+      step: String(event?.Step),
+      version_id: String(event?.ClientRequestToken),
+    };
     try {
       const step = checkEvent(event);
       const region = secretRegion(event.SecretId, dependencies.defaultRegion);
       const client = dependencies.secretsManager(region);
       const outcome = await runStep(step, event, client, dependencies);
-      logger.info('rotation step', { ...base, secret_arn: outcome.secretArn, outcome: outcome.outcome });
+      logger.info('rotation step', {
+        ...base,
+        secret_arn: outcome.secretArn,
+        outcome: outcome.outcome,
+      });
     } catch (error) {
       logger.error('rotation step failed', {
         ...base,
@@ -83,18 +99,36 @@ async function runStep(
   client: SecretsManagerClient,
   dependencies: RotationDependencies,
 ): Promise<{ secretArn: string; outcome: StepOutcome }> {
-  const description = await client.send(new DescribeSecretCommand({ SecretId: event.SecretId }), callOptions());
+  const description = await client.send(
+    new DescribeSecretCommand({ SecretId: event.SecretId }),
+    callOptions(),
+  );
   const secretArn = description.ARN ?? event.SecretId;
   const token = event.ClientRequestToken;
-  if (description.RotationEnabled !== true) throw new Error(`rotation is not enabled on the secret ${secretArn}`);
+  if (description.RotationEnabled !== true)
+    throw new Error(`rotation is not enabled on the secret ${secretArn}`);
   const versions = description.VersionIdsToStages ?? {};
   const stages = versions[token];
-  if (stages === undefined) throw new Error(`the request token ${token} is not a version of the secret ${secretArn}`);
+  if (stages === undefined)
+    throw new Error(`the request token ${token} is not a version of the secret ${secretArn}`);
   // A retried step after finishSecret succeeded: nothing left to do.
   if (stages.includes('AWSCURRENT')) return { secretArn, outcome: 'already_current' };
-  if (!stages.includes('AWSPENDING')) throw new Error(`version ${token} of the secret ${secretArn} is not staged AWSPENDING`);
-  const context: StepContext = { client, secretArn, token, versions, generateKey: dependencies.generateKey ?? generateApiKey, logger: dependencies.logger };
-  const steps: Record<RotationStep, (context: StepContext) => Promise<StepOutcome>> = { createSecret, setSecret, testSecret, finishSecret };
+  if (!stages.includes('AWSPENDING'))
+    throw new Error(`version ${token} of the secret ${secretArn} is not staged AWSPENDING`);
+  const context: StepContext = {
+    client,
+    secretArn,
+    token,
+    versions,
+    generateKey: dependencies.generateKey ?? generateApiKey,
+    logger: dependencies.logger,
+  };
+  const steps: Record<RotationStep, (context: StepContext) => Promise<StepOutcome>> = {
+    createSecret,
+    setSecret,
+    testSecret,
+    finishSecret,
+  };
   return { secretArn, outcome: await steps[step](context) };
 }
 
@@ -127,18 +161,24 @@ async function setSecret(): Promise<StepOutcome> {
 /** The pending version parses, holds a key its verifiers accept, and keeps the current format. */
 async function testSecret(context: StepContext): Promise<StepOutcome> {
   const pending = await readPendingVersion(context);
-  if (pending === undefined) throw new Error(`version ${context.token} of the secret ${context.secretArn} has no value; createSecret has not run`);
+  if (pending === undefined)
+    throw new Error(
+      `version ${context.token} of the secret ${context.secretArn} has no value; createSecret has not run`,
+    );
   const what = `the AWSPENDING version of ${context.secretArn}`;
   const parsed = parseServiceSecret(pending, what);
   const problem = serviceKeyProblem(parsed.key, what);
   if (problem !== undefined) throw new Error(problem);
-  if (shapeName(parsed.shape) !== shapeName(await currentShape(context))) throw new Error(`${what} does not have the format of the AWSCURRENT version`);
+  if (shapeName(parsed.shape) !== shapeName(await currentShape(context)))
+    throw new Error(`${what} does not have the format of the AWSCURRENT version`);
   return 'tested';
 }
 
 /** AWSCURRENT moves to the new version; Secrets Manager stages AWSPREVIOUS on the old one, which verifiers still accept. */
 async function finishSecret(context: StepContext): Promise<StepOutcome> {
-  const currentVersion = Object.entries(context.versions).find(([, stages]) => stages.includes('AWSCURRENT'))?.[0];
+  const currentVersion = Object.entries(context.versions).find(([, stages]) =>
+    stages.includes('AWSCURRENT'),
+  )?.[0];
   await context.client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: context.secretArn,
@@ -148,29 +188,44 @@ async function finishSecret(context: StepContext): Promise<StepOutcome> {
     }),
     callOptions(),
   );
-  audit(context.logger, 'key_rotation', { secret_arn: context.secretArn, version_id: context.token, previous_version_id: currentVersion ?? null });
+  audit(context.logger, 'key_rotation', {
+    secret_arn: context.secretArn,
+    version_id: context.token,
+    previous_version_id: currentVersion ?? null,
+  });
   return 'finished';
 }
 
 function checkEvent(event: RotationEvent): RotationStep {
-  if (typeof event !== 'object' || event === null) throw new Error('a rotation event must be an object');
+  if (typeof event !== 'object' || event === null)
+    throw new Error('a rotation event must be an object');
   for (const field of ['SecretId', 'ClientRequestToken'] as const) {
-    if (typeof event[field] !== 'string' || event[field] === '') throw new Error(`a rotation event needs a ${field}`);
+    if (typeof event[field] !== 'string' || event[field] === '')
+      throw new Error(`a rotation event needs a ${field}`);
   }
-  if (!(rotationSteps as readonly string[]).includes(event.Step)) throw new Error(`unknown rotation step '${String(event.Step)}'; expected one of ${rotationSteps.join(', ')}`);
+  if (!(rotationSteps as readonly string[]).includes(event.Step))
+    throw new Error(
+      `unknown rotation step '${String(event.Step)}'; expected one of ${rotationSteps.join(', ')}`,
+    );
   return event.Step as RotationStep;
 }
 
 function secretRegion(secretId: string, defaultRegion: string | undefined): string {
   const match = secretArnPattern.exec(secretId);
   if (match) return match[1];
-  if (defaultRegion === undefined || defaultRegion === '') throw new Error('the secret is named without an ARN and no default region is known');
+  if (defaultRegion === undefined || defaultRegion === '')
+    throw new Error('the secret is named without an ARN and no default region is known');
   return defaultRegion;
 }
 
 async function currentShape(context: StepContext): Promise<ServiceSecretShape> {
-  const current = await readSecretVersion(sdkSecretReader(context.client), context.secretArn, 'AWSCURRENT');
-  if (current === undefined) throw new Error(`the secret ${context.secretArn} has no AWSCURRENT version`);
+  const current = await readSecretVersion(
+    sdkSecretReader(context.client),
+    context.secretArn,
+    'AWSCURRENT',
+  );
+  if (current === undefined)
+    throw new Error(`the secret ${context.secretArn} has no AWSCURRENT version`);
   return parseServiceSecret(current, `the AWSCURRENT version of ${context.secretArn}`).shape;
 }
 
@@ -178,10 +233,17 @@ async function currentShape(context: StepContext): Promise<ServiceSecretShape> {
 async function readPendingVersion(context: StepContext): Promise<string | undefined> {
   try {
     const answer = await context.client.send(
-      new GetSecretValueCommand({ SecretId: context.secretArn, VersionId: context.token, VersionStage: 'AWSPENDING' }),
+      new GetSecretValueCommand({
+        SecretId: context.secretArn,
+        VersionId: context.token,
+        VersionStage: 'AWSPENDING',
+      }),
       callOptions(),
     );
-    if (answer.SecretString === undefined) throw new Error(`version ${context.token} of the secret ${context.secretArn} holds no SecretString`);
+    if (answer.SecretString === undefined)
+      throw new Error(
+        `version ${context.token} of the secret ${context.secretArn} holds no SecretString`,
+      );
     return answer.SecretString;
   } catch (error) {
     if (error instanceof Error && error.name === 'ResourceNotFoundException') return undefined;
@@ -212,7 +274,11 @@ function coldStart(): (event: RotationEvent) => Promise<void> {
     return client;
   };
   const logLevel = (process.env.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  coldStartHandler = createRotationHandler({ secretsManager, logger: createLogger('rotation', logLevel), defaultRegion: process.env.AWS_REGION });
+  coldStartHandler = createRotationHandler({
+    secretsManager,
+    logger: createLogger('rotation', logLevel),
+    defaultRegion: process.env.AWS_REGION,
+  });
   return coldStartHandler;
 }
 

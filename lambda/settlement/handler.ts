@@ -33,7 +33,10 @@ export interface SettlementHandlerDependencies {
 
 export function createSettlementHandler(dependencies: SettlementHandlerDependencies) {
   const now = dependencies.now ?? Date.now;
-  return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<SQSBatchResponse> => {
+  return async (
+    event: SQSEvent,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<SQSBatchResponse> => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
       if (context && context.getRemainingTimeInMillis() < settlementRemainingMillisecondsMin) {
@@ -49,13 +52,29 @@ export function createSettlementHandler(dependencies: SettlementHandlerDependenc
     async function settleOne(record: SQSEvent['Records'][number]): Promise<void> {
       const parsed = settlementJobSchema.safeParse(safeJson(record.body));
       if (!parsed.success) {
-        unsettled(dependencies.logger, dependencies.metrics, { message_id: record.messageId }, 'not_a_settlement_job');
+        unsettled(
+          dependencies.logger,
+          dependencies.metrics,
+          { message_id: record.messageId },
+          'not_a_settlement_job',
+        );
         return;
       }
-      const outcome = await applySettlementJob(dependencies.credits, parsed.data, now(), dependencies.logger, dependencies.metrics);
+      const outcome = await applySettlementJob(
+        dependencies.credits,
+        parsed.data,
+        now(),
+        dependencies.logger,
+        dependencies.metrics,
+      );
       if (outcome !== 'retry_later') return;
       if (Number(record.attributes.ApproximateReceiveCount) >= dependencies.receivesMax) {
-        unsettled(dependencies.logger, dependencies.metrics, { request_id: parsed.data.request_id, hold_id: parsed.data.hold_id }, 'retries_exhausted');
+        unsettled(
+          dependencies.logger,
+          dependencies.metrics,
+          { request_id: parsed.data.request_id, hold_id: parsed.data.hold_id },
+          'retries_exhausted',
+        );
         return;
       }
       batchItemFailures.push({ itemIdentifier: record.messageId });
@@ -79,17 +98,28 @@ export async function handler(event: SQSEvent, context: Context): Promise<SQSBat
 }
 
 function build(environment: NodeJS.ProcessEnv): ReturnType<typeof createSettlementHandler> {
-  const required = ['AWS_REGION', 'CREDITS_URL', 'CREDITS_KEY_SECRET_ARN', 'STAGE', 'SETTLEMENT_RECEIVES_MAX'];
+  const required = [
+    'AWS_REGION',
+    'CREDITS_URL',
+    'CREDITS_KEY_SECRET_ARN',
+    'STAGE',
+    'SETTLEMENT_RECEIVES_MAX',
+  ];
   const missing = required.filter((name) => !environment[name]);
-  if (missing.length > 0) throw new Error(`settlement: refusing to start, missing configuration: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`settlement: refusing to start, missing configuration: ${missing.join(', ')}`);
   const secrets = fetchSecretReader({ region: environment.AWS_REGION as string });
   return createSettlementHandler({
     credits: createCreditsClient({
       baseUrl: environment.CREDITS_URL as string,
-      key: cachedCurrentSecret(secrets, environment.CREDITS_KEY_SECRET_ARN as string, (secretString) => serviceKeyFromSecretString(secretString, 'current')),
+      key: cachedCurrentSecret(
+        secrets,
+        environment.CREDITS_KEY_SECRET_ARN as string,
+        (secretString) => serviceKeyFromSecretString(secretString, 'current'),
+      ),
       requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
     }),
-    logger: createLogger('settlement', ((environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel)),
+    logger: createLogger('settlement', (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel),
     metrics: createEmfMetrics('proxy', environment.STAGE as string),
     receivesMax: Number(environment.SETTLEMENT_RECEIVES_MAX),
   });

@@ -34,7 +34,14 @@ const throttlingCodes = new Set([
   'TooManyRequestsException',
   'TransactionInProgressException',
 ]);
-const transientCodes = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'InternalFailure', 'InternalServerError', 'ServiceUnavailable']);
+const transientCodes = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalFailure',
+  'InternalServerError',
+  'ServiceUnavailable',
+]);
 const transientStatuses = new Set([500, 502, 503, 504]);
 
 export interface AwsCredentials {
@@ -47,15 +54,27 @@ export interface AwsCredentials {
  * The execution role's credentials, as the Lambda runtime puts them in the environment (the SDK's
  * `fromEnv`). Read at every call: cheap, and never stale if the runtime replaces them.
  */
-export function environmentCredentials(environment: NodeJS.ProcessEnv = process.env): AwsCredentials {
+export function environmentCredentials(
+  environment: NodeJS.ProcessEnv = process.env,
+): AwsCredentials {
   const accessKeyId = environment.AWS_ACCESS_KEY_ID;
   const secretAccessKey = environment.AWS_SECRET_ACCESS_KEY;
-  if (!accessKeyId || !secretAccessKey) throw new AwsCallError('CredentialsMissing', 'no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set', undefined);
+  if (!accessKeyId || !secretAccessKey)
+    throw new AwsCallError(
+      'CredentialsMissing',
+      'no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set',
+      undefined,
+    );
   return { accessKeyId, secretAccessKey, sessionToken: environment.AWS_SESSION_TOKEN || undefined };
 }
 
 /** The regional endpoint of a service; an `AWS_ENDPOINT_URL_<SERVICE>` override (the SDK's own variable) wins. */
-export function awsServiceEndpoint(hostPrefix: string, endpointVariable: string, region: string, environment: NodeJS.ProcessEnv = process.env): string {
+export function awsServiceEndpoint(
+  hostPrefix: string,
+  endpointVariable: string,
+  region: string,
+  environment: NodeJS.ProcessEnv = process.env,
+): string {
   const override = environment[endpointVariable] || environment.AWS_ENDPOINT_URL;
   if (override) return override;
   const dnsSuffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
@@ -100,7 +119,11 @@ export interface AwsCallOptions {
 }
 
 export interface AwsJsonClient {
-  call<Output>(operation: string, input: Record<string, unknown>, options: AwsCallOptions): Promise<Output>;
+  call<Output>(
+    operation: string,
+    input: Record<string, unknown>,
+    options: AwsCallOptions,
+  ): Promise<Output>;
 }
 
 export function awsJsonClient(options: AwsJsonClientOptions): AwsJsonClient {
@@ -109,11 +132,19 @@ export function awsJsonClient(options: AwsJsonClientOptions): AwsJsonClient {
   const contentType = `application/x-amz-json-${options.jsonVersion}`;
   const signingKeys = new Map<string, ArrayBuffer>(); // aws4fetch caches the derived key per day
 
-  async function attempt(url: string, operation: string, body: string, signal: AbortSignal): Promise<Response> {
+  async function attempt(
+    url: string,
+    operation: string,
+    body: string,
+    signal: AbortSignal,
+  ): Promise<Response> {
     const signer = new AwsV4Signer({
       url,
       method: 'POST',
-      headers: { 'content-type': contentType, 'x-amz-target': `${options.targetPrefix}.${operation}` },
+      headers: {
+        'content-type': contentType,
+        'x-amz-target': `${options.targetPrefix}.${operation}`,
+      },
       body,
       ...credentials(),
       service: options.signingName,
@@ -125,7 +156,11 @@ export function awsJsonClient(options: AwsJsonClientOptions): AwsJsonClient {
   }
 
   return {
-    async call<Output>(operation: string, input: Record<string, unknown>, callOptions: AwsCallOptions): Promise<Output> {
+    async call<Output>(
+      operation: string,
+      input: Record<string, unknown>,
+      callOptions: AwsCallOptions,
+    ): Promise<Output> {
       // One signal for the whole call, kept referenced for its lifetime (an unreferenced timeout signal can be collected).
       const deadline = AbortSignal.timeout(callOptions.timeoutMilliseconds);
       const url = new URL('/', callOptions.endpoint ?? options.endpoint).toString();
@@ -139,15 +174,32 @@ export function awsJsonClient(options: AwsJsonClientOptions): AwsJsonClient {
           if (response.ok) return parsedAnswer<Output>(what, text);
           failure = serviceError(what, response, text);
         } catch (error) {
-          if (deadline.aborted) throw new AwsCallError('TimeoutError', `${what}: no answer within ${callOptions.timeoutMilliseconds} ms`, undefined, { cause: error });
+          if (deadline.aborted)
+            throw new AwsCallError(
+              'TimeoutError',
+              `${what}: no answer within ${callOptions.timeoutMilliseconds} ms`,
+              undefined,
+              { cause: error },
+            );
           if (error instanceof AwsCallError) throw error;
           // fetch rejects with a TypeError when the connection fails (reset, refused, DNS): transient.
-          failure = new AwsCallError('NetworkingError', `${what}: ${(error as Error).message}`, undefined, { cause: error });
+          failure = new AwsCallError(
+            'NetworkingError',
+            `${what}: ${(error as Error).message}`,
+            undefined,
+            { cause: error },
+          );
         }
         const retry = retryKind(failure);
         if (retry === undefined || attemptNumber >= awsCallAttemptsMax) throw failure;
-        const base = retry === 'throttling' ? awsThrottlingRetryDelayBaseMilliseconds : awsRetryDelayBaseMilliseconds;
-        await pause(Math.floor(Math.min(awsRetryDelayMaxMilliseconds, random() * 2 ** attemptNumber * base)), deadline);
+        const base =
+          retry === 'throttling'
+            ? awsThrottlingRetryDelayBaseMilliseconds
+            : awsRetryDelayBaseMilliseconds;
+        await pause(
+          Math.floor(Math.min(awsRetryDelayMaxMilliseconds, random() * 2 ** attemptNumber * base)),
+          deadline,
+        );
       }
     },
   };
@@ -170,11 +222,20 @@ function serviceError(what: string, response: Response, text: string): AwsCallEr
   } catch {
     // Not JSON (a load balancer's page): the status alone says what happened.
   }
-  const raw = response.headers.get('x-amzn-errortype') ?? stringField(parsed, '__type') ?? stringField(parsed, 'code') ?? `Http${response.status}`;
+  const raw =
+    response.headers.get('x-amzn-errortype') ??
+    stringField(parsed, '__type') ??
+    stringField(parsed, 'code') ??
+    `Http${response.status}`;
   // "com.amazonaws.sqs#QueueDoesNotExist" and "ThrottlingException:http://..." both name the bare code.
   const code = raw.split(':')[0].split('#').pop() as string;
-  const message = stringField(parsed, 'message') ?? stringField(parsed, 'Message') ?? response.statusText;
-  return new AwsCallError(code, `${what}: ${code} (HTTP ${response.status}): ${message}`, response.status);
+  const message =
+    stringField(parsed, 'message') ?? stringField(parsed, 'Message') ?? response.statusText;
+  return new AwsCallError(
+    code,
+    `${what}: ${code} (HTTP ${response.status}): ${message}`,
+    response.status,
+  );
 }
 
 function stringField(object: Record<string, unknown>, name: string): string | undefined {
@@ -184,7 +245,12 @@ function stringField(object: Record<string, unknown>, name: string): string | un
 
 function retryKind(error: AwsCallError): 'throttling' | 'transient' | undefined {
   if (error.status === 429 || throttlingCodes.has(error.code)) return 'throttling';
-  if (error.code === 'NetworkingError' || transientCodes.has(error.code) || (error.status !== undefined && transientStatuses.has(error.status))) return 'transient';
+  if (
+    error.code === 'NetworkingError' ||
+    transientCodes.has(error.code) ||
+    (error.status !== undefined && transientStatuses.has(error.status))
+  )
+    return 'transient';
   return undefined;
 }
 

@@ -1,7 +1,11 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import {
   clientKeyLifetimeDaysDefault,
   clientKeySetSchema,
@@ -60,7 +64,8 @@ export interface ClientKeyRow {
 export function newClientKeyId(): string {
   let id = 'key_';
   // randomInt is uniform: no modulo bias.
-  for (let index = 0; index < clientKeyIdRandomCharacters; index += 1) id += base62[randomInt(base62.length)];
+  for (let index = 0; index < clientKeyIdRandomCharacters; index += 1)
+    id += base62[randomInt(base62.length)];
   return id;
 }
 
@@ -71,10 +76,19 @@ export interface IssueOptions {
   readonly now: Date;
 }
 
-export function issueClientKey(set: ClientKeySet, options: IssueOptions): { set: ClientKeySet; issued: IssuedClientKey } {
+export function issueClientKey(
+  set: ClientKeySet,
+  options: IssueOptions,
+): { set: ClientKeySet; issued: IssuedClientKey } {
   const lifetimeDays = options.lifetimeDays ?? clientKeyLifetimeDaysDefault;
-  if (!Number.isInteger(lifetimeDays) || lifetimeDays < 1 || lifetimeDays > clientKeyLifetimeDaysMax) {
-    throw new ClientKeyError(`a key lives 1 to ${clientKeyLifetimeDaysMax} days, not ${lifetimeDays}`);
+  if (
+    !Number.isInteger(lifetimeDays) ||
+    lifetimeDays < 1 ||
+    lifetimeDays > clientKeyLifetimeDaysMax
+  ) {
+    throw new ClientKeyError(
+      `a key lives 1 to ${clientKeyLifetimeDaysMax} days, not ${lifetimeDays}`,
+    );
   }
   const ids = new Set(set.keys.map((entry) => entry.id));
   let id = newClientKeyId();
@@ -89,11 +103,17 @@ export function issueClientKey(set: ClientKeySet, options: IssueOptions): { set:
     disabled: false,
     ...(options.label === undefined ? {} : { label: options.label }),
   };
-  return { set: checkedClientKeySet({ ...set, keys: [...set.keys, entry] }), issued: { key, entry } };
+  return {
+    set: checkedClientKeySet({ ...set, keys: [...set.keys, entry] }),
+    issued: { key, entry },
+  };
 }
 
 /** Disables a key; the entry stays in the set for audit. */
-export function revokeClientKey(set: ClientKeySet, keyId: string): { set: ClientKeySet; entry: ClientKeyEntry; alreadyRevoked: boolean } {
+export function revokeClientKey(
+  set: ClientKeySet,
+  keyId: string,
+): { set: ClientKeySet; entry: ClientKeyEntry; alreadyRevoked: boolean } {
   const old = findEntry(set, keyId);
   if (old.disabled) return { set, entry: old, alreadyRevoked: true };
   const entry = { ...old, disabled: true };
@@ -108,15 +128,27 @@ export interface RotateOptions {
 }
 
 /** A new key for the key's user; the old key expires after the grace period (never later than it already did). */
-export function rotateClientKey(set: ClientKeySet, keyId: string, options: RotateOptions): { set: ClientKeySet; issued: IssuedClientKey; old: ClientKeyEntry } {
+export function rotateClientKey(
+  set: ClientKeySet,
+  keyId: string,
+  options: RotateOptions,
+): { set: ClientKeySet; issued: IssuedClientKey; old: ClientKeyEntry } {
   const graceDays = options.graceDays ?? clientKeyGraceDaysDefault;
   if (!Number.isInteger(graceDays) || graceDays < 0 || graceDays > clientKeyGraceDaysMax) {
-    throw new ClientKeyError(`the grace period is 0 to ${clientKeyGraceDaysMax} days, not ${graceDays}`);
+    throw new ClientKeyError(
+      `the grace period is 0 to ${clientKeyGraceDaysMax} days, not ${graceDays}`,
+    );
   }
   const current = findEntry(set, keyId);
-  if (current.disabled) throw new ClientKeyError(`key ${keyId} is revoked; issue a new key for its user instead of rotating it`);
+  if (current.disabled)
+    throw new ClientKeyError(
+      `key ${keyId} is revoked; issue a new key for its user instead of rotating it`,
+    );
   const graceEnd = options.now.getTime() + graceDays * millisecondsPerDay;
-  const old = { ...current, expires_at: new Date(Math.min(Date.parse(current.expires_at), graceEnd)).toISOString() };
+  const old = {
+    ...current,
+    expires_at: new Date(Math.min(Date.parse(current.expires_at), graceEnd)).toISOString(),
+  };
   const issued = issueClientKey(replaceEntry(set, old), {
     userId: current.user_id,
     lifetimeDays: options.lifetimeDays,
@@ -131,7 +163,10 @@ export function clientKeyStatus(entry: ClientKeyEntry, nowMilliseconds: number):
   return Date.parse(entry.expires_at) <= nowMilliseconds ? 'expired' : 'active';
 }
 
-export function listClientKeys(set: ClientKeySet, options: { userId?: string; now: Date }): ClientKeyRow[] {
+export function listClientKeys(
+  set: ClientKeySet,
+  options: { userId?: string; now: Date },
+): ClientKeyRow[] {
   return set.keys
     .filter((entry) => options.userId === undefined || entry.user_id === options.userId)
     .map((entry) => ({
@@ -162,7 +197,10 @@ function findEntry(set: ClientKeySet, keyId: string): ClientKeyEntry {
 }
 
 function replaceEntry(set: ClientKeySet, entry: ClientKeyEntry): ClientKeySet {
-  return checkedClientKeySet({ ...set, keys: set.keys.map((candidate) => (candidate.id === entry.id ? entry : candidate)) });
+  return checkedClientKeySet({
+    ...set,
+    keys: set.keys.map((candidate) => (candidate.id === entry.id ? entry : candidate)),
+  });
 }
 
 /** Where a key set lives. `write` refuses a set that fails the schema. */
@@ -228,18 +266,26 @@ export function fileClientKeyStore(path: string): ClientKeyStore {
  * A write refuses if another version became current since the read, so two operators cannot
  * silently undo each other's change (a lost revocation would be a security hole).
  */
-export function secretsManagerClientKeyStore(options: { client: SecretsManagerClient; secretId: string }): ClientKeyStore {
+export function secretsManagerClientKeyStore(options: {
+  client: SecretsManagerClient;
+  secretId: string;
+}): ClientKeyStore {
   const { client, secretId } = options;
   const where = `secret ${secretId}`;
   let readVersionId: string | undefined;
 
   async function readCurrent(): Promise<{ text: string; versionId: string | undefined }> {
     try {
-      const answer = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }), callOptions());
-      if (answer.SecretString === undefined) throw new ClientKeyError(`${where} holds no SecretString`);
+      const answer = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+        callOptions(),
+      );
+      if (answer.SecretString === undefined)
+        throw new ClientKeyError(`${where} holds no SecretString`);
       return { text: answer.SecretString, versionId: answer.VersionId };
     } catch (error) {
-      if (error instanceof Error && error.name === 'ResourceNotFoundException') throw new ClientKeyError(`${where} does not exist or has no AWSCURRENT version`);
+      if (error instanceof Error && error.name === 'ResourceNotFoundException')
+        throw new ClientKeyError(`${where} does not exist or has no AWSCURRENT version`);
       throw error;
     }
   }
@@ -253,10 +299,21 @@ export function secretsManagerClientKeyStore(options: { client: SecretsManagerCl
     },
     async write(set) {
       const text = serialize(set);
-      if (readVersionId === undefined) throw new ClientKeyError(`${where}: read the key set before writing it`);
+      if (readVersionId === undefined)
+        throw new ClientKeyError(`${where}: read the key set before writing it`);
       const current = await readCurrent();
-      if (current.versionId !== readVersionId) throw new ClientKeyError(`${where} changed while this command ran; nothing written, run the command again`);
-      await client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: text, ClientRequestToken: randomUUID() }), callOptions());
+      if (current.versionId !== readVersionId)
+        throw new ClientKeyError(
+          `${where} changed while this command ran; nothing written, run the command again`,
+        );
+      await client.send(
+        new PutSecretValueCommand({
+          SecretId: secretId,
+          SecretString: text,
+          ClientRequestToken: randomUUID(),
+        }),
+        callOptions(),
+      );
     },
   };
 }

@@ -36,14 +36,19 @@ export const clientKeySetSchema = z
   })
   .check(
     z.superRefine((set, context) => {
-    const ids = new Set<string>();
-    const hashes = new Set<string>();
-    for (const entry of set.keys) {
-      if (ids.has(entry.id)) context.addIssue({ code: 'custom', message: `key id ${entry.id} appears twice` });
-      if (hashes.has(entry.sha256)) context.addIssue({ code: 'custom', message: `key ${entry.id} has the hash of another key` });
-      ids.add(entry.id);
-      hashes.add(entry.sha256);
-    }
+      const ids = new Set<string>();
+      const hashes = new Set<string>();
+      for (const entry of set.keys) {
+        if (ids.has(entry.id))
+          context.addIssue({ code: 'custom', message: `key id ${entry.id} appears twice` });
+        if (hashes.has(entry.sha256))
+          context.addIssue({
+            code: 'custom',
+            message: `key ${entry.id} has the hash of another key`,
+          });
+        ids.add(entry.id);
+        hashes.add(entry.sha256);
+      }
     }),
   );
 export type ClientKeySet = z.infer<typeof clientKeySetSchema>;
@@ -62,7 +67,9 @@ export function parseClientKeySet(text: string): ClientKeySet {
   }
   const parsed = clientKeySetSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || '(set)'}: ${issue.message}`);
+    const problems = parsed.error.issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path.join('.') || '(set)'}: ${issue.message}`);
     throw new Error(`the client key set is invalid: ${problems.join('; ')}`);
   }
   return parsed.data;
@@ -85,7 +92,10 @@ export function clientKeyVerifier(set: ClientKeySet): ClientKeyVerifier {
   }
   // Expiry parsed once per key set, not once per request.
   const keyring: Keyring<{ entry: ClientKeyEntry; expiresAtMilliseconds: number }> = createKeyring(
-    set.keys.map((entry) => ({ keyHash: Buffer.from(entry.sha256, 'hex'), principal: { entry, expiresAtMilliseconds: Date.parse(entry.expires_at) } })),
+    set.keys.map((entry) => ({
+      keyHash: Buffer.from(entry.sha256, 'hex'),
+      principal: { entry, expiresAtMilliseconds: Date.parse(entry.expires_at) },
+    })),
   );
   return {
     size: set.keys.length,

@@ -32,25 +32,55 @@ export interface InternalAnswer {
 export class AnswerTooLargeError extends Error {}
 
 export interface InternalHttpClient {
-  request(options: { method: 'GET' | 'POST'; url: URL; headers: Record<string, string>; body?: string; signal: AbortSignal; responseBytesMax: number }): Promise<InternalAnswer>;
+  request(options: {
+    method: 'GET' | 'POST';
+    url: URL;
+    headers: Record<string, string>;
+    body?: string;
+    signal: AbortSignal;
+    responseBytesMax: number;
+  }): Promise<InternalAnswer>;
 }
 
 export function createInternalHttpClient(): InternalHttpClient {
   const agents = {
     // noDelay: small requests go out at once, never held back by Nagle's algorithm.
-    'http:': new HttpAgent({ keepAlive: true, noDelay: true, maxSockets: internalSocketsPerOriginMax, timeout: internalIdleSocketMilliseconds }),
-    'https:': new HttpsAgent({ keepAlive: true, noDelay: true, maxSockets: internalSocketsPerOriginMax, timeout: internalIdleSocketMilliseconds }),
+    'http:': new HttpAgent({
+      keepAlive: true,
+      noDelay: true,
+      maxSockets: internalSocketsPerOriginMax,
+      timeout: internalIdleSocketMilliseconds,
+    }),
+    'https:': new HttpsAgent({
+      keepAlive: true,
+      noDelay: true,
+      maxSockets: internalSocketsPerOriginMax,
+      timeout: internalIdleSocketMilliseconds,
+    }),
   };
-  const send = (options: Parameters<InternalHttpClient['request']>[0], retryOnStaleSocket: boolean): Promise<InternalAnswer> =>
+  const send = (
+    options: Parameters<InternalHttpClient['request']>[0],
+    retryOnStaleSocket: boolean,
+  ): Promise<InternalAnswer> =>
     new Promise((resolve, reject) => {
       const protocol = options.url.protocol === 'https:' ? 'https:' : 'http:';
       const requestFunction = protocol === 'https:' ? httpsRequest : httpRequest;
-      const headers = options.body === undefined ? options.headers : { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) };
-      const request = requestFunction(options.url, { method: options.method, headers, agent: agents[protocol], signal: options.signal }, (response) => {
-        readAnswer(response, options.responseBytesMax).then(resolve, reject);
-      });
+      const headers =
+        options.body === undefined
+          ? options.headers
+          : { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) };
+      const request = requestFunction(
+        options.url,
+        { method: options.method, headers, agent: agents[protocol], signal: options.signal },
+        (response) => {
+          readAnswer(response, options.responseBytesMax).then(resolve, reject);
+        },
+      );
       request.on('error', (error: NodeJS.ErrnoException) => {
-        const stale = request.reusedSocket && error.code !== undefined && staleConnectionErrorCodes.has(error.code);
+        const stale =
+          request.reusedSocket &&
+          error.code !== undefined &&
+          staleConnectionErrorCodes.has(error.code);
         if (retryOnStaleSocket && stale && !options.signal.aborted) {
           resolve(send(options, false));
           return;
@@ -76,6 +106,8 @@ function readAnswer(response: IncomingMessage, responseBytesMax: number): Promis
     });
     response.on('error', reject);
     response.on('aborted', () => reject(new Error('the answer was cut')));
-    response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    response.on('end', () =>
+      resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+    );
   });
 }

@@ -54,7 +54,8 @@ export function requestIdMiddleware<E extends Env>(): MiddlewareHandler<E> {
     const presented = c.req.header(requestIdHeader);
     const id = randomUUID();
     c.set('requestId' as never, id as never);
-    if (presented !== undefined && clientRequestIdPattern.test(presented)) c.set('clientRequestId' as never, presented as never);
+    if (presented !== undefined && clientRequestIdPattern.test(presented))
+      c.set('clientRequestId' as never, presented as never);
     c.header(requestIdHeader, id);
     await next();
   };
@@ -62,18 +63,39 @@ export function requestIdMiddleware<E extends Env>(): MiddlewareHandler<E> {
 
 export function errorResponse(c: Context, error: ApiError): Response {
   const requestIdValue = (c.get('requestId') as string | undefined) ?? 'unknown';
-  return c.json({ error: { message: error.message, type: error.type, code: error.code, ...error.details }, request_id: requestIdValue }, error.status);
+  return c.json(
+    {
+      error: { message: error.message, type: error.type, code: error.code, ...error.details },
+      request_id: requestIdValue,
+    },
+    error.status,
+  );
 }
 
 /** Maps hono's own HTTP exceptions (body limit, malformed input) to the API error shape. */
 function fromHttpException(exception: HTTPException): ApiError {
   switch (exception.status) {
     case 413:
-      return new ApiError(413, 'invalid_request_error', 'request_too_large', 'Request body too large');
+      return new ApiError(
+        413,
+        'invalid_request_error',
+        'request_too_large',
+        'Request body too large',
+      );
     case 401:
-      return new ApiError(401, 'authentication_error', 'invalid_api_key', 'Missing or invalid API key');
+      return new ApiError(
+        401,
+        'authentication_error',
+        'invalid_api_key',
+        'Missing or invalid API key',
+      );
     default:
-      return new ApiError(exception.status as ContentfulStatusCode, 'invalid_request_error', 'bad_request', 'Bad request');
+      return new ApiError(
+        exception.status as ContentfulStatusCode,
+        'invalid_request_error',
+        'bad_request',
+        'Bad request',
+      );
   }
 }
 
@@ -95,24 +117,45 @@ export function errorHandler(logger: ErrorLogger): ErrorHandler {
       error_message: error.message,
       stack: error.stack,
     });
-    return errorResponse(c, new ApiError(500, 'api_error', 'internal_error', 'Internal error; quote the request id when reporting it'));
+    return errorResponse(
+      c,
+      new ApiError(
+        500,
+        'api_error',
+        'internal_error',
+        'Internal error; quote the request id when reporting it',
+      ),
+    );
   };
 }
 
 export const notFoundHandler: NotFoundHandler = (c) =>
-  errorResponse(c, new ApiError(404, 'not_found_error', 'not_found', `No route for ${c.req.method} ${c.req.path}`));
+  errorResponse(
+    c,
+    new ApiError(404, 'not_found_error', 'not_found', `No route for ${c.req.method} ${c.req.path}`),
+  );
 
 /** Parses a JSON request body; anything else is a 400 that says what was wrong. */
 export async function readJsonBody(c: Context): Promise<unknown> {
   const contentType = c.req.header('content-type') ?? '';
   if (!/^application\/json\b/i.test(contentType)) {
-    throw new ApiError(400, 'invalid_request_error', 'unsupported_media_type', 'Send the body as application/json');
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'unsupported_media_type',
+      'Send the body as application/json',
+    );
   }
   const text = await readBodyText(c);
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new ApiError(400, 'invalid_request_error', 'invalid_json', 'The request body is not valid JSON');
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'invalid_json',
+      'The request body is not valid JSON',
+    );
   }
 }
 
@@ -125,6 +168,11 @@ async function readBodyText(c: Context): Promise<string> {
     return await c.req.text();
   } catch (error) {
     if (error instanceof HTTPException || error instanceof ApiError) throw error;
-    throw new ApiError(400, 'invalid_request_error', 'incomplete_body', 'The request body was not received completely');
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'incomplete_body',
+      'The request body was not received completely',
+    );
   }
 }

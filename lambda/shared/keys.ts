@@ -34,8 +34,11 @@ export function generateApiKey(): string {
   return apiKeyPrefix + randomBytes(apiKeyRandomBytes).toString('base64url');
 }
 
-export function createKeyring<Principal>(entries: readonly KeyEntry<Principal>[]): Keyring<Principal> {
-  if (entries.length === 0) throw new Error('a keyring needs at least one key; refusing to start without keys (AUTH-08)');
+export function createKeyring<Principal>(
+  entries: readonly KeyEntry<Principal>[],
+): Keyring<Principal> {
+  if (entries.length === 0)
+    throw new Error('a keyring needs at least one key; refusing to start without keys (AUTH-08)');
   for (const entry of entries) {
     if (entry.keyHash.length !== 32) throw new Error('a key hash must be 32 bytes (SHA-256)');
   }
@@ -43,12 +46,14 @@ export function createKeyring<Principal>(entries: readonly KeyEntry<Principal>[]
   for (const entry of entries) {
     const hex = entry.keyHash.toString('hex');
     // The first entry of a hash wins (a current key equal to the previous one is the current one).
-    if (!byHash.has(hex)) byHash.set(hex, { keyHash: Buffer.from(entry.keyHash), principal: entry.principal });
+    if (!byHash.has(hex))
+      byHash.set(hex, { keyHash: Buffer.from(entry.keyHash), principal: entry.principal });
   }
   return {
     size: entries.length,
     verify(presentedKey: string): Principal | undefined {
-      if (presentedKey.length === 0 || presentedKey.length > presentedKeyLengthMax) return undefined;
+      if (presentedKey.length === 0 || presentedKey.length > presentedKeyLengthMax)
+        return undefined;
       const presentedHash = hashKey(presentedKey);
       const found = byHash.get(presentedHash.toString('hex'));
       return found && timingSafeEqual(found.keyHash, presentedHash) ? found.principal : undefined;
@@ -57,7 +62,10 @@ export function createKeyring<Principal>(entries: readonly KeyEntry<Principal>[]
 }
 
 /** The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`; undefined if neither. */
-export function presentedKey(authorization: string | undefined, xApiKey: string | undefined): string | undefined {
+export function presentedKey(
+  authorization: string | undefined,
+  xApiKey: string | undefined,
+): string | undefined {
   if (authorization !== undefined) {
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     return match ? match[1] : undefined;

@@ -6,7 +6,11 @@ import type { AppMetrics } from './metrics';
 export type LambdaHandler = (event: LambdaEvent, context?: unknown) => Promise<unknown>;
 
 /** A response-streaming handler, as `awslambda.streamifyResponse` takes and returns it. */
-export type StreamingLambdaHandler = (event: LambdaEvent, responseStream: awslambda.HttpResponseStream, context: LambdaContext) => Promise<void>;
+export type StreamingLambdaHandler = (
+  event: LambdaEvent,
+  responseStream: awslambda.HttpResponseStream,
+  context: LambdaContext,
+) => Promise<void>;
 
 export interface LambdaApp {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any app's environment
@@ -75,5 +79,7 @@ export function coldStartStreamingHandler(build: () => Promise<LambdaApp>): Stre
   // for its store): the function is then unmarked, and invoking it there fails on hono's own
   // `awslambda` reference.
   const runtime = (globalThis as { awslambda?: Partial<typeof awslambda> }).awslambda;
-  return typeof runtime?.streamifyResponse === 'function' ? (runtime.streamifyResponse(streaming) as StreamingLambdaHandler) : streaming;
+  return typeof runtime?.streamifyResponse === 'function'
+    ? (runtime.streamifyResponse(streaming) as StreamingLambdaHandler)
+    : streaming;
 }

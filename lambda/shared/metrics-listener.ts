@@ -11,9 +11,14 @@ import { startServer, type RunningServer } from './node-server';
 /** Loopback only, by design: not configurable. */
 export const metricsListenerHostname = '127.0.0.1';
 
-export function startMetricsListener(registry: MetricsRegistry, port: number): Promise<RunningServer> {
+export function startMetricsListener(
+  registry: MetricsRegistry,
+  port: number,
+): Promise<RunningServer> {
   const app = new Hono();
-  app.get('/metrics', (c) => c.text(registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+  app.get('/metrics', (c) =>
+    c.text(registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  );
   app.notFound((c) => c.text('not found\n', 404));
   return startServer({ fetch: app.fetch, hostname: metricsListenerHostname, port });
 }

@@ -53,10 +53,18 @@ export const metricDefinitions = {
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricName = keyof typeof metricDefinitions;
-export type MetricDimensions<N extends MetricName> = Record<(typeof metricDefinitions)[N]['dimensions'][number], string>;
+export type MetricDimensions<N extends MetricName> = Record<
+  (typeof metricDefinitions)[N]['dimensions'][number],
+  string
+>;
 
 /** Outcomes of a chat completion (the `outcome` dimension of ChatCompletions). */
-export type ChatOutcome = 'completed' | 'insufficient_credits' | 'provider_error' | 'credits_unavailable' | 'client_disconnected';
+export type ChatOutcome =
+  | 'completed'
+  | 'insufficient_credits'
+  | 'provider_error'
+  | 'credits_unavailable'
+  | 'client_disconnected';
 
 export interface AppMetrics {
   /** One observation: a count, a duration or an amount, with exactly the metric's declared dimensions. */
@@ -75,7 +83,9 @@ interface MetricPoint {
 function groupByDimensions(points: readonly MetricPoint[]): MetricPoint[][] {
   const groups = new Map<string, MetricPoint[]>();
   for (const point of points) {
-    const key = JSON.stringify(Object.entries(point.dimensions).sort(([a], [b]) => a.localeCompare(b)));
+    const key = JSON.stringify(
+      Object.entries(point.dimensions).sort(([a], [b]) => a.localeCompare(b)),
+    );
     const group = groups.get(key);
     if (group) group.push(point);
     else groups.set(key, [point]);
@@ -89,7 +99,11 @@ function groupByDimensions(points: readonly MetricPoint[]): MetricPoint[][] {
  * every invocation so that nothing is lost when the environment is frozen or recycled.
  */
 export function createEmfMetrics(service: MetricsService, stage: string): AppMetrics {
-  const emf = new Metrics({ namespace: metricsNamespace, serviceName: service, defaultDimensions: { stage } });
+  const emf = new Metrics({
+    namespace: metricsNamespace,
+    serviceName: service,
+    defaultDimensions: { stage },
+  });
   let pending: MetricPoint[] = [];
   return {
     record(name, value, dimensions) {
@@ -99,8 +113,10 @@ export function createEmfMetrics(service: MetricsService, stage: string): AppMet
       const points = pending;
       pending = [];
       for (const group of groupByDimensions(points)) {
-        for (const [dimension, value] of Object.entries(group[0].dimensions)) emf.addDimension(dimension, value);
-        for (const point of group) emf.addMetric(point.name, metricDefinitions[point.name].unit, point.value);
+        for (const [dimension, value] of Object.entries(group[0].dimensions))
+          emf.addDimension(dimension, value);
+        for (const point of group)
+          emf.addMetric(point.name, metricDefinitions[point.name].unit, point.value);
         emf.publishStoredMetrics();
       }
     },
@@ -137,7 +153,10 @@ export class MetricsRegistry implements AppMetrics {
 
   record<N extends MetricName>(name: N, value: number, dimensions: MetricDimensions<N>): void {
     const labels: Record<string, string> = { ...this.baseLabels, ...dimensions };
-    const key = JSON.stringify([name, Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))]);
+    const key = JSON.stringify([
+      name,
+      Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)),
+    ]);
     const series = this.series.get(key) ?? { name, labels, sum: 0, count: 0 };
     series.sum += value;
     series.count += 1;
@@ -151,10 +170,15 @@ export class MetricsRegistry implements AppMetrics {
     const lines: string[] = [];
     const sorted = [...this.series.values()].sort((a, b) => a.name.localeCompare(b.name));
     for (const series of sorted) {
-      const labels = Object.entries(series.labels).map(([label, value]) => `${label}="${escapeLabel(value)}"`).join(',');
+      const labels = Object.entries(series.labels)
+        .map(([label, value]) => `${label}="${escapeLabel(value)}"`)
+        .join(',');
       const base = `${snakeCase(metricsNamespace)}_${snakeCase(series.name)}`;
       if (metricDefinitions[series.name].unit === 'Milliseconds') {
-        lines.push(`${base}_milliseconds_sum{${labels}} ${series.sum}`, `${base}_milliseconds_count{${labels}} ${series.count}`);
+        lines.push(
+          `${base}_milliseconds_sum{${labels}} ${series.sum}`,
+          `${base}_milliseconds_count{${labels}} ${series.count}`,
+        );
       } else {
         lines.push(`${base}_total{${labels}} ${series.sum}`);
       }

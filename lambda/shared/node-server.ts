@@ -86,17 +86,23 @@ export function shutDownOnSignals(options: ShutdownOptions): void {
     if (stopping) return;
     stopping = true;
     options.beforeDrain?.();
-    logger.info(`${name} stopping`, { signal, drain_milliseconds_max: drainMillisecondsMaxDefault });
+    logger.info(`${name} stopping`, {
+      signal,
+      drain_milliseconds_max: drainMillisecondsMaxDefault,
+    });
     void options.server
       .close()
       .then(async (drained) => {
-        if (!drained) logger.warn('drain timed out; the remaining connections were closed', { signal });
+        if (!drained)
+          logger.warn('drain timed out; the remaining connections were closed', { signal });
         await options.release();
         logger.info(`${name} stopped`, { signal, drained });
         process.exit(0);
       })
       .catch((error: unknown) => {
-        logger.error(`${name}: shutdown failed`, { error_message: error instanceof Error ? error.message : String(error) });
+        logger.error(`${name}: shutdown failed`, {
+          error_message: error instanceof Error ? error.message : String(error),
+        });
         process.exit(1);
       });
   };

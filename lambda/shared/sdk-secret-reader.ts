@@ -7,13 +7,17 @@ export function sdkSecretReader(client: SecretsManagerClient): SecretReader {
     async readSecretString(secretId, stage, timeoutMilliseconds) {
       let secretString: string | undefined;
       try {
-        const answer = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }), { abortSignal: AbortSignal.timeout(timeoutMilliseconds) });
+        const answer = await client.send(
+          new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }),
+          { abortSignal: AbortSignal.timeout(timeoutMilliseconds) },
+        );
         secretString = answer.SecretString;
       } catch (error) {
         if (error instanceof Error && error.name === 'ResourceNotFoundException') return undefined;
         throw error;
       }
-      if (secretString === undefined) throw new Error(`the ${stage} version of ${secretId} holds no SecretString`);
+      if (secretString === undefined)
+        throw new Error(`the ${stage} version of ${secretId} holds no SecretString`);
       return secretString;
     },
   };

@@ -53,7 +53,9 @@ interface KeyHashes {
   readonly previous?: Buffer;
 }
 
-export async function openRotatingKeyring<Principal>(options: RotatingKeyringOptions<Principal>): Promise<RotatingKeyring<Principal>> {
+export async function openRotatingKeyring<Principal>(
+  options: RotatingKeyringOptions<Principal>,
+): Promise<RotatingKeyring<Principal>> {
   const { logger } = options;
   const now = options.now ?? Date.now;
   let hashes = await readHashes(options);
@@ -65,7 +67,8 @@ export async function openRotatingKeyring<Principal>(options: RotatingKeyringOpt
     lastAttempt = now();
     try {
       const next = await readHashes(options);
-      if (!next.current.equals(hashes.current)) audit(logger, options.rotationEvent, { has_previous: next.previous !== undefined });
+      if (!next.current.equals(hashes.current))
+        audit(logger, options.rotationEvent, { has_previous: next.previous !== undefined });
       hashes = next;
       keyring = keyringOf(next, options.principal);
     } catch (error) {
@@ -81,13 +84,17 @@ export async function openRotatingKeyring<Principal>(options: RotatingKeyringOpt
     return inFlight;
   }
 
-  const timer = setInterval(() => void refresh(), options.refreshIntervalMilliseconds ?? secretRefreshIntervalMillisecondsDefault);
+  const timer = setInterval(
+    () => void refresh(),
+    options.refreshIntervalMilliseconds ?? secretRefreshIntervalMillisecondsDefault,
+  );
   timer.unref();
   return {
     description: `Secrets Manager secret ${options.secretArn} (AWSCURRENT and AWSPREVIOUS)`,
     async verify(presented) {
       const known = keyring.verify(presented);
-      if (known !== undefined || now() - lastAttempt < secretRefreshOnMissIntervalMillisecondsMin) return known;
+      if (known !== undefined || now() - lastAttempt < secretRefreshOnMissIntervalMillisecondsMin)
+        return known;
       await refresh();
       return keyring.verify(presented);
     },
@@ -95,32 +102,51 @@ export async function openRotatingKeyring<Principal>(options: RotatingKeyringOpt
   };
 }
 
-function keyringOf<Principal>(hashes: KeyHashes, principal: (version: SecretVersion) => Principal): Keyring<Principal> {
-  const entries: KeyEntry<Principal>[] = [{ keyHash: hashes.current, principal: principal('current') }];
+function keyringOf<Principal>(
+  hashes: KeyHashes,
+  principal: (version: SecretVersion) => Principal,
+): Keyring<Principal> {
+  const entries: KeyEntry<Principal>[] = [
+    { keyHash: hashes.current, principal: principal('current') },
+  ];
   if (hashes.previous) entries.push({ keyHash: hashes.previous, principal: principal('previous') });
   return createKeyring(entries);
 }
 
-async function readHashes<Principal>(options: RotatingKeyringOptions<Principal>): Promise<KeyHashes> {
+async function readHashes<Principal>(
+  options: RotatingKeyringOptions<Principal>,
+): Promise<KeyHashes> {
   const current = await readSecretVersion(options.secrets, options.secretArn, 'AWSCURRENT');
-  if (current === undefined) throw new Error(`the secret ${options.secretArn} has no AWSCURRENT version`);
+  if (current === undefined)
+    throw new Error(`the secret ${options.secretArn} has no AWSCURRENT version`);
   const previous = await readSecretVersion(options.secrets, options.secretArn, 'AWSPREVIOUS');
   return {
     current: hashKey(options.keyFromSecretString(current, 'current')),
-    previous: previous === undefined ? undefined : hashKey(options.keyFromSecretString(previous, 'previous')),
+    previous:
+      previous === undefined
+        ? undefined
+        : hashKey(options.keyFromSecretString(previous, 'previous')),
   };
 }
 
 /** The secret string of one version stage; undefined if that stage does not exist (AWSPREVIOUS before the first rotation). */
-export function readSecretVersion(secrets: SecretReader, secretArn: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
+export function readSecretVersion(
+  secrets: SecretReader,
+  secretArn: string,
+  stage: 'AWSCURRENT' | 'AWSPREVIOUS',
+): Promise<string | undefined> {
   return secrets.readSecretString(secretArn, stage, secretReadTimeoutMilliseconds);
 }
 
 /** Asks every verifier (all of them, so timing does not tell which one matched); the first principal found wins. */
-export function combineVerifiers<Principal>(...verifiers: KeyVerifier<Principal>[]): KeyVerifier<Principal> {
+export function combineVerifiers<Principal>(
+  ...verifiers: KeyVerifier<Principal>[]
+): KeyVerifier<Principal> {
   return {
     async verify(presentedKey) {
-      const principals = await Promise.all(verifiers.map((verifier) => verifier.verify(presentedKey)));
+      const principals = await Promise.all(
+        verifiers.map((verifier) => verifier.verify(presentedKey)),
+      );
       return principals.find((principal) => principal !== undefined);
     },
   };
@@ -144,7 +170,8 @@ export function cachedCurrentSecret<T>(
     if (cached && Date.now() - cached.readAt < cacheMilliseconds) return cached.value;
     try {
       const secretString = await readSecretVersion(secrets, secretArn, 'AWSCURRENT');
-      if (secretString === undefined) throw new Error(`the secret ${secretArn} has no AWSCURRENT version`);
+      if (secretString === undefined)
+        throw new Error(`the secret ${secretArn} has no AWSCURRENT version`);
       cached = { value: parse(secretString), readAt: Date.now() };
     } catch (error) {
       if (!cached) throw error;

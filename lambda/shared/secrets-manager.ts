@@ -7,7 +7,11 @@ import { awsJsonClient, awsServiceEndpoint, type AwsCredentials } from './aws-js
  */
 export interface SecretReader {
   /** The SecretString of `stage`; undefined if that stage does not exist (AWSPREVIOUS before the first rotation). */
-  readSecretString(secretId: string, stage: SecretStage, timeoutMilliseconds: number): Promise<string | undefined>;
+  readSecretString(
+    secretId: string,
+    stage: SecretStage,
+    timeoutMilliseconds: number,
+  ): Promise<string | undefined>;
 }
 
 export type SecretStage = 'AWSCURRENT' | 'AWSPREVIOUS';
@@ -30,7 +34,9 @@ export function fetchSecretReader(options: FetchSecretReaderOptions): SecretRead
   const client = awsJsonClient({
     signingName: 'secretsmanager',
     region: options.region,
-    endpoint: options.endpoint ?? awsServiceEndpoint('secretsmanager', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', options.region),
+    endpoint:
+      options.endpoint ??
+      awsServiceEndpoint('secretsmanager', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', options.region),
     targetPrefix: 'secretsmanager',
     jsonVersion: '1.1',
     credentials: options.credentials,
@@ -40,12 +46,17 @@ export function fetchSecretReader(options: FetchSecretReaderOptions): SecretRead
     async readSecretString(secretId, stage, timeoutMilliseconds) {
       let answer: GetSecretValueOutput;
       try {
-        answer = await client.call<GetSecretValueOutput>('GetSecretValue', { SecretId: secretId, VersionStage: stage }, { timeoutMilliseconds });
+        answer = await client.call<GetSecretValueOutput>(
+          'GetSecretValue',
+          { SecretId: secretId, VersionStage: stage },
+          { timeoutMilliseconds },
+        );
       } catch (error) {
         if (error instanceof Error && error.name === 'ResourceNotFoundException') return undefined;
         throw error;
       }
-      if (typeof answer.SecretString !== 'string') throw new Error(`the ${stage} version of ${secretId} holds no SecretString`);
+      if (typeof answer.SecretString !== 'string')
+        throw new Error(`the ${stage} version of ${secretId} holds no SecretString`);
       return answer.SecretString;
     },
   };

@@ -18,7 +18,11 @@ type KeyField = (typeof keyFields)[number];
 export type ServiceSecretShape =
   | { readonly kind: 'plain' }
   /** The JSON document, whose key fields are replaced and other fields kept. */
-  | { readonly kind: 'json'; readonly document: Readonly<Record<string, unknown>>; readonly fields: readonly KeyField[] };
+  | {
+      readonly kind: 'json';
+      readonly document: Readonly<Record<string, unknown>>;
+      readonly fields: readonly KeyField[];
+    };
 
 export interface ParsedServiceSecret {
   readonly shape: ServiceSecretShape;
@@ -35,19 +39,24 @@ export function parseServiceSecret(secretString: string, what: string): ParsedSe
   } catch {
     throw new Error(`${what} looks like JSON but does not parse`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${what} is JSON but not an object`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`${what} is JSON but not an object`);
   const document = parsed as Record<string, unknown>;
   const fields = keyFields.filter((field) => typeof document[field] === 'string');
-  if (fields.length === 0) throw new Error(`${what} is JSON without a string "key" or "token" field`);
+  if (fields.length === 0)
+    throw new Error(`${what} is JSON without a string "key" or "token" field`);
   const key = document[fields[0]] as string;
-  if (fields.some((field) => document[field] !== key)) throw new Error(`${what} holds different "key" and "token" values`);
+  if (fields.some((field) => document[field] !== key))
+    throw new Error(`${what} holds different "key" and "token" values`);
   return { shape: { kind: 'json', document, fields }, key };
 }
 
 /** What is wrong with a key, without quoting it; undefined if nothing. */
 export function serviceKeyProblem(key: string, what: string): string | undefined {
-  if (key.length < serviceKeyLengthMin) return `${what} holds a key shorter than ${serviceKeyLengthMin} characters`;
-  if (key.length > serviceKeyLengthMax) return `${what} holds a key longer than ${serviceKeyLengthMax} characters`;
+  if (key.length < serviceKeyLengthMin)
+    return `${what} holds a key shorter than ${serviceKeyLengthMin} characters`;
+  if (key.length > serviceKeyLengthMax)
+    return `${what} holds a key longer than ${serviceKeyLengthMax} characters`;
   if (/\s/.test(key)) return `${what} holds a key with whitespace`;
   return undefined;
 }

@@ -47,16 +47,22 @@ export function mergeOverrides(base: unknown, overrides: unknown): unknown {
  */
 export function resolveStageConfig(stage: string, overrides?: unknown): StageConfig {
   if (!isStageName(stage)) {
-    throw new ConfigError(stage, [`unknown stage; choose one of ${stageNames.join(', ')} with -c stage=NAME`]);
+    throw new ConfigError(stage, [
+      `unknown stage; choose one of ${stageNames.join(', ')} with -c stage=NAME`,
+    ]);
   }
   const candidate = mergeOverrides(shippedStages[stage], overrides ?? {});
   const parsed = configSchema.safeParse(candidate);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
     throw new ConfigError(stage, problems);
   }
   if (parsed.data.stage !== stage) {
-    throw new ConfigError(stage, [`overrides may not change the stage (got '${parsed.data.stage}')`]);
+    throw new ConfigError(stage, [
+      `overrides may not change the stage (got '${parsed.data.stage}')`,
+    ]);
   }
   const problems = findPolicyProblems(parsed.data);
   if (problems.length > 0) throw new ConfigError(stage, problems);
@@ -69,11 +75,15 @@ export function readOverridesFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError('(overrides)', [`cannot read overrides file '${path}': ${(error as Error).message}`]);
+    throw new ConfigError('(overrides)', [
+      `cannot read overrides file '${path}': ${(error as Error).message}`,
+    ]);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ConfigError('(overrides)', [`overrides file '${path}' is not valid JSON: ${(error as Error).message}`]);
+    throw new ConfigError('(overrides)', [
+      `overrides file '${path}' is not valid JSON: ${(error as Error).message}`,
+    ]);
   }
 }

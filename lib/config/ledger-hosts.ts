@@ -55,15 +55,22 @@ export function ledgerHostImageProblems(config: StageConfig): string[] {
     ];
   }
   if (image.kind === 'id' && image.region !== config.region) {
-    return [`ledger.hostImage ${image.imageId} belongs to ${image.region}, but the stage deploys to ${config.region}; AMI ids are regional (DATA-01)`];
+    return [
+      `ledger.hostImage ${image.imageId} belongs to ${image.region}, but the stage deploys to ${config.region}; AMI ids are regional (DATA-01)`,
+    ];
   }
   return [];
 }
 
 /** The largest replica container the instance type leaves room for, next to the gateway; undefined for an unknown type. */
-export function replicaMemoryMiBAvailable(instanceType: string, gatewayMemoryMiB: number): number | undefined {
+export function replicaMemoryMiBAvailable(
+  instanceType: string,
+  gatewayMemoryMiB: number,
+): number | undefined {
   const instance = ledgerInstanceMemoryMiB[instanceType];
-  return instance === undefined ? undefined : instance - ledgerHostReservedMemoryMiB - gatewayMemoryMiB;
+  return instance === undefined
+    ? undefined
+    : instance - ledgerHostReservedMemoryMiB - gatewayMemoryMiB;
 }
 
 /** Every problem with the stage's ledger hosts, worded for the platform team. */
@@ -75,7 +82,10 @@ export function ledgerHostProblems(config: StageConfig): string[] {
 export function ledgerSizingProblems(config: StageConfig): string[] {
   const { ledger } = config;
   const problems: string[] = [];
-  const replicaMemoryMiBMin = Math.max(tigerbeetleReplicaMemoryMiBMin, ledger.cacheGridMiB + tigerbeetleMemoryBesidesGridCacheMiB);
+  const replicaMemoryMiBMin = Math.max(
+    tigerbeetleReplicaMemoryMiBMin,
+    ledger.cacheGridMiB + tigerbeetleMemoryBesidesGridCacheMiB,
+  );
   if (ledger.replicaMemoryMiB < replicaMemoryMiBMin) {
     problems.push(
       `ledger.replicaMemoryMiB ${ledger.replicaMemoryMiB} is below ${replicaMemoryMiBMin}: TigerBeetle needs at least ` +

@@ -29,7 +29,6 @@ export function requiredAccountConcurrency(config: StageConfig): number {
   return reservedConcurrencyTotal(config) + lambdaUnreservedConcurrencyMin;
 }
 
-
 function corsOriginProblems(config: StageConfig): string[] {
   const problems: string[] = [];
   config.cors.allowedOrigins.forEach((origin, index) => {
@@ -46,7 +45,9 @@ function corsOriginProblems(config: StageConfig): string[] {
       return;
     }
     if (parsed.origin !== origin) {
-      problems.push(`${where} must be exactly scheme://host[:port], no path or trailing slash (NET-01)`);
+      problems.push(
+        `${where} must be exactly scheme://host[:port], no path or trailing slash (NET-01)`,
+      );
       return;
     }
     if (config.stage === 'production' && parsed.protocol !== 'https:') {
@@ -63,13 +64,18 @@ function topologyProblems(config: StageConfig): string[] {
     problems.push('availabilityZones lists a zone twice');
   }
   for (const zone of config.availabilityZones) {
-    if (!zone.startsWith(config.region)) problems.push(`availability zone '${zone}' is not in region '${config.region}'`);
+    if (!zone.startsWith(config.region))
+      problems.push(`availability zone '${zone}' is not in region '${config.region}'`);
   }
   if (config.network.natGateways > azCount) {
-    problems.push(`network.natGateways (${config.network.natGateways}) exceeds the ${azCount} availability zones`);
+    problems.push(
+      `network.natGateways (${config.network.natGateways}) exceeds the ${azCount} availability zones`,
+    );
   }
   if (config.network.interfaceEndpointAzCount > azCount) {
-    problems.push(`network.interfaceEndpointAzCount (${config.network.interfaceEndpointAzCount}) exceeds the ${azCount} availability zones`);
+    problems.push(
+      `network.interfaceEndpointAzCount (${config.network.interfaceEndpointAzCount}) exceeds the ${azCount} availability zones`,
+    );
   }
   return problems;
 }
@@ -86,7 +92,10 @@ function consistencyProblems(config: StageConfig): string[] {
     }
   }
   const reserved = reservedConcurrencyTotal(config);
-  if (reserved > 0 && requiredAccountConcurrency(config) > config.api.accountConcurrentExecutionsQuota) {
+  if (
+    reserved > 0 &&
+    requiredAccountConcurrency(config) > config.api.accountConcurrentExecutionsQuota
+  ) {
     problems.push(
       `api: the reserved concurrency (${reserved}) plus the ${lambdaUnreservedConcurrencyMin} Lambda keeps unreserved needs an account quota of ` +
         `${requiredAccountConcurrency(config)}, above api.accountConcurrentExecutionsQuota (${config.api.accountConcurrentExecutionsQuota}); ` +
@@ -100,7 +109,10 @@ function consistencyProblems(config: StageConfig): string[] {
   }
   const modelIds = config.models.map((model) => model.id);
   if (new Set(modelIds).size !== modelIds.length) problems.push('models lists a model id twice');
-  if (config.rateLimit.enabled && config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute) {
+  if (
+    config.rateLimit.enabled &&
+    config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute
+  ) {
     problems.push(
       `edge.waf.keyRequestsPerMinute (${config.edge.waf.keyRequestsPerMinute}) is below rateLimit.requestsPerMinute ` +
         `(${config.rateLimit.requestsPerMinute}): the WAF would block before the app's exact limit answers 429 (RATE-04)`,
@@ -112,27 +124,43 @@ function consistencyProblems(config: StageConfig): string[] {
 function productionProblems(config: StageConfig): string[] {
   if (config.stage !== 'production') return [];
   const problems: string[] = [];
-  if (config.logLevel === 'DEBUG') problems.push('logLevel DEBUG is refused in production; use INFO or WARN (LOG-01)');
-  if (!config.rateLimit.enabled) problems.push('rateLimit.enabled is false; production cannot turn rate limiting off (RATE-01)');
-  if (config.certificate === undefined) problems.push('certificate is missing; production serves HTTPS only (NET-03)');
+  if (config.logLevel === 'DEBUG')
+    problems.push('logLevel DEBUG is refused in production; use INFO or WARN (LOG-01)');
+  if (!config.rateLimit.enabled)
+    problems.push('rateLimit.enabled is false; production cannot turn rate limiting off (RATE-01)');
+  if (config.certificate === undefined)
+    problems.push('certificate is missing; production serves HTTPS only (NET-03)');
   if (config.ledger.replicaCount < productionReplicaCountMin) {
     problems.push(
       `ledger.replicaCount ${config.ledger.replicaCount} is below ${productionReplicaCountMin}; a production ledger must survive a replica loss (DATA-01)`,
     );
   }
-  if (!config.deletionProtection) problems.push('deletionProtection is false; production must protect its load balancer and ledger (DR-04)');
-  if (config.alarmEmail === undefined) problems.push('alarmEmail is missing; production alarms need a recipient (MON-03)');
+  if (!config.deletionProtection)
+    problems.push(
+      'deletionProtection is false; production must protect its load balancer and ledger (DR-04)',
+    );
+  if (config.alarmEmail === undefined)
+    problems.push('alarmEmail is missing; production alarms need a recipient (MON-03)');
   if (config.logRetentionDays < productionLogRetentionDaysMin) {
-    problems.push(`logRetentionDays ${config.logRetentionDays} is below ${productionLogRetentionDaysMin} days (LOG-03)`);
+    problems.push(
+      `logRetentionDays ${config.logRetentionDays} is below ${productionLogRetentionDaysMin} days (LOG-03)`,
+    );
   }
   if (config.availabilityZones.length < productionAvailabilityZoneCountMin) {
-    problems.push(`production needs at least ${productionAvailabilityZoneCountMin} availability zones, found ${config.availabilityZones.length} (DR-01)`);
+    problems.push(
+      `production needs at least ${productionAvailabilityZoneCountMin} availability zones, found ${config.availabilityZones.length} (DR-01)`,
+    );
   }
   if (config.network.natGateways < config.availabilityZones.length) {
-    problems.push('production needs one NAT gateway per availability zone (no single point of failure)');
+    problems.push(
+      'production needs one NAT gateway per availability zone (no single point of failure)',
+    );
   }
   for (const cidr of config.api.creditsAdminCidrs) {
-    if (Number(cidr.split('/')[1]) < 16) problems.push(`api.creditsAdminCidrs '${cidr}' is broader than a /16; admin access is for operators' networks only (NET-09)`);
+    if (Number(cidr.split('/')[1]) < 16)
+      problems.push(
+        `api.creditsAdminCidrs '${cidr}' is broader than a /16; admin access is for operators' networks only (NET-09)`,
+      );
   }
   return [...problems, ...productionLedgerProblems(config)];
 }
@@ -141,13 +169,18 @@ function productionLedgerProblems(config: StageConfig): string[] {
   const problems: string[] = [];
   const { ledger } = config;
   // Below the replica floor, that problem is already reported; this one is about the spread.
-  if (ledger.replicaCount >= productionReplicaCountMin && ledger.replicaCount < config.availabilityZones.length) {
+  if (
+    ledger.replicaCount >= productionReplicaCountMin &&
+    ledger.replicaCount < config.availabilityZones.length
+  ) {
     problems.push(
       `ledger.replicaCount ${ledger.replicaCount} leaves an availability zone without a replica; production spreads replicas over all ${config.availabilityZones.length} (DATA-01)`,
     );
   }
   if (ledger.backup.retentionDays < productionLedgerBackupRetentionDaysMin) {
-    problems.push(`ledger.backup.retentionDays ${ledger.backup.retentionDays} is below ${productionLedgerBackupRetentionDaysMin} days (DATA-02)`);
+    problems.push(
+      `ledger.backup.retentionDays ${ledger.backup.retentionDays} is below ${productionLedgerBackupRetentionDaysMin} days (DATA-02)`,
+    );
   }
   return problems;
 }
@@ -164,9 +197,12 @@ const placeholderMarkerPattern = /change[\s_-]*me/i;
 /** Every string value of the config with its path (cors.allowedOrigins[0]). */
 function stringValues(value: unknown, path: string): [string, string][] {
   if (typeof value === 'string') return [[path, value]];
-  if (Array.isArray(value)) return value.flatMap((item, index) => stringValues(item, `${path}[${index}]`));
+  if (Array.isArray(value))
+    return value.flatMap((item, index) => stringValues(item, `${path}[${index}]`));
   if (typeof value === 'object' && value !== null) {
-    return Object.entries(value).flatMap(([key, item]) => stringValues(item, path === '' ? key : `${path}.${key}`));
+    return Object.entries(value).flatMap(([key, item]) =>
+      stringValues(item, path === '' ? key : `${path}.${key}`),
+    );
   }
   return [];
 }
@@ -190,10 +226,18 @@ function placeholderProblems(config: StageConfig): string[] {
   const problems: string[] = [];
   for (const [path, value] of stringValues(config, '')) {
     const reserved = placeholderDomainPattern.exec(hostOf(value) ?? '')?.[2];
-    if (placeholderMarkerPattern.test(value)) problems.push(`${path} '${value}' is a placeholder (CHANGE ME); set the real value (CFG-01)`);
-    else if (reserved !== undefined) problems.push(`${path} '${value}' is a placeholder (${reserved} is reserved for documentation); set the real value (CFG-01)`);
-    else if (placeholderAccountIds.some((account) => value === account || value.includes(`:${account}:`))) {
-      problems.push(`${path} '${value}' names an AWS documentation account; set the real value (CFG-01)`);
+    if (placeholderMarkerPattern.test(value))
+      problems.push(`${path} '${value}' is a placeholder (CHANGE ME); set the real value (CFG-01)`);
+    else if (reserved !== undefined)
+      problems.push(
+        `${path} '${value}' is a placeholder (${reserved} is reserved for documentation); set the real value (CFG-01)`,
+      );
+    else if (
+      placeholderAccountIds.some((account) => value === account || value.includes(`:${account}:`))
+    ) {
+      problems.push(
+        `${path} '${value}' names an AWS documentation account; set the real value (CFG-01)`,
+      );
     }
   }
   return problems;
@@ -207,14 +251,20 @@ function internalTransportProblems(config: StageConfig): string[] {
   const problems: string[] = [];
   const tls = config.internalTls;
   if (config.stage === 'production' && tls === undefined) {
-    problems.push('internalTls is missing; production refuses plaintext internal hops, which carry service keys (NET-07)');
+    problems.push(
+      'internalTls is missing; production refuses plaintext internal hops, which carry service keys (NET-07)',
+    );
   }
   const zone = tls?.validationHostedZone?.name;
   if (tls && zone && tls.domain !== zone && !tls.domain.endsWith(`.${zone}`)) {
-    problems.push(`internalTls.domain '${tls.domain}' is not inside its validation hosted zone '${zone}' (NET-07)`);
+    problems.push(
+      `internalTls.domain '${tls.domain}' is not inside its validation hosted zone '${zone}' (NET-07)`,
+    );
   }
   if (tls && config.domainName === tls.domain) {
-    problems.push(`internalTls.domain '${tls.domain}' is the public API's name; use a sub-domain of its own, e.g. internal.<domain> (NET-07)`);
+    problems.push(
+      `internalTls.domain '${tls.domain}' is the public API's name; use a sub-domain of its own, e.g. internal.<domain> (NET-07)`,
+    );
   }
   return problems;
 }

@@ -28,13 +28,21 @@ const awsAccountId = z.string().regex(/^\d{12}$/, 'an AWS account id is 12 digit
 const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region looks like eu-west-1');
 const domainName = z
   .string()
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'a lower-case DNS name');
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
+    'a lower-case DNS name',
+  );
 
 const certificateSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     /** Import an existing ACM certificate (in the stage's region). */
     kind: z.literal('import'),
-    arn: z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/, 'an ACM certificate ARN'),
+    arn: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/,
+        'an ACM certificate ARN',
+      ),
   }),
   z.strictObject({
     /** Create a DNS-validated ACM certificate for `domainName`. */
@@ -43,12 +51,17 @@ const certificateSchema = z.discriminatedUnion('kind', [
      * The Route 53 hosted zone that holds the domain; when given, the validation records are created
      * automatically. Without it, the deploy waits until someone adds the records shown in the console.
      */
-    hostedZone: z.strictObject({ id: z.string().regex(/^Z[A-Z0-9]{1,32}$/), name: domainName }).optional(),
+    hostedZone: z
+      .strictObject({ id: z.string().regex(/^Z[A-Z0-9]{1,32}$/), name: domainName })
+      .optional(),
   }),
 ]);
 export type CertificateConfig = z.infer<typeof certificateSchema>;
 
-const hostedZoneSchema = z.strictObject({ id: z.string().regex(/^Z[A-Z0-9]{1,32}$/), name: domainName });
+const hostedZoneSchema = z.strictObject({
+  id: z.string().regex(/^Z[A-Z0-9]{1,32}$/),
+  name: domainName,
+});
 
 /**
  * TLS on the internal hops that carry service keys (proxy -> credits load balancer, credits -> ledger
@@ -94,7 +107,10 @@ export const configSchema = z.strictObject({
   /** The region. Explicit: synthesis does no lookups. */
   region: awsRegion,
   /** Availability zones, explicit and in order (replica placement follows this order). */
-  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/)).min(2).max(6),
+  availabilityZones: z
+    .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/))
+    .min(2)
+    .max(6),
   /** The public name of the API (for example api.example.com). Default: unset (the ALB's DNS name). */
   domainName: domainName.optional(),
   /** TLS certificate for the public listener. Default in dev: none (the ALB then serves HTTP only). */
@@ -109,7 +125,9 @@ export const configSchema = z.strictObject({
   deletionProtection: z.boolean(),
   network: z.strictObject({
     /** The VPC's address range. Default: 10.40.0.0/16. */
-    vpcCidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, 'an IPv4 CIDR between /16 and /24'),
+    vpcCidr: z
+      .string()
+      .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, 'an IPv4 CIDR between /16 and /24'),
     /** NAT gateways: 1 in dev (cost), one per AZ in staging and production (no single point of failure). */
     natGateways: z.number().int().min(1).max(6),
     /** How many AZs carry the interface endpoints' ENIs. Default: 1 in dev, every AZ otherwise. */
@@ -126,13 +144,20 @@ export const configSchema = z.strictObject({
     requestsPerMinute: z.number().int().positive().max(100_000),
   }),
   /** The largest request body accepted (413 above it) at the WAF and in the app. Default: 1 MiB. */
-  requestBodyBytesMax: z.number().int().min(1024).max(6 * 1024 * 1024),
+  requestBodyBytesMax: z
+    .number()
+    .int()
+    .min(1024)
+    .max(6 * 1024 * 1024),
   /** Log level of the services. Default: INFO (DEBUG in dev). Production refuses DEBUG. */
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
   /** Retention of every CloudWatch log group, days. Default: 30 in dev, 365 in production. */
-  logRetentionDays: z.number().int().refine((days) => (logRetentionDaysAllowed as readonly number[]).includes(days), {
-    message: `a CloudWatch retention period: ${logRetentionDaysAllowed.join(', ')}`,
-  }),
+  logRetentionDays: z
+    .number()
+    .int()
+    .refine((days) => (logRetentionDaysAllowed as readonly number[]).includes(days), {
+      message: `a CloudWatch retention period: ${logRetentionDaysAllowed.join(', ')}`,
+    }),
   /** Alarm notifications go to this address. Default: unset in dev. */
   alarmEmail: z.email().optional(),
   /** Thresholds of the stage's alarms (MON-03); each alarm fires when its value is above the maximum. */
@@ -173,7 +198,9 @@ export const configSchema = z.strictObject({
        * signature rules too, because prompts legitimately quote HTML, file paths and URLs and the
        * proxy forwards them as data, never interpreting them.
        */
-      countOnlyCommonRules: z.array(z.enum(commonRuleSetBodyRules)).max(commonRuleSetBodyRules.length),
+      countOnlyCommonRules: z
+        .array(z.enum(commonRuleSetBodyRules))
+        .max(commonRuleSetBodyRules.length),
     }),
   }),
   ledger: z.strictObject({
@@ -196,7 +223,12 @@ export const configSchema = z.strictObject({
     hostImage: z.discriminatedUnion('kind', [
       z.strictObject({
         kind: z.literal('release'),
-        name: z.string().regex(/^al2023-ami-ecs-hvm-2023\.\d+\.\d{8}-kernel-\d+\.\d+-arm64$/, 'an ECS-optimized AL2023 arm64 release such as al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64'),
+        name: z
+          .string()
+          .regex(
+            /^al2023-ami-ecs-hvm-2023\.\d+\.\d{8}-kernel-\d+\.\d+-arm64$/,
+            'an ECS-optimized AL2023 arm64 release such as al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64',
+          ),
       }),
       z.strictObject({
         kind: z.literal('id'),
@@ -207,7 +239,9 @@ export const configSchema = z.strictObject({
       z.strictObject({ kind: z.literal('recommended') }),
     ]),
     /** EC2 instance type of a replica host (Graviton, with a known memory size: lib/config/ledger-hosts.ts). Default: r7g.large (dev t4g.large). */
-    instanceType: z.string().regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
+    instanceType: z
+      .string()
+      .regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
     /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20). */
     volumeSizeGiB: z.number().int().min(8).max(16_384),
     /** gp3 provisioned IOPS. Default: 3000 (the gp3 baseline). */
@@ -244,7 +278,10 @@ export const configSchema = z.strictObject({
        */
       copyToVaultArn: z
         .string()
-        .regex(/^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]{2,50}$/, 'an AWS Backup vault ARN')
+        .regex(
+          /^arn:aws[a-z-]*:backup:[a-z0-9-]+:\d{12}:backup-vault:[A-Za-z0-9_.-]{2,50}$/,
+          'an AWS Backup vault ARN',
+        )
         .optional(),
     }),
   }),
@@ -253,7 +290,9 @@ export const configSchema = z.strictObject({
      * Address ranges allowed to call the credits service's internal load balancer directly (operators'
      * networks, for top-ups; NET-09). The proxy is always allowed. Default: none.
      */
-    creditsAdminCidrs: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR')).max(20),
+    creditsAdminCidrs: z
+      .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR'))
+      .max(20),
     /** Reserved concurrency of the proxy and credits functions. Default: unset in dev, set in production. */
     proxyReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
     creditsReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
@@ -286,7 +325,12 @@ export const configSchema = z.strictObject({
   proxy: z
     .strictObject({
       /** The most bytes read from one provider response, streamed or not; above it the answer is a 502 and the hold is released. Default: 33554432 (32 MiB). */
-      providerResponseBytesMax: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).optional(),
+      providerResponseBytesMax: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .max(1024 * 1024 * 1024)
+        .optional(),
       /** A stream silent this long gets an SSE comment, so idle timeouts on the path do not cut slow models. Default: 15000. */
       streamKeepAliveIntervalMilliseconds: z.number().int().min(1000).max(60_000).optional(),
       /** The built-in echo model's wait between streamed words. Default: 20. */

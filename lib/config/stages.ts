@@ -1,4 +1,9 @@
-import { commonRuleSetBodyRules, type ModelConfig, type StageConfig, type StageName } from './schema';
+import {
+  commonRuleSetBodyRules,
+  type ModelConfig,
+  type StageConfig,
+  type StageName,
+} from './schema';
 
 /**
  * The shipped configuration of each stage. A platform team edits this file (or passes a JSON file of
@@ -54,7 +59,9 @@ const waf = {
  * TigerBeetle's 3 GiB besides it, with 1 GiB to spare (synth checks the sums, ledger-hosts.ts).
  */
 const ledgerHostInstanceType = 'r7g.large';
-const ledgerHostMemory = { cacheGridMiB: 8192, replicaMemoryMiB: 12_288 } satisfies Partial<StageConfig['ledger']>;
+const ledgerHostMemory = { cacheGridMiB: 8192, replicaMemoryMiB: 12_288 } satisfies Partial<
+  StageConfig['ledger']
+>;
 
 /** Ledger settings shared by every stage. */
 const ledgerCommon = {
@@ -90,7 +97,11 @@ const common = {
     serviceKeyRotationDays: 90,
     accountConcurrentExecutionsQuota: 1000,
     proxyTimeoutSeconds: 140,
-    gateway: { integrationTimeoutSeconds: 150, throttlingRateRequestsPerSecond: 100, throttlingBurstRequests: 200 },
+    gateway: {
+      integrationTimeoutSeconds: 150,
+      throttlingRateRequestsPerSecond: 100,
+      throttlingBurstRequests: 200,
+    },
   },
   availabilityZones,
   rateLimit: { enabled: true, requestsPerMinute: 60 },
@@ -103,7 +114,14 @@ const common = {
 const dev: StageConfig = {
   ...common,
   stage: 'dev',
-  api: { ...common.api, gateway: { ...common.api.gateway, throttlingRateRequestsPerSecond: 20, throttlingBurstRequests: 40 } },
+  api: {
+    ...common.api,
+    gateway: {
+      ...common.api.gateway,
+      throttlingRateRequestsPerSecond: 20,
+      throttlingBurstRequests: 40,
+    },
+  },
   // No certificate: the dev ALB serves plain HTTP so that a newcomer can deploy without a domain.
   deletionProtection: false,
   network: { vpcCidr: '10.40.0.0/16', natGateways: 1, interfaceEndpointAzCount: 1 },

@@ -46,11 +46,17 @@ export function timeoutChainOf(config: StageConfig): TimeoutChain {
 /** Every broken link of the chain, worded for the platform team; empty when the chain holds. */
 export function timeoutChainProblems(chain: TimeoutChain): string[] {
   const problems: string[] = [];
-  const expected = 'the streaming path needs provider budget < api.proxyTimeoutSeconds <= api.gateway.integrationTimeoutSeconds < edge.idleTimeoutSeconds';
+  const expected =
+    'the streaming path needs provider budget < api.proxyTimeoutSeconds <= api.gateway.integrationTimeoutSeconds < edge.idleTimeoutSeconds';
   if (chain.providerBudgetSeconds >= chain.lambdaTimeoutSeconds) {
-    problems.push(`api.proxyTimeoutSeconds (${chain.lambdaTimeoutSeconds} s) must exceed the proxy's provider budget (${chain.providerBudgetSeconds} s): ${expected}`);
+    problems.push(
+      `api.proxyTimeoutSeconds (${chain.lambdaTimeoutSeconds} s) must exceed the proxy's provider budget (${chain.providerBudgetSeconds} s): ${expected}`,
+    );
   }
-  if (chain.providerBudgetSeconds < chain.lambdaTimeoutSeconds && chain.proxyRequestSeconds >= chain.lambdaTimeoutSeconds) {
+  if (
+    chain.providerBudgetSeconds < chain.lambdaTimeoutSeconds &&
+    chain.proxyRequestSeconds >= chain.lambdaTimeoutSeconds
+  ) {
     problems.push(
       `api.proxyTimeoutSeconds (${chain.lambdaTimeoutSeconds} s) must exceed the longest request (${chain.proxyRequestSeconds} s: ` +
         'admission, the provider budget, inline settlement and the hand-off to the settlement queue), or a settlement could be cut off unqueued',
@@ -63,7 +69,9 @@ export function timeoutChainProblems(chain: TimeoutChain): string[] {
     );
   }
   if (chain.integrationTimeoutSeconds > apiGatewayStreamingIntegrationTimeoutSecondsMax) {
-    problems.push(`api.gateway.integrationTimeoutSeconds (${chain.integrationTimeoutSeconds} s) exceeds API Gateway's ${apiGatewayStreamingIntegrationTimeoutSecondsMax} s limit for streamed responses`);
+    problems.push(
+      `api.gateway.integrationTimeoutSeconds (${chain.integrationTimeoutSeconds} s) exceeds API Gateway's ${apiGatewayStreamingIntegrationTimeoutSecondsMax} s limit for streamed responses`,
+    );
   }
   if (chain.integrationTimeoutSeconds >= chain.albIdleTimeoutSeconds) {
     problems.push(

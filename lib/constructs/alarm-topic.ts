@@ -33,9 +33,15 @@ export function createAlarmTopic(scope: Construct, props: AlarmTopicProps): Topi
       resources: ['*'],
       conditions: {
         StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-        ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*` },
+        ArnLike: {
+          'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
+        },
       },
     }),
   );
-  return new Topic(scope, props.topicId, { displayName: props.displayName, masterKey: key, enforceSSL: true });
+  return new Topic(scope, props.topicId, {
+    displayName: props.displayName,
+    masterKey: key,
+    enforceSSL: true,
+  });
 }

@@ -28,8 +28,16 @@ export interface ApiWebAclProps {
 type Rule = CfnWebACL.RuleProperty;
 
 const responseBodies = {
-  rateLimited: { message: 'Too many requests; slow down and retry after a minute', type: 'rate_limit_error', code: 'rate_limited' },
-  tooLarge: { message: 'Request body too large', type: 'invalid_request_error', code: 'request_too_large' },
+  rateLimited: {
+    message: 'Too many requests; slow down and retry after a minute',
+    type: 'rate_limit_error',
+    code: 'rate_limited',
+  },
+  tooLarge: {
+    message: 'Request body too large',
+    type: 'invalid_request_error',
+    code: 'request_too_large',
+  },
   forbidden: { message: 'Request blocked', type: 'invalid_request_error', code: 'forbidden' },
 };
 
@@ -37,7 +45,10 @@ function visibility(metricName: string): CfnWebACL.VisibilityConfigProperty {
   return { cloudWatchMetricsEnabled: true, metricName, sampledRequestsEnabled: true };
 }
 
-function block(responseCode: number, bodyKey: keyof typeof responseBodies): CfnWebACL.RuleActionProperty {
+function block(
+  responseCode: number,
+  bodyKey: keyof typeof responseBodies,
+): CfnWebACL.RuleActionProperty {
   return { block: { customResponse: { responseCode, customResponseBodyKey: bodyKey } } };
 }
 
@@ -51,7 +62,9 @@ function managedRuleGroup(name: string, priority: number, countOnly: readonly st
         vendorName: 'AWS',
         name,
         ruleActionOverrides:
-          countOnly.length > 0 ? countOnly.map((ruleName) => ({ name: ruleName, actionToUse: { count: {} } })) : undefined,
+          countOnly.length > 0
+            ? countOnly.map((ruleName) => ({ name: ruleName, actionToUse: { count: {} } }))
+            : undefined,
       },
     },
     visibilityConfig: visibility(`AWS-${name}`),
@@ -59,7 +72,8 @@ function managedRuleGroup(name: string, priority: number, countOnly: readonly st
 }
 
 function headerMatchesApiKey(header: (typeof apiKeyHeaders)[number]): CfnWebACL.StatementProperty {
-  const regexString = header === 'authorization' ? `^[Bb]earer ${apiKeyPatternSource}$` : `^${apiKeyPatternSource}$`;
+  const regexString =
+    header === 'authorization' ? `^[Bb]earer ${apiKeyPatternSource}$` : `^${apiKeyPatternSource}$`;
   return {
     regexMatchStatement: {
       fieldToMatch: { singleHeader: { Name: header } },
@@ -75,7 +89,11 @@ function rateRules(props: ApiWebAclProps): Rule[] {
     priority: 10,
     action: block(429, 'rateLimited'),
     statement: {
-      rateBasedStatement: { limit: props.ipRequestsPerMinute, evaluationWindowSec: rateWindowSeconds, aggregateKeyType: 'IP' },
+      rateBasedStatement: {
+        limit: props.ipRequestsPerMinute,
+        evaluationWindowSec: rateWindowSeconds,
+        aggregateKeyType: 'IP',
+      },
     },
     visibilityConfig: visibility('RatePerIp'),
   };
@@ -91,29 +109,33 @@ function rateRules(props: ApiWebAclProps): Rule[] {
         aggregateKeyType: 'IP',
         scopeDownStatement: {
           notStatement: {
-            statement: { orStatement: { statements: apiKeyHeaders.map((header) => headerMatchesApiKey(header)) } },
+            statement: {
+              orStatement: {
+                statements: apiKeyHeaders.map((header) => headerMatchesApiKey(header)),
+              },
+            },
           },
         },
       },
     },
     visibilityConfig: visibility('RatePerIpWithoutApiKey'),
   };
-  const perKey = apiKeyHeaders.map(
-    (header, index): Rule => ({
-      name: `RatePerKey-${header}`,
-      priority: 12 + index,
-      action: block(429, 'rateLimited'),
-      statement: {
-        rateBasedStatement: {
-          limit: props.keyRequestsPerMinute,
-          evaluationWindowSec: rateWindowSeconds,
-          aggregateKeyType: 'CUSTOM_KEYS',
-          customKeys: [{ header: { name: header, textTransformations: [{ priority: 0, type: 'NONE' }] } }],
-        },
+  const perKey = apiKeyHeaders.map((header, index): Rule => ({
+    name: `RatePerKey-${header}`,
+    priority: 12 + index,
+    action: block(429, 'rateLimited'),
+    statement: {
+      rateBasedStatement: {
+        limit: props.keyRequestsPerMinute,
+        evaluationWindowSec: rateWindowSeconds,
+        aggregateKeyType: 'CUSTOM_KEYS',
+        customKeys: [
+          { header: { name: header, textTransformations: [{ priority: 0, type: 'NONE' }] } },
+        ],
       },
-      visibilityConfig: visibility(`RatePerKey-${header}`),
-    }),
-  );
+    },
+    visibilityConfig: visibility(`RatePerKey-${header}`),
+  }));
   return [perIp, anonymousPerIp, ...perKey];
 }
 
@@ -149,13 +171,19 @@ export class ApiWebAcl extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiWebAclProps) {
     super(scope, id);
-    const countOnly = ['SizeRestrictions_BODY', ...props.countOnlyCommonRules.filter((rule) => rule !== 'SizeRestrictions_BODY')];
+    const countOnly = [
+      'SizeRestrictions_BODY',
+      ...props.countOnlyCommonRules.filter((rule) => rule !== 'SizeRestrictions_BODY'),
+    ];
     this.webAcl = new CfnWebACL(this, 'Resource', {
       scope: 'REGIONAL',
       description: 'Public AI proxy API',
       defaultAction: { allow: {} },
       customResponseBodies: Object.fromEntries(
-        Object.entries(responseBodies).map(([key, error]) => [key, { contentType: 'APPLICATION_JSON', content: JSON.stringify({ error }) }]),
+        Object.entries(responseBodies).map(([key, error]) => [
+          key,
+          { contentType: 'APPLICATION_JSON', content: JSON.stringify({ error }) },
+        ]),
       ),
       rules: [
         managedRuleGroup('AWSManagedRulesAmazonIpReputationList', 0),
@@ -166,7 +194,10 @@ export class ApiWebAcl extends Construct {
       ],
       visibilityConfig: visibility(ApiWebAcl.metricName),
     });
-    new CfnWebACLAssociation(this, 'Association', { resourceArn: props.resourceArn, webAclArn: this.webAcl.attrArn });
+    new CfnWebACLAssociation(this, 'Association', {
+      resourceArn: props.resourceArn,
+      webAclArn: this.webAcl.attrArn,
+    });
 
     const stack = Stack.of(this);
     const logGroupName = `aws-waf-logs-${stack.stackName}`;
@@ -179,7 +210,15 @@ export class ApiWebAcl extends Construct {
       resourceArn: this.webAcl.attrArn,
       // WAF wants the log group ARN without the ':*' suffix that LogGroup.logGroupArn carries.
       logDestinationConfigs: [
-        Arn.format({ service: 'logs', resource: 'log-group', resourceName: logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }, stack),
+        Arn.format(
+          {
+            service: 'logs',
+            resource: 'log-group',
+            resourceName: logGroupName,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          },
+          stack,
+        ),
       ],
       redactedFields: apiKeyHeaders.map((header) => ({ singleHeader: { Name: header } })),
     });

@@ -7,7 +7,8 @@
  * and, at the first position where they differ, a larger digit.
  */
 export function decimalGreaterThanPattern(limit: number): string {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`limit must be a non-negative safe integer, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    throw new Error(`limit must be a non-negative safe integer, got ${limit}`);
   const digits = String(limit);
   const length = digits.length;
   const alternatives = [`[1-9][0-9]{${length},}`];

@@ -27,7 +27,10 @@ export class EncryptedLogGroup extends Construct {
       logGroupName: props.logGroupName,
       // A fixed name is kept on delete, but not when its first create rolls back: a retry would
       // otherwise fail on the group the failed attempt left behind.
-      removalPolicy: props.logGroupName === undefined ? RemovalPolicy.RETAIN : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+      removalPolicy:
+        props.logGroupName === undefined
+          ? RemovalPolicy.RETAIN
+          : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
   }
 }

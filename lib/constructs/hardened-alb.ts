@@ -17,7 +17,13 @@ import { acknowledge, nistAndPci } from '../compliance';
 import { createAccessLogBucket } from './access-log-bucket';
 
 /** Paths that are never served to the internet (NET-08); ALB path patterns allow five per condition. */
-export const internalPathPatterns = ['/metrics', '/metrics/*', '/internal/*', '/admin/*', '/api/v1/*'];
+export const internalPathPatterns = [
+  '/metrics',
+  '/metrics/*',
+  '/internal/*',
+  '/admin/*',
+  '/api/v1/*',
+];
 
 /** The JSON body of the ALB's own 404 answers, in the API's error shape. */
 export const notFoundBody = JSON.stringify({
@@ -56,8 +62,13 @@ export class HardenedAlb extends Construct {
       description: 'Public API load balancer: HTTPS (and HTTP for the redirect) from the internet',
       allowAllOutbound: false,
     });
-    this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.tcp(80), 'HTTP, answered with a redirect to HTTPS');
-    if (props.certificate) this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.tcp(443), 'HTTPS API');
+    this.securityGroup.addIngressRule(
+      Peer.anyIpv4(),
+      Port.tcp(80),
+      'HTTP, answered with a redirect to HTTPS',
+    );
+    if (props.certificate)
+      this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.tcp(443), 'HTTPS API');
 
     this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
@@ -71,10 +82,14 @@ export class HardenedAlb extends Construct {
     });
     // The ALB appends the client's address to X-Forwarded-For; the proxy throttles by that last entry.
     this.loadBalancer.setAttribute('routing.http.xff_header_processing.mode', 'append');
-    this.accessLogBucket = createAccessLogBucket(this, 'AccessLogs', { expirationDays: props.accessLogExpirationDays });
+    this.accessLogBucket = createAccessLogBucket(this, 'AccessLogs', {
+      expirationDays: props.accessLogExpirationDays,
+    });
     this.loadBalancer.logAccessLogs(this.accessLogBucket, 'alb');
 
-    this.listener = props.certificate ? this.addHttpsListeners(props.certificate, props.sslPolicy) : this.addHttpListener();
+    this.listener = props.certificate
+      ? this.addHttpsListeners(props.certificate, props.sslPolicy)
+      : this.addHttpListener();
     this.acknowledgeFindings(props);
     new ApplicationListenerRule(this, 'InternalPathsNotFound', {
       listener: this.listener,
@@ -106,7 +121,10 @@ export class HardenedAlb extends Construct {
     }
   }
 
-  private addHttpsListeners(certificate: ICertificate, sslPolicy: SslPolicy | undefined): ApplicationListener {
+  private addHttpsListeners(
+    certificate: ICertificate,
+    sslPolicy: SslPolicy | undefined,
+  ): ApplicationListener {
     const redirect = this.loadBalancer.addListener('Http', {
       port: 80,
       protocol: ApplicationProtocol.HTTP,
@@ -139,5 +157,8 @@ export class HardenedAlb extends Construct {
 }
 
 function notFound(): ListenerAction {
-  return ListenerAction.fixedResponse(404, { contentType: 'application/json', messageBody: notFoundBody });
+  return ListenerAction.fixedResponse(404, {
+    contentType: 'application/json',
+    messageBody: notFoundBody,
+  });
 }

@@ -1,5 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
-import { Peer, Port, SecurityGroup, SubnetType, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import {
+  Peer,
+  Port,
+  SecurityGroup,
+  SubnetType,
+  type ISecurityGroup,
+  type IVpc,
+} from 'aws-cdk-lib/aws-ec2';
 import {
   ApplicationLoadBalancer,
   ApplicationProtocol,
@@ -56,8 +63,10 @@ export class InternalServiceAlb extends Construct {
       description: `${props.description}: only from the listed callers`,
       allowAllOutbound: false,
     });
-    for (const caller of props.allowedSecurityGroups) this.securityGroup.addIngressRule(caller, Port.tcp(port), 'a caller of the service');
-    for (const cidr of props.allowedCidrs) this.securityGroup.addIngressRule(Peer.ipv4(cidr), Port.tcp(port), 'operators (admin calls)');
+    for (const caller of props.allowedSecurityGroups)
+      this.securityGroup.addIngressRule(caller, Port.tcp(port), 'a caller of the service');
+    for (const cidr of props.allowedCidrs)
+      this.securityGroup.addIngressRule(Peer.ipv4(cidr), Port.tcp(port), 'operators (admin calls)');
     this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
       internetFacing: false,
@@ -68,13 +77,33 @@ export class InternalServiceAlb extends Construct {
       idleTimeout: Duration.seconds(props.idleTimeoutSeconds),
       deletionProtection: props.deletionProtection,
     });
-    this.loadBalancer.logAccessLogs(createAccessLogBucket(this, 'AccessLogs', { expirationDays: props.accessLogExpirationDays }), 'internal-alb');
-    const notFound = ListenerAction.fixedResponse(404, { contentType: 'application/json', messageBody: notFoundBody });
+    this.loadBalancer.logAccessLogs(
+      createAccessLogBucket(this, 'AccessLogs', { expirationDays: props.accessLogExpirationDays }),
+      'internal-alb',
+    );
+    const notFound = ListenerAction.fixedResponse(404, {
+      contentType: 'application/json',
+      messageBody: notFoundBody,
+    });
     const tls = props.internalTls;
     this.listener = tls
-      ? this.loadBalancer.addListener('Https', { port, protocol: ApplicationProtocol.HTTPS, certificates: [tls.certificate], sslPolicy: SslPolicy.TLS13_12_RES_PQ, open: false, defaultAction: notFound })
-      : this.loadBalancer.addListener('Http', { port, protocol: ApplicationProtocol.HTTP, open: false, defaultAction: notFound });
-    this.url = tls ? `https://${internalName(this, 'Name', tls, props.hostLabel, this.loadBalancer)}` : `http://${this.loadBalancer.loadBalancerDnsName}`;
+      ? this.loadBalancer.addListener('Https', {
+          port,
+          protocol: ApplicationProtocol.HTTPS,
+          certificates: [tls.certificate],
+          sslPolicy: SslPolicy.TLS13_12_RES_PQ,
+          open: false,
+          defaultAction: notFound,
+        })
+      : this.loadBalancer.addListener('Http', {
+          port,
+          protocol: ApplicationProtocol.HTTP,
+          open: false,
+          defaultAction: notFound,
+        });
+    this.url = tls
+      ? `https://${internalName(this, 'Name', tls, props.hostLabel, this.loadBalancer)}`
+      : `http://${this.loadBalancer.loadBalancerDnsName}`;
     this.acknowledgeFindings(props);
   }
 
@@ -85,7 +114,11 @@ export class InternalServiceAlb extends Construct {
       'Internal load balancer in private subnets, reachable only from the listed security groups and operator ranges; the web ACL guards the public entry point.',
     );
     if (!props.deletionProtection) {
-      acknowledge(this.loadBalancer, nistAndPci('ELBDeletionProtectionEnabled'), 'Deletion protection is off only in non-production stages (the config policy refuses it in production).');
+      acknowledge(
+        this.loadBalancer,
+        nistAndPci('ELBDeletionProtectionEnabled'),
+        'Deletion protection is off only in non-production stages (the config policy refuses it in production).',
+      );
     }
     if (!props.internalTls) {
       acknowledge(

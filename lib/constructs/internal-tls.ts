@@ -1,7 +1,17 @@
-import { Certificate, CertificateValidation, type ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import {
+  Certificate,
+  CertificateValidation,
+  type ICertificate,
+} from 'aws-cdk-lib/aws-certificatemanager';
 import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { ILoadBalancerV2 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import { ARecord, HostedZone, PrivateHostedZone, RecordTarget, type IHostedZone } from 'aws-cdk-lib/aws-route53';
+import {
+  ARecord,
+  HostedZone,
+  PrivateHostedZone,
+  RecordTarget,
+  type IHostedZone,
+} from 'aws-cdk-lib/aws-route53';
 import { LoadBalancerTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
 import type { InternalTlsConfig } from '../config/schema';
@@ -41,7 +51,10 @@ export class InternalTls extends Construct implements InternalTlsEndpoint {
       comment: 'Internal service names (TLS inside the VPC); resolvable only from the VPC',
     });
     const validationZone = props.validationHostedZone
-      ? HostedZone.fromHostedZoneAttributes(this, 'ValidationZone', { hostedZoneId: props.validationHostedZone.id, zoneName: props.validationHostedZone.name })
+      ? HostedZone.fromHostedZoneAttributes(this, 'ValidationZone', {
+          hostedZoneId: props.validationHostedZone.id,
+          zoneName: props.validationHostedZone.name,
+        })
       : undefined;
     this.certificate = new Certificate(this, 'Certificate', {
       domainName: `*.${props.domain}`,
@@ -51,7 +64,17 @@ export class InternalTls extends Construct implements InternalTlsEndpoint {
 }
 
 /** An alias record `<label>.<domain>` in the private zone to an internal load balancer; returns the name. */
-export function internalName(scope: Construct, id: string, endpoint: InternalTlsEndpoint, label: string, loadBalancer: ILoadBalancerV2): string {
-  new ARecord(scope, id, { zone: endpoint.zone, recordName: label, target: RecordTarget.fromAlias(new LoadBalancerTarget(loadBalancer)) });
+export function internalName(
+  scope: Construct,
+  id: string,
+  endpoint: InternalTlsEndpoint,
+  label: string,
+  loadBalancer: ILoadBalancerV2,
+): string {
+  new ARecord(scope, id, {
+    zone: endpoint.zone,
+    recordName: label,
+    target: RecordTarget.fromAlias(new LoadBalancerTarget(loadBalancer)),
+  });
   return `${label}.${endpoint.domain}`;
 }

@@ -13,7 +13,8 @@ export const lambdaBundling = {
   target: 'node24',
   mainFields: ['module', 'main'],
   // Some dependencies still call require(); ESM bundles get one.
-  banner: "import { createRequire as topLevelCreateRequire } from 'module'; const require = topLevelCreateRequire(import.meta.url);",
+  banner:
+    "import { createRequire as topLevelCreateRequire } from 'module'; const require = topLevelCreateRequire(import.meta.url);",
 } as const;
 
 /** The same options in esbuild's own shape (for builds outside CDK: the bundle test and benchmark). */

@@ -23,7 +23,10 @@ export class SourceScopedLambdaTarget implements IApplicationLoadBalancerTarget 
   attachToApplicationTargetGroup(targetGroup: IApplicationTargetGroup): LoadBalancerTargetProps {
     // A fixed id: a grant's id would hash the condition's tokens, which are numbered per process.
     if (this.fn.permissionsNode.tryFindChild(loadBalancerPermissionId) === undefined) {
-      this.fn.addPermission(loadBalancerPermissionId, { principal: new ServicePrincipal('elasticloadbalancing.amazonaws.com'), sourceArn: targetGroupArnPattern() });
+      this.fn.addPermission(loadBalancerPermissionId, {
+        principal: new ServicePrincipal('elasticloadbalancing.amazonaws.com'),
+        sourceArn: targetGroupArnPattern(),
+      });
     }
     // Registering the function needs the permission first.
     targetGroup.node.addDependency(this.fn.permissionsNode.findChild(loadBalancerPermissionId));

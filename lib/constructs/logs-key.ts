@@ -24,7 +24,13 @@ export class LogsKey extends Construct {
       new PolicyStatement({
         sid: 'AllowCloudWatchLogsOfThisAccount',
         principals: [new ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        actions: [
+          'kms:Encrypt*',
+          'kms:Decrypt*',
+          'kms:ReEncrypt*',
+          'kms:GenerateDataKey*',
+          'kms:Describe*',
+        ],
         resources: ['*'],
         conditions: {
           ArnLike: {

@@ -35,7 +35,8 @@ export const logsEncryptionContextKey = 'kms:EncryptionContext:aws:logs:arn';
 function requirePermissionSource(permission: CfnPermission): void {
   const principal = permission.principal;
   const isService = typeof principal === 'string' && principal.endsWith('.amazonaws.com');
-  if (!isService || permission.sourceArn !== undefined || permission.sourceAccount !== undefined) return;
+  if (!isService || permission.sourceArn !== undefined || permission.sourceAccount !== undefined)
+    return;
   throw new Error(
     `${permission.node.path}: the Lambda permission for ${principal} names no SourceArn or SourceAccount; ` +
       'scope it to the resource or the account that may invoke the function (Control Tower proactive controls)',
@@ -50,8 +51,10 @@ function requirePermissionSource(permission: CfnPermission): void {
 export function scopeServicePermissionsToAccount(fn: IFunction): void {
   for (const child of fn.node.children) {
     if (!(child instanceof CfnPermission)) continue;
-    if (typeof child.principal !== 'string' || !child.principal.endsWith('.amazonaws.com')) continue;
-    if (child.sourceArn === undefined && child.sourceAccount === undefined) child.sourceAccount = Stack.of(fn).account;
+    if (typeof child.principal !== 'string' || !child.principal.endsWith('.amazonaws.com'))
+      continue;
+    if (child.sourceArn === undefined && child.sourceAccount === undefined)
+      child.sourceAccount = Stack.of(fn).account;
   }
 }
 
@@ -67,7 +70,9 @@ interface PolicyStatementJson {
 function guardKeyPolicy(key: CfnKey): void {
   const original: unknown = key.keyPolicy;
   const path = key.node.path;
-  const guard: IPostProcessor = { postProcess: (document: unknown) => guardedPolicyDocument(document, path) };
+  const guard: IPostProcessor = {
+    postProcess: (document: unknown) => guardedPolicyDocument(document, path),
+  };
   key.keyPolicy = Lazy.uncachedAny({
     produce: (context: IResolveContext) => {
       // While CDK prepares (collecting references) the document is only partly resolved: check the final one.
@@ -81,7 +86,10 @@ function guardKeyPolicy(key: CfnKey): void {
 export function guardedPolicyDocument(document: unknown, path: string): unknown {
   const policy = document as { Statement?: PolicyStatementJson[] } | undefined;
   if (!policy || !Array.isArray(policy.Statement)) return document;
-  return { ...policy, Statement: policy.Statement.map((statement) => guardedStatement(statement, path)) };
+  return {
+    ...policy,
+    Statement: policy.Statement.map((statement) => guardedStatement(statement, path)),
+  };
 }
 
 function guardedStatement(statement: PolicyStatementJson, path: string): PolicyStatementJson {
@@ -93,10 +101,18 @@ function guardedStatement(statement: PolicyStatementJson, path: string): PolicyS
         `${sourceConditionKeys.join(' or ')}; say on whose behalf the service may use it (Control Tower proactive controls)`,
     );
   }
-  const actions = typeof statement.Action === 'string' ? [statement.Action] : (statement.Action ?? []);
-  if (!actions.includes('kms:CreateGrant') || conditionKeys(statement).includes('kms:GrantIsForAWSResource')) return statement;
+  const actions =
+    typeof statement.Action === 'string' ? [statement.Action] : (statement.Action ?? []);
+  if (
+    !actions.includes('kms:CreateGrant') ||
+    conditionKeys(statement).includes('kms:GrantIsForAWSResource')
+  )
+    return statement;
   const condition = statement.Condition ?? {};
-  return { ...statement, Condition: { ...condition, Bool: { ...condition.Bool, 'kms:GrantIsForAWSResource': 'true' } } };
+  return {
+    ...statement,
+    Condition: { ...condition, Bool: { ...condition.Bool, 'kms:GrantIsForAWSResource': 'true' } },
+  };
 }
 
 export function servicePrincipals(statement: PolicyStatementJson): string[] {
@@ -104,7 +120,9 @@ export function servicePrincipals(statement: PolicyStatementJson): string[] {
   if (principal === undefined || typeof principal === 'string') return [];
   const service = principal.Service;
   if (service === undefined) return [];
-  return (Array.isArray(service) ? service : [service]).map((entry) => (typeof entry === 'string' ? entry : JSON.stringify(entry)));
+  return (Array.isArray(service) ? service : [service]).map((entry) =>
+    typeof entry === 'string' ? entry : JSON.stringify(entry),
+  );
 }
 
 function conditionKeys(statement: PolicyStatementJson): string[] {
@@ -114,7 +132,13 @@ function conditionKeys(statement: PolicyStatementJson): string[] {
 /** aws:SourceAccount / aws:SourceArn, or (for CloudWatch Logs) its encryption context scoped to this account. */
 export function hasSourceCondition(statement: PolicyStatementJson): boolean {
   if (conditionKeys(statement).some((key) => sourceConditionKeys.includes(key))) return true;
-  const onlyLogs = servicePrincipals(statement).every((service) => /^logs\./.test(service) || service.includes('"logs."'));
-  const logsContext = Object.values(statement.Condition ?? {}).find((entries) => entries[logsEncryptionContextKey] !== undefined)?.[logsEncryptionContextKey];
-  return onlyLogs && logsContext !== undefined && JSON.stringify(logsContext).includes('AWS::AccountId');
+  const onlyLogs = servicePrincipals(statement).every(
+    (service) => /^logs\./.test(service) || service.includes('"logs."'),
+  );
+  const logsContext = Object.values(statement.Condition ?? {}).find(
+    (entries) => entries[logsEncryptionContextKey] !== undefined,
+  )?.[logsEncryptionContextKey];
+  return (
+    onlyLogs && logsContext !== undefined && JSON.stringify(logsContext).includes('AWS::AccountId')
+  );
 }

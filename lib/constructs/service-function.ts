@@ -50,7 +50,10 @@ export class ServiceFunction extends Construct {
       description: `${props.description}: no inbound; outbound only as granted`,
       allowAllOutbound: false,
     });
-    this.logGroup = new EncryptedLogGroup(this, 'Logs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
+    this.logGroup = new EncryptedLogGroup(this, 'Logs', {
+      encryptionKey: props.logsKey,
+      retentionDays: props.logRetentionDays,
+    });
     this.function = new NodejsFunction(this, 'Function', {
       entry: join(repoRoot, props.entry),
       handler: 'handler',
@@ -117,7 +120,15 @@ export class ServiceFunction extends Construct {
     );
     const defaultPolicy = role.node.tryFindChild('DefaultPolicy');
     if (!defaultPolicy) return;
-    acknowledge(defaultPolicy, ['AwsSolutions-IAM5[Resource::*]'], 'X-Ray PutTraceSegments and PutTelemetryRecords (and GetRandomPassword for rotation) have no resource-level permissions; every other statement names its resources.');
-    acknowledge(defaultPolicy, nistAndPci('IAMNoInlinePolicy'), "CDK generates this policy from the function's grants; it is specific to this one role and has no other use to share.");
+    acknowledge(
+      defaultPolicy,
+      ['AwsSolutions-IAM5[Resource::*]'],
+      'X-Ray PutTraceSegments and PutTelemetryRecords (and GetRandomPassword for rotation) have no resource-level permissions; every other statement names its resources.',
+    );
+    acknowledge(
+      defaultPolicy,
+      nistAndPci('IAMNoInlinePolicy'),
+      "CDK generates this policy from the function's grants; it is specific to this one role and has no other use to share.",
+    );
   }
 }

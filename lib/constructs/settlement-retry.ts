@@ -29,8 +29,12 @@ export interface SettlementRetryProps {
 }
 
 /** Every problem with the retry window: the last receive must come before the hold expires. */
-export function settlementRetryWindowProblems(input: { holdTimeoutSeconds: number; queuedWithinSeconds: number }): string[] {
-  const lastReceiveSeconds = input.queuedWithinSeconds + settlementReceivesMax * settlementVisibilitySeconds;
+export function settlementRetryWindowProblems(input: {
+  holdTimeoutSeconds: number;
+  queuedWithinSeconds: number;
+}): string[] {
+  const lastReceiveSeconds =
+    input.queuedWithinSeconds + settlementReceivesMax * settlementVisibilitySeconds;
   if (lastReceiveSeconds < input.holdTimeoutSeconds) return [];
   return [
     `settlement retries end too late: a settlement queued up to ${input.queuedWithinSeconds} s after its hold (the proxy's function timeout), ` +
@@ -64,7 +68,10 @@ export class SettlementRetry extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     }));
     const encryption = { encryption: QueueEncryption.KMS, encryptionMasterKey, enforceSSL: true };
-    this.deadLetterQueue = new Queue(this, 'DeadLetters', { ...encryption, retentionPeriod: Duration.days(14) });
+    this.deadLetterQueue = new Queue(this, 'DeadLetters', {
+      ...encryption,
+      retentionPeriod: Duration.days(14),
+    });
     this.queue = new Queue(this, 'Settlements', {
       ...encryption,
       visibilityTimeout: Duration.seconds(settlementVisibilitySeconds),
@@ -81,14 +88,25 @@ export class SettlementRetry extends Construct {
       description: 'Settles holds the proxy could not settle inline (from the settlement queue)',
       // Below the visibility timeout: a message is never handled twice at once.
       timeout: Duration.seconds(settlementVisibilitySeconds - 5),
-      asynchronousFailures: 'a message that fails returns to the settlement queue and, after its last receive, goes to the dead-letter queue of that queue',
-      environment: { CREDITS_KEY_SECRET_ARN: props.creditsKeySecret.secretArn, STAGE: props.stage, SETTLEMENT_RECEIVES_MAX: String(settlementReceivesMax) },
+      asynchronousFailures:
+        'a message that fails returns to the settlement queue and, after its last receive, goes to the dead-letter queue of that queue',
+      environment: {
+        CREDITS_KEY_SECRET_ARN: props.creditsKeySecret.secretArn,
+        STAGE: props.stage,
+        SETTLEMENT_RECEIVES_MAX: String(settlementReceivesMax),
+      },
     });
     props.creditsKeySecret.grantRead(this.settle.function);
     // Secrets Manager and KMS through the VPC's interface endpoints.
-    this.settle.securityGroup.addEgressRule(Peer.ipv4(props.vpc.vpcCidrBlock), Port.tcp(443), 'AWS APIs through the VPC endpoints');
+    this.settle.securityGroup.addEgressRule(
+      Peer.ipv4(props.vpc.vpcCidrBlock),
+      Port.tcp(443),
+      'AWS APIs through the VPC endpoints',
+    );
     // One message per invocation: its one credits call always fits the function's timeout.
-    this.settle.function.addEventSource(new SqsEventSource(this.queue, { batchSize: 1, reportBatchItemFailures: true }));
+    this.settle.function.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: 1, reportBatchItemFailures: true }),
+    );
   }
 
   /**
@@ -96,8 +114,15 @@ export class SettlementRetry extends Construct {
    * needs for it on the queue's key (named, not the wildcards `grantSendMessages` writes).
    */
   allowSend(fn: IFunction): void {
-    fn.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }));
-    fn.addToRolePolicy(new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.queueKey.keyArn] }));
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [this.queueKey.keyArn],
+      }),
+    );
   }
 
   /** The credits service's URL, once its load balancer exists. */

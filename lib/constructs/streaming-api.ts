@@ -8,7 +8,15 @@ import {
   ResponseTransferMode,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
-import { CfnSecurityGroupEgress, InterfaceVpcEndpoint, InterfaceVpcEndpointAwsService, Port, SecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import {
+  CfnSecurityGroupEgress,
+  InterfaceVpcEndpoint,
+  InterfaceVpcEndpointAwsService,
+  Port,
+  SecurityGroup,
+  type ISubnet,
+  type IVpc,
+} from 'aws-cdk-lib/aws-ec2';
 import {
   ApplicationListenerRule,
   ApplicationProtocol,
@@ -24,7 +32,12 @@ import { IpTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { AnyPrincipal, Effect, PolicyDocument, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId, type AwsSdkCall } from 'aws-cdk-lib/custom-resources';
+import {
+  AwsCustomResource,
+  AwsCustomResourcePolicy,
+  PhysicalResourceId,
+  type AwsSdkCall,
+} from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
 import { EncryptedLogGroup } from './encrypted-log-group';
@@ -106,7 +119,10 @@ export class StreamingApi extends Construct {
       }),
     );
 
-    this.accessLogs = new EncryptedLogGroup(this, 'AccessLogs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
+    this.accessLogs = new EncryptedLogGroup(this, 'AccessLogs', {
+      encryptionKey: props.logsKey,
+      retentionDays: props.logRetentionDays,
+    });
     this.api = this.createApi(props);
     this.endpointAddresses = this.lookUpEndpointAddresses(props);
     this.targetGroup = new ApplicationTargetGroup(this, 'Targets', {
@@ -136,7 +152,11 @@ export class StreamingApi extends Construct {
    */
   private admitLoadBalancer(listener: ApplicationListener): void {
     listener.connections.securityGroups.forEach((group, index) => {
-      this.endpointSecurityGroup.addIngressRule(group, Port.tcp(endpointPort), 'HTTPS from the public ALB');
+      this.endpointSecurityGroup.addIngressRule(
+        group,
+        Port.tcp(endpointPort),
+        'HTTPS from the public ALB',
+      );
       new CfnSecurityGroupEgress(this, `LoadBalancerEgress${index}`, {
         groupId: group.securityGroupId,
         ipProtocol: 'tcp',
@@ -194,7 +214,9 @@ export class StreamingApi extends Construct {
       allowTestInvoke: false,
     });
     for (const pattern of props.pathPatterns) {
-      const resource = pattern.endsWith('/*') ? api.root.resourceForPath(pattern.slice(0, -2)).addResource('{proxy+}') : api.root.resourceForPath(pattern);
+      const resource = pattern.endsWith('/*')
+        ? api.root.resourceForPath(pattern.slice(0, -2)).addResource('{proxy+}')
+        : api.root.resourceForPath(pattern);
       resource.addMethod('ANY', integration);
     }
     this.acknowledgeApiFindings(api);
@@ -203,7 +225,10 @@ export class StreamingApi extends Construct {
 
   /** One lookup per subnet, so each address keeps its zone's place whatever order EC2 lists ENIs in. */
   private lookUpEndpointAddresses(props: StreamingApiProps): string[] {
-    const lookupLogs = new EncryptedLogGroup(this, 'AddressLookupLogs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
+    const lookupLogs = new EncryptedLogGroup(this, 'AddressLookupLogs', {
+      encryptionKey: props.logsKey,
+      retentionDays: props.logRetentionDays,
+    });
     const policy = AwsCustomResourcePolicy.fromStatements([
       // DescribeNetworkInterfaces has no resource-level permissions; it is read-only.
       new PolicyStatement({ actions: ['ec2:DescribeNetworkInterfaces'], resources: ['*'] }),
@@ -217,10 +242,15 @@ export class StreamingApi extends Construct {
             { Name: 'vpc-id', Values: [props.vpc.vpcId] },
             { Name: 'subnet-id', Values: [subnet.subnetId] },
             // EC2 describes each ENI of an interface endpoint with the endpoint's id.
-            { Name: 'description', Values: [`VPC Endpoint Interface ${this.endpoint.vpcEndpointId}`] },
+            {
+              Name: 'description',
+              Values: [`VPC Endpoint Interface ${this.endpoint.vpcEndpointId}`],
+            },
           ],
         },
-        physicalResourceId: PhysicalResourceId.of(`${this.endpoint.vpcEndpointId}-${subnet.subnetId}`),
+        physicalResourceId: PhysicalResourceId.of(
+          `${this.endpoint.vpcEndpointId}-${subnet.subnetId}`,
+        ),
         outputPaths: ['NetworkInterfaces.0.PrivateIpAddress'],
       };
       const lookup = new AwsCustomResource(this, `EndpointAddress${index}`, {
@@ -251,9 +281,17 @@ export class StreamingApi extends Construct {
     });
     const transforms: CfnListenerRule.TransformProperty[] = [
       // The endpoint routes on the Host header: it must name the private API.
-      { type: 'host-header-rewrite', hostHeaderRewriteConfig: { rewrites: [{ regex: '^.*$', replace: this.apiHostName }] } },
+      {
+        type: 'host-header-rewrite',
+        hostHeaderRewriteConfig: { rewrites: [{ regex: '^.*$', replace: this.apiHostName }] },
+      },
       // REST API paths start with the stage: /v1/models becomes /api/v1/models (the function still sees /v1/models).
-      { type: 'url-rewrite', urlRewriteConfig: { rewrites: [{ regex: '^/(.*)$', replace: `/${streamingApiStageName}/$1` }] } },
+      {
+        type: 'url-rewrite',
+        urlRewriteConfig: {
+          rewrites: [{ regex: '^/(.*)$', replace: `/${streamingApiStageName}/$1` }],
+        },
+      },
     ];
     (rule.node.defaultChild as CfnListenerRule).transforms = transforms;
     return rule;
@@ -289,23 +327,33 @@ export class StreamingApi extends Construct {
     if (cloudWatchRole) {
       acknowledge(
         cloudWatchRole,
-        ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]'],
+        [
+          'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        ],
         "AWS's own policy for API Gateway's account-wide log delivery role, which AWS keeps current with the service; it is assumable only by API Gateway.",
       );
     }
   }
 
   private acknowledgeLookupFindings(): void {
-    const provider = Stack.of(this).node.tryFindChild(`AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`);
+    const provider = Stack.of(this).node.tryFindChild(
+      `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`,
+    );
     if (!provider) return;
     acknowledge(
       provider,
-      ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
+      [
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      ],
       "CDK's provider of the endpoint address lookups: AWS's own minimal policy for a function's log delivery.",
     );
     acknowledge(
       provider,
-      [...nistAndPci('LambdaInsideVPC'), ...nistAndPci('LambdaDLQ'), ...nistAndPci('LambdaConcurrency')],
+      [
+        ...nistAndPci('LambdaInsideVPC'),
+        ...nistAndPci('LambdaDLQ'),
+        ...nistAndPci('LambdaConcurrency'),
+      ],
       "CDK's provider of the endpoint address lookups runs only while CloudFormation deploys this stack, invoked synchronously by it, and calls only the read-only EC2 DescribeNetworkInterfaces API; it handles no client traffic or data.",
     );
   }
@@ -313,11 +361,23 @@ export class StreamingApi extends Construct {
 
 /** Deny every invocation that does not come through the endpoint; allow the ones that do. */
 function onlyThroughEndpoint(endpointId: string): PolicyDocument {
-  const invoke = { principals: [new AnyPrincipal()], actions: ['execute-api:Invoke'], resources: ['execute-api:/*'] };
+  const invoke = {
+    principals: [new AnyPrincipal()],
+    actions: ['execute-api:Invoke'],
+    resources: ['execute-api:/*'],
+  };
   return new PolicyDocument({
     statements: [
-      new PolicyStatement({ ...invoke, effect: Effect.DENY, conditions: { StringNotEquals: { 'aws:SourceVpce': endpointId } } }),
-      new PolicyStatement({ ...invoke, effect: Effect.ALLOW, conditions: { StringEquals: { 'aws:SourceVpce': endpointId } } }),
+      new PolicyStatement({
+        ...invoke,
+        effect: Effect.DENY,
+        conditions: { StringNotEquals: { 'aws:SourceVpce': endpointId } },
+      }),
+      new PolicyStatement({
+        ...invoke,
+        effect: Effect.ALLOW,
+        conditions: { StringEquals: { 'aws:SourceVpce': endpointId } },
+      }),
     ],
   });
 }

@@ -56,7 +56,10 @@ interface Cidr {
 
 export function parseIpv4(text: string): number {
   const parts = text.split('.');
-  if (parts.length !== 4 || parts.some((part) => !/^(0|[1-9]\d{0,2})$/.test(part) || Number(part) > 255)) {
+  if (
+    parts.length !== 4 ||
+    parts.some((part) => !/^(0|[1-9]\d{0,2})$/.test(part) || Number(part) > 255)
+  ) {
     throw new ReplicaAddressError(`'${text}' is not an IPv4 address`);
   }
   return parts.reduce((value, part) => value * 256 + Number(part), 0);
@@ -73,7 +76,8 @@ export function parseCidr(text: string): Cidr {
     throw new ReplicaAddressError(`'${text}' is not an IPv4 CIDR block`);
   }
   const network = parseIpv4(address);
-  if (network % 2 ** (32 - prefixLength) !== 0) throw new ReplicaAddressError(`'${text}' has host bits set`);
+  if (network % 2 ** (32 - prefixLength) !== 0)
+    throw new ReplicaAddressError(`'${text}' has host bits set`);
   return { network, prefixLength };
 }
 
@@ -96,8 +100,10 @@ export function planReplicaAddresses(options: ReplicaAddressOptions): ReplicaAdd
   if (!Number.isInteger(replicaCount) || replicaCount < 1 || replicaCount > replicaCountMax) {
     throw new ReplicaAddressError(`replica count ${replicaCount} is outside 1..${replicaCountMax}`);
   }
-  if (subnetCidrs.length === 0) throw new ReplicaAddressError('no ledger subnets to place replicas in');
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new ReplicaAddressError(`port ${port} is not a TCP port`);
+  if (subnetCidrs.length === 0)
+    throw new ReplicaAddressError('no ledger subnets to place replicas in');
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new ReplicaAddressError(`port ${port} is not a TCP port`);
   const zoneCount = subnetCidrs.length;
   const replicas: ReplicaPlacement[] = [];
   const owners = new Map<string, number>();
@@ -107,7 +113,11 @@ export function planReplicaAddresses(options: ReplicaAddressOptions): ReplicaAdd
     const { network, prefixLength } = parseCidr(subnetCidr);
     const size = 2 ** (32 - prefixLength);
     const hostOffset = firstHostOffset + Math.floor(replica / zoneCount);
-    if (!Number.isInteger(hostOffset) || hostOffset < subnetReservedLowCount || hostOffset > size - 1 - subnetReservedHighCount) {
+    if (
+      !Number.isInteger(hostOffset) ||
+      hostOffset < subnetReservedLowCount ||
+      hostOffset > size - 1 - subnetReservedHighCount
+    ) {
       throw new ReplicaAddressError(
         `replica ${replica} would take host ${hostOffset} of ${subnetCidr}, outside its usable hosts ` +
           `${subnetReservedLowCount}..${size - 1 - subnetReservedHighCount} (AWS reserves the first ${subnetReservedLowCount} and the last one)`,
@@ -116,7 +126,9 @@ export function planReplicaAddresses(options: ReplicaAddressOptions): ReplicaAdd
     const address = formatIpv4(network + hostOffset);
     const owner = owners.get(address);
     if (owner !== undefined) {
-      throw new ReplicaAddressError(`replica ${replica} and replica ${owner} would both use ${address}; the ledger subnets overlap`);
+      throw new ReplicaAddressError(
+        `replica ${replica} and replica ${owner} would both use ${address}; the ledger subnets overlap`,
+      );
     }
     owners.set(address, replica);
     replicas.push({ replica, zoneIndex, subnetCidr, address, endpoint: `${address}:${port}` });
@@ -130,7 +142,11 @@ export function planReplicaAddresses(options: ReplicaAddressOptions): ReplicaAdd
  * the next address aligned to its size. The ledger stack checks the result against the VPC's own
  * subnets, so a change to the network layout fails synth instead of misplacing a replica.
  */
-export function ledgerSubnetCidrs(vpcCidr: string, zoneCount: number, groupPrefixLengths: readonly number[] = [24, 20, 24]): string[] {
+export function ledgerSubnetCidrs(
+  vpcCidr: string,
+  zoneCount: number,
+  groupPrefixLengths: readonly number[] = [24, 20, 24],
+): string[] {
   const vpc = parseCidr(vpcCidr);
   const vpcEnd = vpc.network + 2 ** (32 - vpc.prefixLength);
   let next = vpc.network;
@@ -140,7 +156,8 @@ export function ledgerSubnetCidrs(vpcCidr: string, zoneCount: number, groupPrefi
     const size = 2 ** (32 - prefixLength);
     for (let zone = 0; zone < zoneCount; zone += 1) {
       const start = Math.ceil(next / size) * size;
-      if (start + size > vpcEnd) throw new ReplicaAddressError(`the subnets do not fit in ${vpcCidr}`);
+      if (start + size > vpcEnd)
+        throw new ReplicaAddressError(`the subnets do not fit in ${vpcCidr}`);
       last.push(`${formatIpv4(start)}/${prefixLength}`);
       next = start + size;
     }

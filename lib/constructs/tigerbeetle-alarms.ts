@@ -1,10 +1,19 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  Metric,
+  TreatMissingData,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Volume } from 'aws-cdk-lib/aws-ec2';
 import type { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
 import type { Ec2Service } from 'aws-cdk-lib/aws-ecs';
-import type { NetworkLoadBalancer, NetworkTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type {
+  NetworkLoadBalancer,
+  NetworkTargetGroup,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { type Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -44,7 +53,12 @@ export class LedgerAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: LedgerAlarmsProps) {
     super(scope, id);
-    this.topic = createAlarmTopic(this, { keyId: 'TopicKey', topicId: 'Topic', keyDescription: 'Encrypts the ledger alarm topic', displayName: 'Ledger alarms' });
+    this.topic = createAlarmTopic(this, {
+      keyId: 'TopicKey',
+      topicId: 'Topic',
+      keyDescription: 'Encrypts the ledger alarm topic',
+      displayName: 'Ledger alarms',
+    });
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
 
     for (const replica of props.replicas) this.addReplicaAlarms(props.clusterName, replica);
@@ -55,16 +69,27 @@ export class LedgerAlarms extends Construct {
   private alarm(
     id: string,
     metric: IMetric,
-    options: { threshold: number; evaluationPeriods: number; description: string; missing?: TreatMissingData; below?: boolean; runbook?: string },
+    options: {
+      threshold: number;
+      evaluationPeriods: number;
+      description: string;
+      missing?: TreatMissingData;
+      below?: boolean;
+      runbook?: string;
+    },
   ): void {
     const runbook = `docs/runbooks/${options.runbook ?? 'ledger-restore.md'}`;
     const alarm = new Alarm(this, id, {
       metric,
       threshold: options.threshold,
       evaluationPeriods: options.evaluationPeriods,
-      comparisonOperator: options.below ? ComparisonOperator.LESS_THAN_THRESHOLD : ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      comparisonOperator: options.below
+        ? ComparisonOperator.LESS_THAN_THRESHOLD
+        : ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: options.missing ?? TreatMissingData.NOT_BREACHING,
-      alarmDescription: options.description.includes('runbook:') ? options.description : `${options.description} (runbook: ${runbook})`,
+      alarmDescription: options.description.includes('runbook:')
+        ? options.description
+        : `${options.description} (runbook: ${runbook})`,
     });
     alarm.addAlarmAction(new SnsAction(this.topic));
     alarm.addOkAction(new SnsAction(this.topic));
@@ -74,42 +99,80 @@ export class LedgerAlarms extends Construct {
   private addReplicaAlarms(clusterName: string, replica: LedgerAlarmReplica): void {
     const index = replica.replica;
     const minute = Duration.minutes(1);
-    this.alarm(`Replica${index}NotRunning`, new Metric({
-      namespace: 'ECS/ContainerInsights',
-      metricName: 'RunningTaskCount',
-      dimensionsMap: { ClusterName: clusterName, ServiceName: replica.service.serviceName },
-      statistic: 'Minimum',
-      period: minute,
-    }), { threshold: 1, below: true, evaluationPeriods: 3, missing: TreatMissingData.BREACHING, description: `TigerBeetle replica ${index} has no running task (runbook: docs/runbooks/ledger-restore.md)` });
-    this.alarm(`Replica${index}HostStatusCheck`, new Metric({
-      namespace: 'AWS/EC2',
-      metricName: 'StatusCheckFailed',
-      dimensionsMap: { AutoScalingGroupName: replica.autoScalingGroup.autoScalingGroupName },
-      statistic: 'Maximum',
-      period: minute,
-    }), { threshold: 1, evaluationPeriods: 2, description: `The host of TigerBeetle replica ${index} fails its EC2 status checks` });
-    for (const [check, what] of [['VolumeIOPSExceededCheck', 'IOPS'], ['VolumeThroughputExceededCheck', 'throughput']] as const) {
-      this.alarm(`Replica${index}Volume${what === 'IOPS' ? 'Iops' : 'Throughput'}Saturated`, new Metric({
-        namespace: 'AWS/EBS',
-        metricName: check,
-        dimensionsMap: { VolumeId: replica.volume.volumeId },
-        statistic: 'Average',
+    this.alarm(
+      `Replica${index}NotRunning`,
+      new Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName: 'RunningTaskCount',
+        dimensionsMap: { ClusterName: clusterName, ServiceName: replica.service.serviceName },
+        statistic: 'Minimum',
         period: minute,
-      }), { threshold: 0.5, evaluationPeriods: 5, description: `The data volume of TigerBeetle replica ${index} runs at its provisioned ${what} (raise ledger.volume${what === 'IOPS' ? 'Iops' : 'ThroughputMiBps'})`, runbook: 'maintenance.md' });
+      }),
+      {
+        threshold: 1,
+        below: true,
+        evaluationPeriods: 3,
+        missing: TreatMissingData.BREACHING,
+        description: `TigerBeetle replica ${index} has no running task (runbook: docs/runbooks/ledger-restore.md)`,
+      },
+    );
+    this.alarm(
+      `Replica${index}HostStatusCheck`,
+      new Metric({
+        namespace: 'AWS/EC2',
+        metricName: 'StatusCheckFailed',
+        dimensionsMap: { AutoScalingGroupName: replica.autoScalingGroup.autoScalingGroupName },
+        statistic: 'Maximum',
+        period: minute,
+      }),
+      {
+        threshold: 1,
+        evaluationPeriods: 2,
+        description: `The host of TigerBeetle replica ${index} fails its EC2 status checks`,
+      },
+    );
+    for (const [check, what] of [
+      ['VolumeIOPSExceededCheck', 'IOPS'],
+      ['VolumeThroughputExceededCheck', 'throughput'],
+    ] as const) {
+      this.alarm(
+        `Replica${index}Volume${what === 'IOPS' ? 'Iops' : 'Throughput'}Saturated`,
+        new Metric({
+          namespace: 'AWS/EBS',
+          metricName: check,
+          dimensionsMap: { VolumeId: replica.volume.volumeId },
+          statistic: 'Average',
+          period: minute,
+        }),
+        {
+          threshold: 0.5,
+          evaluationPeriods: 5,
+          description: `The data volume of TigerBeetle replica ${index} runs at its provisioned ${what} (raise ledger.volume${what === 'IOPS' ? 'Iops' : 'ThroughputMiBps'})`,
+          runbook: 'maintenance.md',
+        },
+      );
     }
   }
 
   private addGatewayAlarms(props: LedgerAlarmsProps): void {
     const minute = Duration.minutes(1);
-    this.alarm('GatewayUnhealthyHosts', props.targetGroup.metrics.unHealthyHostCount({ period: minute, statistic: 'Maximum' }), {
-      threshold: 1,
-      evaluationPeriods: 3,
-      description: 'A ledger gateway fails its /ready health check (it cannot reach the cluster, or is down)',
-      runbook: 'credits-down.md',
-    });
+    this.alarm(
+      'GatewayUnhealthyHosts',
+      props.targetGroup.metrics.unHealthyHostCount({ period: minute, statistic: 'Maximum' }),
+      {
+        threshold: 1,
+        evaluationPeriods: 3,
+        description:
+          'A ledger gateway fails its /ready health check (it cannot reach the cluster, or is down)',
+        runbook: 'credits-down.md',
+      },
+    );
     const serverErrors = new MetricFilter(this, 'GatewayServerErrorsFilter', {
       logGroup: props.gatewayLogGroup,
-      filterPattern: FilterPattern.all(FilterPattern.stringValue('$.message', '=', 'request'), FilterPattern.numberValue('$.status', '>=', 500)),
+      filterPattern: FilterPattern.all(
+        FilterPattern.stringValue('$.message', '=', 'request'),
+        FilterPattern.numberValue('$.status', '>=', 500),
+      ),
       metricNamespace,
       metricName: 'ServerErrors',
       metricValue: '1',
@@ -129,11 +192,15 @@ export class LedgerAlarms extends Construct {
       metricValue: '$.duration_milliseconds',
       unit: undefined,
     });
-    this.alarm('GatewayLatency', latency.metric({ statistic: 'p99', period: Duration.minutes(5) }), {
-      threshold: gatewayLatencyP99MillisecondsMax,
-      evaluationPeriods: 3,
-      description: `Ledger gateway p99 latency at or above ${gatewayLatencyP99MillisecondsMax} ms for 15 minutes`,
-      runbook: 'credits-down.md',
-    });
+    this.alarm(
+      'GatewayLatency',
+      latency.metric({ statistic: 'p99', period: Duration.minutes(5) }),
+      {
+        threshold: gatewayLatencyP99MillisecondsMax,
+        evaluationPeriods: 3,
+        description: `Ledger gateway p99 latency at or above ${gatewayLatencyP99MillisecondsMax} ms for 15 minutes`,
+        runbook: 'credits-down.md',
+      },
+    );
   }
 }

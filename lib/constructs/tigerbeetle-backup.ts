@@ -48,7 +48,16 @@ export class LedgerBackup extends Construct {
           completionWindow: Duration.hours(4),
           deleteAfter,
           copyActions: props.copyToVaultArn
-            ? [{ destinationBackupVault: BackupVault.fromBackupVaultArn(this, 'CopyVault', props.copyToVaultArn), deleteAfter }]
+            ? [
+                {
+                  destinationBackupVault: BackupVault.fromBackupVaultArn(
+                    this,
+                    'CopyVault',
+                    props.copyToVaultArn,
+                  ),
+                  deleteAfter,
+                },
+              ]
             : undefined,
         }),
       ],
@@ -57,14 +66,22 @@ export class LedgerBackup extends Construct {
     this.plan.addSelection('ReplicaVolumes', {
       resources: [
         ...props.volumes.map((volume) =>
-          BackupResource.fromArn(Stack.of(this).formatArn({ service: 'ec2', resource: 'volume', resourceName: volume.volumeId })),
+          BackupResource.fromArn(
+            Stack.of(this).formatArn({
+              service: 'ec2',
+              resource: 'volume',
+              resourceName: volume.volumeId,
+            }),
+          ),
         ),
         BackupResource.fromTag(tagKey, tagValue),
       ],
     });
     acknowledge(
       this.plan.node.findChild('ReplicaVolumes'),
-      ['AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]'],
+      [
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
+      ],
       'The backup selection role uses AWSBackupServiceRolePolicyForBackup, the AWS-maintained policy AWS Backup requires to snapshot EBS volumes.',
     );
   }

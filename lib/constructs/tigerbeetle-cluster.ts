@@ -22,7 +22,11 @@ import { readFileSync } from 'node:fs';
 import { acknowledge, nistAndPci } from '../compliance';
 import { EncryptedLogGroup } from './encrypted-log-group';
 import { LedgerAlarms } from './tigerbeetle-alarms';
-import { type ReplicaAddressPlan, planReplicaAddresses, replicaPort } from './tigerbeetle-addresses';
+import {
+  type ReplicaAddressPlan,
+  planReplicaAddresses,
+  replicaPort,
+} from './tigerbeetle-addresses';
 import { LedgerBackup } from './tigerbeetle-backup';
 import type { InternalTlsEndpoint } from './internal-tls';
 import { LedgerGateway } from './tigerbeetle-gateway';
@@ -62,7 +66,11 @@ export interface TigerBeetleClusterProps {
   readonly instanceType: string;
   /** The hosts' AMI (pinned: ledger.hostImage). */
   readonly machineImage: IMachineImage;
-  readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
+  readonly volume: {
+    readonly sizeGiB: number;
+    readonly iops: number;
+    readonly throughputMiBps: number;
+  };
   readonly tigerbeetleVersion: string;
   readonly fixedAddressOffset: number;
   readonly cacheGridMiB: number;
@@ -113,18 +121,23 @@ export class TigerBeetleCluster extends Construct {
     });
     this.hostSecurityGroup = new SecurityGroup(this, 'HostSecurityGroup', {
       vpc: props.vpc,
-      description: 'Ledger hosts: the gateway port from the gateway load balancer only; no SSH (SSM Session Manager)',
+      description:
+        'Ledger hosts: the gateway port from the gateway load balancer only; no SSH (SSM Session Manager)',
       allowAllOutbound: false,
     });
     this.replicaSecurityGroup = new SecurityGroup(this, 'ReplicaSecurityGroup', {
       vpc: props.vpc,
-      description: 'TigerBeetle replica addresses: the replica port from the ledger hosts (replicas and gateways) only',
+      description:
+        'TigerBeetle replica addresses: the replica port from the ledger hosts (replicas and gateways) only',
       allowAllOutbound: false,
     });
     this.connectSecurityGroups();
     this.addHostEndpoints(props.vpc, props.endpointAvailabilityZones);
 
-    this.ecsCluster = new Cluster(this, 'EcsCluster', { vpc: props.vpc, containerInsightsV2: ContainerInsights.ENABLED });
+    this.ecsCluster = new Cluster(this, 'EcsCluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ContainerInsights.ENABLED,
+    });
     // The hosts register themselves (tigerbeetle/host/setup.sh); the services see a cluster with EC2 capacity.
     const ecsClusterRef = Cluster.fromClusterAttributes(this, 'EcsClusterRef', {
       clusterName: this.ecsCluster.clusterName,
@@ -133,11 +146,23 @@ export class TigerBeetleCluster extends Construct {
       securityGroups: [],
       hasEc2Capacity: true,
     });
-    const logs = new EncryptedLogGroup(this, 'Logs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
-    const gatewayLogs = new EncryptedLogGroup(this, 'GatewayLogs', { encryptionKey: props.logsKey, retentionDays: props.logRetentionDays });
-    const hostSetupScript = new Asset(this, 'HostSetupScript', { path: join(repositoryRoot, 'tigerbeetle/host/setup.sh') });
-    const seccompProfile = new Asset(this, 'SeccompProfile', { path: join(repositoryRoot, 'tigerbeetle/host/seccomp-io-uring.json') });
-    const setupFiles = [hostSetupScript, seccompProfile].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey));
+    const logs = new EncryptedLogGroup(this, 'Logs', {
+      encryptionKey: props.logsKey,
+      retentionDays: props.logRetentionDays,
+    });
+    const gatewayLogs = new EncryptedLogGroup(this, 'GatewayLogs', {
+      encryptionKey: props.logsKey,
+      retentionDays: props.logRetentionDays,
+    });
+    const hostSetupScript = new Asset(this, 'HostSetupScript', {
+      path: join(repositoryRoot, 'tigerbeetle/host/setup.sh'),
+    });
+    const seccompProfile = new Asset(this, 'SeccompProfile', {
+      path: join(repositoryRoot, 'tigerbeetle/host/seccomp-io-uring.json'),
+    });
+    const setupFiles = [hostSetupScript, seccompProfile].map((asset) =>
+      asset.bucket.arnForObjects(asset.s3ObjectKey),
+    );
     const replicaImage = ContainerImage.fromAsset(join(repositoryRoot, 'tigerbeetle/replica'), {
       platform: Platform.LINUX_ARM64,
       buildArgs: { TIGERBEETLE_VERSION: props.tigerbeetleVersion },
@@ -148,7 +173,13 @@ export class TigerBeetleCluster extends Construct {
     const volumeProps = props.volume;
     for (const placement of this.addresses.replicas) {
       const hostRole = this.createHostRole(placement.replica);
-      hostRole.addToPolicy(new PolicyStatement({ sid: 'ReadTheHostSetupFiles', actions: ['s3:GetObject'], resources: setupFiles }));
+      hostRole.addToPolicy(
+        new PolicyStatement({
+          sid: 'ReadTheHostSetupFiles',
+          actions: ['s3:GetObject'],
+          resources: setupFiles,
+        }),
+      );
       const replica = new TigerBeetleReplica(this, `Replica${placement.replica}`, {
         vpc: props.vpc,
         placement,
@@ -191,7 +222,12 @@ export class TigerBeetleCluster extends Construct {
         file: gatewayDockerfile,
         platform: Platform.LINUX_ARM64,
         // What the build copies, minus the other host pieces (they would only invalidate the image).
-        exclude: [...gatewayDockerIgnore(), `!${gatewayDockerfile}`, 'tigerbeetle/replica', 'tigerbeetle/host'],
+        exclude: [
+          ...gatewayDockerIgnore(),
+          `!${gatewayDockerfile}`,
+          'tigerbeetle/replica',
+          'tigerbeetle/host',
+        ],
       }),
       clusterId: props.clusterId,
       addressList: this.addresses.addressList,
@@ -205,7 +241,8 @@ export class TigerBeetleCluster extends Construct {
     // The client is upgraded only after every replica: it must never be newer than the cluster.
     for (const replica of this.replicas) this.gateway.service.node.addDependency(replica.service);
     // The load balancer takes dynamic addresses in the ledger subnets: after the fixed ones exist.
-    for (const replica of this.replicas) this.gateway.loadBalancer.node.addDependency(replica.networkInterface);
+    for (const replica of this.replicas)
+      this.gateway.loadBalancer.node.addDependency(replica.networkInterface);
 
     this.backup = new LedgerBackup(this, 'Backup', {
       encryptionKey: this.dataKey,
@@ -231,11 +268,23 @@ export class TigerBeetleCluster extends Construct {
 
   /** Replicas talk to each other (and gateways to replicas) from the hosts' primary addresses. */
   private connectSecurityGroups(): void {
-    this.replicaSecurityGroup.addIngressRule(this.hostSecurityGroup, Port.tcp(replicaPort), 'Replicas and gateways on the ledger hosts');
-    this.hostSecurityGroup.addEgressRule(this.replicaSecurityGroup, Port.tcp(replicaPort), 'Other replicas (and the gateway to the replicas)');
+    this.replicaSecurityGroup.addIngressRule(
+      this.hostSecurityGroup,
+      Port.tcp(replicaPort),
+      'Replicas and gateways on the ledger hosts',
+    );
+    this.hostSecurityGroup.addEgressRule(
+      this.replicaSecurityGroup,
+      Port.tcp(replicaPort),
+      'Other replicas (and the gateway to the replicas)',
+    );
     // The subnets have no internet route: 443 reaches only the VPC endpoints and the S3 gateway
     // endpoint (whose prefix list cannot be named offline).
-    this.hostSecurityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'AWS APIs through the VPC endpoints (ECS, ECR, S3, Logs, SSM, Secrets Manager, EC2)');
+    this.hostSecurityGroup.addEgressRule(
+      Peer.anyIpv4(),
+      Port.tcp(443),
+      'AWS APIs through the VPC endpoints (ECS, ECR, S3, Logs, SSM, Secrets Manager, EC2)',
+    );
   }
 
   private addHostEndpoints(vpc: IVpc, zones: readonly string[]): void {
@@ -290,7 +339,8 @@ export class TigerBeetleCluster extends Construct {
     return new StringParameter(this, 'FormationMarker', {
       parameterName: this.formationParameterName,
       stringValue: clusterFormation.forming,
-      description: 'TigerBeetle cluster formation: forming until every replica of the new cluster is up, then formed (written by the last replica host)',
+      description:
+        'TigerBeetle cluster formation: forming until every replica of the new cluster is up, then formed (written by the last replica host)',
       tier: ParameterTier.STANDARD,
     });
   }
@@ -318,8 +368,16 @@ export class TigerBeetleCluster extends Construct {
         actions: ['ec2:AttachVolume', 'ec2:AttachNetworkInterface'],
         resources: [
           instances,
-          stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: replica.volume.volumeId }),
-          stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: replica.networkInterface.ref }),
+          stack.formatArn({
+            service: 'ec2',
+            resource: 'volume',
+            resourceName: replica.volume.volumeId,
+          }),
+          stack.formatArn({
+            service: 'ec2',
+            resource: 'network-interface',
+            resourceName: replica.networkInterface.ref,
+          }),
         ],
       }),
     );
@@ -355,9 +413,13 @@ export class TigerBeetleCluster extends Construct {
     acknowledge(
       role,
       [`AwsSolutions-IAM5[Resource::${instances.replace(stack.account, '<AWS::AccountId>')}]`],
-      'Attach names the replica\'s own volume and ENI exactly; the instance side must be any instance of the account because a replacement host gets a new instance id.',
+      "Attach names the replica's own volume and ENI exactly; the instance side must be any instance of the account because a replacement host gets a new instance id.",
     );
-    acknowledge(role, nistAndPci('IAMNoInlinePolicy'), "The host policy is specific to this replica's hosts (its volume, ENI, the data key and the cluster marker) and has no other user.");
+    acknowledge(
+      role,
+      nistAndPci('IAMNoInlinePolicy'),
+      "The host policy is specific to this replica's hosts (its volume, ENI, the data key and the cluster marker) and has no other user.",
+    );
   }
 }
 

@@ -1,7 +1,23 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { type ISubnet, type IVpc, Port, SecurityGroup } from 'aws-cdk-lib/aws-ec2';
-import { Capability, type ContainerImage, Ec2Service, Ec2TaskDefinition, type ICluster, LinuxParameters, LogDrivers, NetworkMode } from 'aws-cdk-lib/aws-ecs';
-import { ListenerCertificate, NetworkLoadBalancer, NetworkTargetGroup, Protocol, SslPolicy, TargetType } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import {
+  Capability,
+  type ContainerImage,
+  Ec2Service,
+  Ec2TaskDefinition,
+  type ICluster,
+  LinuxParameters,
+  LogDrivers,
+  NetworkMode,
+} from 'aws-cdk-lib/aws-ecs';
+import {
+  ListenerCertificate,
+  NetworkLoadBalancer,
+  NetworkTargetGroup,
+  Protocol,
+  SslPolicy,
+  TargetType,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -58,7 +74,8 @@ export class LedgerGateway extends Construct {
     this.tokenSecret = this.createTokenSecret();
     this.clientSecurityGroup = new SecurityGroup(this, 'ClientSecurityGroup', {
       vpc: props.vpc,
-      description: 'Ledger gateway clients (the credits function): may connect to the gateway load balancer only',
+      description:
+        'Ledger gateway clients (the credits function): may connect to the gateway load balancer only',
       allowAllOutbound: false,
     });
     this.loadBalancerSecurityGroup = new SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -66,10 +83,26 @@ export class LedgerGateway extends Construct {
       description: 'Ledger gateway load balancer: the gateway port from its clients only',
       allowAllOutbound: false,
     });
-    this.loadBalancerSecurityGroup.addIngressRule(this.clientSecurityGroup, Port.tcp(gatewayPort), 'Gateway clients (credits function)');
-    this.loadBalancerSecurityGroup.addEgressRule(props.hostSecurityGroup, Port.tcp(gatewayPort), 'Gateway tasks and health checks');
-    this.clientSecurityGroup.addEgressRule(this.loadBalancerSecurityGroup, Port.tcp(gatewayPort), 'The ledger gateway');
-    props.hostSecurityGroup.addIngressRule(this.loadBalancerSecurityGroup, Port.tcp(gatewayPort), 'Gateway load balancer (traffic and health checks)');
+    this.loadBalancerSecurityGroup.addIngressRule(
+      this.clientSecurityGroup,
+      Port.tcp(gatewayPort),
+      'Gateway clients (credits function)',
+    );
+    this.loadBalancerSecurityGroup.addEgressRule(
+      props.hostSecurityGroup,
+      Port.tcp(gatewayPort),
+      'Gateway tasks and health checks',
+    );
+    this.clientSecurityGroup.addEgressRule(
+      this.loadBalancerSecurityGroup,
+      Port.tcp(gatewayPort),
+      'The ledger gateway',
+    );
+    props.hostSecurityGroup.addIngressRule(
+      this.loadBalancerSecurityGroup,
+      Port.tcp(gatewayPort),
+      'Gateway load balancer (traffic and health checks)',
+    );
 
     this.taskDefinition = this.createTaskDefinition(props);
     this.service = new Ec2Service(this, 'Service', {
@@ -106,7 +139,9 @@ export class LedgerGateway extends Construct {
         healthyThresholdCount: 2,
         unhealthyThresholdCount: 2,
       },
-      targets: [this.service.loadBalancerTarget({ containerName: 'gateway', containerPort: gatewayPort })],
+      targets: [
+        this.service.loadBalancerTarget({ containerName: 'gateway', containerPort: gatewayPort }),
+      ],
     });
     this.url = this.listen(props.internalTls);
     this.acknowledgeFindings(props);
@@ -130,7 +165,11 @@ export class LedgerGateway extends Construct {
       });
       return `https://${internalName(this, 'Name', tls, gatewayHostLabel, this.loadBalancer)}:${gatewayPort}`;
     }
-    const listener = this.loadBalancer.addListener('Gateway', { port: gatewayPort, protocol: Protocol.TCP, defaultTargetGroups: [this.targetGroup] });
+    const listener = this.loadBalancer.addListener('Gateway', {
+      port: gatewayPort,
+      protocol: Protocol.TCP,
+      defaultTargetGroups: [this.targetGroup],
+    });
     acknowledge(
       listener,
       nistAndPci('ELBv2ACMCertificateRequired'),
@@ -147,7 +186,8 @@ export class LedgerGateway extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const secret = new Secret(this, 'TokenSecret', {
-      description: 'Bearer token of the ledger gateway (JSON {"token": ...}); the credits function presents it',
+      description:
+        'Bearer token of the ledger gateway (JSON {"token": ...}); the credits function presents it',
       encryptionKey: key,
       generateSecretString: {
         secretStringTemplate: '{}',
@@ -162,7 +202,9 @@ export class LedgerGateway extends Construct {
 
   private createTaskDefinition(props: LedgerGatewayProps): Ec2TaskDefinition {
     const taskDefinition = new Ec2TaskDefinition(this, 'Task', { networkMode: NetworkMode.HOST });
-    const linuxParameters = new LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true });
+    const linuxParameters = new LinuxParameters(this, 'LinuxParameters', {
+      initProcessEnabled: true,
+    });
     linuxParameters.dropCapabilities(Capability.ALL);
     taskDefinition.addContainer('gateway', {
       image: props.image,
@@ -199,7 +241,11 @@ export class LedgerGateway extends Construct {
     });
     this.tokenSecret.grantRead(taskDefinition.taskRole);
     acknowledgeHostModeTask(taskDefinition);
-    acknowledge(taskDefinition.taskRole, nistAndPci('IAMNoInlinePolicy'), 'The gateway task role only reads its token secret (and decrypts it with that secret key); the policy has no other user.');
+    acknowledge(
+      taskDefinition.taskRole,
+      nistAndPci('IAMNoInlinePolicy'),
+      'The gateway task role only reads its token secret (and decrypts it with that secret key); the policy has no other user.',
+    );
     acknowledge(
       taskDefinition,
       ['AwsSolutions-ECS2'],

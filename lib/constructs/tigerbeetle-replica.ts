@@ -1,5 +1,11 @@
 import { Duration, Lazy, RemovalPolicy, Size, Stack, Tags } from 'aws-cdk-lib';
-import { AutoScalingGroup, HealthChecks, Signals, UpdatePolicy, type CfnAutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
+import {
+  AutoScalingGroup,
+  HealthChecks,
+  Signals,
+  UpdatePolicy,
+  type CfnAutoScalingGroup,
+} from 'aws-cdk-lib/aws-autoscaling';
 import {
   BlockDeviceVolume,
   CfnNetworkInterface,
@@ -64,7 +70,11 @@ export interface TigerBeetleReplicaProps {
   readonly instanceType: InstanceType;
   /** The hosts' AMI, pinned in the stage config (ledger.hostImage). */
   readonly machineImage: IMachineImage;
-  readonly volume: { readonly sizeGiB: number; readonly iops: number; readonly throughputMiBps: number };
+  readonly volume: {
+    readonly sizeGiB: number;
+    readonly iops: number;
+    readonly throughputMiBps: number;
+  };
   readonly dataKey: IKey;
   /** Tag (key, value) that the backup plan selects. */
   readonly backupTag: readonly [string, string];
@@ -126,7 +136,9 @@ export class TigerBeetleReplica extends Construct {
       desiredCount: 1,
       minHealthyPercent: 0,
       maxHealthyPercent: 100,
-      placementConstraints: [PlacementConstraint.memberOf(`attribute:replica == ${placement.replica}`)],
+      placementConstraints: [
+        PlacementConstraint.memberOf(`attribute:replica == ${placement.replica}`),
+      ],
       circuitBreaker: { enable: true, rollback: false },
       enableECSManagedTags: true,
     });
@@ -140,9 +152,18 @@ export class TigerBeetleReplica extends Construct {
     // repositories are reached through the VPC's S3 gateway endpoint).
     // The region is explicit: without it the CLI would use the global S3 endpoint, which the
     // subnets cannot reach.
-    userData.addCommands(`export AWS_DEFAULT_REGION=${Stack.of(this).region}`, 'command -v aws >/dev/null || dnf install -y -q awscli-2');
-    const setupPath = userData.addS3DownloadCommand({ bucket: props.hostSetupScript.bucket, bucketKey: props.hostSetupScript.s3ObjectKey });
-    const profilePath = userData.addS3DownloadCommand({ bucket: props.seccompProfile.bucket, bucketKey: props.seccompProfile.s3ObjectKey });
+    userData.addCommands(
+      `export AWS_DEFAULT_REGION=${Stack.of(this).region}`,
+      'command -v aws >/dev/null || dnf install -y -q awscli-2',
+    );
+    const setupPath = userData.addS3DownloadCommand({
+      bucket: props.hostSetupScript.bucket,
+      bucketKey: props.hostSetupScript.s3ObjectKey,
+    });
+    const profilePath = userData.addS3DownloadCommand({
+      bucket: props.seccompProfile.bucket,
+      bucketKey: props.seccompProfile.s3ObjectKey,
+    });
     userData.addCommands(
       [
         'bash',
@@ -170,7 +191,11 @@ export class TigerBeetleReplica extends Construct {
       blockDevices: [
         {
           deviceName: '/dev/xvda',
-          volume: BlockDeviceVolume.ebs(rootVolumeGiB, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
+          volume: BlockDeviceVolume.ebs(rootVolumeGiB, {
+            encrypted: true,
+            volumeType: EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
         },
       ],
     });
@@ -205,7 +230,9 @@ export class TigerBeetleReplica extends Construct {
   /** The cfn-signal command for this replica's group (its logical id is fixed before the group exists). */
   private signalCommand(code: 0 | 1, groupId: string): string {
     const stack = Stack.of(this);
-    const resource = stack.getLogicalId(this.node.findChild(groupId).node.defaultChild as CfnAutoScalingGroup);
+    const resource = stack.getLogicalId(
+      this.node.findChild(groupId).node.defaultChild as CfnAutoScalingGroup,
+    );
     return `${cfnSignal} -e ${code} --stack ${stack.stackName} --resource ${resource} --region ${stack.region}`;
   }
 
@@ -251,7 +278,9 @@ export class TigerBeetleReplica extends Construct {
       `  [ "$SECONDS" -lt "$deadline" ] || { ${this.signalCommandPlaceholder(1, 'Host')}; exit 1; }`,
       '  sleep 15',
       'done',
-      ...(isLast ? [`${markFormed} || { ${this.signalCommandPlaceholder(1, 'Host')}; exit 1; }`] : []),
+      ...(isLast
+        ? [`${markFormed} || { ${this.signalCommandPlaceholder(1, 'Host')}; exit 1; }`]
+        : []),
       this.signalCommandPlaceholder(0, 'Host'),
       'SCRIPT',
       'chmod 0755 /usr/local/bin/ledger-signal-when-healthy.sh',
@@ -267,7 +296,9 @@ export class TigerBeetleReplica extends Construct {
       networkMode: NetworkMode.HOST,
       volumes: [{ name: 'data', host: { sourcePath: replicaDataDirectory } }],
     });
-    const linuxParameters = new LinuxParameters(this, 'LinuxParameters', { initProcessEnabled: true });
+    const linuxParameters = new LinuxParameters(this, 'LinuxParameters', {
+      initProcessEnabled: true,
+    });
     linuxParameters.dropCapabilities(Capability.ALL);
     const container = taskDefinition.addContainer('replica', {
       image: props.image,
@@ -296,9 +327,16 @@ export class TigerBeetleReplica extends Construct {
         startPeriod: replicaStartPeriod,
       },
       stopTimeout: Duration.seconds(60),
-      logging: LogDrivers.awsLogs({ logGroup: props.logGroup, streamPrefix: `replica-${placement.replica}` }),
+      logging: LogDrivers.awsLogs({
+        logGroup: props.logGroup,
+        streamPrefix: `replica-${placement.replica}`,
+      }),
     });
-    container.addMountPoints({ sourceVolume: 'data', containerPath: replicaDataDirectory, readOnly: false });
+    container.addMountPoints({
+      sourceVolume: 'data',
+      containerPath: replicaDataDirectory,
+      readOnly: false,
+    });
     acknowledge(
       taskDefinition,
       ['AwsSolutions-ECS2'],
@@ -323,6 +361,10 @@ export function acknowledgeHostModeTask(taskDefinition: Ec2TaskDefinition): void
       ['AwsSolutions-IAM5[Resource::*]'],
       'ecr:GetAuthorizationToken has no resource-level permissions; image pulls and log writes are scoped to the image repository and the log group.',
     );
-    acknowledge(executionRole, nistAndPci('IAMNoInlinePolicy'), 'The execution role and its policy are generated by CDK for this one task definition (image pull, log stream); nothing else uses them.');
+    acknowledge(
+      executionRole,
+      nistAndPci('IAMNoInlinePolicy'),
+      'The execution role and its policy are generated by CDK for this one task definition (image pull, log stream); nothing else uses them.',
+    );
   }
 }

@@ -1,6 +1,11 @@
 import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
-import { ApplicationTargetGroup, ListenerAction, ListenerCondition, type ApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import {
+  ApplicationTargetGroup,
+  ListenerAction,
+  ListenerCondition,
+  type ApplicationListener,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -36,13 +41,22 @@ export interface ApiStackProps extends StageStackProps {
  * would also add this role to the ledger key's policy, and the two stacks would depend on each other.
  */
 function grantReadFromAnotherStack(secret: ISecret, service: ServiceFunction): void {
-  service.function.addToRolePolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], resources: [secret.secretArn] }));
+  service.function.addToRolePolicy(
+    new PolicyStatement({
+      actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      resources: [secret.secretArn],
+    }),
+  );
   if (secret.encryptionKey) {
     service.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['kms:Decrypt'],
         resources: [secret.encryptionKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(service).region}.amazonaws.com` } },
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `secretsmanager.${Stack.of(service).region}.amazonaws.com`,
+          },
+        },
       }),
     );
   }
@@ -81,7 +95,12 @@ export class ApiStack extends StageStack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const secrets = this.createSecrets();
-    const common = { vpc: props.vpc, logsKey: props.logsKey, logRetentionDays: config.logRetentionDays, logLevel: config.logLevel };
+    const common = {
+      vpc: props.vpc,
+      logsKey: props.logsKey,
+      logRetentionDays: config.logRetentionDays,
+      logLevel: config.logLevel,
+    };
 
     this.credits = new ServiceFunction(this, 'Credits', {
       ...common,
@@ -100,7 +119,8 @@ export class ApiStack extends StageStack {
         CREDITS_CURRENCY: config.currency,
       },
     });
-    for (const secret of [secrets.creditsAdminKey, secrets.proxyCreditsKey]) secret.grantRead(this.credits.function);
+    for (const secret of [secrets.creditsAdminKey, secrets.proxyCreditsKey])
+      secret.grantRead(this.credits.function);
     grantReadFromAnotherStack(props.gatewayTokenSecret, this.credits);
     this.allowHttpsToAwsApis(this.credits);
 
@@ -118,11 +138,22 @@ export class ApiStack extends StageStack {
         STAGE: config.stage,
       },
     });
-    for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider]) secret.grantRead(this.proxy.function);
+    for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider])
+      secret.grantRead(this.proxy.function);
     // Providers are on the internet (HTTPS through the NAT gateways); AWS APIs through the VPC endpoints.
-    this.proxy.securityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'LLM providers and AWS APIs over HTTPS');
+    this.proxy.securityGroup.addEgressRule(
+      Peer.anyIpv4(),
+      Port.tcp(443),
+      'LLM providers and AWS APIs over HTTPS',
+    );
     const proxyConfig = proxyConfigFromStage(config);
-    this.settlement = new SettlementRetry(this, 'Settlement', { ...common, stage: config.stage, creditsKeySecret: secrets.proxyCreditsKey, holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds, queuedWithinSeconds: config.api.proxyTimeoutSeconds });
+    this.settlement = new SettlementRetry(this, 'Settlement', {
+      ...common,
+      stage: config.stage,
+      creditsKeySecret: secrets.proxyCreditsKey,
+      holdTimeoutSeconds: proxyConfig.holdTimeoutSeconds,
+      queuedWithinSeconds: config.api.proxyTimeoutSeconds,
+    });
     this.settlement.allowSend(this.proxy.function);
     this.proxy.function.addEnvironment('SETTLEMENT_QUEUE_URL', this.settlement.queue.queueUrl);
 
@@ -139,35 +170,82 @@ export class ApiStack extends StageStack {
     });
     this.creditsTargets = new ApplicationTargetGroup(this, 'CreditsTargets', {
       targets: [new SourceScopedLambdaTarget(this.credits.function)],
-      healthCheck: { enabled: true, path: '/api/v1/health', interval: Duration.seconds(60), timeout: Duration.seconds(10) },
+      healthCheck: {
+        enabled: true,
+        path: '/api/v1/health',
+        interval: Duration.seconds(60),
+        timeout: Duration.seconds(10),
+      },
     });
-    this.creditsAlb.listener.addAction('Credits', { priority: 10, conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])], action: ListenerAction.forward([this.creditsTargets]) });
+    this.creditsAlb.listener.addAction('Credits', {
+      priority: 10,
+      conditions: [ListenerCondition.pathPatterns(['/api/v1/*'])],
+      action: ListenerAction.forward([this.creditsTargets]),
+    });
     this.proxy.function.addEnvironment('CREDITS_URL', this.creditsAlb.url);
     this.settlement.connectCredits(this.creditsAlb.url);
-    this.settlement.settle.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(this.creditsAlb.port), 'credits service');
-    this.proxy.securityGroup.connections.allowTo(this.creditsAlb.securityGroup, Port.tcp(this.creditsAlb.port), 'credits service');
+    this.settlement.settle.securityGroup.connections.allowTo(
+      this.creditsAlb.securityGroup,
+      Port.tcp(this.creditsAlb.port),
+      'credits service',
+    );
+    this.proxy.securityGroup.connections.allowTo(
+      this.creditsAlb.securityGroup,
+      Port.tcp(this.creditsAlb.port),
+      'credits service',
+    );
 
     this.streamingApi = this.routePublicApi(props);
-    this.rotation = this.rotateServiceKeys([secrets.proxyCreditsKey, secrets.creditsAdminKey], common);
+    this.rotation = this.rotateServiceKeys(
+      [secrets.proxyCreditsKey, secrets.creditsAdminKey],
+      common,
+    );
     this.outputs(secrets);
   }
 
   private createSecrets() {
     const encryptionKey = this.secretsKey;
     const generatedKey = { passwordLength: 64, excludePunctuation: true, includeSpace: false };
-    const secret = (id: string, description: string, value: Partial<ConstructorParameters<typeof Secret>[2]>) =>
-      new Secret(this, id, { description, encryptionKey, removalPolicy: RemovalPolicy.RETAIN, ...value });
+    const secret = (
+      id: string,
+      description: string,
+      value: Partial<ConstructorParameters<typeof Secret>[2]>,
+    ) =>
+      new Secret(this, id, {
+        description,
+        encryptionKey,
+        removalPolicy: RemovalPolicy.RETAIN,
+        ...value,
+      });
     const set = {
       // Starts as an empty key set (no key, hence no secret value); `npm run keys` edits it.
-      clientKeys: secret('ClientKeys', 'Client API keys (hashes only) of the proxy; edit with npm run keys', {
-        secretStringValue: SecretValue.unsafePlainText(JSON.stringify({ version: clientKeySetVersion, keys: [] })),
-      }),
-      proxyCreditsKey: secret('ProxyCreditsKey', 'The proxy role key of the credits service (rotated)', { generateSecretString: generatedKey }),
-      creditsAdminKey: secret('CreditsAdminKey', 'The admin role key of the credits service, for operators (rotated)', { generateSecretString: generatedKey }),
+      clientKeys: secret(
+        'ClientKeys',
+        'Client API keys (hashes only) of the proxy; edit with npm run keys',
+        {
+          secretStringValue: SecretValue.unsafePlainText(
+            JSON.stringify({ version: clientKeySetVersion, keys: [] }),
+          ),
+        },
+      ),
+      proxyCreditsKey: secret(
+        'ProxyCreditsKey',
+        'The proxy role key of the credits service (rotated)',
+        { generateSecretString: generatedKey },
+      ),
+      creditsAdminKey: secret(
+        'CreditsAdminKey',
+        'The admin role key of the credits service, for operators (rotated)',
+        { generateSecretString: generatedKey },
+      ),
       // Starts empty: the operator fills it (see the README); until then the providers answer 503.
-      provider: secret('ProviderCredentials', 'Provider credentials (gemini_api_key, openai_compatible_base_url, openai_compatible_api_key); filled by the operator', {
-        secretStringValue: SecretValue.unsafePlainText('{}'),
-      }),
+      provider: secret(
+        'ProviderCredentials',
+        'Provider credentials (gemini_api_key, openai_compatible_base_url, openai_compatible_api_key); filled by the operator',
+        {
+          secretStringValue: SecretValue.unsafePlainText('{}'),
+        },
+      ),
     };
     acknowledge(
       set.clientKeys,
@@ -185,11 +263,17 @@ export class ApiStack extends StageStack {
   /** The proxy serves /v1/*, /health and /ready on the public listener, streamed; the ALB itself keeps 404 for the rest. */
   private routePublicApi(props: ApiStackProps): StreamingApi {
     const { config } = this;
-    const endpointZones = config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount);
+    const endpointZones = config.availabilityZones.slice(
+      0,
+      config.network.interfaceEndpointAzCount,
+    );
     // The route lives here, with the function: in the edge stack it would make the stacks cyclic.
     return new StreamingApi(this, 'StreamingApi', {
       vpc: props.vpc,
-      endpointSubnets: props.vpc.selectSubnets({ subnetGroupName: subnetGroups.private, availabilityZones: endpointZones }).subnets,
+      endpointSubnets: props.vpc.selectSubnets({
+        subnetGroupName: subnetGroups.private,
+        availabilityZones: endpointZones,
+      }).subnets,
       listener: props.publicListener,
       // Not 10, the former Lambda route's: CloudFormation creates this rule before it removes that one.
       priority: 20,
@@ -203,7 +287,10 @@ export class ApiStack extends StageStack {
     });
   }
 
-  private rotateServiceKeys(secrets: ISecret[], common: { vpc: IVpc; logsKey: IKey; logRetentionDays: number; logLevel: string }): ServiceFunction {
+  private rotateServiceKeys(
+    secrets: ISecret[],
+    common: { vpc: IVpc; logsKey: IKey; logRetentionDays: number; logLevel: string },
+  ): ServiceFunction {
     const rotation = new ServiceFunction(this, 'Rotation', {
       ...common,
       entry: 'lambda/rotation/handler.ts',
@@ -213,7 +300,11 @@ export class ApiStack extends StageStack {
     });
     this.allowHttpsToAwsApis(rotation);
     secrets.forEach((secret, index) => {
-      new RotationSchedule(this, `Rotation${index}`, { secret, rotationLambda: rotation.function, automaticallyAfter: Duration.days(this.config.api.serviceKeyRotationDays) });
+      new RotationSchedule(this, `Rotation${index}`, {
+        secret,
+        rotationLambda: rotation.function,
+        automaticallyAfter: Duration.days(this.config.api.serviceKeyRotationDays),
+      });
     });
     scopeServicePermissionsToAccount(rotation.function);
     return rotation;
@@ -221,16 +312,39 @@ export class ApiStack extends StageStack {
 
   /** Secrets Manager and KMS through the VPC's interface endpoints (HTTPS inside the VPC). */
   private allowHttpsToAwsApis(service: ServiceFunction): void {
-    service.securityGroup.addEgressRule(Peer.ipv4(this.config.network.vpcCidr), Port.tcp(443), 'AWS APIs through the VPC endpoints');
+    service.securityGroup.addEgressRule(
+      Peer.ipv4(this.config.network.vpcCidr),
+      Port.tcp(443),
+      'AWS APIs through the VPC endpoints',
+    );
   }
 
   private outputs(secrets: ReturnType<ApiStack['createSecrets']>): void {
-    new CfnOutput(this, 'ClientKeysSecretArn', { description: 'The client key set: npm run keys -- ... --secret-id <this>', value: secrets.clientKeys.secretArn });
-    new CfnOutput(this, 'ProviderSecretArn', { description: 'Fill with the provider credentials (JSON)', value: secrets.provider.secretArn });
-    new CfnOutput(this, 'CreditsAdminKeySecretArn', { description: 'The credits admin key (operators read it to top up)', value: secrets.creditsAdminKey.secretArn });
-    new CfnOutput(this, 'CreditsInternalUrl', { description: 'The credits service, inside the VPC', value: this.creditsAlb.url });
-    new CfnOutput(this, 'CreditsFunctionArn', { description: 'The credits function: npm run credits invokes it with the operator\'s IAM identity', value: this.credits.function.functionArn });
-    new CfnOutput(this, 'CreditsOperatorPolicyArn', { description: 'Attach to the operators\' role to run npm run credits', value: this.creditsOperatorPolicy(secrets.creditsAdminKey).managedPolicyArn });
+    new CfnOutput(this, 'ClientKeysSecretArn', {
+      description: 'The client key set: npm run keys -- ... --secret-id <this>',
+      value: secrets.clientKeys.secretArn,
+    });
+    new CfnOutput(this, 'ProviderSecretArn', {
+      description: 'Fill with the provider credentials (JSON)',
+      value: secrets.provider.secretArn,
+    });
+    new CfnOutput(this, 'CreditsAdminKeySecretArn', {
+      description: 'The credits admin key (operators read it to top up)',
+      value: secrets.creditsAdminKey.secretArn,
+    });
+    new CfnOutput(this, 'CreditsInternalUrl', {
+      description: 'The credits service, inside the VPC',
+      value: this.creditsAlb.url,
+    });
+    new CfnOutput(this, 'CreditsFunctionArn', {
+      description:
+        "The credits function: npm run credits invokes it with the operator's IAM identity",
+      value: this.credits.function.functionArn,
+    });
+    new CfnOutput(this, 'CreditsOperatorPolicyArn', {
+      description: "Attach to the operators' role to run npm run credits",
+      value: this.creditsOperatorPolicy(secrets.creditsAdminKey).managedPolicyArn,
+    });
   }
 
   /**
@@ -243,17 +357,30 @@ export class ApiStack extends StageStack {
     return new ManagedPolicy(this, 'CreditsOperatorPolicy', {
       description: `Operators of ${this.stackName}: top-ups, adjustments, balances and history with npm run credits`,
       statements: [
-        new PolicyStatement({ sid: 'InvokeCredits', actions: ['lambda:InvokeFunction'], resources: [this.credits.function.functionArn] }),
-        new PolicyStatement({ sid: 'ReadAdminKey', actions: ['secretsmanager:GetSecretValue'], resources: [adminKey.secretArn] }),
+        new PolicyStatement({
+          sid: 'InvokeCredits',
+          actions: ['lambda:InvokeFunction'],
+          resources: [this.credits.function.functionArn],
+        }),
+        new PolicyStatement({
+          sid: 'ReadAdminKey',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [adminKey.secretArn],
+        }),
         new PolicyStatement({
           sid: 'DecryptAdminKey',
           actions: ['kms:Decrypt'],
           resources: [this.secretsKey.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` },
+          },
         }),
-        new PolicyStatement({ sid: 'ReadStackOutputs', actions: ['cloudformation:DescribeStacks'], resources: [this.stackId] }),
+        new PolicyStatement({
+          sid: 'ReadStackOutputs',
+          actions: ['cloudformation:DescribeStacks'],
+          resources: [this.stackId],
+        }),
       ],
     });
   }
 }
-

@@ -1,5 +1,9 @@
 import { CfnOutput } from 'aws-cdk-lib';
-import { Certificate, CertificateValidation, type ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import {
+  Certificate,
+  CertificateValidation,
+  type ICertificate,
+} from 'aws-cdk-lib/aws-certificatemanager';
 import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { HostedZone } from 'aws-cdk-lib/aws-route53';
@@ -53,12 +57,19 @@ export class EdgeStack extends StageStack {
   private certificate(config: StageConfig): ICertificate | undefined {
     const certificate = config.certificate;
     if (certificate === undefined) return undefined;
-    if (certificate.kind === 'import') return Certificate.fromCertificateArn(this, 'Certificate', certificate.arn);
+    if (certificate.kind === 'import')
+      return Certificate.fromCertificateArn(this, 'Certificate', certificate.arn);
     // The policy guarantees a domain name for a created certificate.
     const domainName = config.domainName as string;
     const zone = certificate.hostedZone
-      ? HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: certificate.hostedZone.id, zoneName: certificate.hostedZone.name })
+      ? HostedZone.fromHostedZoneAttributes(this, 'Zone', {
+          hostedZoneId: certificate.hostedZone.id,
+          zoneName: certificate.hostedZone.name,
+        })
       : undefined;
-    return new Certificate(this, 'Certificate', { domainName, validation: CertificateValidation.fromDns(zone) });
+    return new Certificate(this, 'Certificate', {
+      domainName,
+      validation: CertificateValidation.fromDns(zone),
+    });
   }
 }

@@ -1,5 +1,13 @@
 import { CfnOutput, Duration, Token } from 'aws-cdk-lib';
-import { type IMachineImage, MachineImage, Peer, Port, type ISecurityGroup, type ISubnet, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import {
+  type IMachineImage,
+  MachineImage,
+  Peer,
+  Port,
+  type ISecurityGroup,
+  type ISubnet,
+  type IVpc,
+} from 'aws-cdk-lib/aws-ec2';
 import { AmiHardwareType, EcsOptimizedImage } from 'aws-cdk-lib/aws-ecs';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -46,7 +54,10 @@ export class LedgerStack extends StageStack {
       vpc: props.vpc,
       subnets: ledgerSubnetsInZoneOrder(props.vpc, config.availabilityZones, subnetCidrs),
       subnetCidrs,
-      endpointAvailabilityZones: config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount),
+      endpointAvailabilityZones: config.availabilityZones.slice(
+        0,
+        config.network.interfaceEndpointAzCount,
+      ),
       logsKey: props.logsKey,
       logRetentionDays: config.logRetentionDays,
       logLevel: config.logLevel,
@@ -54,7 +65,11 @@ export class LedgerStack extends StageStack {
       replicaCount: ledger.replicaCount,
       instanceType: ledger.instanceType,
       machineImage: hostMachineImage(ledger.hostImage, config.region),
-      volume: { sizeGiB: ledger.volumeSizeGiB, iops: ledger.volumeIops, throughputMiBps: ledger.volumeThroughputMiBps },
+      volume: {
+        sizeGiB: ledger.volumeSizeGiB,
+        iops: ledger.volumeIops,
+        throughputMiBps: ledger.volumeThroughputMiBps,
+      },
       tigerbeetleVersion: ledger.tigerbeetleVersion,
       fixedAddressOffset: ledger.fixedAddressOffset,
       cacheGridMiB: ledger.cacheGridMiB,
@@ -71,10 +86,14 @@ export class LedgerStack extends StageStack {
     this.gatewayClientSecurityGroup = this.cluster.gateway.clientSecurityGroup;
     this.tokenRotation = this.rotateGatewayToken(props);
     new CfnOutput(this, 'ReplicaAddresses', {
-      description: 'TigerBeetle replica addresses in replica order (the --addresses of every replica and client)',
+      description:
+        'TigerBeetle replica addresses in replica order (the --addresses of every replica and client)',
       value: this.cluster.addresses.addressList,
     });
-    new CfnOutput(this, 'GatewayUrl', { description: 'Internal base URL of the ledger gateway', value: this.gatewayUrl });
+    new CfnOutput(this, 'GatewayUrl', {
+      description: 'Internal base URL of the ledger gateway',
+      value: this.gatewayUrl,
+    });
   }
 
   /**
@@ -103,7 +122,11 @@ function rotationFunction(stack: LedgerStack, props: LedgerStackProps): ServiceF
     logLevel: props.config.logLevel,
     timeout: Duration.seconds(60),
   });
-  rotation.securityGroup.addEgressRule(Peer.ipv4(props.config.network.vpcCidr), Port.tcp(443), 'Secrets Manager and KMS through the VPC endpoints');
+  rotation.securityGroup.addEgressRule(
+    Peer.ipv4(props.config.network.vpcCidr),
+    Port.tcp(443),
+    'Secrets Manager and KMS through the VPC endpoints',
+  );
   return rotation;
 }
 
@@ -111,7 +134,10 @@ function rotationFunction(stack: LedgerStack, props: LedgerStackProps): ServiceF
  * The hosts' AMI from the config. `release` and `id` are fixed values, so the launch templates
  * change (and the hosts roll) only when the config does; `recommended` (dev only) follows AWS.
  */
-function hostMachineImage(image: StageConfig['ledger']['hostImage'], region: string): IMachineImage {
+function hostMachineImage(
+  image: StageConfig['ledger']['hostImage'],
+  region: string,
+): IMachineImage {
   switch (image.kind) {
     case 'release':
       return MachineImage.fromSsmParameter(hostImageReleaseParameter(image.name));
@@ -126,14 +152,20 @@ function hostMachineImage(image: StageConfig['ledger']['hostImage'], region: str
  * The network stack's ledger subnets in the configured zone order, checked against the CIDR blocks
  * the addresses are computed from: a drift between the two fails synth instead of misplacing a replica.
  */
-function ledgerSubnetsInZoneOrder(vpc: IVpc, zones: readonly string[], expectedCidrs: readonly string[]): ISubnet[] {
+function ledgerSubnetsInZoneOrder(
+  vpc: IVpc,
+  zones: readonly string[],
+  expectedCidrs: readonly string[],
+): ISubnet[] {
   const ledgerSubnets = vpc.selectSubnets({ subnetGroupName: subnetGroups.ledger }).subnets;
   return zones.map((zone, index) => {
     const subnet = ledgerSubnets.find((candidate) => candidate.availabilityZone === zone);
     if (subnet === undefined) throw new Error(`the network has no ledger subnet in ${zone}`);
     const actual = subnet.ipv4CidrBlock;
     if (!Token.isUnresolved(actual) && actual !== expectedCidrs[index]) {
-      throw new Error(`the ledger subnet in ${zone} is ${actual}, but the replica addresses were computed for ${expectedCidrs[index]}; update ledgerSubnetCidrs with the network layout`);
+      throw new Error(
+        `the ledger subnet in ${zone} is ${actual}, but the replica addresses were computed for ${expectedCidrs[index]}; update ledgerSubnetCidrs with the network layout`,
+      );
     }
     return subnet;
   });

@@ -57,17 +57,32 @@ export class NetworkStack extends StageStack {
       availabilityZones: config.availabilityZones,
       natGateways: config.network.natGateways,
       subnetConfiguration: [
-        { name: subnetGroups.public, subnetType: SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
+        {
+          name: subnetGroups.public,
+          subnetType: SubnetType.PUBLIC,
+          cidrMask: 24,
+          mapPublicIpOnLaunch: false,
+        },
         { name: subnetGroups.private, subnetType: SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
         { name: subnetGroups.ledger, subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
       ],
       restrictDefaultSecurityGroup: true,
       flowLogs: {
-        all: { destination: FlowLogDestination.toCloudWatchLogs(flowLogs.logGroup), trafficType: FlowLogTrafficType.ALL },
+        all: {
+          destination: FlowLogDestination.toCloudWatchLogs(flowLogs.logGroup),
+          trafficType: FlowLogTrafficType.ALL,
+        },
       },
     });
-    this.addEndpoints(config.network.vpcCidr, config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount));
-    if (config.internalTls) this.internalTls = new InternalTls(this, 'InternalTls', { ...config.internalTls, vpc: this.vpc });
+    this.addEndpoints(
+      config.network.vpcCidr,
+      config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount),
+    );
+    if (config.internalTls)
+      this.internalTls = new InternalTls(this, 'InternalTls', {
+        ...config.internalTls,
+        vpc: this.vpc,
+      });
     this.acknowledgePublicRoutes();
     acknowledge(
       this.vpc,
@@ -88,10 +103,17 @@ export class NetworkStack extends StageStack {
       description: 'VPC interface endpoints: HTTPS from inside the VPC',
       allowAllOutbound: false,
     });
-    endpointSecurityGroup.addIngressRule(Peer.ipv4(vpcCidr), Port.tcp(443), 'AWS APIs from workloads in the VPC');
+    endpointSecurityGroup.addIngressRule(
+      Peer.ipv4(vpcCidr),
+      Port.tcp(443),
+      'AWS APIs from workloads in the VPC',
+    );
     this.vpc.addGatewayEndpoint('S3', {
       service: GatewayVpcEndpointAwsService.S3,
-      subnets: [{ subnetType: SubnetType.PRIVATE_WITH_EGRESS }, { subnetType: SubnetType.PRIVATE_ISOLATED }],
+      subnets: [
+        { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+        { subnetType: SubnetType.PRIVATE_ISOLATED },
+      ],
     });
     for (const [name, service] of Object.entries(interfaceEndpoints)) {
       this.vpc.addInterfaceEndpoint(name, {

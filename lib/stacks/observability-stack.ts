@@ -13,13 +13,23 @@ import {
   type IWidget,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { HttpCodeElb, HttpCodeTarget, type ApplicationLoadBalancer, type ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import {
+  HttpCodeElb,
+  HttpCodeTarget,
+  type ApplicationLoadBalancer,
+  type ApplicationTargetGroup,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { type Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { createAlarmTopic } from '../constructs/alarm-topic';
-import { metricDefinitions, metricsNamespace, type MetricName, type MetricsService } from '../../lambda/shared/metrics';
+import {
+  metricDefinitions,
+  metricsNamespace,
+  type MetricName,
+  type MetricsService,
+} from '../../lambda/shared/metrics';
 import { ApiWebAcl } from '../constructs/api-web-acl';
 import type { SettlementRetry } from '../constructs/settlement-retry';
 import type { StreamingApi } from '../constructs/streaming-api';
@@ -42,7 +52,13 @@ export interface ObservabilityStackProps extends StageStackProps {
 }
 
 /** The runbooks the alarm descriptions link to (docs/runbooks/). */
-export type Runbook = 'deploy-rollback.md' | 'provider-outage.md' | 'credits-down.md' | 'ledger-restore.md' | 'incident-response.md' | 'keys.md';
+export type Runbook =
+  | 'deploy-rollback.md'
+  | 'provider-outage.md'
+  | 'credits-down.md'
+  | 'ledger-restore.md'
+  | 'incident-response.md'
+  | 'keys.md';
 
 interface AlarmSpec {
   readonly metric: IMetric;
@@ -74,11 +90,19 @@ export class ObservabilityStack extends StageStack {
     super(scope, id, props);
     this.topic = this.createTopic();
     this.createAlarms(props);
-    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3), widgets: this.widgets(props) });
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+      widgets: this.widgets(props),
+    });
   }
 
   /** A metric the services emit (EMF), with its declared dimensions. */
-  serviceMetric<N extends MetricName>(service: MetricsService, name: N, dimensions: Record<(typeof metricDefinitions)[N]['dimensions'][number], string>, options: { statistic?: string; period?: Duration; label?: string } = {}): Metric {
+  serviceMetric<N extends MetricName>(
+    service: MetricsService,
+    name: N,
+    dimensions: Record<(typeof metricDefinitions)[N]['dimensions'][number], string>,
+    options: { statistic?: string; period?: Duration; label?: string } = {},
+  ): Metric {
     return new Metric({
       namespace: metricsNamespace,
       metricName: name,
@@ -96,7 +120,8 @@ export class ObservabilityStack extends StageStack {
       keyDescription: `Encrypts the alarm topic of the ${this.config.stage} stage`,
       displayName: `AI proxy ${this.config.stage} alarms`,
     });
-    if (this.config.alarmEmail) topic.addSubscription(new EmailSubscription(this.config.alarmEmail));
+    if (this.config.alarmEmail)
+      topic.addSubscription(new EmailSubscription(this.config.alarmEmail));
     return topic;
   }
 
@@ -126,7 +151,10 @@ export class ObservabilityStack extends StageStack {
       runbook: 'deploy-rollback.md',
     });
     this.alarm('LatencyP99', {
-      metric: props.publicLoadBalancer.metrics.targetResponseTime({ statistic: 'p99', period: fiveMinutes }),
+      metric: props.publicLoadBalancer.metrics.targetResponseTime({
+        statistic: 'p99',
+        period: fiveMinutes,
+      }),
       threshold: thresholds.latencyP99MillisecondsMax / 1000,
       evaluationPeriods: 2,
       // Latency exists only for requests; without requests there is nothing slow.
@@ -150,16 +178,21 @@ export class ObservabilityStack extends StageStack {
       evaluationPeriods: 1,
       // The metric is emitted only when a settlement is given up.
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      summary: 'A completion was delivered and its hold could not be settled before it expired (inline retries and the settlement queue both failed): revenue lost; check the audit log for unsettled_hold.',
+      summary:
+        'A completion was delivered and its hold could not be settled before it expired (inline retries and the settlement queue both failed): revenue lost; check the audit log for unsettled_hold.',
       runbook: 'credits-down.md',
     });
     this.alarm('SettlementDeadLetters', {
-      metric: props.settlement.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: fiveMinutes }),
+      metric: props.settlement.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: fiveMinutes,
+      }),
       threshold: 0,
       evaluationPeriods: 1,
       // SQS reports an empty queue as zero; no data is an idle queue.
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      summary: 'A settlement reached the dead-letter queue: the settle function gave up on it (or died on it); each message names a hold and an amount to settle by hand if it has not expired.',
+      summary:
+        'A settlement reached the dead-letter queue: the settle function gave up on it (or died on it); each message names a hold and an amount to settle by hand if it has not expired.',
       runbook: 'credits-down.md',
     });
     this.alarm('SettleFunctionErrors', {
@@ -168,7 +201,8 @@ export class ObservabilityStack extends StageStack {
       evaluationPeriods: 1,
       // Emitted for every invocation; no invocations, no errors.
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      summary: 'The settle function failed (a timeout, or it could not start): settlements wait in the queue and may expire unbilled.',
+      summary:
+        'The settle function failed (a timeout, or it could not start): settlements wait in the queue and may expire unbilled.',
       runbook: 'credits-down.md',
     });
     this.alarm('CreditsUnavailable', {
@@ -177,7 +211,8 @@ export class ObservabilityStack extends StageStack {
       evaluationPeriods: 2,
       // Every term is emitted only on failure or filled with zero; no data is a healthy service.
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      summary: 'The credits service is unavailable two minutes running: the proxy answers 503 credits_unavailable, or the internal load balancer sees 5xx or an unhealthy target.',
+      summary:
+        'The credits service is unavailable two minutes running: the proxy answers 503 credits_unavailable, or the internal load balancer sees 5xx or an unhealthy target.',
       runbook: 'credits-down.md',
     });
     this.alarm('RateLimitRefusals', {
@@ -210,7 +245,8 @@ export class ObservabilityStack extends StageStack {
       evaluationPeriods: 1,
       // Rotations run every few months; between them there is no data, and that is healthy.
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      summary: 'A secret rotation step failed (service keys or the ledger gateway token); the previous key keeps working until it is fixed.',
+      summary:
+        'A secret rotation step failed (service keys or the ledger gateway token); the previous key keeps working until it is fixed.',
       runbook: 'keys.md',
     });
   }
@@ -233,12 +269,22 @@ export class ObservabilityStack extends StageStack {
   private creditsUnavailable(props: ObservabilityStackProps): MathExpression {
     const options = { statistic: 'Sum', period: oneMinute };
     return new MathExpression({
-      expression: 'FILL(proxyUnavailable, 0) + FILL(targetErrors, 0) + FILL(balancerErrors, 0) + FILL(unhealthy, 0)',
+      expression:
+        'FILL(proxyUnavailable, 0) + FILL(targetErrors, 0) + FILL(balancerErrors, 0) + FILL(unhealthy, 0)',
       usingMetrics: {
         proxyUnavailable: this.serviceMetric('proxy', 'CreditsUnavailable', {}, options),
-        targetErrors: props.creditsLoadBalancer.metrics.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, options),
-        balancerErrors: props.creditsLoadBalancer.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, options),
-        unhealthy: props.creditsTargets.metrics.unhealthyHostCount({ statistic: 'Maximum', period: oneMinute }),
+        targetErrors: props.creditsLoadBalancer.metrics.httpCodeTarget(
+          HttpCodeTarget.TARGET_5XX_COUNT,
+          options,
+        ),
+        balancerErrors: props.creditsLoadBalancer.metrics.httpCodeElb(
+          HttpCodeElb.ELB_5XX_COUNT,
+          options,
+        ),
+        unhealthy: props.creditsTargets.metrics.unhealthyHostCount({
+          statistic: 'Maximum',
+          period: oneMinute,
+        }),
       },
       label: 'credits unavailable signals',
       period: oneMinute,
@@ -246,9 +292,16 @@ export class ObservabilityStack extends StageStack {
   }
 
   private rotationErrors(functions: readonly IFunction[]): MathExpression {
-    const usingMetrics = Object.fromEntries(functions.map((fn, index) => [`rotation${index}`, fn.metricErrors({ statistic: 'Sum', period: fiveMinutes })]));
+    const usingMetrics = Object.fromEntries(
+      functions.map((fn, index) => [
+        `rotation${index}`,
+        fn.metricErrors({ statistic: 'Sum', period: fiveMinutes }),
+      ]),
+    );
     return new MathExpression({
-      expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '),
+      expression: Object.keys(usingMetrics)
+        .map((id) => `FILL(${id}, 0)`)
+        .join(' + '),
       usingMetrics,
       label: 'rotation errors',
       period: fiveMinutes,
@@ -275,14 +328,33 @@ export class ObservabilityStack extends StageStack {
       new GraphWidget({
         title: 'Streaming API (API Gateway)',
         width,
-        left: [streaming.api.metricServerError({ ...sum, label: '5xx' }), streaming.api.metricClientError({ ...sum, label: '4xx (429 throttled included)' })],
-        right: [streaming.api.metricLatency({ ...p99, label: 'whole stream p99 (ms)' }), streaming.api.metricIntegrationLatency({ ...p99, label: 'integration p99 (ms)' })],
+        left: [
+          streaming.api.metricServerError({ ...sum, label: '5xx' }),
+          streaming.api.metricClientError({ ...sum, label: '4xx (429 throttled included)' }),
+        ],
+        right: [
+          streaming.api.metricLatency({ ...p99, label: 'whole stream p99 (ms)' }),
+          streaming.api.metricIntegrationLatency({ ...p99, label: 'integration p99 (ms)' }),
+        ],
       }),
       new GraphWidget({
         title: 'execute-api endpoint targets (public ALB)',
         width,
-        left: [targets.healthyHostCount({ statistic: 'Minimum', period: oneMinute, label: 'healthy ENIs' }), targets.unhealthyHostCount({ statistic: 'Maximum', period: oneMinute, label: 'unhealthy ENIs' })],
-        right: [targets.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { ...sum, label: 'target 5xx' })],
+        left: [
+          targets.healthyHostCount({
+            statistic: 'Minimum',
+            period: oneMinute,
+            label: 'healthy ENIs',
+          }),
+          targets.unhealthyHostCount({
+            statistic: 'Maximum',
+            period: oneMinute,
+            label: 'unhealthy ENIs',
+          }),
+        ],
+        right: [
+          targets.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { ...sum, label: 'target 5xx' }),
+        ],
       }),
     ];
   }
@@ -292,47 +364,110 @@ export class ObservabilityStack extends StageStack {
     const sum = { statistic: 'Sum', period: fiveMinutes };
     const models = this.config.models.map((model) => model.id);
     const providers = [...new Set(this.config.models.map((model) => model.provider))];
-    const waf = (metricName: string) => new Metric({ namespace: 'AWS/WAFV2', metricName, dimensionsMap: { WebACL: ApiWebAcl.metricName, Region: this.region, Rule: 'ALL' }, ...sum });
+    const waf = (metricName: string) =>
+      new Metric({
+        namespace: 'AWS/WAFV2',
+        metricName,
+        dimensionsMap: { WebACL: ApiWebAcl.metricName, Region: this.region, Rule: 'ALL' },
+        ...sum,
+      });
     const width = 12;
     return [
       [
-        new GraphWidget({ title: 'Traffic', width, left: [alb.requestCount({ ...sum, label: 'requests (public ALB)' }), waf('AllowedRequests'), waf('BlockedRequests')], right: [this.search('proxy', 'ChatCompletions', 'completions')] }),
+        new GraphWidget({
+          title: 'Traffic',
+          width,
+          left: [
+            alb.requestCount({ ...sum, label: 'requests (public ALB)' }),
+            waf('AllowedRequests'),
+            waf('BlockedRequests'),
+          ],
+          right: [this.search('proxy', 'ChatCompletions', 'completions')],
+        }),
         new GraphWidget({
           title: 'Errors',
           width,
-          left: [alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, sum), alb.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, sum), this.search('proxy', 'ProviderErrors', 'provider errors')],
-          right: [this.serviceMetric('proxy', 'BillingFailures', {}), this.serviceMetric('proxy', 'CreditsUnavailable', {}), this.serviceMetric('credits', 'LedgerUnavailable', {})],
+          left: [
+            alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, sum),
+            alb.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, sum),
+            this.search('proxy', 'ProviderErrors', 'provider errors'),
+          ],
+          right: [
+            this.serviceMetric('proxy', 'BillingFailures', {}),
+            this.serviceMetric('proxy', 'CreditsUnavailable', {}),
+            this.serviceMetric('credits', 'LedgerUnavailable', {}),
+          ],
         }),
       ],
       [
         new GraphWidget({
           title: 'Latency',
           width,
-          left: [alb.targetResponseTime({ statistic: 'p50', period: fiveMinutes, label: 'p50 (s)' }), alb.targetResponseTime({ statistic: 'p99', period: fiveMinutes, label: 'p99 (s)' })],
-          right: providers.map((provider) => this.serviceMetric('proxy', 'ProviderLatency', { provider }, { statistic: 'p99', label: `${provider} p99 (ms)` })),
-          leftAnnotations: [{ value: this.config.alarms.latencyP99MillisecondsMax / 1000, label: 'p99 alarm' }],
+          left: [
+            alb.targetResponseTime({ statistic: 'p50', period: fiveMinutes, label: 'p50 (s)' }),
+            alb.targetResponseTime({ statistic: 'p99', period: fiveMinutes, label: 'p99 (s)' }),
+          ],
+          right: providers.map((provider) =>
+            this.serviceMetric(
+              'proxy',
+              'ProviderLatency',
+              { provider },
+              { statistic: 'p99', label: `${provider} p99 (ms)` },
+            ),
+          ),
+          leftAnnotations: [
+            { value: this.config.alarms.latencyP99MillisecondsMax / 1000, label: 'p99 alarm' },
+          ],
         }),
         new GraphWidget({
           title: 'Tokens by model',
           width,
-          left: models.map((model) => this.serviceMetric('proxy', 'PromptTokens', { model }, { label: `${model} prompt` })),
-          right: models.map((model) => this.serviceMetric('proxy', 'CompletionTokens', { model }, { label: `${model} completion` })),
+          left: models.map((model) =>
+            this.serviceMetric('proxy', 'PromptTokens', { model }, { label: `${model} prompt` }),
+          ),
+          right: models.map((model) =>
+            this.serviceMetric(
+              'proxy',
+              'CompletionTokens',
+              { model },
+              { label: `${model} completion` },
+            ),
+          ),
         }),
       ],
       [
-        new GraphWidget({ title: 'Cost charged by model (micros)', width, left: models.map((model) => this.serviceMetric('proxy', 'CostChargedMicros', { model }, { label: model })) }),
+        new GraphWidget({
+          title: 'Cost charged by model (micros)',
+          width,
+          left: models.map((model) =>
+            this.serviceMetric('proxy', 'CostChargedMicros', { model }, { label: model }),
+          ),
+        }),
         new GraphWidget({
           title: 'Balances refused',
           width,
-          left: [this.serviceMetric('proxy', 'InsufficientBalanceRefusals', {}, { label: 'insufficient credits (402)' }), this.serviceMetric('proxy', 'RateLimitRefusals', {}, { label: 'rate limited (429)' })],
-          right: [this.serviceMetric('proxy', 'AuthFailures', {}, { label: 'proxy auth failures' }), this.serviceMetric('credits', 'AuthFailures', {}, { label: 'credits auth failures' })],
+          left: [
+            this.serviceMetric(
+              'proxy',
+              'InsufficientBalanceRefusals',
+              {},
+              { label: 'insufficient credits (402)' },
+            ),
+            this.serviceMetric('proxy', 'RateLimitRefusals', {}, { label: 'rate limited (429)' }),
+          ],
+          right: [
+            this.serviceMetric('proxy', 'AuthFailures', {}, { label: 'proxy auth failures' }),
+            this.serviceMetric('credits', 'AuthFailures', {}, { label: 'credits auth failures' }),
+          ],
         }),
       ],
       [
         new GraphWidget({
           title: 'Ledger operations',
           width,
-          left: (['Holds', 'Settles', 'Releases', 'TopUps'] as const).map((name) => this.serviceMetric('credits', name, {})),
+          left: (['Holds', 'Settles', 'Releases', 'TopUps'] as const).map((name) =>
+            this.serviceMetric('credits', name, {}),
+          ),
           right: [this.serviceMetric('credits', 'LedgerUnavailable', {})],
         }),
         new AlarmStatusWidget({ title: 'Ledger health', width, alarms: [...props.ledgerAlarms] }),

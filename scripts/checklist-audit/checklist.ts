@@ -42,7 +42,9 @@ export const itemIdPattern = /^[A-Z]+-\d{2}$/;
 
 export function readChecklist(path: string): Checklist {
   if (!existsSync(path)) {
-    throw new ChecklistError(`the security checklist is missing: expected it at ${path} (docs/security-checklist.md in the repository); pass --checklist <path> to use another file`);
+    throw new ChecklistError(
+      `the security checklist is missing: expected it at ${path} (docs/security-checklist.md in the repository); pass --checklist <path> to use another file`,
+    );
   }
   return parseChecklist(readFileSync(path, 'utf8'));
 }
@@ -57,15 +59,32 @@ export function parseChecklist(text: string): Checklist {
     const item = parseItemRow(line, section, index + 1);
     if (item) items.push(item);
   });
-  if (items.length === 0) throw new ChecklistError('the checklist has no item rows (| id | requirement | proof | seeds |)');
-  const duplicates = items.filter((item, index) => items.findIndex((other) => other.id === item.id) !== index);
-  if (duplicates.length > 0) throw new ChecklistError(`duplicate checklist ids: ${duplicates.map((item) => item.id).join(', ')}`);
+  if (items.length === 0)
+    throw new ChecklistError(
+      'the checklist has no item rows (| id | requirement | proof | seeds |)',
+    );
+  const duplicates = items.filter(
+    (item, index) => items.findIndex((other) => other.id === item.id) !== index,
+  );
+  if (duplicates.length > 0)
+    throw new ChecklistError(
+      `duplicate checklist ids: ${duplicates.map((item) => item.id).join(', ')}`,
+    );
   return { items, notApplicable: parseNotApplicable(lines), proofLegend: parseProofLegend(lines) };
 }
 
-function parseItemRow(line: string, section: string, lineNumber: number): ChecklistItem | undefined {
+function parseItemRow(
+  line: string,
+  section: string,
+  lineNumber: number,
+): ChecklistItem | undefined {
   if (!line.trimStart().startsWith('|')) return undefined;
-  const cells = line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((cell) => cell.trim());
+  const cells = line
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/\|$/, '')
+    .split('|')
+    .map((cell) => cell.trim());
   if (cells.length < 4 || !itemIdPattern.test(cells[0])) return undefined;
   // A requirement may itself hold a pipe: the proof and seeds are always the last two cells.
   const seeds = cells[cells.length - 1];
@@ -73,8 +92,18 @@ function parseItemRow(line: string, section: string, lineNumber: number): Checkl
   const requirement = cells.slice(1, -2).join(' | ').trim();
   const proof = proofCell.split(',').map((kind) => kind.trim());
   const unknown = proof.filter((kind) => !(proofKinds as readonly string[]).includes(kind));
-  if (unknown.length > 0) throw new ChecklistError(`line ${lineNumber}: ${cells[0]} has an unknown proof kind '${unknown.join(', ')}' (known: ${proofKinds.join(', ')})`);
-  return { id: cells[0], section, requirement, proof: proof as ProofKind[], seeds, line: lineNumber };
+  if (unknown.length > 0)
+    throw new ChecklistError(
+      `line ${lineNumber}: ${cells[0]} has an unknown proof kind '${unknown.join(', ')}' (known: ${proofKinds.join(', ')})`,
+    );
+  return {
+    id: cells[0],
+    section,
+    requirement,
+    proof: proof as ProofKind[],
+    seeds,
+    line: lineNumber,
+  };
 }
 
 /** `- **template**: an assertion on ...` */
@@ -82,7 +111,8 @@ function parseProofLegend(lines: readonly string[]): Partial<Record<ProofKind, s
   const legend: Partial<Record<ProofKind, string>> = {};
   for (const line of lines) {
     const match = /^-\s+\*\*(\w+)\*\*:\s*(.+?)\s*$/.exec(line);
-    if (match && (proofKinds as readonly string[]).includes(match[1])) legend[match[1] as ProofKind] = match[2].replace(/[;.]$/, '');
+    if (match && (proofKinds as readonly string[]).includes(match[1]))
+      legend[match[1] as ProofKind] = match[2].replace(/[;.]$/, '');
   }
   return legend;
 }
@@ -100,7 +130,10 @@ function parseNotApplicable(lines: readonly string[]): NotApplicableItem[] {
     paragraph.push(line.trim());
   }
   const text = paragraph.join(' ');
-  const body = text.slice(text.indexOf(':', text.search(/do not apply/i)) + 1).trim().replace(/\.$/, '');
+  const body = text
+    .slice(text.indexOf(':', text.search(/do not apply/i)) + 1)
+    .trim()
+    .replace(/\.$/, '');
   return splitOutsideParentheses(body, ';')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')

@@ -34,7 +34,11 @@ export interface NotApplicableReport {
 
 export interface AuditReport {
   readonly stage: string;
-  readonly checklist: { readonly path: string; readonly items: number; readonly proofLegend: Checklist['proofLegend'] };
+  readonly checklist: {
+    readonly path: string;
+    readonly items: number;
+    readonly proofLegend: Checklist['proofLegend'];
+  };
   readonly items: readonly ItemReport[];
   readonly notApplicable: readonly NotApplicableReport[];
   /** Where a Control Tower proactive control is met in a weaker form on purpose, with the reason. */
@@ -60,12 +64,18 @@ export interface AuditInputs {
   readonly rules?: EvidenceRules;
 }
 
-function missingProof(kind: ProofKind, template: TemplateFindings | null, tests: readonly TestReference[], docs: readonly DocReference[]): string[] {
+function missingProof(
+  kind: ProofKind,
+  template: TemplateFindings | null,
+  tests: readonly TestReference[],
+  docs: readonly DocReference[],
+): string[] {
   switch (kind) {
     case 'template': {
       const missing: string[] = [];
       if (template === null) missing.push('template: the audit has no evidence rule for it');
-      else if (template.citations.length === 0) missing.push('template: no resource in the templates proves it');
+      else if (template.citations.length === 0)
+        missing.push('template: no resource in the templates proves it');
       if (tests.length === 0) missing.push('template: no test names the id');
       return missing;
     }
@@ -77,9 +87,17 @@ function missingProof(kind: ProofKind, template: TemplateFindings | null, tests:
   }
 }
 
-function evaluateItem(item: ChecklistItem, inputs: AuditInputs, rules: EvidenceRules, tests: readonly TestReference[], docs: readonly DocReference[]): ItemReport {
+function evaluateItem(
+  item: ChecklistItem,
+  inputs: AuditInputs,
+  rules: EvidenceRules,
+  tests: readonly TestReference[],
+  docs: readonly DocReference[],
+): ItemReport {
   const rule = rules[item.id];
-  const template = rule?.template ? rule.template({ ...inputs.templates, repoRoot: inputs.templates.repoRoot ?? inputs.repoRoot }) : null;
+  const template = rule?.template
+    ? rule.template({ ...inputs.templates, repoRoot: inputs.templates.repoRoot ?? inputs.repoRoot })
+    : null;
   const missing = [
     ...item.proof.flatMap((kind) => missingProof(kind, template, tests, docs)),
     ...(template?.problems ?? []).map((problem) => `template: ${problem}`),
@@ -103,19 +121,38 @@ function evaluateItem(item: ChecklistItem, inputs: AuditInputs, rules: EvidenceR
 function notApplicable(inputs: AuditInputs): NotApplicableReport[] {
   const routes = publicRoutes(inputs.templates.templates);
   return inputs.checklist.notApplicable.map((entry) => {
-    const fallback = notApplicableReasons.find((candidate) => candidate.match.test(entry.item))?.reason;
+    const fallback = notApplicableReasons.find((candidate) =>
+      candidate.match.test(entry.item),
+    )?.reason;
     const citations: Citation[] =
       routes && /upload|zero-knowledge/i.test(entry.item)
-        ? [{ stack: routes.route.stack, logicalId: routes.route.logicalId, type: routes.route.type, values: { 'path-pattern': routes.paths } }]
+        ? [
+            {
+              stack: routes.route.stack,
+              logicalId: routes.route.logicalId,
+              type: routes.route.type,
+              values: { 'path-pattern': routes.paths },
+            },
+          ]
         : [];
-    return { item: entry.item, seeds: entry.seeds, reason: entry.reason ?? fallback ?? '(no reason given)', citations };
+    return {
+      item: entry.item,
+      seeds: entry.seeds,
+      reason: entry.reason ?? fallback ?? '(no reason given)',
+      citations,
+    };
   });
 }
 
-function countByRule(acknowledgments: readonly AcknowledgmentRecord[]): { rule: string; count: number }[] {
+function countByRule(
+  acknowledgments: readonly AcknowledgmentRecord[],
+): { rule: string; count: number }[] {
   const counts = new Map<string, number>();
-  for (const acknowledgment of acknowledgments) counts.set(acknowledgment.ruleId, (counts.get(acknowledgment.ruleId) ?? 0) + 1);
-  return [...counts].map(([rule, count]) => ({ rule, count })).sort((a, b) => b.count - a.count || a.rule.localeCompare(b.rule));
+  for (const acknowledgment of acknowledgments)
+    counts.set(acknowledgment.ruleId, (counts.get(acknowledgment.ruleId) ?? 0) + 1);
+  return [...counts]
+    .map(([rule, count]) => ({ rule, count }))
+    .sort((a, b) => b.count - a.count || a.rule.localeCompare(b.rule));
 }
 
 /** The audit: every checklist item with its status and evidence, the packs and the acknowledgments. */
@@ -125,11 +162,17 @@ export function buildAuditReport(inputs: AuditInputs): AuditReport {
   const tests = scanTestNames(inputs.repoRoot, ids);
   const mapped = new Map(ids.map((id) => [id, rules[id]?.docs ?? []]));
   const docs = scanDocs(inputs.repoRoot, ids, mapped);
-  const items = inputs.checklist.items.map((item) => evaluateItem(item, inputs, rules, tests.get(item.id) ?? [], docs.get(item.id) ?? []));
+  const items = inputs.checklist.items.map((item) =>
+    evaluateItem(item, inputs, rules, tests.get(item.id) ?? [], docs.get(item.id) ?? []),
+  );
   const notApplicableItems = notApplicable(inputs);
   return {
     stage: inputs.templates.stage,
-    checklist: { path: inputs.checklistPath, items: items.length, proofLegend: inputs.checklist.proofLegend },
+    checklist: {
+      path: inputs.checklistPath,
+      items: items.length,
+      proofLegend: inputs.checklist.proofLegend,
+    },
     items,
     notApplicable: notApplicableItems,
     byDesign: proactiveControlsByDesign(inputs.templates.templates),
@@ -138,9 +181,13 @@ export function buildAuditReport(inputs: AuditInputs): AuditReport {
     acknowledgmentCounts: countByRule(inputs.compliance.acknowledgments),
     unproven: [
       ...items.filter((item) => item.status === 'no proof').map((item) => item.id),
-      ...notApplicableItems.filter((item) => item.reason === '(no reason given)').map((item) => `not applicable: ${item.item}`),
+      ...notApplicableItems
+        .filter((item) => item.reason === '(no reason given)')
+        .map((item) => `not applicable: ${item.item}`),
     ],
-    failedPacks: inputs.compliance.packs.filter((pack) => !pack.success || pack.findings > 0).map((pack) => pack.pack),
+    failedPacks: inputs.compliance.packs
+      .filter((pack) => !pack.success || pack.findings > 0)
+      .map((pack) => pack.pack),
     staleRules: Object.keys(rules).filter((id) => !ids.includes(id)),
   };
 }

@@ -35,7 +35,8 @@ export function listFiles(directory: string, accept: (name: string) => boolean):
   const files: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const path = join(directory, entry.name);
-    if (entry.isDirectory() && entry.name !== 'node_modules') files.push(...listFiles(path, accept));
+    if (entry.isDirectory() && entry.name !== 'node_modules')
+      files.push(...listFiles(path, accept));
     else if (entry.isFile() && accept(entry.name)) files.push(path);
   }
   return files;
@@ -54,10 +55,13 @@ export function idMatcher(id: string): RegExp {
  * `describe(`, `test(`, `it(` (also `.each(...)(`, `.only`, `.skip`, `.concurrent`) followed by a
  * string title in single, double or back quotes, possibly on the next line.
  */
-const titledCall = /\b(describe|test|it)((?:\.(?:each|only|skip|concurrent|failing)\b(?:\([^)]*\))?)*)\(\s*(['"`])((?:\\.|(?!\3)[^\\])*)\3/g;
+const titledCall =
+  /\b(describe|test|it)((?:\.(?:each|only|skip|concurrent|failing)\b(?:\([^)]*\))?)*)\(\s*(['"`])((?:\\.|(?!\3)[^\\])*)\3/g;
 
 /** Every titled describe/test/it of one source text, with 1-based lines. */
-export function titledCalls(text: string): { kind: TestReference['kind']; title: string; line: number }[] {
+export function titledCalls(
+  text: string,
+): { kind: TestReference['kind']; title: string; line: number }[] {
   const calls: { kind: TestReference['kind']; title: string; line: number }[] = [];
   for (const match of text.matchAll(titledCall)) {
     const line = text.slice(0, match.index).split('\n').length;
@@ -67,14 +71,18 @@ export function titledCalls(text: string): { kind: TestReference['kind']; title:
 }
 
 /** For each id, the tests (test/**\/*.test.ts) whose title names it. */
-export function scanTestNames(repoRoot: string, ids: readonly string[]): Map<string, TestReference[]> {
+export function scanTestNames(
+  repoRoot: string,
+  ids: readonly string[],
+): Map<string, TestReference[]> {
   const found = new Map<string, TestReference[]>(ids.map((id) => [id, []]));
   const matchers = ids.map((id) => [id, idMatcher(id)] as const);
   for (const path of listFiles(join(repoRoot, 'test'), (name) => name.endsWith('.test.ts'))) {
     const file = repoPath(repoRoot, path);
     for (const call of titledCalls(readFileSync(path, 'utf8'))) {
       for (const [id, matcher] of matchers) {
-        if (matcher.test(call.title)) found.get(id)?.push({ file, line: call.line, kind: call.kind, title: call.title });
+        if (matcher.test(call.title))
+          found.get(id)?.push({ file, line: call.line, kind: call.kind, title: call.title });
       }
     }
   }
@@ -85,17 +93,28 @@ export function scanTestNames(repoRoot: string, ids: readonly string[]): Map<str
  * Documents that are evidence: docs/**\/*.md and README.md. The checklist itself, the audit's own
  * output and its description are not (they name every id, which would prove nothing).
  */
-export const documentExclusions = ['docs/security-checklist.md', 'docs/audit-example/', 'docs/audit.md'];
+export const documentExclusions = [
+  'docs/security-checklist.md',
+  'docs/audit-example/',
+  'docs/audit.md',
+];
 
 export function documentFiles(repoRoot: string): string[] {
   const docs = listFiles(join(repoRoot, 'docs'), (name) => name.endsWith('.md'))
     .map((path) => repoPath(repoRoot, path))
-    .filter((file) => !documentExclusions.some((excluded) => file === excluded || file.startsWith(excluded)));
+    .filter(
+      (file) =>
+        !documentExclusions.some((excluded) => file === excluded || file.startsWith(excluded)),
+    );
   return ['README.md', ...docs];
 }
 
 /** For each id, the documents that name it, plus the ones mapped explicitly (which must exist). */
-export function scanDocs(repoRoot: string, ids: readonly string[], mapped: ReadonlyMap<string, readonly string[]> = new Map()): Map<string, DocReference[]> {
+export function scanDocs(
+  repoRoot: string,
+  ids: readonly string[],
+  mapped: ReadonlyMap<string, readonly string[]> = new Map(),
+): Map<string, DocReference[]> {
   const texts = new Map<string, string[]>();
   for (const file of documentFiles(repoRoot)) {
     try {
@@ -110,7 +129,8 @@ export function scanDocs(repoRoot: string, ids: readonly string[], mapped: Reado
     const references: DocReference[] = [];
     for (const [file, lines] of texts) {
       const hits = lines.flatMap((line, index) => (matcher.test(line) ? [index + 1] : []));
-      if (hits.length > 0) references.push({ file, line: hits[0], mentions: hits.length, mapped: false });
+      if (hits.length > 0)
+        references.push({ file, line: hits[0], mentions: hits.length, mapped: false });
     }
     for (const file of mapped.get(id) ?? []) {
       if (references.some((reference) => reference.file === file)) continue;

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { createStageApp, stackName } from '../../lib/app';
-import { createNagPacks, listAcknowledgments, type AcknowledgmentRecord } from '../../lib/compliance';
+import {
+  createNagPacks,
+  listAcknowledgments,
+  type AcknowledgmentRecord,
+} from '../../lib/compliance';
 import { resolveStageConfig, type StageConfig } from '../../lib/config';
 import type { CfnTemplate, StageTemplates } from './templates';
 
@@ -31,14 +35,25 @@ export interface SynthesizedForAudit {
 export function templatesOf(app: App, config: StageConfig): StageTemplates {
   const prefix = stackName(config, '');
   const assembly = app.synth();
-  return Object.fromEntries(assembly.stacks.map((stack) => [stack.stackName.startsWith(prefix) ? stack.stackName.slice(prefix.length) : stack.stackName, stack.template as CfnTemplate]));
+  return Object.fromEntries(
+    assembly.stacks.map((stack) => [
+      stack.stackName.startsWith(prefix) ? stack.stackName.slice(prefix.length) : stack.stackName,
+      stack.template as CfnTemplate,
+    ]),
+  );
 }
 
 /** What the CDK validation report (written by synth) says of its plugins, e.g. CloudFormation Validate. */
 function validationReportPlugins(outdir: string): PackResult[] {
   const path = join(outdir, 'validation-report.json');
   if (!existsSync(path)) return [];
-  const report = JSON.parse(readFileSync(path, 'utf8')) as { pluginReports?: { pluginName: string; conclusion: string; violations?: { ruleName: string }[] }[] };
+  const report = JSON.parse(readFileSync(path, 'utf8')) as {
+    pluginReports?: {
+      pluginName: string;
+      conclusion: string;
+      violations?: { ruleName: string }[];
+    }[];
+  };
   return (report.pluginReports ?? []).map((plugin) => ({
     pack: plugin.pluginName,
     findings: plugin.violations?.length ?? 0,
@@ -56,7 +71,10 @@ function byPathAndRule(a: AcknowledgmentRecord, b: AcknowledgmentRecord): number
  * plugins, real bundling unless turned off) into a temporary directory, then runs each pack's
  * validateScope for its count. Synth itself throws on an unacknowledged finding.
  */
-export function synthesizeForAudit(stage: string, options: { overrides?: unknown; bundling?: boolean } = {}): SynthesizedForAudit {
+export function synthesizeForAudit(
+  stage: string,
+  options: { overrides?: unknown; bundling?: boolean } = {},
+): SynthesizedForAudit {
   const config = resolveStageConfig(stage, options.overrides);
   const outdir = mkdtempSync(join(tmpdir(), `audit-${stage}-`));
   try {
@@ -64,12 +82,20 @@ export function synthesizeForAudit(stage: string, options: { overrides?: unknown
     const templates = templatesOf(app, config);
     const packs = createNagPacks(app).map((pack): PackResult => {
       const report = pack.validateScope(app);
-      return { pack: pack.readPackName, findings: report.violations.length, rules: report.violations.map((violation) => violation.ruleName), success: report.success };
+      return {
+        pack: pack.readPackName,
+        findings: report.violations.length,
+        rules: report.violations.map((violation) => violation.ruleName),
+        success: report.success,
+      };
     });
     return {
       config,
       templates,
-      compliance: { packs: [...packs, ...validationReportPlugins(outdir)], acknowledgments: listAcknowledgments(app).sort(byPathAndRule) },
+      compliance: {
+        packs: [...packs, ...validationReportPlugins(outdir)],
+        acknowledgments: listAcknowledgments(app).sort(byPathAndRule),
+      },
     };
   } finally {
     rmSync(outdir, { recursive: true, force: true });

@@ -60,7 +60,8 @@ export function findResources(templates: StageTemplates, type?: string): FoundRe
   const found: FoundResource[] = [];
   for (const [stack, template] of Object.entries(templates)) {
     for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
-      if (type === undefined || resource.Type === type) found.push({ stack, logicalId, type: resource.Type, resource });
+      if (type === undefined || resource.Type === type)
+        found.push({ stack, logicalId, type: resource.Type, resource });
     }
   }
   return found;
@@ -95,7 +96,10 @@ export function importedExportName(value: unknown): string | undefined {
 
 /** ELBv2 load balancer attributes as a plain map. */
 export function loadBalancerAttributes(found: FoundResource): Record<string, unknown> {
-  const attributes = (prop(found, 'LoadBalancerAttributes') ?? []) as { Key: string; Value: unknown }[];
+  const attributes = (prop(found, 'LoadBalancerAttributes') ?? []) as {
+    Key: string;
+    Value: unknown;
+  }[];
   return Object.fromEntries(attributes.map((attribute) => [attribute.Key, attribute.Value]));
 }
 
@@ -105,8 +109,13 @@ export function environmentOf(found: FoundResource): Record<string, unknown> {
 }
 
 /** The function whose logical id starts with `prefix` (construct ids are stable; hashes are not). */
-export function functionNamed(templates: StageTemplates, prefix: string): FoundResource | undefined {
-  return findResources(templates, 'AWS::Lambda::Function').find((found) => found.logicalId.startsWith(prefix));
+export function functionNamed(
+  templates: StageTemplates,
+  prefix: string,
+): FoundResource | undefined {
+  return findResources(templates, 'AWS::Lambda::Function').find((found) =>
+    found.logicalId.startsWith(prefix),
+  );
 }
 
 export interface IngressRule {
@@ -118,19 +127,27 @@ export interface IngressRule {
 
 /** Ingress rules of a security group: inline ones and AWS::EC2::SecurityGroupIngress resources. */
 export function ingressRulesOf(templates: StageTemplates, group: FoundResource): IngressRule[] {
-  const inline = ((prop(group, 'SecurityGroupIngress') ?? []) as Record<string, unknown>[]).map((rule) => ({
-    rule: group,
-    fromPort: rule.FromPort,
-    toPort: rule.ToPort,
-    source: rule.CidrIp ?? rule.CidrIpv6 ?? rule.SourceSecurityGroupId ?? rule.SourcePrefixListId,
-  }));
+  const inline = ((prop(group, 'SecurityGroupIngress') ?? []) as Record<string, unknown>[]).map(
+    (rule) => ({
+      rule: group,
+      fromPort: rule.FromPort,
+      toPort: rule.ToPort,
+      source: rule.CidrIp ?? rule.CidrIpv6 ?? rule.SourceSecurityGroupId ?? rule.SourcePrefixListId,
+    }),
+  );
   const separate = findResources(templates, 'AWS::EC2::SecurityGroupIngress')
-    .filter((rule) => rule.stack === group.stack && referencedId(prop(rule, 'GroupId')) === group.logicalId)
+    .filter(
+      (rule) =>
+        rule.stack === group.stack && referencedId(prop(rule, 'GroupId')) === group.logicalId,
+    )
     .map((rule) => ({
       rule,
       fromPort: prop(rule, 'FromPort'),
       toPort: prop(rule, 'ToPort'),
-      source: prop(rule, 'CidrIp') ?? prop(rule, 'SourceSecurityGroupId') ?? prop(rule, 'SourcePrefixListId'),
+      source:
+        prop(rule, 'CidrIp') ??
+        prop(rule, 'SourceSecurityGroupId') ??
+        prop(rule, 'SourcePrefixListId'),
     }));
   return [...inline, ...separate];
 }
@@ -141,7 +158,12 @@ export class Findings {
   private readonly problems: string[] = [];
 
   cite(found: FoundResource, values: Record<string, unknown>): this {
-    this.citations.push({ stack: found.stack, logicalId: found.logicalId, type: found.type, values });
+    this.citations.push({
+      stack: found.stack,
+      logicalId: found.logicalId,
+      type: found.type,
+      values,
+    });
     return this;
   }
 

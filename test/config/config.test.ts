@@ -2,8 +2,18 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, mergeOverrides, resolveStageConfig, stageNames, type StageName } from '../../lib/config';
-import { findPolicyNotices, lambdaUnreservedConcurrencyMin, requiredAccountConcurrency } from '../../lib/config/policy';
+import {
+  ConfigError,
+  mergeOverrides,
+  resolveStageConfig,
+  stageNames,
+  type StageName,
+} from '../../lib/config';
+import {
+  findPolicyNotices,
+  lambdaUnreservedConcurrencyMin,
+  requiredAccountConcurrency,
+} from '../../lib/config/policy';
 import { shippedStages } from '../../lib/config/stages';
 import { deployableConfig, deployableOverrides, layerOverrides } from '../support/synth';
 
@@ -30,9 +40,12 @@ describe('shipped stage configs', () => {
     expect(resolveStageConfig('dev').stage).toBe('dev');
   });
 
-  test.each(['staging', 'production'] as const)('%s is valid with the realistic values of its CI fixture', (stage) => {
-    expect(deployableConfig(stage).stage).toBe(stage);
-  });
+  test.each(['staging', 'production'] as const)(
+    '%s is valid with the realistic values of its CI fixture',
+    (stage) => {
+      expect(deployableConfig(stage).stage).toBe(stage);
+    },
+  );
 
   test('RATE-01: rate limiting is on by default at 60 requests per minute per key in every stage', () => {
     for (const stage of stageNames) {
@@ -46,23 +59,57 @@ describe('shipped stage configs', () => {
   });
 
   test('an unknown stage is refused with the list of stages', () => {
-    expect(() => resolveStageConfig('prod')).toThrow(/unknown stage; choose one of dev, staging, production/);
+    expect(() => resolveStageConfig('prod')).toThrow(
+      /unknown stage; choose one of dev, staging, production/,
+    );
   });
 });
 
 describe('CFG-01: synth refuses an insecure production config, naming each problem', () => {
   const refusals: [string, unknown, RegExp][] = [
-    ['a wildcard CORS origin (NET-01)', { cors: { allowedOrigins: ['*'] } }, /cors\.allowedOrigins\[0\] '\*' is a wildcard/],
-    ['a non-HTTPS CORS origin (NET-01)', { cors: { allowedOrigins: ['http://app.acme-ai.net'] } }, /is not HTTPS/],
+    [
+      'a wildcard CORS origin (NET-01)',
+      { cors: { allowedOrigins: ['*'] } },
+      /cors\.allowedOrigins\[0\] '\*' is a wildcard/,
+    ],
+    [
+      'a non-HTTPS CORS origin (NET-01)',
+      { cors: { allowedOrigins: ['http://app.acme-ai.net'] } },
+      /is not HTTPS/,
+    ],
     ['DEBUG logging (LOG-01)', { logLevel: 'DEBUG' }, /logLevel DEBUG is refused in production/],
-    ['rate limiting off (RATE-01)', { rateLimit: { enabled: false } }, /cannot turn rate limiting off/],
-    ['no certificate (NET-03)', { certificate: null }, /certificate is missing; production serves HTTPS only/],
-    ['fewer than 3 ledger replicas', { ledger: { replicaCount: 2 } }, /ledger\.replicaCount 2 is below 3/],
-    ['deletion protection off (DR-04)', { deletionProtection: false }, /deletionProtection is false/],
+    [
+      'rate limiting off (RATE-01)',
+      { rateLimit: { enabled: false } },
+      /cannot turn rate limiting off/,
+    ],
+    [
+      'no certificate (NET-03)',
+      { certificate: null },
+      /certificate is missing; production serves HTTPS only/,
+    ],
+    [
+      'fewer than 3 ledger replicas',
+      { ledger: { replicaCount: 2 } },
+      /ledger\.replicaCount 2 is below 3/,
+    ],
+    [
+      'deletion protection off (DR-04)',
+      { deletionProtection: false },
+      /deletionProtection is false/,
+    ],
     ['no alarm e-mail (MON-03)', { alarmEmail: null }, /alarmEmail is missing/],
     ['short log retention (LOG-03)', { logRetentionDays: 30 }, /logRetentionDays 30 is below 365/],
-    ['a single NAT gateway', { network: { natGateways: 1 } }, /one NAT gateway per availability zone/],
-    ['admin access from anywhere (NET-09)', { api: { creditsAdminCidrs: ['0.0.0.0/0'] } }, /broader than a \/16/],
+    [
+      'a single NAT gateway',
+      { network: { natGateways: 1 } },
+      /one NAT gateway per availability zone/,
+    ],
+    [
+      'admin access from anywhere (NET-09)',
+      { api: { creditsAdminCidrs: ['0.0.0.0/0'] } },
+      /broader than a \/16/,
+    ],
   ];
 
   test.each(refusals)('refuses %s', (_name, overrides, message) => {
@@ -80,7 +127,9 @@ describe('CFG-01: synth refuses an insecure production config, naming each probl
     };
     const error = captureConfigError(() => deployableConfig('production', overrides));
     expect(error.problems).toHaveLength(6);
-    expect(error.message).toMatch(/^Refusing to synthesize stage 'production': 6 configuration problems:/);
+    expect(error.message).toMatch(
+      /^Refusing to synthesize stage 'production': 6 configuration problems:/,
+    );
     for (const problem of error.problems) expect(error.message).toContain(`  - ${problem}`);
   });
 
@@ -91,7 +140,9 @@ describe('CFG-01: synth refuses an insecure production config, naming each probl
   });
 
   test('an origin with a path is refused (NET-01)', () => {
-    expect(problemsOf('dev', { cors: { allowedOrigins: ['https://app.example.com/'] } })[0]).toMatch(/exactly scheme:\/\/host\[:port\]/);
+    expect(
+      problemsOf('dev', { cors: { allowedOrigins: ['https://app.example.com/'] } })[0],
+    ).toMatch(/exactly scheme:\/\/host\[:port\]/);
   });
 
   test('dev may use DEBUG, HTTP origins, one replica and no certificate', () => {
@@ -103,7 +154,11 @@ describe('CFG-01: synth refuses an insecure production config, naming each probl
   });
 
   test('schema errors name the field', () => {
-    const problems = problemsOf('production', { rateLimit: { requestsPerMinute: 0 }, region: 'Europe', ledger: { instanceType: 'm7i.large' } });
+    const problems = problemsOf('production', {
+      rateLimit: { requestsPerMinute: 0 },
+      region: 'Europe',
+      ledger: { instanceType: 'm7i.large' },
+    });
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^region: a region looks like eu-west-1/),
@@ -114,40 +169,96 @@ describe('CFG-01: synth refuses an insecure production config, naming each probl
   });
 
   test('a created certificate needs a domain name', () => {
-    expect(problemsOf('staging', { domainName: null })).toContain("certificate.kind 'create' needs domainName (NET-03)");
+    expect(problemsOf('staging', { domainName: null })).toContain(
+      "certificate.kind 'create' needs domainName (NET-03)",
+    );
   });
 
   test('the WAF per-key limit may not undercut the exact per-key limit of the app (RATE-04)', () => {
-    expect(problemsOf('production', { rateLimit: { requestsPerMinute: 500 } })[0]).toMatch(/keyRequestsPerMinute \(120\) is below/);
+    expect(problemsOf('production', { rateLimit: { requestsPerMinute: 500 } })[0]).toMatch(
+      /keyRequestsPerMinute \(120\) is below/,
+    );
   });
 });
 
 describe('CFG-01: staging and production refuse placeholder values, all listed at once', () => {
-  test.each(['staging', 'production'] as const)('%s as shipped is refused with each placeholder named', (stage) => {
-    const error = captureConfigError(() => resolveStageConfig(stage));
-    const shipped = shippedStages[stage];
-    expect(error.problems).toEqual(
-      expect.arrayContaining([
-        `domainName '${shipped.domainName}' is a placeholder (example.com is reserved for documentation); set the real value (CFG-01)`,
-        `cors.allowedOrigins[0] '${shipped.cors.allowedOrigins[0]}' is a placeholder (example.com is reserved for documentation); set the real value (CFG-01)`,
-        `alarmEmail 'oncall@example.com' is a placeholder (example.com is reserved for documentation); set the real value (CFG-01)`,
-      ]),
-    );
-    expect(error.message).toContain(`Refusing to synthesize stage '${stage}': ${error.problems.length} configuration problems:`);
-  });
+  test.each(['staging', 'production'] as const)(
+    '%s as shipped is refused with each placeholder named',
+    (stage) => {
+      const error = captureConfigError(() => resolveStageConfig(stage));
+      const shipped = shippedStages[stage];
+      expect(error.problems).toEqual(
+        expect.arrayContaining([
+          `domainName '${shipped.domainName}' is a placeholder (example.com is reserved for documentation); set the real value (CFG-01)`,
+          `cors.allowedOrigins[0] '${shipped.cors.allowedOrigins[0]}' is a placeholder (example.com is reserved for documentation); set the real value (CFG-01)`,
+          `alarmEmail 'oncall@example.com' is a placeholder (example.com is reserved for documentation); set the real value (CFG-01)`,
+        ]),
+      );
+      expect(error.message).toContain(
+        `Refusing to synthesize stage '${stage}': ${error.problems.length} configuration problems:`,
+      );
+    },
+  );
 
   const placeholders: [string, unknown, string][] = [
-    ['a documentation domain', { domainName: 'api.example.org' }, "domainName 'api.example.org' is a placeholder (example.org is reserved"],
-    ['a reserved top-level domain', { domainName: 'api.acme.test' }, "domainName 'api.acme.test' is a placeholder (test is reserved"],
-    ['a placeholder e-mail', { alarmEmail: 'ops@example.net' }, "alarmEmail 'ops@example.net' is a placeholder (example.net is reserved"],
-    ['a localhost origin', { cors: { allowedOrigins: ['https://localhost:8443'] } }, "cors.allowedOrigins[0] 'https://localhost:8443' is a placeholder (localhost is reserved"],
-    ['a placeholder hosted zone', { domainName: 'api.example.com', certificate: { kind: 'create', hostedZone: { id: 'Z0123456789', name: 'example.com' } } }, "certificate.hostedZone.name 'example.com' is a placeholder"],
-    ['a CHANGE ME marker anywhere', { models: [{ ...shippedStages.production.models[0], upstreamModel: 'CHANGE ME' }] }, "models[0].upstreamModel 'CHANGE ME' is a placeholder (CHANGE ME)"],
-    ['a change_me marker', { ledger: { backup: { copyToVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:change_me' } } }, 'ledger.backup.copyToVaultArn'],
-    ['the documentation account', { account: '123456789012' }, "account '123456789012' names an AWS documentation account"],
+    [
+      'a documentation domain',
+      { domainName: 'api.example.org' },
+      "domainName 'api.example.org' is a placeholder (example.org is reserved",
+    ],
+    [
+      'a reserved top-level domain',
+      { domainName: 'api.acme.test' },
+      "domainName 'api.acme.test' is a placeholder (test is reserved",
+    ],
+    [
+      'a placeholder e-mail',
+      { alarmEmail: 'ops@example.net' },
+      "alarmEmail 'ops@example.net' is a placeholder (example.net is reserved",
+    ],
+    [
+      'a localhost origin',
+      { cors: { allowedOrigins: ['https://localhost:8443'] } },
+      "cors.allowedOrigins[0] 'https://localhost:8443' is a placeholder (localhost is reserved",
+    ],
+    [
+      'a placeholder hosted zone',
+      {
+        domainName: 'api.example.com',
+        certificate: { kind: 'create', hostedZone: { id: 'Z0123456789', name: 'example.com' } },
+      },
+      "certificate.hostedZone.name 'example.com' is a placeholder",
+    ],
+    [
+      'a CHANGE ME marker anywhere',
+      { models: [{ ...shippedStages.production.models[0], upstreamModel: 'CHANGE ME' }] },
+      "models[0].upstreamModel 'CHANGE ME' is a placeholder (CHANGE ME)",
+    ],
+    [
+      'a change_me marker',
+      {
+        ledger: {
+          backup: {
+            copyToVaultArn: 'arn:aws:backup:eu-central-1:210987654321:backup-vault:change_me',
+          },
+        },
+      },
+      'ledger.backup.copyToVaultArn',
+    ],
+    [
+      'the documentation account',
+      { account: '123456789012' },
+      "account '123456789012' names an AWS documentation account",
+    ],
     [
       'a certificate of the documentation account',
-      { certificate: { kind: 'import', hostedZone: null, arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0f6d4f4e-1111-2222-3333-444455556666' } },
+      {
+        certificate: {
+          kind: 'import',
+          hostedZone: null,
+          arn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0f6d4f4e-1111-2222-3333-444455556666',
+        },
+      },
       'certificate.arn',
     ],
   ];
@@ -164,11 +275,22 @@ describe('CFG-01: staging and production refuse placeholder values, all listed a
   });
 
   test('dev may keep localhost and documentation names', () => {
-    expect(problemsOfShipped('dev', { domainName: 'api.dev.example.com', cors: { allowedOrigins: ['http://localhost:5173'] } })).toEqual([]);
+    expect(
+      problemsOfShipped('dev', {
+        domainName: 'api.dev.example.com',
+        cors: { allowedOrigins: ['http://localhost:5173'] },
+      }),
+    ).toEqual([]);
   });
 
   test('real names that merely contain the words are accepted', () => {
-    expect(problemsOf('production', { domainName: 'example.acme-ai.net', cors: { allowedOrigins: ['https://testing.acme-ai.net'] }, alarmEmail: 'test@acme-ai.net' })).toEqual([]);
+    expect(
+      problemsOf('production', {
+        domainName: 'example.acme-ai.net',
+        cors: { allowedOrigins: ['https://testing.acme-ai.net'] },
+        alarmEmail: 'test@acme-ai.net',
+      }),
+    ).toEqual([]);
   });
 });
 
@@ -185,24 +307,41 @@ describe('NET-03: a certificate that cannot be validated automatically', () => {
   test('is accepted in staging with a notice that the deploy waits for manual DNS validation', () => {
     const staging = deployableConfig('staging', manual);
     expect(findPolicyNotices(staging)).toEqual([
-      expect.stringMatching(/^the certificate for api\.staging\.acme-ai\.net is DNS-validated by hand: the edge stack's deploy waits/),
+      expect.stringMatching(
+        /^the certificate for api\.staging\.acme-ai\.net is DNS-validated by hand: the edge stack's deploy waits/,
+      ),
       // The staging fixture gives its internal certificate no validation zone either (NET-07).
-      expect.stringMatching(/^the internal certificate for \*\.internal\.staging\.acme-ai\.net is DNS-validated by hand: the network stack's deploy waits/),
+      expect.stringMatching(
+        /^the internal certificate for \*\.internal\.staging\.acme-ai\.net is DNS-validated by hand: the network stack's deploy waits/,
+      ),
     ]);
   });
 
   test('with a hosted zone, or an imported certificate, there is nothing to wait for', () => {
     expect(findPolicyNotices(deployableConfig('production'))).toEqual([]);
-    const imported = { certificate: { kind: 'import', hostedZone: null, arn: 'arn:aws:acm:eu-west-1:210987654321:certificate/0f6d4f4e-1111-2222-3333-444455556666' } };
-    const internalZone = { internalTls: { validationHostedZone: { id: 'Z04471532QX4MWD0B5ZKQ', name: 'acme-ai.net' } } };
-    expect(findPolicyNotices(deployableConfig('staging', { ...imported, ...internalZone }))).toEqual([]);
+    const imported = {
+      certificate: {
+        kind: 'import',
+        hostedZone: null,
+        arn: 'arn:aws:acm:eu-west-1:210987654321:certificate/0f6d4f4e-1111-2222-3333-444455556666',
+      },
+    };
+    const internalZone = {
+      internalTls: { validationHostedZone: { id: 'Z04471532QX4MWD0B5ZKQ', name: 'acme-ai.net' } },
+    };
+    expect(
+      findPolicyNotices(deployableConfig('staging', { ...imported, ...internalZone })),
+    ).toEqual([]);
   });
 });
 
 describe('Lambda reserved concurrency fits the account quota', () => {
   test('production reserves 200 + 100 and so needs an account quota of at least 400', () => {
     const production = deployableConfig('production');
-    expect([production.api.proxyReservedConcurrency, production.api.creditsReservedConcurrency]).toEqual([200, 100]);
+    expect([
+      production.api.proxyReservedConcurrency,
+      production.api.creditsReservedConcurrency,
+    ]).toEqual([200, 100]);
     expect(requiredAccountConcurrency(production)).toBe(400);
     expect(lambdaUnreservedConcurrencyMin).toBe(100);
   });
@@ -212,7 +351,9 @@ describe('Lambda reserved concurrency fits the account quota', () => {
       'api: the reserved concurrency (300) plus the 100 Lambda keeps unreserved needs an account quota of 400, above ' +
         'api.accountConcurrentExecutionsQuota (399); request a quota increase (Service Quotas L-B99A9384) or reserve less',
     ]);
-    expect(problemsOf('production', { api: { accountConcurrentExecutionsQuota: 400 } })).toEqual([]);
+    expect(problemsOf('production', { api: { accountConcurrentExecutionsQuota: 400 } })).toEqual(
+      [],
+    );
   });
 
   test('a stage that reserves nothing fits any quota', () => {
@@ -222,11 +363,15 @@ describe('Lambda reserved concurrency fits the account quota', () => {
 
 describe('overrides', () => {
   test('objects merge key by key, arrays replace, null removes', () => {
-    expect(mergeOverrides({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: null })).toEqual({ a: { b: 1, c: [3] } });
+    expect(mergeOverrides({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: null })).toEqual({
+      a: { b: 1, c: [3] },
+    });
   });
 
   test('may not change the stage', () => {
-    expect(problemsOfShipped('production', { stage: 'dev' })).toEqual(["overrides may not change the stage (got 'dev')"]);
+    expect(problemsOfShipped('production', { stage: 'dev' })).toEqual([
+      "overrides may not change the stage (got 'dev')",
+    ]);
   });
 });
 
@@ -238,19 +383,28 @@ describe('CFG-01: the CDK app itself refuses an insecure production variant', ()
   afterEach(() => rmSync(outdir, { recursive: true, force: true }));
 
   function runApp(context: Record<string, string>): { status: number | null; stderr: string } {
-    const result = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'bin/app.ts'], {
-      cwd: repoRoot,
-      env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'bin/app.ts'],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
     return { status: result.status, stderr: result.stderr };
   }
 
   test('exits 1 with every problem listed and writes no template', () => {
-    const { status, stderr } = runApp({ stage: 'production', overrides: 'test/fixtures/insecure-production.json' });
+    const { status, stderr } = runApp({
+      stage: 'production',
+      overrides: 'test/fixtures/insecure-production.json',
+    });
     expect(status).toBe(1);
-    expect(stderr).toContain("Refusing to synthesize stage 'production': 5 configuration problems:");
+    expect(stderr).toContain(
+      "Refusing to synthesize stage 'production': 5 configuration problems:",
+    );
     expect(stderr).toContain("cors.allowedOrigins[0] '*' is a wildcard");
     expect(stderr).toContain('logLevel DEBUG is refused in production');
     expect(stderr).toContain('rateLimit.enabled is false');
@@ -261,7 +415,10 @@ describe('CFG-01: the CDK app itself refuses an insecure production variant', ()
   });
 
   test('a missing overrides file is a clear message', () => {
-    const { status, stderr } = runApp({ stage: 'production', overrides: 'test/fixtures/no-such-file.json' });
+    const { status, stderr } = runApp({
+      stage: 'production',
+      overrides: 'test/fixtures/no-such-file.json',
+    });
     expect(status).toBe(1);
     expect(stderr).toContain("cannot read overrides file 'test/fixtures/no-such-file.json'");
   });

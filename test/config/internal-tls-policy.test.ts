@@ -11,7 +11,9 @@ const problemsOf = deployableProblems;
 
 describe('NET-07 / CFG-01: internal TLS in the config policy', () => {
   test('production without internal TLS is refused: no plaintext internal hops', () => {
-    expect(problemsOf('production', { internalTls: null })).toContain('internalTls is missing; production refuses plaintext internal hops, which carry service keys (NET-07)');
+    expect(problemsOf('production', { internalTls: null })).toContain(
+      'internalTls is missing; production refuses plaintext internal hops, which carry service keys (NET-07)',
+    );
   });
 
   test('staging and production ship with internal TLS; dev without (plain HTTP inside the VPC)', () => {
@@ -21,14 +23,24 @@ describe('NET-07 / CFG-01: internal TLS in the config policy', () => {
     expect(deployableConfig('production').internalTls?.domain).toBe('internal.acme-ai.net');
     expect(deployableConfig('staging').internalTls?.domain).toBe('internal.staging.acme-ai.net');
     expect(resolveStageConfig('dev').internalTls).toBeUndefined();
-    expect(problemsOf('staging', { internalTls: null }).filter((problem) => problem.includes('internalTls'))).toEqual([]);
+    expect(
+      problemsOf('staging', { internalTls: null }).filter((problem) =>
+        problem.includes('internalTls'),
+      ),
+    ).toEqual([]);
   });
 
   test('the internal domain must be inside its validation hosted zone, and not be the public API name', () => {
-    expect(problemsOf('production', { internalTls: { validationHostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'other.org' } } })).toContain(
+    expect(
+      problemsOf('production', {
+        internalTls: { validationHostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'other.org' } },
+      }),
+    ).toContain(
       "internalTls.domain 'internal.acme-ai.net' is not inside its validation hosted zone 'other.org' (NET-07)",
     );
-    const inside = problemsOf('production', { internalTls: { validationHostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'acme-ai.net' } } });
+    const inside = problemsOf('production', {
+      internalTls: { validationHostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'acme-ai.net' } },
+    });
     expect(inside.filter((problem) => problem.includes('internalTls'))).toEqual([]);
     expect(problemsOf('production', { internalTls: { domain: 'api.acme-ai.net' } })).toContain(
       "internalTls.domain 'api.acme-ai.net' is the public API's name; use a sub-domain of its own, e.g. internal.<domain> (NET-07)",
@@ -36,7 +48,9 @@ describe('NET-07 / CFG-01: internal TLS in the config policy', () => {
   });
 
   test('the schema names a malformed internal domain', () => {
-    expect(problemsOf('production', { internalTls: { domain: 'Not A Domain' } }).join('\n')).toMatch(/internalTls\.domain/);
+    expect(
+      problemsOf('production', { internalTls: { domain: 'Not A Domain' } }).join('\n'),
+    ).toMatch(/internalTls\.domain/);
   });
 });
 

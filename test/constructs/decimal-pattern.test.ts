@@ -4,11 +4,16 @@ import { decimalGreaterThanPattern } from '../../lib/constructs/decimal-pattern'
 describe('decimalGreaterThanPattern (the WAF body size rule, NET-12)', () => {
   test('matches exactly the decimal integers above the limit', () => {
     fc.assert(
-      fc.property(fc.nat({ max: 50_000_000 }), fc.nat({ max: 100_000_000 }), fc.nat({ max: 3 }), (limit, value, zeros) => {
-        const pattern = new RegExp(decimalGreaterThanPattern(limit));
-        const text = '0'.repeat(zeros) + String(value);
-        expect(pattern.test(text)).toBe(value > limit);
-      }),
+      fc.property(
+        fc.nat({ max: 50_000_000 }),
+        fc.nat({ max: 100_000_000 }),
+        fc.nat({ max: 3 }),
+        (limit, value, zeros) => {
+          const pattern = new RegExp(decimalGreaterThanPattern(limit));
+          const text = '0'.repeat(zeros) + String(value);
+          expect(pattern.test(text)).toBe(value > limit);
+        },
+      ),
       { numRuns: 2000 },
     );
   });

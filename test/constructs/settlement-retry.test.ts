@@ -12,9 +12,19 @@ beforeAll(() => {
 test('DATA-04: the settlement queues are KMS-encrypted with a key of their own and refuse plain HTTP', () => {
   const queues = stage.templates.api.findResources('AWS::SQS::Queue');
   expect(Object.keys(queues)).toHaveLength(2);
-  for (const queue of Object.values(queues)) expect(queue.Properties).toMatchObject({ KmsMasterKeyId: { 'Fn::GetAtt': [expect.stringMatching(/^SettlementQueueKey/), 'Arn'] } });
+  for (const queue of Object.values(queues))
+    expect(queue.Properties).toMatchObject({
+      KmsMasterKeyId: { 'Fn::GetAtt': [expect.stringMatching(/^SettlementQueueKey/), 'Arn'] },
+    });
   stage.templates.api.hasResourceProperties('AWS::SQS::QueuePolicy', {
-    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({
+          Effect: 'Deny',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      ]),
+    },
   });
 });
 
@@ -24,18 +34,33 @@ test('DATA-06: a settlement that keeps failing goes to the dead-letter queue aft
     RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
   });
   // Queued up to 140 s after the hold (the proxy's timeout), then 5 receives 30 s apart: 290 s < 300 s.
-  expect(settlementRetryWindowProblems({ holdTimeoutSeconds: 300, queuedWithinSeconds: 140 })).toEqual([]);
-  expect(settlementRetryWindowProblems({ holdTimeoutSeconds: 300, queuedWithinSeconds: 160 })).toEqual([
-    expect.stringMatching(/^settlement retries end too late: a settlement queued up to 160 s after its hold .* ends 310 s after the hold, not before the hold expires \(300 s\)/),
+  expect(
+    settlementRetryWindowProblems({ holdTimeoutSeconds: 300, queuedWithinSeconds: 140 }),
+  ).toEqual([]);
+  expect(
+    settlementRetryWindowProblems({ holdTimeoutSeconds: 300, queuedWithinSeconds: 160 }),
+  ).toEqual([
+    expect.stringMatching(
+      /^settlement retries end too late: a settlement queued up to 160 s after its hold .* ends 310 s after the hold, not before the hold expires \(300 s\)/,
+    ),
   ]);
 });
 
 test('the settle function drains the queue, reporting failed items, and reaches the credits service', () => {
   // One message per invocation: its one credits call (5 s) always fits the function's 25 s.
-  stage.templates.api.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+  stage.templates.api.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    BatchSize: 1,
+    FunctionResponseTypes: ['ReportBatchItemFailures'],
+  });
   stage.templates.api.hasResourceProperties('AWS::Lambda::Function', {
     Description: Match.stringLikeRegexp('Settles holds'),
-    Environment: { Variables: Match.objectLike({ CREDITS_URL: Match.anyValue(), CREDITS_KEY_SECRET_ARN: Match.anyValue(), SETTLEMENT_RECEIVES_MAX: '5' }) },
+    Environment: {
+      Variables: Match.objectLike({
+        CREDITS_URL: Match.anyValue(),
+        CREDITS_KEY_SECRET_ARN: Match.anyValue(),
+        SETTLEMENT_RECEIVES_MAX: '5',
+      }),
+    },
   });
 });
 
@@ -45,7 +70,12 @@ test('the proxy may send to the settlement queue and knows its URL', () => {
     Environment: { Variables: Match.objectLike({ SETTLEMENT_QUEUE_URL: Match.anyValue() }) },
   });
   stage.templates.api.hasResourceProperties('AWS::IAM::Policy', {
-    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sqs:SendMessage' }), Match.objectLike({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'] })]) },
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Action: 'sqs:SendMessage' }),
+        Match.objectLike({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'] }),
+      ]),
+    },
   });
 });
 
@@ -69,7 +99,9 @@ test('MON-03: a settlement in the dead-letter queue, or a failing settle functio
     MetricName: 'Errors',
     Namespace: 'AWS/Lambda',
     Threshold: 0,
-    AlarmDescription: Match.stringLikeRegexp('settle function.*Runbook: docs/runbooks/credits-down.md'),
+    AlarmDescription: Match.stringLikeRegexp(
+      'settle function.*Runbook: docs/runbooks/credits-down.md',
+    ),
   });
 });
 

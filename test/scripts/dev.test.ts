@@ -41,7 +41,12 @@ interface DevRun {
 function startDev(base: number, dataDirectory: string): DevRun {
   const child = spawn('npm', ['run', 'dev'], {
     cwd: repoRoot,
-    env: { ...process.env, DEV_PORT_BASE: String(base), DEV_DATA_DIR: dataDirectory, LOG_LEVEL: 'WARN' },
+    env: {
+      ...process.env,
+      DEV_PORT_BASE: String(base),
+      DEV_DATA_DIR: dataDirectory,
+      LOG_LEVEL: 'WARN',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
@@ -55,7 +60,9 @@ function startDev(base: number, dataDirectory: string): DevRun {
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const closed = new Promise<number | null>((resolve) =>
+    child.once('close', (code) => resolve(code)),
+  );
   return {
     child,
     base,
@@ -64,7 +71,9 @@ function startDev(base: number, dataDirectory: string): DevRun {
       new Promise<void>((resolve, reject) => {
         if (text.includes(wanted)) return resolve();
         waiters.push({ text: wanted, resolve });
-        void closed.then(() => reject(new Error(`npm run dev ended before printing '${wanted}':\n${text}`)));
+        void closed.then(() =>
+          reject(new Error(`npm run dev ended before printing '${wanted}':\n${text}`)),
+        );
       }),
     closed,
     closesWithin: (milliseconds) =>
@@ -93,7 +102,11 @@ function recordDescendants(pid: number): void {
 
 /** The pid of the process npm runs the script in (tsx, since the script execs it). */
 function scriptProcessOf(npm: ChildProcess): number {
-  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(npm.pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(npm.pid)], {
+    encoding: 'utf8',
+  })
+    .trim()
+    .split(/\s+/);
   return Number(children[0]);
 }
 
@@ -122,7 +135,8 @@ describe('npm run dev: stopping and starting', () => {
       expect(await portsInUse([run.base, run.base + 100, run.base + 200])).toHaveLength(3);
       run.child.kill('SIGTERM');
       expect(await run.closesWithin(stopMilliseconds)).toBe(true);
-      for (const name of ['proxy', 'credits', 'gateway']) expect(run.output()).toContain(`[${name}] exited`);
+      for (const name of ['proxy', 'credits', 'gateway'])
+        expect(run.output()).toContain(`[${name}] exited`);
       expect(await portsInUse(portOffsets.map((offset) => run.base + offset))).toEqual([]);
     },
     devStartMilliseconds,
@@ -143,18 +157,24 @@ describe('npm run dev: stopping and starting', () => {
     devStartMilliseconds,
   );
 
-  it('a port still held by an earlier run is reported before anything starts', async () => {
-    const base = await freePortBase();
-    const holder: Server = createServer();
-    await new Promise<void>((resolve) => holder.listen(base + 200, '127.0.0.1', resolve));
-    try {
-      const run = startDev(base, dataDirectory);
-      const code = await run.closed;
-      expect(code).not.toBe(0);
-      expect(run.output()).toContain(`port ${base + 200} already in use on 127.0.0.1: is an earlier npm run dev still running?`);
-      expect(run.output()).not.toContain('Starting the ledger gateway');
-    } finally {
-      await new Promise((resolve) => holder.close(resolve));
-    }
-  }, devStartMilliseconds);
+  it(
+    'a port still held by an earlier run is reported before anything starts',
+    async () => {
+      const base = await freePortBase();
+      const holder: Server = createServer();
+      await new Promise<void>((resolve) => holder.listen(base + 200, '127.0.0.1', resolve));
+      try {
+        const run = startDev(base, dataDirectory);
+        const code = await run.closed;
+        expect(code).not.toBe(0);
+        expect(run.output()).toContain(
+          `port ${base + 200} already in use on 127.0.0.1: is an earlier npm run dev still running?`,
+        );
+        expect(run.output()).not.toContain('Starting the ledger gateway');
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+      }
+    },
+    devStartMilliseconds,
+  );
 });

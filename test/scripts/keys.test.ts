@@ -1,9 +1,23 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GetSecretValueCommand, PutSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { apiKeyPattern } from '../../lambda/shared/api-key-format';
 import {
@@ -16,7 +30,12 @@ import {
   secretsManagerClientKeyStore,
   type ClientKeyStore,
 } from '../../lambda/shared/client-key-store';
-import { clientKeyVerifier, emptyClientKeySet, parseClientKeySet, type ClientKeySet } from '../../lambda/shared/client-keys';
+import {
+  clientKeyVerifier,
+  emptyClientKeySet,
+  parseClientKeySet,
+  type ClientKeySet,
+} from '../../lambda/shared/client-keys';
 import { hashKey } from '../../lambda/shared/keys';
 import { runKeysCli, type StoreLocation } from '../../scripts/keys';
 
@@ -28,7 +47,8 @@ import { runKeysCli, type StoreLocation } from '../../scripts/keys';
 
 const day = 24 * 60 * 60 * 1000;
 const now = new Date('2030-01-01T00:00:00.000Z');
-const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ai-proxy-client-keys-AbCdEf';
+const secretArn =
+  'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ai-proxy-client-keys-AbCdEf';
 
 let directory: string;
 let file: string;
@@ -39,10 +59,18 @@ interface Run {
   err: string;
 }
 
-async function cli(args: string[], options: { at?: Date; openStore?: (location: StoreLocation) => ClientKeyStore } = {}): Promise<Run> {
+async function cli(
+  args: string[],
+  options: { at?: Date; openStore?: (location: StoreLocation) => ClientKeyStore } = {},
+): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runKeysCli(args, { out: (line) => out.push(line), err: (line) => err.push(line), now: () => options.at ?? now, openStore: options.openStore });
+  const code = await runKeysCli(args, {
+    out: (line) => out.push(line),
+    err: (line) => err.push(line),
+    now: () => options.at ?? now,
+    openStore: options.openStore,
+  });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -78,9 +106,15 @@ describe('AUTH-02: issue', () => {
       label: 'alice laptop',
     });
     expect(run.out).toContain(`Issued key ${entry.id} for user alice, expires ${entry.expires_at}`);
-    expect(run.out.split('\n').filter((line) => /cannot be shown again/.test(line))).toHaveLength(1);
+    expect(run.out.split('\n').filter((line) => /cannot be shown again/.test(line))).toHaveLength(
+      1,
+    );
     expect(run.out).not.toContain(entry.sha256);
-    expect(clientKeyVerifier(storedSet()).verify(key, now.getTime())).toEqual({ status: 'valid', keyId: entry.id, userId: 'alice' });
+    expect(clientKeyVerifier(storedSet()).verify(key, now.getTime())).toEqual({
+      status: 'valid',
+      keyId: entry.id,
+      userId: 'alice',
+    });
     expect(readFileSync(file, 'utf8')).not.toContain(key);
   });
 
@@ -116,7 +150,10 @@ describe('AUTH-07: revoke, rotate, list', () => {
     expect(run.code).toBe(0);
     expect(run.out).toContain(`Revoked key ${issuedId(issued)} (user alice)`);
     expect(storedSet().keys).toHaveLength(1);
-    expect(clientKeyVerifier(storedSet()).verify(issuedKey(issued), now.getTime())).toEqual({ status: 'disabled', keyId: issuedId(issued) });
+    expect(clientKeyVerifier(storedSet()).verify(issuedKey(issued), now.getTime())).toEqual({
+      status: 'disabled',
+      keyId: issuedId(issued),
+    });
     expect((await onFile(['revoke', '--id', issuedId(issued)])).out).toContain('already revoked');
   });
 
@@ -134,8 +171,15 @@ describe('AUTH-07: revoke, rotate, list', () => {
     expect(run.out).toContain(`now expires at ${new Date(graceEnd).toISOString()}`);
     const verifier = clientKeyVerifier(storedSet());
     expect(verifier.verify(oldKey, graceEnd - 1).status).toBe('valid');
-    expect(verifier.verify(oldKey, graceEnd)).toEqual({ status: 'expired', keyId: issuedId(issued) });
-    expect(verifier.verify(newKey, graceEnd)).toEqual({ status: 'valid', keyId: issuedId(run), userId: 'alice' });
+    expect(verifier.verify(oldKey, graceEnd)).toEqual({
+      status: 'expired',
+      keyId: issuedId(issued),
+    });
+    expect(verifier.verify(newKey, graceEnd)).toEqual({
+      status: 'valid',
+      keyId: issuedId(run),
+      userId: 'alice',
+    });
     expect(storedSet().keys.find((entry) => entry.id === issuedId(run))?.label).toBe('ci');
   });
 
@@ -145,7 +189,9 @@ describe('AUTH-07: revoke, rotate, list', () => {
     expect(storedSet().keys[0].expires_at).toBe(new Date(now.getTime() + 3 * day).toISOString());
     const second = await onFile(['issue', '--user', 'bob']);
     await onFile(['rotate', '--id', issuedId(second)]);
-    expect(storedSet().keys.find((entry) => entry.id === issuedId(second))?.expires_at).toBe(new Date(now.getTime() + 7 * day).toISOString());
+    expect(storedSet().keys.find((entry) => entry.id === issuedId(second))?.expires_at).toBe(
+      new Date(now.getTime() + 7 * day).toISOString(),
+    );
   });
 
   test('a revoked key cannot be rotated', async () => {
@@ -166,7 +212,9 @@ describe('AUTH-07: revoke, rotate, list', () => {
     expect(run.code).toBe(0);
     const lines = run.out.split('\n');
     expect(lines[0]).toMatch(/^ID\s+USER\s+CREATED\s+EXPIRES\s+STATUS/);
-    expect(lines.find((line) => line.startsWith(issuedId(active)))).toMatch(/alice\s+2030-01-01T00:00:00.000Z\s+2030-04-01T00:00:00.000Z\s+active/);
+    expect(lines.find((line) => line.startsWith(issuedId(active)))).toMatch(
+      /alice\s+2030-01-01T00:00:00.000Z\s+2030-04-01T00:00:00.000Z\s+active/,
+    );
     expect(lines.find((line) => line.startsWith(issuedId(expired)))).toMatch(/\sexpired$/);
     expect(lines.find((line) => line.startsWith(issuedId(disabled)))).toMatch(/bob .*\sdisabled$/);
     for (const entry of storedSet().keys) expect(run.out).not.toContain(entry.sha256);
@@ -186,10 +234,16 @@ describe('errors: clear messages, exit 2 for usage and 1 for failures', () => {
     [['issue', '--user', 'alice bob'], /--user must be/],
     [['issue', '--user', 'alice', '--days', '0'], /--days must be a whole number from 1 to 365/],
     [['issue', '--user', 'alice', '--days', '9e9'], /--days must be a whole number/],
-    [['issue', '--user', 'alice', '--label', 'a\nb'], /--label must be at most 200 printable characters/],
+    [
+      ['issue', '--user', 'alice', '--label', 'a\nb'],
+      /--label must be at most 200 printable characters/,
+    ],
     [['revoke'], /missing --id <key_id>/],
     [['revoke', '--id', 'alice'], /is not a key id/],
-    [['rotate', '--id', 'key_AAAAAAAAAAAAAAAA', '--grace-days', '31'], /--grace-days must be a whole number from 0 to 30/],
+    [
+      ['rotate', '--id', 'key_AAAAAAAAAAAAAAAA', '--grace-days', '31'],
+      /--grace-days must be a whole number from 0 to 30/,
+    ],
     [['list', '--id', 'key_AAAAAAAAAAAAAAAA'], /--id does not apply to list/],
     [['list', '--colour'], /Unknown option '--colour'/],
     [['list', '--secret-id', secretArn, '--file', 'x.json'], /either --file or --secret-id/],
@@ -206,14 +260,26 @@ describe('errors: clear messages, exit 2 for usage and 1 for failures', () => {
   test('--help prints the usage and exits 0', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);
-    for (const command of ['issue', 'list', 'revoke', 'rotate', '--secret-id', '--file', '--grace-days']) expect(run.out).toContain(command);
+    for (const command of [
+      'issue',
+      'list',
+      'revoke',
+      'rotate',
+      '--secret-id',
+      '--file',
+      '--grace-days',
+    ])
+      expect(run.out).toContain(command);
   });
 
   test('an unknown key id fails with exit 1 and changes nothing', async () => {
     await onFile(['issue', '--user', 'alice']);
     const before = readFileSync(file, 'utf8');
     const run = await onFile(['revoke', '--id', 'key_AAAAAAAAAAAAAAAA']);
-    expect(run).toMatchObject({ code: 1, err: 'keys: failed: no key with id key_AAAAAAAAAAAAAAAA in the key set' });
+    expect(run).toMatchObject({
+      code: 1,
+      err: 'keys: failed: no key with id key_AAAAAAAAAAAAAAAA in the key set',
+    });
     expect(readFileSync(file, 'utf8')).toBe(before);
   });
 
@@ -223,19 +289,29 @@ describe('errors: clear messages, exit 2 for usage and 1 for failures', () => {
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/broken\.json: the client key set is invalid: keys\.0\./);
     expect(run.out).toBe('');
-    expect(readFileSync(join(directory, 'broken.json'), 'utf8')).toBe('{"version":1,"keys":[{"id":"key_x"}]}');
+    expect(readFileSync(join(directory, 'broken.json'), 'utf8')).toBe(
+      '{"version":1,"keys":[{"id":"key_x"}]}',
+    );
   });
 
   test('a set that fails the schema is never written', async () => {
     const { set } = issueClientKey(emptyClientKeySet(), { userId: 'alice', now });
     const duplicated = { ...set, keys: [...set.keys, { ...set.keys[0] }] };
-    await expect(fileClientKeyStore(file).write(duplicated)).rejects.toThrow(/refusing to write: the client key set is invalid: .*appears twice/);
-    expect(() => checkedClientKeySet({ ...set, keys: [{ ...set.keys[0], user_id: '' }] })).toThrow(/refusing to write/);
+    await expect(fileClientKeyStore(file).write(duplicated)).rejects.toThrow(
+      /refusing to write: the client key set is invalid: .*appears twice/,
+    );
+    expect(() => checkedClientKeySet({ ...set, keys: [{ ...set.keys[0], user_id: '' }] })).toThrow(
+      /refusing to write/,
+    );
     expect(existsSync(file)).toBe(false);
   });
 
   test('rotating never lengthens: the logic keeps the earlier of the two expiries', () => {
-    const { set, issued } = issueClientKey(emptyClientKeySet(), { userId: 'alice', lifetimeDays: 1, now });
+    const { set, issued } = issueClientKey(emptyClientKeySet(), {
+      userId: 'alice',
+      lifetimeDays: 1,
+      now,
+    });
     const rotated = rotateClientKey(set, issued.entry.id, { graceDays: 30, now });
     expect(rotated.old.expires_at).toBe(issued.entry.expires_at);
   });
@@ -267,12 +343,16 @@ describe('AUTH-03: the key set in Secrets Manager', () => {
     locations = [];
     secretValue = JSON.stringify(emptyClientKeySet());
     versionId = 'version-1';
-    secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).callsFake(() => ({ SecretString: secretValue, VersionId: versionId }));
-    secretsManager.on(PutSecretValueCommand).callsFake((input: { SecretString: string; ClientRequestToken: string }) => {
-      secretValue = input.SecretString;
-      versionId = input.ClientRequestToken;
-      return { VersionId: versionId };
-    });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' })
+      .callsFake(() => ({ SecretString: secretValue, VersionId: versionId }));
+    secretsManager
+      .on(PutSecretValueCommand)
+      .callsFake((input: { SecretString: string; ClientRequestToken: string }) => {
+        secretValue = input.SecretString;
+        versionId = input.ClientRequestToken;
+        return { VersionId: versionId };
+      });
   });
   afterAll(() => secretsManager.restore());
 
@@ -282,9 +362,15 @@ describe('AUTH-03: the key set in Secrets Manager', () => {
     expect(locations).toEqual([{ kind: 'secret', secretId: secretArn, region: 'eu-west-1' }]);
     const puts = secretsManager.commandCalls(PutSecretValueCommand);
     expect(puts).toHaveLength(1);
-    expect(puts[0].args[0].input).toMatchObject({ SecretId: secretArn, ClientRequestToken: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(puts[0].args[0].input).toMatchObject({
+      SecretId: secretArn,
+      ClientRequestToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
     const set = parseClientKeySet(secretValue);
-    expect(clientKeyVerifier(set).verify(issuedKey(run), now.getTime())).toMatchObject({ status: 'valid', userId: 'alice' });
+    expect(clientKeyVerifier(set).verify(issuedKey(run), now.getTime())).toMatchObject({
+      status: 'valid',
+      userId: 'alice',
+    });
     expect(run.out).toContain(`stored in secret ${secretArn}`);
   });
 
@@ -297,7 +383,10 @@ describe('AUTH-03: the key set in Secrets Manager', () => {
     const verifier = clientKeyVerifier(parseClientKeySet(secretValue));
     expect(verifier.verify(issuedKey(first), now.getTime()).status).toBe('disabled');
     expect(verifier.verify(issuedKey(second), now.getTime()).status).toBe('expired');
-    expect(verifier.verify(issuedKey(rotated), now.getTime())).toMatchObject({ status: 'valid', userId: 'bob' });
+    expect(verifier.verify(issuedKey(rotated), now.getTime())).toMatchObject({
+      status: 'valid',
+      userId: 'bob',
+    });
   });
 
   test('--region overrides the ARN region', async () => {
@@ -314,17 +403,24 @@ describe('AUTH-03: the key set in Secrets Manager', () => {
   });
 
   test('a missing secret fails with exit 1 and a clear message', async () => {
-    secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).rejects(new ResourceNotFoundException({ message: 'no such secret', $metadata: {} }));
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' })
+      .rejects(new ResourceNotFoundException({ message: 'no such secret', $metadata: {} }));
     const run = await onSecret(['list']);
-    expect(run).toMatchObject({ code: 1, err: `keys: failed: secret ${secretArn} does not exist or has no AWSCURRENT version` });
+    expect(run).toMatchObject({
+      code: 1,
+      err: `keys: failed: secret ${secretArn} does not exist or has no AWSCURRENT version`,
+    });
   });
 
   test('a secret changed by someone else since the read is not overwritten', async () => {
     let reads = 0;
-    secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).callsFake(() => {
-      reads += 1;
-      return { SecretString: secretValue, VersionId: reads === 1 ? 'version-1' : 'version-2' };
-    });
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' })
+      .callsFake(() => {
+        reads += 1;
+        return { SecretString: secretValue, VersionId: reads === 1 ? 'version-1' : 'version-2' };
+      });
     const run = await onSecret(['issue', '--user', 'alice']);
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/changed while this command ran; nothing written/);
@@ -337,9 +433,21 @@ describe('AUTH-07: the CLI as a child process', () => {
   const execute = promisify(execFile);
   const repoRoot = join(__dirname, '..', '..');
   const run = (args: string[]) =>
-    execute(process.execPath, [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(repoRoot, 'scripts', 'keys.ts'), ...args], { cwd: repoRoot }).then(
+    execute(
+      process.execPath,
+      [
+        join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+        join(repoRoot, 'scripts', 'keys.ts'),
+        ...args,
+      ],
+      { cwd: repoRoot },
+    ).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({
+        code: error.code,
+        stdout: error.stdout,
+        stderr: error.stderr,
+      }),
     );
 
   test('issue then revoke against a temp file; a usage error exits 2', async () => {
@@ -348,11 +456,18 @@ describe('AUTH-07: the CLI as a child process', () => {
     const key = issuedKey({ code: 0, out: issued.stdout, err: '' });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const id = issuedId({ code: 0, out: issued.stdout, err: '' });
-    expect(clientKeyVerifier(storedSet()).verify(key, Date.now())).toEqual({ status: 'valid', keyId: id, userId: 'carol' });
+    expect(clientKeyVerifier(storedSet()).verify(key, Date.now())).toEqual({
+      status: 'valid',
+      keyId: id,
+      userId: 'carol',
+    });
 
     const revoked = await run(['revoke', '--id', id, '--file', file]);
     expect(revoked.code).toBe(0);
-    expect(clientKeyVerifier(storedSet()).verify(key, Date.now())).toEqual({ status: 'disabled', keyId: id });
+    expect(clientKeyVerifier(storedSet()).verify(key, Date.now())).toEqual({
+      status: 'disabled',
+      keyId: id,
+    });
 
     const usage = await run(['issue', '--file', file]);
     expect(usage.code).toBe(2);
@@ -367,22 +482,34 @@ describe('AUTH-07: the CLI as a child process', () => {
 
 describe('AUTH-07: the runbook (docs/runbooks/keys.md) matches the CLI', () => {
   const runbook = readFileSync(join(__dirname, '..', '..', 'docs', 'runbooks', 'keys.md'), 'utf8');
-  const commands = [...runbook.matchAll(/npm run keys -- ([^\n`]+)/g)].map((match) => match[1].trim());
+  const commands = [...runbook.matchAll(/npm run keys -- ([^\n`]+)/g)].map((match) =>
+    match[1].trim(),
+  );
 
   test('documents issue, list, revoke, rotate, an emergency service-key rotation and the revocation delay', () => {
-    for (const command of ['issue', 'list', 'revoke', 'rotate']) expect(commands.some((line) => line.startsWith(command))).toBe(true);
+    for (const command of ['issue', 'list', 'revoke', 'rotate'])
+      expect(commands.some((line) => line.startsWith(command))).toBe(true);
     expect(runbook).toContain('aws secretsmanager rotate-secret --secret-id');
     expect(runbook).toMatch(/every 60 s/);
     expect(runbook).toMatch(/secure channel/);
   });
 
-  test.each(commands.filter((line) => line !== '--help'))('`npm run keys -- %s` is valid usage', async (line) => {
-    let stored = emptyClientKeySet();
-    const memory: ClientKeyStore = { description: 'memory', read: async () => stored, write: async (set) => void (stored = set) };
-    const args = line.split(/\s+(?=(?:[^"]*"[^"]*")*[^"]*$)/).map((word) => word.replace(/^"(.*)"$/, '$1').replace('$CLIENT_KEYS', secretArn));
-    const run = await cli(args, { openStore: () => memory });
-    // The runbook's key ids do not exist in an empty set: a failure (1) is expected for them, never a usage error (2).
-    expect(run.code).not.toBe(2);
-    expect(run.err).not.toMatch(/Unknown option|unknown command|missing --/);
-  });
+  test.each(commands.filter((line) => line !== '--help'))(
+    '`npm run keys -- %s` is valid usage',
+    async (line) => {
+      let stored = emptyClientKeySet();
+      const memory: ClientKeyStore = {
+        description: 'memory',
+        read: async () => stored,
+        write: async (set) => void (stored = set),
+      };
+      const args = line
+        .split(/\s+(?=(?:[^"]*"[^"]*")*[^"]*$)/)
+        .map((word) => word.replace(/^"(.*)"$/, '$1').replace('$CLIENT_KEYS', secretArn));
+      const run = await cli(args, { openStore: () => memory });
+      // The runbook's key ids do not exist in an empty set: a failure (1) is expected for them, never a usage error (2).
+      expect(run.code).not.toBe(2);
+      expect(run.err).not.toMatch(/Unknown option|unknown command|missing --/);
+    },
+  );
 });

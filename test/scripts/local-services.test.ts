@@ -1,12 +1,29 @@
-import { localTopologyEnvironment, startLocalService, stopLocalServices, waitUntilHealthy } from '../../scripts/local-services';
+import {
+  localTopologyEnvironment,
+  startLocalService,
+  stopLocalServices,
+  waitUntilHealthy,
+} from '../../scripts/local-services';
 
 /** Local topologies (npm run dev, the benchmarks) side by side, and a service that fails to start. */
 
-const common = { dataFile: '/tmp/unused.tbj', gatewayToken: 'token', adminKey: 'admin', proxyKey: 'proxy', logLevel: 'WARN' };
+const common = {
+  dataFile: '/tmp/unused.tbj',
+  gatewayToken: 'token',
+  adminKey: 'admin',
+  proxyKey: 'proxy',
+  logLevel: 'WARN',
+};
 
 describe('local topologies', () => {
   it('put the /metrics listeners on ephemeral ports unless asked otherwise, so two topologies never collide', () => {
-    const dev = localTopologyEnvironment({ ...common, gatewayPort: 7300, creditsPort: 7200, proxyPort: 7100, metricsPortOffset: 90 });
+    const dev = localTopologyEnvironment({
+      ...common,
+      gatewayPort: 7300,
+      creditsPort: 7200,
+      proxyPort: 7100,
+      metricsPortOffset: 90,
+    });
     const bench = localTopologyEnvironment({ ...common, gatewayPort: 7310, creditsPort: 7210 });
     expect(dev.credits.CREDITS_METRICS_PORT).toBe('7290');
     expect(dev.proxy.PROXY_METRICS_PORT).toBe('7190');
@@ -16,20 +33,39 @@ describe('local topologies', () => {
   });
 
   it("keeps the proxy's pending settlements beside the ledger's data file (one data directory per topology)", () => {
-    const environment = localTopologyEnvironment({ ...common, dataFile: '/tmp/topology-a/ledger.tbj', gatewayPort: 1, creditsPort: 2 });
+    const environment = localTopologyEnvironment({
+      ...common,
+      dataFile: '/tmp/topology-a/ledger.tbj',
+      gatewayPort: 1,
+      creditsPort: 2,
+    });
     expect(environment.proxy.SETTLEMENT_FILE).toBe('/tmp/topology-a/settlements.jsonl');
   });
 
   it('logs the internal hops at their own level (npm run dev: only the proxy logs each client request)', () => {
-    const environment = localTopologyEnvironment({ ...common, gatewayPort: 1, creditsPort: 2, logLevel: 'INFO', internalLogLevel: 'WARN' });
-    expect([environment.proxy.LOG_LEVEL, environment.credits.LOG_LEVEL, environment.gateway.LOG_LEVEL]).toEqual(['INFO', 'WARN', 'WARN']);
+    const environment = localTopologyEnvironment({
+      ...common,
+      gatewayPort: 1,
+      creditsPort: 2,
+      logLevel: 'INFO',
+      internalLogLevel: 'WARN',
+    });
+    expect([
+      environment.proxy.LOG_LEVEL,
+      environment.credits.LOG_LEVEL,
+      environment.gateway.LOG_LEVEL,
+    ]).toEqual(['INFO', 'WARN', 'WARN']);
   });
 
   it("a service that fails to start is reported with its own error, not only 'did not become healthy'", async () => {
     // The credits service refuses to start without its configuration, and says why.
     const service = startLocalService('credits', 'lambda/credits/server.ts', {}, { quiet: true });
     try {
-      await expect(waitUntilHealthy('credits', 'http://127.0.0.1:9/api/v1/ready', service)).rejects.toThrow(/credits exited \(1\) before it became healthy; its last output:\n(.|\n)*refusing to start/);
+      await expect(
+        waitUntilHealthy('credits', 'http://127.0.0.1:9/api/v1/ready', service),
+      ).rejects.toThrow(
+        /credits exited \(1\) before it became healthy; its last output:\n(.|\n)*refusing to start/,
+      );
     } finally {
       await stopLocalServices([service]);
     }

@@ -10,7 +10,15 @@ import { listFiles } from '../../scripts/checklist-audit/sources';
 
 const repoRoot = join(__dirname, '..', '..');
 /** Folders that are generated or installed, not authored (the audit example is regenerated from the checklist path). */
-const generated = ['node_modules', 'cdk.out', 'audit', 'coverage', '.data', 'docs/audit-example', '.git'];
+const generated = [
+  'node_modules',
+  'cdk.out',
+  'audit',
+  'coverage',
+  '.data',
+  'docs/audit-example',
+  '.git',
+];
 const textFile = /\.(ts|js|mjs|cjs|json|md|sh|yml|yaml)$|^run$/;
 
 /** Spelled in pieces, so that this file does not name what it looks for. */
@@ -25,7 +33,9 @@ const relativeTeamPath = new RegExp(`(?:\\.\\./)+${teamFolder}\\b`, 'g');
 function authoredFiles(): string[] {
   return listFiles(repoRoot, (name) => textFile.test(name))
     .map((path) => relative(repoRoot, path).split(sep).join('/'))
-    .filter((file) => !generated.some((folder) => file === folder || file.startsWith(`${folder}/`)));
+    .filter(
+      (file) => !generated.some((folder) => file === folder || file.startsWith(`${folder}/`)),
+    );
 }
 
 /** A reference is fine only when it names an existing folder of the repository, from the file's folder or the root. */
@@ -41,14 +51,23 @@ describe('the repository stands alone (nothing read from outside the clone)', ()
   const files = authoredFiles();
 
   test('the scan sees the code, the tests, the CI script and the documents', () => {
-    expect(files).toEqual(expect.arrayContaining(['.ci/run', 'scripts/audit.ts', 'test/scripts/audit.test.ts', 'README.md', 'docs/security-checklist.md']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        '.ci/run',
+        'scripts/audit.ts',
+        'test/scripts/audit.test.ts',
+        'README.md',
+        'docs/security-checklist.md',
+      ]),
+    );
   });
 
   test('no file names the team folder beside the repository', () => {
     const offenders: string[] = [];
     for (const file of files) {
       const text = readFileSync(join(repoRoot, file), 'utf8');
-      for (const pattern of outsideReferences) if (pattern.test(text)) offenders.push(`${file}: ${pattern.source}`);
+      for (const pattern of outsideReferences)
+        if (pattern.test(text)) offenders.push(`${file}: ${pattern.source}`);
       for (const match of text.matchAll(relativeTeamPath)) {
         if (escapesRepository(file, match[0])) offenders.push(`${file}: ${match[0]}`);
       }
@@ -61,6 +80,8 @@ describe('the repository stands alone (nothing read from outside the clone)', ()
     expect(escapesRepository('README.md', `../${teamFolder}`)).toBe(true);
     expect(escapesRepository('docs/audit.md', `../${teamFolder}`)).toBe(true);
     expect(escapesRepository('lambda/proxy/handler.ts', `../${teamFolder}`)).toBe(false);
-    expect(outsideReferences[1].test(`join(repoRoot, '..', '${teamFolder}', 'checklist.md')`)).toBe(true);
+    expect(outsideReferences[1].test(`join(repoRoot, '..', '${teamFolder}', 'checklist.md')`)).toBe(
+      true,
+    );
   });
 });

@@ -3,8 +3,29 @@ import { balancesOf, verifyAccounts, type BalanceSnapshot } from '../../scripts/
 
 /** DATA-03: the invariant checker of docs/runbooks/ledger-restore.md finds what a bad restore breaks. */
 
-function account(id: bigint, counters: Partial<Record<'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', bigint>>, flags = 0): Account {
-  return { id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 1, code: 1, flags, timestamp: 0n, ...counters };
+function account(
+  id: bigint,
+  counters: Partial<
+    Record<'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', bigint>
+  >,
+  flags = 0,
+): Account {
+  return {
+    id,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    reserved: 0,
+    ledger: 1,
+    code: 1,
+    flags,
+    timestamp: 0n,
+    ...counters,
+  };
 }
 
 const noOverdraft = 1 << 1;
@@ -16,7 +37,10 @@ const healthy = () => [
 ];
 
 function snapshotOf(accounts: Account[]): BalanceSnapshot {
-  return { takenAt: '2025-01-01T00:00:00Z', accounts: Object.fromEntries(accounts.map((a) => [a.id.toString(), balancesOf(a)])) };
+  return {
+    takenAt: '2025-01-01T00:00:00Z',
+    accounts: Object.fromEntries(accounts.map((a) => [a.id.toString(), balancesOf(a)])),
+  };
 }
 
 describe('verifyAccounts', () => {

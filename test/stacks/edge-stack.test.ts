@@ -11,13 +11,17 @@ beforeAll(() => {
 });
 
 function loadBalancerAttributes(stage: SynthesizedStage): Record<string, string> {
-  const [[, alb]] = resourcesOf(stage.templates.edge).filter(([, resource]) => resource.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+  const [[, alb]] = resourcesOf(stage.templates.edge).filter(
+    ([, resource]) => resource.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer',
+  );
   const attributes = alb.Properties?.LoadBalancerAttributes as { Key: string; Value: string }[];
   return Object.fromEntries(attributes.map(({ Key, Value }) => [Key, Value]));
 }
 
 function webAclRules(stage: SynthesizedStage): Record<string, Record<string, unknown>> {
-  const [[, acl]] = resourcesOf(stage.templates.edge).filter(([, resource]) => resource.Type === 'AWS::WAFv2::WebACL');
+  const [[, acl]] = resourcesOf(stage.templates.edge).filter(
+    ([, resource]) => resource.Type === 'AWS::WAFv2::WebACL',
+  );
   const rules = acl.Properties?.Rules as Record<string, unknown>[];
   return Object.fromEntries(rules.map((rule) => [rule.Name as string, rule]));
 }
@@ -27,10 +31,14 @@ describe('HardenedAlb', () => {
     production.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Scheme: 'internet-facing',
       Subnets: Match.arrayWith([
-        { 'Fn::ImportValue': Match.stringLikeRegexp('^ai-proxy-production-network:.*publicSubnet') },
+        {
+          'Fn::ImportValue': Match.stringLikeRegexp('^ai-proxy-production-network:.*publicSubnet'),
+        },
       ]),
     });
-    const internetFacing = resourcesOf(production.templates.edge).filter(([, resource]) => resource.Properties?.Scheme === 'internet-facing');
+    const internetFacing = resourcesOf(production.templates.edge).filter(
+      ([, resource]) => resource.Properties?.Scheme === 'internet-facing',
+    );
     expect(internetFacing).toHaveLength(1);
   });
 
@@ -51,7 +59,12 @@ describe('HardenedAlb', () => {
     production.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
       Protocol: 'HTTP',
-      DefaultActions: [{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } }],
+      DefaultActions: [
+        {
+          Type: 'redirect',
+          RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' },
+        },
+      ],
     });
   });
 
@@ -62,11 +75,15 @@ describe('HardenedAlb', () => {
   });
 
   test('RATE-05: X-Forwarded-For is appended to (the proxy throttles by the address the ALB saw)', () => {
-    expect(loadBalancerAttributes(production)['routing.http.xff_header_processing.mode']).toBe('append');
+    expect(loadBalancerAttributes(production)['routing.http.xff_header_processing.mode']).toBe(
+      'append',
+    );
   });
 
   test('the idle timeout leaves room for slow LLM completions', () => {
-    expect(Number(loadBalancerAttributes(production)['idle_timeout.timeout_seconds'])).toBeGreaterThanOrEqual(120);
+    expect(
+      Number(loadBalancerAttributes(production)['idle_timeout.timeout_seconds']),
+    ).toBeGreaterThanOrEqual(120);
   });
 
   test('DR-04: deletion protection is on in production and off in dev', () => {
@@ -78,7 +95,16 @@ describe('HardenedAlb', () => {
     production.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
       Priority: 1,
       Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: internalPathPatterns } }],
-      Actions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'application/json', MessageBody: notFoundBody } }],
+      Actions: [
+        {
+          Type: 'fixed-response',
+          FixedResponseConfig: {
+            StatusCode: '404',
+            ContentType: 'application/json',
+            MessageBody: notFoundBody,
+          },
+        },
+      ],
     });
     expect(internalPathPatterns).toEqual(expect.arrayContaining(['/metrics', '/metrics/*']));
   });
@@ -86,9 +112,20 @@ describe('HardenedAlb', () => {
   test('an unknown path gets the JSON 404 (the listener default)', () => {
     production.templates.edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 443,
-      DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'application/json', MessageBody: notFoundBody } }],
+      DefaultActions: [
+        {
+          Type: 'fixed-response',
+          FixedResponseConfig: {
+            StatusCode: '404',
+            ContentType: 'application/json',
+            MessageBody: notFoundBody,
+          },
+        },
+      ],
     });
-    expect(JSON.parse(notFoundBody)).toEqual({ error: { message: 'Not found', type: 'invalid_request_error', code: 'not_found' } });
+    expect(JSON.parse(notFoundBody)).toEqual({
+      error: { message: 'Not found', type: 'invalid_request_error', code: 'not_found' },
+    });
   });
 
   test('NET-06: the ALB security group admits only 80 and 443 and opens no egress by default', () => {
@@ -106,9 +143,20 @@ describe('HardenedAlb', () => {
     const edge = production.templates.edge;
     edge.hasResource('AWS::S3::Bucket', {
       Properties: {
-        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-        LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 365, Status: 'Enabled' })]) },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [
+            { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+          ],
+        },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 365, Status: 'Enabled' })]),
+        },
         VersioningConfiguration: { Status: 'Enabled' },
       },
       DeletionPolicy: 'Retain',
@@ -116,8 +164,14 @@ describe('HardenedAlb', () => {
     edge.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          Match.objectLike({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+          }),
         ]),
       },
     });
@@ -127,7 +181,10 @@ describe('HardenedAlb', () => {
   test('dev, without a certificate, serves HTTP only and opens no 443', () => {
     const edge = dev.templates.edge;
     edge.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
-    edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    edge.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      Protocol: 'HTTP',
+    });
     edge.resourceCountIs('AWS::CertificateManager::Certificate', 0);
   });
 });
@@ -135,10 +192,20 @@ describe('HardenedAlb', () => {
 describe('ApiWebAcl', () => {
   test('NET-10: a regional web ACL with the IP reputation, common and known bad inputs rule groups guards the ALB', () => {
     const rules = webAclRules(production);
-    for (const group of ['AWSManagedRulesAmazonIpReputationList', 'AWSManagedRulesCommonRuleSet', 'AWSManagedRulesKnownBadInputsRuleSet']) {
-      expect(rules[`AWS-${group}`]).toMatchObject({ Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: group } }, OverrideAction: { None: {} } });
+    for (const group of [
+      'AWSManagedRulesAmazonIpReputationList',
+      'AWSManagedRulesCommonRuleSet',
+      'AWSManagedRulesKnownBadInputsRuleSet',
+    ]) {
+      expect(rules[`AWS-${group}`]).toMatchObject({
+        Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: group } },
+        OverrideAction: { None: {} },
+      });
     }
-    production.templates.edge.hasResourceProperties('AWS::WAFv2::WebACL', { Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
+    production.templates.edge.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      DefaultAction: { Allow: {} },
+    });
     production.templates.edge.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
       ResourceArn: { Ref: Match.stringLikeRegexp('^PublicAlbLoadBalancer') },
       WebACLArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebAcl'), 'Arn'] },
@@ -147,12 +214,22 @@ describe('ApiWebAcl', () => {
 
   test("NET-12: the common set's 8 KB body rule counts, and our own rule answers 413 above the configured limit", () => {
     const rules = webAclRules(production);
-    const overrides = (rules['AWS-AWSManagedRulesCommonRuleSet'].Statement as { ManagedRuleGroupStatement: { RuleActionOverrides: unknown[] } })
-      .ManagedRuleGroupStatement.RuleActionOverrides;
+    const overrides = (
+      rules['AWS-AWSManagedRulesCommonRuleSet'].Statement as {
+        ManagedRuleGroupStatement: { RuleActionOverrides: unknown[] };
+      }
+    ).ManagedRuleGroupStatement.RuleActionOverrides;
     expect(overrides).toContainEqual({ Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } });
-    const bodyRule = rules.BodyTooLarge as { Action: unknown; Statement: { RegexMatchStatement: { RegexString: string; FieldToMatch: unknown } } };
-    expect(bodyRule.Action).toEqual({ Block: { CustomResponse: { ResponseCode: 413, CustomResponseBodyKey: 'tooLarge' } } });
-    expect(bodyRule.Statement.RegexMatchStatement.FieldToMatch).toEqual({ SingleHeader: { Name: 'content-length' } });
+    const bodyRule = rules.BodyTooLarge as {
+      Action: unknown;
+      Statement: { RegexMatchStatement: { RegexString: string; FieldToMatch: unknown } };
+    };
+    expect(bodyRule.Action).toEqual({
+      Block: { CustomResponse: { ResponseCode: 413, CustomResponseBodyKey: 'tooLarge' } },
+    });
+    expect(bodyRule.Statement.RegexMatchStatement.FieldToMatch).toEqual({
+      SingleHeader: { Name: 'content-length' },
+    });
     const pattern = new RegExp(bodyRule.Statement.RegexMatchStatement.RegexString);
     expect(pattern.test(String(production.config.requestBodyBytesMax))).toBe(false);
     expect(pattern.test(String(production.config.requestBodyBytesMax + 1))).toBe(true);
@@ -161,7 +238,9 @@ describe('ApiWebAcl', () => {
   test('RATE-03: a per-IP rate rule and per-key rate rules on Authorization and X-API-Key, over 60 seconds', () => {
     const rules = webAclRules(production);
     expect(rules.RatePerIp).toMatchObject({
-      Statement: { RateBasedStatement: { AggregateKeyType: 'IP', EvaluationWindowSec: 60, Limit: 600 } },
+      Statement: {
+        RateBasedStatement: { AggregateKeyType: 'IP', EvaluationWindowSec: 60, Limit: 600 },
+      },
       Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
     });
     for (const header of ['authorization', 'x-api-key']) {
@@ -171,7 +250,9 @@ describe('ApiWebAcl', () => {
             AggregateKeyType: 'CUSTOM_KEYS',
             EvaluationWindowSec: 60,
             Limit: 120,
-            CustomKeys: [{ Header: { Name: header, TextTransformations: [{ Priority: 0, Type: 'NONE' }] } }],
+            CustomKeys: [
+              { Header: { Name: header, TextTransformations: [{ Priority: 0, Type: 'NONE' }] } },
+            ],
           },
         },
       });
@@ -180,12 +261,24 @@ describe('ApiWebAcl', () => {
 
   test('RATE-05: requests without a well-formed API key get a much lower per-IP limit', () => {
     const rule = webAclRules(production).RatePerIpWithoutApiKey as {
-      Statement: { RateBasedStatement: { Limit: number; ScopeDownStatement: { NotStatement: { Statement: { OrStatement: { Statements: { RegexMatchStatement: { RegexString: string } }[] } } } } } };
+      Statement: {
+        RateBasedStatement: {
+          Limit: number;
+          ScopeDownStatement: {
+            NotStatement: {
+              Statement: {
+                OrStatement: { Statements: { RegexMatchStatement: { RegexString: string } }[] };
+              };
+            };
+          };
+        };
+      };
     };
     expect(rule.Statement.RateBasedStatement.Limit).toBe(30);
-    const [authorization, xApiKey] = rule.Statement.RateBasedStatement.ScopeDownStatement.NotStatement.Statement.OrStatement.Statements.map(
-      (statement) => new RegExp(statement.RegexMatchStatement.RegexString),
-    );
+    const [authorization, xApiKey] =
+      rule.Statement.RateBasedStatement.ScopeDownStatement.NotStatement.Statement.OrStatement.Statements.map(
+        (statement) => new RegExp(statement.RegexMatchStatement.RegexString),
+      );
     const wellFormedKey = `sk-${'A'.repeat(43)}`;
     expect(authorization.test(`Bearer ${wellFormedKey}`)).toBe(true);
     expect(authorization.test('Bearer guess')).toBe(false);
@@ -194,23 +287,39 @@ describe('ApiWebAcl', () => {
   });
 
   test('blocks answer in the API JSON error shape', () => {
-    const [[, acl]] = resourcesOf(production.templates.edge).filter(([, resource]) => resource.Type === 'AWS::WAFv2::WebACL');
-    const bodies = acl.Properties?.CustomResponseBodies as Record<string, { ContentType: string; Content: string }>;
+    const [[, acl]] = resourcesOf(production.templates.edge).filter(
+      ([, resource]) => resource.Type === 'AWS::WAFv2::WebACL',
+    );
+    const bodies = acl.Properties?.CustomResponseBodies as Record<
+      string,
+      { ContentType: string; Content: string }
+    >;
     for (const body of Object.values(bodies)) {
       expect(body.ContentType).toBe('APPLICATION_JSON');
-      expect(JSON.parse(body.Content)).toEqual({ error: { message: expect.any(String), type: expect.any(String), code: expect.any(String) } });
+      expect(JSON.parse(body.Content)).toEqual({
+        error: { message: expect.any(String), type: expect.any(String), code: expect.any(String) },
+      });
     }
   });
 
   test('LOG-03: WAF logs go to an encrypted aws-waf-logs- group with the key headers redacted', () => {
     const edge = production.templates.edge;
     edge.hasResource('AWS::Logs::LogGroup', {
-      Properties: { LogGroupName: 'aws-waf-logs-ai-proxy-production-edge', RetentionInDays: 365, KmsKeyId: Match.anyValue() },
+      Properties: {
+        LogGroupName: 'aws-waf-logs-ai-proxy-production-edge',
+        RetentionInDays: 365,
+        KmsKeyId: Match.anyValue(),
+      },
       DeletionPolicy: 'RetainExceptOnCreate',
     });
     edge.hasResourceProperties('AWS::WAFv2::LoggingConfiguration', {
-      LogDestinationConfigs: [{ 'Fn::Join': ['', Match.arrayWith([':log-group:aws-waf-logs-ai-proxy-production-edge'])] }],
-      RedactedFields: [{ SingleHeader: { Name: 'authorization' } }, { SingleHeader: { Name: 'x-api-key' } }],
+      LogDestinationConfigs: [
+        { 'Fn::Join': ['', Match.arrayWith([':log-group:aws-waf-logs-ai-proxy-production-edge'])] },
+      ],
+      RedactedFields: [
+        { SingleHeader: { Name: 'authorization' } },
+        { SingleHeader: { Name: 'x-api-key' } },
+      ],
     });
   });
 });

@@ -8,11 +8,20 @@ import { synthesizeStage, type SynthesizedStage } from '../support/synth';
 function normalized(template: Record<string, unknown>): unknown {
   const resources = { ...(template.Resources as Record<string, unknown>) };
   delete resources.CDKMetadata; // carries the CDK version, not our infrastructure
-  const text = JSON.stringify({ ...template, Resources: resources }).replace(/[0-9a-f]{64}/g, '[ASSET_HASH]');
+  const text = JSON.stringify({ ...template, Resources: resources }).replace(
+    /[0-9a-f]{64}/g,
+    '[ASSET_HASH]',
+  );
   return JSON.parse(text);
 }
 
-const parts: (keyof SynthesizedStage['templates'])[] = ['network', 'edge', 'ledger', 'api', 'observability'];
+const parts: (keyof SynthesizedStage['templates'])[] = [
+  'network',
+  'edge',
+  'ledger',
+  'api',
+  'observability',
+];
 
 describe.each(stageNames)('%s stage', (stage) => {
   let synthesized: SynthesizedStage;

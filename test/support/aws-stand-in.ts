@@ -51,37 +51,94 @@ export async function startAwsStandIn(region = 'eu-west-1'): Promise<AwsStandIn>
   const messages: string[] = [];
   let corruptDigests = false;
 
-  function answer(response: ServerResponse, status: number, contentType: string, body: unknown): void {
-    response.writeHead(status, { 'content-type': contentType, 'x-amzn-requestid': `stand-in-${requests.length}` });
+  function answer(
+    response: ServerResponse,
+    status: number,
+    contentType: string,
+    body: unknown,
+  ): void {
+    response.writeHead(status, {
+      'content-type': contentType,
+      'x-amzn-requestid': `stand-in-${requests.length}`,
+    });
     response.end(JSON.stringify(body));
   }
 
   function handle(request: IncomingMessage, raw: Buffer, response: ServerResponse): void {
     const target = String(request.headers['x-amz-target'] ?? '');
-    const service = target.startsWith('secretsmanager.') ? 'secretsmanager' : target.startsWith('AmazonSQS.') ? 'sqs' : undefined;
-    const contentType = service === 'sqs' ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1';
-    if (service === undefined) return answer(response, 400, contentType, { __type: 'UnknownOperationException', message: `unknown target ${target}` });
-    if (request.headers['content-type'] !== contentType) return answer(response, 400, contentType, { __type: 'SerializationException', message: 'wrong content type' });
+    const service = target.startsWith('secretsmanager.')
+      ? 'secretsmanager'
+      : target.startsWith('AmazonSQS.')
+        ? 'sqs'
+        : undefined;
+    const contentType =
+      service === 'sqs' ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1';
+    if (service === undefined)
+      return answer(response, 400, contentType, {
+        __type: 'UnknownOperationException',
+        message: `unknown target ${target}`,
+      });
+    if (request.headers['content-type'] !== contentType)
+      return answer(response, 400, contentType, {
+        __type: 'SerializationException',
+        message: 'wrong content type',
+      });
     const signature = checkSignature(request, raw, region, service);
-    if (signature.problem) return answer(response, 403, contentType, { __type: 'InvalidSignatureException', message: signature.problem });
+    if (signature.problem)
+      return answer(response, 403, contentType, {
+        __type: 'InvalidSignatureException',
+        message: signature.problem,
+      });
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    requests.push({ target, body, authorization: String(request.headers.authorization), scope: signature.scope });
+    requests.push({
+      target,
+      body,
+      authorization: String(request.headers.authorization),
+      scope: signature.scope,
+    });
     const failure = failures.get(target)?.shift();
-    if (failure) return answer(response, failure.status, contentType, { __type: service === 'sqs' ? `com.amazonaws.sqs#${failure.type}` : failure.type, message: failure.message });
+    if (failure)
+      return answer(response, failure.status, contentType, {
+        __type: service === 'sqs' ? `com.amazonaws.sqs#${failure.type}` : failure.type,
+        message: failure.message,
+      });
     if (target === 'secretsmanager.GetSecretValue') {
       const stages = secrets.get(String(body.SecretId));
       const stage = String(body.VersionStage ?? 'AWSCURRENT') as 'AWSCURRENT' | 'AWSPREVIOUS';
       const value = stages?.[stage];
-      if (value === undefined) return answer(response, 400, contentType, { __type: 'ResourceNotFoundException', Message: "Secrets Manager can't find the specified secret value for staging label" });
-      return answer(response, 200, contentType, { ARN: body.SecretId, Name: 'stand-in', VersionId: `${stage}-version`, SecretString: value, VersionStages: [stage], CreatedDate: 1_780_000_000 });
+      if (value === undefined)
+        return answer(response, 400, contentType, {
+          __type: 'ResourceNotFoundException',
+          Message: "Secrets Manager can't find the specified secret value for staging label",
+        });
+      return answer(response, 200, contentType, {
+        ARN: body.SecretId,
+        Name: 'stand-in',
+        VersionId: `${stage}-version`,
+        SecretString: value,
+        VersionStages: [stage],
+        CreatedDate: 1_780_000_000,
+      });
     }
     if (target === 'AmazonSQS.SendMessage') {
-      if (body.QueueUrl !== queueUrl || typeof body.MessageBody !== 'string') return answer(response, 400, contentType, { __type: 'com.amazonaws.sqs#QueueDoesNotExist', message: 'The specified queue does not exist.' });
+      if (body.QueueUrl !== queueUrl || typeof body.MessageBody !== 'string')
+        return answer(response, 400, contentType, {
+          __type: 'com.amazonaws.sqs#QueueDoesNotExist',
+          message: 'The specified queue does not exist.',
+        });
       messages.push(body.MessageBody);
-      const digest = createHash('md5').update(corruptDigests ? `${body.MessageBody}!` : body.MessageBody, 'utf8').digest('hex');
-      return answer(response, 200, contentType, { MessageId: `message-${messages.length}`, MD5OfMessageBody: digest });
+      const digest = createHash('md5')
+        .update(corruptDigests ? `${body.MessageBody}!` : body.MessageBody, 'utf8')
+        .digest('hex');
+      return answer(response, 200, contentType, {
+        MessageId: `message-${messages.length}`,
+        MD5OfMessageBody: digest,
+      });
     }
-    return answer(response, 400, contentType, { __type: 'UnknownOperationException', message: `unknown target ${target}` });
+    return answer(response, 400, contentType, {
+      __type: 'UnknownOperationException',
+      message: `unknown target ${target}`,
+    });
   }
 
   const server = createServer((request, response) => {
@@ -107,7 +164,10 @@ export async function startAwsStandIn(region = 'eu-west-1'): Promise<AwsStandIn>
       secrets.set(secretId, { AWSCURRENT: stages.current, AWSPREVIOUS: stages.previous });
     },
     failNext(target, count, failure) {
-      failures.set(target, [...(failures.get(target) ?? []), ...Array.from({ length: count }, () => failure)]);
+      failures.set(target, [
+        ...(failures.get(target) ?? []),
+        ...Array.from({ length: count }, () => failure),
+      ]);
     },
     corruptMessageDigests(corrupt) {
       corruptDigests = corrupt;
@@ -120,30 +180,69 @@ export async function startAwsStandIn(region = 'eu-west-1'): Promise<AwsStandIn>
   };
 }
 
-const authorizationPattern = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
+const authorizationPattern =
+  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 
 /** SigV4 verification from the specification: canonical request, string to sign, derived key, HMAC. */
-function checkSignature(request: IncomingMessage, body: Buffer, region: string, service: string): { problem?: string; scope: string } {
+function checkSignature(
+  request: IncomingMessage,
+  body: Buffer,
+  region: string,
+  service: string,
+): { problem?: string; scope: string } {
   const match = authorizationPattern.exec(String(request.headers.authorization ?? ''));
-  if (!match) return { problem: 'the Authorization header is not a well-formed SigV4 header', scope: '' };
+  if (!match)
+    return { problem: 'the Authorization header is not a well-formed SigV4 header', scope: '' };
   const [, accessKeyId, date, signedRegion, signedService, signedHeaders, signature] = match;
   const scope = `${date}/${signedRegion}/${signedService}/aws4_request`;
-  if (accessKeyId !== standInCredentials.accessKeyId) return { problem: 'unknown access key id', scope };
-  if (signedRegion !== region || signedService !== service) return { problem: `signed for ${signedRegion}/${signedService}, not ${region}/${service}`, scope };
+  if (accessKeyId !== standInCredentials.accessKeyId)
+    return { problem: 'unknown access key id', scope };
+  if (signedRegion !== region || signedService !== service)
+    return {
+      problem: `signed for ${signedRegion}/${signedService}, not ${region}/${service}`,
+      scope,
+    };
   const amzDate = String(request.headers['x-amz-date'] ?? '');
-  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(date)) return { problem: 'X-Amz-Date is missing or not of the credential date', scope };
+  if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(date))
+    return { problem: 'X-Amz-Date is missing or not of the credential date', scope };
   const headers = signedHeaders.split(';');
   for (const required of ['host', 'x-amz-date', 'x-amz-security-token', 'x-amz-target']) {
     if (!headers.includes(required)) return { problem: `${required} is not signed`, scope };
   }
-  if (request.headers['x-amz-security-token'] !== standInCredentials.sessionToken) return { problem: 'the session token is missing', scope };
-  const canonicalHeaders = headers.map((name) => `${name}:${String(request.headers[name] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-  const canonicalRequest = [request.method, new URL(request.url ?? '/', 'http://stand-in').pathname, '', canonicalHeaders, signedHeaders, sha256Hex(body)].join('\n');
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(Buffer.from(canonicalRequest, 'utf8'))].join('\n');
+  if (request.headers['x-amz-security-token'] !== standInCredentials.sessionToken)
+    return { problem: 'the session token is missing', scope };
+  const canonicalHeaders = headers
+    .map(
+      (name) =>
+        `${name}:${String(request.headers[name] ?? '')
+          .trim()
+          .replace(/\s+/g, ' ')}\n`,
+    )
+    .join('');
+  const canonicalRequest = [
+    request.method,
+    new URL(request.url ?? '/', 'http://stand-in').pathname,
+    '',
+    canonicalHeaders,
+    signedHeaders,
+    sha256Hex(body),
+  ].join('\n');
+  const stringToSign = [
+    'AWS4-HMAC-SHA256',
+    amzDate,
+    scope,
+    sha256Hex(Buffer.from(canonicalRequest, 'utf8')),
+  ].join('\n');
   let key: Buffer = Buffer.from(`AWS4${standInCredentials.secretAccessKey}`, 'utf8');
-  for (const part of [date, signedRegion, signedService, 'aws4_request']) key = createHmac('sha256', key).update(part, 'utf8').digest();
+  for (const part of [date, signedRegion, signedService, 'aws4_request'])
+    key = createHmac('sha256', key).update(part, 'utf8').digest();
   const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex');
-  return expected === signature ? { scope } : { problem: 'The request signature we calculated does not match the signature you provided.', scope };
+  return expected === signature
+    ? { scope }
+    : {
+        problem: 'The request signature we calculated does not match the signature you provided.',
+        scope,
+      };
 }
 
 function sha256Hex(bytes: Buffer): string {

@@ -21,14 +21,21 @@ export interface CreditsFunctionWorld {
   close(): Promise<void>;
 }
 
-const secretArn = (region: string, name: string) => `arn:aws:secretsmanager:${region}:123456789012:secret:${name}-AbCdEf`;
+const secretArn = (region: string, name: string) =>
+  `arn:aws:secretsmanager:${region}:123456789012:secret:${name}-AbCdEf`;
 
 /** The ARNs of the function's three secrets (known before the world starts, e.g. for stack outputs). */
 export function creditsFunctionSecretArns(region: string): CreditsFunctionWorld['secrets'] {
-  return { admin: secretArn(region, 'credits-admin-key'), proxy: secretArn(region, 'credits-proxy-key'), gateway: secretArn(region, 'gateway-token') };
+  return {
+    admin: secretArn(region, 'credits-admin-key'),
+    proxy: secretArn(region, 'credits-proxy-key'),
+    gateway: secretArn(region, 'gateway-token'),
+  };
 }
 
-export async function startCreditsFunctionWorld(options: { region?: string; stage?: string; environment?: Record<string, string> } = {}): Promise<CreditsFunctionWorld> {
+export async function startCreditsFunctionWorld(
+  options: { region?: string; stage?: string; environment?: Record<string, string> } = {},
+): Promise<CreditsFunctionWorld> {
   const region = options.region ?? 'eu-west-1';
   const secrets = creditsFunctionSecretArns(region);
   const gatewayToken = generateApiKey();
@@ -36,7 +43,11 @@ export async function startCreditsFunctionWorld(options: { region?: string; stag
   const aws = await startAwsStandIn(region);
   const embedded: EmbeddedLedger = openEmbeddedLedger();
   const gateway = await startServer({
-    fetch: createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() }).fetch,
+    fetch: createGatewayApp({
+      ledger: embedded.createClient(),
+      tokens: staticTokenSource(gatewayToken),
+      logger: new RecordingLogger(),
+    }).fetch,
     hostname: '127.0.0.1',
     port: 0,
   });

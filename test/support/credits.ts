@@ -16,13 +16,22 @@ export interface CreditsFixture {
   readonly logger: RecordingLogger;
   readonly metrics: RecordingMetrics;
   /** A request with a JSON body and the given key (admin by default). */
-  request(method: string, path: string, options?: { body?: unknown; key?: string | null; headers?: Record<string, string> }): Promise<Response>;
+  request(
+    method: string,
+    path: string,
+    options?: { body?: unknown; key?: string | null; headers?: Record<string, string> },
+  ): Promise<Response>;
   close(): void;
 }
 
 /** The credits app over the embedded engine with a clock the test moves. */
 export function createCreditsFixture(
-  options: { config?: Partial<CreditsConfig>; ledger?: LedgerClient; dataFile?: string; clock?: ManualClock } = {},
+  options: {
+    config?: Partial<CreditsConfig>;
+    ledger?: LedgerClient;
+    dataFile?: string;
+    clock?: ManualClock;
+  } = {},
 ): CreditsFixture {
   const clock = options.clock ?? new ManualClock();
   const embedded = openEmbeddedLedger({ clock, dataFile: options.dataFile });
@@ -50,7 +59,14 @@ export function createCreditsFixture(
       const usedKey = key === undefined ? adminKey : key;
       if (usedKey !== null) requestHeaders.authorization = `Bearer ${usedKey}`;
       if (body !== undefined) requestHeaders['content-type'] ??= 'application/json';
-      return Promise.resolve(app.request(path, { method, headers: requestHeaders, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) }));
+      return Promise.resolve(
+        app.request(path, {
+          method,
+          headers: requestHeaders,
+          body:
+            body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      );
     },
     close: () => embedded.close(),
   };

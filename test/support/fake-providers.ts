@@ -74,7 +74,9 @@ function answerRequest(response: ServerResponse, answer: ScriptedAnswer): void {
   else send();
 }
 
-async function startFake(defaultAnswer: (path: string, body: unknown) => ScriptedAnswer): Promise<FakeProvider> {
+async function startFake(
+  defaultAnswer: (path: string, body: unknown) => ScriptedAnswer,
+): Promise<FakeProvider> {
   const requests: RecordedRequest[] = [];
   const arrivals: ((request: RecordedRequest) => void)[] = [];
   const arrived: Promise<RecordedRequest>[] = [];
@@ -95,7 +97,9 @@ async function startFake(defaultAnswer: (path: string, body: unknown) => Scripte
         // keep the text
       }
       const path = request.url ?? '/';
-      const closed = new Promise<{ completed: boolean }>((resolve) => response.once('close', () => resolve({ completed: response.writableFinished })));
+      const closed = new Promise<{ completed: boolean }>((resolve) =>
+        response.once('close', () => resolve({ completed: response.writableFinished })),
+      );
       const recorded: RecordedRequest = { path, headers: request.headers, body, closed };
       requests.push(recorded);
       arrival(requests.length - 1);
@@ -118,14 +122,29 @@ async function startFake(defaultAnswer: (path: string, body: unknown) => Scripte
   };
 }
 
-export function geminiAnswer(text: string, usage = { promptTokenCount: 12, candidatesTokenCount: 7 }, finishReason = 'STOP'): ScriptedAnswer {
+export function geminiAnswer(
+  text: string,
+  usage = { promptTokenCount: 12, candidatesTokenCount: 7 },
+  finishReason = 'STOP',
+): ScriptedAnswer {
   return {
     status: 200,
-    body: { candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason, index: 0 }], usageMetadata: { ...usage, totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount }, modelVersion: 'fake' },
+    body: {
+      candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason, index: 0 }],
+      usageMetadata: {
+        ...usage,
+        totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount,
+      },
+      modelVersion: 'fake',
+    },
   };
 }
 
-export function geminiError(status: number, message: string, grpcStatus = 'INTERNAL'): ScriptedAnswer {
+export function geminiError(
+  status: number,
+  message: string,
+  grpcStatus = 'INTERNAL',
+): ScriptedAnswer {
   return { status, body: { error: { code: status, message, status: grpcStatus } } };
 }
 
@@ -137,7 +156,11 @@ export type StreamStep = string | Promise<unknown>;
  * usageMetadata so far (as Gemini sends it), the last with the finish reason and the final usage.
  * Events end in CRLF pairs, as Gemini's do.
  */
-export function geminiStream(steps: readonly StreamStep[], usage = { promptTokenCount: 12, candidatesTokenCount: 7 }, finishReason = 'STOP'): StreamAnswer {
+export function geminiStream(
+  steps: readonly StreamStep[],
+  usage = { promptTokenCount: 12, candidatesTokenCount: 7 },
+  finishReason = 'STOP',
+): StreamAnswer {
   const texts = steps.filter((step): step is string => typeof step === 'string');
   let sent = 0;
   const pieces = steps.map((step) => {
@@ -146,8 +169,18 @@ export function geminiStream(steps: readonly StreamStep[], usage = { promptToken
     const last = sent === texts.length;
     const candidates = Math.ceil((usage.candidatesTokenCount * sent) / texts.length);
     const chunk = {
-      candidates: [{ content: { role: 'model', parts: [{ text: step }] }, index: 0, ...(last ? { finishReason } : {}) }],
-      usageMetadata: { promptTokenCount: usage.promptTokenCount, candidatesTokenCount: candidates, totalTokenCount: usage.promptTokenCount + candidates },
+      candidates: [
+        {
+          content: { role: 'model', parts: [{ text: step }] },
+          index: 0,
+          ...(last ? { finishReason } : {}),
+        },
+      ],
+      usageMetadata: {
+        promptTokenCount: usage.promptTokenCount,
+        candidatesTokenCount: candidates,
+        totalTokenCount: usage.promptTokenCount + candidates,
+      },
       modelVersion: 'fake',
     };
     return `data: ${JSON.stringify(chunk)}\r\n\r\n`;
@@ -157,10 +190,18 @@ export function geminiStream(steps: readonly StreamStep[], usage = { promptToken
 
 /** A Gemini stand-in: POST /v1beta/models/{model}:generateContent (JSON) and :streamGenerateContent?alt=sse, with x-goog-api-key. */
 export function startFakeGemini(): Promise<FakeProvider> {
-  return startFake((path) => (path.includes(':streamGenerateContent') ? geminiStream(['Hello from ', 'the fake Gemini.']) : geminiAnswer('Hello from the fake Gemini.')));
+  return startFake((path) =>
+    path.includes(':streamGenerateContent')
+      ? geminiStream(['Hello from ', 'the fake Gemini.'])
+      : geminiAnswer('Hello from the fake Gemini.'),
+  );
 }
 
-export function openAiAnswer(text: string, usage = { prompt_tokens: 20, completion_tokens: 5 }, finishReason = 'stop'): ScriptedAnswer {
+export function openAiAnswer(
+  text: string,
+  usage = { prompt_tokens: 20, completion_tokens: 5 },
+  finishReason = 'stop',
+): ScriptedAnswer {
   return {
     status: 200,
     body: {
@@ -168,7 +209,9 @@ export function openAiAnswer(text: string, usage = { prompt_tokens: 20, completi
       object: 'chat.completion',
       created: 1,
       model: 'fake-model',
-      choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finishReason }],
+      choices: [
+        { index: 0, message: { role: 'assistant', content: text }, finish_reason: finishReason },
+      ],
       usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
     },
   };
@@ -182,11 +225,31 @@ const openAiChunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
  * `usage` is null) the usage chunk with `choices: []`, then [DONE]. Keep-alive comments between
  * events, as real servers send them.
  */
-export function openAiStream(steps: readonly StreamStep[], usage: { prompt_tokens: number; completion_tokens: number } | null = { prompt_tokens: 20, completion_tokens: 5 }, finishReason = 'stop'): StreamAnswer {
-  const pieces: StreamStep[] = [openAiChunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]), ': keep-alive\n\n'];
-  for (const step of steps) pieces.push(typeof step === 'string' ? openAiChunk([{ index: 0, delta: { content: step }, finish_reason: null }]) : step);
+export function openAiStream(
+  steps: readonly StreamStep[],
+  usage: { prompt_tokens: number; completion_tokens: number } | null = {
+    prompt_tokens: 20,
+    completion_tokens: 5,
+  },
+  finishReason = 'stop',
+): StreamAnswer {
+  const pieces: StreamStep[] = [
+    openAiChunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]),
+    ': keep-alive\n\n',
+  ];
+  for (const step of steps)
+    pieces.push(
+      typeof step === 'string'
+        ? openAiChunk([{ index: 0, delta: { content: step }, finish_reason: null }])
+        : step,
+    );
   pieces.push(openAiChunk([{ index: 0, delta: {}, finish_reason: finishReason }]));
-  if (usage) pieces.push(openAiChunk([], { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
+  if (usage)
+    pieces.push(
+      openAiChunk([], {
+        usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+      }),
+    );
   pieces.push('data: [DONE]\n\n');
   return { status: 200, pieces };
 }
@@ -194,7 +257,9 @@ export function openAiStream(steps: readonly StreamStep[], usage: { prompt_token
 /** An OpenAI-compatible stand-in: POST /chat/completions with a bearer key; streams when asked to. */
 export function startFakeOpenAi(): Promise<FakeProvider> {
   return startFake((_path, body) =>
-    (body as { stream?: boolean }).stream ? openAiStream(['Hello from ', 'the fake ', 'OpenAI-compatible server.']) : openAiAnswer('Hello from the fake OpenAI-compatible server.'),
+    (body as { stream?: boolean }).stream
+      ? openAiStream(['Hello from ', 'the fake ', 'OpenAI-compatible server.'])
+      : openAiAnswer('Hello from the fake OpenAI-compatible server.'),
   );
 }
 

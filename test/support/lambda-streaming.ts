@@ -30,7 +30,11 @@ export class RecordingResponseStream extends Writable {
     this.writeListeners.push(listener);
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
     const record = (bytes: Buffer) => {
       this.writes.push(bytes);
       for (const listener of this.writeListeners) listener(bytes);
@@ -43,11 +47,17 @@ export class RecordingResponseStream extends Writable {
   }
 
   /** The metadata and the body, split at the delimiter, as API Gateway reads them. */
-  response(): { metadata: { statusCode: number; headers: Record<string, string>; cookies: string[] }; body: string } {
+  response(): {
+    metadata: { statusCode: number; headers: Record<string, string>; cookies: string[] };
+    body: string;
+  } {
     const all = Buffer.concat(this.writes);
     const end = all.indexOf(delimiter);
     if (end === -1) throw new Error('no metadata prelude was written');
-    return { metadata: JSON.parse(all.subarray(0, end).toString('utf8')) as never, body: all.subarray(end + delimiter.length).toString('utf8') };
+    return {
+      metadata: JSON.parse(all.subarray(0, end).toString('utf8')) as never,
+      body: all.subarray(end + delimiter.length).toString('utf8'),
+    };
   }
 }
 
@@ -57,7 +67,10 @@ const runtime = {
     return handler;
   },
   HttpResponseStream: {
-    from(stream: RecordingResponseStream, metadata: Record<string, unknown>): RecordingResponseStream {
+    from(
+      stream: RecordingResponseStream,
+      metadata: Record<string, unknown>,
+    ): RecordingResponseStream {
       stream.setContentType(httpIntegrationContentType);
       stream.onBeforeFirstWrite = (write) => {
         write(Buffer.from(JSON.stringify(metadata)));
@@ -71,12 +84,18 @@ const runtime = {
 (globalThis as { awslambda?: unknown }).awslambda = runtime;
 
 /** Invokes a streaming handler as the runtime would, resolving when the handler has ended the stream. */
-export async function invokeStreaming(handler: unknown, event: unknown, stream = new RecordingResponseStream()): Promise<RecordingResponseStream> {
+export async function invokeStreaming(
+  handler: unknown,
+  event: unknown,
+  stream = new RecordingResponseStream(),
+): Promise<RecordingResponseStream> {
   const finished = new Promise<void>((resolve, reject) => {
     stream.once('finish', resolve);
     stream.once('error', reject);
   });
-  await (handler as (event: unknown, stream: RecordingResponseStream, context: unknown) => Promise<void>)(event, stream, { awsRequestId: 'test-invocation', getRemainingTimeInMillis: () => 60_000 });
+  await (
+    handler as (event: unknown, stream: RecordingResponseStream, context: unknown) => Promise<void>
+  )(event, stream, { awsRequestId: 'test-invocation', getRemainingTimeInMillis: () => 60_000 });
   await finished;
   return stream;
 }

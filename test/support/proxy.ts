@@ -20,14 +20,43 @@ import { RecordingMetrics } from './recording-metrics';
  */
 
 export const testModels: ModelConfig[] = [
-  { id: 'gemini-2.5-flash', provider: 'gemini', upstreamModel: 'gemini-2.5-flash', inputMicrosPerMillionTokens: 300_000, outputMicrosPerMillionTokens: 2_500_000, defaultMaxOutputTokens: 1000, outputTokensMax: 8192 },
-  { id: 'fake-gpt', provider: 'openai-compatible', upstreamModel: 'fake-model', inputMicrosPerMillionTokens: 1_000_000, outputMicrosPerMillionTokens: 4_000_000, defaultMaxOutputTokens: 500, outputTokensMax: 4096 },
-  { id: 'echo', provider: 'echo', upstreamModel: 'echo', inputMicrosPerMillionTokens: 1_000_000, outputMicrosPerMillionTokens: 1_000_000, defaultMaxOutputTokens: 100, outputTokensMax: 1000 },
+  {
+    id: 'gemini-2.5-flash',
+    provider: 'gemini',
+    upstreamModel: 'gemini-2.5-flash',
+    inputMicrosPerMillionTokens: 300_000,
+    outputMicrosPerMillionTokens: 2_500_000,
+    defaultMaxOutputTokens: 1000,
+    outputTokensMax: 8192,
+  },
+  {
+    id: 'fake-gpt',
+    provider: 'openai-compatible',
+    upstreamModel: 'fake-model',
+    inputMicrosPerMillionTokens: 1_000_000,
+    outputMicrosPerMillionTokens: 4_000_000,
+    defaultMaxOutputTokens: 500,
+    outputTokensMax: 4096,
+  },
+  {
+    id: 'echo',
+    provider: 'echo',
+    upstreamModel: 'echo',
+    inputMicrosPerMillionTokens: 1_000_000,
+    outputMicrosPerMillionTokens: 1_000_000,
+    defaultMaxOutputTokens: 100,
+    outputTokensMax: 1000,
+  },
 ];
 
 export interface ProxyFixture {
   readonly app: ReturnType<typeof createProxyApp>;
-  readonly keys: { readonly alice: string; readonly bob: string; readonly expired: string; readonly revoked: string };
+  readonly keys: {
+    readonly alice: string;
+    readonly bob: string;
+    readonly expired: string;
+    readonly revoked: string;
+  };
   readonly gemini: FakeProvider;
   readonly openAi: FakeProvider;
   readonly credits: CreditsClient;
@@ -42,14 +71,27 @@ export interface ProxyFixture {
   readonly proxyServiceKey: string;
   /** Another proxy instance (another Lambda environment) over the same keys, credits and providers. */
   anotherInstance(configOverrides?: Partial<ProxyConfig>): ReturnType<typeof createProxyApp>;
-  request(method: string, path: string, options?: { body?: unknown; key?: string | null; headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response>;
+  request(
+    method: string,
+    path: string,
+    options?: {
+      body?: unknown;
+      key?: string | null;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+    },
+  ): Promise<Response>;
   topUp(userId: string, amount: string): Promise<void>;
   availableMicros(userId: string): Promise<bigint>;
   close(): Promise<void>;
 }
 
 let keyIdCounter = 0;
-function entry(userId: string, key: string, overrides: Partial<ClientKeyEntry> = {}): ClientKeyEntry {
+function entry(
+  userId: string,
+  key: string,
+  overrides: Partial<ClientKeyEntry> = {},
+): ClientKeyEntry {
   keyIdCounter += 1;
   return {
     id: `key_test${String(keyIdCounter).padStart(8, '0')}`,
@@ -62,7 +104,9 @@ function entry(userId: string, key: string, overrides: Partial<ClientKeyEntry> =
   };
 }
 
-export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = {}): Promise<ProxyFixture> {
+export async function startProxyFixture(
+  configOverrides: Partial<ProxyConfig> = {},
+): Promise<ProxyFixture> {
   const clock = new ManualClock(BigInt(Date.now()) * 1_000_000n);
   const embedded: EmbeddedLedger = openEmbeddedLedger({ clock });
   const adminKey = generateApiKey();
@@ -71,7 +115,9 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
   const creditsServer = await startServer({
     fetch: createCreditsApp({
       ledger: embedded.createClient(),
-      keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] })),
+      keys: createKeyring<CreditsPrincipal>(
+        creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] }),
+      ),
       logger: new RecordingLogger(),
       metrics: creditsMetrics,
     }).fetch,
@@ -79,7 +125,12 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     port: 0,
   });
   const [gemini, openAi] = await Promise.all([startFakeGemini(), startFakeOpenAi()]);
-  const keys = { alice: generateApiKey(), bob: generateApiKey(), expired: generateApiKey(), revoked: generateApiKey() };
+  const keys = {
+    alice: generateApiKey(),
+    bob: generateApiKey(),
+    expired: generateApiKey(),
+    revoked: generateApiKey(),
+  };
   const keySource = staticClientKeySource({
     version: clientKeySetVersion,
     keys: [
@@ -89,7 +140,11 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
       entry('alice', keys.revoked, { disabled: true }),
     ],
   });
-  const credits = createCreditsClient({ baseUrl: creditsServer.url, key: () => proxyServiceKey, requestTimeoutMilliseconds: 5_000 });
+  const credits = createCreditsClient({
+    baseUrl: creditsServer.url,
+    key: () => proxyServiceKey,
+    requestTimeoutMilliseconds: 5_000,
+  });
   const config: ProxyConfig = {
     ...proxyConfigDefaults,
     models: testModels,
@@ -125,20 +180,38 @@ export async function startProxyFixture(configOverrides: Partial<ProxyConfig> = 
     creditsMetrics,
     config,
     proxyServiceKey,
-    anotherInstance: (configOverrides = {}) => createProxyApp({ keys: keySource, credits, providers, config: { ...config, ...configOverrides }, logger, metrics }),
+    anotherInstance: (configOverrides = {}) =>
+      createProxyApp({
+        keys: keySource,
+        credits,
+        providers,
+        config: { ...config, ...configOverrides },
+        logger,
+        metrics,
+      }),
     request(method, path, { body, key, headers, signal } = {}) {
       const requestHeaders: Record<string, string> = { ...headers };
       const usedKey = key === undefined ? keys.alice : key;
       if (usedKey !== null) requestHeaders.authorization ??= `Bearer ${usedKey}`;
       if (body !== undefined) requestHeaders['content-type'] ??= 'application/json';
       return Promise.resolve(
-        app.request(path, { method, headers: requestHeaders, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), signal }),
+        app.request(path, {
+          method,
+          headers: requestHeaders,
+          body:
+            body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+          signal,
+        }),
       );
     },
     async topUp(userId, amount) {
       const response = await fetch(`${creditsServer.url}/api/v1/topup`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json', 'idempotency-key': `topup-${userId}-${Date.now()}-${Math.random()}` },
+        headers: {
+          authorization: `Bearer ${adminKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': `topup-${userId}-${Date.now()}-${Math.random()}`,
+        },
         body: JSON.stringify({ user_id: userId, amount }),
       });
       if (response.status !== 201) throw new Error(`top-up failed: ${response.status}`);

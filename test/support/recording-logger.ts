@@ -9,7 +9,10 @@ export interface LogRecord {
 /** An AppLogger that keeps what it is told, so tests can read the log lines a request produced. */
 export class RecordingLogger implements AppLogger {
   readonly records: LogRecord[] = [];
-  private readonly waiters: { matches: (record: LogRecord) => boolean; resolve: (fields: LogFields) => void }[] = [];
+  private readonly waiters: {
+    matches: (record: LogRecord) => boolean;
+    resolve: (fields: LogFields) => void;
+  }[] = [];
 
   private push(record: LogRecord): void {
     this.records.push(record);
@@ -22,7 +25,8 @@ export class RecordingLogger implements AppLogger {
 
   /** Settles with the fields of the first audit record of this event (already logged, or when it is). */
   nextAudit(event: string): Promise<LogFields> {
-    const matches = (record: LogRecord) => record.message === 'audit' && record.fields.audit_event === event;
+    const matches = (record: LogRecord) =>
+      record.message === 'audit' && record.fields.audit_event === event;
     const logged = this.records.find(matches);
     if (logged) return Promise.resolve(logged.fields);
     return new Promise((resolve) => this.waiters.push({ matches, resolve }));
@@ -43,7 +47,11 @@ export class RecordingLogger implements AppLogger {
 
   auditEvents(event?: string): LogFields[] {
     return this.records
-      .filter((record) => record.message === 'audit' && (event === undefined || record.fields.audit_event === event))
+      .filter(
+        (record) =>
+          record.message === 'audit' &&
+          (event === undefined || record.fields.audit_event === event),
+      )
       .map((record) => record.fields);
   }
 
@@ -55,7 +63,10 @@ export class RecordingLogger implements AppLogger {
   /** Every record as one JSON line, as it would reach CloudWatch. */
   lines(): string[] {
     return this.records.map((record) =>
-      JSON.stringify({ level: record.level, message: record.message, ...record.fields }, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)),
+      JSON.stringify(
+        { level: record.level, message: record.message, ...record.fields },
+        (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
+      ),
     );
   }
 }

@@ -21,7 +21,11 @@ export class RecordingMetrics implements AppMetrics {
 
   /** The records of one metric whose dimensions include `dimensions`. */
   find(name: MetricName, dimensions: Record<string, string> = {}): MetricRecord[] {
-    return this.records.filter((record) => record.name === name && Object.entries(dimensions).every(([key, value]) => record.dimensions[key] === value));
+    return this.records.filter(
+      (record) =>
+        record.name === name &&
+        Object.entries(dimensions).every(([key, value]) => record.dimensions[key] === value),
+    );
   }
 
   /** The sum of one metric's values over the records that match. */

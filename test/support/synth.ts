@@ -2,12 +2,23 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { createStageApp, type StageStacks } from '../../lib/app';
-import { ConfigError, resolveStageConfig, type StageConfig, type StageName } from '../../lib/config';
+import {
+  ConfigError,
+  resolveStageConfig,
+  type StageConfig,
+  type StageName,
+} from '../../lib/config';
 
 export interface SynthesizedStage {
   readonly config: StageConfig;
   readonly stacks: StageStacks;
-  readonly templates: { readonly network: Template; readonly edge: Template; readonly ledger: Template; readonly api: Template; readonly observability: Template };
+  readonly templates: {
+    readonly network: Template;
+    readonly edge: Template;
+    readonly ledger: Template;
+    readonly api: Template;
+    readonly observability: Template;
+  };
 }
 
 /**
@@ -16,7 +27,9 @@ export interface SynthesizedStage {
  */
 export function deployableOverrides(stage: StageName): unknown {
   if (stage === 'dev') return {};
-  return JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', `${stage}.json`), 'utf8')) as unknown;
+  return JSON.parse(
+    readFileSync(join(__dirname, '..', 'fixtures', `${stage}.json`), 'utf8'),
+  ) as unknown;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -27,7 +40,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function layerOverrides(first: unknown, second: unknown): unknown {
   if (!isObject(first) || !isObject(second)) return second;
   const layered: Record<string, unknown> = { ...first };
-  for (const [key, value] of Object.entries(second)) layered[key] = value === null ? null : layerOverrides(first[key], value);
+  for (const [key, value] of Object.entries(second))
+    layered[key] = value === null ? null : layerOverrides(first[key], value);
   return layered;
 }
 
@@ -60,10 +74,17 @@ export function deployableConfig(stage: StageName, overrides?: unknown): StageCo
  */
 export function synthesizeStage(
   stage: StageName,
-  options: { overrides?: unknown; complianceChecks?: boolean; cloudFormationValidation?: boolean } = {},
+  options: {
+    overrides?: unknown;
+    complianceChecks?: boolean;
+    cloudFormationValidation?: boolean;
+  } = {},
 ): SynthesizedStage {
   const config = deployableConfig(stage, options.overrides);
-  const { stacks } = createStageApp(config, { complianceChecks: options.complianceChecks ?? false, bundling: false });
+  const { stacks } = createStageApp(config, {
+    complianceChecks: options.complianceChecks ?? false,
+    bundling: false,
+  });
   // The first Template.fromStack synthesizes the whole app; the others read the same assembly.
   const templates = withCloudFormationValidation(options.cloudFormationValidation ?? false, () => ({
     network: Template.fromStack(stacks.network),
@@ -92,6 +113,13 @@ export function withCloudFormationValidation<T>(enabled: boolean, synth: () => T
 }
 
 /** Every resource of a template, as [logicalId, resource] pairs. */
-export function resourcesOf(template: Template): [string, { Type: string; Properties?: Record<string, unknown> }][] {
-  return Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>);
+export function resourcesOf(
+  template: Template,
+): [string, { Type: string; Properties?: Record<string, unknown> }][] {
+  return Object.entries(
+    template.toJSON().Resources as Record<
+      string,
+      { Type: string; Properties?: Record<string, unknown> }
+    >,
+  );
 }

@@ -25,11 +25,17 @@ export interface CreditsTopology {
   close(): Promise<void>;
 }
 
-export async function startCreditsTopology(options: { dataFile?: string } = {}): Promise<CreditsTopology> {
+export async function startCreditsTopology(
+  options: { dataFile?: string } = {},
+): Promise<CreditsTopology> {
   const clock = new ManualClock(BigInt(Date.now()) * 1_000_000n);
   const embedded = openEmbeddedLedger({ clock, dataFile: options.dataFile });
   const gatewayToken = generateApiKey();
-  const gatewayApp = createGatewayApp({ ledger: embedded.createClient(), tokens: staticTokenSource(gatewayToken), logger: new RecordingLogger() });
+  const gatewayApp = createGatewayApp({
+    ledger: embedded.createClient(),
+    tokens: staticTokenSource(gatewayToken),
+    logger: new RecordingLogger(),
+  });
   let gatewayRequests = 0;
   const gateway: RunningServer = await startServer({
     fetch: (request) => {
@@ -43,8 +49,14 @@ export async function startCreditsTopology(options: { dataFile?: string } = {}):
   const proxyKey = generateApiKey();
   const credits = await startServer({
     fetch: createCreditsApp({
-      ledger: createGatewayClient({ baseUrl: gateway.url, token: () => gatewayToken, requestTimeoutMilliseconds: 5_000 }),
-      keys: createKeyring<CreditsPrincipal>(creditsKeyEntries({ admin: [adminKey], proxy: [proxyKey] })),
+      ledger: createGatewayClient({
+        baseUrl: gateway.url,
+        token: () => gatewayToken,
+        requestTimeoutMilliseconds: 5_000,
+      }),
+      keys: createKeyring<CreditsPrincipal>(
+        creditsKeyEntries({ admin: [adminKey], proxy: [proxyKey] }),
+      ),
       logger: new RecordingLogger(),
       metrics: new RecordingMetrics(),
     }).fetch,

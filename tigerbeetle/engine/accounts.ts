@@ -9,7 +9,11 @@ import { containsTimestamp } from './timestamp-search';
  * (src/state_machine.zig `create_account`). The batch-level checks (linked chains, imported
  * batches, timestamp_must_be_zero) run before this, in batch.ts.
  */
-export function createAccount(state: LedgerState, a: Account, timestamp: bigint): CreateAccountStatus {
+export function createAccount(
+  state: LedgerState,
+  a: Account,
+  timestamp: bigint,
+): CreateAccountStatus {
   if (a.reserved !== 0) return CreateAccountStatus.reserved_field;
   if ((a.flags & ~accountFlagsKnownMask) !== 0) return CreateAccountStatus.reserved_flag;
 
@@ -19,8 +23,10 @@ export function createAccount(state: LedgerState, a: Account, timestamp: bigint)
   const existing = state.accounts.get(a.id);
   if (existing !== undefined) return accountExistsStatus(a, existing);
 
-  const limitFlags = AccountFlags.debits_must_not_exceed_credits | AccountFlags.credits_must_not_exceed_debits;
-  if ((a.flags & limitFlags) === limitFlags) return CreateAccountStatus.flags_are_mutually_exclusive;
+  const limitFlags =
+    AccountFlags.debits_must_not_exceed_credits | AccountFlags.credits_must_not_exceed_debits;
+  if ((a.flags & limitFlags) === limitFlags)
+    return CreateAccountStatus.flags_are_mutually_exclusive;
 
   if (a.debits_pending !== 0n) return CreateAccountStatus.debits_pending_must_be_zero;
   if (a.debits_posted !== 0n) return CreateAccountStatus.debits_posted_must_be_zero;
@@ -41,16 +47,28 @@ export function createAccount(state: LedgerState, a: Account, timestamp: bigint)
   }
 
   state.insertAccount(
-    new AccountRecord(a.id, a.user_data_128, a.user_data_64, a.user_data_32, a.ledger, a.code, a.flags, timestamp),
+    new AccountRecord(
+      a.id,
+      a.user_data_128,
+      a.user_data_64,
+      a.user_data_32,
+      a.ledger,
+      a.code,
+      a.flags,
+      timestamp,
+    ),
   );
   return CreateAccountStatus.created;
 }
 
 function accountExistsStatus(a: Account, existing: AccountRecord): CreateAccountStatus {
   if (a.flags !== existing.flags) return CreateAccountStatus.exists_with_different_flags;
-  if (a.user_data_128 !== existing.user_data_128) return CreateAccountStatus.exists_with_different_user_data_128;
-  if (a.user_data_64 !== existing.user_data_64) return CreateAccountStatus.exists_with_different_user_data_64;
-  if (a.user_data_32 !== existing.user_data_32) return CreateAccountStatus.exists_with_different_user_data_32;
+  if (a.user_data_128 !== existing.user_data_128)
+    return CreateAccountStatus.exists_with_different_user_data_128;
+  if (a.user_data_64 !== existing.user_data_64)
+    return CreateAccountStatus.exists_with_different_user_data_64;
+  if (a.user_data_32 !== existing.user_data_32)
+    return CreateAccountStatus.exists_with_different_user_data_32;
   if (a.ledger !== existing.ledger) return CreateAccountStatus.exists_with_different_ledger;
   if (a.code !== existing.code) return CreateAccountStatus.exists_with_different_code;
   return CreateAccountStatus.exists;

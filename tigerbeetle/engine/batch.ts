@@ -68,11 +68,19 @@ function existingOrThrow(record: { timestamp: bigint } | undefined): bigint {
   return record.timestamp;
 }
 
-export function executeCreateAccounts(state: LedgerState, events: readonly Account[], nowNanoseconds: bigint): CreateAccountResult[] {
+export function executeCreateAccounts(
+  state: LedgerState,
+  events: readonly Account[],
+  nowNanoseconds: bigint,
+): CreateAccountResult[] {
   return executeCreate(state, events, nowNanoseconds, accountOperation) as CreateAccountResult[];
 }
 
-export function executeCreateTransfers(state: LedgerState, events: readonly Transfer[], nowNanoseconds: bigint): CreateTransferResult[] {
+export function executeCreateTransfers(
+  state: LedgerState,
+  events: readonly Transfer[],
+  nowNanoseconds: bigint,
+): CreateTransferResult[] {
   return executeCreate(state, events, nowNanoseconds, transferOperation) as CreateTransferResult[];
 }
 
@@ -108,9 +116,21 @@ function executeCreate<Event extends { id: bigint; flags: number; timestamp: big
     let status: number;
     if (linked && index === count - 1) status = statuses.linked_event_chain_open;
     else if (chainBroken) status = statuses.linked_event_failed;
-    else status = createWithTimestamp(state, event, operation, importedBatch, eventTimestamp, batchTimestamp);
+    else
+      status = createWithTimestamp(
+        state,
+        event,
+        operation,
+        importedBatch,
+        eventTimestamp,
+        batchTimestamp,
+      );
 
-    results[index] = { timestamp: resultTimestamp(state, event, operation, status, eventTimestamp), status, reserved: 0 };
+    results[index] = {
+      timestamp: resultTimestamp(state, event, operation, status, eventTimestamp),
+      status,
+      reserved: 0,
+    };
     if (status !== statuses.created) {
       if (chainStart >= 0 && !chainBroken) {
         chainBroken = true;
@@ -133,10 +153,15 @@ function executeCreate<Event extends { id: bigint; flags: number; timestamp: big
 }
 
 /** TigerBeetle's prepare timestamp: the cluster clock, but always past every earlier timestamp. */
-export function nextBatchTimestamp(state: LedgerState, nowNanoseconds: bigint, count: number): bigint {
+export function nextBatchTimestamp(
+  state: LedgerState,
+  nowNanoseconds: bigint,
+  count: number,
+): bigint {
   const sequential = state.lastTimestamp + BigInt(count);
   const batchTimestamp = nowNanoseconds > sequential ? nowNanoseconds : sequential;
-  if (batchTimestamp > timestampMaxNanoseconds) throw new Error('assertion failed: timestamps exhausted');
+  if (batchTimestamp > timestampMaxNanoseconds)
+    throw new Error('assertion failed: timestamps exhausted');
   state.lastTimestamp = batchTimestamp;
   return batchTimestamp;
 }
@@ -175,6 +200,7 @@ function resultTimestamp<Event extends { flags: number; timestamp: bigint }>(
   eventTimestamp: bigint,
 ): bigint {
   if (status === operation.statuses.exists) return operation.existingTimestamp(state, event);
-  if (status === operation.statuses.created && (event.flags & operation.importedFlag) !== 0) return event.timestamp;
+  if (status === operation.statuses.created && (event.flags & operation.importedFlag) !== 0)
+    return event.timestamp;
   return eventTimestamp;
 }

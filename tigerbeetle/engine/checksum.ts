@@ -17,7 +17,8 @@ function crcTable(): Uint32Array {
   table = new Uint32Array(256);
   for (let byte = 0; byte < 256; byte += 1) {
     let value = byte;
-    for (let bit = 0; bit < 8; bit += 1) value = value & 1 ? 0xedb88320 ^ (value >>> 1) : value >>> 1;
+    for (let bit = 0; bit < 8; bit += 1)
+      value = value & 1 ? 0xedb88320 ^ (value >>> 1) : value >>> 1;
     table[byte] = value >>> 0;
   }
   return table;
@@ -26,6 +27,7 @@ function crcTable(): Uint32Array {
 export function crc32Fallback(data: Uint8Array): number {
   const lookup = crcTable();
   let crc = 0xffffffff;
-  for (let index = 0; index < data.length; index += 1) crc = lookup[(crc ^ data[index]) & 0xff] ^ (crc >>> 8);
+  for (let index = 0; index < data.length; index += 1)
+    crc = lookup[(crc ^ data[index]) & 0xff] ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }

@@ -2,7 +2,13 @@ import { ErrorCodes, RequestError, type Client } from 'tigerbeetle-node';
 import { createSystemClock, type Clock } from './clock';
 import { LedgerEngine } from './engine';
 import type { JournalOpenReport } from './journal';
-import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from './input';
+import {
+  checkAccountFilter,
+  checkAccounts,
+  checkIds,
+  checkQueryFilter,
+  checkTransfers,
+} from './input';
 
 export interface EmbeddedLedgerOptions {
   /** Time source for timestamps and pending-transfer expiry. Default: the system clock. */
@@ -53,7 +59,9 @@ function journalWarnings(report: JournalOpenReport | null, dataFile: string | un
   if (report === null) return [];
   const warnings: string[] = [];
   if (report.upgradedFromVersion !== null) {
-    warnings.push(`journal ${dataFile}: upgraded from format ${report.upgradedFromVersion} to the current one (with a superblock)`);
+    warnings.push(
+      `journal ${dataFile}: upgraded from format ${report.upgradedFromVersion} to the current one (with a superblock)`,
+    );
   }
   if (report.cutBytes > 0) {
     warnings.push(
@@ -107,8 +115,10 @@ function createClientOn(engine: LedgerEngine, onDestroy: () => void): Client {
     createTransfers: (batch) => request(() => engine.createTransfers(checkTransfers(batch))),
     lookupAccounts: (batch) => request(() => engine.lookupAccounts(checkIds(batch))),
     lookupTransfers: (batch) => request(() => engine.lookupTransfers(checkIds(batch))),
-    getAccountTransfers: (filter) => request(() => engine.getAccountTransfers(checkAccountFilter(filter))),
-    getAccountBalances: (filter) => request(() => engine.getAccountBalances(checkAccountFilter(filter))),
+    getAccountTransfers: (filter) =>
+      request(() => engine.getAccountTransfers(checkAccountFilter(filter))),
+    getAccountBalances: (filter) =>
+      request(() => engine.getAccountBalances(checkAccountFilter(filter))),
     queryAccounts: (filter) => request(() => engine.queryAccounts(checkQueryFilter(filter))),
     queryTransfers: (filter) => request(() => engine.queryTransfers(checkQueryFilter(filter))),
     destroy: () => {

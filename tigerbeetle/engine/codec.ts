@@ -18,7 +18,11 @@ export const recordHeaderBytes = 24;
 
 export type JournalRecord =
   | { operation: typeof RecordOperation.createAccounts; nowNanoseconds: bigint; events: Account[] }
-  | { operation: typeof RecordOperation.createTransfers; nowNanoseconds: bigint; events: Transfer[] }
+  | {
+      operation: typeof RecordOperation.createTransfers;
+      nowNanoseconds: bigint;
+      events: Transfer[];
+    }
   | { operation: typeof RecordOperation.pulse; nowNanoseconds: bigint; events: [] };
 
 const low64Mask = (1n << 64n) - 1n;
@@ -35,15 +39,21 @@ function readU128(buffer: Buffer, offset: number): bigint {
   return low | (buffer.readBigUInt64LE(offset + 8) << 64n);
 }
 
-export function encodeRecord(operation: RecordOperation, nowNanoseconds: bigint, events: readonly (Account | Transfer)[]): Buffer {
-  if (events.length > batchEventsMax) throw new Error('assertion failed: record exceeds the batch limit');
+export function encodeRecord(
+  operation: RecordOperation,
+  nowNanoseconds: bigint,
+  events: readonly (Account | Transfer)[],
+): Buffer {
+  if (events.length > batchEventsMax)
+    throw new Error('assertion failed: record exceeds the batch limit');
   const buffer = Buffer.alloc(recordHeaderBytes + events.length * eventSizeBytes);
   buffer.writeUInt8(operation, 0);
   buffer.writeBigUInt64LE(nowNanoseconds, 8);
   buffer.writeUInt32LE(events.length, 16);
   let offset = recordHeaderBytes;
   for (const event of events) {
-    if (operation === RecordOperation.createAccounts) encodeAccount(buffer, offset, event as Account);
+    if (operation === RecordOperation.createAccounts)
+      encodeAccount(buffer, offset, event as Account);
     else encodeTransfer(buffer, offset, event as Transfer);
     offset += eventSizeBytes;
   }
@@ -123,12 +133,14 @@ export function decodeRecords(payload: Buffer): JournalRecord[] {
   const records: JournalRecord[] = [];
   let offset = 0;
   while (offset < payload.length) {
-    if (payload.length - offset < recordHeaderBytes) throw new Error('journal: truncated record header');
+    if (payload.length - offset < recordHeaderBytes)
+      throw new Error('journal: truncated record header');
     const operation = payload.readUInt8(offset);
     const nowNanoseconds = payload.readBigUInt64LE(offset + 8);
     const count = payload.readUInt32LE(offset + 16);
     const end = offset + recordHeaderBytes + count * eventSizeBytes;
-    if (count > batchEventsMax || end > payload.length) throw new Error('journal: record exceeds its frame');
+    if (count > batchEventsMax || end > payload.length)
+      throw new Error('journal: record exceeds its frame');
     const first = offset + recordHeaderBytes;
     records.push(decodeRecord(payload, operation, nowNanoseconds, count, first));
     offset = end;
@@ -136,16 +148,24 @@ export function decodeRecords(payload: Buffer): JournalRecord[] {
   return records;
 }
 
-function decodeRecord(payload: Buffer, operation: number, nowNanoseconds: bigint, count: number, first: number): JournalRecord {
+function decodeRecord(
+  payload: Buffer,
+  operation: number,
+  nowNanoseconds: bigint,
+  count: number,
+  first: number,
+): JournalRecord {
   switch (operation) {
     case RecordOperation.createAccounts: {
       const events: Account[] = [];
-      for (let index = 0; index < count; index += 1) events.push(decodeAccount(payload, first + index * eventSizeBytes));
+      for (let index = 0; index < count; index += 1)
+        events.push(decodeAccount(payload, first + index * eventSizeBytes));
       return { operation, nowNanoseconds, events };
     }
     case RecordOperation.createTransfers: {
       const events: Transfer[] = [];
-      for (let index = 0; index < count; index += 1) events.push(decodeTransfer(payload, first + index * eventSizeBytes));
+      for (let index = 0; index < count; index += 1)
+        events.push(decodeTransfer(payload, first + index * eventSizeBytes));
       return { operation, nowNanoseconds, events };
     }
     case RecordOperation.pulse:

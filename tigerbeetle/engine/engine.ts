@@ -32,7 +32,8 @@ export class LedgerEngine {
 
   static open(clock: Clock, dataFile: string | null): LedgerEngine {
     const engine = new LedgerEngine(clock);
-    if (dataFile !== null) engine.journal = Journal.open(dataFile, (record) => engine.replay(record));
+    if (dataFile !== null)
+      engine.journal = Journal.open(dataFile, (record) => engine.replay(record));
     return engine;
   }
 
@@ -117,9 +118,14 @@ export class LedgerEngine {
     return nowNanoseconds;
   }
 
-  private journalAppend(operation: RecordOperation, nowNanoseconds: bigint, events: readonly (Account | Transfer)[]): void {
+  private journalAppend(
+    operation: RecordOperation,
+    nowNanoseconds: bigint,
+    events: readonly (Account | Transfer)[],
+  ): void {
     // An empty batch changes nothing (not even the timestamp), so it needs no record.
-    if (this.journal === null || (operation !== RecordOperation.pulse && events.length === 0)) return;
+    if (this.journal === null || (operation !== RecordOperation.pulse && events.length === 0))
+      return;
     try {
       this.journal.append(encodeRecord(operation, nowNanoseconds, events));
     } catch (error) {
@@ -139,7 +145,9 @@ export class LedgerEngine {
         return;
       case RecordOperation.pulse:
         if (expirePendingTransfers(this.state, record.nowNanoseconds) === 0) {
-          throw new Error('journal: a pulse record that expires nothing; the journal does not match this engine');
+          throw new Error(
+            'journal: a pulse record that expires nothing; the journal does not match this engine',
+          );
         }
         return;
     }

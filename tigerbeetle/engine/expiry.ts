@@ -32,7 +32,8 @@ export function expirePendingTransfers(state: LedgerState, nowNanoseconds: bigin
 function expireOne(state: LedgerState, pending: TransferRecord): void {
   const debit = state.accounts.get(pending.debit_account_id);
   const credit = state.accounts.get(pending.credit_account_id);
-  if (debit === undefined || credit === undefined) throw new Error('assertion failed: expiring without accounts');
+  if (debit === undefined || credit === undefined)
+    throw new Error('assertion failed: expiring without accounts');
   if (debit.debits_pending < pending.amount || credit.credits_pending < pending.amount) {
     throw new Error('assertion failed: pending balance below the expiring amount');
   }

@@ -1,4 +1,11 @@
-import { ErrorCodes, RequestError, type Account, type AccountFilter, type QueryFilter, type Transfer } from 'tigerbeetle-node';
+import {
+  ErrorCodes,
+  RequestError,
+  type Account,
+  type AccountFilter,
+  type QueryFilter,
+  type Transfer,
+} from 'tigerbeetle-node';
 import { batchEventsMax, u128Max, u16Max, u64Max } from './constants';
 
 /**
@@ -81,7 +88,12 @@ function checkAccount(event: unknown): Account | null {
   const code = toU16(a.code, 'code');
   const flags = toU16(a.flags, 'flags');
   checkU64(a.timestamp, 'timestamp');
-  const exact = userData32 === a.user_data_32 && reserved === a.reserved && ledger === a.ledger && code === a.code && flags === a.flags;
+  const exact =
+    userData32 === a.user_data_32 &&
+    reserved === a.reserved &&
+    ledger === a.ledger &&
+    code === a.code &&
+    flags === a.flags;
   if (exact) return null;
   return { ...(a as Account), user_data_32: userData32, reserved, ledger, code, flags };
 }
@@ -105,7 +117,12 @@ function checkTransfer(event: unknown): Transfer | null {
   const code = toU16(t.code, 'code');
   const flags = toU16(t.flags, 'flags');
   checkU64(t.timestamp, 'timestamp');
-  const exact = userData32 === t.user_data_32 && timeout === t.timeout && ledger === t.ledger && code === t.code && flags === t.flags;
+  const exact =
+    userData32 === t.user_data_32 &&
+    timeout === t.timeout &&
+    ledger === t.ledger &&
+    code === t.code &&
+    flags === t.flags;
   if (exact) return null;
   return { ...(t as Transfer), user_data_32: userData32, timeout, ledger, code, flags };
 }

@@ -32,7 +32,8 @@ const superblockBytes = 40;
 const superblockCopyOffsets = [0, 2048] as const;
 const zeroScanChunkBytes = 64 * 1024;
 
-type FrameRead = { kind: 'frame'; payload: Buffer; nextOffset: number } | { kind: 'damaged'; reason: string };
+type FrameRead =
+  { kind: 'frame'; payload: Buffer; nextOffset: number } | { kind: 'damaged'; reason: string };
 export type DurableCallback = (error: Error | null) => void;
 
 interface Superblock {
@@ -84,7 +85,10 @@ export class Journal {
       const fileDescriptor = fs.openSync(filePath, existed ? 'r+' : 'w+');
       if (!existed) fsyncDirectory(path.dirname(filePath));
       const opened = openFile(fileDescriptor, filePath, replay);
-      return new Journal(fileDescriptor, opened.validBytes, opened.sequence, lockPath, { ...opened.report, upgradedFromVersion });
+      return new Journal(fileDescriptor, opened.validBytes, opened.sequence, lockPath, {
+        ...opened.report,
+        upgradedFromVersion,
+      });
     } catch (error) {
       fs.rmSync(lockPath, { force: true });
       throw error;
@@ -93,7 +97,8 @@ export class Journal {
   append(record: Buffer): void {
     if (this.failure !== null) throw this.failure;
     if (this.closed) throw new Error('journal: append after close');
-    if (record.length + frameHeaderBytes > journalFrameBytesMax) throw new Error('journal: record exceeds the frame limit');
+    if (record.length + frameHeaderBytes > journalFrameBytesMax)
+      throw new Error('journal: record exceeds the frame limit');
     this.pendingRecords.push(record);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -126,7 +131,11 @@ export class Journal {
       const lastWriteStartBytes = this.fileBytes;
       for (const frame of buildFrames(records)) this.write(frame);
       this.superblockSequence += 1n;
-      writeSuperblock(this.fileDescriptor, { sequence: this.superblockSequence, committedBytes: this.fileBytes, lastWriteStartBytes });
+      writeSuperblock(this.fileDescriptor, {
+        sequence: this.superblockSequence,
+        committedBytes: this.fileBytes,
+        lastWriteStartBytes,
+      });
       fs.fsyncSync(this.fileDescriptor);
     } catch (error) {
       this.failure = error instanceof Error ? error : new Error(String(error));
@@ -159,7 +168,13 @@ export class Journal {
   private write(frame: Buffer): void {
     let written = 0;
     while (written < frame.length) {
-      written += fs.writeSync(this.fileDescriptor, frame, written, frame.length - written, this.fileBytes + written);
+      written += fs.writeSync(
+        this.fileDescriptor,
+        frame,
+        written,
+        frame.length - written,
+        this.fileBytes + written,
+      );
     }
     this.fileBytes += frame.length;
   }
@@ -197,13 +212,22 @@ function openFile(
   fileDescriptor: number,
   filePath: string,
   replay: (record: JournalRecord) => void,
-): { validBytes: number; sequence: bigint; report: Omit<JournalOpenReport, 'upgradedFromVersion'> } {
+): {
+  validBytes: number;
+  sequence: bigint;
+  report: Omit<JournalOpenReport, 'upgradedFromVersion'>;
+} {
   const fileBytes = fs.fstatSync(fileDescriptor).size;
   let superblock = readSuperblock(fileDescriptor, fileBytes, filePath);
   if (superblock === null) {
     // A new file, or one whose creation crashed before anything was committed to it.
-    superblock = { sequence: 1n, committedBytes: journalDataStartBytes, lastWriteStartBytes: journalDataStartBytes };
-    for (const offset of superblockCopyOffsets) writeSuperblockAt(fileDescriptor, offset, superblock);
+    superblock = {
+      sequence: 1n,
+      committedBytes: journalDataStartBytes,
+      lastWriteStartBytes: journalDataStartBytes,
+    };
+    for (const offset of superblockCopyOffsets)
+      writeSuperblockAt(fileDescriptor, offset, superblock);
     fs.fsyncSync(fileDescriptor);
   }
   const scan = replayFrames(fileDescriptor, Math.max(fileBytes, journalDataStartBytes), replay);
@@ -225,7 +249,11 @@ function openFile(
   const sequence = superblock.sequence + 1n;
   if (report.cutBytes > 0) fs.ftruncateSync(fileDescriptor, scan.validBytes);
   // Everything kept is now served to clients: record it as committed before the first new write.
-  writeSuperblock(fileDescriptor, { sequence, committedBytes: scan.validBytes, lastWriteStartBytes: scan.validBytes });
+  writeSuperblock(fileDescriptor, {
+    sequence,
+    committedBytes: scan.validBytes,
+    lastWriteStartBytes: scan.validBytes,
+  });
   fs.fsyncSync(fileDescriptor);
   return { validBytes: scan.validBytes, sequence, report };
 }
@@ -241,7 +269,9 @@ function replayFrames(
     const frame = readFrameAt(fileDescriptor, offset, fileBytes);
     if (frame.kind === 'damaged') {
       // Zeros to the end: the file was extended by a write whose data never landed.
-      const reason = zeroToEnd(fileDescriptor, offset, fileBytes) ? 'zeros where a frame should be' : frame.reason;
+      const reason = zeroToEnd(fileDescriptor, offset, fileBytes)
+        ? 'zeros where a frame should be'
+        : frame.reason;
       return { validBytes: offset, damage: { reason } };
     }
     for (const record of decodeRecords(frame.payload)) replay(record);
@@ -251,7 +281,8 @@ function replayFrames(
 }
 
 function readFrameAt(fileDescriptor: number, offset: number, fileBytes: number): FrameRead {
-  if (fileBytes - offset < frameHeaderBytes) return { kind: 'damaged', reason: 'a short frame header' };
+  if (fileBytes - offset < frameHeaderBytes)
+    return { kind: 'damaged', reason: 'a short frame header' };
   const header = readExactly(fileDescriptor, offset, frameHeaderBytes);
   const payloadBytes = header.readUInt32LE(4);
   const headerValid =
@@ -262,25 +293,35 @@ function readFrameAt(fileDescriptor: number, offset: number, fileBytes: number):
   const frameEnd = offset + frameHeaderBytes + payloadBytes;
   if (frameEnd > fileBytes) return { kind: 'damaged', reason: 'a short frame' };
   const payload = readExactly(fileDescriptor, offset + frameHeaderBytes, payloadBytes);
-  if (crc32(payload) !== header.readUInt32LE(8)) return { kind: 'damaged', reason: 'a checksum mismatch' };
+  if (crc32(payload) !== header.readUInt32LE(8))
+    return { kind: 'damaged', reason: 'a checksum mismatch' };
   return { kind: 'frame', payload, nextOffset: frameEnd };
 }
 
 /** The newest valid superblock copy; null for a file with no superblock and no data yet. */
-function readSuperblock(fileDescriptor: number, fileBytes: number, filePath: string): Superblock | null {
+function readSuperblock(
+  fileDescriptor: number,
+  fileBytes: number,
+  filePath: string,
+): Superblock | null {
   const copies: Superblock[] = [];
   for (const offset of superblockCopyOffsets) {
     if (fileBytes < offset + superblockBytes) continue;
     const copy = decodeSuperblock(readExactly(fileDescriptor, offset, superblockBytes));
     if (copy !== null) copies.push(copy);
   }
-  if (copies.length > 0) return copies.reduce((newest, copy) => (copy.sequence > newest.sequence ? copy : newest));
+  if (copies.length > 0)
+    return copies.reduce((newest, copy) => (copy.sequence > newest.sequence ? copy : newest));
   if (fileBytes <= journalDataStartBytes && zeroToEnd(fileDescriptor, 0, fileBytes)) return null;
   throw new Error(`journal ${filePath}: both superblock copies are damaged; refusing to open`);
 }
 
 function decodeSuperblock(bytes: Buffer): Superblock | null {
-  if (bytes.readUInt32LE(0) !== superblockMagic || bytes.readUInt32LE(36) !== crc32(bytes.subarray(0, 36))) return null;
+  if (
+    bytes.readUInt32LE(0) !== superblockMagic ||
+    bytes.readUInt32LE(36) !== crc32(bytes.subarray(0, 36))
+  )
+    return null;
   if (bytes.readUInt32LE(4) !== superblockVersion) return null;
   return {
     sequence: bytes.readBigUInt64LE(8),
@@ -291,7 +332,11 @@ function decodeSuperblock(bytes: Buffer): Superblock | null {
 
 /** Writes the copy that the sequence number selects, so the other copy stays intact. */
 function writeSuperblock(fileDescriptor: number, superblock: Superblock): void {
-  writeSuperblockAt(fileDescriptor, superblockCopyOffsets[Number(superblock.sequence % 2n)], superblock);
+  writeSuperblockAt(
+    fileDescriptor,
+    superblockCopyOffsets[Number(superblock.sequence % 2n)],
+    superblock,
+  );
 }
 
 function writeSuperblockAt(fileDescriptor: number, offset: number, superblock: Superblock): void {
@@ -316,7 +361,8 @@ function upgradeLegacyJournal(filePath: string): number | null {
   const magic = Buffer.alloc(4);
   const fileDescriptor = fs.openSync(filePath, 'r');
   try {
-    if (fs.readSync(fileDescriptor, magic, 0, 4, 0) < 4 || magic.readUInt32LE(0) !== frameMagic) return null;
+    if (fs.readSync(fileDescriptor, magic, 0, 4, 0) < 4 || magic.readUInt32LE(0) !== frameMagic)
+      return null;
   } finally {
     fs.closeSync(fileDescriptor);
   }
@@ -326,7 +372,11 @@ function upgradeLegacyJournal(filePath: string): number | null {
   const upgraded = fs.openSync(upgradedPath, 'w');
   try {
     const start = journalDataStartBytes + lastFrameStart;
-    const superblock = { sequence: 1n, committedBytes: journalDataStartBytes + legacy.length, lastWriteStartBytes: start };
+    const superblock = {
+      sequence: 1n,
+      committedBytes: journalDataStartBytes + legacy.length,
+      lastWriteStartBytes: start,
+    };
     for (const offset of superblockCopyOffsets) writeSuperblockAt(upgraded, offset, superblock);
     fs.writeSync(upgraded, legacy, 0, legacy.length, journalDataStartBytes);
     fs.fsyncSync(upgraded);
@@ -345,12 +395,21 @@ function legacyLastFrameStart(legacy: Buffer, filePath: string): number {
   while (offset + frameHeaderBytes <= legacy.length) {
     const header = legacy.subarray(offset, offset + frameHeaderBytes);
     const frameEnd = offset + frameHeaderBytes + header.readUInt32LE(4);
-    const headerValid = header.readUInt32LE(0) === frameMagic && header.readUInt32LE(12) === crc32(header.subarray(0, 12));
-    const tail = legacy.subarray(headerValid ? Math.min(frameEnd, legacy.length) : offset + frameHeaderBytes);
-    const damaged = !headerValid || frameEnd > legacy.length || crc32(legacy.subarray(offset + frameHeaderBytes, frameEnd)) !== header.readUInt32LE(8);
+    const headerValid =
+      header.readUInt32LE(0) === frameMagic &&
+      header.readUInt32LE(12) === crc32(header.subarray(0, 12));
+    const tail = legacy.subarray(
+      headerValid ? Math.min(frameEnd, legacy.length) : offset + frameHeaderBytes,
+    );
+    const damaged =
+      !headerValid ||
+      frameEnd > legacy.length ||
+      crc32(legacy.subarray(offset + frameHeaderBytes, frameEnd)) !== header.readUInt32LE(8);
     if (damaged) {
       if (tail.some((byte) => byte !== 0) && !(headerValid && frameEnd >= legacy.length)) {
-        throw new Error(`journal ${filePath}: a damaged frame at byte ${offset} with data after it; refusing to open`);
+        throw new Error(
+          `journal ${filePath}: a damaged frame at byte ${offset} with data after it; refusing to open`,
+        );
       }
       return offset;
     }
@@ -374,7 +433,11 @@ function readExactly(fileDescriptor: number, position: number, length: number): 
 /** A torn write can leave zeros where the file was extended but the data never landed. */
 function zeroToEnd(fileDescriptor: number, offset: number, fileBytes: number): boolean {
   for (let position = offset; position < fileBytes; position += zeroScanChunkBytes) {
-    const chunk = readExactly(fileDescriptor, position, Math.min(zeroScanChunkBytes, fileBytes - position));
+    const chunk = readExactly(
+      fileDescriptor,
+      position,
+      Math.min(zeroScanChunkBytes, fileBytes - position),
+    );
     if (chunk.some((byte) => byte !== 0)) return false;
   }
   return true;
@@ -400,7 +463,9 @@ function acquireLock(filePath: string): string {
   }
   const owner = Number(fs.readFileSync(lockPath, 'utf8').trim());
   if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
-    throw new Error(`data file ${filePath} is already open in process ${owner} (lock file ${lockPath})`);
+    throw new Error(
+      `data file ${filePath} is already open in process ${owner} (lock file ${lockPath})`,
+    );
   }
   fs.writeFileSync(lockPath, String(process.pid));
   return lockPath;

@@ -15,11 +15,16 @@ const incompatibleWithPostOrVoid =
  * Posts or voids a pending transfer (src/state_machine.zig `post_or_void_pending_transfer`).
  * Posting `amount_max` posts the full pending amount; voiding with 0 voids the full amount.
  */
-export function postOrVoidPendingTransfer(state: LedgerState, t: Transfer, timestamp: bigint): CreateTransferStatus {
+export function postOrVoidPendingTransfer(
+  state: LedgerState,
+  t: Transfer,
+  timestamp: bigint,
+): CreateTransferStatus {
   const posting = (t.flags & TransferFlags.post_pending_transfer) !== 0;
   const voiding = (t.flags & TransferFlags.void_pending_transfer) !== 0;
   if (posting && voiding) return CreateTransferStatus.flags_are_mutually_exclusive;
-  if ((t.flags & incompatibleWithPostOrVoid) !== 0) return CreateTransferStatus.flags_are_mutually_exclusive;
+  if ((t.flags & incompatibleWithPostOrVoid) !== 0)
+    return CreateTransferStatus.flags_are_mutually_exclusive;
 
   if (t.pending_id === 0n) return CreateTransferStatus.pending_id_must_not_be_zero;
   if (t.pending_id === u128Max) return CreateTransferStatus.pending_id_must_not_be_int_max;
@@ -28,7 +33,8 @@ export function postOrVoidPendingTransfer(state: LedgerState, t: Transfer, times
 
   const pending = state.transfers.get(t.pending_id);
   if (pending === undefined) return CreateTransferStatus.pending_transfer_not_found;
-  if ((pending.flags & TransferFlags.pending) === 0) return CreateTransferStatus.pending_transfer_not_pending;
+  if ((pending.flags & TransferFlags.pending) === 0)
+    return CreateTransferStatus.pending_transfer_not_pending;
 
   const debit = state.accounts.get(pending.debit_account_id);
   const credit = state.accounts.get(pending.credit_account_id);
@@ -38,9 +44,16 @@ export function postOrVoidPendingTransfer(state: LedgerState, t: Transfer, times
   const mismatchStatus = pendingMismatchStatus(t, pending);
   if (mismatchStatus !== null) return mismatchStatus;
 
-  const amount = voiding ? (t.amount > 0n ? t.amount : pending.amount) : t.amount === u128Max ? pending.amount : t.amount;
+  const amount = voiding
+    ? t.amount > 0n
+      ? t.amount
+      : pending.amount
+    : t.amount === u128Max
+      ? pending.amount
+      : t.amount;
   if (amount > pending.amount) return CreateTransferStatus.exceeds_pending_transfer_amount;
-  if (voiding && amount < pending.amount) return CreateTransferStatus.pending_transfer_has_different_amount;
+  if (voiding && amount < pending.amount)
+    return CreateTransferStatus.pending_transfer_has_different_amount;
 
   const statusOfPending = pendingStateStatus(pending, timestamp);
   if (statusOfPending !== null) return statusOfPending;
@@ -50,8 +63,10 @@ export function postOrVoidPendingTransfer(state: LedgerState, t: Transfer, times
     if (regressStatus !== null) return regressStatus;
   }
   // The only movement allowed on a closed account is voiding a pending transfer.
-  if ((debit.flags & AccountFlags.closed) !== 0 && !voiding) return CreateTransferStatus.debit_account_already_closed;
-  if ((credit.flags & AccountFlags.closed) !== 0 && !voiding) return CreateTransferStatus.credit_account_already_closed;
+  if ((debit.flags & AccountFlags.closed) !== 0 && !voiding)
+    return CreateTransferStatus.debit_account_already_closed;
+  if ((credit.flags & AccountFlags.closed) !== 0 && !voiding)
+    return CreateTransferStatus.credit_account_already_closed;
 
   applyPostOrVoid(state, t, pending, amount, timestamp, debit, credit);
   return CreateTransferStatus.created;
@@ -65,12 +80,17 @@ function pendingMismatchStatus(t: Transfer, pending: TransferRecord): CreateTran
     return CreateTransferStatus.pending_transfer_has_different_credit_account_id;
   }
   // user_data may differ between the pending transfer and its post or void.
-  if (t.ledger !== 0 && t.ledger !== pending.ledger) return CreateTransferStatus.pending_transfer_has_different_ledger;
-  if (t.code !== 0 && t.code !== pending.code) return CreateTransferStatus.pending_transfer_has_different_code;
+  if (t.ledger !== 0 && t.ledger !== pending.ledger)
+    return CreateTransferStatus.pending_transfer_has_different_ledger;
+  if (t.code !== 0 && t.code !== pending.code)
+    return CreateTransferStatus.pending_transfer_has_different_code;
   return null;
 }
 
-function pendingStateStatus(pending: TransferRecord, timestamp: bigint): CreateTransferStatus | null {
+function pendingStateStatus(
+  pending: TransferRecord,
+  timestamp: bigint,
+): CreateTransferStatus | null {
   switch (pending.pendingStatus) {
     case PendingStatus.pending:
       break;
@@ -84,7 +104,10 @@ function pendingStateStatus(pending: TransferRecord, timestamp: bigint): CreateT
       throw new Error(`assertion failed: pending transfer in status ${pending.pendingStatus}`);
   }
   // Expired by time even if the expiry pulse has not run yet.
-  if (pending.timeout > 0 && pending.timestamp + BigInt(pending.timeout) * nanosecondsPerSecond <= timestamp) {
+  if (
+    pending.timeout > 0 &&
+    pending.timestamp + BigInt(pending.timeout) * nanosecondsPerSecond <= timestamp
+  ) {
     return CreateTransferStatus.pending_transfer_expired;
   }
   return null;
@@ -101,11 +124,20 @@ function applyPostOrVoid(
 ): void {
   const posting = (t.flags & TransferFlags.post_pending_transfer) !== 0;
   const record = new TransferRecord(
-    t.id, pending.debit_account_id, pending.credit_account_id, amount, t.pending_id,
+    t.id,
+    pending.debit_account_id,
+    pending.credit_account_id,
+    amount,
+    t.pending_id,
     t.user_data_128 > 0n ? t.user_data_128 : pending.user_data_128,
     t.user_data_64 > 0n ? t.user_data_64 : pending.user_data_64,
     t.user_data_32 > 0 ? t.user_data_32 : pending.user_data_32,
-    0, pending.ledger, pending.code, t.flags, timestamp, PendingStatus.none,
+    0,
+    pending.ledger,
+    pending.code,
+    t.flags,
+    timestamp,
+    PendingStatus.none,
   );
   state.rememberAccount(debit);
   state.rememberAccount(credit);

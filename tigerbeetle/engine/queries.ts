@@ -77,8 +77,10 @@ export function getAccountBalances(state: LedgerState, filter: AccountFilter): A
   const account = state.accounts.get(filter.account_id);
   if (account === undefined || (account.flags & AccountFlags.history) === 0) return [];
   return scanAccountTransfers(account, filter).map((record) => {
-    const balance = record.debit_account_id === account.id ? record.debitBalance : record.creditBalance;
-    if (balance === null) throw new Error('assertion failed: history account without a balance snapshot');
+    const balance =
+      record.debit_account_id === account.id ? record.debitBalance : record.creditBalance;
+    if (balance === null)
+      throw new Error('assertion failed: history account without a balance snapshot');
     return { ...balance };
   });
 }
@@ -86,7 +88,13 @@ export function getAccountBalances(state: LedgerState, filter: AccountFilter): A
 export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[] {
   if (!queryFilterValid(filter)) return [];
   const matches = (record: AccountRecord): boolean =>
-    matchesQuery(filter, record.user_data_128, record.user_data_64, record.user_data_32, record.code) &&
+    matchesQuery(
+      filter,
+      record.user_data_128,
+      record.user_data_64,
+      record.user_data_32,
+      record.code,
+    ) &&
     (filter.ledger === 0 || record.ledger === filter.ledger);
   const found = scanSorted([state.accountsByTimestamp], filter, queryReversed(filter), matches);
   return found.map((record) => record.toAccount());
@@ -95,7 +103,13 @@ export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[
 export function queryTransfers(state: LedgerState, filter: QueryFilter): Transfer[] {
   if (!queryFilterValid(filter)) return [];
   const matches = (record: TransferRecord): boolean =>
-    matchesQuery(filter, record.user_data_128, record.user_data_64, record.user_data_32, record.code) &&
+    matchesQuery(
+      filter,
+      record.user_data_128,
+      record.user_data_64,
+      record.user_data_32,
+      record.code,
+    ) &&
     (filter.ledger === 0 || record.ledger === filter.ledger);
   const found = scanSorted([state.transfersByTimestamp], filter, queryReversed(filter), matches);
   return found.map((record) => record.toTransfer());
@@ -127,7 +141,13 @@ function scanAccountTransfers(account: AccountRecord, filter: AccountFilter): Tr
   if ((filter.flags & AccountFilterFlags.credits) !== 0) lists.push(account.creditTransfers);
   const reversed = (filter.flags & AccountFilterFlags.reversed) !== 0;
   const matches = (record: TransferRecord): boolean =>
-    matchesQuery(filter, record.user_data_128, record.user_data_64, record.user_data_32, record.code);
+    matchesQuery(
+      filter,
+      record.user_data_128,
+      record.user_data_64,
+      record.user_data_32,
+      record.code,
+    );
   return scanSorted(lists, filter, reversed, matches);
 }
 
@@ -141,11 +161,14 @@ function scanSorted<Item extends Timestamped>(
   reversed: boolean,
   matches: (item: Item) => boolean,
 ): Item[] {
-  if (lists.length < 1 || lists.length > 2) throw new Error('assertion failed: scan of 1 or 2 lists');
+  if (lists.length < 1 || lists.length > 2)
+    throw new Error('assertion failed: scan of 1 or 2 lists');
   const minimum = filter.timestamp_min;
   const maximum = filter.timestamp_max === 0n ? u64Max : filter.timestamp_max;
   const limit = Math.min(filter.limit, batchEventsMax);
-  const cursors = lists.map((list) => (reversed ? upperBound(list, maximum) - 1 : lowerBound(list, minimum)));
+  const cursors = lists.map((list) =>
+    reversed ? upperBound(list, maximum) - 1 : lowerBound(list, minimum),
+  );
   const results: Item[] = [];
   while (results.length < limit) {
     const which = nextList(lists, cursors, reversed);

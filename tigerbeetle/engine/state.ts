@@ -41,7 +41,8 @@ export class LedgerState {
   }
 
   openChain(): void {
-    if (this.undoEntries !== null) throw new Error('assertion failed: a linked chain is already open');
+    if (this.undoEntries !== null)
+      throw new Error('assertion failed: a linked chain is already open');
     this.undoEntries = [];
   }
 
@@ -87,7 +88,11 @@ export class LedgerState {
 
   setPendingStatus(record: TransferRecord, status: PendingStatus): void {
     if (this.undoEntries !== null) {
-      this.undoEntries.push({ kind: 'pending_status_changed', record, status: record.pendingStatus });
+      this.undoEntries.push({
+        kind: 'pending_status_changed',
+        record,
+        status: record.pendingStatus,
+      });
     }
     record.pendingStatus = status;
   }

@@ -1,5 +1,10 @@
 import { AccountFlags, CreateTransferStatus, TransferFlags, type Transfer } from 'tigerbeetle-node';
-import { nanosecondsPerSecond, timestampMaxNanoseconds, transferFlagsKnownMask, u128Max } from './constants';
+import {
+  nanosecondsPerSecond,
+  timestampMaxNanoseconds,
+  transferFlagsKnownMask,
+  u128Max,
+} from './constants';
 import { postOrVoidPendingTransfer } from './post-void';
 import { PendingStatus, TransferRecord, type AccountRecord } from './records';
 import type { LedgerState } from './state';
@@ -10,7 +15,11 @@ import { transferExistsStatus } from './transfer-exists';
  * Creates one transfer with TigerBeetle 0.17's checks in its order of precedence
  * (src/state_machine.zig `create_transfer`). Batch-level checks run before this, in batch.ts.
  */
-export function createTransfer(state: LedgerState, t: Transfer, timestamp: bigint): CreateTransferStatus {
+export function createTransfer(
+  state: LedgerState,
+  t: Transfer,
+  timestamp: bigint,
+): CreateTransferStatus {
   if ((t.flags & ~transferFlagsKnownMask) !== 0) return CreateTransferStatus.reserved_flag;
 
   if (t.id === 0n) return CreateTransferStatus.id_must_not_be_zero;
@@ -21,7 +30,10 @@ export function createTransfer(state: LedgerState, t: Transfer, timestamp: bigin
   // 0.17: an id that failed with a transient status is bound to that failure forever.
   if (state.orphanedTransferIds.has(t.id)) return CreateTransferStatus.id_already_failed;
 
-  if ((t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) {
+  if (
+    (t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !==
+    0
+  ) {
     return postOrVoidPendingTransfer(state, t, timestamp);
   }
   return createNewTransfer(state, t, timestamp);
@@ -43,7 +55,11 @@ export function isTransientTransferStatus(status: CreateTransferStatus): boolean
   }
 }
 
-function createNewTransfer(state: LedgerState, t: Transfer, timestamp: bigint): CreateTransferStatus {
+function createNewTransfer(
+  state: LedgerState,
+  t: Transfer,
+  timestamp: bigint,
+): CreateTransferStatus {
   const fieldStatus = validateNewTransferFields(t);
   if (fieldStatus !== null) return fieldStatus;
 
@@ -52,15 +68,19 @@ function createNewTransfer(state: LedgerState, t: Transfer, timestamp: bigint): 
   const credit = state.accounts.get(t.credit_account_id);
   if (credit === undefined) return CreateTransferStatus.credit_account_not_found;
 
-  if (debit.ledger !== credit.ledger) return CreateTransferStatus.accounts_must_have_the_same_ledger;
-  if (t.ledger !== debit.ledger) return CreateTransferStatus.transfer_must_have_the_same_ledger_as_accounts;
+  if (debit.ledger !== credit.ledger)
+    return CreateTransferStatus.accounts_must_have_the_same_ledger;
+  if (t.ledger !== debit.ledger)
+    return CreateTransferStatus.transfer_must_have_the_same_ledger_as_accounts;
 
   if ((t.flags & TransferFlags.imported) !== 0) {
     const importedStatus = validateImportedNewTransfer(state, t, timestamp, debit, credit);
     if (importedStatus !== null) return importedStatus;
   }
-  if ((debit.flags & AccountFlags.closed) !== 0) return CreateTransferStatus.debit_account_already_closed;
-  if ((credit.flags & AccountFlags.closed) !== 0) return CreateTransferStatus.credit_account_already_closed;
+  if ((debit.flags & AccountFlags.closed) !== 0)
+    return CreateTransferStatus.debit_account_already_closed;
+  if ((credit.flags & AccountFlags.closed) !== 0)
+    return CreateTransferStatus.credit_account_already_closed;
 
   const amount = balancedAmount(t, debit, credit);
   const overflowStatus = overflowStatusOf(t, amount, debit, credit, timestamp);
@@ -85,10 +105,13 @@ function createNewTransfer(state: LedgerState, t: Transfer, timestamp: bigint): 
 
 function validateNewTransferFields(t: Transfer): CreateTransferStatus | null {
   if (t.debit_account_id === 0n) return CreateTransferStatus.debit_account_id_must_not_be_zero;
-  if (t.debit_account_id === u128Max) return CreateTransferStatus.debit_account_id_must_not_be_int_max;
+  if (t.debit_account_id === u128Max)
+    return CreateTransferStatus.debit_account_id_must_not_be_int_max;
   if (t.credit_account_id === 0n) return CreateTransferStatus.credit_account_id_must_not_be_zero;
-  if (t.credit_account_id === u128Max) return CreateTransferStatus.credit_account_id_must_not_be_int_max;
-  if (t.credit_account_id === t.debit_account_id) return CreateTransferStatus.accounts_must_be_different;
+  if (t.credit_account_id === u128Max)
+    return CreateTransferStatus.credit_account_id_must_not_be_int_max;
+  if (t.credit_account_id === t.debit_account_id)
+    return CreateTransferStatus.accounts_must_be_different;
 
   if (t.pending_id !== 0n) return CreateTransferStatus.pending_id_must_be_zero;
   if ((t.flags & TransferFlags.pending) === 0) {
@@ -116,8 +139,10 @@ function validateImportedNewTransfer(
 ): CreateTransferStatus | null {
   const regressStatus = importedTimestampRegressStatus(state, timestamp);
   if (regressStatus !== null) return regressStatus;
-  if (timestamp <= debit.timestamp) return CreateTransferStatus.imported_event_timestamp_must_postdate_debit_account;
-  if (timestamp <= credit.timestamp) return CreateTransferStatus.imported_event_timestamp_must_postdate_credit_account;
+  if (timestamp <= debit.timestamp)
+    return CreateTransferStatus.imported_event_timestamp_must_postdate_debit_account;
+  if (timestamp <= credit.timestamp)
+    return CreateTransferStatus.imported_event_timestamp_must_postdate_credit_account;
   if (t.timeout !== 0) return CreateTransferStatus.imported_event_timeout_must_be_zero;
   return null;
 }
@@ -146,13 +171,18 @@ function overflowStatusOf(
   timestamp: bigint,
 ): CreateTransferStatus | null {
   if ((t.flags & TransferFlags.pending) !== 0) {
-    if (amount + debit.debits_pending > u128Max) return CreateTransferStatus.overflows_debits_pending;
-    if (amount + credit.credits_pending > u128Max) return CreateTransferStatus.overflows_credits_pending;
+    if (amount + debit.debits_pending > u128Max)
+      return CreateTransferStatus.overflows_debits_pending;
+    if (amount + credit.credits_pending > u128Max)
+      return CreateTransferStatus.overflows_credits_pending;
   }
   if (amount + debit.debits_posted > u128Max) return CreateTransferStatus.overflows_debits_posted;
-  if (amount + credit.credits_posted > u128Max) return CreateTransferStatus.overflows_credits_posted;
-  if (amount + debit.debits_pending + debit.debits_posted > u128Max) return CreateTransferStatus.overflows_debits;
-  if (amount + credit.credits_pending + credit.credits_posted > u128Max) return CreateTransferStatus.overflows_credits;
+  if (amount + credit.credits_posted > u128Max)
+    return CreateTransferStatus.overflows_credits_posted;
+  if (amount + debit.debits_pending + debit.debits_posted > u128Max)
+    return CreateTransferStatus.overflows_debits;
+  if (amount + credit.credits_pending + credit.credits_posted > u128Max)
+    return CreateTransferStatus.overflows_credits;
   if (timestamp + BigInt(t.timeout) * nanosecondsPerSecond > timestampMaxNanoseconds) {
     return CreateTransferStatus.overflows_timeout;
   }
@@ -169,8 +199,19 @@ function applyNewTransfer(
 ): void {
   const pending = (t.flags & TransferFlags.pending) !== 0;
   const record = new TransferRecord(
-    t.id, t.debit_account_id, t.credit_account_id, amount, 0n,
-    t.user_data_128, t.user_data_64, t.user_data_32, t.timeout, t.ledger, t.code, t.flags, timestamp,
+    t.id,
+    t.debit_account_id,
+    t.credit_account_id,
+    amount,
+    0n,
+    t.user_data_128,
+    t.user_data_64,
+    t.user_data_32,
+    t.timeout,
+    t.ledger,
+    t.code,
+    t.flags,
+    timestamp,
     pending ? PendingStatus.pending : PendingStatus.none,
   );
   state.rememberAccount(debit);

@@ -2,10 +2,24 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import type { z } from 'zod';
-import { ApiError, errorHandler, notFoundHandler, readJsonBody, requestIdMiddleware, type RequestIdVariables } from '../../lambda/shared/http';
+import {
+  ApiError,
+  errorHandler,
+  notFoundHandler,
+  readJsonBody,
+  requestIdMiddleware,
+  type RequestIdVariables,
+} from '../../lambda/shared/http';
 import { presentedKey } from '../../lambda/shared/keys';
 import { audit, type AppLogger } from '../../lambda/shared/logger';
-import { clusterRequestTimeoutMillisecondsDefault, tigerbeetleErrorCode, tigerbeetleErrorCodes, withDeadline, type LedgerClient, type TigerBeetleErrorCode } from '../ledger';
+import {
+  clusterRequestTimeoutMillisecondsDefault,
+  tigerbeetleErrorCode,
+  tigerbeetleErrorCodes,
+  withDeadline,
+  type LedgerClient,
+  type TigerBeetleErrorCode,
+} from '../ledger';
 import {
   accountToWire,
   balanceToWire,
@@ -54,7 +68,9 @@ export type GatewayTokenVersion = 'current' | 'previous';
 
 /** Verifies a bearer token (by hash, in constant time): a `Keyring`, or a token source that refreshes one. */
 export interface GatewayTokenVerifier {
-  verify(presentedToken: string): GatewayTokenVersion | undefined | Promise<GatewayTokenVersion | undefined>;
+  verify(
+    presentedToken: string,
+  ): GatewayTokenVersion | undefined | Promise<GatewayTokenVersion | undefined>;
 }
 
 export interface GatewayDependencies {
@@ -89,7 +105,9 @@ export function createGatewayApp(dependencies: GatewayDependencies): Hono<Gatewa
   app.get('/ready', async (c) => {
     if (isDraining()) throw unavailable('shutting_down', 'The gateway is shutting down');
     clientHealth.assertUsable();
-    await callLedger(logger, clientHealth, c, 'lookupAccounts', () => ledger.lookupAccounts([readinessProbeAccountId]));
+    await callLedger(logger, clientHealth, c, 'lookupAccounts', () =>
+      ledger.lookupAccounts([readinessProbeAccountId]),
+    );
     return c.json({ status: 'ready' });
   });
 
@@ -101,13 +119,16 @@ export function createGatewayApp(dependencies: GatewayDependencies): Hono<Gatewa
       return c.json(await runOperation(ledger, logger, clientHealth, c, body));
     });
   }
-  app.post('/v1/operations', async (c) => c.json({ results: await runOperations(ledger, logger, clientHealth, c) }));
+  app.post('/v1/operations', async (c) =>
+    c.json({ results: await runOperations(ledger, logger, clientHealth, c) }),
+  );
   return app;
 }
 
 function checkLimits(limits: GatewayLimits): GatewayLimits {
   for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`gateway limit ${name} must be a positive integer, got ${value}`);
+    if (!Number.isSafeInteger(value) || value <= 0)
+      throw new Error(`gateway limit ${name} must be a positive integer, got ${value}`);
   }
   return limits;
 }
@@ -121,7 +142,10 @@ function closeWhileDraining(isDraining: () => boolean): MiddlewareHandler<Gatewa
 }
 
 /** One log line per request: never a body, never a header value (LOG-04). */
-function requestLog(logger: AppLogger, slowRequestMilliseconds: number): MiddlewareHandler<GatewayEnv> {
+function requestLog(
+  logger: AppLogger,
+  slowRequestMilliseconds: number,
+): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
     const started = performance.now();
     await next();
@@ -143,7 +167,10 @@ function requestLog(logger: AppLogger, slowRequestMilliseconds: number): Middlew
   };
 }
 
-function bearerAuth(tokens: GatewayTokenVerifier, logger: AppLogger): MiddlewareHandler<GatewayEnv> {
+function bearerAuth(
+  tokens: GatewayTokenVerifier,
+  logger: AppLogger,
+): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
     const authorization = c.req.header('authorization');
     const token = presentedKey(authorization, undefined);
@@ -153,18 +180,31 @@ function bearerAuth(tokens: GatewayTokenVerifier, logger: AppLogger): Middleware
       audit(logger, 'auth_failure', {
         request_id: c.get('requestId'),
         route: c.req.path.slice(0, 64),
-        reason: authorization === undefined || authorization.trim() === '' ? 'missing_token' : 'invalid_token',
+        reason:
+          authorization === undefined || authorization.trim() === ''
+            ? 'missing_token'
+            : 'invalid_token',
       });
-      throw new ApiError(401, 'authentication_error', 'invalid_token', 'Missing or invalid bearer token');
+      throw new ApiError(
+        401,
+        'authentication_error',
+        'invalid_token',
+        'Missing or invalid bearer token',
+      );
     }
     c.set('tokenVersion', version);
     await next();
   };
 }
 
-type OperationBody = { [K in GatewayOperation]: { operation: K; input: z.output<(typeof requestSchemas)[K]> } }[GatewayOperation];
+type OperationBody = {
+  [K in GatewayOperation]: { operation: K; input: z.output<(typeof requestSchemas)[K]> };
+}[GatewayOperation];
 
-async function readOperationBody(c: Context<GatewayEnv>, operation: GatewayOperation): Promise<OperationBody> {
+async function readOperationBody(
+  c: Context<GatewayEnv>,
+  operation: GatewayOperation,
+): Promise<OperationBody> {
   const json = await readJsonBody(c);
   checkBatchSize(c, json);
   const parsed = requestSchemas[operation].safeParse(json);
@@ -180,7 +220,10 @@ function checkBatchSize(c: Context<GatewayEnv>, json: unknown): void {
     if (!Array.isArray(events)) continue;
     c.set('eventCount', events.length);
     if (events.length > gatewayBatchEventsMax) {
-      throw invalidRequest('batch_too_large', `${field}: at most ${gatewayBatchEventsMax} events per request, got ${events.length}`);
+      throw invalidRequest(
+        'batch_too_large',
+        `${field}: at most ${gatewayBatchEventsMax} events per request, got ${events.length}`,
+      );
     }
   }
   if ('filter' in json) c.set('eventCount', 1);
@@ -193,7 +236,9 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${String(segment)}`)).join('');
+  const path = issue.path
+    .map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${String(segment)}`))
+    .join('');
   if (issue.code === 'unrecognized_keys') {
     const names = issue.keys.map((key) => `${path}.${key}`.replace(/^\./, ''));
     return `${names.join(', ')}: unknown field${names.length > 1 ? 's' : ''}`;
@@ -203,57 +248,94 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /** Several operations in one request, run in order; a failing one fails the request (503) and stops the rest. */
-async function runOperations(ledger: LedgerClient, logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>): Promise<object[]> {
+async function runOperations(
+  ledger: LedgerClient,
+  logger: AppLogger,
+  health: ClientHealth,
+  c: Context<GatewayEnv>,
+): Promise<object[]> {
   const json = await readJsonBody(c);
   const parsed = operationsRequestSchema.safeParse(json);
   if (!parsed.success) throw invalidRequest('invalid_request', describeIssues(parsed.error.issues));
-  c.set('eventCount', parsed.data.operations.reduce((sum, operation) => sum + eventsOf(operation), 0));
+  c.set(
+    'eventCount',
+    parsed.data.operations.reduce((sum, operation) => sum + eventsOf(operation), 0),
+  );
   const results: object[] = [];
   for (const operation of parsed.data.operations) {
     const body = { operation: operation.operation, input: operation } as OperationBody;
-    results.push({ operation: operation.operation, ...(await runOperation(ledger, logger, health, c, body)) });
+    results.push({
+      operation: operation.operation,
+      ...(await runOperation(ledger, logger, health, c, body)),
+    });
   }
   return results;
 }
 
-function eventsOf(operation: z.output<typeof operationsRequestSchema>['operations'][number]): number {
+function eventsOf(
+  operation: z.output<typeof operationsRequestSchema>['operations'][number],
+): number {
   if ('accounts' in operation) return operation.accounts.length;
   if ('transfers' in operation) return operation.transfers.length;
   if ('ids' in operation) return operation.ids.length;
   return 1;
 }
 
-async function runOperation(ledger: LedgerClient, logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>, body: OperationBody): Promise<object> {
+async function runOperation(
+  ledger: LedgerClient,
+  logger: AppLogger,
+  health: ClientHealth,
+  c: Context<GatewayEnv>,
+  body: OperationBody,
+): Promise<object> {
   switch (body.operation) {
     case 'create_accounts': {
-      const results = await callLedger(logger, health, c, 'createAccounts', () => ledger.createAccounts(body.input.accounts));
+      const results = await callLedger(logger, health, c, 'createAccounts', () =>
+        ledger.createAccounts(body.input.accounts),
+      );
       return { results: results.map(createResultToWire) };
     }
     case 'create_transfers': {
-      const results = await callLedger(logger, health, c, 'createTransfers', () => ledger.createTransfers(body.input.transfers));
+      const results = await callLedger(logger, health, c, 'createTransfers', () =>
+        ledger.createTransfers(body.input.transfers),
+      );
       return { results: results.map(createResultToWire) };
     }
     case 'lookup_accounts': {
-      const accounts = await callLedger(logger, health, c, 'lookupAccounts', () => ledger.lookupAccounts(body.input.ids));
+      const accounts = await callLedger(logger, health, c, 'lookupAccounts', () =>
+        ledger.lookupAccounts(body.input.ids),
+      );
       return { accounts: accounts.map(accountToWire) };
     }
     case 'lookup_transfers': {
-      const transfers = await callLedger(logger, health, c, 'lookupTransfers', () => ledger.lookupTransfers(body.input.ids));
+      const transfers = await callLedger(logger, health, c, 'lookupTransfers', () =>
+        ledger.lookupTransfers(body.input.ids),
+      );
       return { transfers: transfers.map(transferToWire) };
     }
     case 'get_account_transfers': {
-      const transfers = await callLedger(logger, health, c, 'getAccountTransfers', () => ledger.getAccountTransfers(body.input.filter));
+      const transfers = await callLedger(logger, health, c, 'getAccountTransfers', () =>
+        ledger.getAccountTransfers(body.input.filter),
+      );
       return { transfers: transfers.map(transferToWire) };
     }
     case 'get_account_balances': {
-      const balances = await callLedger(logger, health, c, 'getAccountBalances', () => ledger.getAccountBalances(body.input.filter));
+      const balances = await callLedger(logger, health, c, 'getAccountBalances', () =>
+        ledger.getAccountBalances(body.input.filter),
+      );
       return { balances: balances.map(balanceToWire) };
     }
   }
 }
 
 /** A failed ledger call is logged in full; the caller learns only what it can act on (ledgerFailure). */
-async function callLedger<T>(logger: AppLogger, health: ClientHealth, c: Context<GatewayEnv>, operation: string, call: () => Promise<T>): Promise<T> {
+async function callLedger<T>(
+  logger: AppLogger,
+  health: ClientHealth,
+  c: Context<GatewayEnv>,
+  operation: string,
+  call: () => Promise<T>,
+): Promise<T> {
   try {
     return await call();
   } catch (error) {
@@ -281,10 +363,16 @@ async function callLedger<T>(logger: AppLogger, health: ClientHealth, c: Context
 function ledgerFailure(code: TigerBeetleErrorCode | undefined): ApiError {
   switch (code) {
     case tigerbeetleErrorCodes.tooMuchData:
-      return invalidRequest('too_much_data', 'The request exceeds what one ledger batch can carry or return; send fewer events or ask for a smaller limit');
+      return invalidRequest(
+        'too_much_data',
+        'The request exceeds what one ledger batch can carry or return; send fewer events or ask for a smaller limit',
+      );
     case tigerbeetleErrorCodes.clientReleaseTooLow:
     case tigerbeetleErrorCodes.clientReleaseTooHigh:
-      return unavailable('ledger_client_release_mismatch', 'The ledger refuses this gateway\'s client release; another gateway will answer, retry later');
+      return unavailable(
+        'ledger_client_release_mismatch',
+        "The ledger refuses this gateway's client release; another gateway will answer, retry later",
+      );
     default:
       return unavailable('ledger_unavailable', 'The ledger is unavailable; retry later');
   }
@@ -299,12 +387,19 @@ class ClientHealth {
   private permanentFailure: TigerBeetleErrorCode | undefined;
 
   record(code: TigerBeetleErrorCode | undefined): void {
-    if (code === tigerbeetleErrorCodes.clientReleaseTooLow || code === tigerbeetleErrorCodes.clientReleaseTooHigh) this.permanentFailure ??= code;
+    if (
+      code === tigerbeetleErrorCodes.clientReleaseTooLow ||
+      code === tigerbeetleErrorCodes.clientReleaseTooHigh
+    )
+      this.permanentFailure ??= code;
   }
 
   assertUsable(): void {
     if (this.permanentFailure !== undefined) {
-      throw unavailable('ledger_client_unusable', `The ledger refused this gateway's client (${this.permanentFailure}); this task must be replaced`);
+      throw unavailable(
+        'ledger_client_unusable',
+        `The ledger refused this gateway's client (${this.permanentFailure}); this task must be replaced`,
+      );
     }
   }
 }

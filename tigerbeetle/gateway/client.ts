@@ -1,4 +1,11 @@
-import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
+import type {
+  Account,
+  AccountBalance,
+  AccountFilter,
+  CreateAccountResult,
+  CreateTransferResult,
+  Transfer,
+} from 'tigerbeetle-node';
 import type { z } from 'zod';
 import { createInternalHttpClient, type InternalAnswer } from '../../lambda/shared/http-client';
 import { LedgerUnavailableError, type LedgerClient } from '../ledger/client';
@@ -35,23 +42,50 @@ export interface GatewayClientOptions {
 export const gatewayErrorMessageLengthMax = 512;
 
 /** An empty batch answers `[]` without a round trip, as the TigerBeetle client does (the wire needs at least one event). */
-export function createGatewayClient(options: GatewayClientOptions): LedgerClient & OperationsLedger {
+export function createGatewayClient(
+  options: GatewayClientOptions,
+): LedgerClient & OperationsLedger {
   const send = createSender(options);
-  const post = async <K extends GatewayOperation>(operation: K, requestBody: object): Promise<DecodedResponse<K>> =>
-    decodeResponse(operation, await send(operation, `v1/${operation}`, requestBody), responseSchemas[operation]) as DecodedResponse<K>;
+  const post = async <K extends GatewayOperation>(
+    operation: K,
+    requestBody: object,
+  ): Promise<DecodedResponse<K>> =>
+    decodeResponse(
+      operation,
+      await send(operation, `v1/${operation}`, requestBody),
+      responseSchemas[operation],
+    ) as DecodedResponse<K>;
   return {
-    execute: async <const T extends readonly LedgerOperation[]>(operations: T): Promise<ResultsOf<T>> => {
+    execute: async <const T extends readonly LedgerOperation[]>(
+      operations: T,
+    ): Promise<ResultsOf<T>> => {
       // Empty batches answer [] here, as the TigerBeetle client does: the wire needs at least one event.
       const sent = operations.filter((operation) => !isEmptyBatch(operation));
-      const answered = sent.length === 0 ? [] : decodeResponse('operations', await send('operations', 'v1/operations', { operations: sent.map(operationToWire) }), operationsResponseSchema).results;
-      if (answered.length !== sent.length) throw new Error(`ledger gateway operations answered ${answered.length} results for ${sent.length} operations`);
+      const answered =
+        sent.length === 0
+          ? []
+          : decodeResponse(
+              'operations',
+              await send('operations', 'v1/operations', { operations: sent.map(operationToWire) }),
+              operationsResponseSchema,
+            ).results;
+      if (answered.length !== sent.length)
+        throw new Error(
+          `ledger gateway operations answered ${answered.length} results for ${sent.length} operations`,
+        );
       let next = 0;
-      return operations.map((operation) => (isEmptyBatch(operation) ? [] : resultOf(answered[next], sent[next++]))) as ResultsOf<T>;
+      return operations.map((operation) =>
+        isEmptyBatch(operation) ? [] : resultOf(answered[next], sent[next++]),
+      ) as ResultsOf<T>;
     },
     createAccounts: async (batch: Account[]): Promise<CreateAccountResult[]> =>
-      batch.length === 0 ? [] : (await post('create_accounts', { accounts: batch.map(accountToWire) })).results,
+      batch.length === 0
+        ? []
+        : (await post('create_accounts', { accounts: batch.map(accountToWire) })).results,
     createTransfers: async (batch: Transfer[]): Promise<CreateTransferResult[]> =>
-      batch.length === 0 ? [] : (await post('create_transfers', { transfers: batch.map(transferToWire) })).results,
+      batch.length === 0
+        ? []
+        : (await post('create_transfers', { transfers: batch.map(transferToWire) })).results,
     lookupAccounts: async (ids: bigint[]): Promise<Account[]> =>
       ids.length === 0 ? [] : (await post('lookup_accounts', { ids: ids.map(String) })).accounts,
     lookupTransfers: async (ids: bigint[]): Promise<Transfer[]> =>
@@ -78,8 +112,14 @@ function createSender(options: GatewayClientOptions) {
     const token = await readToken(options, route);
     const signal = AbortSignal.timeout(options.requestTimeoutMilliseconds);
     try {
-      const answer = await transport(new URL(path, base), { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, JSON.stringify(requestBody), signal);
-      if (answer.status < 200 || answer.status > 299) throw failure(route, answer.status, answer.text);
+      const answer = await transport(
+        new URL(path, base),
+        { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        JSON.stringify(requestBody),
+        signal,
+      );
+      if (answer.status < 200 || answer.status > 299)
+        throw failure(route, answer.status, answer.text);
       return answer.text;
     } catch (error) {
       throw asLedgerError(route, error, signal.aborted, options.requestTimeoutMilliseconds);
@@ -87,11 +127,24 @@ function createSender(options: GatewayClientOptions) {
   };
 }
 
-type Transport = (url: URL, headers: Record<string, string>, body: string, signal: AbortSignal) => Promise<InternalAnswer>;
+type Transport = (
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+  signal: AbortSignal,
+) => Promise<InternalAnswer>;
 
 function nodeTransport(): Transport {
   const client = createInternalHttpClient();
-  return (url, headers, body, signal) => client.request({ method: 'POST', url, headers, body, signal, responseBytesMax: gatewayAnswerBytesMax });
+  return (url, headers, body, signal) =>
+    client.request({
+      method: 'POST',
+      url,
+      headers,
+      body,
+      signal,
+      responseBytesMax: gatewayAnswerBytesMax,
+    });
 }
 
 function fetchTransport(fetchFunction: typeof fetch): Transport {
@@ -102,7 +155,14 @@ function fetchTransport(fetchFunction: typeof fetch): Transport {
 }
 
 function isEmptyBatch(operation: LedgerOperation): boolean {
-  const batch = 'accounts' in operation ? operation.accounts : 'transfers' in operation ? operation.transfers : 'ids' in operation ? operation.ids : undefined;
+  const batch =
+    'accounts' in operation
+      ? operation.accounts
+      : 'transfers' in operation
+        ? operation.transfers
+        : 'ids' in operation
+          ? operation.ids
+          : undefined;
   return batch !== undefined && batch.length === 0;
 }
 
@@ -122,9 +182,14 @@ function operationToWire(operation: LedgerOperation): object {
 }
 
 /** The answer to one operation, checked to be the one asked, in its place. */
-function resultOf(result: z.output<typeof operationsResponseSchema>['results'][number], operation: LedgerOperation | undefined): unknown {
+function resultOf(
+  result: z.output<typeof operationsResponseSchema>['results'][number],
+  operation: LedgerOperation | undefined,
+): unknown {
   if (!operation || result.operation !== operation.operation) {
-    throw new Error(`ledger gateway operations answered ${result.operation} where ${operation?.operation ?? 'nothing'} was asked`);
+    throw new Error(
+      `ledger gateway operations answered ${result.operation} where ${operation?.operation ?? 'nothing'} was asked`,
+    );
   }
   if ('results' in result) return result.results;
   if ('accounts' in result) return result.accounts;
@@ -136,21 +201,31 @@ function resultOf(result: z.output<typeof operationsResponseSchema>['results'][n
 async function readToken(options: GatewayClientOptions, operation: Route): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no token within ${options.requestTimeoutMilliseconds} ms`)), options.requestTimeoutMilliseconds);
+    timer = setTimeout(
+      () => reject(new Error(`no token within ${options.requestTimeoutMilliseconds} ms`)),
+      options.requestTimeoutMilliseconds,
+    );
   });
   try {
     return await Promise.race([Promise.resolve().then(() => options.token()), deadline]);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new LedgerUnavailableError(`ledger gateway ${operation}: could not read the gateway token: ${message}`);
+    throw new LedgerUnavailableError(
+      `ledger gateway ${operation}: could not read the gateway token: ${message}`,
+    );
   } finally {
     clearTimeout(timer);
   }
 }
 
 function checkOptions(options: GatewayClientOptions): URL {
-  if (!(Number.isSafeInteger(options.requestTimeoutMilliseconds) && options.requestTimeoutMilliseconds > 0)) {
-    throw new Error(`gateway client: requestTimeoutMilliseconds must be a positive integer, got ${options.requestTimeoutMilliseconds}`);
+  if (!(
+    Number.isSafeInteger(options.requestTimeoutMilliseconds) &&
+    options.requestTimeoutMilliseconds > 0
+  )) {
+    throw new Error(
+      `gateway client: requestTimeoutMilliseconds must be a positive integer, got ${options.requestTimeoutMilliseconds}`,
+    );
   }
   let base: URL;
   try {
@@ -158,7 +233,8 @@ function checkOptions(options: GatewayClientOptions): URL {
   } catch {
     throw new Error(`gateway client: baseUrl is not a URL: ${options.baseUrl}`);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`gateway client: baseUrl must be http(s), got ${base.protocol}`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new Error(`gateway client: baseUrl must be http(s), got ${base.protocol}`);
   // Resolve `v1/<operation>` below the base path, whether or not it ends with a slash.
   if (!base.pathname.endsWith('/')) base.pathname += '/';
   return base;
@@ -185,26 +261,44 @@ function gatewayMessage(text: string): string {
   return body.data.error.message.slice(0, gatewayErrorMessageLengthMax);
 }
 
-function decodeResponse<S extends z.ZodType>(operation: Route, text: string, schema: S): z.output<S> {
+function decodeResponse<S extends z.ZodType>(
+  operation: Route,
+  text: string,
+  schema: S,
+): z.output<S> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new GatewayAnswerError(`ledger gateway ${operation} answered 2xx with a body that is not JSON`);
+    throw new GatewayAnswerError(
+      `ledger gateway ${operation} answered 2xx with a body that is not JSON`,
+    );
   }
   const checked = schema.safeParse(parsed);
   if (!checked.success) {
     const issue = checked.error.issues[0];
-    throw new GatewayAnswerError(`ledger gateway ${operation} answered 2xx with an unexpected body: ${issue?.path.join('.')}: ${issue?.message}`);
+    throw new GatewayAnswerError(
+      `ledger gateway ${operation} answered 2xx with an unexpected body: ${issue?.path.join('.')}: ${issue?.message}`,
+    );
   }
   return checked.data;
 }
 
-function asLedgerError(operation: Route, error: unknown, timedOut: boolean, timeoutMilliseconds: number): Error {
+function asLedgerError(
+  operation: Route,
+  error: unknown,
+  timedOut: boolean,
+  timeoutMilliseconds: number,
+): Error {
   if (error instanceof LedgerUnavailableError) return error;
   if (error instanceof GatewayAnswerError) return new Error(error.message);
-  if (timedOut) return new LedgerUnavailableError(`ledger gateway ${operation} did not answer within ${timeoutMilliseconds} ms`);
-  return new LedgerUnavailableError(`ledger gateway ${operation} unreachable: ${describeNetworkError(error)}`);
+  if (timedOut)
+    return new LedgerUnavailableError(
+      `ledger gateway ${operation} did not answer within ${timeoutMilliseconds} ms`,
+    );
+  return new LedgerUnavailableError(
+    `ledger gateway ${operation} unreachable: ${describeNetworkError(error)}`,
+  );
 }
 
 /**

@@ -28,7 +28,9 @@ export interface GatewayConfig {
   readonly tokens: TokenSettings;
 }
 
-export type ConfigResult = { readonly config: GatewayConfig; readonly problems: [] } | { readonly config?: undefined; readonly problems: string[] };
+export type ConfigResult =
+  | { readonly config: GatewayConfig; readonly problems: [] }
+  | { readonly config?: undefined; readonly problems: string[] };
 
 export function gatewayConfigFromEnvironment(environment: NodeJS.ProcessEnv): ConfigResult {
   const problems: string[] = [];
@@ -46,8 +48,19 @@ export function gatewayConfigFromEnvironment(environment: NodeJS.ProcessEnv): Co
   const ledger = readLedger(environment, ledgerRequestTimeoutMilliseconds, problems);
   const tokens = tokenSettingsFromEnvironment(environment);
   problems.push(...tokens.problems);
-  if (problems.length > 0 || ledger === undefined || tokens.settings === undefined) return { problems };
-  return { config: { port, host, ledger, ledgerRequestTimeoutMilliseconds, logLevel, tokens: tokens.settings }, problems: [] };
+  if (problems.length > 0 || ledger === undefined || tokens.settings === undefined)
+    return { problems };
+  return {
+    config: {
+      port,
+      host,
+      ledger,
+      ledgerRequestTimeoutMilliseconds,
+      logLevel,
+      tokens: tokens.settings,
+    },
+    problems: [],
+  };
 }
 
 function value(environment: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -55,7 +68,14 @@ function value(environment: NodeJS.ProcessEnv, name: string): string | undefined
   return text === '' ? undefined : text;
 }
 
-function readInteger(environment: NodeJS.ProcessEnv, name: string, fallback: number, minimum: number, maximum: number, problems: string[]): number {
+function readInteger(
+  environment: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  minimum: number,
+  maximum: number,
+  problems: string[],
+): number {
   const text = value(environment, name);
   if (text === undefined) return fallback;
   const parsed = /^[0-9]+$/.test(text) ? Number(text) : NaN;
@@ -68,7 +88,8 @@ function readInteger(environment: NodeJS.ProcessEnv, name: string, fallback: num
 
 function readHost(environment: NodeJS.ProcessEnv, problems: string[]): string {
   const host = value(environment, 'GATEWAY_HOST') ?? gatewayHostDefault;
-  if (isIP(host) === 0) problems.push(`GATEWAY_HOST must be an IP address (e.g. 127.0.0.1 or 0.0.0.0), got "${host}"`);
+  if (isIP(host) === 0)
+    problems.push(`GATEWAY_HOST must be an IP address (e.g. 127.0.0.1 or 0.0.0.0), got "${host}"`);
   return host;
 }
 
@@ -79,30 +100,41 @@ function readLogLevel(environment: NodeJS.ProcessEnv, problems: string[]): LogLe
   return 'INFO';
 }
 
-function readLedger(environment: NodeJS.ProcessEnv, requestTimeoutMilliseconds: number, problems: string[]): LedgerOptions | undefined {
+function readLedger(
+  environment: NodeJS.ProcessEnv,
+  requestTimeoutMilliseconds: number,
+  problems: string[],
+): LedgerOptions | undefined {
   const mode = value(environment, 'LEDGER_MODE');
   const dataFile = value(environment, 'LEDGER_DATA_FILE');
   const clusterIdText = value(environment, 'TB_CLUSTER_ID');
   const addressesText = value(environment, 'TB_ADDRESSES');
   if (mode === 'embedded') {
-    if (clusterIdText !== undefined) problems.push('TB_CLUSTER_ID applies only to LEDGER_MODE=cluster');
-    if (addressesText !== undefined) problems.push('TB_ADDRESSES applies only to LEDGER_MODE=cluster');
+    if (clusterIdText !== undefined)
+      problems.push('TB_CLUSTER_ID applies only to LEDGER_MODE=cluster');
+    if (addressesText !== undefined)
+      problems.push('TB_ADDRESSES applies only to LEDGER_MODE=cluster');
     return { kind: 'embedded', dataFile };
   }
   if (mode === 'cluster') {
-    if (dataFile !== undefined) problems.push('LEDGER_DATA_FILE applies only to LEDGER_MODE=embedded');
+    if (dataFile !== undefined)
+      problems.push('LEDGER_DATA_FILE applies only to LEDGER_MODE=embedded');
     const clusterId = readClusterId(clusterIdText, problems);
     const replicaAddresses = readAddresses(addressesText, problems);
     if (clusterId === undefined || replicaAddresses === undefined) return undefined;
     return { kind: 'cluster', clusterId, replicaAddresses, requestTimeoutMilliseconds };
   }
-  problems.push(`LEDGER_MODE must be one of ${ledgerModes.join(', ')}, got ${mode === undefined ? 'nothing' : `"${mode}"`}`);
+  problems.push(
+    `LEDGER_MODE must be one of ${ledgerModes.join(', ')}, got ${mode === undefined ? 'nothing' : `"${mode}"`}`,
+  );
   return undefined;
 }
 
 function readClusterId(text: string | undefined, problems: string[]): bigint | undefined {
   if (text === undefined) {
-    problems.push('TB_CLUSTER_ID is required with LEDGER_MODE=cluster (the id given to tigerbeetle format)');
+    problems.push(
+      'TB_CLUSTER_ID is required with LEDGER_MODE=cluster (the id given to tigerbeetle format)',
+    );
     return undefined;
   }
   if (!/^(0|[1-9][0-9]{0,38})$/.test(text) || BigInt(text) >= 1n << 128n) {
@@ -115,19 +147,30 @@ function readClusterId(text: string | undefined, problems: string[]): bigint | u
 /** Replica addresses in the cluster's order: IP literals with ports (or a bare port, meaning loopback). */
 function readAddresses(text: string | undefined, problems: string[]): string[] | undefined {
   if (text === undefined) {
-    problems.push('TB_ADDRESSES is required with LEDGER_MODE=cluster (comma-separated, in the same order as the replicas)');
+    problems.push(
+      'TB_ADDRESSES is required with LEDGER_MODE=cluster (comma-separated, in the same order as the replicas)',
+    );
     return undefined;
   }
   const addresses = text.split(',').map((address) => address.trim());
   const invalid = addresses.filter((address) => !isReplicaAddress(address));
-  if (invalid.length > 0) problems.push(`TB_ADDRESSES must hold IP:port entries, these are not: ${invalid.map((a) => `"${a}"`).join(', ')}`);
-  if (addresses.length > clusterReplicasMax) problems.push(`TB_ADDRESSES lists ${addresses.length} replicas; a cluster has at most ${clusterReplicasMax}`);
-  if (new Set(addresses).size !== addresses.length) problems.push('TB_ADDRESSES lists a replica twice');
+  if (invalid.length > 0)
+    problems.push(
+      `TB_ADDRESSES must hold IP:port entries, these are not: ${invalid.map((a) => `"${a}"`).join(', ')}`,
+    );
+  if (addresses.length > clusterReplicasMax)
+    problems.push(
+      `TB_ADDRESSES lists ${addresses.length} replicas; a cluster has at most ${clusterReplicasMax}`,
+    );
+  if (new Set(addresses).size !== addresses.length)
+    problems.push('TB_ADDRESSES lists a replica twice');
   return invalid.length === 0 ? addresses : undefined;
 }
 
 function isReplicaAddress(address: string): boolean {
-  const match = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$|^(\d{1,5})$/.exec(address);
+  const match = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$|^(\d{1,5})$/.exec(
+    address,
+  );
   if (!match) return false;
   const port = Number(match[3] ?? match[4]);
   if (!(port >= 1 && port <= 65_535)) return false;

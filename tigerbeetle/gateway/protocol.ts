@@ -1,4 +1,11 @@
-import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
+import type {
+  Account,
+  AccountBalance,
+  AccountFilter,
+  CreateAccountResult,
+  CreateTransferResult,
+  Transfer,
+} from 'tigerbeetle-node';
 import * as z from 'zod';
 
 /**
@@ -98,7 +105,8 @@ type Wire<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
 /** bigint fields become decimal strings; everything else is kept. */
 export function toWire<T extends object>(value: T): Wire<T> {
   const wire: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(value)) wire[key] = typeof field === 'bigint' ? field.toString() : field;
+  for (const [key, field] of Object.entries(value))
+    wire[key] = typeof field === 'bigint' ? field.toString() : field;
   return wire as Wire<T>;
 }
 
@@ -106,8 +114,10 @@ export const accountFromWire = (wire: unknown): Account => accountSchema.parse(w
 export const transferFromWire = (wire: unknown): Transfer => transferSchema.parse(wire);
 
 const createResultSchema = z.strictObject({ timestamp: u64, status: u32 });
-export const createAccountResultFromWire = (wire: unknown): CreateAccountResult => createResultSchema.parse(wire);
-export const createTransferResultFromWire = (wire: unknown): CreateTransferResult => createResultSchema.parse(wire);
+export const createAccountResultFromWire = (wire: unknown): CreateAccountResult =>
+  createResultSchema.parse(wire);
+export const createTransferResultFromWire = (wire: unknown): CreateTransferResult =>
+  createResultSchema.parse(wire);
 
 const balanceSchema = z.strictObject({
   debits_pending: u128,
@@ -123,12 +133,18 @@ export function filterToWire(filter: AccountFilter): Wire<AccountFilter> {
 }
 
 /** Create results on the wire are exactly `{ timestamp, status }` (the engine adds `reserved`). */
-export function createResultToWire(result: CreateAccountResult | CreateTransferResult): { timestamp: string; status: number } {
+export function createResultToWire(result: CreateAccountResult | CreateTransferResult): {
+  timestamp: string;
+  status: number;
+} {
   return { timestamp: result.timestamp.toString(), status: result.status };
 }
 
 /** Only the schema's own fields go on the wire, so a strict decoder on the other side accepts them. */
-function pickToWire<T extends object>(value: T, shape: Record<string, unknown>): Record<string, unknown> {
+function pickToWire<T extends object>(
+  value: T,
+  shape: Record<string, unknown>,
+): Record<string, unknown> {
   const wire: Record<string, unknown> = {};
   for (const key of Object.keys(shape)) {
     const field = (value as Record<string, unknown>)[key];
@@ -137,21 +153,34 @@ function pickToWire<T extends object>(value: T, shape: Record<string, unknown>):
   return wire;
 }
 
-export const accountToWire = (account: Account): Record<string, unknown> => pickToWire(account, accountSchema.shape);
-export const transferToWire = (transfer: Transfer): Record<string, unknown> => pickToWire(transfer, transferSchema.shape);
-export const balanceToWire = (balance: AccountBalance): Record<string, unknown> => pickToWire(balance, balanceSchema.shape);
+export const accountToWire = (account: Account): Record<string, unknown> =>
+  pickToWire(account, accountSchema.shape);
+export const transferToWire = (transfer: Transfer): Record<string, unknown> =>
+  pickToWire(transfer, transferSchema.shape);
+export const balanceToWire = (balance: AccountBalance): Record<string, unknown> =>
+  pickToWire(balance, balanceSchema.shape);
 
 /**
  * Response bodies, by operation: one array under one key. The client decodes them strictly, so a
  * gateway and a client built from different versions of this file fail loudly, not silently.
  */
 export const responseSchemas = {
-  create_accounts: z.strictObject({ results: z.array(createResultSchema).max(gatewayBatchEventsMax) }),
-  create_transfers: z.strictObject({ results: z.array(createResultSchema).max(gatewayBatchEventsMax) }),
+  create_accounts: z.strictObject({
+    results: z.array(createResultSchema).max(gatewayBatchEventsMax),
+  }),
+  create_transfers: z.strictObject({
+    results: z.array(createResultSchema).max(gatewayBatchEventsMax),
+  }),
   lookup_accounts: z.strictObject({ accounts: z.array(accountSchema).max(gatewayBatchEventsMax) }),
-  lookup_transfers: z.strictObject({ transfers: z.array(transferSchema).max(gatewayBatchEventsMax) }),
-  get_account_transfers: z.strictObject({ transfers: z.array(transferSchema).max(gatewayBatchEventsMax) }),
-  get_account_balances: z.strictObject({ balances: z.array(balanceSchema).max(gatewayBatchEventsMax) }),
+  lookup_transfers: z.strictObject({
+    transfers: z.array(transferSchema).max(gatewayBatchEventsMax),
+  }),
+  get_account_transfers: z.strictObject({
+    transfers: z.array(transferSchema).max(gatewayBatchEventsMax),
+  }),
+  get_account_balances: z.strictObject({
+    balances: z.array(balanceSchema).max(gatewayBatchEventsMax),
+  }),
 } satisfies Record<GatewayOperation, z.ZodType>;
 
 /** The JSON error body every service answers with (lambda/shared/http.ts). */
@@ -176,8 +205,12 @@ export const operationsRequestSchema = z.strictObject({
         requestSchemas.create_transfers.extend({ operation: z.literal('create_transfers') }),
         requestSchemas.lookup_accounts.extend({ operation: z.literal('lookup_accounts') }),
         requestSchemas.lookup_transfers.extend({ operation: z.literal('lookup_transfers') }),
-        requestSchemas.get_account_transfers.extend({ operation: z.literal('get_account_transfers') }),
-        requestSchemas.get_account_balances.extend({ operation: z.literal('get_account_balances') }),
+        requestSchemas.get_account_transfers.extend({
+          operation: z.literal('get_account_transfers'),
+        }),
+        requestSchemas.get_account_balances.extend({
+          operation: z.literal('get_account_balances'),
+        }),
       ]),
     )
     .min(1)
@@ -192,8 +225,12 @@ export const operationsResponseSchema = z.strictObject({
         responseSchemas.create_transfers.extend({ operation: z.literal('create_transfers') }),
         responseSchemas.lookup_accounts.extend({ operation: z.literal('lookup_accounts') }),
         responseSchemas.lookup_transfers.extend({ operation: z.literal('lookup_transfers') }),
-        responseSchemas.get_account_transfers.extend({ operation: z.literal('get_account_transfers') }),
-        responseSchemas.get_account_balances.extend({ operation: z.literal('get_account_balances') }),
+        responseSchemas.get_account_transfers.extend({
+          operation: z.literal('get_account_transfers'),
+        }),
+        responseSchemas.get_account_balances.extend({
+          operation: z.literal('get_account_balances'),
+        }),
       ]),
     )
     .max(gatewayOperationsPerRequestMax),

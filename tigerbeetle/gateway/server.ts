@@ -1,5 +1,9 @@
 import { createLogger } from '../../lambda/shared/logger';
-import { shutDownOnSignals, startServer, type RunningServer } from '../../lambda/shared/node-server';
+import {
+  shutDownOnSignals,
+  startServer,
+  type RunningServer,
+} from '../../lambda/shared/node-server';
 import { openLedger, type Ledger } from '../ledger';
 import { createGatewayApp } from './app';
 import { gatewayConfigFromEnvironment, type GatewayConfig } from './config';
@@ -31,7 +35,11 @@ async function main(): Promise<void> {
     isDraining: () => draining,
   });
   const server = await listenOrRefuse(config, ledger, app.fetch);
-  logger.info('ledger gateway ready', { address: server.url, ledger: ledger.description, tokens: tokens.description });
+  logger.info('ledger gateway ready', {
+    address: server.url,
+    ledger: ledger.description,
+    tokens: tokens.description,
+  });
   shutDownOnSignals({
     server,
     logger,
@@ -47,7 +55,9 @@ async function main(): Promise<void> {
 }
 
 function refuse(problems: readonly string[]): never {
-  console.error(`ledger gateway: refusing to start:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  console.error(
+    `ledger gateway: refusing to start:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`,
+  );
   process.exit(1);
 }
 
@@ -59,7 +69,11 @@ function openOrRefuse(config: GatewayConfig): Ledger {
   }
 }
 
-async function listenOrRefuse(config: GatewayConfig, ledger: Ledger, fetch: (request: Request) => Response | Promise<Response>): Promise<RunningServer> {
+async function listenOrRefuse(
+  config: GatewayConfig,
+  ledger: Ledger,
+  fetch: (request: Request) => Response | Promise<Response>,
+): Promise<RunningServer> {
   try {
     return await startServer({ fetch, hostname: config.host, port: config.port });
   } catch (error) {

@@ -2,7 +2,11 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createKeyring, hashKey, presentedKeyLengthMax } from '../../lambda/shared/keys';
 import type { AppLogger } from '../../lambda/shared/logger';
 import { sdkSecretReader } from '../../lambda/shared/sdk-secret-reader';
-import { openRotatingKeyring, secretRefreshIntervalMillisecondsDefault, secretRefreshOnMissIntervalMillisecondsMin } from '../../lambda/shared/secret-keyring';
+import {
+  openRotatingKeyring,
+  secretRefreshIntervalMillisecondsDefault,
+  secretRefreshOnMissIntervalMillisecondsMin,
+} from '../../lambda/shared/secret-keyring';
 import type { GatewayTokenVerifier, GatewayTokenVersion } from './app';
 
 /**
@@ -32,23 +36,34 @@ export interface GatewayTokenSource extends GatewayTokenVerifier {
   close(): void;
 }
 
-const secretArnPattern = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const secretArnPattern =
+  /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
 /** Reads the token settings from the environment: the settings, or every problem found. */
-export function tokenSettingsFromEnvironment(environment: NodeJS.ProcessEnv): { settings?: TokenSettings; problems: string[] } {
+export function tokenSettingsFromEnvironment(environment: NodeJS.ProcessEnv): {
+  settings?: TokenSettings;
+  problems: string[];
+} {
   const secretArn = environment[tokenSecretArnVariable]?.trim() || undefined;
   const token = environment[tokenVariable] || undefined;
   if (secretArn !== undefined && token !== undefined) {
-    return { problems: [`set either ${tokenSecretArnVariable} (AWS) or ${tokenVariable} (local), not both`] };
+    return {
+      problems: [
+        `set either ${tokenSecretArnVariable} (AWS) or ${tokenVariable} (local), not both`,
+      ],
+    };
   }
   if (secretArn !== undefined) {
     const match = secretArnPattern.exec(secretArn);
-    if (!match) return { problems: [`${tokenSecretArnVariable} is not a Secrets Manager secret ARN`] };
+    if (!match)
+      return { problems: [`${tokenSecretArnVariable} is not a Secrets Manager secret ARN`] };
     return { settings: { kind: 'secrets-manager', secretArn, region: match[1] }, problems: [] };
   }
   if (token !== undefined) {
     const problem = tokenProblem(token, tokenVariable);
-    return problem ? { problems: [problem] } : { settings: { kind: 'environment', token }, problems: [] };
+    return problem
+      ? { problems: [problem] }
+      : { settings: { kind: 'environment', token }, problems: [] };
   }
   return {
     problems: [
@@ -59,8 +74,10 @@ export function tokenSettingsFromEnvironment(environment: NodeJS.ProcessEnv): { 
 
 /** What is wrong with a token, without quoting it; undefined if nothing. */
 export function tokenProblem(token: string, source: string): string | undefined {
-  if (token.length < gatewayTokenLengthMin) return `${source} is shorter than ${gatewayTokenLengthMin} characters (AUTH-08)`;
-  if (token.length > gatewayTokenLengthMax) return `${source} is longer than ${gatewayTokenLengthMax} characters`;
+  if (token.length < gatewayTokenLengthMin)
+    return `${source} is shorter than ${gatewayTokenLengthMin} characters (AUTH-08)`;
+  if (token.length > gatewayTokenLengthMax)
+    return `${source} is longer than ${gatewayTokenLengthMax} characters`;
   if (/\s/.test(token)) return `${source} contains whitespace, which a bearer token cannot carry`;
   return undefined;
 }
@@ -74,9 +91,13 @@ export interface TokenSourceDependencies {
 }
 
 /** Opens the source the settings describe; a secret that cannot be read (or holds a bad token) fails start-up. */
-export async function openTokenSource(settings: TokenSettings, dependencies: TokenSourceDependencies): Promise<GatewayTokenSource> {
+export async function openTokenSource(
+  settings: TokenSettings,
+  dependencies: TokenSourceDependencies,
+): Promise<GatewayTokenSource> {
   if (settings.kind === 'environment') return staticTokenSource(settings.token);
-  const client = dependencies.secretsManager ?? new SecretsManagerClient({ region: settings.region });
+  const client =
+    dependencies.secretsManager ?? new SecretsManagerClient({ region: settings.region });
   return secretsManagerTokenSource({ ...dependencies, client, secretArn: settings.secretArn });
 }
 
@@ -84,8 +105,14 @@ export async function openTokenSource(settings: TokenSettings, dependencies: Tok
 export function staticTokenSource(token: string): GatewayTokenSource {
   const problem = tokenProblem(token, 'the gateway token');
   if (problem) throw new Error(problem);
-  const keyring = createKeyring<GatewayTokenVersion>([{ keyHash: hashKey(token), principal: 'current' }]);
-  return { description: `${tokenVariable} from the environment`, verify: (presented) => keyring.verify(presented), close: () => {} };
+  const keyring = createKeyring<GatewayTokenVersion>([
+    { keyHash: hashKey(token), principal: 'current' },
+  ]);
+  return {
+    description: `${tokenVariable} from the environment`,
+    verify: (presented) => keyring.verify(presented),
+    close: () => {},
+  };
 }
 
 interface SecretsManagerSourceOptions extends TokenSourceDependencies {
@@ -93,7 +120,9 @@ interface SecretsManagerSourceOptions extends TokenSourceDependencies {
   readonly secretArn: string;
 }
 
-export async function secretsManagerTokenSource(options: SecretsManagerSourceOptions): Promise<GatewayTokenSource> {
+export async function secretsManagerTokenSource(
+  options: SecretsManagerSourceOptions,
+): Promise<GatewayTokenSource> {
   return openRotatingKeyring<GatewayTokenVersion>({
     secrets: sdkSecretReader(options.client),
     secretArn: options.secretArn,
@@ -102,12 +131,16 @@ export async function secretsManagerTokenSource(options: SecretsManagerSourceOpt
     principal: (version) => version,
     keyFromSecretString: (secretString, version) => {
       const token = tokenFromSecretString(secretString);
-      const problem = tokenProblem(token, `the gateway token secret's ${version === 'current' ? 'AWSCURRENT' : 'AWSPREVIOUS'} version`);
+      const problem = tokenProblem(
+        token,
+        `the gateway token secret's ${version === 'current' ? 'AWSCURRENT' : 'AWSPREVIOUS'} version`,
+      );
       if (problem) throw new Error(problem);
       return token;
     },
     rotationEvent: 'gateway_token_rotated',
-    refreshIntervalMilliseconds: options.refreshIntervalMilliseconds ?? tokenRefreshIntervalMilliseconds,
+    refreshIntervalMilliseconds:
+      options.refreshIntervalMilliseconds ?? tokenRefreshIntervalMilliseconds,
     now: options.now,
   });
 }
@@ -125,6 +158,7 @@ export function tokenFromSecretString(secretString: string): string {
     throw new Error('the gateway token secret looks like JSON but does not parse');
   }
   const token = (parsed as { token?: unknown }).token;
-  if (typeof token !== 'string') throw new Error('the gateway token secret is JSON without a string "token" field');
+  if (typeof token !== 'string')
+    throw new Error('the gateway token secret is JSON without a string "token" field');
   return token;
 }

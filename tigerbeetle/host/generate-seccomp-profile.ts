@@ -27,13 +27,19 @@ export interface SeccompProfile {
 export const ioUringRule: SeccompRule = {
   names: [...ioUringSyscalls],
   action: 'SCMP_ACT_ALLOW',
-  comment: 'TigerBeetle (replica and client) does all its I/O through io_uring; Docker 25 removed these from its default profile',
+  comment:
+    'TigerBeetle (replica and client) does all its I/O through io_uring; Docker 25 removed these from its default profile',
 };
 
 /** The default profile with the io_uring rule appended; refuses a default that already allows them. */
 export function withIoUring(defaultProfile: SeccompProfile): SeccompProfile {
-  const present = defaultProfile.syscalls.flatMap((rule) => rule.names).filter((name) => (ioUringSyscalls as readonly string[]).includes(name));
-  if (present.length > 0) throw new Error(`the default profile already names ${present.join(', ')}: review it before adding io_uring`);
+  const present = defaultProfile.syscalls
+    .flatMap((rule) => rule.names)
+    .filter((name) => (ioUringSyscalls as readonly string[]).includes(name));
+  if (present.length > 0)
+    throw new Error(
+      `the default profile already names ${present.join(', ')}: review it before adding io_uring`,
+    );
   return { ...defaultProfile, syscalls: [...defaultProfile.syscalls, ioUringRule] };
 }
 
@@ -43,7 +49,9 @@ export function renderProfile(profile: SeccompProfile): string {
 }
 
 export function generatedProfileText(): string {
-  return renderProfile(withIoUring(JSON.parse(readFileSync(dockerDefaultProfilePath, 'utf8')) as SeccompProfile));
+  return renderProfile(
+    withIoUring(JSON.parse(readFileSync(dockerDefaultProfilePath, 'utf8')) as SeccompProfile),
+  );
 }
 
 if (require.main === module) {

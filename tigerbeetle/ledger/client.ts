@@ -11,7 +11,12 @@ import type { Client, ErrorCodes } from 'tigerbeetle-node';
  */
 export type LedgerClient = Pick<
   Client,
-  'createAccounts' | 'createTransfers' | 'lookupAccounts' | 'lookupTransfers' | 'getAccountTransfers' | 'getAccountBalances'
+  | 'createAccounts'
+  | 'createTransfers'
+  | 'lookupAccounts'
+  | 'lookupTransfers'
+  | 'getAccountTransfers'
+  | 'getAccountBalances'
 >;
 
 export const ledgerOperations = [
@@ -40,17 +45,22 @@ export const tigerbeetleErrorCodes = {
   tooMuchData: 'ERR_TOO_MUCH_DATA',
 } as const satisfies Record<string, ErrorCodes>;
 
-export type TigerBeetleErrorCode = (typeof tigerbeetleErrorCodes)[keyof typeof tigerbeetleErrorCodes];
+export type TigerBeetleErrorCode =
+  (typeof tigerbeetleErrorCodes)[keyof typeof tigerbeetleErrorCodes];
 type Assert<T extends true> = T;
 /** Fails to compile when tigerbeetle-node adds a code this module does not know. */
-export type EveryTigerBeetleErrorCodeKnown = Assert<[Exclude<ErrorCodes, TigerBeetleErrorCode>] extends [never] ? true : false>;
+export type EveryTigerBeetleErrorCodeKnown = Assert<
+  [Exclude<ErrorCodes, TigerBeetleErrorCode>] extends [never] ? true : false
+>;
 
 const knownCodes: ReadonlySet<string> = new Set(Object.values(tigerbeetleErrorCodes));
 
 /** The TigerBeetle client's error code of an error (directly, or kept by `LedgerUnavailableError`); by value, not `instanceof`. */
 export function tigerbeetleErrorCode(error: unknown): TigerBeetleErrorCode | undefined {
   const code = (error as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' && knownCodes.has(code) ? (code as TigerBeetleErrorCode) : undefined;
+  return typeof code === 'string' && knownCodes.has(code)
+    ? (code as TigerBeetleErrorCode)
+    : undefined;
 }
 
 /**
@@ -83,7 +93,9 @@ export interface ReplaceableClient {
  * Concurrent calls evicted together recreate it once. A release mismatch is not an eviction to
  * recover from here: the same binary would be refused again (the gateway's /ready fails instead).
  */
-export function recreateOnEviction(create: () => LedgerClient & Pick<Client, 'destroy'>): ReplaceableClient {
+export function recreateOnEviction(
+  create: () => LedgerClient & Pick<Client, 'destroy'>,
+): ReplaceableClient {
   let current = create();
   let sessions = 1;
   let closed = false;
@@ -98,7 +110,10 @@ export function recreateOnEviction(create: () => LedgerClient & Pick<Client, 'de
     wrapped[operation] = async (argument: unknown) => {
       const session = current;
       try {
-        return await (session[operation] as (argument: unknown) => Promise<unknown>).call(session, argument);
+        return await (session[operation] as (argument: unknown) => Promise<unknown>).call(
+          session,
+          argument,
+        );
       } catch (error) {
         if (tigerbeetleErrorCode(error) === tigerbeetleErrorCodes.clientEvicted) replace(session);
         throw error;
@@ -134,10 +149,19 @@ export function withDeadline(client: LedgerClient, timeoutMilliseconds: number):
   return wrapped as LedgerClient;
 }
 
-function raceDeadline<T>(promise: Promise<T>, operation: string, timeoutMilliseconds: number): Promise<T> {
+function raceDeadline<T>(
+  promise: Promise<T>,
+  operation: string,
+  timeoutMilliseconds: number,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new LedgerUnavailableError(`ledger ${operation} did not answer within ${timeoutMilliseconds} ms`)),
+      () =>
+        reject(
+          new LedgerUnavailableError(
+            `ledger ${operation} did not answer within ${timeoutMilliseconds} ms`,
+          ),
+        ),
       timeoutMilliseconds,
     );
     promise.then(
@@ -149,8 +173,16 @@ function raceDeadline<T>(promise: Promise<T>, operation: string, timeoutMillisec
         clearTimeout(timer);
         if (error instanceof LedgerUnavailableError) return reject(error);
         // Not `instanceof Error`: errors from another realm (undici under jest) fail that check.
-        const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : String(error);
-        reject(new LedgerUnavailableError(`ledger ${operation} failed: ${message}`, tigerbeetleErrorCode(error)));
+        const message =
+          typeof (error as { message?: unknown })?.message === 'string'
+            ? (error as { message: string }).message
+            : String(error);
+        reject(
+          new LedgerUnavailableError(
+            `ledger ${operation} failed: ${message}`,
+            tigerbeetleErrorCode(error),
+          ),
+        );
       },
     );
   });

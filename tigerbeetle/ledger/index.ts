@@ -34,7 +34,9 @@ export function openLedger(options: LedgerOptions): Ledger {
     const client = embedded.createClient();
     return {
       client,
-      description: options.dataFile ? `embedded ledger (journal ${options.dataFile})` : 'embedded ledger (in memory)',
+      description: options.dataFile
+        ? `embedded ledger (journal ${options.dataFile})`
+        : 'embedded ledger (in memory)',
       warnings: embedded.journalWarnings,
       close: async () => {
         client.destroy();
@@ -42,8 +44,14 @@ export function openLedger(options: LedgerOptions): Ledger {
       },
     };
   }
-  if (options.replicaAddresses.length === 0) throw new Error('a TigerBeetle cluster needs at least one replica address');
-  const session = recreateOnEviction(() => createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] }));
+  if (options.replicaAddresses.length === 0)
+    throw new Error('a TigerBeetle cluster needs at least one replica address');
+  const session = recreateOnEviction(() =>
+    createClient({
+      cluster_id: options.clusterId,
+      replica_addresses: [...options.replicaAddresses],
+    }),
+  );
   return {
     client: withDeadline(session.client, options.requestTimeoutMilliseconds),
     description: `TigerBeetle cluster ${options.clusterId} at ${options.replicaAddresses.join(',')}`,

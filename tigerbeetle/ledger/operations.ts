@@ -1,4 +1,11 @@
-import type { Account, AccountBalance, AccountFilter, CreateAccountResult, CreateTransferResult, Transfer } from 'tigerbeetle-node';
+import type {
+  Account,
+  AccountBalance,
+  AccountFilter,
+  CreateAccountResult,
+  CreateTransferResult,
+  Transfer,
+} from 'tigerbeetle-node';
 import type { LedgerClient } from './client';
 
 /**
@@ -26,7 +33,11 @@ export interface LedgerOperationResults {
 }
 
 export type LedgerOperationName = LedgerOperation['operation'];
-export type ResultsOf<T extends readonly LedgerOperation[]> = { -readonly [K in keyof T]: T[K] extends LedgerOperation ? LedgerOperationResults[T[K]['operation']] : never };
+export type ResultsOf<T extends readonly LedgerOperation[]> = {
+  -readonly [K in keyof T]: T[K] extends LedgerOperation
+    ? LedgerOperationResults[T[K]['operation']]
+    : never;
+};
 
 /** Operations in one request: a unit of work of the credits service needs at most four. */
 export const ledgerOperationsPerRequestMax = 8;
@@ -36,7 +47,10 @@ export interface OperationsLedger {
   execute<const T extends readonly LedgerOperation[]>(operations: T): Promise<ResultsOf<T>>;
 }
 
-export function runLedgerOperation(ledger: LedgerClient, operation: LedgerOperation): Promise<LedgerOperationResults[LedgerOperationName]> {
+export function runLedgerOperation(
+  ledger: LedgerClient,
+  operation: LedgerOperation,
+): Promise<LedgerOperationResults[LedgerOperationName]> {
   switch (operation.operation) {
     case 'create_accounts':
       return ledger.createAccounts([...operation.accounts]);
@@ -58,7 +72,8 @@ export async function executeLedgerOperations<const T extends readonly LedgerOpe
   ledger: LedgerClient & Partial<OperationsLedger>,
   operations: T,
 ): Promise<ResultsOf<T>> {
-  if (operations.length > ledgerOperationsPerRequestMax) throw new Error(`at most ${ledgerOperationsPerRequestMax} ledger operations per request`);
+  if (operations.length > ledgerOperationsPerRequestMax)
+    throw new Error(`at most ${ledgerOperationsPerRequestMax} ledger operations per request`);
   if (ledger.execute) return ledger.execute(operations);
   const results: unknown[] = [];
   for (const operation of operations) results.push(await runLedgerOperation(ledger, operation));

@@ -1,10 +1,25 @@
 import type { Account, Transfer } from 'tigerbeetle-node';
 // The enums alone: the package's index loads the native client, which must never run in Lambda.
-import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags } from 'tigerbeetle-node/dist/bindings';
+import {
+  AccountFilterFlags,
+  AccountFlags,
+  CreateAccountStatus,
+  CreateTransferStatus,
+  TransferFlags,
+} from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import type { RateLimiter, RateVerdict } from './rate-limit';
-import { accountIdForUser, deriveId, holdTransferId, operatorAccountId, releaseTransferId, settleTransferId, transferIdFor, type Role } from './ids';
+import {
+  accountIdForUser,
+  deriveId,
+  holdTransferId,
+  operatorAccountId,
+  releaseTransferId,
+  settleTransferId,
+  transferIdFor,
+  type Role,
+} from './ids';
 
 /**
  * Prepaid credits on a TigerBeetle ledger. One account per user (debits must not exceed credits,
@@ -15,7 +30,12 @@ import { accountIdForUser, deriveId, holdTransferId, operatorAccountId, releaseT
  */
 
 export const accountCodes = { funding: 1, revenue: 2, user: 100 } as const;
-export const transferCodes = { topUp: 10, usage: 20, adjustmentCredit: 30, adjustmentDebit: 31 } as const;
+export const transferCodes = {
+  topUp: 10,
+  usage: 20,
+  adjustmentCredit: 30,
+  adjustmentDebit: 31,
+} as const;
 
 export interface Balance {
   readonly userId: string;
@@ -49,7 +69,8 @@ export interface HoldInput {
 }
 
 /** A hold's outcome, plus the rate-limit verdict when the admission carried a unit (undefined when the hold failed first). */
-export type AdmissionResult = (HoldResult & { rate?: RateVerdict }) | { kind: 'rate_limited'; verdict: RateVerdict };
+export type AdmissionResult =
+  (HoldResult & { rate?: RateVerdict }) | { kind: 'rate_limited'; verdict: RateVerdict };
 
 export type HoldResult =
   | { kind: 'created' | 'replayed'; hold: Hold }
@@ -58,7 +79,13 @@ export type HoldResult =
 
 /** `availableMicros`: the user's balance right after, for the response headers of the proxy. */
 export type ResolveResult =
-  | { kind: 'settled'; chargedMicros: bigint; releasedMicros: bigint; replayed: boolean; availableMicros: bigint }
+  | {
+      kind: 'settled';
+      chargedMicros: bigint;
+      releasedMicros: bigint;
+      replayed: boolean;
+      availableMicros: bigint;
+    }
   | { kind: 'released'; releasedMicros: bigint; replayed: boolean; availableMicros: bigint }
   | { kind: 'expired'; releasedMicros: bigint; availableMicros: bigint }
   | { kind: 'not_found' }
@@ -86,13 +113,30 @@ export class LedgerInvariantError extends Error {
   }
 }
 
-const transferDefaults = { pending_id: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timeout: 0, timestamp: 0n };
+const transferDefaults = {
+  pending_id: 0n,
+  user_data_128: 0n,
+  user_data_64: 0n,
+  user_data_32: 0,
+  timeout: 0,
+  timestamp: 0n,
+};
 
 function account(id: bigint, ledger: number, code: number, flags: number): Account {
   return {
-    id, ledger, code, flags,
-    debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, timestamp: 0n,
+    id,
+    ledger,
+    code,
+    flags,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    reserved: 0,
+    timestamp: 0n,
   };
 }
 
@@ -135,8 +179,18 @@ export class Credits {
 
   private operatorAccounts(): Account[] {
     return [
-      account(operatorAccountId('funding'), this.ledgerId, accountCodes.funding, AccountFlags.history),
-      account(operatorAccountId('revenue'), this.ledgerId, accountCodes.revenue, AccountFlags.history),
+      account(
+        operatorAccountId('funding'),
+        this.ledgerId,
+        accountCodes.funding,
+        AccountFlags.history,
+      ),
+      account(
+        operatorAccountId('revenue'),
+        this.ledgerId,
+        accountCodes.revenue,
+        AccountFlags.history,
+      ),
     ];
   }
 
@@ -159,13 +213,24 @@ export class Credits {
 
   private async ensureUserAccount(userId: string): Promise<void> {
     const [result] = await this.ledger.createAccounts([
-      account(accountIdForUser(userId), this.ledgerId, accountCodes.user, AccountFlags.debits_must_not_exceed_credits | AccountFlags.history),
+      account(
+        accountIdForUser(userId),
+        this.ledgerId,
+        accountCodes.user,
+        AccountFlags.debits_must_not_exceed_credits | AccountFlags.history,
+      ),
     ]);
     this.expectCreatedOrExists(result.status, 'user account');
   }
 
   /** Moves money from the funding account to the user (or back, for a debit adjustment). */
-  async topUp(input: { userId: string; amountMicros: bigint; idempotencyKey: string; role: Role; adjustment?: 'credit' | 'debit' }): Promise<TopUpResult> {
+  async topUp(input: {
+    userId: string;
+    amountMicros: bigint;
+    idempotencyKey: string;
+    role: Role;
+    adjustment?: 'credit' | 'debit';
+  }): Promise<TopUpResult> {
     await this.ensureOperatorAccounts();
     await this.ensureUserAccount(input.userId);
     const user = accountIdForUser(input.userId);
@@ -173,31 +238,55 @@ export class Credits {
     const debit = input.adjustment === 'debit';
     const transfer: Transfer = {
       ...transferDefaults,
-      id: transferIdFor(input.role, input.adjustment ? 'adjustment' : 'topup', input.idempotencyKey),
+      id: transferIdFor(
+        input.role,
+        input.adjustment ? 'adjustment' : 'topup',
+        input.idempotencyKey,
+      ),
       debit_account_id: debit ? user : funding,
       credit_account_id: debit ? funding : user,
       amount: input.amountMicros,
       ledger: this.ledgerId,
-      code: input.adjustment === undefined ? transferCodes.topUp : debit ? transferCodes.adjustmentDebit : transferCodes.adjustmentCredit,
+      code:
+        input.adjustment === undefined
+          ? transferCodes.topUp
+          : debit
+            ? transferCodes.adjustmentDebit
+            : transferCodes.adjustmentCredit,
       flags: TransferFlags.none,
     };
     const [result] = await this.ledger.createTransfers([transfer]);
-    if (result.status === CreateTransferStatus.created || result.status === CreateTransferStatus.exists) {
+    if (
+      result.status === CreateTransferStatus.created ||
+      result.status === CreateTransferStatus.exists
+    ) {
       const balance = await this.balance(input.userId);
       if (!balance) throw new LedgerInvariantError('user account vanished after a top-up');
-      return { kind: result.status === CreateTransferStatus.created ? 'created' : 'replayed', transferId: transfer.id, amountMicros: input.amountMicros, balance };
+      return {
+        kind: result.status === CreateTransferStatus.created ? 'created' : 'replayed',
+        transferId: transfer.id,
+        amountMicros: input.amountMicros,
+        balance,
+      };
     }
     if (isExistsWithDifference(result.status)) return { kind: 'conflict' };
-    if (debit && (result.status === CreateTransferStatus.exceeds_credits || result.status === CreateTransferStatus.id_already_failed)) {
+    if (
+      debit &&
+      (result.status === CreateTransferStatus.exceeds_credits ||
+        result.status === CreateTransferStatus.id_already_failed)
+    ) {
       return { kind: 'conflict' };
     }
-    throw new LedgerInvariantError(`top-up: ${CreateTransferStatus[result.status] ?? result.status}`);
+    throw new LedgerInvariantError(
+      `top-up: ${CreateTransferStatus[result.status] ?? result.status}`,
+    );
   }
 
   /** Reserves up to `amountMicros` of the user's credits; atomic against concurrent holds. */
   async hold(input: HoldInput): Promise<HoldResult> {
     const admission = await this.admit(input, undefined);
-    if (admission.kind === 'rate_limited') throw new LedgerInvariantError('a hold without a rate unit was rate limited');
+    if (admission.kind === 'rate_limited')
+      throw new LedgerInvariantError('a hold without a rate unit was rate limited');
     return admission;
   }
 
@@ -207,11 +296,17 @@ export class Credits {
    * after the accounts a first request needs and before the lookups the answer needs. Which link
    * failed tells 429 (the unit: over the limit) from 402 (the hold: insufficient credits).
    */
-  async admit(input: HoldInput, rate: { limiter: RateLimiter; subject: string; limit: number } | undefined): Promise<AdmissionResult> {
+  async admit(
+    input: HoldInput,
+    rate: { limiter: RateLimiter; subject: string; limit: number } | undefined,
+  ): Promise<AdmissionResult> {
     const holdId = holdTransferId(input.userId, input.idempotencyKey);
     const user = accountIdForUser(input.userId);
     // The unit's id follows the hold's: a retried admission replays both instead of taking a second unit.
-    const plan = rate?.limiter.plan(rate.subject, rate.limit, { unitId: deriveId('transfer', 'rate-unit', holdId.toString()), linkUnit: true });
+    const plan = rate?.limiter.plan(rate.subject, rate.limit, {
+      unitId: deriveId('transfer', 'rate-unit', holdId.toString()),
+      linkUnit: true,
+    });
     const operatorAccounts = this.operatorAccountsKnown ? [] : this.operatorAccounts();
     const holdTransfer: Transfer = {
       ...transferDefaults,
@@ -229,18 +324,38 @@ export class Credits {
       { operation: 'create_transfers', transfers: [...(plan?.transfers ?? []), holdTransfer] },
       { operation: 'lookup_accounts', ids: plan ? [user, plan.accountId] : [user] },
     ] as const);
-    for (const result of accountResults.slice(0, operatorAccounts.length)) this.expectCreatedOrExists(result.status, 'operator account');
+    for (const result of accountResults.slice(0, operatorAccounts.length))
+      this.expectCreatedOrExists(result.status, 'operator account');
     this.operatorAccountsKnown = true;
     const holdResult = transferResults[transferResults.length - 1];
     const userAccount = found.find((candidate) => candidate.id === user);
-    const hold = { holdId, userId: input.userId, amountMicros: input.amountMicros, timeoutSeconds: input.timeoutSeconds, timestamp: holdResult.timestamp };
+    const hold = {
+      holdId,
+      userId: input.userId,
+      amountMicros: input.amountMicros,
+      timeoutSeconds: input.timeoutSeconds,
+      timestamp: holdResult.timestamp,
+    };
     if (rate && plan) {
       const [funding, unit] = transferResults;
       rate.limiter.checkOpened(plan, accountResults.slice(operatorAccounts.length), funding.status);
       // The unit exists only if its hold was created with it: this is a replay of the whole admission.
-      if (unit.status === CreateTransferStatus.exists) return this.replayedAdmission(input, holdId, await rate.limiter.verdict(plan, unit, found.find((candidate) => candidate.id === plan.accountId)));
+      if (unit.status === CreateTransferStatus.exists)
+        return this.replayedAdmission(
+          input,
+          holdId,
+          await rate.limiter.verdict(
+            plan,
+            unit,
+            found.find((candidate) => candidate.id === plan.accountId),
+          ),
+        );
       if (unit.status !== CreateTransferStatus.linked_event_failed) {
-        const verdict = await rate.limiter.verdict(plan, unit, found.find((candidate) => candidate.id === plan.accountId));
+        const verdict = await rate.limiter.verdict(
+          plan,
+          unit,
+          found.find((candidate) => candidate.id === plan.accountId),
+        );
         if (!verdict.allowed) return { kind: 'rate_limited', verdict };
         return { ...this.holdOutcome(holdResult.status, hold, userAccount), rate: verdict };
       }
@@ -250,7 +365,11 @@ export class Credits {
     return this.holdOutcome(holdResult.status, hold, userAccount);
   }
 
-  private holdOutcome(status: CreateTransferStatus, hold: Hold, userAccount: Account | undefined): HoldResult {
+  private holdOutcome(
+    status: CreateTransferStatus,
+    hold: Hold,
+    userAccount: Account | undefined,
+  ): HoldResult {
     switch (status) {
       case CreateTransferStatus.created:
         return { kind: 'created', hold };
@@ -259,8 +378,14 @@ export class Credits {
       case CreateTransferStatus.exceeds_credits:
       case CreateTransferStatus.debit_account_not_found:
       case CreateTransferStatus.id_already_failed: {
-        const availableMicros = userAccount ? balanceOf(hold.userId ?? '', userAccount).availableMicros : 0n;
-        return { kind: 'insufficient', availableMicros, keyAlreadyRefused: status === CreateTransferStatus.id_already_failed };
+        const availableMicros = userAccount
+          ? balanceOf(hold.userId ?? '', userAccount).availableMicros
+          : 0n;
+        return {
+          kind: 'insufficient',
+          availableMicros,
+          keyAlreadyRefused: status === CreateTransferStatus.id_already_failed,
+        };
       }
       default:
         if (isExistsWithDifference(status)) return { kind: 'conflict' };
@@ -269,17 +394,33 @@ export class Credits {
   }
 
   /** A retried admission: the hold as the ledger has it (a second round trip, on this rare path only). */
-  private async replayedAdmission(input: HoldInput, holdId: bigint, verdict: RateVerdict): Promise<AdmissionResult> {
+  private async replayedAdmission(
+    input: HoldInput,
+    holdId: bigint,
+    verdict: RateVerdict,
+  ): Promise<AdmissionResult> {
     const found = await this.findHold(holdId);
-    if (!found || found.amountMicros !== input.amountMicros || found.timeoutSeconds !== input.timeoutSeconds) return { kind: 'conflict' };
+    if (
+      !found ||
+      found.amountMicros !== input.amountMicros ||
+      found.timeoutSeconds !== input.timeoutSeconds
+    )
+      return { kind: 'conflict' };
     return { kind: 'replayed', hold: { ...found, userId: input.userId }, rate: verdict };
   }
 
   /** The hold with this id, if it is one of ours. */
   async findHold(holdId: bigint): Promise<Hold | undefined> {
     const [found] = await this.ledger.lookupTransfers([holdId]);
-    if (!found || (found.flags & TransferFlags.pending) === 0 || found.code !== transferCodes.usage) return undefined;
-    return { holdId, debitAccountId: found.debit_account_id, amountMicros: found.amount, timeoutSeconds: found.timeout, timestamp: found.timestamp };
+    if (!found || (found.flags & TransferFlags.pending) === 0 || found.code !== transferCodes.usage)
+      return undefined;
+    return {
+      holdId,
+      debitAccountId: found.debit_account_id,
+      amountMicros: found.amount,
+      timeoutSeconds: found.timeout,
+      timestamp: found.timestamp,
+    };
   }
 
   private async availableOf(hold: Hold): Promise<bigint> {
@@ -302,30 +443,68 @@ export class Credits {
     return this.resolve(holdId, 0n, userId, 'release');
   }
 
-  private async resolve(holdId: bigint, amountMicros: bigint, userId: string | undefined, action: 'settle' | 'release'): Promise<ResolveResult> {
+  private async resolve(
+    holdId: bigint,
+    amountMicros: bigint,
+    userId: string | undefined,
+    action: 'settle' | 'release',
+  ): Promise<ResolveResult> {
     // Without the user's id, the hold is read first to learn its account: two round trips.
     const known = userId === undefined ? await this.findHold(holdId) : undefined;
     if (userId === undefined && !known) return { kind: 'not_found' };
-    const debitAccountId = userId === undefined ? (known?.debitAccountId ?? 0n) : accountIdForUser(userId);
-    const resolution = action === 'settle'
-      ? this.resolution(settleTransferId(holdId), holdId, debitAccountId, amountMicros, TransferFlags.post_pending_transfer)
-      : this.resolution(releaseTransferId(holdId), holdId, debitAccountId, 0n, TransferFlags.void_pending_transfer);
+    const debitAccountId =
+      userId === undefined ? (known?.debitAccountId ?? 0n) : accountIdForUser(userId);
+    const resolution =
+      action === 'settle'
+        ? this.resolution(
+            settleTransferId(holdId),
+            holdId,
+            debitAccountId,
+            amountMicros,
+            TransferFlags.post_pending_transfer,
+          )
+        : this.resolution(
+            releaseTransferId(holdId),
+            holdId,
+            debitAccountId,
+            0n,
+            TransferFlags.void_pending_transfer,
+          );
     const [[result], [pending], [account]] = await executeLedgerOperations(this.ledger, [
       { operation: 'create_transfers', transfers: [resolution] },
       { operation: 'lookup_transfers', ids: [holdId] },
       { operation: 'lookup_accounts', ids: [debitAccountId] },
     ] as const);
-    const hold = pending && pending.debit_account_id === debitAccountId && pending.code === transferCodes.usage && (pending.flags & TransferFlags.pending) !== 0
-      ? { holdId, debitAccountId, amountMicros: pending.amount, timeoutSeconds: pending.timeout, timestamp: pending.timestamp }
-      : undefined;
+    const hold =
+      pending &&
+      pending.debit_account_id === debitAccountId &&
+      pending.code === transferCodes.usage &&
+      (pending.flags & TransferFlags.pending) !== 0
+        ? {
+            holdId,
+            debitAccountId,
+            amountMicros: pending.amount,
+            timeoutSeconds: pending.timeout,
+            timestamp: pending.timestamp,
+          }
+        : undefined;
     if (!hold) return { kind: 'not_found' };
-    const availableMicros = account ? account.credits_posted - account.debits_posted - account.debits_pending : 0n;
+    const availableMicros = account
+      ? account.credits_posted - account.debits_posted - account.debits_pending
+      : 0n;
     switch (result.status) {
       case CreateTransferStatus.created:
       case CreateTransferStatus.exists: {
         const replayed = result.status === CreateTransferStatus.exists;
-        if (action === 'release') return { kind: 'released', releasedMicros: hold.amountMicros, replayed, availableMicros };
-        return { kind: 'settled', chargedMicros: amountMicros, releasedMicros: hold.amountMicros - amountMicros, replayed, availableMicros };
+        if (action === 'release')
+          return { kind: 'released', releasedMicros: hold.amountMicros, replayed, availableMicros };
+        return {
+          kind: 'settled',
+          chargedMicros: amountMicros,
+          releasedMicros: hold.amountMicros - amountMicros,
+          replayed,
+          availableMicros,
+        };
       }
       case CreateTransferStatus.exceeds_pending_transfer_amount:
         return { kind: 'exceeds_hold', heldMicros: hold.amountMicros };
@@ -336,32 +515,61 @@ export class Credits {
     }
   }
 
-  private resolution(id: bigint, holdId: bigint, debitAccountId: bigint, amount: bigint, flags: TransferFlags): Transfer {
+  private resolution(
+    id: bigint,
+    holdId: bigint,
+    debitAccountId: bigint,
+    amount: bigint,
+    flags: TransferFlags,
+  ): Transfer {
     // Set fields must match the pending transfer's (TigerBeetle checks them): only a usage hold of
     // this user on this ledger can be resolved; the zero credit account inherits the pending one's.
-    return { ...transferDefaults, id, pending_id: holdId, debit_account_id: debitAccountId, credit_account_id: 0n, amount, ledger: this.ledgerId, code: transferCodes.usage, flags };
+    return {
+      ...transferDefaults,
+      id,
+      pending_id: holdId,
+      debit_account_id: debitAccountId,
+      credit_account_id: 0n,
+      amount,
+      ledger: this.ledgerId,
+      code: transferCodes.usage,
+      flags,
+    };
   }
 
   /**
    * Why a settle or release was refused. A refusal binds the id (TigerBeetle 0.17), so a retry sees
    * `id_already_failed`; the hold's other resolution then tells which way it went.
    */
-  private async resolutionRefused(hold: Hold, status: CreateTransferStatus): Promise<ResolveResult> {
+  private async resolutionRefused(
+    hold: Hold,
+    status: CreateTransferStatus,
+  ): Promise<ResolveResult> {
     switch (status) {
       case CreateTransferStatus.pending_transfer_already_posted:
         return { kind: 'already_settled' };
       case CreateTransferStatus.pending_transfer_already_voided:
         return { kind: 'already_released' };
       case CreateTransferStatus.pending_transfer_expired:
-        return { kind: 'expired', releasedMicros: hold.amountMicros, availableMicros: await this.availableOf(hold) };
+        return {
+          kind: 'expired',
+          releasedMicros: hold.amountMicros,
+          availableMicros: await this.availableOf(hold),
+        };
       case CreateTransferStatus.id_already_failed: {
-        const [settled, released] = await this.ledger.lookupTransfers([settleTransferId(hold.holdId), releaseTransferId(hold.holdId)]).then((found) => [
-          found.some((transfer) => transfer.id === settleTransferId(hold.holdId)),
-          found.some((transfer) => transfer.id === releaseTransferId(hold.holdId)),
-        ]);
+        const [settled, released] = await this.ledger
+          .lookupTransfers([settleTransferId(hold.holdId), releaseTransferId(hold.holdId)])
+          .then((found) => [
+            found.some((transfer) => transfer.id === settleTransferId(hold.holdId)),
+            found.some((transfer) => transfer.id === releaseTransferId(hold.holdId)),
+          ]);
         if (settled) return { kind: 'already_settled' };
         if (released) return { kind: 'already_released' };
-        return { kind: 'expired', releasedMicros: hold.amountMicros, availableMicros: await this.availableOf(hold) };
+        return {
+          kind: 'expired',
+          releasedMicros: hold.amountMicros,
+          availableMicros: await this.availableOf(hold),
+        };
       }
       default:
         throw new LedgerInvariantError(`resolve hold: ${CreateTransferStatus[status] ?? status}`);
@@ -369,7 +577,11 @@ export class Credits {
   }
 
   /** Newest first; `beforeTimestamp` pages backwards (exclusive). */
-  async history(userId: string, limit: number, beforeTimestamp?: bigint): Promise<HistoryEntry[] | undefined> {
+  async history(
+    userId: string,
+    limit: number,
+    beforeTimestamp?: bigint,
+  ): Promise<HistoryEntry[] | undefined> {
     const user = accountIdForUser(userId);
     const [found] = await this.ledger.lookupAccounts([user]);
     if (!found) return undefined;
@@ -392,10 +604,17 @@ export class Credits {
 
 function historyEntry(user: bigint, transfer: Transfer): HistoryEntry {
   const direction = transfer.credit_account_id === user ? 'credit' : 'debit';
-  const base = { transferId: transfer.id, direction, amountMicros: transfer.amount, timestamp: transfer.timestamp } as const;
+  const base = {
+    transferId: transfer.id,
+    direction,
+    amountMicros: transfer.amount,
+    timestamp: transfer.timestamp,
+  } as const;
   if (transfer.flags & TransferFlags.pending) return { ...base, kind: 'hold', pending: true };
-  if (transfer.flags & TransferFlags.post_pending_transfer) return { ...base, kind: 'settle', pending: false, holdId: transfer.pending_id };
-  if (transfer.flags & TransferFlags.void_pending_transfer) return { ...base, kind: 'release', pending: false, holdId: transfer.pending_id };
+  if (transfer.flags & TransferFlags.post_pending_transfer)
+    return { ...base, kind: 'settle', pending: false, holdId: transfer.pending_id };
+  if (transfer.flags & TransferFlags.void_pending_transfer)
+    return { ...base, kind: 'release', pending: false, holdId: transfer.pending_id };
   const kind = transfer.code === transferCodes.topUp ? 'top_up' : 'adjustment';
   return { ...base, kind, pending: false };
 }

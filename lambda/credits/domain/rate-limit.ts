@@ -1,5 +1,11 @@
 import type { Account, Transfer } from 'tigerbeetle-node';
-import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags } from 'tigerbeetle-node/dist/bindings';
+import {
+  AccountFilterFlags,
+  AccountFlags,
+  CreateAccountStatus,
+  CreateTransferStatus,
+  TransferFlags,
+} from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import { LedgerInvariantError } from './credits';
@@ -25,14 +31,43 @@ export type RateVerdict =
 
 function account(id: bigint, ledger: number, code: number, flags: number): Account {
   return {
-    id, ledger, code, flags,
-    debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-    user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, timestamp: 0n,
+    id,
+    ledger,
+    code,
+    flags,
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    reserved: 0,
+    timestamp: 0n,
   };
 }
 
-function transfer(fields: Pick<Transfer, 'id' | 'debit_account_id' | 'credit_account_id' | 'amount' | 'ledger' | 'code' | 'flags' | 'timeout'>): Transfer {
-  return { pending_id: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timestamp: 0n, ...fields };
+function transfer(
+  fields: Pick<
+    Transfer,
+    | 'id'
+    | 'debit_account_id'
+    | 'credit_account_id'
+    | 'amount'
+    | 'ledger'
+    | 'code'
+    | 'flags'
+    | 'timeout'
+  >,
+): Transfer {
+  return {
+    pending_id: 0n,
+    user_data_128: 0n,
+    user_data_64: 0n,
+    user_data_32: 0,
+    timestamp: 0n,
+    ...fields,
+  };
 }
 
 /** Subjects whose account this instance has seen opened: their requests skip `create_accounts`. Bounded. */
@@ -69,13 +104,22 @@ export class RateLimiter {
    * the same batch as the unit, ahead of it, so no request can ever see the account opened but not
    * yet funded (the funding is idempotent: `exists` for every request after the first).
    */
-  plan(subject: string, limit: number, options: { unitId?: bigint; linkUnit?: boolean } = {}): RateUnitPlan {
+  plan(
+    subject: string,
+    limit: number,
+    options: { unitId?: bigint; linkUnit?: boolean } = {},
+  ): RateUnitPlan {
     const accountId = this.subjectAccountId(subject, limit);
     const accounts = this.openedSubjects.has(accountId)
       ? []
       : [
           account(this.sourceId, this.ledgerId, accountCodes.source, AccountFlags.none),
-          account(accountId, this.ledgerId, accountCodes.subject, AccountFlags.debits_must_not_exceed_credits),
+          account(
+            accountId,
+            this.ledgerId,
+            accountCodes.subject,
+            AccountFlags.debits_must_not_exceed_credits,
+          ),
         ];
     const funding = transfer({
       id: deriveId('rate', 'fund', accountId.toString()),
@@ -87,36 +131,70 @@ export class RateLimiter {
       flags: TransferFlags.none,
       timeout: 0,
     });
-    const unit = this.consumption(accountId, options.unitId ?? this.newTransferId(), options.linkUnit === true);
+    const unit = this.consumption(
+      accountId,
+      options.unitId ?? this.newTransferId(),
+      options.linkUnit === true,
+    );
     return { accountId, limit, accounts, transfers: [funding, unit] };
   }
 
   /** Checks the funding's and the accounts' results; remembers the subject as opened. */
-  checkOpened(plan: RateUnitPlan, accountResults: readonly { status: CreateAccountStatus }[], fundingStatus: CreateTransferStatus): void {
+  checkOpened(
+    plan: RateUnitPlan,
+    accountResults: readonly { status: CreateAccountStatus }[],
+    fundingStatus: CreateTransferStatus,
+  ): void {
     for (const { status } of accountResults) {
       if (status !== CreateAccountStatus.created && status !== CreateAccountStatus.exists) {
         throw new LedgerInvariantError(`rate account: ${CreateAccountStatus[status] ?? status}`);
       }
     }
-    if (fundingStatus !== CreateTransferStatus.created && fundingStatus !== CreateTransferStatus.exists) {
+    if (
+      fundingStatus !== CreateTransferStatus.created &&
+      fundingStatus !== CreateTransferStatus.exists
+    ) {
       // A subject this instance thought open but whose account is gone cannot happen; forget it and fail loudly.
       this.openedSubjects.delete(plan.accountId);
-      throw new LedgerInvariantError(`rate funding: ${CreateTransferStatus[fundingStatus] ?? fundingStatus}`);
+      throw new LedgerInvariantError(
+        `rate funding: ${CreateTransferStatus[fundingStatus] ?? fundingStatus}`,
+      );
     }
     if (this.openedSubjects.size >= openedSubjectsMax) this.openedSubjects.clear();
     this.openedSubjects.add(plan.accountId);
   }
 
   /** The verdict for a unit that was created or refused, from the subject's account read after it. */
-  async verdict(plan: RateUnitPlan, unit: { status: CreateTransferStatus; timestamp: bigint }, found: Account | undefined): Promise<RateVerdict> {
-    if (unit.status === CreateTransferStatus.created || unit.status === CreateTransferStatus.exists) {
-      const remaining = found ? Number(found.credits_posted - found.debits_pending - found.debits_posted) : 0;
-      return { allowed: true, limit: plan.limit, remaining: Math.max(remaining, 0), resetSeconds: rateWindowSeconds };
+  async verdict(
+    plan: RateUnitPlan,
+    unit: { status: CreateTransferStatus; timestamp: bigint },
+    found: Account | undefined,
+  ): Promise<RateVerdict> {
+    if (
+      unit.status === CreateTransferStatus.created ||
+      unit.status === CreateTransferStatus.exists
+    ) {
+      const remaining = found
+        ? Number(found.credits_posted - found.debits_pending - found.debits_posted)
+        : 0;
+      return {
+        allowed: true,
+        limit: plan.limit,
+        remaining: Math.max(remaining, 0),
+        resetSeconds: rateWindowSeconds,
+      };
     }
     if (unit.status === CreateTransferStatus.exceeds_credits) {
-      return { allowed: false, limit: plan.limit, remaining: 0, retryAfterSeconds: await this.secondsUntilUnitReturns(plan.accountId, unit.timestamp) };
+      return {
+        allowed: false,
+        limit: plan.limit,
+        remaining: 0,
+        retryAfterSeconds: await this.secondsUntilUnitReturns(plan.accountId, unit.timestamp),
+      };
     }
-    throw new LedgerInvariantError(`rate limit: ${CreateTransferStatus[unit.status] ?? unit.status}`);
+    throw new LedgerInvariantError(
+      `rate limit: ${CreateTransferStatus[unit.status] ?? unit.status}`,
+    );
   }
 
   /** A request on a route that holds nothing: one ledger round trip. */
@@ -145,7 +223,10 @@ export class RateLimiter {
   }
 
   /** The oldest unit used within the window returns first: when it expires, one request may pass. */
-  private async secondsUntilUnitReturns(accountId: bigint, nowNanoseconds: bigint): Promise<number> {
+  private async secondsUntilUnitReturns(
+    accountId: bigint,
+    nowNanoseconds: bigint,
+  ): Promise<number> {
     const windowNanoseconds = BigInt(rateWindowSeconds) * nanosecondsPerSecond;
     const [oldest] = await this.ledger.getAccountTransfers({
       account_id: accountId,
@@ -153,14 +234,17 @@ export class RateLimiter {
       user_data_64: 0n,
       user_data_32: 0,
       code: transferCodes.consume,
-      timestamp_min: nowNanoseconds > windowNanoseconds ? nowNanoseconds - windowNanoseconds + 1n : 1n,
+      timestamp_min:
+        nowNanoseconds > windowNanoseconds ? nowNanoseconds - windowNanoseconds + 1n : 1n,
       timestamp_max: 0n,
       limit: 1,
       flags: AccountFilterFlags.debits,
     });
     if (!oldest) return 1;
     const returnsAt = oldest.timestamp + windowNanoseconds;
-    const seconds = Number((returnsAt - nowNanoseconds + nanosecondsPerSecond - 1n) / nanosecondsPerSecond);
+    const seconds = Number(
+      (returnsAt - nowNanoseconds + nanosecondsPerSecond - 1n) / nanosecondsPerSecond,
+    );
     return Math.min(Math.max(seconds, 1), rateWindowSeconds);
   }
 }

@@ -36,7 +36,10 @@ export function credentialsFromSecretString(secretString: string): ProviderCrede
     throw new Error('the provider secret is not JSON');
   }
   const parsed = secretSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`the provider secret is invalid: ${parsed.error.issues.map((issue) => issue.path.join('.')).join(', ')}`);
+  if (!parsed.success)
+    throw new Error(
+      `the provider secret is invalid: ${parsed.error.issues.map((issue) => issue.path.join('.')).join(', ')}`,
+    );
   return credentialsFrom({
     geminiApiKey: parsed.data.gemini_api_key,
     geminiBaseUrl: parsed.data.gemini_base_url,
@@ -55,10 +58,22 @@ export function credentialsFromEnvironment(environment: NodeJS.ProcessEnv): Prov
   });
 }
 
-function credentialsFrom(input: { geminiApiKey?: string; geminiBaseUrl?: string; openaiBaseUrl?: string; openaiApiKey?: string }): ProviderCredentials {
+function credentialsFrom(input: {
+  geminiApiKey?: string;
+  geminiBaseUrl?: string;
+  openaiBaseUrl?: string;
+  openaiApiKey?: string;
+}): ProviderCredentials {
   return {
-    gemini: input.geminiApiKey ? { apiKey: input.geminiApiKey, baseUrl: withoutTrailingSlash(input.geminiBaseUrl ?? geminiBaseUrlDefault) } : undefined,
+    gemini: input.geminiApiKey
+      ? {
+          apiKey: input.geminiApiKey,
+          baseUrl: withoutTrailingSlash(input.geminiBaseUrl ?? geminiBaseUrlDefault),
+        }
+      : undefined,
     openaiCompatible:
-      input.openaiBaseUrl && input.openaiApiKey ? { apiKey: input.openaiApiKey, baseUrl: withoutTrailingSlash(input.openaiBaseUrl) } : undefined,
+      input.openaiBaseUrl && input.openaiApiKey
+        ? { apiKey: input.openaiApiKey, baseUrl: withoutTrailingSlash(input.openaiBaseUrl) }
+        : undefined,
   };
 }

@@ -1,4 +1,10 @@
-import type { ChatProvider, ProviderCall, ProviderRequest, ProviderResponse, StreamDelta } from './types';
+import type {
+  ChatProvider,
+  ProviderCall,
+  ProviderRequest,
+  ProviderResponse,
+  StreamDelta,
+} from './types';
 import { ProviderError } from './types';
 
 /**
@@ -17,12 +23,20 @@ export interface EchoOptions {
 }
 
 function answer(request: ProviderRequest): ProviderResponse {
-  const lastUser = [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+  const lastUser =
+    [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
   const full = `echo: ${lastUser}`;
   const characterBudget = request.maxOutputTokens * 4;
   const text = full.slice(0, characterBudget);
-  const promptTokens = request.messages.reduce((sum, message) => sum + estimateTokens(message.content) + 4, 0);
-  return { text, finishReason: text.length < full.length ? 'length' : 'stop', usage: { promptTokens, completionTokens: estimateTokens(text) } };
+  const promptTokens = request.messages.reduce(
+    (sum, message) => sum + estimateTokens(message.content) + 4,
+    0,
+  );
+  return {
+    text,
+    finishReason: text.length < full.length ? 'length' : 'stop',
+    usage: { promptTokens, completionTokens: estimateTokens(text) },
+  };
 }
 
 /** Each word with the whitespace before it: joined, the words give back the text exactly. */

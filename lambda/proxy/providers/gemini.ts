@@ -34,17 +34,36 @@ interface GeminiContent {
 }
 
 interface GeminiResponse {
-  candidates?: { content?: { parts?: { text?: string; thought?: boolean }[] }; finishReason?: string }[];
+  candidates?: {
+    content?: { parts?: { text?: string; thought?: boolean }[] };
+    finishReason?: string;
+  }[];
   promptFeedback?: { blockReason?: string };
-  usageMetadata?: { promptTokenCount?: number; candidatesTokenCount?: number; thoughtsTokenCount?: number };
+  usageMetadata?: {
+    promptTokenCount?: number;
+    candidatesTokenCount?: number;
+    thoughtsTokenCount?: number;
+  };
   error?: { message?: string; status?: string };
 }
 
-const contentFilterReasons = new Set(['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY']);
+const contentFilterReasons = new Set([
+  'SAFETY',
+  'RECITATION',
+  'BLOCKLIST',
+  'PROHIBITED_CONTENT',
+  'SPII',
+  'IMAGE_SAFETY',
+]);
 
 /** Consecutive turns of one role are merged: Gemini wants the roles to alternate. */
-export function toGeminiContents(messages: readonly ChatMessage[]): { contents: GeminiContent[]; systemInstruction?: { parts: { text: string }[] } } {
-  const system = messages.filter((message) => message.role === 'system').map((message) => message.content);
+export function toGeminiContents(messages: readonly ChatMessage[]): {
+  contents: GeminiContent[];
+  systemInstruction?: { parts: { text: string }[] };
+} {
+  const system = messages
+    .filter((message) => message.role === 'system')
+    .map((message) => message.content);
   const contents: GeminiContent[] = [];
   for (const message of messages) {
     if (message.role === 'system') continue;
@@ -53,7 +72,10 @@ export function toGeminiContents(messages: readonly ChatMessage[]): { contents: 
     if (last && last.role === role) last.parts.push({ text: message.content });
     else contents.push({ role, parts: [{ text: message.content }] });
   }
-  return { contents, systemInstruction: system.length > 0 ? { parts: [{ text: system.join('\n\n') }] } : undefined };
+  return {
+    contents,
+    systemInstruction: system.length > 0 ? { parts: [{ text: system.join('\n\n') }] } : undefined,
+  };
 }
 
 function usageOf(body: GeminiResponse): TokenUsage | undefined {
@@ -61,7 +83,9 @@ function usageOf(body: GeminiResponse): TokenUsage | undefined {
   if (!metadata) return undefined;
   return {
     promptTokens: tokenCount(metadata.promptTokenCount ?? 0, 'gemini', 'promptTokenCount'),
-    completionTokens: tokenCount(metadata.candidatesTokenCount ?? 0, 'gemini', 'candidatesTokenCount') + tokenCount(metadata.thoughtsTokenCount ?? 0, 'gemini', 'thoughtsTokenCount'),
+    completionTokens:
+      tokenCount(metadata.candidatesTokenCount ?? 0, 'gemini', 'candidatesTokenCount') +
+      tokenCount(metadata.thoughtsTokenCount ?? 0, 'gemini', 'thoughtsTokenCount'),
   };
 }
 
@@ -74,16 +98,35 @@ function finishReasonOf(reason: string | undefined): FinishReason {
 function responseOf(body: GeminiResponse): ProviderResponse {
   const usage = usageOf(body);
   if (body.promptFeedback?.blockReason) {
-    throw new ProviderError('blocked', `the prompt was blocked by the provider's safety filter (${sanitizeProviderMessage(body.promptFeedback.blockReason)})`, false, usage);
+    throw new ProviderError(
+      'blocked',
+      `the prompt was blocked by the provider's safety filter (${sanitizeProviderMessage(body.promptFeedback.blockReason)})`,
+      false,
+      usage,
+    );
   }
   const candidate = body.candidates?.[0];
-  if (!candidate) throw new ProviderError('bad_gateway', 'gemini returned no candidate', false, usage);
-  const text = (candidate.content?.parts ?? []).filter((part) => !part.thought).map((part) => part.text ?? '').join('');
+  if (!candidate)
+    throw new ProviderError('bad_gateway', 'gemini returned no candidate', false, usage);
+  const text = (candidate.content?.parts ?? [])
+    .filter((part) => !part.thought)
+    .map((part) => part.text ?? '')
+    .join('');
   const finishReason = finishReasonOf(candidate.finishReason);
   if (finishReason === 'content_filter' && text === '') {
-    throw new ProviderError('blocked', `the response was blocked by the provider's safety filter (${sanitizeProviderMessage(candidate.finishReason)})`, false, usage);
+    throw new ProviderError(
+      'blocked',
+      `the response was blocked by the provider's safety filter (${sanitizeProviderMessage(candidate.finishReason)})`,
+      false,
+      usage,
+    );
   }
-  if (!usage) throw new ProviderError('bad_gateway', 'gemini returned no usage metadata; the request cannot be billed', false);
+  if (!usage)
+    throw new ProviderError(
+      'bad_gateway',
+      'gemini returned no usage metadata; the request cannot be billed',
+      false,
+    );
   return { text, finishReason, usage };
 }
 
@@ -103,9 +146,17 @@ function requestBody(request: ProviderRequest) {
 }
 
 async function errorFromResponse(response: Response, call: ProviderCall): Promise<ProviderError> {
-  const parsed = (await readProviderJson(response, providerName, call.responseBytesMax)) as GeminiResponse;
+  const parsed = (await readProviderJson(
+    response,
+    providerName,
+    call.responseBytesMax,
+  )) as GeminiResponse;
   const { kind, retryable } = errorKindForStatus(response.status);
-  return new ProviderError(kind, `gemini answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`, retryable);
+  return new ProviderError(
+    kind,
+    `gemini answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`,
+    retryable,
+  );
 }
 
 function parseChunk(data: string): GeminiResponse {
@@ -117,24 +168,50 @@ function parseChunk(data: string): GeminiResponse {
 }
 
 /** The deltas of one stream chunk; a block (of the prompt, or of the answer mid-stream) ends the stream with an error. */
-function* chunkDeltas(chunk: GeminiResponse, usage: TokenUsage | undefined): Generator<StreamDelta> {
-  if (chunk.error) throw new ProviderError('unavailable', `gemini failed mid-stream: ${sanitizeProviderMessage(chunk.error.message)}`, false, usage);
+function* chunkDeltas(
+  chunk: GeminiResponse,
+  usage: TokenUsage | undefined,
+): Generator<StreamDelta> {
+  if (chunk.error)
+    throw new ProviderError(
+      'unavailable',
+      `gemini failed mid-stream: ${sanitizeProviderMessage(chunk.error.message)}`,
+      false,
+      usage,
+    );
   if (chunk.promptFeedback?.blockReason) {
-    throw new ProviderError('blocked', `the prompt was blocked by the provider's safety filter (${sanitizeProviderMessage(chunk.promptFeedback.blockReason)})`, false, usage);
+    throw new ProviderError(
+      'blocked',
+      `the prompt was blocked by the provider's safety filter (${sanitizeProviderMessage(chunk.promptFeedback.blockReason)})`,
+      false,
+      usage,
+    );
   }
   const candidate = chunk.candidates?.[0];
   if (!candidate) return;
-  const text = (candidate.content?.parts ?? []).filter((part) => !part.thought).map((part) => part.text ?? '').join('');
+  const text = (candidate.content?.parts ?? [])
+    .filter((part) => !part.thought)
+    .map((part) => part.text ?? '')
+    .join('');
   if (text !== '') yield { kind: 'text', text };
   if (candidate.finishReason === undefined) return;
   const finishReason = finishReasonOf(candidate.finishReason);
   if (finishReason === 'content_filter') {
-    throw new ProviderError('blocked', `the response was blocked by the provider's safety filter (${sanitizeProviderMessage(candidate.finishReason)})`, false, usage);
+    throw new ProviderError(
+      'blocked',
+      `the response was blocked by the provider's safety filter (${sanitizeProviderMessage(candidate.finishReason)})`,
+      false,
+      usage,
+    );
   }
   yield { kind: 'finish', finishReason };
 }
 
-async function* streamCompletion(url: string, init: RequestInit, call: ProviderCall): AsyncGenerator<StreamDelta> {
+async function* streamCompletion(
+  url: string,
+  init: RequestInit,
+  call: ProviderCall,
+): AsyncGenerator<StreamDelta> {
   const response = await providerFetch(url, init, providerName, call.signal);
   if (!response.ok) throw await errorFromResponse(response, call);
   if (!response.body) throw new ProviderError('bad_gateway', 'gemini sent an empty stream', false);
@@ -154,17 +231,37 @@ async function* streamCompletion(url: string, init: RequestInit, call: ProviderC
     if (error instanceof StreamTooLargeError) throw responseTooLarge(providerName, error.bytesMax);
     throw bodyReadError(error, providerName, call.signal);
   }
-  if (!finished) throw new ProviderError('bad_gateway', 'gemini ended the stream without a finish reason', false, usage);
+  if (!finished)
+    throw new ProviderError(
+      'bad_gateway',
+      'gemini ended the stream without a finish reason',
+      false,
+      usage,
+    );
   // Without usage the proxy settles an estimate of what was streamed (and logs it as one).
   if (usage) yield { kind: 'usage', usage };
 }
 
-export function createGeminiProvider(credentials: () => Promise<ProviderCredentials>): ChatProvider {
-  const connection = async (request: ProviderRequest, method: 'generateContent' | 'streamGenerateContent?alt=sse') => {
+export function createGeminiProvider(
+  credentials: () => Promise<ProviderCredentials>,
+): ChatProvider {
+  const connection = async (
+    request: ProviderRequest,
+    method: 'generateContent' | 'streamGenerateContent?alt=sse',
+  ) => {
     const gemini = (await credentials()).gemini;
-    if (!gemini) throw new ProviderError('not_configured', 'provider not configured: gemini has no API key yet', false);
+    if (!gemini)
+      throw new ProviderError(
+        'not_configured',
+        'provider not configured: gemini has no API key yet',
+        false,
+      );
     const url = `${gemini.baseUrl}/v1beta/models/${encodeURIComponent(request.model)}:${method}`;
-    const init: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': gemini.apiKey }, body: JSON.stringify(requestBody(request)) };
+    const init: RequestInit = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-goog-api-key': gemini.apiKey },
+      body: JSON.stringify(requestBody(request)),
+    };
     return { url, init };
   };
   return {
@@ -175,7 +272,11 @@ export function createGeminiProvider(credentials: () => Promise<ProviderCredenti
       if (!response.ok) throw await errorFromResponse(response, call);
       let parsed: GeminiResponse;
       try {
-        parsed = (await readProviderJson(response, providerName, call.responseBytesMax)) as GeminiResponse;
+        parsed = (await readProviderJson(
+          response,
+          providerName,
+          call.responseBytesMax,
+        )) as GeminiResponse;
       } catch (error) {
         throw bodyReadError(error, providerName, call.signal);
       }

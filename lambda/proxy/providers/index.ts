@@ -9,7 +9,10 @@ export interface ProviderOptions {
 }
 
 /** Every provider by the name the model config uses; credentials are read per call (cached by the caller). */
-export function createProviders(credentials: () => Promise<ProviderCredentials>, options: ProviderOptions = {}): Map<string, ChatProvider> {
+export function createProviders(
+  credentials: () => Promise<ProviderCredentials>,
+  options: ProviderOptions = {},
+): Map<string, ChatProvider> {
   return new Map<string, ChatProvider>([
     ['gemini', createGeminiProvider(credentials)],
     ['openai-compatible', createOpenAiCompatibleProvider(credentials)],

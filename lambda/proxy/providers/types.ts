@@ -102,17 +102,28 @@ export function sanitizeProviderMessage(message: unknown): string {
 }
 
 /** Maps a provider's HTTP status to our error kind. */
-export function errorKindForStatus(status: number): { kind: ProviderErrorKind; retryable: boolean } {
+export function errorKindForStatus(status: number): {
+  kind: ProviderErrorKind;
+  retryable: boolean;
+} {
   if (status === 429 || status >= 500) return { kind: 'unavailable', retryable: true };
   return { kind: 'bad_gateway', retryable: false };
 }
 
 export function responseTooLarge(provider: string, bytesMax: number): ProviderError {
-  return new ProviderError('too_large', `${provider} sent a response over ${bytesMax} bytes; it was cut`, false);
+  return new ProviderError(
+    'too_large',
+    `${provider} sent a response over ${bytesMax} bytes; it was cut`,
+    false,
+  );
 }
 
 /** A body's text, reading at most `bytesMax` bytes (the transfer is cancelled beyond). */
-export async function readBoundedText(response: Response, provider: string, bytesMax: number): Promise<string> {
+export async function readBoundedText(
+  response: Response,
+  provider: string,
+  bytesMax: number,
+): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > bytesMax) {
     await response.body?.cancel().catch(() => undefined);
@@ -137,28 +148,47 @@ export async function readBoundedText(response: Response, provider: string, byte
 }
 
 /** Reads a JSON body, at most `bytesMax` bytes; a body that is not JSON is a 502 from the provider, never a crash. */
-export async function readProviderJson(response: Response, provider: string, bytesMax: number): Promise<unknown> {
+export async function readProviderJson(
+  response: Response,
+  provider: string,
+  bytesMax: number,
+): Promise<unknown> {
   const text = await readBoundedText(response, provider, bytesMax);
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new ProviderError('bad_gateway', `${provider} returned a response that is not JSON (HTTP ${response.status})`, response.status >= 500);
+    throw new ProviderError(
+      'bad_gateway',
+      `${provider} returned a response that is not JSON (HTTP ${response.status})`,
+      response.status >= 500,
+    );
   }
 }
 
 /** A failure while reading a response body (after the headers came): an abort is a timeout, anything else a cut connection. */
-export function bodyReadError(error: unknown, provider: string, signal: AbortSignal): ProviderError {
+export function bodyReadError(
+  error: unknown,
+  provider: string,
+  signal: AbortSignal,
+): ProviderError {
   if (error instanceof ProviderError) return error;
-  if (signal.aborted) return new ProviderError('timeout', `${provider} did not finish in time`, false);
+  if (signal.aborted)
+    return new ProviderError('timeout', `${provider} did not finish in time`, false);
   return new ProviderError('bad_gateway', `${provider} cut the connection mid-response`, false);
 }
 
 /** fetch, with network failures and aborts as ProviderErrors. */
-export async function providerFetch(url: string, init: RequestInit, provider: string, signal: AbortSignal): Promise<Response> {
+export async function providerFetch(
+  url: string,
+  init: RequestInit,
+  provider: string,
+  signal: AbortSignal,
+): Promise<Response> {
   try {
     return await fetch(url, { ...init, signal });
   } catch (error) {
-    if (signal.aborted) throw new ProviderError('timeout', `${provider} did not answer in time`, false);
+    if (signal.aborted)
+      throw new ProviderError('timeout', `${provider} did not answer in time`, false);
     const name = (error as { cause?: { code?: string } })?.cause?.code ?? 'network error';
     throw new ProviderError('unavailable', `${provider} could not be reached (${name})`, true);
   }
@@ -167,5 +197,9 @@ export async function providerFetch(url: string, init: RequestInit, provider: st
 /** A token count a provider reported, checked: a non-negative safe integer, or a 502 (never a crash, never a wrong bill). */
 export function tokenCount(value: unknown, provider: string, field: string): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new ProviderError('bad_gateway', `${provider} reported an invalid ${field}; the request cannot be billed`, false);
+  throw new ProviderError(
+    'bad_gateway',
+    `${provider} reported an invalid ${field}; the request cannot be billed`,
+    false,
+  );
 }

@@ -4,7 +4,10 @@ import { containers } from './shared';
 
 /** Asset hashes change with every code change and say nothing to an auditor. */
 function withoutAssetHash(image: unknown): unknown {
-  const text = typeof image === 'object' && image !== null && 'Fn::Sub' in image ? String((image as Record<string, unknown>)['Fn::Sub']) : image;
+  const text =
+    typeof image === 'object' && image !== null && 'Fn::Sub' in image
+      ? String((image as Record<string, unknown>)['Fn::Sub'])
+      : image;
   return typeof text === 'string' ? text.replace(/[0-9a-f]{64}/g, '<asset hash>') : text;
 }
 
@@ -15,7 +18,10 @@ function pinnedImages({ templates }: AuditTemplates) {
   for (const { task, container } of all) {
     const image = withoutAssetHash(container.Image);
     // Images are built from pinned Dockerfiles and pushed to the account's CDK asset repository in ECR.
-    findings.expect(typeof image === 'string' && /\.dkr\.ecr\./.test(image) && !image.endsWith(':latest'), `${task.logicalId} pulls ${String(image)}, not a pinned image from ECR`);
+    findings.expect(
+      typeof image === 'string' && /\.dkr\.ecr\./.test(image) && !image.endsWith(':latest'),
+      `${task.logicalId} pulls ${String(image)}, not a pinned image from ECR`,
+    );
     findings.cite(task, { container: container.Name, Image: image });
   }
   return findings.result();
@@ -24,15 +30,22 @@ function pinnedImages({ templates }: AuditTemplates) {
 function hardenedContainers({ templates }: AuditTemplates) {
   const findings = new Findings();
   for (const { task, container } of containers(templates)) {
-    const capabilities = (container.LinuxParameters as { Capabilities?: { Drop?: string[]; Add?: string[] } } | undefined)?.Capabilities;
+    const capabilities = (
+      container.LinuxParameters as
+        { Capabilities?: { Drop?: string[]; Add?: string[] } } | undefined
+    )?.Capabilities;
     const ok =
       typeof container.User === 'string' &&
       !/^0(:|$)|^root/.test(container.User) &&
       container.ReadonlyRootFilesystem === true &&
       container.Privileged !== true &&
       capabilities?.Drop?.includes('ALL') === true &&
-      (container.DockerSecurityOptions as string[] | undefined)?.includes('no-new-privileges') === true;
-    findings.expect(ok, `${task.logicalId}/${String(container.Name)} is not non-root, read-only, capability-free and no-new-privileges`);
+      (container.DockerSecurityOptions as string[] | undefined)?.includes('no-new-privileges') ===
+        true;
+    findings.expect(
+      ok,
+      `${task.logicalId}/${String(container.Name)} is not non-root, read-only, capability-free and no-new-privileges`,
+    );
     findings.cite(task, {
       container: container.Name,
       User: container.User,

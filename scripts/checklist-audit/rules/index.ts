@@ -26,9 +26,18 @@ export const evidenceRules: EvidenceRules = {
  * Items that do not apply, with the reason when the checklist gives none; matched on the item's
  * name. The checklist's own reason wins.
  */
-export const notApplicableReasons: readonly { readonly match: RegExp; readonly reason: string }[] = [
-  { match: /upload/i, reason: 'the API takes JSON chat requests only; no route accepts or stores files (the public routes are /v1/*, /health and /ready)' },
-  { match: /zero-knowledge/i, reason: 'the system has no zero-knowledge proof endpoints; it proxies chat completions and bills them' },
-  { match: /JWT/i, reason: 'the API authenticates with API keys, not user sessions' },
-  { match: /Redis|PostgreSQL/i, reason: 'neither is used; the TigerBeetle ledger replaces them' },
-];
+export const notApplicableReasons: readonly { readonly match: RegExp; readonly reason: string }[] =
+  [
+    {
+      match: /upload/i,
+      reason:
+        'the API takes JSON chat requests only; no route accepts or stores files (the public routes are /v1/*, /health and /ready)',
+    },
+    {
+      match: /zero-knowledge/i,
+      reason:
+        'the system has no zero-knowledge proof endpoints; it proxies chat completions and bills them',
+    },
+    { match: /JWT/i, reason: 'the API authenticates with API keys, not user sessions' },
+    { match: /Redis|PostgreSQL/i, reason: 'neither is used; the TigerBeetle ledger replaces them' },
+  ];

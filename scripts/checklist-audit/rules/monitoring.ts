@@ -1,6 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { environmentOf, Findings, findResources, prop, type AuditTemplates, type FoundResource } from '../templates';
+import {
+  environmentOf,
+  Findings,
+  findResources,
+  prop,
+  type AuditTemplates,
+  type FoundResource,
+} from '../templates';
 import type { EvidenceRules } from './rule';
 import { serviceFunctions } from './shared';
 
@@ -18,12 +25,27 @@ function healthChecks({ templates }: AuditTemplates) {
     if (isStreamingEndpointGroup(group)) {
       // The execute-api endpoint's ENIs: a health check cannot name the API (no Host header), so the endpoint answers 403.
       const codes = String(prop(group, 'Matcher.HttpCode'));
-      findings.expect(prop(group, 'HealthCheckProtocol') === 'HTTPS' && codes.split(',').includes('403'), `${group.logicalId} does not check the endpoint over HTTPS`);
-      findings.cite(group, { HealthCheckProtocol: prop(group, 'HealthCheckProtocol'), HealthCheckPath: path, Matcher: codes, TargetType: prop(group, 'TargetType') });
+      findings.expect(
+        prop(group, 'HealthCheckProtocol') === 'HTTPS' && codes.split(',').includes('403'),
+        `${group.logicalId} does not check the endpoint over HTTPS`,
+      );
+      findings.cite(group, {
+        HealthCheckProtocol: prop(group, 'HealthCheckProtocol'),
+        HealthCheckPath: path,
+        Matcher: codes,
+        TargetType: prop(group, 'TargetType'),
+      });
       continue;
     }
-    findings.expect(typeof path === 'string' && /\/(health|ready)$/.test(path), `${group.logicalId} has no health or readiness check`);
-    findings.cite(group, { HealthCheckPath: path, HealthCheckIntervalSeconds: prop(group, 'HealthCheckIntervalSeconds'), TargetType: prop(group, 'TargetType') });
+    findings.expect(
+      typeof path === 'string' && /\/(health|ready)$/.test(path),
+      `${group.logicalId} has no health or readiness check`,
+    );
+    findings.cite(group, {
+      HealthCheckPath: path,
+      HealthCheckIntervalSeconds: prop(group, 'HealthCheckIntervalSeconds'),
+      TargetType: prop(group, 'TargetType'),
+    });
   }
   return findings.result();
 }
@@ -31,8 +53,12 @@ function healthChecks({ templates }: AuditTemplates) {
 /** Namespaces of the metrics an alarm reads (a single metric or a metric math expression). */
 function alarmNamespaces(alarm: FoundResource): string[] {
   const single = prop(alarm, 'Namespace');
-  const math = ((prop(alarm, 'Metrics') ?? []) as { MetricStat?: { Metric?: { Namespace?: string } } }[]).map((metric) => metric.MetricStat?.Metric?.Namespace);
-  return [single, ...math].filter((namespace): namespace is string => typeof namespace === 'string');
+  const math = (
+    (prop(alarm, 'Metrics') ?? []) as { MetricStat?: { Metric?: { Namespace?: string } } }[]
+  ).map((metric) => metric.MetricStat?.Metric?.Namespace);
+  return [single, ...math].filter(
+    (namespace): namespace is string => typeof namespace === 'string',
+  );
 }
 
 const awsNamespace = /^(AWS\/|ECS\/ContainerInsights)/;
@@ -41,14 +67,21 @@ function applicationMetrics({ templates }: AuditTemplates) {
   const findings = new Findings();
   let consumers = 0;
   for (const filter of findResources(templates, 'AWS::Logs::MetricFilter')) {
-    const transformation = prop(filter, 'MetricTransformations.0') as { MetricNamespace?: string; MetricName?: string } | undefined;
-    findings.cite(filter, { MetricNamespace: transformation?.MetricNamespace, MetricName: transformation?.MetricName });
+    const transformation = prop(filter, 'MetricTransformations.0') as
+      { MetricNamespace?: string; MetricName?: string } | undefined;
+    findings.cite(filter, {
+      MetricNamespace: transformation?.MetricNamespace,
+      MetricName: transformation?.MetricName,
+    });
   }
   for (const alarm of findResources(templates, 'AWS::CloudWatch::Alarm')) {
     const custom = alarmNamespaces(alarm).filter((namespace) => !awsNamespace.test(namespace));
     if (custom.length === 0) continue;
     consumers += 1;
-    findings.cite(alarm, { Namespace: [...new Set(custom)], MetricName: prop(alarm, 'MetricName') ?? '(metric math)' });
+    findings.cite(alarm, {
+      Namespace: [...new Set(custom)],
+      MetricName: prop(alarm, 'MetricName') ?? '(metric math)',
+    });
   }
   for (const dashboard of findResources(templates, 'AWS::CloudWatch::Dashboard')) {
     const body = JSON.stringify(prop(dashboard, 'DashboardBody'));
@@ -59,7 +92,11 @@ function applicationMetrics({ templates }: AuditTemplates) {
   }
   for (const fn of serviceFunctions(templates)) {
     const namespace = environmentOf(fn).POWERTOOLS_METRICS_NAMESPACE;
-    if (namespace !== undefined) findings.cite(fn, { POWERTOOLS_METRICS_NAMESPACE: namespace, POWERTOOLS_SERVICE_NAME: environmentOf(fn).POWERTOOLS_SERVICE_NAME });
+    if (namespace !== undefined)
+      findings.cite(fn, {
+        POWERTOOLS_METRICS_NAMESPACE: namespace,
+        POWERTOOLS_SERVICE_NAME: environmentOf(fn).POWERTOOLS_SERVICE_NAME,
+      });
   }
   findings.expect(consumers > 0, 'no alarm or dashboard reads the application metrics');
   return findings.result();
@@ -78,15 +115,24 @@ const alarmCoverage: { name: string; pattern: RegExp }[] = [
 function alarms({ templates, repoRoot }: AuditTemplates) {
   const findings = new Findings();
   const all = findResources(templates, 'AWS::CloudWatch::Alarm');
-  const topics = new Set(findResources(templates, 'AWS::SNS::Topic').map((topic) => topic.logicalId));
+  const topics = new Set(
+    findResources(templates, 'AWS::SNS::Topic').map((topic) => topic.logicalId),
+  );
   findings.expect(all.length > 0, 'no alarm');
   for (const alarm of all) {
     const actions = (prop(alarm, 'AlarmActions') ?? []) as unknown[];
-    findings.expect(actions.some((action) => topics.has(String((action as { Ref?: string }).Ref))), `${alarm.logicalId} notifies no SNS topic of the stage`);
+    findings.expect(
+      actions.some((action) => topics.has(String((action as { Ref?: string }).Ref))),
+      `${alarm.logicalId} notifies no SNS topic of the stage`,
+    );
     const description = String(prop(alarm, 'AlarmDescription') ?? '');
     const runbook = /docs\/runbooks\/[\w-]+\.md/.exec(description)?.[0];
     // The checklist asks for the alarms; a runbook link is cited when present, and must not be broken.
-    if (runbook && repoRoot) findings.expect(existsSync(join(repoRoot, runbook)), `${alarm.logicalId} links ${runbook}, which does not exist`);
+    if (runbook && repoRoot)
+      findings.expect(
+        existsSync(join(repoRoot, runbook)),
+        `${alarm.logicalId} links ${runbook}, which does not exist`,
+      );
     findings.cite(alarm, {
       metric: prop(alarm, 'MetricName') ?? '(metric math)',
       statistic: prop(alarm, 'ExtendedStatistic') ?? prop(alarm, 'Statistic'),
@@ -96,10 +142,16 @@ function alarms({ templates, repoRoot }: AuditTemplates) {
   }
   const texts = all.map((alarm) => JSON.stringify(alarm.resource.Properties));
   for (const coverage of alarmCoverage) {
-    findings.expect(texts.some((text) => coverage.pattern.test(text)), `no alarm covers ${coverage.name}`);
+    findings.expect(
+      texts.some((text) => coverage.pattern.test(text)),
+      `no alarm covers ${coverage.name}`,
+    );
   }
   for (const subscription of findResources(templates, 'AWS::SNS::Subscription')) {
-    findings.cite(subscription, { Protocol: prop(subscription, 'Protocol'), TopicArn: prop(subscription, 'TopicArn') });
+    findings.cite(subscription, {
+      Protocol: prop(subscription, 'Protocol'),
+      TopicArn: prop(subscription, 'TopicArn'),
+    });
   }
   return findings.result();
 }
@@ -111,7 +163,11 @@ function dashboards({ templates }: AuditTemplates) {
   for (const dashboard of all) {
     const body = JSON.stringify(prop(dashboard, 'DashboardBody'));
     const titles = [...body.matchAll(/\\+"title\\+":\\+"([^"\\]+)/g)].map((match) => match[1]);
-    findings.cite(dashboard, { DashboardName: prop(dashboard, 'DashboardName'), widgets: titles.length, titles });
+    findings.cite(dashboard, {
+      DashboardName: prop(dashboard, 'DashboardName'),
+      widgets: titles.length,
+      titles,
+    });
   }
   return findings.result();
 }
@@ -129,6 +185,11 @@ export const monitoringRules: EvidenceRules = {
     how: 'CloudWatch alarms to an encrypted SNS topic with the on-call e-mail subscribed (production refuses to synthesize without one); each alarm description links its runbook.',
     template: alarms,
   },
-  'MON-04': { how: 'One CloudWatch dashboard per stage: traffic, errors, latency, tokens and cost by model, refused balances, ledger health.', template: dashboards },
-  'MON-05': { how: 'Every charge, top-up and adjustment is a ledger transfer on the client account; the credits API serves balance and history per client, and the proxy serves GET /v1/balance.' },
+  'MON-04': {
+    how: 'One CloudWatch dashboard per stage: traffic, errors, latency, tokens and cost by model, refused balances, ledger health.',
+    template: dashboards,
+  },
+  'MON-05': {
+    how: 'Every charge, top-up and adjustment is a ledger transfer on the client account; the credits API serves balance and history per client, and the proxy serves GET /v1/balance.',
+  },
 };

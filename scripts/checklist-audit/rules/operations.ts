@@ -1,37 +1,75 @@
-import { Findings, findResources, loadBalancerAttributes, prop, retainedDeletionPolicies, type AuditTemplates, type FoundResource } from '../templates';
+import {
+  Findings,
+  findResources,
+  loadBalancerAttributes,
+  prop,
+  retainedDeletionPolicies,
+  type AuditTemplates,
+  type FoundResource,
+} from '../templates';
 import type { EvidenceRules } from './rule';
 import { serviceFunctions } from './shared';
 
 function wholeTemplate(stack: string, resources: number): FoundResource {
-  return { stack, logicalId: '(template)', type: 'AWS::CloudFormation::Stack', resource: { Type: 'AWS::CloudFormation::Stack', Properties: { resources } } };
+  return {
+    stack,
+    logicalId: '(template)',
+    type: 'AWS::CloudFormation::Stack',
+    resource: { Type: 'AWS::CloudFormation::Stack', Properties: { resources } },
+  };
 }
 
 function stagingStage({ templates, otherStages }: AuditTemplates) {
   const findings = new Findings();
   const staging = otherStages.staging;
-  if (!findings.expect(staging !== undefined, 'the staging stage was not synthesized')) return findings.result();
-  findings.expect(Object.keys(staging).sort().join() === Object.keys(templates).sort().join(), 'staging does not have the same stacks as production');
+  if (!findings.expect(staging !== undefined, 'the staging stage was not synthesized'))
+    return findings.result();
+  findings.expect(
+    Object.keys(staging).sort().join() === Object.keys(templates).sort().join(),
+    'staging does not have the same stacks as production',
+  );
   for (const [part, template] of Object.entries(staging)) {
     const resources = Object.keys(template.Resources ?? {}).length;
-    findings.cite(wholeTemplate(`staging/${part}`, resources), { resources, 'production resources': Object.keys(templates[part]?.Resources ?? {}).length });
+    findings.cite(wholeTemplate(`staging/${part}`, resources), {
+      resources,
+      'production resources': Object.keys(templates[part]?.Resources ?? {}).length,
+    });
   }
-  findings.cite(wholeTemplate('staging/ledger', 0), { 'ledger volumes (replicas)': findResources(staging, 'AWS::EC2::Volume').length, 'production ledger volumes': findResources(templates, 'AWS::EC2::Volume').length });
+  findings.cite(wholeTemplate('staging/ledger', 0), {
+    'ledger volumes (replicas)': findResources(staging, 'AWS::EC2::Volume').length,
+    'production ledger volumes': findResources(templates, 'AWS::EC2::Volume').length,
+  });
   return findings.result();
 }
 
 /** Resource types that hold state or guard it: they must survive a stack deletion or replacement. */
-const statefulTypes = ['AWS::EC2::Volume', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::S3::Bucket', 'AWS::Backup::BackupVault', 'AWS::Logs::LogGroup'];
+const statefulTypes = [
+  'AWS::EC2::Volume',
+  'AWS::KMS::Key',
+  'AWS::SecretsManager::Secret',
+  'AWS::S3::Bucket',
+  'AWS::Backup::BackupVault',
+  'AWS::Logs::LogGroup',
+];
 
 function retainedState({ templates }: AuditTemplates) {
   const findings = new Findings();
   for (const type of statefulTypes) {
     for (const found of findResources(templates, type)) {
-      const retained = retainedDeletionPolicies.includes(found.resource.DeletionPolicy ?? '') && found.resource.UpdateReplacePolicy === 'Retain';
+      const retained =
+        retainedDeletionPolicies.includes(found.resource.DeletionPolicy ?? '') &&
+        found.resource.UpdateReplacePolicy === 'Retain';
       findings.expect(retained, `${found.logicalId} (${type}) is not retained`);
-      findings.cite(found, { DeletionPolicy: found.resource.DeletionPolicy, UpdateReplacePolicy: found.resource.UpdateReplacePolicy });
+      findings.cite(found, {
+        DeletionPolicy: found.resource.DeletionPolicy,
+        UpdateReplacePolicy: found.resource.UpdateReplacePolicy,
+      });
     }
   }
-  for (const loadBalancer of findResources(templates, 'AWS::ElasticLoadBalancingV2::LoadBalancer')) {
+  for (const loadBalancer of findResources(
+    templates,
+    'AWS::ElasticLoadBalancingV2::LoadBalancer',
+  )) {
     const protection = loadBalancerAttributes(loadBalancer)['deletion_protection.enabled'];
     findings.expect(protection === 'true', `${loadBalancer.logicalId} has no deletion protection`);
     findings.cite(loadBalancer, { 'deletion_protection.enabled': protection });
@@ -54,13 +92,19 @@ function noSecretValues({ templates }: AuditTemplates) {
   const findings = new Findings();
   for (const [stack, template] of Object.entries(templates)) {
     const text = JSON.stringify(template);
-    for (const [what, pattern] of secretValuePatterns) findings.expect(!pattern.test(text), `the ${stack} template holds ${what}`);
+    for (const [what, pattern] of secretValuePatterns)
+      findings.expect(!pattern.test(text), `the ${stack} template holds ${what}`);
   }
   for (const secret of findResources(templates, 'AWS::SecretsManager::Secret')) {
     const literal = prop(secret, 'SecretString');
     const generated = prop(secret, 'GenerateSecretString') !== undefined;
-    findings.expect(generated || (typeof literal === 'string' && placeholderSecretValues.includes(literal)), `${secret.logicalId} starts with a literal value`);
-    findings.cite(secret, { value: generated ? 'generated by Secrets Manager' : `empty placeholder ${String(literal)}` });
+    findings.expect(
+      generated || (typeof literal === 'string' && placeholderSecretValues.includes(literal)),
+      `${secret.logicalId} starts with a literal value`,
+    );
+    findings.cite(secret, {
+      value: generated ? 'generated by Secrets Manager' : `empty placeholder ${String(literal)}`,
+    });
   }
   for (const fn of serviceFunctions(templates)) {
     const names = Object.keys((prop(fn, 'Environment.Variables') ?? {}) as Record<string, unknown>);
@@ -70,20 +114,35 @@ function noSecretValues({ templates }: AuditTemplates) {
 }
 
 export const operationsRules: EvidenceRules = {
-  'DR-01': { how: 'lib/config/stages.ts models dev, staging and production; staging has the same stacks as production with 3 replicas and is synthesized in CI.', template: stagingStage },
+  'DR-01': {
+    how: 'lib/config/stages.ts models dev, staging and production; staging has the same stacks as production with 3 replicas and is synthesized in CI.',
+    template: stagingStage,
+  },
   'DR-02': {
     how: 'docs/runbooks/: deploy and rollback, keys (including compromise), provider outage, credits down, ledger replica loss and restore, ledger upgrade, incident response, maintenance.',
-    docs: ['docs/runbooks/README.md', 'docs/runbooks/deploy-rollback.md', 'docs/runbooks/incident-response.md', 'docs/runbooks/ledger-restore.md', 'docs/runbooks/keys.md'],
+    docs: [
+      'docs/runbooks/README.md',
+      'docs/runbooks/deploy-rollback.md',
+      'docs/runbooks/incident-response.md',
+      'docs/runbooks/ledger-restore.md',
+      'docs/runbooks/keys.md',
+    ],
   },
-  'DR-03': { how: 'Handler tests against fake providers and ledgers: provider outage (502/504, hold released), credits down (503, nothing charged), ledger unavailable (503), a crash mid-request (the hold expires).' },
+  'DR-03': {
+    how: 'Handler tests against fake providers and ledgers: provider outage (502/504, hold released), credits down (503, nothing charged), ledger unavailable (503), a crash mid-request (the hold expires).',
+  },
   'DR-04': {
     how: 'Stateful resources (volumes, keys, secrets, buckets, vault, log groups) are retained on delete and replacement; their logical ids are pinned by a test; production load balancers have deletion protection and the stacks termination protection.',
     template: retainedState,
   },
-  'CFG-01': { how: 'lib/config/policy.ts: synth refuses an insecure production config and lists every problem with the checklist id it protects (bin/app.ts prints them; CI checks a known insecure variant is refused).' },
+  'CFG-01': {
+    how: 'lib/config/policy.ts: synth refuses an insecure production config and lists every problem with the checklist id it protects (bin/app.ts prints them; CI checks a known insecure variant is refused).',
+  },
   'CFG-02': {
     how: 'Secrets are generated by Secrets Manager or start as empty placeholders; functions receive ARNs only; a test scans the repository and the templates for key-shaped values.',
     template: noSecretValues,
   },
-  'CFG-03': { how: 'The proxy /health reports auth_required, https_only, rate_limit and pii_masking, and nothing secret.' },
+  'CFG-03': {
+    how: 'The proxy /health reports auth_required, https_only, rate_limit and pii_masking, and nothing secret.',
+  },
 };

@@ -1,4 +1,12 @@
-import { Findings, findResources, prop, type AuditTemplates, type FoundResource, type StageTemplates, type TemplateFindings } from '../templates';
+import {
+  Findings,
+  findResources,
+  prop,
+  type AuditTemplates,
+  type FoundResource,
+  type StageTemplates,
+  type TemplateFindings,
+} from '../templates';
 
 /**
  * What AWS Control Tower's proactive controls (cfn-guard) check on resources an AWS service uses on
@@ -31,12 +39,17 @@ function keyStatements(key: FoundResource): KeyStatement[] {
 }
 
 function servicesOf(statement: KeyStatement): unknown[] {
-  if (typeof statement.Principal !== 'object' || statement.Principal.Service === undefined) return [];
+  if (typeof statement.Principal !== 'object' || statement.Principal.Service === undefined)
+    return [];
   return [statement.Principal.Service].flat();
 }
 
 function isAccountRootAdministration(statement: KeyStatement): boolean {
-  return actionsOf(statement).includes('kms:*') && typeof statement.Principal === 'object' && JSON.stringify(statement.Principal.AWS ?? '').includes(':root');
+  return (
+    actionsOf(statement).includes('kms:*') &&
+    typeof statement.Principal === 'object' &&
+    JSON.stringify(statement.Principal.AWS ?? '').includes(':root')
+  );
 }
 
 /** AUTH-09 (least privilege): every service invocation and key use is scoped to its source. */
@@ -44,8 +57,14 @@ export function serviceAccessScoped({ templates }: AuditTemplates): TemplateFind
   const findings = new Findings();
   const permissions = findResources(templates, 'AWS::Lambda::Permission');
   for (const permission of permissions) {
-    const source = { SourceArn: prop(permission, 'SourceArn'), SourceAccount: prop(permission, 'SourceAccount') };
-    findings.expect(source.SourceArn !== undefined || source.SourceAccount !== undefined, `${permission.logicalId} lets ${String(prop(permission, 'Principal'))} invoke a function from any source (no SourceArn or SourceAccount)`);
+    const source = {
+      SourceArn: prop(permission, 'SourceArn'),
+      SourceAccount: prop(permission, 'SourceAccount'),
+    };
+    findings.expect(
+      source.SourceArn !== undefined || source.SourceAccount !== undefined,
+      `${permission.logicalId} lets ${String(prop(permission, 'Principal'))} invoke a function from any source (no SourceArn or SourceAccount)`,
+    );
     findings.cite(permission, { Principal: prop(permission, 'Principal'), ...source });
   }
   for (const key of findResources(templates, 'AWS::KMS::Key')) {
@@ -53,24 +72,46 @@ export function serviceAccessScoped({ templates }: AuditTemplates): TemplateFind
       const services = servicesOf(statement);
       const keys = conditionEntries(statement).map(([name]) => name);
       if (services.length > 0) {
-        const scoped = keys.some((name) => sourceKeys.includes(name)) || keys.includes(logsContextKey);
-        findings.expect(scoped, `${key.logicalId}: ${statement.Sid ?? 'a statement'} lets ${JSON.stringify(services)} use the key without aws:SourceAccount or aws:SourceArn`);
-        findings.cite(key, { Sid: statement.Sid, Service: services, Condition: statement.Condition });
+        const scoped =
+          keys.some((name) => sourceKeys.includes(name)) || keys.includes(logsContextKey);
+        findings.expect(
+          scoped,
+          `${key.logicalId}: ${statement.Sid ?? 'a statement'} lets ${JSON.stringify(services)} use the key without aws:SourceAccount or aws:SourceArn`,
+        );
+        findings.cite(key, {
+          Sid: statement.Sid,
+          Service: services,
+          Condition: statement.Condition,
+        });
       }
       if (actionsOf(statement).includes('kms:CreateGrant')) {
-        findings.expect(keys.includes('kms:GrantIsForAWSResource'), `${key.logicalId}: ${statement.Sid ?? 'a statement'} allows kms:CreateGrant without kms:GrantIsForAWSResource`);
-        findings.cite(key, { Sid: statement.Sid, Action: 'kms:CreateGrant', Condition: statement.Condition });
+        findings.expect(
+          keys.includes('kms:GrantIsForAWSResource'),
+          `${key.logicalId}: ${statement.Sid ?? 'a statement'} allows kms:CreateGrant without kms:GrantIsForAWSResource`,
+        );
+        findings.cite(key, {
+          Sid: statement.Sid,
+          Action: 'kms:CreateGrant',
+          Condition: statement.Condition,
+        });
       }
     }
   }
   for (const policy of findResources(templates, 'AWS::IAM::Policy')) {
     for (const statement of (prop(policy, 'PolicyDocument.Statement') ?? []) as KeyStatement[]) {
-      if (statement.Effect !== 'Allow' || !actionsOf(statement).includes('kms:CreateGrant')) continue;
-      findings.expect(conditionEntries(statement).some(([name]) => name === 'kms:GrantIsForAWSResource'), `${policy.logicalId} allows kms:CreateGrant without kms:GrantIsForAWSResource`);
+      if (statement.Effect !== 'Allow' || !actionsOf(statement).includes('kms:CreateGrant'))
+        continue;
+      findings.expect(
+        conditionEntries(statement).some(([name]) => name === 'kms:GrantIsForAWSResource'),
+        `${policy.logicalId} allows kms:CreateGrant without kms:GrantIsForAWSResource`,
+      );
       findings.cite(policy, { Action: 'kms:CreateGrant', Condition: statement.Condition });
     }
   }
-  findings.expect(permissions.length > 0, 'no Lambda permission in the templates (the audit reads none)');
+  findings.expect(
+    permissions.length > 0,
+    'no Lambda permission in the templates (the audit reads none)',
+  );
   return findings.result();
 }
 
@@ -93,19 +134,52 @@ export function proactiveControlsByDesign(templates: StageTemplates): ByDesignEn
   for (const key of findResources(templates, 'AWS::KMS::Key')) {
     const statements = keyStatements(key);
     if (statements.some(isAccountRootAdministration)) {
-      entries.push(entry(key, 'KMS key policy: kms:* to the account root', 'The default key policy statement: it hands the key to the account\'s IAM policies (every grant to a role is an IAM statement scoped to that key, most with kms:ViaService); without it the key could become unmanageable.'));
+      entries.push(
+        entry(
+          key,
+          'KMS key policy: kms:* to the account root',
+          "The default key policy statement: it hands the key to the account's IAM policies (every grant to a role is an IAM statement scoped to that key, most with kms:ViaService); without it the key could become unmanageable.",
+        ),
+      );
     }
-    if (statements.some((statement) => conditionEntries(statement).some(([name]) => name === logsContextKey) && !conditionEntries(statement).some(([name]) => sourceKeys.includes(name)))) {
-      entries.push(entry(key, 'KMS key policy: CloudWatch Logs without aws:SourceAccount', 'CloudWatch Logs is scoped by the condition its documentation gives for key policies, kms:EncryptionContext:aws:logs:arn on this account\'s and region\'s log groups, which names the account: no other account\'s log group can use the key.'));
+    if (
+      statements.some(
+        (statement) =>
+          conditionEntries(statement).some(([name]) => name === logsContextKey) &&
+          !conditionEntries(statement).some(([name]) => sourceKeys.includes(name)),
+      )
+    ) {
+      entries.push(
+        entry(
+          key,
+          'KMS key policy: CloudWatch Logs without aws:SourceAccount',
+          "CloudWatch Logs is scoped by the condition its documentation gives for key policies, kms:EncryptionContext:aws:logs:arn on this account's and region's log groups, which names the account: no other account's log group can use the key.",
+        ),
+      );
     }
   }
   for (const permission of findResources(templates, 'AWS::Lambda::Permission')) {
     const principal = prop(permission, 'Principal');
     if (principal === 'elasticloadbalancing.amazonaws.com') {
-      entries.push(entry(permission, 'Lambda permission: SourceArn is a pattern', 'Scoped to target groups of this account and region (ArnLike targetgroup/*): the target group registers the function, so it is created after the permission, which cannot name its exact ARN without a dependency cycle.'));
+      entries.push(
+        entry(
+          permission,
+          'Lambda permission: SourceArn is a pattern',
+          'Scoped to target groups of this account and region (ArnLike targetgroup/*): the target group registers the function, so it is created after the permission, which cannot name its exact ARN without a dependency cycle.',
+        ),
+      );
     }
-    if (principal === 'secretsmanager.amazonaws.com' && prop(permission, 'SourceArn') === undefined) {
-      entries.push(entry(permission, 'Lambda permission: SourceAccount, not SourceArn', 'One rotation function serves several secrets of the stage; the permission admits Secrets Manager acting for this account only.'));
+    if (
+      principal === 'secretsmanager.amazonaws.com' &&
+      prop(permission, 'SourceArn') === undefined
+    ) {
+      entries.push(
+        entry(
+          permission,
+          'Lambda permission: SourceAccount, not SourceArn',
+          'One rotation function serves several secrets of the stage; the permission admits Secrets Manager acting for this account only.',
+        ),
+      );
     }
   }
   return entries;

@@ -1,8 +1,16 @@
 import { AwsCustomResource } from 'aws-cdk-lib/custom-resources';
-import { environmentOf, findResources, functionNamed, type FoundResource, type StageTemplates } from '../templates';
+import {
+  environmentOf,
+  findResources,
+  functionNamed,
+  type FoundResource,
+  type StageTemplates,
+} from '../templates';
 
 /** The proxy function and the settings the CDK app passed it (PROXY_CONFIG, no secrets). */
-export function proxySettings(templates: StageTemplates): { proxy: FoundResource; config: Record<string, unknown> } | undefined {
+export function proxySettings(
+  templates: StageTemplates,
+): { proxy: FoundResource; config: Record<string, unknown> } | undefined {
   const proxy = functionNamed(templates, 'ProxyFunction');
   if (!proxy) return undefined;
   const raw = environmentOf(proxy).PROXY_CONFIG;
@@ -20,14 +28,20 @@ const awsCustomResourceProviderPrefix = `AWS${AwsCustomResource.PROVIDER_FUNCTIO
  */
 export function serviceFunctions(templates: StageTemplates): FoundResource[] {
   return findResources(templates, 'AWS::Lambda::Function').filter(
-    (found) => !found.logicalId.startsWith('Custom') && !found.logicalId.startsWith(awsCustomResourceProviderPrefix),
+    (found) =>
+      !found.logicalId.startsWith('Custom') &&
+      !found.logicalId.startsWith(awsCustomResourceProviderPrefix),
   );
 }
 
 /** Container definitions of every ECS task definition, with their task definition. */
-export function containers(templates: StageTemplates): { task: FoundResource; container: Record<string, unknown> }[] {
+export function containers(
+  templates: StageTemplates,
+): { task: FoundResource; container: Record<string, unknown> }[] {
   return findResources(templates, 'AWS::ECS::TaskDefinition').flatMap((task) =>
-    ((task.resource.Properties?.ContainerDefinitions ?? []) as Record<string, unknown>[]).map((container) => ({ task, container })),
+    ((task.resource.Properties?.ContainerDefinitions ?? []) as Record<string, unknown>[]).map(
+      (container) => ({ task, container }),
+    ),
   );
 }
 

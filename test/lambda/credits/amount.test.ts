@@ -40,11 +40,16 @@ describe('DATA-06: amounts are exact integers of micro-units', () => {
   });
 
   test('zero is accepted where meaningful (settling a hold for nothing)', () => {
-    expect(parseAmount({ amount: '0' }, { allowZero: true, microsMax: 10n })).toEqual({ ok: true, micros: 0n });
+    expect(parseAmount({ amount: '0' }, { allowZero: true, microsMax: 10n })).toEqual({
+      ok: true,
+      micros: 0n,
+    });
   });
 
   test('the per-operation maximum is enforced with the limit in the message', () => {
-    expect(parseAmount({ amount: '10.000001' }, { allowZero: false, microsMax: 10_000_000n })).toEqual({
+    expect(
+      parseAmount({ amount: '10.000001' }, { allowZero: false, microsMax: 10_000_000n }),
+    ).toEqual({
       ok: false,
       message: 'amount exceeds the maximum of 10.000000 for this operation',
     });
@@ -54,7 +59,10 @@ describe('DATA-06: amounts are exact integers of micro-units', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 1n, max: ledgerAmountMax }), (micros) => {
         expect(parseAmount({ amount: formatMicros(micros) }, rules)).toEqual({ ok: true, micros });
-        expect(parseAmount({ amount_micros: micros.toString() }, rules)).toEqual({ ok: true, micros });
+        expect(parseAmount({ amount_micros: micros.toString() }, rules)).toEqual({
+          ok: true,
+          micros,
+        });
       }),
     );
   });

@@ -16,21 +16,38 @@ async function topUp(userId: string, amount: string, headers = newKey()): Promis
   return fixture.request('POST', '/api/v1/topup', { body: { user_id: userId, amount }, headers });
 }
 
-async function hold(userId: string, amount: string, headers = newKey(), timeoutSeconds = 60): Promise<Response> {
-  return fixture.request('POST', '/api/v1/holds', { body: { user_id: userId, amount, timeout_seconds: timeoutSeconds }, headers, key: fixture.proxyKey });
+async function hold(
+  userId: string,
+  amount: string,
+  headers = newKey(),
+  timeoutSeconds = 60,
+): Promise<Response> {
+  return fixture.request('POST', '/api/v1/holds', {
+    body: { user_id: userId, amount, timeout_seconds: timeoutSeconds },
+    headers,
+    key: fixture.proxyKey,
+  });
 }
 
 async function availableMicros(userId: string): Promise<string> {
-  return (await json(await fixture.request('GET', `/api/v1/balance/${userId}`))).available_micros as string;
+  return (await json(await fixture.request('GET', `/api/v1/balance/${userId}`)))
+    .available_micros as string;
 }
 
 describe('authentication and roles', () => {
   test('AUTH-01: a missing or wrong key gets 401 JSON and nothing runs', async () => {
     for (const key of [null, 'sk-wrong']) {
-      const response = await fixture.request('POST', '/api/v1/topup', { body: { user_id: 'alice', amount: '5' }, key, headers: newKey() });
+      const response = await fixture.request('POST', '/api/v1/topup', {
+        body: { user_id: 'alice', amount: '5' },
+        key,
+        headers: newKey(),
+      });
       expect(response.status).toBe(401);
       const body = await json(response);
-      expect(body).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key' }, request_id: expect.any(String) });
+      expect(body).toMatchObject({
+        error: { type: 'authentication_error', code: 'invalid_api_key' },
+        request_id: expect.any(String),
+      });
     }
     expect((await fixture.request('GET', '/api/v1/balance/alice')).status).toBe(404); // no account: the top-ups never ran
   });
@@ -38,16 +55,28 @@ describe('authentication and roles', () => {
   test('AUTH-06: keys are accepted as Authorization: Bearer and as X-API-Key', async () => {
     await topUp('alice', '1');
     expect((await fixture.request('GET', '/api/v1/balance/alice')).status).toBe(200);
-    const viaHeader = await fixture.request('GET', '/api/v1/balance/alice', { key: null, headers: { 'x-api-key': fixture.adminKey } });
+    const viaHeader = await fixture.request('GET', '/api/v1/balance/alice', {
+      key: null,
+      headers: { 'x-api-key': fixture.adminKey },
+    });
     expect(viaHeader.status).toBe(200);
   });
 
   test('roles: the proxy key cannot top up, the admin key cannot place holds (403)', async () => {
-    const proxyTopUp = await fixture.request('POST', '/api/v1/topup', { body: { user_id: 'alice', amount: '5' }, key: fixture.proxyKey, headers: newKey() });
+    const proxyTopUp = await fixture.request('POST', '/api/v1/topup', {
+      body: { user_id: 'alice', amount: '5' },
+      key: fixture.proxyKey,
+      headers: newKey(),
+    });
     expect(proxyTopUp.status).toBe(403);
-    const adminHold = await fixture.request('POST', '/api/v1/holds', { body: { user_id: 'alice', amount: '1', timeout_seconds: 60 }, headers: newKey() });
+    const adminHold = await fixture.request('POST', '/api/v1/holds', {
+      body: { user_id: 'alice', amount: '1', timeout_seconds: 60 },
+      headers: newKey(),
+    });
     expect(adminHold.status).toBe(403);
-    expect((await fixture.request('GET', '/api/v1/transfers/alice', { key: fixture.proxyKey })).status).toBe(403);
+    expect(
+      (await fixture.request('GET', '/api/v1/transfers/alice', { key: fixture.proxyKey })).status,
+    ).toBe(403);
   });
 
   test('LOG-05: an authentication failure is an audit record without the key', async () => {
@@ -70,7 +99,12 @@ describe('top-ups and balances', () => {
   test('a top-up creates the account and credits it exactly', async () => {
     const response = await topUp('alice', '100.00');
     expect(response.status).toBe(201);
-    expect(await json(response)).toMatchObject({ user_id: 'alice', amount: '100.000000', amount_micros: '100000000', balance: { available_micros: '100000000' } });
+    expect(await json(response)).toMatchObject({
+      user_id: 'alice',
+      amount: '100.000000',
+      amount_micros: '100000000',
+      balance: { available_micros: '100000000' },
+    });
     expect(await availableMicros('alice')).toBe('100000000');
   });
 
@@ -100,11 +134,20 @@ describe('top-ups and balances', () => {
 
   test('adjustments credit and debit, and a debit cannot overdraw', async () => {
     await topUp('alice', '10');
-    const credit = await fixture.request('POST', '/api/v1/adjustments', { body: { user_id: 'alice', amount: '2.5', direction: 'credit', reason: 'goodwill' }, headers: newKey() });
+    const credit = await fixture.request('POST', '/api/v1/adjustments', {
+      body: { user_id: 'alice', amount: '2.5', direction: 'credit', reason: 'goodwill' },
+      headers: newKey(),
+    });
     expect(credit.status).toBe(201);
-    const debit = await fixture.request('POST', '/api/v1/adjustments', { body: { user_id: 'alice', amount: '1', direction: 'debit', reason: 'correction' }, headers: newKey() });
+    const debit = await fixture.request('POST', '/api/v1/adjustments', {
+      body: { user_id: 'alice', amount: '1', direction: 'debit', reason: 'correction' },
+      headers: newKey(),
+    });
     expect(debit.status).toBe(201);
-    const overdraw = await fixture.request('POST', '/api/v1/adjustments', { body: { user_id: 'alice', amount: '100', direction: 'debit', reason: 'too much' }, headers: newKey() });
+    const overdraw = await fixture.request('POST', '/api/v1/adjustments', {
+      body: { user_id: 'alice', amount: '100', direction: 'debit', reason: 'too much' },
+      headers: newKey(),
+    });
     expect(overdraw.status).toBe(409);
     expect(await availableMicros('alice')).toBe('11500000');
   });
@@ -121,30 +164,62 @@ describe('holds: reserve, then settle or release', () => {
     const { hold_id: holdId, expires_at: expiresAt } = await json(placed);
     expect(typeof expiresAt).toBe('string');
     expect(await availableMicros('alice')).toBe('7000000');
-    const settled = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount: '1.25' }, key: fixture.proxyKey });
+    const settled = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+      body: { amount: '1.25' },
+      key: fixture.proxyKey,
+    });
     expect(settled.status).toBe(200);
-    expect(await json(settled)).toMatchObject({ status: 'settled', charged_micros: '1250000', released_micros: '1750000' });
+    expect(await json(settled)).toMatchObject({
+      status: 'settled',
+      charged_micros: '1250000',
+      released_micros: '1750000',
+    });
     expect(await availableMicros('alice')).toBe('8750000');
   });
 
   test('DATA-06: settling twice is idempotent; settling for a different amount after is a 409', async () => {
     const { hold_id: holdId } = await json(await hold('alice', '3.00'));
-    const settle = () => fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount_micros: '1000000' }, key: fixture.proxyKey });
+    const settle = () =>
+      fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+        body: { amount_micros: '1000000' },
+        key: fixture.proxyKey,
+      });
     expect((await settle()).status).toBe(200);
     expect((await settle()).status).toBe(200);
-    const different = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount: '2' }, key: fixture.proxyKey });
+    const different = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+      body: { amount: '2' },
+      key: fixture.proxyKey,
+    });
     expect(different.status).toBe(409);
     expect(await availableMicros('alice')).toBe('9000000');
   });
 
   test('releasing returns everything; release after settle and settle after release are 409s', async () => {
     const { hold_id: first } = await json(await hold('alice', '3.00'));
-    expect((await fixture.request('POST', `/api/v1/holds/${first}/release`, { key: fixture.proxyKey })).status).toBe(200);
-    expect((await fixture.request('POST', `/api/v1/holds/${first}/release`, { key: fixture.proxyKey })).status).toBe(200);
-    expect((await fixture.request('POST', `/api/v1/holds/${first}/settle`, { body: { amount: '1' }, key: fixture.proxyKey })).status).toBe(409);
+    expect(
+      (await fixture.request('POST', `/api/v1/holds/${first}/release`, { key: fixture.proxyKey }))
+        .status,
+    ).toBe(200);
+    expect(
+      (await fixture.request('POST', `/api/v1/holds/${first}/release`, { key: fixture.proxyKey }))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await fixture.request('POST', `/api/v1/holds/${first}/settle`, {
+          body: { amount: '1' },
+          key: fixture.proxyKey,
+        })
+      ).status,
+    ).toBe(409);
     const { hold_id: second } = await json(await hold('alice', '3.00'));
-    await fixture.request('POST', `/api/v1/holds/${second}/settle`, { body: { amount: '3' }, key: fixture.proxyKey });
-    const late = await fixture.request('POST', `/api/v1/holds/${second}/release`, { key: fixture.proxyKey });
+    await fixture.request('POST', `/api/v1/holds/${second}/settle`, {
+      body: { amount: '3' },
+      key: fixture.proxyKey,
+    });
+    const late = await fixture.request('POST', `/api/v1/holds/${second}/release`, {
+      key: fixture.proxyKey,
+    });
     expect(late.status).toBe(409);
     expect(await json(late)).toMatchObject({ error: { code: 'hold_already_settled' } });
     expect(await availableMicros('alice')).toBe('7000000');
@@ -152,7 +227,10 @@ describe('holds: reserve, then settle or release', () => {
 
   test('settling more than the hold is a 400 and charges nothing', async () => {
     const { hold_id: holdId } = await json(await hold('alice', '3.00'));
-    const response = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount: '3.000001' }, key: fixture.proxyKey });
+    const response = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+      body: { amount: '3.000001' },
+      key: fixture.proxyKey,
+    });
     expect(response.status).toBe(400);
     expect(await json(response)).toMatchObject({ error: { code: 'exceeds_hold' } });
   });
@@ -160,7 +238,10 @@ describe('holds: reserve, then settle or release', () => {
   test('402 with the available balance when the hold exceeds it, before anything is reserved', async () => {
     const response = await hold('alice', '10.000001');
     expect(response.status).toBe(402);
-    expect(await json(response)).toMatchObject({ error: { type: 'insufficient_credits', available: '10.000000', available_micros: '10000000' }, request_id: expect.any(String) });
+    expect(await json(response)).toMatchObject({
+      error: { type: 'insufficient_credits', available: '10.000000', available_micros: '10000000' },
+      request_id: expect.any(String),
+    });
     expect(await availableMicros('alice')).toBe('10000000');
     expect(fixture.logger.auditEvents('insufficient_balance')).toHaveLength(1);
   });
@@ -177,7 +258,9 @@ describe('holds: reserve, then settle or release', () => {
     await topUp('alice', '100');
     const retry = await hold('alice', '50', headers);
     expect(retry.status).toBe(402);
-    expect((await json(retry)).error).toMatchObject({ message: expect.stringMatching(/retry with a new key/) });
+    expect((await json(retry)).error).toMatchObject({
+      message: expect.stringMatching(/retry with a new key/),
+    });
     expect((await hold('alice', '50')).status).toBe(201);
   });
 
@@ -195,16 +278,23 @@ describe('holds: reserve, then settle or release', () => {
     expect(await availableMicros('alice')).toBe('6000000');
     fixture.clock.advanceSeconds(31);
     expect(await availableMicros('alice')).toBe('10000000');
-    const late = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount: '1' }, key: fixture.proxyKey });
+    const late = await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+      body: { amount: '1' },
+      key: fixture.proxyKey,
+    });
     expect(late.status).toBe(409);
     expect(await json(late)).toMatchObject({ error: { code: 'hold_expired' } });
-    const release = await fixture.request('POST', `/api/v1/holds/${holdId}/release`, { key: fixture.proxyKey });
+    const release = await fixture.request('POST', `/api/v1/holds/${holdId}/release`, {
+      key: fixture.proxyKey,
+    });
     expect(await json(release)).toMatchObject({ status: 'expired', released_micros: '4000000' });
     expect(fixture.logger.auditEvents('billing_failure')).toHaveLength(1);
   });
 
   test('an unknown hold is 404', async () => {
-    const response = await fixture.request('POST', '/api/v1/holds/12345/release', { key: fixture.proxyKey });
+    const response = await fixture.request('POST', '/api/v1/holds/12345/release', {
+      key: fixture.proxyKey,
+    });
     expect(response.status).toBe(404);
   });
 });
@@ -213,12 +303,22 @@ describe('MON-05: history per user, newest first, paged', () => {
   test('lists top-ups, holds and settlements and pages with before', async () => {
     await topUp('alice', '10');
     const { hold_id: holdId } = await json(await hold('alice', '2'));
-    await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount: '1' }, key: fixture.proxyKey });
+    await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+      body: { amount: '1' },
+      key: fixture.proxyKey,
+    });
     const page1 = await json(await fixture.request('GET', '/api/v1/transfers/alice?limit=2'));
     const transfers = page1.transfers as { kind: string; timestamp: string }[];
     expect(transfers.map((transfer) => transfer.kind)).toEqual(['settle', 'hold']);
-    const page2 = await json(await fixture.request('GET', `/api/v1/transfers/alice?limit=2&before=${page1.next_before as string}`));
-    expect((page2.transfers as { kind: string }[]).map((transfer) => transfer.kind)).toEqual(['top_up']);
+    const page2 = await json(
+      await fixture.request(
+        'GET',
+        `/api/v1/transfers/alice?limit=2&before=${page1.next_before as string}`,
+      ),
+    );
+    expect((page2.transfers as { kind: string }[]).map((transfer) => transfer.kind)).toEqual([
+      'top_up',
+    ]);
     expect(page2.next_before).toBeNull();
   });
 
@@ -231,31 +331,197 @@ describe('MON-05: history per user, newest first, paged', () => {
 
 describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, never a 500 or a stack trace', () => {
   const proxy = () => fixture.proxyKey;
-  const cases: [string, string, string, unknown, (() => string) | null, Record<string, string> | null, number, RegExp][] = [
+  const cases: [
+    string,
+    string,
+    string,
+    unknown,
+    (() => string) | null,
+    Record<string, string> | null,
+    number,
+    RegExp,
+  ][] = [
     ['malformed JSON', 'POST', '/api/v1/topup', '{"user_id":', null, {}, 400, /not valid JSON/],
-    ['no Idempotency-Key on a top-up', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '1' }, null, null, 400, /Idempotency-Key header is required/],
-    ['a short Idempotency-Key', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '1' }, null, { 'idempotency-key': 'abc' }, 400, /8 to 128 characters/],
-    ['a float amount', 'POST', '/api/v1/topup', { user_id: 'alice', amount: 1.5 }, null, {}, 400, /not a JSON number/],
-    ['a negative amount', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '-1' }, null, {}, 400, /no sign/],
-    ['a zero top-up', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '0' }, null, {}, 400, /greater than zero/],
-    ['an exponent', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '1e6' }, null, {}, 400, /exponent/],
-    ['an amount beyond the top-up maximum', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '1000000.000001' }, null, {}, 400, /exceeds the maximum/],
-    ['a bad user id', 'POST', '/api/v1/topup', { user_id: '../etc', amount: '1' }, null, {}, 400, /user_id must be/],
-    ['an unknown field', 'POST', '/api/v1/topup', { user_id: 'alice', amount: '1', extra: true }, null, {}, 400, /extra|Unrecognized/i],
-    ['a hold without timeout', 'POST', '/api/v1/holds', { user_id: 'alice', amount: '1' }, proxy, {}, 400, /timeout_seconds/],
-    ['a hold with a fractional timeout', 'POST', '/api/v1/holds', { user_id: 'alice', amount: '1', timeout_seconds: 1.5 }, proxy, {}, 400, /whole number/],
-    ['a hold with a too long timeout', 'POST', '/api/v1/holds', { user_id: 'alice', amount: '1', timeout_seconds: 86_400 }, proxy, {}, 400, /at most 3600/],
-    ['a non-numeric hold id', 'POST', '/api/v1/holds/abc/settle', { amount: '1' }, proxy, {}, 400, /hold id must be/],
-    ['a hold id beyond u128', 'POST', `/api/v1/holds/${'9'.repeat(39)}/release`, undefined, proxy, {}, 400, /hold id must be/],
-    ['a history limit too large', 'GET', '/api/v1/transfers/alice?limit=5000', undefined, null, {}, 400, /at most 200/],
-    ['a history cursor that is not a timestamp', 'GET', '/api/v1/transfers/alice?before=-1', undefined, null, {}, 400, /before must be/],
-    ['a wrong content type', 'POST', '/api/v1/topup', 'user_id=alice', null, { 'content-type': 'text/plain' }, 400, /application\/json/],
+    [
+      'no Idempotency-Key on a top-up',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '1' },
+      null,
+      null,
+      400,
+      /Idempotency-Key header is required/,
+    ],
+    [
+      'a short Idempotency-Key',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '1' },
+      null,
+      { 'idempotency-key': 'abc' },
+      400,
+      /8 to 128 characters/,
+    ],
+    [
+      'a float amount',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: 1.5 },
+      null,
+      {},
+      400,
+      /not a JSON number/,
+    ],
+    [
+      'a negative amount',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '-1' },
+      null,
+      {},
+      400,
+      /no sign/,
+    ],
+    [
+      'a zero top-up',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '0' },
+      null,
+      {},
+      400,
+      /greater than zero/,
+    ],
+    [
+      'an exponent',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '1e6' },
+      null,
+      {},
+      400,
+      /exponent/,
+    ],
+    [
+      'an amount beyond the top-up maximum',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '1000000.000001' },
+      null,
+      {},
+      400,
+      /exceeds the maximum/,
+    ],
+    [
+      'a bad user id',
+      'POST',
+      '/api/v1/topup',
+      { user_id: '../etc', amount: '1' },
+      null,
+      {},
+      400,
+      /user_id must be/,
+    ],
+    [
+      'an unknown field',
+      'POST',
+      '/api/v1/topup',
+      { user_id: 'alice', amount: '1', extra: true },
+      null,
+      {},
+      400,
+      /extra|Unrecognized/i,
+    ],
+    [
+      'a hold without timeout',
+      'POST',
+      '/api/v1/holds',
+      { user_id: 'alice', amount: '1' },
+      proxy,
+      {},
+      400,
+      /timeout_seconds/,
+    ],
+    [
+      'a hold with a fractional timeout',
+      'POST',
+      '/api/v1/holds',
+      { user_id: 'alice', amount: '1', timeout_seconds: 1.5 },
+      proxy,
+      {},
+      400,
+      /whole number/,
+    ],
+    [
+      'a hold with a too long timeout',
+      'POST',
+      '/api/v1/holds',
+      { user_id: 'alice', amount: '1', timeout_seconds: 86_400 },
+      proxy,
+      {},
+      400,
+      /at most 3600/,
+    ],
+    [
+      'a non-numeric hold id',
+      'POST',
+      '/api/v1/holds/abc/settle',
+      { amount: '1' },
+      proxy,
+      {},
+      400,
+      /hold id must be/,
+    ],
+    [
+      'a hold id beyond u128',
+      'POST',
+      `/api/v1/holds/${'9'.repeat(39)}/release`,
+      undefined,
+      proxy,
+      {},
+      400,
+      /hold id must be/,
+    ],
+    [
+      'a history limit too large',
+      'GET',
+      '/api/v1/transfers/alice?limit=5000',
+      undefined,
+      null,
+      {},
+      400,
+      /at most 200/,
+    ],
+    [
+      'a history cursor that is not a timestamp',
+      'GET',
+      '/api/v1/transfers/alice?before=-1',
+      undefined,
+      null,
+      {},
+      400,
+      /before must be/,
+    ],
+    [
+      'a wrong content type',
+      'POST',
+      '/api/v1/topup',
+      'user_id=alice',
+      null,
+      { 'content-type': 'text/plain' },
+      400,
+      /application\/json/,
+    ],
     ['an unknown route', 'GET', '/api/v1/nothing', undefined, null, {}, 404, /No route/],
   ];
 
   test.each(cases)('%s', async (_name, method, path, body, key, headers, status, message) => {
     const requestHeaders = headers === null ? {} : { ...newKey(), ...headers };
-    const response = await fixture.request(method, path, { body, key: key ? key() : undefined, headers: requestHeaders });
+    const response = await fixture.request(method, path, {
+      body,
+      key: key ? key() : undefined,
+      headers: requestHeaders,
+    });
     expect(response.status).toBe(status);
     const parsed = await json(response);
     expect(parsed.request_id).toEqual(expect.any(String));
@@ -264,7 +530,10 @@ describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, 
   });
 
   test('NET-12: a body over the limit is a 413', async () => {
-    const response = await fixture.request('POST', '/api/v1/topup', { body: { user_id: 'alice', amount: '1', pad: 'x'.repeat(20_000) }, headers: newKey() });
+    const response = await fixture.request('POST', '/api/v1/topup', {
+      body: { user_id: 'alice', amount: '1', pad: 'x'.repeat(20_000) },
+      headers: newKey(),
+    });
     expect(response.status).toBe(413);
     expect(await json(response)).toMatchObject({ error: { code: 'request_too_large' } });
   });
@@ -277,9 +546,15 @@ describe('DR-03: the ledger unavailable is a 503 to retry, never a 500', () => {
     });
     const down = createCreditsFixture({ ledger: failing });
     try {
-      const response = await down.request('POST', '/api/v1/topup', { body: { user_id: 'alice', amount: '1' }, headers: newKey() });
+      const response = await down.request('POST', '/api/v1/topup', {
+        body: { user_id: 'alice', amount: '1' },
+        headers: newKey(),
+      });
       expect(response.status).toBe(503);
-      expect(await json(response)).toMatchObject({ error: { code: 'ledger_unavailable' }, request_id: expect.any(String) });
+      expect(await json(response)).toMatchObject({
+        error: { code: 'ledger_unavailable' },
+        request_id: expect.any(String),
+      });
       expect((await down.request('GET', '/api/v1/ready', { key: null })).status).toBe(503);
     } finally {
       down.close();
@@ -291,20 +566,34 @@ describe('LOG-04 / LOG-05: money movements are audit records with pseudonymous u
   test('top-up, hold and settle are logged; the user id never appears', async () => {
     await topUp('alice.smith@example.com', '10');
     const { hold_id: holdId } = await json(await hold('alice.smith@example.com', '1'));
-    await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, { body: { amount: '1' }, key: fixture.proxyKey });
-    expect(fixture.logger.auditEvents().map((event) => event.audit_event)).toEqual(['top_up', 'hold', 'settle']);
+    await fixture.request('POST', `/api/v1/holds/${holdId}/settle`, {
+      body: { amount: '1' },
+      key: fixture.proxyKey,
+    });
+    expect(fixture.logger.auditEvents().map((event) => event.audit_event)).toEqual([
+      'top_up',
+      'hold',
+      'settle',
+    ]);
     expect(fixture.logger.text()).not.toContain('alice.smith@example.com');
-    expect(fixture.logger.auditEvents('top_up')[0]).toMatchObject({ user: expect.stringMatching(/^[0-9a-f]{16}$/), amount_micros: '10000000' });
+    expect(fixture.logger.auditEvents('top_up')[0]).toMatchObject({
+      user: expect.stringMatching(/^[0-9a-f]{16}$/),
+      amount_micros: '10000000',
+    });
   });
 });
 
 describe('LOG-02: request ids are ours', () => {
   test('a caller-supplied x-request-id is logged as client_request_id, never used as the request id', async () => {
-    const response = await fixture.request('GET', '/api/v1/balance/nobody', { headers: { 'x-request-id': 'proxy-request-id-1' } });
+    const response = await fixture.request('GET', '/api/v1/balance/nobody', {
+      headers: { 'x-request-id': 'proxy-request-id-1' },
+    });
     const ours = response.headers.get('x-request-id');
     expect(ours).toMatch(/^[0-9a-f-]{36}$/);
     expect(((await response.json()) as { request_id: string }).request_id).toBe(ours);
-    const line = fixture.logger.records.find((record) => record.message === 'request' && record.fields.request_id === ours);
+    const line = fixture.logger.records.find(
+      (record) => record.message === 'request' && record.fields.request_id === ours,
+    );
     expect(line?.fields).toMatchObject({ client_request_id: 'proxy-request-id-1', status: 404 });
   });
 });

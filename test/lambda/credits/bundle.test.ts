@@ -17,7 +17,9 @@ test('the credits Lambda bundle holds no TigerBeetle client and no embedded engi
   });
   const inputs = Object.keys(result.metafile.inputs);
   expect(inputs).toContain('node_modules/tigerbeetle-node/dist/bindings.js');
-  expect(inputs.filter((input) => input.startsWith('node_modules/tigerbeetle-node/'))).toEqual(['node_modules/tigerbeetle-node/dist/bindings.js']);
+  expect(inputs.filter((input) => input.startsWith('node_modules/tigerbeetle-node/'))).toEqual([
+    'node_modules/tigerbeetle-node/dist/bindings.js',
+  ]);
   expect(inputs.filter((input) => input.startsWith('tigerbeetle/engine/'))).toEqual([]);
   expect(inputs.filter((input) => input.endsWith('.node'))).toEqual([]);
 });

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
-import { accountIdForUser, operatorAccountId, releaseTransferId, settleTransferId } from '../../../lambda/credits/domain/ids';
+import {
+  accountIdForUser,
+  operatorAccountId,
+  releaseTransferId,
+  settleTransferId,
+} from '../../../lambda/credits/domain/ids';
 import { createCreditsFixture, type CreditsFixture } from '../../support/credits';
 
 /**
@@ -23,9 +28,22 @@ type Command =
   | { kind: 'retry'; commandIndex: number };
 
 const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({ kind: fc.constant('topUp' as const), user: fc.constantFrom(...users), micros: fc.integer({ min: 1, max: 5_000_000 }) }),
-  fc.record({ kind: fc.constant('hold' as const), user: fc.constantFrom(...users), micros: fc.integer({ min: 1, max: 4_000_000 }), timeoutSeconds: fc.integer({ min: 1, max: 20 }) }),
-  fc.record({ kind: fc.constant('settle' as const), holdIndex: fc.nat(), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }),
+  fc.record({
+    kind: fc.constant('topUp' as const),
+    user: fc.constantFrom(...users),
+    micros: fc.integer({ min: 1, max: 5_000_000 }),
+  }),
+  fc.record({
+    kind: fc.constant('hold' as const),
+    user: fc.constantFrom(...users),
+    micros: fc.integer({ min: 1, max: 4_000_000 }),
+    timeoutSeconds: fc.integer({ min: 1, max: 20 }),
+  }),
+  fc.record({
+    kind: fc.constant('settle' as const),
+    holdIndex: fc.nat(),
+    fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+  }),
   fc.record({ kind: fc.constant('release' as const), holdIndex: fc.nat() }),
   fc.record({ kind: fc.constant('advance' as const), seconds: fc.integer({ min: 1, max: 15 }) }),
   fc.record({ kind: fc.constant('retry' as const), commandIndex: fc.nat() }),
@@ -53,13 +71,16 @@ class Model {
 
   available(user: User): number {
     this.expire();
-    const held = this.holds.filter((hold) => hold.user === user && hold.outcome === 'pending').reduce((sum, hold) => sum + hold.micros, 0);
+    const held = this.holds
+      .filter((hold) => hold.user === user && hold.outcome === 'pending')
+      .reduce((sum, hold) => sum + hold.micros, 0);
     return (this.credited.get(user) ?? 0) - (this.spent.get(user) ?? 0) - held;
   }
 
   expire(): void {
     for (const hold of this.holds) {
-      if (hold.outcome === 'pending' && this.elapsedNanoseconds >= hold.expiresAtNanoseconds) hold.outcome = 'expired';
+      if (hold.outcome === 'pending' && this.elapsedNanoseconds >= hold.expiresAtNanoseconds)
+        hold.outcome = 'expired';
     }
   }
 }
@@ -77,13 +98,23 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
   let keyCounter = 0;
   const send = async (request: SentRequest) => {
     sent.push(request);
-    return fixture.request(request.method, request.path, { body: request.body, key: request.key, headers: request.headers });
+    return fixture.request(request.method, request.path, {
+      body: request.body,
+      key: request.key,
+      headers: request.headers,
+    });
   };
   for (const command of commands) {
     switch (command.kind) {
       case 'topUp': {
         keyCounter += 1;
-        const response = await send({ method: 'POST', path: '/api/v1/topup', body: { user_id: command.user, amount_micros: command.micros }, key: fixture.adminKey, headers: { 'idempotency-key': `topup-key-${keyCounter}` } });
+        const response = await send({
+          method: 'POST',
+          path: '/api/v1/topup',
+          body: { user_id: command.user, amount_micros: command.micros },
+          key: fixture.adminKey,
+          headers: { 'idempotency-key': `topup-key-${keyCounter}` },
+        });
         expect(response.status).toBe(201);
         model.credited.set(command.user, (model.credited.get(command.user) ?? 0) + command.micros);
         break;
@@ -93,12 +124,30 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
         fixture.clock.advanceNanoseconds(holdClockStepNanoseconds);
         model.elapsedNanoseconds += holdClockStepNanoseconds;
         const expected = model.available(command.user) >= command.micros;
-        const response = await send({ method: 'POST', path: '/api/v1/holds', body: { user_id: command.user, amount_micros: command.micros, timeout_seconds: command.timeoutSeconds }, key: fixture.proxyKey, headers: { 'idempotency-key': `hold-key-${keyCounter}` } });
+        const response = await send({
+          method: 'POST',
+          path: '/api/v1/holds',
+          body: {
+            user_id: command.user,
+            amount_micros: command.micros,
+            timeout_seconds: command.timeoutSeconds,
+          },
+          key: fixture.proxyKey,
+          headers: { 'idempotency-key': `hold-key-${keyCounter}` },
+        });
         expect(response.status).toBe(expected ? 201 : 402);
         if (expected) {
           const body = (await response.json()) as { hold_id: string };
-          const expiresAtNanoseconds = model.elapsedNanoseconds + BigInt(command.timeoutSeconds) * nanosecondsPerSecond;
-          model.holds.push({ id: body.hold_id, user: command.user, micros: command.micros, expiresAtNanoseconds, outcome: 'pending', charged: 0 });
+          const expiresAtNanoseconds =
+            model.elapsedNanoseconds + BigInt(command.timeoutSeconds) * nanosecondsPerSecond;
+          model.holds.push({
+            id: body.hold_id,
+            user: command.user,
+            micros: command.micros,
+            expiresAtNanoseconds,
+            outcome: 'pending',
+            charged: 0,
+          });
         }
         break;
       }
@@ -109,14 +158,23 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
         const hold = model.holds[command.holdIndex % model.holds.length];
         const charge = command.kind === 'settle' ? Math.floor(hold.micros * command.fraction) : 0;
         const path = `/api/v1/holds/${hold.id}/${command.kind}`;
-        const response = await send({ method: 'POST', path, body: command.kind === 'settle' ? { amount_micros: charge } : undefined, key: fixture.proxyKey, headers: {} });
+        const response = await send({
+          method: 'POST',
+          path,
+          body: command.kind === 'settle' ? { amount_micros: charge } : undefined,
+          key: fixture.proxyKey,
+          headers: {},
+        });
         if (hold.outcome === 'pending') {
           expect(response.status).toBe(200);
           hold.outcome = command.kind === 'settle' ? 'settled' : 'released';
           hold.charged = charge;
-          if (command.kind === 'settle') model.spent.set(hold.user, (model.spent.get(hold.user) ?? 0) + charge);
+          if (command.kind === 'settle')
+            model.spent.set(hold.user, (model.spent.get(hold.user) ?? 0) + charge);
         } else {
-          const sameAgain = (hold.outcome === 'settled' && command.kind === 'settle' && hold.charged === charge) || (hold.outcome !== 'settled' && command.kind === 'release');
+          const sameAgain =
+            (hold.outcome === 'settled' && command.kind === 'settle' && hold.charged === charge) ||
+            (hold.outcome !== 'settled' && command.kind === 'release');
           expect(response.status).toBe(sameAgain ? 200 : 409);
         }
         break;
@@ -127,7 +185,9 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
         break;
       case 'retry': {
         // A retried write (same key, same body) never moves money twice.
-        const writes = sent.filter((request) => request.method === 'POST' && request.path !== '/api/v1/holds');
+        const writes = sent.filter(
+          (request) => request.method === 'POST' && request.path !== '/api/v1/holds',
+        );
         if (writes.length === 0) break;
         const before = await snapshot(fixture);
         const replay = await send(writes[command.commandIndex % writes.length]);
@@ -142,8 +202,14 @@ async function run(fixture: CreditsFixture, model: Model, commands: Command[]): 
 }
 
 async function snapshot(fixture: CreditsFixture): Promise<string> {
-  const accounts = await fixture.ledger.lookupAccounts([...users.map(accountIdForUser), operatorAccountId('funding'), operatorAccountId('revenue')]);
-  return JSON.stringify(accounts, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  const accounts = await fixture.ledger.lookupAccounts([
+    ...users.map(accountIdForUser),
+    operatorAccountId('funding'),
+    operatorAccountId('revenue'),
+  ]);
+  return JSON.stringify(accounts, (_key, value: unknown) =>
+    typeof value === 'bigint' ? value.toString() : value,
+  );
 }
 
 async function expectBalance(fixture: CreditsFixture, model: Model, user: User): Promise<void> {
@@ -159,15 +225,24 @@ async function expectBalance(fixture: CreditsFixture, model: Model, user: User):
 }
 
 async function expectLedgerInvariants(fixture: CreditsFixture, model: Model): Promise<void> {
-  const ids = [...users.map(accountIdForUser), operatorAccountId('funding'), operatorAccountId('revenue')];
+  const ids = [
+    ...users.map(accountIdForUser),
+    operatorAccountId('funding'),
+    operatorAccountId('revenue'),
+  ];
   const accounts = await fixture.ledger.lookupAccounts(ids);
-  const sum = (field: 'debits_posted' | 'credits_posted' | 'debits_pending' | 'credits_pending') => accounts.reduce((total, account) => total + account[field], 0n);
+  const sum = (field: 'debits_posted' | 'credits_posted' | 'debits_pending' | 'credits_pending') =>
+    accounts.reduce((total, account) => total + account[field], 0n);
   expect(sum('debits_posted')).toBe(sum('credits_posted'));
   expect(sum('debits_pending')).toBe(sum('credits_pending'));
   for (const hold of model.holds) {
-    const resolutions = await fixture.ledger.lookupTransfers([settleTransferId(BigInt(hold.id)), releaseTransferId(BigInt(hold.id))]);
+    const resolutions = await fixture.ledger.lookupTransfers([
+      settleTransferId(BigInt(hold.id)),
+      releaseTransferId(BigInt(hold.id)),
+    ]);
     expect(resolutions.length).toBeLessThanOrEqual(1); // every hold resolves at most once
-    for (const resolution of resolutions) expect(resolution.amount).toBeLessThanOrEqual(BigInt(hold.micros)); // settle never exceeds the hold
+    for (const resolution of resolutions)
+      expect(resolution.amount).toBeLessThanOrEqual(BigInt(hold.micros)); // settle never exceeds the hold
   }
 }
 
@@ -177,30 +252,41 @@ describe('DATA-06: credits stay exact under any sequence of operations', () => {
     let run_ = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(commandArbitrary, { minLength: 1, maxLength: 30 }), async (commands) => {
-          run_ += 1;
-          const dataFile = join(directory, `ledger-${run_}.tbj`);
-          const clock = new ManualClock();
-          const fixture = createCreditsFixture({ dataFile, clock });
-          const model = new Model();
-          try {
-            await run(fixture, model, commands);
-            await expectLedgerInvariants(fixture, model);
-            const live = await snapshot(fixture);
-            fixture.close();
-            // Replaying the journal gives the same state.
-            const reopened = openEmbeddedLedger({ dataFile, clock });
-            const client = reopened.createClient();
+        fc.asyncProperty(
+          fc.array(commandArbitrary, { minLength: 1, maxLength: 30 }),
+          async (commands) => {
+            run_ += 1;
+            const dataFile = join(directory, `ledger-${run_}.tbj`);
+            const clock = new ManualClock();
+            const fixture = createCreditsFixture({ dataFile, clock });
+            const model = new Model();
             try {
-              const replayed = await client.lookupAccounts([...users.map(accountIdForUser), operatorAccountId('funding'), operatorAccountId('revenue')]);
-              expect(JSON.stringify(replayed, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).toBe(live);
+              await run(fixture, model, commands);
+              await expectLedgerInvariants(fixture, model);
+              const live = await snapshot(fixture);
+              fixture.close();
+              // Replaying the journal gives the same state.
+              const reopened = openEmbeddedLedger({ dataFile, clock });
+              const client = reopened.createClient();
+              try {
+                const replayed = await client.lookupAccounts([
+                  ...users.map(accountIdForUser),
+                  operatorAccountId('funding'),
+                  operatorAccountId('revenue'),
+                ]);
+                expect(
+                  JSON.stringify(replayed, (_key, value: unknown) =>
+                    typeof value === 'bigint' ? value.toString() : value,
+                  ),
+                ).toBe(live);
+              } finally {
+                reopened.close();
+              }
             } finally {
-              reopened.close();
+              fixture.close();
             }
-          } finally {
-            fixture.close();
-          }
-        }),
+          },
+        ),
         { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },
       );
     } finally {

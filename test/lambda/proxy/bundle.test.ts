@@ -24,23 +24,40 @@ const bundle = async (entry: string) => {
   });
   // Inputs with bytes in the output: a module esbuild read but shook out entirely does not count.
   const [output] = Object.values(result.metafile.outputs);
-  const inputs = Object.entries(output.inputs).filter(([, input]) => input.bytesInOutput > 0).map(([path]) => path);
+  const inputs = Object.entries(output.inputs)
+    .filter(([, input]) => input.bytesInOutput > 0)
+    .map(([path]) => path);
   return { bytes: result.outputFiles[0].contents.byteLength, inputs };
 };
 
-test.each(['lambda/proxy/handler.ts', 'lambda/credits/handler.ts', 'lambda/settlement/handler.ts'])('%s: under the byte cap, no AWS SDK, no zod locale but English', async (entry) => {
-  const { bytes, inputs } = await bundle(entry);
-  expect(bytes).toBeLessThanOrEqual(lambdaBundleBytesMax);
-  expect(inputs.filter((input) => input.includes('/@aws-sdk/') || input.includes('/@smithy/'))).toEqual([]);
-  expect(inputs).toContain('node_modules/aws4fetch/dist/aws4fetch.esm.mjs');
-  expect(inputs.filter((input) => input.includes('zod/v4/locales/') && !input.endsWith('/en.js') && !input.endsWith('/index.js'))).toEqual([]);
-});
+test.each(['lambda/proxy/handler.ts', 'lambda/credits/handler.ts', 'lambda/settlement/handler.ts'])(
+  '%s: under the byte cap, no AWS SDK, no zod locale but English',
+  async (entry) => {
+    const { bytes, inputs } = await bundle(entry);
+    expect(bytes).toBeLessThanOrEqual(lambdaBundleBytesMax);
+    expect(
+      inputs.filter((input) => input.includes('/@aws-sdk/') || input.includes('/@smithy/')),
+    ).toEqual([]);
+    expect(inputs).toContain('node_modules/aws4fetch/dist/aws4fetch.esm.mjs');
+    expect(
+      inputs.filter(
+        (input) =>
+          input.includes('zod/v4/locales/') &&
+          !input.endsWith('/en.js') &&
+          !input.endsWith('/index.js'),
+      ),
+    ).toEqual([]);
+  },
+);
 
-test.each(['lambda/proxy/handler.ts', 'lambda/settlement/handler.ts'])('%s: zod/mini only (the classic API is most of zod\'s bytes and import time)', async (entry) => {
-  const { inputs } = await bundle(entry);
-  expect(inputs.filter((input) => input.startsWith('node_modules/zod/v4/mini/'))).not.toEqual([]);
-  expect(inputs.filter((input) => input.startsWith('node_modules/zod/v4/classic/'))).toEqual([]);
-});
+test.each(['lambda/proxy/handler.ts', 'lambda/settlement/handler.ts'])(
+  "%s: zod/mini only (the classic API is most of zod's bytes and import time)",
+  async (entry) => {
+    const { inputs } = await bundle(entry);
+    expect(inputs.filter((input) => input.startsWith('node_modules/zod/v4/mini/'))).not.toEqual([]);
+    expect(inputs.filter((input) => input.startsWith('node_modules/zod/v4/classic/'))).toEqual([]);
+  },
+);
 
 test("bundled alone, the proxy's request schema still answers in zod's English messages (zod/mini ships none; lambda/shared/zod-mini.ts installs them)", async () => {
   // Run in a fresh Node process: in this one, modules on the classic API have installed the messages already.
@@ -48,7 +65,8 @@ test("bundled alone, the proxy's request schema still answers in zod's English m
   try {
     const result = await build({
       stdin: {
-        contents: "import { chatRequestSchema } from './lambda/proxy/openai'; const parsed = chatRequestSchema.safeParse({ model: 'm', messages: [{ role: 'user', content: 'x' }], temperature: 5 }); console.log(parsed.error.issues[0].message);",
+        contents:
+          "import { chatRequestSchema } from './lambda/proxy/openai'; const parsed = chatRequestSchema.safeParse({ model: 'm', messages: [{ role: 'user', content: 'x' }], temperature: 5 }); console.log(parsed.error.issues[0].message);",
         resolveDir: join(__dirname, '..', '..', '..'),
         loader: 'ts',
       },
@@ -60,7 +78,9 @@ test("bundled alone, the proxy's request schema still answers in zod's English m
     });
     const file = join(directory, 'schema.mjs');
     writeFileSync(file, result.outputFiles[0].contents);
-    expect(execFileSync(process.execPath, [file], { encoding: 'utf8' }).trim()).toBe('Too big: expected number to be <=2');
+    expect(execFileSync(process.execPath, [file], { encoding: 'utf8' }).trim()).toBe(
+      'Too big: expected number to be <=2',
+    );
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }

@@ -1,5 +1,10 @@
 // First: the stand-in of the Lambda runtime's streaming interface, before the handler module reads it.
-import { invokeStreaming, RecordingResponseStream, streamingMarker, httpIntegrationContentType } from '../../support/lambda-streaming';
+import {
+  invokeStreaming,
+  RecordingResponseStream,
+  streamingMarker,
+  httpIntegrationContentType,
+} from '../../support/lambda-streaming';
 import { handler, proxyLambdaSettings } from '../../../lambda/proxy/handler';
 import { proxyConfigFromStage } from '../../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
@@ -18,7 +23,11 @@ import { startProxyFixture, testModels, type ProxyFixture } from '../../support/
  */
 
 const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-const secrets = { clientKeys: arn('client-keys'), creditsKey: arn('proxy-credits-key'), provider: arn('provider') };
+const secrets = {
+  clientKeys: arn('client-keys'),
+  creditsKey: arn('proxy-credits-key'),
+  provider: arn('provider'),
+};
 const clientKey = generateApiKey();
 let aws: AwsStandIn;
 let fixture: ProxyFixture;
@@ -38,18 +47,33 @@ beforeAll(async () => {
   aws.secret(secrets.clientKeys, {
     current: JSON.stringify({
       version: clientKeySetVersion,
-      keys: [{ id: 'key_lambda0001', user_id: 'lambda-client', sha256: hashKey(clientKey).toString('hex'), created_at: '2026-01-01T00:00:00Z', expires_at: '2099-01-01T00:00:00Z', disabled: false }],
+      keys: [
+        {
+          id: 'key_lambda0001',
+          user_id: 'lambda-client',
+          sha256: hashKey(clientKey).toString('hex'),
+          created_at: '2026-01-01T00:00:00Z',
+          expires_at: '2099-01-01T00:00:00Z',
+          disabled: false,
+        },
+      ],
     }),
   });
   aws.secret(secrets.creditsKey, { current: fixture.proxyServiceKey });
   // The OpenAI-compatible provider is configured (the stand-in); Gemini's key is still missing.
   aws.secret(secrets.provider, {
-    current: JSON.stringify({ openai_compatible_base_url: fixture.openAi.baseUrl, openai_compatible_api_key: 'fake-openai-key-0123456789' }),
+    current: JSON.stringify({
+      openai_compatible_base_url: fixture.openAi.baseUrl,
+      openai_compatible_api_key: 'fake-openai-key-0123456789',
+    }),
   });
   Object.assign(process.env, {
     ...aws.environment,
     AWS_REGION: 'eu-west-1',
-    PROXY_CONFIG: JSON.stringify({ ...proxyConfigFromStage(resolveStageConfig('dev')), models: testModels }),
+    PROXY_CONFIG: JSON.stringify({
+      ...proxyConfigFromStage(resolveStageConfig('dev')),
+      models: testModels,
+    }),
     CLIENT_KEYS_SECRET_ARN: secrets.clientKeys,
     CREDITS_URL: fixture.creditsServer.url,
     CREDITS_KEY_SECRET_ARN: secrets.creditsKey,
@@ -68,13 +92,20 @@ afterAll(async () => {
 
 /** An API Gateway REST API proxy event (format 1.0), as the private API's `{proxy+}` resource sends it. */
 function restEvent(method: string, path: string, headers: Record<string, string>, body?: unknown) {
-  const allHeaders = { host: 'abcdef1234.execute-api.eu-west-1.amazonaws.com', 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7, 10.0.1.20', ...headers };
+  const allHeaders = {
+    host: 'abcdef1234.execute-api.eu-west-1.amazonaws.com',
+    'content-type': 'application/json',
+    'x-forwarded-for': '203.0.113.7, 10.0.1.20',
+    ...headers,
+  };
   return {
     resource: '/{proxy+}',
     path,
     httpMethod: method,
     headers: allHeaders,
-    multiValueHeaders: Object.fromEntries(Object.entries(allHeaders).map(([name, value]) => [name, [value]])),
+    multiValueHeaders: Object.fromEntries(
+      Object.entries(allHeaders).map(([name, value]) => [name, [value]]),
+    ),
     queryStringParameters: null,
     multiValueQueryStringParameters: null,
     pathParameters: { proxy: path.slice(1) },
@@ -101,20 +132,34 @@ test('the export is a streaming handler (marked by streamifyResponse)', () => {
 });
 
 test('a billed echo completion: the metadata prelude carries the status and the billing headers, then the JSON body', async () => {
-  const stream = await invokeStreaming(handler, restEvent('POST', '/v1/chat/completions', bearer(), { model: 'echo', messages: [{ role: 'user', content: 'hi' }] }));
+  const stream = await invokeStreaming(
+    handler,
+    restEvent('POST', '/v1/chat/completions', bearer(), {
+      model: 'echo',
+      messages: [{ role: 'user', content: 'hi' }],
+    }),
+  );
   expect(stream.contentType).toBe(httpIntegrationContentType);
   const { metadata, body } = stream.response();
   expect(metadata.statusCode).toBe(200);
   expect(metadata.headers['content-type']).toMatch(/^application\/json/);
   expect(metadata.headers['x-credits-charged-micros']).toMatch(/^\d+$/);
   expect(metadata.headers['x-request-id']).toEqual(expect.any(String));
-  expect(JSON.parse(body)).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'echo: hi' } }] });
+  expect(JSON.parse(body)).toMatchObject({
+    object: 'chat.completion',
+    choices: [{ message: { content: 'echo: hi' } }],
+  });
   expect(await fixture.availableMicros('lambda-client')).toBeLessThan(1_000_000n);
 });
 
 test('a streamed completion is written to the response stream chunk by chunk, the first before the provider finished', async () => {
   const clientSawFirst = gate();
-  fixture.openAi.script(openAiStream(['First', clientSawFirst.opened, ' and the rest'], { prompt_tokens: 20, completion_tokens: 5 }));
+  fixture.openAi.script(
+    openAiStream(['First', clientSawFirst.opened, ' and the rest'], {
+      prompt_tokens: 20,
+      completion_tokens: 5,
+    }),
+  );
   const stream = new RecordingResponseStream();
   // The provider sends the rest only once the first content chunk has reached Lambda's response stream.
   stream.onWrite((write) => {
@@ -122,7 +167,12 @@ test('a streamed completion is written to the response stream chunk by chunk, th
   });
   await invokeStreaming(
     handler,
-    restEvent('POST', '/v1/chat/completions', bearer(), { model: 'fake-gpt', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } }),
+    restEvent('POST', '/v1/chat/completions', bearer(), {
+      model: 'fake-gpt',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
     stream,
   );
   const { metadata, body } = stream.response();
@@ -142,10 +192,19 @@ test('a streamed completion is written to the response stream chunk by chunk, th
 test('MON-02: every invocation flushes its metrics as EMF (namespace AiProxy, service and stage dimensions)', async () => {
   stdoutLines.length = 0;
   await invokeStreaming(handler, restEvent('GET', '/v1/models', bearer()));
-  const documents = stdoutLines.filter((line) => line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const documents = stdoutLines
+    .filter((line) => line.includes('"_aws"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(documents).toContainEqual(
     expect.objectContaining({
-      _aws: expect.objectContaining({ CloudWatchMetrics: [expect.objectContaining({ Namespace: 'AiProxy', Dimensions: [['service', 'stage', 'route', 'outcome']] })] }),
+      _aws: expect.objectContaining({
+        CloudWatchMetrics: [
+          expect.objectContaining({
+            Namespace: 'AiProxy',
+            Dimensions: [['service', 'stage', 'route', 'outcome']],
+          }),
+        ],
+      }),
       service: 'proxy',
       stage: 'test',
       route: '/v1/models',
@@ -156,19 +215,33 @@ test('MON-02: every invocation flushes its metrics as EMF (namespace AiProxy, se
 });
 
 test('a provider without credentials answers 503 "provider not configured" in the prelude and body', async () => {
-  const stream = await invokeStreaming(handler, restEvent('POST', '/v1/chat/completions', bearer(), { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }));
+  const stream = await invokeStreaming(
+    handler,
+    restEvent('POST', '/v1/chat/completions', bearer(), {
+      model: 'gemini-2.5-flash',
+      messages: [{ role: 'user', content: 'hi' }],
+    }),
+  );
   const { metadata, body } = stream.response();
   expect(metadata.statusCode).toBe(503);
   expect(JSON.parse(body)).toMatchObject({ error: { code: 'provider_not_configured' } });
 });
 
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
-  for (const value of Object.values(proxyLambdaSettings(process.env))) expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
-  expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(/refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/);
+  for (const value of Object.values(proxyLambdaSettings(process.env)))
+    expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
+  expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(
+    /refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/,
+  );
 });
 
 test('its secrets were read from Secrets Manager by signed GetSecretValue calls (each signature verified by the stand-in)', () => {
-  const read = aws.requests.filter((request) => request.target === 'secretsmanager.GetSecretValue').map((request) => request.body.SecretId);
-  expect(new Set(read)).toEqual(new Set([secrets.clientKeys, secrets.creditsKey, secrets.provider]));
-  for (const request of aws.requests) expect(request.scope).toMatch(/^\d{8}\/eu-west-1\/secretsmanager\/aws4_request$/);
+  const read = aws.requests
+    .filter((request) => request.target === 'secretsmanager.GetSecretValue')
+    .map((request) => request.body.SecretId);
+  expect(new Set(read)).toEqual(
+    new Set([secrets.clientKeys, secrets.creditsKey, secrets.provider]),
+  );
+  for (const request of aws.requests)
+    expect(request.scope).toMatch(/^\d{8}\/eu-west-1\/secretsmanager\/aws4_request$/);
 });

@@ -21,10 +21,15 @@ describe('RATE: limits per key and per source', () => {
     expect(last?.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(last?.headers.get('ratelimit-limit')).toBe('3');
     expect(last?.headers.get('ratelimit-remaining')).toBe('0');
-    expect(await last?.json()).toMatchObject({ error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' }, request_id: expect.any(String) });
+    expect(await last?.json()).toMatchObject({
+      error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' },
+      request_id: expect.any(String),
+    });
     expect(fixture.logger.auditEvents('rate_limited')).toHaveLength(1);
     // Another key has its own budget.
-    expect((await fixture.request('GET', '/v1/models', { key: fixture.keys.bob })).status).toBe(200);
+    expect((await fixture.request('GET', '/v1/models', { key: fixture.keys.bob })).status).toBe(
+      200,
+    );
   });
 
   test('RATE-02: the limit holds across two proxy instances sharing the ledger', async () => {
@@ -32,7 +37,11 @@ describe('RATE: limits per key and per source', () => {
     const instances = [fixture.app, fixture.anotherInstance()];
     const statuses = await Promise.all(
       Array.from({ length: 10 }, (_, index) =>
-        Promise.resolve(instances[index % 2].request('/v1/models', { headers: { authorization: `Bearer ${fixture!.keys.alice}` } })).then((response) => response.status),
+        Promise.resolve(
+          instances[index % 2].request('/v1/models', {
+            headers: { authorization: `Bearer ${fixture!.keys.alice}` },
+          }),
+        ).then((response) => response.status),
       ),
     );
     expect(statuses.filter((status) => status === 200)).toHaveLength(4);
@@ -41,16 +50,28 @@ describe('RATE: limits per key and per source', () => {
 
   test('RATE-05: repeated authentication failures from one source are throttled with 429; a right key still passes', async () => {
     fixture = await startProxyFixture({ authFailuresPerMinute: 3 });
-    const from = (source: string, key: string) => fixture!.request('GET', '/v1/models', { key, headers: { 'x-forwarded-for': `10.0.0.1, ${source}` } });
+    const from = (source: string, key: string) =>
+      fixture!.request('GET', '/v1/models', {
+        key,
+        headers: { 'x-forwarded-for': `10.0.0.1, ${source}` },
+      });
     const statuses = [];
-    for (let index = 0; index < 4; index += 1) statuses.push((await from('203.0.113.9', 'sk-wrong-guess')).status);
+    for (let index = 0; index < 4; index += 1)
+      statuses.push((await from('203.0.113.9', 'sk-wrong-guess')).status);
     expect(statuses).toEqual([401, 401, 401, 429]);
     const refused = await from('203.0.113.9', 'sk-wrong-guess');
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
     // What is throttled is failing: a right key from the same address (the same NAT) passes.
     expect((await from('203.0.113.9', fixture.keys.alice)).status).toBe(200);
     // The ALB appends the client's address last: a forged first entry does not move the client to another bucket.
-    expect((await fixture.request('GET', '/v1/models', { key: 'sk-wrong-guess', headers: { 'x-forwarded-for': `198.51.100.4, 203.0.113.9` } })).status).toBe(429);
+    expect(
+      (
+        await fixture.request('GET', '/v1/models', {
+          key: 'sk-wrong-guess',
+          headers: { 'x-forwarded-for': `198.51.100.4, 203.0.113.9` },
+        })
+      ).status,
+    ).toBe(429);
     // Another source is not affected, and failures never touch the ledger.
     expect((await from('198.51.100.4', 'sk-wrong-guess')).status).toBe(401);
     expect(fixture.logger.auditEvents('rate_limited').length).toBeGreaterThanOrEqual(2);
@@ -59,8 +80,13 @@ describe('RATE: limits per key and per source', () => {
   test('RATE-05: behind API Gateway the source is the entry the ALB appended, not the ALB node API Gateway appends after it', async () => {
     fixture = await startProxyFixture({ authFailuresPerMinute: 2 });
     // X-Forwarded-For on the streaming path: <what the client sent>, <client, appended by the ALB>, <ALB node, appended by API Gateway>.
-    const from = (forwardedFor: string) => fixture!.request('GET', '/v1/models', { key: 'sk-wrong-guess', headers: { 'x-forwarded-for': forwardedFor } });
-    const sources = () => fixture!.logger.auditEvents('auth_failure').map((event) => event.source_address);
+    const from = (forwardedFor: string) =>
+      fixture!.request('GET', '/v1/models', {
+        key: 'sk-wrong-guess',
+        headers: { 'x-forwarded-for': forwardedFor },
+      });
+    const sources = () =>
+      fixture!.logger.auditEvents('auth_failure').map((event) => event.source_address);
     await from('203.0.113.9, 10.42.1.17');
     await from('198.51.100.77, 203.0.113.9, 10.42.2.30');
     // Two failures of one client through two ALB nodes, a forged entry ignored: that client is now throttled.
@@ -78,7 +104,8 @@ describe('RATE: limits per key and per source', () => {
 
   test('RATE-01: with rate limiting off (dev only) no limit applies', async () => {
     fixture = await startProxyFixture({ rateLimit: { enabled: false, requestsPerMinute: 1 } });
-    for (let index = 0; index < 3; index += 1) expect((await fixture.request('GET', '/v1/models')).status).toBe(200);
+    for (let index = 0; index < 3; index += 1)
+      expect((await fixture.request('GET', '/v1/models')).status).toBe(200);
   });
 });
 
@@ -86,14 +113,24 @@ describe('operations', () => {
   test('LOG-06: requests slower than the threshold are logged as slow', async () => {
     fixture = await startProxyFixture({ slowRequestMilliseconds: 0 });
     await fixture.request('GET', '/health', { key: null });
-    expect(fixture.logger.records.some((record) => record.level === 'WARN' && record.message === 'slow request')).toBe(true);
+    expect(
+      fixture.logger.records.some(
+        (record) => record.level === 'WARN' && record.message === 'slow request',
+      ),
+    ).toBe(true);
   });
 
   test('a provider without credentials answers 503 "provider not configured" and releases the hold', async () => {
     fixture = await startProxyFixture();
     await fixture.topUp('alice', '1.00');
     const unconfigured = createProxyApp({
-      keys: { description: 'fixture keys', verifier: async () => ({ size: 1, verify: () => ({ status: 'valid', keyId: 'key_unconfigured', userId: 'alice' }) }) },
+      keys: {
+        description: 'fixture keys',
+        verifier: async () => ({
+          size: 1,
+          verify: () => ({ status: 'valid', keyId: 'key_unconfigured', userId: 'alice' }),
+        }),
+      },
       credits: fixture.credits,
       providers: createProviders(async () => ({})),
       config: { ...fixture.config, rateLimit: { enabled: false, requestsPerMinute: 60 } },
@@ -103,10 +140,18 @@ describe('operations', () => {
     const response = await unconfigured.request('/v1/chat/completions', {
       method: 'POST',
       headers: { authorization: 'Bearer anything-valid-here', 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }),
+      body: JSON.stringify({
+        model: 'gemini-2.5-flash',
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
     });
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ error: { code: 'provider_not_configured', message: expect.stringContaining('provider not configured') } });
+    expect(await response.json()).toMatchObject({
+      error: {
+        code: 'provider_not_configured',
+        message: expect.stringContaining('provider not configured'),
+      },
+    });
     expect(await fixture.availableMicros('alice')).toBe(1_000_000n);
     expect(fixture.gemini.requests).toHaveLength(0);
   });

@@ -69,40 +69,80 @@ export class FakeSecret {
     const mock = this.mock;
     mock.on(DescribeSecretCommand).callsFake((input: { SecretId?: string }) => {
       this.checkId(input.SecretId);
-      const stages = Object.fromEntries([...this.versions.entries()].map(([id, version]) => [id, [...version.stages]]));
+      const stages = Object.fromEntries(
+        [...this.versions.entries()].map(([id, version]) => [id, [...version.stages]]),
+      );
       return { ARN: this.arn, RotationEnabled: this.rotationEnabled, VersionIdsToStages: stages };
     });
-    mock.on(GetSecretValueCommand).callsFake((input: { SecretId?: string; VersionId?: string; VersionStage?: string }) => {
-      this.checkId(input.SecretId);
-      const stage = input.VersionStage ?? (input.VersionId === undefined ? 'AWSCURRENT' : undefined);
-      const entry = [...this.versions.entries()].find(
-        ([id, version]) => (input.VersionId === undefined || id === input.VersionId) && (stage === undefined || version.stages.has(stage)),
-      );
-      if (entry === undefined || entry[1].value === undefined) throw notFound("Secrets Manager can't find the specified secret value.");
-      return { ARN: this.arn, VersionId: entry[0], SecretString: entry[1].value, VersionStages: [...entry[1].stages] };
-    });
-    mock.on(PutSecretValueCommand).callsFake((input: { SecretId?: string; ClientRequestToken?: string; SecretString?: string; VersionStages?: string[] }) => {
-      this.checkId(input.SecretId);
-      const versionId = input.ClientRequestToken as string;
-      const existing = this.versions.get(versionId);
-      if (existing?.value !== undefined && existing.value !== input.SecretString) throw new ResourceExistsException({ message: 'version exists', $metadata: {} });
-      for (const stage of input.VersionStages ?? ['AWSCURRENT']) this.moveStage(stage, versionId);
-      (this.versions.get(versionId) as Version).value = input.SecretString;
-      return { ARN: this.arn, VersionId: versionId };
-    });
-    mock.on(UpdateSecretVersionStageCommand).callsFake(
-      (input: { SecretId?: string; VersionStage?: string; MoveToVersionId?: string; RemoveFromVersionId?: string }) => {
+    mock
+      .on(GetSecretValueCommand)
+      .callsFake((input: { SecretId?: string; VersionId?: string; VersionStage?: string }) => {
         this.checkId(input.SecretId);
-        const stage = input.VersionStage as string;
-        const holder = this.versionOf(stage);
-        if (holder !== undefined && holder !== input.MoveToVersionId && holder !== input.RemoveFromVersionId) {
-          throw new InvalidParameterException({ message: `${stage} is attached to another version; name it in RemoveFromVersionId`, $metadata: {} });
-        }
-        if (!this.versions.has(input.MoveToVersionId as string)) throw notFound('no such version');
-        this.moveStage(stage, input.MoveToVersionId as string);
-        if (stage === 'AWSCURRENT' && holder !== undefined && holder !== input.MoveToVersionId) this.moveStage('AWSPREVIOUS', holder);
-        return { ARN: this.arn };
-      },
-    );
+        const stage =
+          input.VersionStage ?? (input.VersionId === undefined ? 'AWSCURRENT' : undefined);
+        const entry = [...this.versions.entries()].find(
+          ([id, version]) =>
+            (input.VersionId === undefined || id === input.VersionId) &&
+            (stage === undefined || version.stages.has(stage)),
+        );
+        if (entry === undefined || entry[1].value === undefined)
+          throw notFound("Secrets Manager can't find the specified secret value.");
+        return {
+          ARN: this.arn,
+          VersionId: entry[0],
+          SecretString: entry[1].value,
+          VersionStages: [...entry[1].stages],
+        };
+      });
+    mock
+      .on(PutSecretValueCommand)
+      .callsFake(
+        (input: {
+          SecretId?: string;
+          ClientRequestToken?: string;
+          SecretString?: string;
+          VersionStages?: string[];
+        }) => {
+          this.checkId(input.SecretId);
+          const versionId = input.ClientRequestToken as string;
+          const existing = this.versions.get(versionId);
+          if (existing?.value !== undefined && existing.value !== input.SecretString)
+            throw new ResourceExistsException({ message: 'version exists', $metadata: {} });
+          for (const stage of input.VersionStages ?? ['AWSCURRENT'])
+            this.moveStage(stage, versionId);
+          (this.versions.get(versionId) as Version).value = input.SecretString;
+          return { ARN: this.arn, VersionId: versionId };
+        },
+      );
+    mock
+      .on(UpdateSecretVersionStageCommand)
+      .callsFake(
+        (input: {
+          SecretId?: string;
+          VersionStage?: string;
+          MoveToVersionId?: string;
+          RemoveFromVersionId?: string;
+        }) => {
+          this.checkId(input.SecretId);
+          const stage = input.VersionStage as string;
+          const holder = this.versionOf(stage);
+          if (
+            holder !== undefined &&
+            holder !== input.MoveToVersionId &&
+            holder !== input.RemoveFromVersionId
+          ) {
+            throw new InvalidParameterException({
+              message: `${stage} is attached to another version; name it in RemoveFromVersionId`,
+              $metadata: {},
+            });
+          }
+          if (!this.versions.has(input.MoveToVersionId as string))
+            throw notFound('no such version');
+          this.moveStage(stage, input.MoveToVersionId as string);
+          if (stage === 'AWSCURRENT' && holder !== undefined && holder !== input.MoveToVersionId)
+            this.moveStage('AWSPREVIOUS', holder);
+          return { ARN: this.arn };
+        },
+      );
   }
 }

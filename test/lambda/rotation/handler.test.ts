@@ -6,7 +6,12 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { serviceKeyFromSecretString } from '../../../lambda/credits/keys';
-import { createRotationHandler, handler, rotationSteps, type RotationEvent } from '../../../lambda/rotation/handler';
+import {
+  createRotationHandler,
+  handler,
+  rotationSteps,
+  type RotationEvent,
+} from '../../../lambda/rotation/handler';
 import { apiKeyPattern } from '../../../lambda/shared/api-key-format';
 import { generateApiKey } from '../../../lambda/shared/keys';
 import { sdkSecretReader } from '../../../lambda/shared/sdk-secret-reader';
@@ -46,7 +51,11 @@ function rotation() {
   });
 }
 
-const event = (Step: string, ClientRequestToken = token, SecretId = secretArn): RotationEvent => ({ SecretId, ClientRequestToken, Step });
+const event = (Step: string, ClientRequestToken = token, SecretId = secretArn): RotationEvent => ({
+  SecretId,
+  ClientRequestToken,
+  Step,
+});
 
 async function rotateFully(run = rotation()): Promise<void> {
   for (const step of rotationSteps) await run(event(step));
@@ -73,7 +82,11 @@ describe('AUTH-04: the four rotation steps', () => {
     await rotation()(event('createSecret'));
     const puts = secret.mock.commandCalls(PutSecretValueCommand);
     expect(puts).toHaveLength(1);
-    expect(puts[0].args[0].input).toMatchObject({ SecretId: secretArn, ClientRequestToken: token, VersionStages: ['AWSPENDING'] });
+    expect(puts[0].args[0].input).toMatchObject({
+      SecretId: secretArn,
+      ClientRequestToken: token,
+      VersionStages: ['AWSPENDING'],
+    });
     const pending = secret.valueOf('AWSPENDING') as string;
     expect(pending).toMatch(apiKeyPattern);
     expect(pending).not.toBe(oldKey);
@@ -89,7 +102,11 @@ describe('AUTH-04: the four rotation steps', () => {
     await run(event('createSecret'));
     expect(secret.mock.commandCalls(PutSecretValueCommand)).toHaveLength(1);
     expect(secret.valueOf('AWSPENDING')).toBe(pending);
-    expect(logger.records.filter((record) => record.message === 'rotation step').map((record) => record.fields.outcome)).toEqual(['created', 'already_pending']);
+    expect(
+      logger.records
+        .filter((record) => record.message === 'rotation step')
+        .map((record) => record.fields.outcome),
+    ).toEqual(['created', 'already_pending']);
   });
 
   test('setSecret changes nothing anywhere (verifiers read the secret itself)', async () => {
@@ -114,12 +131,22 @@ describe('AUTH-04: the four rotation steps', () => {
     await rotateFully();
     const updates = secret.mock.commandCalls(UpdateSecretVersionStageCommand);
     expect(updates).toHaveLength(1);
-    expect(updates[0].args[0].input).toEqual({ SecretId: secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: token, RemoveFromVersionId: 'version-1' });
+    expect(updates[0].args[0].input).toEqual({
+      SecretId: secretArn,
+      VersionStage: 'AWSCURRENT',
+      MoveToVersionId: token,
+      RemoveFromVersionId: 'version-1',
+    });
     expect(secret.versionOf('AWSCURRENT')).toBe(token);
     expect(secret.valueOf('AWSCURRENT')).toBe(issuedKeys[0]);
     expect(secret.valueOf('AWSPREVIOUS')).toBe(oldKey);
     expect(logger.auditEvents('key_rotation')).toEqual([
-      { audit_event: 'key_rotation', secret_arn: secretArn, version_id: token, previous_version_id: 'version-1' },
+      {
+        audit_event: 'key_rotation',
+        secret_arn: secretArn,
+        version_id: token,
+        previous_version_id: 'version-1',
+      },
     ]);
   });
 
@@ -130,7 +157,10 @@ describe('AUTH-04: the four rotation steps', () => {
     await run(event('finishSecret'));
     expect(secret.mock.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(1);
     expect(logger.auditEvents('key_rotation')).toHaveLength(1);
-    expect(logger.records.at(-1)?.fields).toMatchObject({ step: 'finishSecret', outcome: 'already_current' });
+    expect(logger.records.at(-1)?.fields).toMatchObject({
+      step: 'finishSecret',
+      outcome: 'already_current',
+    });
   });
 
   test('after a rotation the verifiers accept the new key and still the old one (no request breaks)', async () => {
@@ -159,14 +189,23 @@ describe('AUTH-04: the four rotation steps', () => {
     await rotateFully();
     const steps = logger.records.filter((record) => record.message === 'rotation step');
     expect(steps.map((record) => record.fields.step)).toEqual([...rotationSteps]);
-    for (const record of steps) expect(record.fields).toMatchObject({ secret_arn: secretArn, version_id: token });
+    for (const record of steps)
+      expect(record.fields).toMatchObject({ secret_arn: secretArn, version_id: token });
   });
 });
 
 describe('AUTH-04: the secret keeps its format', () => {
   test.each([
-    ['JSON with a key field (credits keys)', (key: string) => JSON.stringify({ key }), serviceKeyFromSecretString],
-    ['JSON with a token field (gateway token)', (key: string) => JSON.stringify({ token: key }), tokenFromSecretString],
+    [
+      'JSON with a key field (credits keys)',
+      (key: string) => JSON.stringify({ key }),
+      serviceKeyFromSecretString,
+    ],
+    [
+      'JSON with a token field (gateway token)',
+      (key: string) => JSON.stringify({ token: key }),
+      tokenFromSecretString,
+    ],
     ['the key itself', (key: string) => key, serviceKeyFromSecretString],
   ])('%s', async (_name, shape, read) => {
     open(shape(generateApiKey()));
@@ -179,13 +218,18 @@ describe('AUTH-04: the secret keeps its format', () => {
   test('other JSON fields are kept', async () => {
     open(JSON.stringify({ key: generateApiKey(), purpose: 'proxy to credits' }));
     await rotateFully();
-    expect(JSON.parse(secret.valueOf('AWSCURRENT') as string)).toEqual({ key: issuedKeys[0], purpose: 'proxy to credits' });
+    expect(JSON.parse(secret.valueOf('AWSCURRENT') as string)).toEqual({
+      key: issuedKeys[0],
+      purpose: 'proxy to credits',
+    });
   });
 
   test('a current version that cannot be read as a key refuses to rotate, without quoting it', async () => {
     const broken = '{"key": "sk-not-closed';
     open(broken);
-    await expect(rotation()(event('createSecret'))).rejects.toThrow(/AWSCURRENT version .* looks like JSON but does not parse/);
+    await expect(rotation()(event('createSecret'))).rejects.toThrow(
+      /AWSCURRENT version .* looks like JSON but does not parse/,
+    );
     expect(secret.mock.commandCalls(PutSecretValueCommand)).toHaveLength(0);
     expect(logger.text()).not.toContain('sk-not-closed');
   });
@@ -194,14 +238,18 @@ describe('AUTH-04: the secret keeps its format', () => {
 describe('AUTH-04: the checks before every step', () => {
   test('rotation disabled on the secret: refused, nothing written', async () => {
     open(generateApiKey()).rotationEnabled = false;
-    await expect(rotation()(event('createSecret'))).rejects.toThrow(`rotation is not enabled on the secret ${secretArn}`);
+    await expect(rotation()(event('createSecret'))).rejects.toThrow(
+      `rotation is not enabled on the secret ${secretArn}`,
+    );
     expect(secret.mock.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
 
   test('a request token that is not a version of the secret: refused', async () => {
     open(generateApiKey());
     for (const step of rotationSteps) {
-      await expect(rotation()(event(step, 'not-a-version'))).rejects.toThrow(/request token not-a-version is not a version of the secret/);
+      await expect(rotation()(event(step, 'not-a-version'))).rejects.toThrow(
+        /request token not-a-version is not a version of the secret/,
+      );
     }
     expect(secret.mock.commandCalls(PutSecretValueCommand)).toHaveLength(0);
     expect(secret.mock.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
@@ -212,30 +260,44 @@ describe('AUTH-04: the checks before every step', () => {
     await rotateFully();
     // The version that was current before is now AWSPREVIOUS only.
     for (const step of rotationSteps) {
-      await expect(rotation()(event(step, 'version-1'))).rejects.toThrow(/version version-1 of the secret .* is not staged AWSPENDING/);
+      await expect(rotation()(event(step, 'version-1'))).rejects.toThrow(
+        /version version-1 of the secret .* is not staged AWSPENDING/,
+      );
     }
     expect(secret.mock.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(1);
   });
 
   test('an unknown step: refused before any call to Secrets Manager', async () => {
     open(generateApiKey());
-    await expect(rotation()(event('deleteSecret'))).rejects.toThrow(/unknown rotation step 'deleteSecret'/);
+    await expect(rotation()(event('deleteSecret'))).rejects.toThrow(
+      /unknown rotation step 'deleteSecret'/,
+    );
     expect(secret.mock.calls()).toHaveLength(0);
   });
 
   test('an event without a secret id: refused', async () => {
     open(generateApiKey());
-    await expect(rotation()({ Step: 'createSecret', ClientRequestToken: token } as unknown as RotationEvent)).rejects.toThrow(/needs a SecretId/);
+    await expect(
+      rotation()({ Step: 'createSecret', ClientRequestToken: token } as unknown as RotationEvent),
+    ).rejects.toThrow(/needs a SecretId/);
   });
 
   test('a secret named without an ARN uses the default region', async () => {
     open(generateApiKey());
     const client = new SecretsManagerClient({ region: 'eu-central-1' });
-    const run = createRotationHandler({ secretsManager: (region) => (regions.push(region), client), logger, defaultRegion: 'eu-central-1' });
+    const run = createRotationHandler({
+      secretsManager: (region) => (regions.push(region), client),
+      logger,
+      defaultRegion: 'eu-central-1',
+    });
     // The fake answers only to the ARN: the name is passed through and refused as not found.
-    await expect(run(event('createSecret', token, 'credits-proxy-key'))).rejects.toThrow(/can't find the specified secret/);
+    await expect(run(event('createSecret', token, 'credits-proxy-key'))).rejects.toThrow(
+      /can't find the specified secret/,
+    );
     expect(regions).toEqual(['eu-central-1']);
-    expect(secret.mock.commandCalls(DescribeSecretCommand)[0].args[0].input).toEqual({ SecretId: 'credits-proxy-key' });
+    expect(secret.mock.commandCalls(DescribeSecretCommand)[0].args[0].input).toEqual({
+      SecretId: 'credits-proxy-key',
+    });
   });
 });
 
@@ -257,7 +319,9 @@ describe('AUTH-04: testSecret refuses a pending version its verifiers would not 
   });
 
   test('a different format from AWSCURRENT', async () => {
-    await expect(pendingHolds(generateApiKey(), JSON.stringify({ token: generateApiKey() }))).rejects.toThrow(/does not have the format of the AWSCURRENT version/);
+    await expect(
+      pendingHolds(generateApiKey(), JSON.stringify({ token: generateApiKey() })),
+    ).rejects.toThrow(/does not have the format of the AWSCURRENT version/);
   });
 
   test('no value yet (createSecret has not run)', async () => {
@@ -293,7 +357,11 @@ describe('LOG-04: no key value in any log line', () => {
     const failure = await rotation()(event('testSecret')).catch((error: unknown) => error as Error);
     expect(String(failure)).not.toContain('qqqq');
     expect(logger.text()).not.toContain('qqqq');
-    expect(logger.records.at(-1)).toMatchObject({ level: 'ERROR', message: 'rotation step failed', fields: { step: 'testSecret', secret_arn: secretArn } });
+    expect(logger.records.at(-1)).toMatchObject({
+      level: 'ERROR',
+      message: 'rotation step failed',
+      fields: { step: 'testSecret', secret_arn: secretArn },
+    });
   });
 });
 

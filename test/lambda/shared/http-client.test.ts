@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createInternalHttpClient, type InternalHttpClient } from '../../../lambda/shared/http-client';
+import {
+  createInternalHttpClient,
+  type InternalHttpClient,
+} from '../../../lambda/shared/http-client';
 
 /**
  * The internal hops' keep-alive client against a real node:http server. The case that matters is
@@ -33,7 +36,11 @@ async function startEchoServer(): Promise<EchoServer> {
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     let bytes = 0;
     request.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes })));
+    request.on('end', () =>
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ bytes })),
+    );
   });
   server.on('connection', (_socket: Socket) => (connections += 1));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -42,12 +49,24 @@ async function startEchoServer(): Promise<EchoServer> {
     url: new URL(`http://127.0.0.1:${port}/`),
     connections: () => connections,
     closeIdleConnections: () => server.closeIdleConnections(),
-    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    close: () =>
+      new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 }
 
-function post(client: InternalHttpClient, url: URL, body: string): Promise<{ status: number; text: string }> {
-  return client.request({ method: 'POST', url, headers: { 'content-type': 'text/plain' }, body, signal: AbortSignal.timeout(requestDeadlineMilliseconds), responseBytesMax });
+function post(
+  client: InternalHttpClient,
+  url: URL,
+  body: string,
+): Promise<{ status: number; text: string }> {
+  return client.request({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'text/plain' },
+    body,
+    signal: AbortSignal.timeout(requestDeadlineMilliseconds),
+    responseBytesMax,
+  });
 }
 
 let server: EchoServer;
@@ -61,21 +80,24 @@ afterEach(async () => {
 describe('internal HTTP client: keep-alive connections', () => {
   test('reuses one connection for consecutive requests', async () => {
     const client = createInternalHttpClient();
-    for (let request = 0; request < 3; request += 1) expect(await post(client, server.url, 'ping')).toEqual({ status: 200, text: '{"bytes":4}' });
+    for (let request = 0; request < 3; request += 1)
+      expect(await post(client, server.url, 'ping')).toEqual({ status: 200, text: '{"bytes":4}' });
     expect(server.connections()).toBe(1);
   });
 
   test.each([
     ['a small request (the read meets the reset: ECONNRESET)', 16],
     ['a large request (a later write meets the reset: EPIPE)', largeBodyBytes],
-  ])('sends %s once more on a new connection when the reused one was closed by the server', async (_case, bodyBytes) => {
-    const client = createInternalHttpClient();
-    const body = 'x'.repeat(bodyBytes);
-    await post(client, server.url, 'warm up'); // leaves one idle keep-alive connection in the agent
-    server.closeIdleConnections();
-    const answer = await post(client, server.url, body); // same tick: the agent still thinks the connection is free
-    expect(answer).toEqual({ status: 200, text: JSON.stringify({ bytes: bodyBytes }) });
-    expect(server.connections()).toBe(2);
-  });
-
+  ])(
+    'sends %s once more on a new connection when the reused one was closed by the server',
+    async (_case, bodyBytes) => {
+      const client = createInternalHttpClient();
+      const body = 'x'.repeat(bodyBytes);
+      await post(client, server.url, 'warm up'); // leaves one idle keep-alive connection in the agent
+      server.closeIdleConnections();
+      const answer = await post(client, server.url, body); // same tick: the agent still thinks the connection is free
+      expect(answer).toEqual({ status: 200, text: JSON.stringify({ bytes: bodyBytes }) });
+      expect(server.connections()).toBe(2);
+    },
+  );
 });

@@ -52,8 +52,14 @@ describe('embedded ledger: linked chains', () => {
     expect(await client.lookupTransfers([1n, 2n, 3n, 4n])).toHaveLength(1);
     expect(await balances(client, 1n)).toEqual([0n, 11n, 0n, 0n]);
     // Only the transient failure binds its id; the rolled-back events can be retried.
-    const retry = await client.createTransfers([transfer(1n, { amount: 5n }), transfer(3n, { debit_account_id: 3n, amount: 1n })]);
-    expect(retry.map((result) => result.status)).toEqual([created, CreateTransferStatus.id_already_failed]);
+    const retry = await client.createTransfers([
+      transfer(1n, { amount: 5n }),
+      transfer(3n, { debit_account_id: 3n, amount: 1n }),
+    ]);
+    expect(retry.map((result) => result.status)).toEqual([
+      created,
+      CreateTransferStatus.id_already_failed,
+    ]);
   });
 
   it('reports linked_event_chain_open for a chain left open at the end of the batch', async () => {
@@ -62,7 +68,11 @@ describe('embedded ledger: linked chains', () => {
       transfer(2n, { flags: TransferFlags.linked, amount: 2n }),
       transfer(3n, { flags: TransferFlags.linked, amount: 3n }),
     ]);
-    expect(results.map((result) => result.status)).toEqual([created, linked_event_failed, linked_event_chain_open]);
+    expect(results.map((result) => result.status)).toEqual([
+      created,
+      linked_event_failed,
+      linked_event_chain_open,
+    ]);
     expect(await balances(client, 1n)).toEqual([0n, 1n, 0n, 0n]);
   });
 
@@ -83,7 +93,11 @@ describe('embedded ledger: linked chains', () => {
   it('sees earlier events of the same chain: a pending transfer posted in its own chain', async () => {
     const results = await client.createTransfers([
       transfer(1n, { flags: TransferFlags.linked | TransferFlags.pending, amount: 9n }),
-      transfer(2n, { flags: TransferFlags.post_pending_transfer, pending_id: 1n, amount: amount_max }),
+      transfer(2n, {
+        flags: TransferFlags.post_pending_transfer,
+        pending_id: 1n,
+        amount: amount_max,
+      }),
     ]);
     expect(results.map((result) => result.status)).toEqual([created, created]);
     expect(await balances(client, 2n)).toEqual([0n, 0n, 0n, 9n]);
@@ -100,7 +114,9 @@ describe('embedded ledger: pending transfers and expiry', () => {
   afterEach(() => client.destroy());
 
   it('expires a pending transfer at its timeout and then refuses to post it', async () => {
-    const [hold] = await client.createTransfers([transfer(1n, { flags: TransferFlags.pending, amount: 40n, timeout: 30 })]);
+    const [hold] = await client.createTransfers([
+      transfer(1n, { flags: TransferFlags.pending, amount: 40n, timeout: 30 }),
+    ]);
     expect(hold.status).toBe(created);
     // Timestamps may run ahead of the clock; expiry is `timestamp + timeout`, on the cluster clock.
     const expiresAt = hold.timestamp + 30n * 1_000_000_000n;
@@ -110,7 +126,11 @@ describe('embedded ledger: pending transfers and expiry', () => {
     expect(await balances(client, 1n)).toEqual([0n, 0n, 0n, 0n]);
     expect(await balances(client, 2n)).toEqual([0n, 0n, 0n, 0n]);
     const [post] = await client.createTransfers([
-      transfer(2n, { flags: TransferFlags.post_pending_transfer, pending_id: 1n, amount: amount_max }),
+      transfer(2n, {
+        flags: TransferFlags.post_pending_transfer,
+        pending_id: 1n,
+        amount: amount_max,
+      }),
     ]);
     expect(post.status).toBe(CreateTransferStatus.pending_transfer_expired);
   });
@@ -122,9 +142,21 @@ describe('embedded ledger: pending transfers and expiry', () => {
     ]);
     const results = await client.createTransfers([
       transfer(3n, { flags: TransferFlags.post_pending_transfer, pending_id: 1n, amount: 101n }),
-      transfer(4n, { flags: TransferFlags.post_pending_transfer, pending_id: 1n, amount: 30n, debit_account_id: 0n, credit_account_id: 0n, ledger: 0, code: 0 }),
+      transfer(4n, {
+        flags: TransferFlags.post_pending_transfer,
+        pending_id: 1n,
+        amount: 30n,
+        debit_account_id: 0n,
+        credit_account_id: 0n,
+        ledger: 0,
+        code: 0,
+      }),
       transfer(5n, { flags: TransferFlags.post_pending_transfer, pending_id: 1n, amount: 1n }),
-      transfer(6n, { flags: TransferFlags.post_pending_transfer, pending_id: 2n, amount: amount_max }),
+      transfer(6n, {
+        flags: TransferFlags.post_pending_transfer,
+        pending_id: 2n,
+        amount: amount_max,
+      }),
     ]);
     expect(results.map((result) => result.status)).toEqual([
       CreateTransferStatus.exceeds_pending_transfer_amount,
@@ -141,7 +173,10 @@ describe('embedded ledger: pending transfers and expiry', () => {
   });
 
   it('voids the full amount only, and reports pending_id rules in order', async () => {
-    await client.createTransfers([transfer(1n, { flags: TransferFlags.pending, amount: 100n }), transfer(9n)]);
+    await client.createTransfers([
+      transfer(1n, { flags: TransferFlags.pending, amount: 100n }),
+      transfer(9n),
+    ]);
     const results = await client.createTransfers([
       transfer(2n, { flags: TransferFlags.void_pending_transfer, pending_id: 0n }),
       transfer(3n, { flags: TransferFlags.void_pending_transfer, pending_id: 3n }),
@@ -164,13 +199,24 @@ describe('embedded ledger: pending transfers and expiry', () => {
   });
 
   it('keeps a hold against a limited account atomic: concurrent holds never overdraw', async () => {
-    await client.createTransfers([transfer(1n, { debit_account_id: 2n, credit_account_id: 3n, amount: 100n })]);
+    await client.createTransfers([
+      transfer(1n, { debit_account_id: 2n, credit_account_id: 3n, amount: 100n }),
+    ]);
     const holds = Array.from({ length: 5 }, (_, index) =>
-      client.createTransfers([transfer(10n + BigInt(index), { debit_account_id: 3n, flags: TransferFlags.pending, amount: 30n, timeout: 10 })]),
+      client.createTransfers([
+        transfer(10n + BigInt(index), {
+          debit_account_id: 3n,
+          flags: TransferFlags.pending,
+          amount: 30n,
+          timeout: 10,
+        }),
+      ]),
     );
     const statuses = (await Promise.all(holds)).map(([result]) => result.status);
     expect(statuses.filter((status) => status === created)).toHaveLength(3);
-    expect(statuses.filter((status) => status === CreateTransferStatus.exceeds_credits)).toHaveLength(2);
+    expect(
+      statuses.filter((status) => status === CreateTransferStatus.exceeds_credits),
+    ).toHaveLength(2);
     clock.advanceSeconds(11);
     expect(await balances(client, 3n)).toEqual([0n, 0n, 0n, 100n]);
   });

@@ -40,7 +40,10 @@ export function transfer(id: bigint, fields: Partial<Transfer> = {}): Transfer {
   };
 }
 
-export function accountFilter(accountId: bigint, fields: Partial<AccountFilter> = {}): AccountFilter {
+export function accountFilter(
+  accountId: bigint,
+  fields: Partial<AccountFilter> = {},
+): AccountFilter {
   return {
     account_id: accountId,
     user_data_128: 0n,

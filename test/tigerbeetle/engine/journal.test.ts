@@ -1,7 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CreateAccountStatus, CreateTransferStatus, TransferFlags, type Client } from 'tigerbeetle-node';
+import {
+  CreateAccountStatus,
+  CreateTransferStatus,
+  TransferFlags,
+  type Client,
+} from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
 import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
 import { openLedger } from '../../../tigerbeetle/ledger';
@@ -26,10 +31,9 @@ async function snapshot(client: Client): Promise<unknown> {
 
 /** Three requests, each its own journal frame (the test awaits each). */
 async function writeThreeBatches(client: Client): Promise<void> {
-  expect((await client.createAccounts([account(1n), account(2n)])).map((result) => result.status)).toEqual([
-    CreateAccountStatus.created,
-    CreateAccountStatus.created,
-  ]);
+  expect(
+    (await client.createAccounts([account(1n), account(2n)])).map((result) => result.status),
+  ).toEqual([CreateAccountStatus.created, CreateAccountStatus.created]);
   expect((await client.createTransfers([transfer(10n, { amount: 5n })]))[0].status).toBe(created);
   expect((await client.createTransfers([transfer(11n, { amount: 7n })]))[0].status).toBe(created);
 }
@@ -39,7 +43,11 @@ describe('embedded ledger: journal', () => {
     const clock = new ManualClock();
     const first = openEmbeddedLedger({ clock, dataFile });
     const client = first.createClient();
-    await client.createAccounts([account(1n), account(2n), account(3n, { flags: 2 /* debits_must_not_exceed_credits */ })]);
+    await client.createAccounts([
+      account(1n),
+      account(2n),
+      account(3n, { flags: 2 /* debits_must_not_exceed_credits */ }),
+    ]);
     await client.createTransfers([
       transfer(1n, { amount: 5n }),
       transfer(2n, { debit_account_id: 3n, amount: 1n }), // exceeds_credits: binds id 2
@@ -64,7 +72,9 @@ describe('embedded ledger: journal', () => {
     ]);
     const [latest] = await reopened.createTransfers([transfer(5n)]);
     const transfers = (await snapshot(reopened)) as { transfers: { timestamp: bigint }[] };
-    expect(latest.timestamp).toBeGreaterThan(transfers.transfers[transfers.transfers.length - 2].timestamp);
+    expect(latest.timestamp).toBeGreaterThan(
+      transfers.transfers[transfers.transfers.length - 2].timestamp,
+    );
     second.close();
   });
 
@@ -98,7 +108,9 @@ describe('embedded ledger: journal', () => {
     reopened.close();
     const again = openEmbeddedLedger({ dataFile });
     expect(again.truncatedBytes).toBe(0);
-    expect((await again.createClient().lookupTransfers([10n, 11n, 12n])).map((found) => found.id)).toEqual([10n, 12n]);
+    expect(
+      (await again.createClient().lookupTransfers([10n, 11n, 12n])).map((found) => found.id),
+    ).toEqual([10n, 12n]);
     again.close();
   });
 
@@ -110,7 +122,9 @@ describe('embedded ledger: journal', () => {
     bytes[bytes.length - 3] ^= 0xff;
     fs.writeFileSync(dataFile, Buffer.concat([bytes, Buffer.alloc(4096)]));
     const reopened = openEmbeddedLedger({ dataFile });
-    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    expect(
+      (await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id),
+    ).toEqual([10n]);
     reopened.close();
   });
 
@@ -122,11 +136,15 @@ describe('embedded ledger: journal', () => {
     const firstPayloadByte = journalDataStartBytes + 40; // inside the first frame's payload
     bytes[firstPayloadByte] ^= 0x01;
     fs.writeFileSync(dataFile, bytes);
-    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/checksum mismatch at byte 4096, before the last write .*refusing to open/);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(
+      /checksum mismatch at byte 4096, before the last write .*refusing to open/,
+    );
     bytes[firstPayloadByte] ^= 0x01;
     bytes[journalDataStartBytes + 2] ^= 0x01; // the first frame's header
     fs.writeFileSync(dataFile, bytes);
-    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/damaged frame header at byte 4096, before the last write/);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(
+      /damaged frame header at byte 4096, before the last write/,
+    );
   });
 
   it('allows one open ledger per data file', () => {
@@ -142,7 +160,9 @@ describe('embedded ledger: journal', () => {
     ledger.close();
     fs.truncateSync(dataFile, fs.statSync(dataFile).size - 40);
     const reopened = openEmbeddedLedger({ dataFile });
-    expect(reopened.journalWarnings).toEqual([expect.stringMatching(/cut \d+ bytes of a torn last write at byte \d+ \(a short frame\)/)]);
+    expect(reopened.journalWarnings).toEqual([
+      expect.stringMatching(/cut \d+ bytes of a torn last write at byte \d+ \(a short frame\)/),
+    ]);
     reopened.close();
     const again = openEmbeddedLedger({ dataFile });
     expect(again.journalWarnings).toEqual([]);
@@ -177,7 +197,9 @@ describe('embedded ledger: journal', () => {
     ledger.close();
     fs.truncateSync(dataFile, boundaries[boundaries.length - 2]);
     const reopened = openEmbeddedLedger({ dataFile });
-    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    expect(
+      (await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id),
+    ).toEqual([10n]);
     reopened.close();
   });
 
@@ -190,8 +212,12 @@ describe('embedded ledger: journal', () => {
     bytes.fill(0, boundaries[boundaries.length - 2], boundaries[boundaries.length - 2] + 16); // the last frame's header only
     fs.writeFileSync(dataFile, bytes);
     const reopened = openEmbeddedLedger({ dataFile });
-    expect(reopened.journalWarnings).toEqual([expect.stringMatching(/torn last write .*a damaged frame header/)]);
-    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    expect(reopened.journalWarnings).toEqual([
+      expect.stringMatching(/torn last write .*a damaged frame header/),
+    ]);
+    expect(
+      (await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id),
+    ).toEqual([10n]);
     reopened.close();
   });
 
@@ -201,11 +227,15 @@ describe('embedded ledger: journal', () => {
     ledger.close();
     const bytes = fs.readFileSync(dataFile);
     const copies = [0, 2048];
-    const newest = copies.reduce((best, offset) => (bytes.readBigUInt64LE(offset + 8) > bytes.readBigUInt64LE(best + 8) ? offset : best));
+    const newest = copies.reduce((best, offset) =>
+      bytes.readBigUInt64LE(offset + 8) > bytes.readBigUInt64LE(best + 8) ? offset : best,
+    );
     bytes[newest + 20] ^= 0xff;
     fs.writeFileSync(dataFile, bytes);
     const reopened = openEmbeddedLedger({ dataFile });
-    expect((await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n, 11n]);
+    expect(
+      (await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id),
+    ).toEqual([10n, 11n]);
     reopened.close();
     bytes[2048 - newest + 20] ^= 0xff; // both copies damaged
     fs.writeFileSync(dataFile, bytes);
@@ -237,12 +267,19 @@ describe('embedded ledger: journal', () => {
     const legacy = Buffer.from(fs.readFileSync(dataFile).subarray(journalDataStartBytes));
     fs.writeFileSync(dataFile, legacy.subarray(0, legacy.length - 40));
     const torn = openEmbeddedLedger({ dataFile });
-    expect(torn.journalWarnings).toEqual([expect.stringMatching(/upgraded/), expect.stringMatching(/torn last write/)]);
-    expect((await torn.createClient().lookupTransfers([10n, 11n])).map((found) => found.id)).toEqual([10n]);
+    expect(torn.journalWarnings).toEqual([
+      expect.stringMatching(/upgraded/),
+      expect.stringMatching(/torn last write/),
+    ]);
+    expect(
+      (await torn.createClient().lookupTransfers([10n, 11n])).map((found) => found.id),
+    ).toEqual([10n]);
     torn.close();
     legacy[40] ^= 0x01; // inside the first frame
     fs.writeFileSync(dataFile, legacy);
-    expect(() => openEmbeddedLedger({ dataFile })).toThrow(/damaged frame at byte 0 with data after it/);
+    expect(() => openEmbeddedLedger({ dataFile })).toThrow(
+      /damaged frame at byte 0 with data after it/,
+    );
   });
 });
 
@@ -250,7 +287,7 @@ describe('embedded ledger: journal', () => {
 async function frameBoundaries(file: string): Promise<number[]> {
   const bytes = fs.readFileSync(file);
   const ends: number[] = [];
-  for (let offset = journalDataStartBytes; offset + 16 <= bytes.length; ) {
+  for (let offset = journalDataStartBytes; offset + 16 <= bytes.length;) {
     offset += 16 + bytes.readUInt32LE(offset + 4);
     ends.push(offset);
   }

@@ -2,7 +2,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { AccountFlags, TransferFlags, amount_max, type Account, type Client, type Transfer } from 'tigerbeetle-node';
+import {
+  AccountFlags,
+  TransferFlags,
+  amount_max,
+  type Account,
+  type Client,
+  type Transfer,
+} from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
 import { account, queryFilter, transfer } from './fixtures';
 
@@ -15,7 +22,10 @@ const accounts: Account[] = [
   account(1n, { ledger: 1, flags: AccountFlags.history }),
   account(2n, { ledger: 1, flags: AccountFlags.debits_must_not_exceed_credits }),
   account(3n, { ledger: 1, flags: AccountFlags.credits_must_not_exceed_debits }),
-  account(4n, { ledger: 1, flags: AccountFlags.debits_must_not_exceed_credits | AccountFlags.history }),
+  account(4n, {
+    ledger: 1,
+    flags: AccountFlags.debits_must_not_exceed_credits | AccountFlags.history,
+  }),
   account(5n, { ledger: 2 }),
   account(6n, { ledger: 2, flags: AccountFlags.debits_must_not_exceed_credits }),
 ];
@@ -24,8 +34,12 @@ const kinds = ['plain', 'pending', 'post', 'void', 'balancing_debit', 'balancing
 
 /** Ordered account pairs within one ledger, plus one invalid pair to exercise rejections. */
 const accountPairs: [number, number][] = [[1, 1]];
-for (const group of [[1, 2, 3, 4], [5, 6]]) {
-  for (const debit of group) for (const credit of group) if (debit !== credit) accountPairs.push([debit, credit]);
+for (const group of [
+  [1, 2, 3, 4],
+  [5, 6],
+]) {
+  for (const debit of group)
+    for (const credit of group) if (debit !== credit) accountPairs.push([debit, credit]);
 }
 
 // A small id range, so resubmissions, posts and voids often hit existing transfers.
@@ -42,7 +56,15 @@ const transferArbitrary = fc
   .map(({ id, kind, pair, amount, pendingId, timeout, linked }): Transfer => {
     const flags = (linked ? TransferFlags.linked : 0) | kindFlags(kind);
     if (kind === 'post' || kind === 'void') {
-      return transfer(id, { debit_account_id: 0n, credit_account_id: 0n, amount, pending_id: pendingId, ledger: 0, code: 0, flags });
+      return transfer(id, {
+        debit_account_id: 0n,
+        credit_account_id: 0n,
+        amount,
+        pending_id: pendingId,
+        ledger: 0,
+        code: 0,
+        flags,
+      });
     }
     return transfer(id, {
       debit_account_id: BigInt(pair[0]),
@@ -72,7 +94,10 @@ function kindFlags(kind: (typeof kinds)[number]): number {
 }
 
 const stepsArbitrary = fc.array(
-  fc.record({ batch: fc.array(transferArbitrary, { minLength: 1, maxLength: 6 }), advanceSeconds: fc.integer({ min: 0, max: 2 }) }),
+  fc.record({
+    batch: fc.array(transferArbitrary, { minLength: 1, maxLength: 6 }),
+    advanceSeconds: fc.integer({ min: 0, max: 2 }),
+  }),
   { minLength: 1, maxLength: 25 },
 );
 
@@ -80,8 +105,9 @@ async function checkInvariants(client: Client): Promise<void> {
   const found = await client.lookupAccounts(accounts.map((entry) => entry.id));
   for (const ledger of [1, 2]) {
     const inLedger = found.filter((entry) => entry.ledger === ledger);
-    const sum = (field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'): bigint =>
-      inLedger.reduce((total, entry) => total + entry[field], 0n);
+    const sum = (
+      field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted',
+    ): bigint => inLedger.reduce((total, entry) => total + entry[field], 0n);
     expect(sum('debits_posted')).toBe(sum('credits_posted'));
     expect(sum('debits_pending')).toBe(sum('credits_pending'));
   }
@@ -101,7 +127,17 @@ async function fullState(client: Client): Promise<unknown> {
     accounts: await client.lookupAccounts(accounts.map((entry) => entry.id)),
     transfers: await client.lookupTransfers(ids),
     queried: await client.queryTransfers(queryFilter()),
-    history: await client.getAccountBalances({ account_id: 1n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 8189, flags: 3 }),
+    history: await client.getAccountBalances({
+      account_id: 1n,
+      user_data_128: 0n,
+      user_data_64: 0n,
+      user_data_32: 0,
+      code: 0,
+      timestamp_min: 0n,
+      timestamp_max: 0n,
+      limit: 8189,
+      flags: 3,
+    }),
   };
 }
 
@@ -121,9 +157,24 @@ describe('embedded ledger: properties over random operation sequences', () => {
             // Fund the limited accounts so the random transfers have something to move.
             await client.createAccounts(accounts);
             await client.createTransfers([
-              transfer(1000n, { debit_account_id: 1n, credit_account_id: 2n, amount: 100n, ledger: 1 }),
-              transfer(1001n, { debit_account_id: 3n, credit_account_id: 4n, amount: 100n, ledger: 1 }),
-              transfer(1002n, { debit_account_id: 5n, credit_account_id: 6n, amount: 100n, ledger: 2 }),
+              transfer(1000n, {
+                debit_account_id: 1n,
+                credit_account_id: 2n,
+                amount: 100n,
+                ledger: 1,
+              }),
+              transfer(1001n, {
+                debit_account_id: 3n,
+                credit_account_id: 4n,
+                amount: 100n,
+                ledger: 1,
+              }),
+              transfer(1002n, {
+                debit_account_id: 5n,
+                credit_account_id: 6n,
+                amount: 100n,
+                ledger: 2,
+              }),
             ]);
             for (const step of steps) {
               const results = await client.createTransfers(step.batch);

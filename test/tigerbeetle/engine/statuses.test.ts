@@ -31,22 +31,47 @@ describe('embedded ledger: create_accounts statuses', () => {
   });
 
   it.each([
-    ['timestamp_must_be_zero before reserved_field', account(5n, { timestamp: 1n, reserved: 1 }), CreateAccountStatus.timestamp_must_be_zero],
-    ['reserved_field before reserved_flag', account(5n, { reserved: 1, flags: 1 << 10 }), CreateAccountStatus.reserved_field],
-    ['reserved_flag before id_must_not_be_zero', account(0n, { flags: 1 << 10 }), CreateAccountStatus.reserved_flag],
+    [
+      'timestamp_must_be_zero before reserved_field',
+      account(5n, { timestamp: 1n, reserved: 1 }),
+      CreateAccountStatus.timestamp_must_be_zero,
+    ],
+    [
+      'reserved_field before reserved_flag',
+      account(5n, { reserved: 1, flags: 1 << 10 }),
+      CreateAccountStatus.reserved_field,
+    ],
+    [
+      'reserved_flag before id_must_not_be_zero',
+      account(0n, { flags: 1 << 10 }),
+      CreateAccountStatus.reserved_flag,
+    ],
     ['id_must_not_be_zero', account(0n, { ledger: 0 }), CreateAccountStatus.id_must_not_be_zero],
     ['id_must_not_be_int_max', account(u128Max), CreateAccountStatus.id_must_not_be_int_max],
     [
       'flags_are_mutually_exclusive before balances',
       account(5n, {
-        flags: AccountFlags.debits_must_not_exceed_credits | AccountFlags.credits_must_not_exceed_debits,
+        flags:
+          AccountFlags.debits_must_not_exceed_credits | AccountFlags.credits_must_not_exceed_debits,
         debits_pending: 1n,
       }),
       CreateAccountStatus.flags_are_mutually_exclusive,
     ],
-    ['debits_pending_must_be_zero', account(5n, { debits_pending: 1n, credits_posted: 1n }), CreateAccountStatus.debits_pending_must_be_zero],
-    ['credits_posted_must_be_zero', account(5n, { credits_posted: 1n, ledger: 0 }), CreateAccountStatus.credits_posted_must_be_zero],
-    ['ledger_must_not_be_zero before code', account(5n, { ledger: 0, code: 0 }), CreateAccountStatus.ledger_must_not_be_zero],
+    [
+      'debits_pending_must_be_zero',
+      account(5n, { debits_pending: 1n, credits_posted: 1n }),
+      CreateAccountStatus.debits_pending_must_be_zero,
+    ],
+    [
+      'credits_posted_must_be_zero',
+      account(5n, { credits_posted: 1n, ledger: 0 }),
+      CreateAccountStatus.credits_posted_must_be_zero,
+    ],
+    [
+      'ledger_must_not_be_zero before code',
+      account(5n, { ledger: 0, code: 0 }),
+      CreateAccountStatus.ledger_must_not_be_zero,
+    ],
     ['code_must_not_be_zero', account(5n, { code: 0 }), CreateAccountStatus.code_must_not_be_zero],
   ])('%s', async (_name, input, expected) => {
     const [result] = await client.createAccounts([input]);
@@ -58,11 +83,26 @@ describe('embedded ledger: create_accounts statuses', () => {
   it('compares an existing account field by field in precedence order', async () => {
     await client.createAccounts([account(1n, { user_data_64: 7n })]);
     const cases = [
-      [account(1n, { flags: AccountFlags.history, code: 99 }), CreateAccountStatus.exists_with_different_flags],
-      [account(1n, { user_data_128: 1n, code: 99 }), CreateAccountStatus.exists_with_different_user_data_128],
-      [account(1n, { user_data_64: 8n, ledger: 9 }), CreateAccountStatus.exists_with_different_user_data_64],
-      [account(1n, { user_data_64: 7n, user_data_32: 3 }), CreateAccountStatus.exists_with_different_user_data_32],
-      [account(1n, { user_data_64: 7n, ledger: 9, code: 99 }), CreateAccountStatus.exists_with_different_ledger],
+      [
+        account(1n, { flags: AccountFlags.history, code: 99 }),
+        CreateAccountStatus.exists_with_different_flags,
+      ],
+      [
+        account(1n, { user_data_128: 1n, code: 99 }),
+        CreateAccountStatus.exists_with_different_user_data_128,
+      ],
+      [
+        account(1n, { user_data_64: 8n, ledger: 9 }),
+        CreateAccountStatus.exists_with_different_user_data_64,
+      ],
+      [
+        account(1n, { user_data_64: 7n, user_data_32: 3 }),
+        CreateAccountStatus.exists_with_different_user_data_32,
+      ],
+      [
+        account(1n, { user_data_64: 7n, ledger: 9, code: 99 }),
+        CreateAccountStatus.exists_with_different_ledger,
+      ],
       [account(1n, { user_data_64: 7n, code: 99 }), CreateAccountStatus.exists_with_different_code],
       // Exists is decided before the "must be zero" checks of a new account.
       [account(1n, { user_data_64: 7n, debits_posted: 5n }), CreateAccountStatus.exists],
@@ -103,34 +143,108 @@ describe('embedded ledger: create_transfers statuses', () => {
   }
 
   it.each([
-    ['reserved_flag before id_must_not_be_zero', transfer(0n, { flags: 1 << 12 }), CreateTransferStatus.reserved_flag],
-    ['id_must_not_be_zero', transfer(0n, { debit_account_id: 0n }), CreateTransferStatus.id_must_not_be_zero],
+    [
+      'reserved_flag before id_must_not_be_zero',
+      transfer(0n, { flags: 1 << 12 }),
+      CreateTransferStatus.reserved_flag,
+    ],
+    [
+      'id_must_not_be_zero',
+      transfer(0n, { debit_account_id: 0n }),
+      CreateTransferStatus.id_must_not_be_zero,
+    ],
     ['id_must_not_be_int_max', transfer(u128Max), CreateTransferStatus.id_must_not_be_int_max],
     [
       'flags_are_mutually_exclusive (post and void)',
-      transfer(50n, { flags: TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer, pending_id: 0n }),
+      transfer(50n, {
+        flags: TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer,
+        pending_id: 0n,
+      }),
       CreateTransferStatus.flags_are_mutually_exclusive,
     ],
     [
       'flags_are_mutually_exclusive (post and balancing)',
-      transfer(50n, { flags: TransferFlags.post_pending_transfer | TransferFlags.balancing_debit, pending_id: 9n }),
+      transfer(50n, {
+        flags: TransferFlags.post_pending_transfer | TransferFlags.balancing_debit,
+        pending_id: 9n,
+      }),
       CreateTransferStatus.flags_are_mutually_exclusive,
     ],
-    ['debit_account_id_must_not_be_zero', transfer(50n, { debit_account_id: 0n, credit_account_id: 0n }), CreateTransferStatus.debit_account_id_must_not_be_zero],
-    ['credit_account_id_must_not_be_int_max', transfer(50n, { credit_account_id: u128Max }), CreateTransferStatus.credit_account_id_must_not_be_int_max],
-    ['accounts_must_be_different', transfer(50n, { credit_account_id: 1n, ledger: 0 }), CreateTransferStatus.accounts_must_be_different],
-    ['pending_id_must_be_zero', transfer(50n, { pending_id: 1n, timeout: 5 }), CreateTransferStatus.pending_id_must_be_zero],
-    ['timeout_reserved_for_pending_transfer', transfer(50n, { timeout: 5, ledger: 0 }), CreateTransferStatus.timeout_reserved_for_pending_transfer],
-    ['closing_transfer_must_be_pending', transfer(50n, { flags: TransferFlags.closing_debit, ledger: 0 }), CreateTransferStatus.closing_transfer_must_be_pending],
-    ['ledger_must_not_be_zero before code', transfer(50n, { ledger: 0, code: 0 }), CreateTransferStatus.ledger_must_not_be_zero],
-    ['code_must_not_be_zero before account lookups', transfer(50n, { code: 0, debit_account_id: 99n }), CreateTransferStatus.code_must_not_be_zero],
-    ['debit_account_not_found before credit', transfer(50n, { debit_account_id: 98n, credit_account_id: 99n }), CreateTransferStatus.debit_account_not_found],
-    ['credit_account_not_found', transfer(50n, { credit_account_id: 99n }), CreateTransferStatus.credit_account_not_found],
-    ['accounts_must_have_the_same_ledger', transfer(50n, { credit_account_id: 3n }), CreateTransferStatus.accounts_must_have_the_same_ledger],
-    ['transfer_must_have_the_same_ledger_as_accounts', transfer(50n, { debit_account_id: 3n, credit_account_id: 4n }), CreateTransferStatus.transfer_must_have_the_same_ledger_as_accounts],
-    ['exceeds_credits', transfer(50n, { debit_account_id: 5n }), CreateTransferStatus.exceeds_credits],
-    ['exceeds_debits', transfer(50n, { credit_account_id: 6n }), CreateTransferStatus.exceeds_debits],
-    ['pending_transfer_not_found', transfer(50n, { flags: TransferFlags.void_pending_transfer, pending_id: 77n }), CreateTransferStatus.pending_transfer_not_found],
+    [
+      'debit_account_id_must_not_be_zero',
+      transfer(50n, { debit_account_id: 0n, credit_account_id: 0n }),
+      CreateTransferStatus.debit_account_id_must_not_be_zero,
+    ],
+    [
+      'credit_account_id_must_not_be_int_max',
+      transfer(50n, { credit_account_id: u128Max }),
+      CreateTransferStatus.credit_account_id_must_not_be_int_max,
+    ],
+    [
+      'accounts_must_be_different',
+      transfer(50n, { credit_account_id: 1n, ledger: 0 }),
+      CreateTransferStatus.accounts_must_be_different,
+    ],
+    [
+      'pending_id_must_be_zero',
+      transfer(50n, { pending_id: 1n, timeout: 5 }),
+      CreateTransferStatus.pending_id_must_be_zero,
+    ],
+    [
+      'timeout_reserved_for_pending_transfer',
+      transfer(50n, { timeout: 5, ledger: 0 }),
+      CreateTransferStatus.timeout_reserved_for_pending_transfer,
+    ],
+    [
+      'closing_transfer_must_be_pending',
+      transfer(50n, { flags: TransferFlags.closing_debit, ledger: 0 }),
+      CreateTransferStatus.closing_transfer_must_be_pending,
+    ],
+    [
+      'ledger_must_not_be_zero before code',
+      transfer(50n, { ledger: 0, code: 0 }),
+      CreateTransferStatus.ledger_must_not_be_zero,
+    ],
+    [
+      'code_must_not_be_zero before account lookups',
+      transfer(50n, { code: 0, debit_account_id: 99n }),
+      CreateTransferStatus.code_must_not_be_zero,
+    ],
+    [
+      'debit_account_not_found before credit',
+      transfer(50n, { debit_account_id: 98n, credit_account_id: 99n }),
+      CreateTransferStatus.debit_account_not_found,
+    ],
+    [
+      'credit_account_not_found',
+      transfer(50n, { credit_account_id: 99n }),
+      CreateTransferStatus.credit_account_not_found,
+    ],
+    [
+      'accounts_must_have_the_same_ledger',
+      transfer(50n, { credit_account_id: 3n }),
+      CreateTransferStatus.accounts_must_have_the_same_ledger,
+    ],
+    [
+      'transfer_must_have_the_same_ledger_as_accounts',
+      transfer(50n, { debit_account_id: 3n, credit_account_id: 4n }),
+      CreateTransferStatus.transfer_must_have_the_same_ledger_as_accounts,
+    ],
+    [
+      'exceeds_credits',
+      transfer(50n, { debit_account_id: 5n }),
+      CreateTransferStatus.exceeds_credits,
+    ],
+    [
+      'exceeds_debits',
+      transfer(50n, { credit_account_id: 6n }),
+      CreateTransferStatus.exceeds_debits,
+    ],
+    [
+      'pending_transfer_not_found',
+      transfer(50n, { flags: TransferFlags.void_pending_transfer, pending_id: 77n }),
+      CreateTransferStatus.pending_transfer_not_found,
+    ],
   ])('%s', async (_name, input, expected) => {
     expect(await statusOf(input)).toBe(expected);
   });
@@ -138,26 +252,32 @@ describe('embedded ledger: create_transfers statuses', () => {
   it('checks overflows in order: pending, posted, then their sum', async () => {
     const nearMax = u128Max - 5n;
     expect(await statusOf(transfer(60n, { amount: nearMax }))).toBe(CreateTransferStatus.created);
-    expect(await statusOf(transfer(61n, { amount: 10n }))).toBe(CreateTransferStatus.overflows_debits_posted);
-    expect(await statusOf(transfer(62n, { amount: 3n, flags: TransferFlags.pending, timeout: 0 }))).toBe(
-      CreateTransferStatus.created,
+    expect(await statusOf(transfer(61n, { amount: 10n }))).toBe(
+      CreateTransferStatus.overflows_debits_posted,
     );
+    expect(
+      await statusOf(transfer(62n, { amount: 3n, flags: TransferFlags.pending, timeout: 0 })),
+    ).toBe(CreateTransferStatus.created);
     // 3 pending + (max - 5) posted + 3 overflows only the sum.
-    expect(await statusOf(transfer(63n, { amount: 3n }))).toBe(CreateTransferStatus.overflows_debits);
+    expect(await statusOf(transfer(63n, { amount: 3n }))).toBe(
+      CreateTransferStatus.overflows_debits,
+    );
     expect(await statusOf(transfer(64n, { amount: u128Max, flags: TransferFlags.pending }))).toBe(
       CreateTransferStatus.overflows_debits_pending,
     );
-    expect(await statusOf(transfer(65n, { amount: u128Max - 1n, flags: TransferFlags.pending, debit_account_id: 6n }))).toBe(
-      CreateTransferStatus.overflows_credits_pending,
-    );
+    expect(
+      await statusOf(
+        transfer(65n, { amount: u128Max - 1n, flags: TransferFlags.pending, debit_account_id: 6n }),
+      ),
+    ).toBe(CreateTransferStatus.overflows_credits_pending);
   });
 
   it('binds the id of a transient failure: a retry after a top-up is id_already_failed', async () => {
     const spend = transfer(70n, { debit_account_id: 5n, amount: 100n });
     expect(await statusOf(spend)).toBe(CreateTransferStatus.exceeds_credits);
-    expect(await statusOf(transfer(71n, { debit_account_id: 1n, credit_account_id: 5n, amount: 500n }))).toBe(
-      CreateTransferStatus.created,
-    );
+    expect(
+      await statusOf(transfer(71n, { debit_account_id: 1n, credit_account_id: 5n, amount: 500n })),
+    ).toBe(CreateTransferStatus.created);
     expect(await statusOf(spend)).toBe(CreateTransferStatus.id_already_failed);
     expect(await client.lookupTransfers([70n])).toEqual([]);
     // A new id goes through now that the balance allows it.
@@ -165,21 +285,47 @@ describe('embedded ledger: create_transfers statuses', () => {
   });
 
   it('does not bind the id of a validation failure: the corrected retry is created', async () => {
-    expect(await statusOf(transfer(80n, { code: 0 }))).toBe(CreateTransferStatus.code_must_not_be_zero);
+    expect(await statusOf(transfer(80n, { code: 0 }))).toBe(
+      CreateTransferStatus.code_must_not_be_zero,
+    );
     expect(await statusOf(transfer(80n))).toBe(CreateTransferStatus.created);
   });
 
   it('compares a resubmitted transfer field by field, and exists returns the original timestamp', async () => {
     const [created] = await client.createTransfers([transfer(90n, { user_data_64: 4n })]);
     const cases = [
-      [transfer(90n, { flags: TransferFlags.pending, amount: 1n }), CreateTransferStatus.exists_with_different_flags],
-      [transfer(90n, { pending_id: 3n, amount: 1n }), CreateTransferStatus.exists_with_different_pending_id],
-      [transfer(90n, { timeout: 3, amount: 1n }), CreateTransferStatus.exists_with_different_timeout],
-      [transfer(90n, { debit_account_id: 2n, credit_account_id: 1n }), CreateTransferStatus.exists_with_different_debit_account_id],
-      [transfer(90n, { amount: 11n, user_data_64: 4n }), CreateTransferStatus.exists_with_different_amount],
-      [transfer(90n, { user_data_64: 5n, ledger: 3 }), CreateTransferStatus.exists_with_different_user_data_64],
-      [transfer(90n, { user_data_64: 4n, ledger: 3, code: 3 }), CreateTransferStatus.exists_with_different_ledger],
-      [transfer(90n, { user_data_64: 4n, code: 3 }), CreateTransferStatus.exists_with_different_code],
+      [
+        transfer(90n, { flags: TransferFlags.pending, amount: 1n }),
+        CreateTransferStatus.exists_with_different_flags,
+      ],
+      [
+        transfer(90n, { pending_id: 3n, amount: 1n }),
+        CreateTransferStatus.exists_with_different_pending_id,
+      ],
+      [
+        transfer(90n, { timeout: 3, amount: 1n }),
+        CreateTransferStatus.exists_with_different_timeout,
+      ],
+      [
+        transfer(90n, { debit_account_id: 2n, credit_account_id: 1n }),
+        CreateTransferStatus.exists_with_different_debit_account_id,
+      ],
+      [
+        transfer(90n, { amount: 11n, user_data_64: 4n }),
+        CreateTransferStatus.exists_with_different_amount,
+      ],
+      [
+        transfer(90n, { user_data_64: 5n, ledger: 3 }),
+        CreateTransferStatus.exists_with_different_user_data_64,
+      ],
+      [
+        transfer(90n, { user_data_64: 4n, ledger: 3, code: 3 }),
+        CreateTransferStatus.exists_with_different_ledger,
+      ],
+      [
+        transfer(90n, { user_data_64: 4n, code: 3 }),
+        CreateTransferStatus.exists_with_different_code,
+      ],
       [transfer(90n, { user_data_64: 4n }), CreateTransferStatus.exists],
     ] as const;
     const results = await client.createTransfers(cases.map(([input]) => input));
@@ -191,10 +337,16 @@ describe('embedded ledger: create_transfers statuses', () => {
 describe('embedded ledger: client behaviour', () => {
   it('rejects like the native client on malformed input, too-large batches and after destroy', async () => {
     const client = createEmbeddedClient();
-    await expect(client.createAccounts([account(1n, { code: 65536 })])).rejects.toThrow('code must be a u16.');
+    await expect(client.createAccounts([account(1n, { code: 65536 })])).rejects.toThrow(
+      'code must be a u16.',
+    );
     await expect(client.createTransfers([transfer(-1n)])).rejects.toThrow('id must be positive');
-    await expect(client.createTransfers([transfer(1n << 128n)])).rejects.toThrow('id must fit in 128 bits');
-    await expect(client.lookupAccounts([1 as unknown as bigint])).rejects.toThrow('lookup must be a BigInt');
+    await expect(client.createTransfers([transfer(1n << 128n)])).rejects.toThrow(
+      'id must fit in 128 bits',
+    );
+    await expect(client.lookupAccounts([1 as unknown as bigint])).rejects.toThrow(
+      'lookup must be a BigInt',
+    );
     const tooMany = Array.from({ length: 8190 }, (_, index) => account(BigInt(index + 1)));
     const tooMuch = await client.createAccounts(tooMany).catch((error: unknown) => error);
     expect(tooMuch).toBeInstanceOf(RequestError);

@@ -5,10 +5,18 @@ import { LedgerUnavailableError } from '../../../tigerbeetle/ledger';
 import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
 import { createGatewayClient } from '../../../tigerbeetle/gateway/client';
 import { accountFilter } from '../engine/fixtures';
-import { currentToken, gatewayKeyring, previousToken, recordingLogger, serveLocally } from './support';
+import {
+  currentToken,
+  gatewayKeyring,
+  previousToken,
+  recordingLogger,
+  serveLocally,
+} from './support';
 
 /** A raw HTTP server that answers however a test says: stands in for a misbehaving gateway. */
-async function rawServer(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ baseUrl: string; close(): Promise<void> }> {
+async function rawServer(
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+): Promise<{ baseUrl: string; close(): Promise<void> }> {
   const server: Server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -29,7 +37,8 @@ function answer(status: number, body: string, contentType = 'application/json') 
   };
 }
 
-const gatewayError = (message: string, code = 'x') => JSON.stringify({ error: { message, type: 'service_unavailable', code }, request_id: 'r1' });
+const gatewayError = (message: string, code = 'x') =>
+  JSON.stringify({ error: { message, type: 'service_unavailable', code }, request_id: 'r1' });
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -40,7 +49,8 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected the call to fail');
 }
 
-const clientFor = (baseUrl: string, requestTimeoutMilliseconds = 2_000) => createGatewayClient({ baseUrl, token: () => currentToken, requestTimeoutMilliseconds });
+const clientFor = (baseUrl: string, requestTimeoutMilliseconds = 2_000) =>
+  createGatewayClient({ baseUrl, token: () => currentToken, requestTimeoutMilliseconds });
 
 describe('gateway client: failures the caller can retry become LedgerUnavailableError (DR-03)', () => {
   it.each([
@@ -96,7 +106,11 @@ describe('gateway client: failures the caller can retry become LedgerUnavailable
       answer(200, '{"accounts":[]}')(request, response);
     });
     try {
-      const client = createGatewayClient({ baseUrl: server.baseUrl, token: () => Promise.reject(new Error('throttled')), requestTimeoutMilliseconds: 1_000 });
+      const client = createGatewayClient({
+        baseUrl: server.baseUrl,
+        token: () => Promise.reject(new Error('throttled')),
+        requestTimeoutMilliseconds: 1_000,
+      });
       const error = await failure(client.lookupAccounts([1n]));
       expect(error).toBeInstanceOf(LedgerUnavailableError);
       expect(error.message).toContain('could not read the gateway token: throttled');
@@ -107,7 +121,11 @@ describe('gateway client: failures the caller can retry become LedgerUnavailable
   });
 
   it('bounds a token read that never finishes by the request deadline', async () => {
-    const client = createGatewayClient({ baseUrl: 'http://127.0.0.1:9', token: () => new Promise<string>(() => {}), requestTimeoutMilliseconds: 100 });
+    const client = createGatewayClient({
+      baseUrl: 'http://127.0.0.1:9',
+      token: () => new Promise<string>(() => {}),
+      requestTimeoutMilliseconds: 100,
+    });
     const error = await failure(client.lookupAccounts([1n]));
     expect(error).toBeInstanceOf(LedgerUnavailableError);
     expect(error.message).toContain('could not read the gateway token: no token within 100 ms');
@@ -122,16 +140,32 @@ describe('gateway client: our own mistakes are plain Errors', () => {
   afterEach(() => ledger.close());
 
   it('maps 4xx from the real gateway to an Error with the gateway message', async () => {
-    const server = await serveLocally(createGatewayApp({ ledger: ledger.createClient(), tokens: gatewayKeyring(), logger: recordingLogger() }));
+    const server = await serveLocally(
+      createGatewayApp({
+        ledger: ledger.createClient(),
+        tokens: gatewayKeyring(),
+        logger: recordingLogger(),
+      }),
+    );
     try {
-      const wrongToken = createGatewayClient({ baseUrl: server.baseUrl, token: () => 'not-the-token-0123456789abcdef0123456789', requestTimeoutMilliseconds: 1_000 });
+      const wrongToken = createGatewayClient({
+        baseUrl: server.baseUrl,
+        token: () => 'not-the-token-0123456789abcdef0123456789',
+        requestTimeoutMilliseconds: 1_000,
+      });
       const unauthorized = await failure(wrongToken.lookupAccounts([1n]));
       expect(unauthorized).not.toBeInstanceOf(LedgerUnavailableError);
-      expect(unauthorized.message).toBe('ledger gateway lookup_accounts answered 401: Missing or invalid bearer token');
+      expect(unauthorized.message).toBe(
+        'ledger gateway lookup_accounts answered 401: Missing or invalid bearer token',
+      );
       const invalid = await failure(clientFor(server.baseUrl).lookupAccounts([-1n]));
       expect(invalid).not.toBeInstanceOf(LedgerUnavailableError);
       expect(invalid.message).toContain('answered 400: ids[0]: a u128 must be a decimal string');
-      const tooMany = await failure(clientFor(server.baseUrl).getAccountBalances(accountFilter(1n, { user_data_64: 1n << 64n })));
+      const tooMany = await failure(
+        clientFor(server.baseUrl).getAccountBalances(
+          accountFilter(1n, { user_data_64: 1n << 64n }),
+        ),
+      );
       expect(tooMany.message).toContain('filter.user_data_64: a u64 is out of range');
     } finally {
       await server.close();
@@ -144,7 +178,9 @@ describe('gateway client: our own mistakes are plain Errors', () => {
       try {
         const error = await failure(clientFor(server.baseUrl).lookupAccounts([1n]));
         expect(error).not.toBeInstanceOf(LedgerUnavailableError);
-        expect(error.message).toMatch(/answered 2xx with (a body that is not JSON|an unexpected body)/);
+        expect(error.message).toMatch(
+          /answered 2xx with (a body that is not JSON|an unexpected body)/,
+        );
       } finally {
         await server.close();
       }
@@ -152,11 +188,21 @@ describe('gateway client: our own mistakes are plain Errors', () => {
   });
 
   it('asks for the token on every call, so a rotated token is picked up (AUTH-04)', async () => {
-    const server = await serveLocally(createGatewayApp({ ledger: ledger.createClient(), tokens: gatewayKeyring(), logger: recordingLogger() }));
+    const server = await serveLocally(
+      createGatewayApp({
+        ledger: ledger.createClient(),
+        tokens: gatewayKeyring(),
+        logger: recordingLogger(),
+      }),
+    );
     try {
       const tokens = [previousToken, currentToken];
       let calls = 0;
-      const client = createGatewayClient({ baseUrl: server.baseUrl, token: () => tokens[calls++], requestTimeoutMilliseconds: 1_000 });
+      const client = createGatewayClient({
+        baseUrl: server.baseUrl,
+        token: () => tokens[calls++],
+        requestTimeoutMilliseconds: 1_000,
+      });
       expect(await client.lookupAccounts([1n])).toEqual([]);
       expect(await client.lookupAccounts([1n])).toEqual([]);
       expect(calls).toBe(2);
@@ -169,20 +215,40 @@ describe('gateway client: our own mistakes are plain Errors', () => {
     const seen: { url: string; init: RequestInit }[] = [];
     const recordingFetch: typeof fetch = async (input, init) => {
       seen.push({ url: String(input), init: init ?? {} });
-      return new Response('{"balances":[]}', { status: 200, headers: { 'content-type': 'application/json' } });
+      return new Response('{"balances":[]}', {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
     };
-    const client = createGatewayClient({ baseUrl: 'http://gateway.internal:7300/ledger', token: () => 'the-token', requestTimeoutMilliseconds: 1_000, fetch: recordingFetch });
+    const client = createGatewayClient({
+      baseUrl: 'http://gateway.internal:7300/ledger',
+      token: () => 'the-token',
+      requestTimeoutMilliseconds: 1_000,
+      fetch: recordingFetch,
+    });
     await client.getAccountBalances(accountFilter(7n));
     expect(seen[0].url).toBe('http://gateway.internal:7300/ledger/v1/get_account_balances');
     expect(seen[0].init.method).toBe('POST');
-    expect(seen[0].init.headers).toMatchObject({ authorization: 'Bearer the-token', 'content-type': 'application/json' });
-    expect(JSON.parse(String(seen[0].init.body)).filter).toMatchObject({ account_id: '7', limit: 8189 });
+    expect(seen[0].init.headers).toMatchObject({
+      authorization: 'Bearer the-token',
+      'content-type': 'application/json',
+    });
+    expect(JSON.parse(String(seen[0].init.body)).filter).toMatchObject({
+      account_id: '7',
+      limit: 8189,
+    });
   });
 
   it('refuses options it cannot work with', () => {
     const token = () => 'x';
-    expect(() => createGatewayClient({ baseUrl: 'not a url', token, requestTimeoutMilliseconds: 1_000 })).toThrow(/baseUrl is not a URL/);
-    expect(() => createGatewayClient({ baseUrl: 'ftp://gateway', token, requestTimeoutMilliseconds: 1_000 })).toThrow(/http\(s\)/);
-    expect(() => createGatewayClient({ baseUrl: 'http://gateway', token, requestTimeoutMilliseconds: 0 })).toThrow(/requestTimeoutMilliseconds/);
+    expect(() =>
+      createGatewayClient({ baseUrl: 'not a url', token, requestTimeoutMilliseconds: 1_000 }),
+    ).toThrow(/baseUrl is not a URL/);
+    expect(() =>
+      createGatewayClient({ baseUrl: 'ftp://gateway', token, requestTimeoutMilliseconds: 1_000 }),
+    ).toThrow(/http\(s\)/);
+    expect(() =>
+      createGatewayClient({ baseUrl: 'http://gateway', token, requestTimeoutMilliseconds: 0 }),
+    ).toThrow(/requestTimeoutMilliseconds/);
   });
 });

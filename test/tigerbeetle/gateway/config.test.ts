@@ -4,7 +4,10 @@ const token = 'local-token-0123456789abcdef0123456789abcdef';
 
 describe('ledger gateway configuration from the environment', () => {
   it('uses loopback, port 7300, INFO and a 5 s ledger deadline by default', () => {
-    const { config, problems } = gatewayConfigFromEnvironment({ LEDGER_MODE: 'embedded', GATEWAY_TOKEN: token });
+    const { config, problems } = gatewayConfigFromEnvironment({
+      LEDGER_MODE: 'embedded',
+      GATEWAY_TOKEN: token,
+    });
     expect(problems).toEqual([]);
     expect(config).toEqual({
       port: 7300,
@@ -25,7 +28,8 @@ describe('ledger gateway configuration from the environment', () => {
       GATEWAY_HOST: '0.0.0.0',
       GATEWAY_PORT: '8080',
       LOG_LEVEL: 'warn',
-      GATEWAY_TOKEN_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:gateway-AbCdEf',
+      GATEWAY_TOKEN_SECRET_ARN:
+        'arn:aws:secretsmanager:us-east-1:123456789012:secret:gateway-AbCdEf',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -47,7 +51,8 @@ describe('ledger gateway configuration from the environment', () => {
       LEDGER_MODE: 'cluster',
       LEDGER_DATA_FILE: '/data/ledger',
       TB_CLUSTER_ID: '-1',
-      TB_ADDRESSES: '10.0.0.1:3000,10.0.0.1:3000,10.0.0.2:3000,10.0.0.3:3000,10.0.0.4:3000,10.0.0.5:3000,10.0.0.6:3000',
+      TB_ADDRESSES:
+        '10.0.0.1:3000,10.0.0.1:3000,10.0.0.2:3000,10.0.0.3:3000,10.0.0.4:3000,10.0.0.5:3000,10.0.0.6:3000',
       LEDGER_REQUEST_TIMEOUT_MS: '0',
       GATEWAY_HOST: 'localhost',
       GATEWAY_PORT: '7300.5',
@@ -69,13 +74,49 @@ describe('ledger gateway configuration from the environment', () => {
 
   it.each([
     [{ GATEWAY_TOKEN: token }, 'LEDGER_MODE must be one of embedded, cluster, got nothing'],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'memory' }, 'LEDGER_MODE must be one of embedded, cluster, got "memory"'],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'embedded', TB_ADDRESSES: '3000' }, 'TB_ADDRESSES applies only to LEDGER_MODE=cluster'],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0' }, expect.stringContaining('TB_ADDRESSES is required')],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0', TB_ADDRESSES: '10.0.0.1' }, 'TB_ADDRESSES must hold IP:port entries, these are not: "10.0.0.1"'],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0', TB_ADDRESSES: '10.0.0.1:99999' }, expect.stringContaining('"10.0.0.1:99999"')],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0', TB_ADDRESSES: '999.0.0.1:3000' }, expect.stringContaining('"999.0.0.1:3000"')],
-    [{ GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0x1', TB_ADDRESSES: '3000' }, 'TB_CLUSTER_ID must be a decimal u128, got "0x1"'],
+    [
+      { GATEWAY_TOKEN: token, LEDGER_MODE: 'memory' },
+      'LEDGER_MODE must be one of embedded, cluster, got "memory"',
+    ],
+    [
+      { GATEWAY_TOKEN: token, LEDGER_MODE: 'embedded', TB_ADDRESSES: '3000' },
+      'TB_ADDRESSES applies only to LEDGER_MODE=cluster',
+    ],
+    [
+      { GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0' },
+      expect.stringContaining('TB_ADDRESSES is required'),
+    ],
+    [
+      {
+        GATEWAY_TOKEN: token,
+        LEDGER_MODE: 'cluster',
+        TB_CLUSTER_ID: '0',
+        TB_ADDRESSES: '10.0.0.1',
+      },
+      'TB_ADDRESSES must hold IP:port entries, these are not: "10.0.0.1"',
+    ],
+    [
+      {
+        GATEWAY_TOKEN: token,
+        LEDGER_MODE: 'cluster',
+        TB_CLUSTER_ID: '0',
+        TB_ADDRESSES: '10.0.0.1:99999',
+      },
+      expect.stringContaining('"10.0.0.1:99999"'),
+    ],
+    [
+      {
+        GATEWAY_TOKEN: token,
+        LEDGER_MODE: 'cluster',
+        TB_CLUSTER_ID: '0',
+        TB_ADDRESSES: '999.0.0.1:3000',
+      },
+      expect.stringContaining('"999.0.0.1:3000"'),
+    ],
+    [
+      { GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0x1', TB_ADDRESSES: '3000' },
+      'TB_CLUSTER_ID must be a decimal u128, got "0x1"',
+    ],
   ])('refuses %j', (environment, problem) => {
     const { config, problems } = gatewayConfigFromEnvironment(environment);
     expect(config).toBeUndefined();
@@ -83,7 +124,12 @@ describe('ledger gateway configuration from the environment', () => {
   });
 
   it('accepts a bare port as a loopback replica address (a local cluster)', () => {
-    const { config } = gatewayConfigFromEnvironment({ GATEWAY_TOKEN: token, LEDGER_MODE: 'cluster', TB_CLUSTER_ID: '0', TB_ADDRESSES: '3000' });
+    const { config } = gatewayConfigFromEnvironment({
+      GATEWAY_TOKEN: token,
+      LEDGER_MODE: 'cluster',
+      TB_CLUSTER_ID: '0',
+      TB_ADDRESSES: '3000',
+    });
     expect(config?.ledger).toMatchObject({ replicaAddresses: ['3000'] });
   });
 });

@@ -45,7 +45,10 @@ function parseDockerfile(text: string): Stage[] {
       continue;
     }
     if (stages.length === 0) throw new Error(`instruction before FROM: ${line}`);
-    stages[stages.length - 1].instructions.push({ keyword: keyword.toUpperCase(), argument: argument.replace(/\s+/g, ' ') });
+    stages[stages.length - 1].instructions.push({
+      keyword: keyword.toUpperCase(),
+      argument: argument.replace(/\s+/g, ' '),
+    });
   }
   return stages;
 }
@@ -53,12 +56,16 @@ function parseDockerfile(text: string): Stage[] {
 const stages = parseDockerfile(readFileSync(dockerfilePath, 'utf8'));
 const build = stages[0];
 const runtime = stages[stages.length - 1];
-const all = (stage: Stage, keyword: string) => stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.argument);
+const all = (stage: Stage, keyword: string) =>
+  stage.instructions
+    .filter((instruction) => instruction.keyword === keyword)
+    .map((instruction) => instruction.argument);
 
 describe('ledger gateway Dockerfile', () => {
   it('has a build stage and a runtime stage, both on an exactly pinned Node 22 slim image (DEP-03)', () => {
     expect(stages.map((stage) => stage.name)).toEqual(['build', 'runtime']);
-    for (const stage of stages) expect(stage.from).toMatch(/^node:22\.\d+\.\d+-(bookworm-)?slim(@sha256:[0-9a-f]{64})?$/);
+    for (const stage of stages)
+      expect(stage.from).toMatch(/^node:22\.\d+\.\d+-(bookworm-)?slim(@sha256:[0-9a-f]{64})?$/);
     expect(new Set(stages.map((stage) => stage.from)).size).toBe(1);
   });
 
@@ -77,9 +84,15 @@ describe('ledger gateway Dockerfile', () => {
     const copies = all(runtime, 'COPY');
     const runs = all(runtime, 'RUN');
     const omitsDev = runs.some((run) => /npm ci\b.*--omit=dev/.test(run));
-    const copiesOnlyTheNativeClient = copies.some((copy) => /--from=build .*\/node_modules\/tigerbeetle-node \.\/node_modules\/tigerbeetle-node$/.test(copy));
+    const copiesOnlyTheNativeClient = copies.some((copy) =>
+      /--from=build .*\/node_modules\/tigerbeetle-node \.\/node_modules\/tigerbeetle-node$/.test(
+        copy,
+      ),
+    );
     expect(omitsDev || copiesOnlyTheNativeClient).toBe(true);
-    expect(copies.some((copy) => /node_modules(\/)? /.test(copy) && !copy.includes('tigerbeetle-node'))).toBe(false); // never all of node_modules
+    expect(
+      copies.some((copy) => /node_modules(\/)? /.test(copy) && !copy.includes('tigerbeetle-node')),
+    ).toBe(false); // never all of node_modules
     expect(copies.some((copy) => /--from=build\b.* \S*\/dist \.\/dist$/.test(copy))).toBe(true);
     expect(runs.some((run) => /\bnpm (ci|install)\b(?!.*--omit=dev)/.test(run))).toBe(false); // no dev dependencies at runtime
   });
@@ -107,10 +120,15 @@ describe('ledger gateway Dockerfile', () => {
 
   it('holds no secrets: no token, key or password in ENV, ARG or LABEL, and no copy of the whole context (CFG-02, AUTH-03)', () => {
     for (const stage of stages) {
-      for (const instruction of stage.instructions.filter((entry) => ['ENV', 'ARG', 'LABEL'].includes(entry.keyword))) {
-        expect(instruction.argument).not.toMatch(/TOKEN|SECRET|PASSWORD|PRIVATE|ACCESS_KEY|CREDENTIAL/i);
+      for (const instruction of stage.instructions.filter((entry) =>
+        ['ENV', 'ARG', 'LABEL'].includes(entry.keyword),
+      )) {
+        expect(instruction.argument).not.toMatch(
+          /TOKEN|SECRET|PASSWORD|PRIVATE|ACCESS_KEY|CREDENTIAL/i,
+        );
       }
-      for (const copy of all(stage, 'COPY').concat(all(stage, 'ADD'))) expect(copy).not.toMatch(/^\.\s|\s\.\s/);
+      for (const copy of all(stage, 'COPY').concat(all(stage, 'ADD')))
+        expect(copy).not.toMatch(/^\.\s|\s\.\s/);
       expect(stage.instructions.some((entry) => entry.keyword === 'ADD')).toBe(false);
     }
   });
@@ -121,12 +139,21 @@ describe('ledger gateway Dockerfile', () => {
       .map((line) => line.trim())
       .filter((line) => line !== '' && !line.startsWith('#'));
     expect(ignore[0]).toBe('*');
-    const admitted = ignore.filter((line) => line.startsWith('!')).map((line) => line.slice(1).replace(/\/$/, ''));
+    const admitted = ignore
+      .filter((line) => line.startsWith('!'))
+      .map((line) => line.slice(1).replace(/\/$/, ''));
     const sources = all(build, 'COPY')
       .filter((copy) => !copy.startsWith('--from'))
       .flatMap((copy) => copy.split(' ').slice(0, -1));
     for (const source of sources) {
-      expect(admitted.some((path) => source === path || source.startsWith(`${path}/`) || source.replace(/^\.\//, '') === path)).toBe(true);
+      expect(
+        admitted.some(
+          (path) =>
+            source === path ||
+            source.startsWith(`${path}/`) ||
+            source.replace(/^\.\//, '') === path,
+        ),
+      ).toBe(true);
       expect(existsSync(join(root, source))).toBe(true);
     }
   });
@@ -137,12 +164,21 @@ describe('ledger gateway Dockerfile', () => {
     const outputDirectory = mkdtempSync(join(tmpdir(), 'gateway-bundle-'));
     try {
       const outfile = join(outputDirectory, 'server.js');
-      const args = flags.map((flag) => (flag.startsWith('--outfile=') ? `--outfile=${outfile}` : flag)).concat('--log-level=error');
+      const args = flags
+        .map((flag) => (flag.startsWith('--outfile=') ? `--outfile=${outfile}` : flag))
+        .concat('--log-level=error');
       execFileSync(join(root, 'node_modules/.bin/esbuild'), args, { cwd: root, stdio: 'pipe' });
       const code = readFileSync(outfile, 'utf8');
-      const required = new Set([...code.matchAll(/\brequire\("([^"]+)"\)/g)].map((match) => match[1]));
-      const builtins = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
-      expect([...required].filter((name) => !builtins.has(name) && !optionalRequires.includes(name))).toEqual(['tigerbeetle-node']);
+      const required = new Set(
+        [...code.matchAll(/\brequire\("([^"]+)"\)/g)].map((match) => match[1]),
+      );
+      const builtins = new Set([
+        ...builtinModules,
+        ...builtinModules.map((name) => `node:${name}`),
+      ]);
+      expect(
+        [...required].filter((name) => !builtins.has(name) && !optionalRequires.includes(name)),
+      ).toEqual(['tigerbeetle-node']);
     } finally {
       rmSync(outputDirectory, { recursive: true, force: true });
     }

@@ -1,11 +1,25 @@
-import { AccountFilterFlags, AccountFlags, CreateAccountStatus, CreateTransferStatus, TransferFlags, type Account, type Transfer } from 'tigerbeetle-node';
+import {
+  AccountFilterFlags,
+  AccountFlags,
+  CreateAccountStatus,
+  CreateTransferStatus,
+  TransferFlags,
+  type Account,
+  type Transfer,
+} from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
 import type { LedgerClient } from '../../../tigerbeetle/ledger';
 import { createGatewayApp, gatewayBodyBytesMaxDefault } from '../../../tigerbeetle/gateway/app';
 import { createGatewayClient } from '../../../tigerbeetle/gateway/client';
 import { gatewayBatchEventsMax } from '../../../tigerbeetle/gateway/protocol';
 import { account, accountFilter, transfer } from '../engine/fixtures';
-import { currentToken, gatewayKeyring, recordingLogger, serveLocally, type LocalServer } from './support';
+import {
+  currentToken,
+  gatewayKeyring,
+  recordingLogger,
+  serveLocally,
+  type LocalServer,
+} from './support';
 
 /**
  * Every operation through client -> HTTP -> gateway -> engine, next to the same operation on an
@@ -40,8 +54,18 @@ beforeEach(async () => {
   clockDirect = new ManualClock();
   behindGateway = openEmbeddedLedger({ clock: clockBehind });
   direct = openEmbeddedLedger({ clock: clockDirect });
-  server = await serveLocally(createGatewayApp({ ledger: behindGateway.createClient(), tokens: gatewayKeyring(), logger: recordingLogger() }));
-  viaGateway = createGatewayClient({ baseUrl: server.baseUrl, token: () => currentToken, requestTimeoutMilliseconds: roundTripDeadlineMilliseconds });
+  server = await serveLocally(
+    createGatewayApp({
+      ledger: behindGateway.createClient(),
+      tokens: gatewayKeyring(),
+      logger: recordingLogger(),
+    }),
+  );
+  viaGateway = createGatewayClient({
+    baseUrl: server.baseUrl,
+    token: () => currentToken,
+    requestTimeoutMilliseconds: roundTripDeadlineMilliseconds,
+  });
   directly = direct.createClient();
 });
 afterEach(async () => {
@@ -51,14 +75,18 @@ afterEach(async () => {
 });
 
 /** Runs the same call on both ledgers and asserts the answers are equal; returns the gateway's. */
-async function same<T>(call: (client: LedgerClient) => Promise<T>, project: (value: T) => unknown = (value) => value): Promise<T> {
+async function same<T>(
+  call: (client: LedgerClient) => Promise<T>,
+  project: (value: T) => unknown = (value) => value,
+): Promise<T> {
   const [fromGateway, fromEngine] = await Promise.all([call(viaGateway), call(directly)]);
   expect(project(fromGateway)).toEqual(project(fromEngine));
   return fromGateway;
 }
 
 /** The engine's create results carry `reserved: 0`, as the native client's do; the wire has exactly timestamp and status. */
-const createResults = (results: { timestamp: bigint; status: number }[]) => results.map(({ timestamp, status }) => ({ timestamp, status }));
+const createResults = (results: { timestamp: bigint; status: number }[]) =>
+  results.map(({ timestamp, status }) => ({ timestamp, status }));
 
 function advanceBoth(seconds: number): void {
   clockBehind.advanceSeconds(seconds);
@@ -66,9 +94,24 @@ function advanceBoth(seconds: number): void {
 }
 
 const bigAccount = (id: bigint, fields: Partial<Account> = {}): Account =>
-  account(id, { user_data_128: u128Max, user_data_64: u64Max, user_data_32: u32Max, ledger: u32Max, code: 0xffff, flags: AccountFlags.history, ...fields });
+  account(id, {
+    user_data_128: u128Max,
+    user_data_64: u64Max,
+    user_data_32: u32Max,
+    ledger: u32Max,
+    code: 0xffff,
+    flags: AccountFlags.history,
+    ...fields,
+  });
 const bigTransfer = (id: bigint, fields: Partial<Transfer> = {}): Transfer =>
-  transfer(id, { user_data_128: u128Max, user_data_64: u64Max, user_data_32: u32Max, ledger: u32Max, code: 0xffff, ...fields });
+  transfer(id, {
+    user_data_128: u128Max,
+    user_data_64: u64Max,
+    user_data_32: u32Max,
+    ledger: u32Max,
+    code: 0xffff,
+    ...fields,
+  });
 
 describe('ledger gateway round trip: every operation, exact bigints', () => {
   const debitId = u128Max - 1n; // 2^128-1 itself is not a valid id
@@ -100,37 +143,86 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
     expect(results[0].timestamp > 1n << 53n).toBe(true); // beyond what a JSON number holds exactly
     const accounts = await same((client) => client.lookupAccounts([debitId, creditId, 77n]));
     expect(accounts).toHaveLength(2);
-    expect(accounts[0]).toMatchObject({ id: debitId, user_data_128: u128Max, user_data_64: u64Max, user_data_32: u32Max, ledger: u32Max, code: 0xffff });
+    expect(accounts[0]).toMatchObject({
+      id: debitId,
+      user_data_128: u128Max,
+      user_data_64: u64Max,
+      user_data_32: u32Max,
+      ledger: u32Max,
+      code: 0xffff,
+    });
   });
 
   it('moves the largest amount, refuses an overflow, and round-trips lookups, history and balances', async () => {
-    await same((client) => client.createAccounts([bigAccount(debitId), bigAccount(creditId)]), createResults);
+    await same(
+      (client) => client.createAccounts([bigAccount(debitId), bigAccount(creditId)]),
+      createResults,
+    );
     advanceBoth(1);
     const transfers = await same(
       (client) =>
         client.createTransfers([
-          bigTransfer(u128Max - 10n, { debit_account_id: debitId, credit_account_id: creditId, amount: u128Max }),
-          bigTransfer(u128Max - 11n, { debit_account_id: debitId, credit_account_id: creditId, amount: 1n }),
+          bigTransfer(u128Max - 10n, {
+            debit_account_id: debitId,
+            credit_account_id: creditId,
+            amount: u128Max,
+          }),
+          bigTransfer(u128Max - 11n, {
+            debit_account_id: debitId,
+            credit_account_id: creditId,
+            amount: 1n,
+          }),
         ]),
       createResults,
     );
-    expect(transfers.map((result) => result.status)).toEqual([CreateTransferStatus.created, CreateTransferStatus.overflows_debits_posted]);
+    expect(transfers.map((result) => result.status)).toEqual([
+      CreateTransferStatus.created,
+      CreateTransferStatus.overflows_debits_posted,
+    ]);
     await same((client) => client.lookupTransfers([u128Max - 10n, u128Max - 11n, 1n]));
     const [debited] = await same((client) => client.lookupAccounts([debitId]));
     expect(debited.debits_posted).toBe(u128Max);
-    const filter = accountFilter(debitId, { limit: gatewayBatchEventsMax, flags: AccountFilterFlags.debits | AccountFilterFlags.credits });
+    const filter = accountFilter(debitId, {
+      limit: gatewayBatchEventsMax,
+      flags: AccountFilterFlags.debits | AccountFilterFlags.credits,
+    });
     const history = await same((client) => client.getAccountTransfers(filter));
     expect(history.map((found) => found.amount)).toEqual([u128Max]);
     const balances = await same((client) => client.getAccountBalances(filter));
-    expect(balances).toEqual([expect.objectContaining({ debits_posted: u128Max, credits_posted: 0n })]);
-    const reversed = { ...filter, flags: filter.flags | AccountFilterFlags.reversed, user_data_64: u64Max, code: 0xffff };
+    expect(balances).toEqual([
+      expect.objectContaining({ debits_posted: u128Max, credits_posted: 0n }),
+    ]);
+    const reversed = {
+      ...filter,
+      flags: filter.flags | AccountFilterFlags.reversed,
+      user_data_64: u64Max,
+      code: 0xffff,
+    };
     await same((client) => client.getAccountTransfers(reversed));
   });
 
   it('holds, posts, voids and expires pending transfers like the engine', async () => {
-    await same((client) => client.createAccounts([account(1n), account(2n, { flags: AccountFlags.debits_must_not_exceed_credits })]), createResults);
-    await same((client) => client.createTransfers([transfer(100n, { debit_account_id: 1n, credit_account_id: 2n, amount: 1_000_000n })]), createResults);
-    const pending = { debit_account_id: 2n, credit_account_id: 1n, flags: TransferFlags.pending, timeout: 30 };
+    await same(
+      (client) =>
+        client.createAccounts([
+          account(1n),
+          account(2n, { flags: AccountFlags.debits_must_not_exceed_credits }),
+        ]),
+      createResults,
+    );
+    await same(
+      (client) =>
+        client.createTransfers([
+          transfer(100n, { debit_account_id: 1n, credit_account_id: 2n, amount: 1_000_000n }),
+        ]),
+      createResults,
+    );
+    const pending = {
+      debit_account_id: 2n,
+      credit_account_id: 1n,
+      flags: TransferFlags.pending,
+      timeout: 30,
+    };
     const held = await same(
       (client) =>
         client.createTransfers([
@@ -150,9 +242,27 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
     const settled = await same(
       (client) =>
         client.createTransfers([
-          transfer(300n, { pending_id: 200n, amount: 123_456n, debit_account_id: 0n, credit_account_id: 0n, flags: TransferFlags.post_pending_transfer }),
-          transfer(301n, { pending_id: 201n, amount: 0n, debit_account_id: 0n, credit_account_id: 0n, flags: TransferFlags.void_pending_transfer }),
-          transfer(302n, { pending_id: 200n, amount: 0n, debit_account_id: 0n, credit_account_id: 0n, flags: TransferFlags.void_pending_transfer }),
+          transfer(300n, {
+            pending_id: 200n,
+            amount: 123_456n,
+            debit_account_id: 0n,
+            credit_account_id: 0n,
+            flags: TransferFlags.post_pending_transfer,
+          }),
+          transfer(301n, {
+            pending_id: 201n,
+            amount: 0n,
+            debit_account_id: 0n,
+            credit_account_id: 0n,
+            flags: TransferFlags.void_pending_transfer,
+          }),
+          transfer(302n, {
+            pending_id: 200n,
+            amount: 0n,
+            debit_account_id: 0n,
+            credit_account_id: 0n,
+            flags: TransferFlags.void_pending_transfer,
+          }),
         ]),
       createResults,
     );
@@ -162,14 +272,29 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
       CreateTransferStatus.pending_transfer_already_posted,
     ]);
     advanceBoth(2);
-    const expired = await same((client) =>
-      client.createTransfers([transfer(304n, { pending_id: 203n, amount: 0n, debit_account_id: 0n, credit_account_id: 0n, flags: TransferFlags.post_pending_transfer })]),
+    const expired = await same(
+      (client) =>
+        client.createTransfers([
+          transfer(304n, {
+            pending_id: 203n,
+            amount: 0n,
+            debit_account_id: 0n,
+            credit_account_id: 0n,
+            flags: TransferFlags.post_pending_transfer,
+          }),
+        ]),
       createResults,
     );
     expect(expired[0].status).toBe(CreateTransferStatus.pending_transfer_expired);
     const [client2] = await same((client) => client.lookupAccounts([2n]));
-    expect(client2).toMatchObject({ credits_posted: 1_000_000n, debits_posted: 123_456n, debits_pending: 0n });
-    await same((client) => client.lookupTransfers([200n, 201n, 202n, 203n, 300n, 301n, 302n, 304n]));
+    expect(client2).toMatchObject({
+      credits_posted: 1_000_000n,
+      debits_posted: 123_456n,
+      debits_pending: 0n,
+    });
+    await same((client) =>
+      client.lookupTransfers([200n, 201n, 202n, 203n, 300n, 301n, 302n, 304n]),
+    );
   });
 
   it('answers empty batches with [] like the engine', async () => {
@@ -183,7 +308,11 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
     await viaGateway.createAccounts([account(1n), account(2n)]);
     const count = 200;
     const results = await Promise.all(
-      Array.from({ length: count }, (_, index) => viaGateway.createTransfers([transfer(BigInt(1_000 + index), { amount: BigInt(index + 1) })])),
+      Array.from({ length: count }, (_, index) =>
+        viaGateway.createTransfers([
+          transfer(BigInt(1_000 + index), { amount: BigInt(index + 1) }),
+        ]),
+      ),
     );
     expect(results.every(([result]) => result.status === CreateTransferStatus.created)).toBe(true);
     const [credited] = await viaGateway.lookupAccounts([2n]);
@@ -192,9 +321,21 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
 
   it(`carries a full batch of ${gatewayBatchEventsMax} maximum-width transfers within the default body limit`, async () => {
     const batch = Array.from({ length: gatewayBatchEventsMax }, (_, index) =>
-      bigTransfer(u128Max - BigInt(index) - 1n, { debit_account_id: u128Max - 1n, credit_account_id: u128Max - 2n, amount: u128Max, pending_id: u128Max, timestamp: 0n }),
+      bigTransfer(u128Max - BigInt(index) - 1n, {
+        debit_account_id: u128Max - 1n,
+        credit_account_id: u128Max - 2n,
+        amount: u128Max,
+        pending_id: u128Max,
+        timestamp: 0n,
+      }),
     );
-    const bodyBytes = Buffer.byteLength(JSON.stringify({ transfers: batch.map((event) => Object.fromEntries(Object.entries(event).map(([key, field]) => [key, String(field)]))) }));
+    const bodyBytes = Buffer.byteLength(
+      JSON.stringify({
+        transfers: batch.map((event) =>
+          Object.fromEntries(Object.entries(event).map(([key, field]) => [key, String(field)])),
+        ),
+      }),
+    );
     expect(bodyBytes).toBeLessThan(gatewayBodyBytesMaxDefault);
     const results = await viaGateway.createTransfers(batch);
     expect(results).toHaveLength(gatewayBatchEventsMax);
@@ -203,7 +344,14 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
 
 describe('ledger gateway over a real socket: body limit (NET-12)', () => {
   it('answers 413 JSON when the declared content length is over the limit', async () => {
-    const small = await serveLocally(createGatewayApp({ ledger: directly, tokens: gatewayKeyring(), logger: recordingLogger(), limits: { bodyBytesMax: 512 } }));
+    const small = await serveLocally(
+      createGatewayApp({
+        ledger: directly,
+        tokens: gatewayKeyring(),
+        logger: recordingLogger(),
+        limits: { bodyBytesMax: 512 },
+      }),
+    );
     try {
       const response = await fetch(`${small.baseUrl}/v1/lookup_accounts`, {
         method: 'POST',

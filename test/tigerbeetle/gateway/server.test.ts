@@ -37,18 +37,27 @@ function spawnGateway(environment: Record<string, string>): Spawned {
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited: Spawned['exited'] = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited: Spawned['exited'] = new Promise((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 async function startGateway(environment: Record<string, string>): Promise<Running> {
-  const process_ = spawnGateway({ GATEWAY_TOKEN: currentToken, LEDGER_MODE: 'embedded', GATEWAY_PORT: '0', ...environment });
+  const process_ = spawnGateway({
+    GATEWAY_TOKEN: currentToken,
+    LEDGER_MODE: 'embedded',
+    GATEWAY_PORT: '0',
+    ...environment,
+  });
   try {
     const ready = await logLine(process_, 'ledger gateway ready', startupMillisecondsMax);
     return { ...process_, baseUrl: String(ready.address) };
   } catch (error) {
     process_.child.kill('SIGKILL');
-    throw new Error(`the gateway did not start: ${error instanceof Error ? error.message : String(error)}: ${process_.stderr()}`);
+    throw new Error(
+      `the gateway did not start: ${error instanceof Error ? error.message : String(error)}: ${process_.stderr()}`,
+    );
   }
 }
 
@@ -65,7 +74,11 @@ function logLines(stdout: string): Record<string, unknown>[] {
  * Settles when the process has logged a line with this message (checked on every stdout chunk);
  * fails when it exits first, or after `deadlineMilliseconds` (a bound, not a wait).
  */
-function logLine(process_: Spawned, message: string, deadlineMilliseconds: number): Promise<Record<string, unknown>> {
+function logLine(
+  process_: Spawned,
+  message: string,
+  deadlineMilliseconds: number,
+): Promise<Record<string, unknown>> {
   const stdout = process_.child.stdout;
   if (!stdout) return Promise.reject(new Error('no stdout'));
   return new Promise((resolve, reject) => {
@@ -74,7 +87,10 @@ function logLine(process_: Spawned, message: string, deadlineMilliseconds: numbe
       if (line) finish(() => resolve(line));
     };
     const onExit = () => finish(() => reject(new Error(`exited before logging "${message}"`)));
-    const deadline = setTimeout(() => finish(() => reject(new Error(`no "${message}" within ${deadlineMilliseconds} ms`))), deadlineMilliseconds);
+    const deadline = setTimeout(
+      () => finish(() => reject(new Error(`no "${message}" within ${deadlineMilliseconds} ms`))),
+      deadlineMilliseconds,
+    );
     const finish = (settle: () => void) => {
       clearTimeout(deadline);
       stdout.off('data', check);
@@ -94,7 +110,14 @@ function logLine(process_: Spawned, message: string, deadlineMilliseconds: numbe
  * 100-continue, so `accepted` settles when the server has read its headers: from then on the
  * request is in flight on the server (a drain must wait for it), with no guess at how long that takes.
  */
-function slowRequest(baseUrl: string, body: string): { accepted: Promise<void>; finish: () => void; response: Promise<{ status: number; body: string }> } {
+function slowRequest(
+  baseUrl: string,
+  body: string,
+): {
+  accepted: Promise<void>;
+  finish: () => void;
+  response: Promise<{ status: number; body: string }>;
+} {
   const url = new URL('/v1/create_accounts', baseUrl);
   const split = Math.floor(body.length / 2);
   let finish = () => {};
@@ -103,7 +126,12 @@ function slowRequest(baseUrl: string, body: string): { accepted: Promise<void>; 
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
     const request = httpRequest(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${currentToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+      headers: {
+        authorization: `Bearer ${currentToken}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        expect: '100-continue',
+      },
     });
     request.on('continue', () => {
       request.write(body.slice(0, split));
@@ -132,13 +160,27 @@ describe('ledger gateway process', () => {
     const dataFile = join(directory, 'ledger.journal');
     const gateway = await startGateway({ LEDGER_DATA_FILE: dataFile });
     try {
-      const ready = logLines(gateway.stdout()).find((line) => line.message === 'ledger gateway ready');
-      expect(ready).toMatchObject({ ledger: `embedded ledger (journal ${dataFile})`, address: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
+      const ready = logLines(gateway.stdout()).find(
+        (line) => line.message === 'ledger gateway ready',
+      );
+      expect(ready).toMatchObject({
+        ledger: `embedded ledger (journal ${dataFile})`,
+        address: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      });
       expect((await fetch(`${gateway.baseUrl}/health`)).status).toBe(200);
-      const client = createGatewayClient({ baseUrl: gateway.baseUrl, token: () => currentToken, requestTimeoutMilliseconds: 5_000 });
-      expect((await client.createAccounts([account(1n)]))[0].status).toBe(CreateAccountStatus.created);
+      const client = createGatewayClient({
+        baseUrl: gateway.baseUrl,
+        token: () => currentToken,
+        requestTimeoutMilliseconds: 5_000,
+      });
+      expect((await client.createAccounts([account(1n)]))[0].status).toBe(
+        CreateAccountStatus.created,
+      );
 
-      const slow = slowRequest(gateway.baseUrl, JSON.stringify({ accounts: [toWire(account(2n)), toWire(account(3n))] }));
+      const slow = slowRequest(
+        gateway.baseUrl,
+        JSON.stringify({ accounts: [toWire(account(2n)), toWire(account(3n))] }),
+      );
       await slow.accepted;
       gateway.child.kill('SIGTERM');
       await logLine(gateway, 'ledger gateway stopping', stopMillisecondsMax); // logged just before it stops listening
@@ -147,11 +189,17 @@ describe('ledger gateway process', () => {
       slow.finish();
       const answer = await slow.response;
       expect(answer.status).toBe(200);
-      expect(JSON.parse(answer.body).results.map((result: { status: number }) => result.status)).toEqual([CreateAccountStatus.created, CreateAccountStatus.created]);
+      expect(
+        JSON.parse(answer.body).results.map((result: { status: number }) => result.status),
+      ).toEqual([CreateAccountStatus.created, CreateAccountStatus.created]);
       expect(await gateway.exited).toEqual({ code: 0, signal: null });
       const messages = logLines(gateway.stdout()).map((line) => line.message);
-      expect(messages).toEqual(expect.arrayContaining(['ledger gateway stopping', 'ledger gateway stopped']));
-      expect(logLines(gateway.stdout()).find((line) => line.message === 'ledger gateway stopped')).toMatchObject({ drained: true });
+      expect(messages).toEqual(
+        expect.arrayContaining(['ledger gateway stopping', 'ledger gateway stopped']),
+      );
+      expect(
+        logLines(gateway.stdout()).find((line) => line.message === 'ledger gateway stopped'),
+      ).toMatchObject({ drained: true });
     } finally {
       gateway.child.kill('SIGKILL');
     }
@@ -159,8 +207,16 @@ describe('ledger gateway process', () => {
     // The data file was closed cleanly: a new process finds every account, the drained one included.
     const again = await startGateway({ LEDGER_DATA_FILE: dataFile });
     try {
-      const client = createGatewayClient({ baseUrl: again.baseUrl, token: () => currentToken, requestTimeoutMilliseconds: 5_000 });
-      expect((await client.lookupAccounts([1n, 2n, 3n])).map((found) => found.id)).toEqual([1n, 2n, 3n]);
+      const client = createGatewayClient({
+        baseUrl: again.baseUrl,
+        token: () => currentToken,
+        requestTimeoutMilliseconds: 5_000,
+      });
+      expect((await client.lookupAccounts([1n, 2n, 3n])).map((found) => found.id)).toEqual([
+        1n,
+        2n,
+        3n,
+      ]);
       again.child.kill('SIGINT');
       expect(await again.exited).toEqual({ code: 0, signal: null });
     } finally {
@@ -169,7 +225,11 @@ describe('ledger gateway process', () => {
   });
 
   it('refuses to start without a token, listing every problem, and exits non-zero (AUTH-08)', async () => {
-    const gateway = spawnGateway({ LEDGER_MODE: 'cluster', TB_ADDRESSES: '10.0.0.1:3000,db.internal:3000', GATEWAY_PORT: '70000' });
+    const gateway = spawnGateway({
+      LEDGER_MODE: 'cluster',
+      TB_ADDRESSES: '10.0.0.1:3000,db.internal:3000',
+      GATEWAY_PORT: '70000',
+    });
     const { code } = await gateway.exited;
     expect(code).toBe(1);
     const message = gateway.stderr();

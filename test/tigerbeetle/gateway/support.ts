@@ -27,8 +27,15 @@ export interface LocalServer {
 }
 
 /** Serves an app on 127.0.0.1 at a free port. */
-export async function serveLocally(app: { fetch: (request: Request) => Response | Promise<Response> }): Promise<LocalServer> {
-  const server = await startServer({ fetch: app.fetch, hostname: '127.0.0.1', port: 0, drainMillisecondsMax: 1_000 });
+export async function serveLocally(app: {
+  fetch: (request: Request) => Response | Promise<Response>;
+}): Promise<LocalServer> {
+  const server = await startServer({
+    fetch: app.fetch,
+    hostname: '127.0.0.1',
+    port: 0,
+    drainMillisecondsMax: 1_000,
+  });
   return { baseUrl: server.url, close: async () => void (await server.close()) };
 }
 

@@ -1,4 +1,8 @@
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   gatewayTokenLengthMin,
@@ -11,19 +15,29 @@ import {
 } from '../../../tigerbeetle/gateway/token-source';
 import { recordingLogger } from './support';
 
-const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ledger-gateway-token-AbCdEf';
+const secretArn =
+  'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ledger-gateway-token-AbCdEf';
 const tokenA = 'token-a-5d41402abc4b2a76b9719d911017c592';
 const tokenB = 'token-b-7d793037a0760186574b0282f2f435e7';
 const tokenC = 'token-c-9e107d9d372bb6826bd81d3542a419d6';
 
 const secretsManager = mockClient(SecretsManagerClient);
-const notFound = () => new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret version", $metadata: {} });
+const notFound = () =>
+  new ResourceNotFoundException({
+    message: "Secrets Manager can't find the specified secret version",
+    $metadata: {},
+  });
 
 /** Answers AWSCURRENT and AWSPREVIOUS as given; undefined means the stage does not exist. */
 function secretHolds(current: string, previous: string | undefined): void {
   secretsManager.reset();
-  secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' }).resolves({ SecretString: current });
-  const previousStage = secretsManager.on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSPREVIOUS' });
+  secretsManager
+    .on(GetSecretValueCommand, { SecretId: secretArn, VersionStage: 'AWSCURRENT' })
+    .resolves({ SecretString: current });
+  const previousStage = secretsManager.on(GetSecretValueCommand, {
+    SecretId: secretArn,
+    VersionStage: 'AWSPREVIOUS',
+  });
   if (previous === undefined) previousStage.rejects(notFound());
   else previousStage.resolves({ SecretString: previous });
 }
@@ -33,7 +47,12 @@ let source: GatewayTokenSource | undefined;
 const open = (logger = recordingLogger(), refreshIntervalMilliseconds = 60_000) =>
   openTokenSource(
     { kind: 'secrets-manager', secretArn, region: 'eu-west-1' },
-    { logger, secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }), refreshIntervalMilliseconds, now: () => now },
+    {
+      logger,
+      secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }),
+      refreshIntervalMilliseconds,
+      now: () => now,
+    },
   ).then((opened) => (source = opened));
 
 beforeEach(() => {
@@ -49,7 +68,11 @@ describe('gateway tokens from Secrets Manager (AUTH-03, AUTH-04)', () => {
     expect(await tokens.verify(tokenA)).toBe('current');
     expect(await tokens.verify(tokenB)).toBe('previous');
     expect(await tokens.verify(tokenC)).toBeUndefined();
-    expect(secretsManager.commandCalls(GetSecretValueCommand).map((call) => call.args[0].input.VersionStage)).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
+    expect(
+      secretsManager
+        .commandCalls(GetSecretValueCommand)
+        .map((call) => call.args[0].input.VersionStage),
+    ).toEqual(['AWSCURRENT', 'AWSPREVIOUS']);
     expect(tokens.description).toContain(secretArn);
   });
 
@@ -75,7 +98,9 @@ describe('gateway tokens from Secrets Manager (AUTH-03, AUTH-04)', () => {
       await jest.advanceTimersByTimeAsync(300_000);
       expect(await tokens.verify(tokenB)).toBe('current');
       expect(await tokens.verify(tokenA)).toBe('previous');
-      expect(logger.records.some((record) => record.fields.audit_event === 'gateway_token_rotated')).toBe(true);
+      expect(
+        logger.records.some((record) => record.fields.audit_event === 'gateway_token_rotated'),
+      ).toBe(true);
     } finally {
       jest.useRealTimers();
     }
@@ -95,8 +120,13 @@ describe('gateway tokens from Secrets Manager (AUTH-03, AUTH-04)', () => {
       secretHolds('q7Zx-bad-token', undefined); // a bad token in the secret is refused the same way
       await jest.advanceTimersByTimeAsync(300_000);
       expect(await tokens.verify(tokenA)).toBe('current');
-      const failures = logger.records.filter((record) => record.message.startsWith('gateway token refresh failed'));
-      expect(failures.map((record) => record.fields.error_message)).toEqual(['Rate exceeded', expect.stringContaining('shorter than 32 characters')]);
+      const failures = logger.records.filter((record) =>
+        record.message.startsWith('gateway token refresh failed'),
+      );
+      expect(failures.map((record) => record.fields.error_message)).toEqual([
+        'Rate exceeded',
+        expect.stringContaining('shorter than 32 characters'),
+      ]);
       const lines = logger.lines().join('\n');
       for (const token of [tokenA, tokenB, 'q7Zx-bad-token']) expect(lines).not.toContain(token);
     } finally {
@@ -134,7 +164,10 @@ describe('gateway tokens from Secrets Manager (AUTH-03, AUTH-04)', () => {
 
 describe('gateway token settings from the environment (AUTH-08)', () => {
   it('takes GATEWAY_TOKEN locally and a secret ARN in AWS', () => {
-    expect(tokenSettingsFromEnvironment({ GATEWAY_TOKEN: tokenA })).toEqual({ settings: { kind: 'environment', token: tokenA }, problems: [] });
+    expect(tokenSettingsFromEnvironment({ GATEWAY_TOKEN: tokenA })).toEqual({
+      settings: { kind: 'environment', token: tokenA },
+      problems: [],
+    });
     expect(tokenSettingsFromEnvironment({ GATEWAY_TOKEN_SECRET_ARN: secretArn })).toEqual({
       settings: { kind: 'secrets-manager', secretArn, region: 'eu-west-1' },
       problems: [],
@@ -144,7 +177,10 @@ describe('gateway token settings from the environment (AUTH-08)', () => {
   it.each<[Record<string, string>, RegExp]>([
     [{}, /no gateway token: set GATEWAY_TOKEN_SECRET_ARN .* or GATEWAY_TOKEN/],
     [{ GATEWAY_TOKEN: '' }, /no gateway token/],
-    [{ GATEWAY_TOKEN: 'x'.repeat(gatewayTokenLengthMin - 1) }, /GATEWAY_TOKEN is shorter than 32 characters/],
+    [
+      { GATEWAY_TOKEN: 'x'.repeat(gatewayTokenLengthMin - 1) },
+      /GATEWAY_TOKEN is shorter than 32 characters/,
+    ],
     [{ GATEWAY_TOKEN: `${'x'.repeat(20)} ${'y'.repeat(20)}` }, /whitespace/],
     [{ GATEWAY_TOKEN: 'x'.repeat(257) }, /longer than 256/],
     [{ GATEWAY_TOKEN_SECRET_ARN: 'ledger-gateway-token' }, /not a Secrets Manager secret ARN/],
@@ -153,7 +189,8 @@ describe('gateway token settings from the environment (AUTH-08)', () => {
     const { settings, problems } = tokenSettingsFromEnvironment(environment);
     expect(settings).toBeUndefined();
     expect(problems).toEqual([expect.stringMatching(message)]);
-    for (const problem of problems) if (environment.GATEWAY_TOKEN) expect(problem).not.toContain(environment.GATEWAY_TOKEN);
+    for (const problem of problems)
+      if (environment.GATEWAY_TOKEN) expect(problem).not.toContain(environment.GATEWAY_TOKEN);
   });
 
   it('serves a static token by its hash, and refuses a short one', async () => {
@@ -167,7 +204,9 @@ describe('gateway token settings from the environment (AUTH-08)', () => {
   it('reads a plain or JSON secret string, and refuses JSON without a token', () => {
     expect(tokenFromSecretString(`  ${tokenA}\n`)).toBe(tokenA);
     expect(tokenFromSecretString(JSON.stringify({ token: tokenA }))).toBe(tokenA);
-    expect(() => tokenFromSecretString('{"password": "x"}')).toThrow(/without a string "token" field/);
+    expect(() => tokenFromSecretString('{"password": "x"}')).toThrow(
+      /without a string "token" field/,
+    );
     expect(() => tokenFromSecretString('{oops')).toThrow(/does not parse/);
   });
 });

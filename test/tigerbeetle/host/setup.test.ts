@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,7 +35,10 @@ afterEach(() => rmSync(directory, { recursive: true, force: true }));
 /** Runs the function with the marker's value as `aws ssm get-parameter` answers it (or a failing call). */
 function record(parameterValue: string | undefined) {
   const aws = join(directory, 'bin', 'aws');
-  const answer = parameterValue === undefined ? 'echo "An error occurred (ParameterNotFound)" >&2; exit 254' : `echo "${parameterValue}"`;
+  const answer =
+    parameterValue === undefined
+      ? 'echo "An error occurred (ParameterNotFound)" >&2; exit 254'
+      : `echo "${parameterValue}"`;
   writeFileSync(aws, `#!/bin/bash\necho "aws $*" >> "${directory}/calls.log"\n${answer}\n`);
   chmodSync(aws, 0o755);
   const script = [
@@ -37,10 +48,16 @@ function record(parameterValue: string | undefined) {
     recordFunction,
     'record_cluster_formation',
   ].join('\n');
-  return spawnSync('/bin/bash', ['-c', script], { encoding: 'utf8', env: { PATH: `${join(directory, 'bin')}:/usr/bin:/bin` } });
+  return spawnSync('/bin/bash', ['-c', script], {
+    encoding: 'utf8',
+    env: { PATH: `${join(directory, 'bin')}:/usr/bin:/bin` },
+  });
 }
 
-const formation = () => (existsSync(join(dataDirectory, '.cluster-formation')) ? readFileSync(join(dataDirectory, '.cluster-formation'), 'utf8') : undefined);
+const formation = () =>
+  existsSync(join(dataDirectory, '.cluster-formation'))
+    ? readFileSync(join(dataDirectory, '.cluster-formation'), 'utf8')
+    : undefined;
 
 describe('DATA-01: the host records the cluster formation on the volume', () => {
   test('the function exists in setup.sh and setup.sh calls it after mounting the volume', () => {
@@ -52,7 +69,9 @@ describe('DATA-01: the host records the cluster formation on the volume', () => 
     const result = record(value);
     expect(result.status).toBe(0);
     expect(formation()).toBe(`${value}\n`);
-    expect(readFileSync(join(directory, 'calls.log'), 'utf8')).toContain('ssm get-parameter --region eu-west-1 --name /ai-proxy-staging-ledger/tigerbeetle-1/formation');
+    expect(readFileSync(join(directory, 'calls.log'), 'utf8')).toContain(
+      'ssm get-parameter --region eu-west-1 --name /ai-proxy-staging-ledger/tigerbeetle-1/formation',
+    );
   });
 
   test('a volume that has seen formed keeps it when the marker says forming again (a recreated parameter)', () => {

@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cfnSignal } from '../../../lib/constructs/tigerbeetle-replica';
@@ -21,8 +30,14 @@ beforeAll(() => {
   for (const [id, template] of resourcesOf(templates.ledger)) {
     if (template.Type !== 'AWS::EC2::LaunchTemplate') continue;
     const replica = Number(/Replica(\d+)/.exec(id)?.[1]);
-    const joined = ((template.Properties?.LaunchTemplateData as { UserData: { 'Fn::Base64': { 'Fn::Join': [string, unknown[]] } } }).UserData['Fn::Base64'])['Fn::Join'][1];
-    userData[replica] = joined.map((part, index) => (typeof part === 'string' ? part : `token${index}`)).join('');
+    const joined = (
+      template.Properties?.LaunchTemplateData as {
+        UserData: { 'Fn::Base64': { 'Fn::Join': [string, unknown[]] } };
+      }
+    ).UserData['Fn::Base64']['Fn::Join'][1];
+    userData[replica] = joined
+      .map((part, index) => (typeof part === 'string' ? part : `token${index}`))
+      .join('');
   }
 });
 
@@ -73,7 +88,11 @@ function runUserData(replica: number, environment: Record<string, string>) {
   writeFileSync(path, script);
   return spawnSync('/bin/bash', [path], {
     encoding: 'utf8',
-    env: { PATH: `${join(directory, 'bin')}:/usr/bin:/bin`, LEDGER_HOST_SETUP_LOG: join(directory, 'setup.log'), ...environment },
+    env: {
+      PATH: `${join(directory, 'bin')}:/usr/bin:/bin`,
+      LEDGER_HOST_SETUP_LOG: join(directory, 'setup.log'),
+      ...environment,
+    },
   });
 }
 
@@ -88,30 +107,45 @@ describe('ledger host user data', () => {
     const result = runUserData(1, { FAKE_SETUP: join(directory, 'setup.sh') });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('ledger-host-setup: FAILED');
-    expect(signals()).toEqual([expect.stringMatching(/^cfn-signal -e 1 --stack ai-proxy-staging-ledger --resource TigerBeetleReplica1HostASG\w+ --region eu-west-1$/)]);
+    expect(signals()).toEqual([
+      expect.stringMatching(
+        /^cfn-signal -e 1 --stack ai-proxy-staging-ledger --resource TigerBeetleReplica1HostASG\w+ --region eu-west-1$/,
+      ),
+    ]);
     // The host still powers itself off so that the group replaces it outside a CloudFormation operation.
     expect(recorded()).toContain('shutdown -h +10');
     expect(recorded().some((call) => call.startsWith('systemd-run'))).toBe(false);
   });
 
   test('DATA-01: a failing download (before setup.sh) signals failure at once and runs nothing after it', () => {
-    const result = runUserData(0, { FAKE_SETUP: join(directory, 'setup-succeeds.sh'), FAKE_S3_FAILS: '1' });
+    const result = runUserData(0, {
+      FAKE_SETUP: join(directory, 'setup-succeeds.sh'),
+      FAKE_S3_FAILS: '1',
+    });
     expect(result.status).not.toBe(0);
-    expect(signals()).toEqual([expect.stringMatching(/^cfn-signal -e 1 .*--resource TigerBeetleReplica0HostASG/)]);
+    expect(signals()).toEqual([
+      expect.stringMatching(/^cfn-signal -e 1 .*--resource TigerBeetleReplica0HostASG/),
+    ]);
     expect(recorded().some((call) => call.startsWith('setup'))).toBe(false);
   });
 
   test('once set up, the host signals success only after the replica is healthy; only the last replica marks the cluster formed', () => {
     const first = runUserData(0, { FAKE_SETUP: join(directory, 'setup-succeeds.sh') });
     expect(first.status).toBe(0);
-    expect(recorded().find((call) => call.startsWith('setup'))).toMatch(/ 0 token\d+ token\d+ 10\.41\.\d+\.10 .* \/ai-proxy-staging-ledger\/tigerbeetle-1\/formation$/);
-    expect(signals()).toEqual([expect.stringMatching(/^cfn-signal -e 0 .*--resource TigerBeetleReplica0HostASG/)]);
+    expect(recorded().find((call) => call.startsWith('setup'))).toMatch(
+      / 0 token\d+ token\d+ 10\.41\.\d+\.10 .* \/ai-proxy-staging-ledger\/tigerbeetle-1\/formation$/,
+    );
+    expect(signals()).toEqual([
+      expect.stringMatching(/^cfn-signal -e 0 .*--resource TigerBeetleReplica0HostASG/),
+    ]);
     expect(recorded().some((call) => call.includes('put-parameter'))).toBe(false);
 
     rmSync(calls);
     const last = runUserData(2, { FAKE_SETUP: join(directory, 'setup-succeeds.sh') });
     expect(last.status).toBe(0);
-    const order = recorded().filter((call) => call.startsWith('cfn-signal') || call.includes('put-parameter'));
+    const order = recorded().filter(
+      (call) => call.startsWith('cfn-signal') || call.includes('put-parameter'),
+    );
     expect(order).toEqual([
       'aws ssm put-parameter --region eu-west-1 --name /ai-proxy-staging-ledger/tigerbeetle-1/formation --type String --value formed --overwrite',
       expect.stringMatching(/^cfn-signal -e 0 .*--resource TigerBeetleReplica2HostASG/),
@@ -120,11 +154,16 @@ describe('ledger host user data', () => {
 
   test('a replica that never becomes healthy signals failure, and the cluster is not marked formed', () => {
     fake('docker', ['exit 0']); // never healthy
-    const script = userData[2].replace(/deadline=\$\(\(SECONDS \+ \d+\)\)/, 'deadline=$((SECONDS - 1))');
+    const script = userData[2].replace(
+      /deadline=\$\(\(SECONDS \+ \d+\)\)/,
+      'deadline=$((SECONDS - 1))',
+    );
     userData[2] = script;
     const result = runUserData(2, { FAKE_SETUP: join(directory, 'setup-succeeds.sh') });
     expect(result.status).toBe(0); // the user data itself finished; the watcher reported the failure
-    expect(signals()).toEqual([expect.stringMatching(/^cfn-signal -e 1 .*--resource TigerBeetleReplica2HostASG/)]);
+    expect(signals()).toEqual([
+      expect.stringMatching(/^cfn-signal -e 1 .*--resource TigerBeetleReplica2HostASG/),
+    ]);
     expect(recorded().some((call) => call.includes('put-parameter'))).toBe(false);
   });
 });

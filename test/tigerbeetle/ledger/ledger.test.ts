@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateAccountStatus } from 'tigerbeetle-node';
-import { LedgerUnavailableError, ledgerOperations, openLedger, withDeadline, type LedgerClient } from '../../../tigerbeetle/ledger';
+import {
+  LedgerUnavailableError,
+  ledgerOperations,
+  openLedger,
+  withDeadline,
+  type LedgerClient,
+} from '../../../tigerbeetle/ledger';
 import { account, accountFilter } from '../engine/fixtures';
 
 /** withDeadline on its own, and openLedger's embedded mode (DR-03). */
@@ -10,7 +16,10 @@ import { account, accountFilter } from '../engine/fixtures';
 type Behaviour = (argument: unknown) => Promise<unknown>;
 
 /** A client whose every operation behaves as told and records what it was called with. */
-function scriptedClient(behaviour: Behaviour): { client: LedgerClient; calls: { operation: string; argument: unknown; self: unknown }[] } {
+function scriptedClient(behaviour: Behaviour): {
+  client: LedgerClient;
+  calls: { operation: string; argument: unknown; self: unknown }[];
+} {
   const calls: { operation: string; argument: unknown; self: unknown }[] = [];
   const client = {} as Record<string, unknown>;
   for (const operation of ledgerOperations) {
@@ -72,9 +81,13 @@ describe('withDeadline', () => {
     const throwing = scriptedClient(() => {
       throw new Error('too much data');
     });
-    await expect(withDeadline(throwing.client, 1_000).createAccounts([])).rejects.toThrow('ledger createAccounts failed: too much data');
+    await expect(withDeadline(throwing.client, 1_000).createAccounts([])).rejects.toThrow(
+      'ledger createAccounts failed: too much data',
+    );
     const odd = scriptedClient(() => Promise.reject('connection reset'));
-    const error = await withDeadline(odd.client, 1_000).lookupTransfers([1n]).catch((caught: unknown) => caught);
+    const error = await withDeadline(odd.client, 1_000)
+      .lookupTransfers([1n])
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(LedgerUnavailableError);
     expect((error as Error).message).toBe('ledger lookupTransfers failed: connection reset');
   });
@@ -88,7 +101,8 @@ describe('withDeadline', () => {
 
   it('refuses a deadline that is not positive', () => {
     const { client } = scriptedClient(() => Promise.resolve([]));
-    for (const deadline of [0, -1, Number.NaN]) expect(() => withDeadline(client, deadline)).toThrow('a ledger deadline must be positive');
+    for (const deadline of [0, -1, Number.NaN])
+      expect(() => withDeadline(client, deadline)).toThrow('a ledger deadline must be positive');
   });
 });
 
@@ -103,7 +117,9 @@ describe('openLedger (embedded)', () => {
     const dataFile = join(directory, 'ledger.journal');
     const first = openLedger({ kind: 'embedded', dataFile });
     expect(first.description).toBe(`embedded ledger (journal ${dataFile})`);
-    expect((await first.client.createAccounts([account(42n)]))[0].status).toBe(CreateAccountStatus.created);
+    expect((await first.client.createAccounts([account(42n)]))[0].status).toBe(
+      CreateAccountStatus.created,
+    );
     await first.close();
     await expect(first.client.lookupAccounts([42n])).rejects.toThrow();
     const second = openLedger({ kind: 'embedded', dataFile });
@@ -115,6 +131,13 @@ describe('openLedger (embedded)', () => {
   });
 
   it('refuses a cluster without replica addresses', () => {
-    expect(() => openLedger({ kind: 'cluster', clusterId: 0n, replicaAddresses: [], requestTimeoutMilliseconds: 1_000 })).toThrow(/at least one replica address/);
+    expect(() =>
+      openLedger({
+        kind: 'cluster',
+        clusterId: 0n,
+        replicaAddresses: [],
+        requestTimeoutMilliseconds: 1_000,
+      }),
+    ).toThrow(/at least one replica address/);
   });
 });

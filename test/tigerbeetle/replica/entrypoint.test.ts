@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -96,7 +105,10 @@ describe('replica entrypoint: a cluster that has never been formed', () => {
   test('DATA-01: formats the data file on the first start, records it, then starts with the ordered addresses and the cache size', () => {
     const result = run();
     expect(result.status).toBe(0);
-    expect(calls()).toEqual([`format --cluster=2 --replica=1 --replica-count=3 ${dataFile()}.formatting`, startCall()]);
+    expect(calls()).toEqual([
+      `format --cluster=2 --replica=1 --replica-count=3 ${dataFile()}.formatting`,
+      startCall(),
+    ]);
     expect(readFileSync(dataFile(), 'utf8')).toBe('formatted\n');
     expect(existsSync(formattedFlag())).toBe(true);
   });
@@ -118,7 +130,9 @@ describe('replica entrypoint: a cluster that has never been formed', () => {
     const result = run();
     expect(result.status).toBe(0);
     expect(calls().filter((call) => call.startsWith('format'))).toHaveLength(1);
-    expect(calls()).toContain(`recover --cluster=2 --addresses=${addresses} --replica=1 --replica-count=3 ${dataFile()}.recovering`);
+    expect(calls()).toContain(
+      `recover --cluster=2 --addresses=${addresses} --replica=1 --replica-count=3 ${dataFile()}.recovering`,
+    );
   });
 
   test('a failed format leaves no data file, does not start, and the next start formats again', () => {
@@ -130,7 +144,12 @@ describe('replica entrypoint: a cluster that has never been formed', () => {
     expect(calls().some((call) => call.startsWith('start'))).toBe(false);
     expect(run().status).toBe(0);
     expect(readFileSync(dataFile(), 'utf8')).toBe('formatted\n');
-    expect(readdirSync(dataDirectory).sort()).toEqual(['.cluster-formation', '.ledger-volume', '.replica-formatted', '2_1.tigerbeetle']);
+    expect(readdirSync(dataDirectory).sort()).toEqual([
+      '.cluster-formation',
+      '.ledger-volume',
+      '.replica-formatted',
+      '2_1.tigerbeetle',
+    ]);
   });
 
   test('refuses to format when the replica volume is not mounted (no marker)', () => {
@@ -154,7 +173,10 @@ describe('replica entrypoint: a formed cluster', () => {
   test('DATA-01: a missing data file is rebuilt with `tigerbeetle recover` (never format), then the replica starts and state-syncs', () => {
     const result = run();
     expect(result.status).toBe(0);
-    expect(calls()).toEqual([`recover --cluster=2 --addresses=${addresses} --replica=1 --replica-count=3 ${dataFile()}.recovering`, startCall()]);
+    expect(calls()).toEqual([
+      `recover --cluster=2 --addresses=${addresses} --replica=1 --replica-count=3 ${dataFile()}.recovering`,
+      startCall(),
+    ]);
     expect(readFileSync(dataFile(), 'utf8')).toBe('recovered\n');
     expect(result.stdout).toContain('recovering');
   });
@@ -165,19 +187,24 @@ describe('replica entrypoint: a formed cluster', () => {
     expect(failed.stderr).toContain('recover failed');
     expect(failed.stderr).toContain('docs/runbooks/ledger-restore.md');
     expect(existsSync(dataFile())).toBe(false);
-    expect(calls().some((call) => call.startsWith('start') || call.startsWith('format'))).toBe(false);
+    expect(calls().some((call) => call.startsWith('start') || call.startsWith('format'))).toBe(
+      false,
+    );
     expect(run().status).toBe(0);
     expect(readFileSync(dataFile(), 'utf8')).toBe('recovered\n');
   });
 
-  test.each(['1', '2'])('DATA-01: a %s-replica cluster cannot recover (TigerBeetle refuses it): refuses with the runbook, formats nothing', (count) => {
-    const only = addresses.split(',').slice(0, Number(count)).join(',');
-    const result = run({ TB_REPLICA: '0', TB_REPLICA_COUNT: count, TB_ADDRESSES: only });
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain(`a ${count}-replica cluster cannot recover a replica`);
-    expect(result.stderr).toContain('docs/runbooks/ledger-restore.md');
-    expect(calls()).toEqual([]);
-  });
+  test.each(['1', '2'])(
+    'DATA-01: a %s-replica cluster cannot recover (TigerBeetle refuses it): refuses with the runbook, formats nothing',
+    (count) => {
+      const only = addresses.split(',').slice(0, Number(count)).join(',');
+      const result = run({ TB_REPLICA: '0', TB_REPLICA_COUNT: count, TB_ADDRESSES: only });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(`a ${count}-replica cluster cannot recover a replica`);
+      expect(result.stderr).toContain('docs/runbooks/ledger-restore.md');
+      expect(calls()).toEqual([]);
+    },
+  );
 });
 
 describe('replica entrypoint: refusals', () => {
@@ -185,15 +212,18 @@ describe('replica entrypoint: refusals', () => {
     ['absent', undefined],
     ['empty', ''],
     ['unexpected', 'formd'],
-  ])('DATA-01: with the cluster formation %s, a missing data file is never formatted', (_name, formation) => {
-    if (formation !== undefined) hostRecords(formation);
-    const result = run();
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain('refusing to format or recover');
-    expect(result.stderr).toContain('docs/runbooks/ledger-restore.md');
-    expect(calls()).toEqual([]);
-    expect(existsSync(dataFile())).toBe(false);
-  });
+  ])(
+    'DATA-01: with the cluster formation %s, a missing data file is never formatted',
+    (_name, formation) => {
+      if (formation !== undefined) hostRecords(formation);
+      const result = run();
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain('refusing to format or recover');
+      expect(result.stderr).toContain('docs/runbooks/ledger-restore.md');
+      expect(calls()).toEqual([]);
+      expect(existsSync(dataFile())).toBe(false);
+    },
+  );
 
   test('the health check passes only when something listens on the replica port', () => {
     // Port 1 is never listened on by an unprivileged test process.
@@ -206,7 +236,10 @@ describe('replica entrypoint: refusals', () => {
     [{ TB_CLUSTER_ID: '' }, 'TB_CLUSTER_ID is not set'],
     [{ TB_REPLICA: '3' }, 'TB_REPLICA 3 is not below TB_REPLICA_COUNT 3'],
     [{ TB_REPLICA: 'x' }, "TB_REPLICA must be a number, got 'x'"],
-    [{ TB_ADDRESSES: '10.0.0.1:3000,10.0.0.2:3000' }, 'TB_ADDRESSES lists 2 addresses for 3 replicas'],
+    [
+      { TB_ADDRESSES: '10.0.0.1:3000,10.0.0.2:3000' },
+      'TB_ADDRESSES lists 2 addresses for 3 replicas',
+    ],
   ])('refuses a bad configuration %j without running tigerbeetle', (environment, message) => {
     hostRecords('forming');
     const result = run(environment);
