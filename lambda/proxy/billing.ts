@@ -8,7 +8,7 @@ import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
 import { settlementBackoffMillisecondsBase, settlementInlineAttemptsMax } from './config';
 import { CreditsUnavailableError, type AdmissionOutcome, type RateOutcome } from './credits-client';
-import type { ChatMessage } from './providers/types';
+import { messageText, type ChatMessage } from './providers/types';
 import { unsettled } from './settlement-queue';
 
 /**
@@ -28,7 +28,7 @@ const messageOverheadTokens = 8;
  */
 export function estimatePromptTokens(messages: readonly ChatMessage[]): number {
   return messages.reduce(
-    (sum, message) => sum + Buffer.byteLength(message.content, 'utf8') + messageOverheadTokens,
+    (sum, message) => sum + Buffer.byteLength(messageText(message), 'utf8') + messageOverheadTokens,
     0,
   );
 }

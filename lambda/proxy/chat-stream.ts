@@ -9,6 +9,7 @@ import { Deadline } from './deadline';
 import { contentChunk, finishChunk, roleChunk, usageChunk, type StreamIdentity } from './openai';
 import {
   ProviderError,
+  messageText,
   type ChatProvider,
   type FinishReason,
   type ProviderRequest,
@@ -76,7 +77,7 @@ export function estimateStreamUsage(
   const promptTokens =
     reported?.promptTokens ??
     request.messages.reduce(
-      (sum, message) => sum + estimatedTokens(message.content) + estimateMessageOverheadTokens,
+      (sum, message) => sum + estimatedTokens(messageText(message)) + estimateMessageOverheadTokens,
       0,
     );
   const streamedTokens = streamedText === '' ? 0 : Math.max(1, estimatedTokens(streamedText));
@@ -271,8 +272,15 @@ async function forward(
       } else if (delta.kind === 'finish') {
         progress.finishReason = delta.finishReason;
         sink.write(sseData(finishChunk(plan.identity, delta.finishReason)));
-      } else {
+      } else if (delta.kind === 'usage') {
         progress.usage = delta.usage;
+      } else {
+        // No tools are offered to providers yet, so a tool call is a provider answering out of turn.
+        throw new ProviderError(
+          'bad_gateway',
+          `${plan.provider.name} sent an unrequested tool call`,
+          false,
+        );
       }
       if (sink.closed || upstream.aborted) return { kind: 'client_left' };
       result = await opened.iterator.next();

@@ -55,13 +55,15 @@ export const chatRequestSchema = z
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export function normalizeMessages(messages: ChatRequest['messages']): ChatMessage[] {
-  return messages.map((message) => ({
-    role: message.role === 'developer' ? 'system' : message.role,
-    content:
+  return messages.map((message): ChatMessage => {
+    const text =
       typeof message.content === 'string'
         ? message.content
-        : message.content.map((part) => part.text).join(''),
-  }));
+        : message.content.map((part) => part.text).join('');
+    if (message.role === 'user') return { role: 'user', content: [{ type: 'text', text }] };
+    if (message.role === 'assistant') return { role: 'assistant', content: text };
+    return { role: 'system', content: text };
+  });
 }
 
 export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {

@@ -5,7 +5,7 @@ import type {
   ProviderResponse,
   StreamDelta,
 } from './types';
-import { ProviderError } from './types';
+import { ProviderError, messageText, type ProviderCapabilities } from './types';
 
 /**
  * A deterministic provider with no network: it answers with the last user message. It lets dev and
@@ -24,12 +24,12 @@ export interface EchoOptions {
 
 function answer(request: ProviderRequest): ProviderResponse {
   const lastUser =
-    [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
-  const full = `echo: ${lastUser}`;
+    [...request.messages].reverse().find((message) => message.role === 'user') ?? undefined;
+  const full = `echo: ${lastUser ? messageText(lastUser) : ''}`;
   const characterBudget = request.maxOutputTokens * 4;
   const text = full.slice(0, characterBudget);
   const promptTokens = request.messages.reduce(
-    (sum, message) => sum + estimateTokens(message.content) + 4,
+    (sum, message) => sum + estimateTokens(messageText(message)) + 4,
     0,
   );
   return {
@@ -59,10 +59,21 @@ function pause(milliseconds: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Text only, for now: the echo answers with text. */
+export const echoCapabilities: ProviderCapabilities = {
+  tools: false,
+  parallelToolCalls: false,
+  imageData: false,
+  imageUrls: false,
+  responseFormats: ['text'],
+  options: [],
+};
+
 export function createEchoProvider(options: EchoOptions = {}): ChatProvider {
   const delay = options.chunkDelayMilliseconds ?? 0;
   return {
     name: 'echo',
+    capabilities: echoCapabilities,
     async complete(request: ProviderRequest): Promise<ProviderResponse> {
       return answer(request);
     },

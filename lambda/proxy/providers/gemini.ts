@@ -8,11 +8,13 @@ import {
   readProviderJson,
   responseTooLarge,
   sanitizeProviderMessage,
+  messageText,
   tokenCount,
   type ChatMessage,
   type ChatProvider,
   type FinishReason,
   type ProviderCall,
+  type ProviderCapabilities,
   type ProviderRequest,
   type ProviderResponse,
   type StreamDelta,
@@ -63,14 +65,15 @@ export function toGeminiContents(messages: readonly ChatMessage[]): {
 } {
   const system = messages
     .filter((message) => message.role === 'system')
-    .map((message) => message.content);
+    .map((message) => messageText(message));
   const contents: GeminiContent[] = [];
   for (const message of messages) {
     if (message.role === 'system') continue;
     const role = message.role === 'assistant' ? 'model' : 'user';
     const last = contents.at(-1);
-    if (last && last.role === role) last.parts.push({ text: message.content });
-    else contents.push({ role, parts: [{ text: message.content }] });
+    const text = messageText(message);
+    if (last && last.role === role) last.parts.push({ text });
+    else contents.push({ role, parts: [{ text }] });
   }
   return {
     contents,
@@ -242,6 +245,16 @@ async function* streamCompletion(
   if (usage) yield { kind: 'usage', usage };
 }
 
+/** Text only, for now. */
+export const geminiCapabilities: ProviderCapabilities = {
+  tools: false,
+  parallelToolCalls: false,
+  imageData: false,
+  imageUrls: false,
+  responseFormats: ['text'],
+  options: [],
+};
+
 export function createGeminiProvider(
   credentials: () => Promise<ProviderCredentials>,
 ): ChatProvider {
@@ -266,6 +279,7 @@ export function createGeminiProvider(
   };
   return {
     name: providerName,
+    capabilities: geminiCapabilities,
     async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
       const { url, init } = await connection(request, 'generateContent');
       const response = await providerFetch(url, init, providerName, call.signal);

@@ -8,10 +8,12 @@ import {
   readProviderJson,
   responseTooLarge,
   sanitizeProviderMessage,
+  messageText,
   tokenCount,
   type ChatProvider,
   type FinishReason,
   type ProviderCall,
+  type ProviderCapabilities,
   type ProviderRequest,
   type ProviderResponse,
   type StreamDelta,
@@ -124,6 +126,16 @@ async function* streamCompletion(
   if (usage) yield { kind: 'usage', usage };
 }
 
+/** Text only, for now. */
+export const openAiCompatibleCapabilities: ProviderCapabilities = {
+  tools: false,
+  parallelToolCalls: false,
+  imageData: false,
+  imageUrls: false,
+  responseFormats: ['text'],
+  options: [],
+};
+
 export function createOpenAiCompatibleProvider(
   credentials: () => Promise<ProviderCredentials>,
 ): ChatProvider {
@@ -137,7 +149,10 @@ export function createOpenAiCompatibleProvider(
       );
     const body = {
       model: request.model,
-      messages: request.messages,
+      messages: request.messages.map((message) => ({
+        role: message.role,
+        content: messageText(message),
+      })),
       max_tokens: request.maxOutputTokens,
       temperature: request.temperature,
       top_p: request.topP,
@@ -155,6 +170,7 @@ export function createOpenAiCompatibleProvider(
   };
   return {
     name: 'openai-compatible',
+    capabilities: openAiCompatibleCapabilities,
     async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
       const { url, init } = await connection(request, false);
       const response = await providerFetch(url, init, providerName, call.signal);

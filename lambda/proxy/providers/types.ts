@@ -3,10 +3,92 @@
  * and this to providers; each provider maps it to its own API.
  */
 
-export interface ChatMessage {
-  readonly role: 'system' | 'user' | 'assistant';
-  readonly content: string;
+/** A JSON Schema object as the client sent it (tool parameters, structured output). */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+/** The image types every provider here accepts as inline data. */
+export type ImageMediaType = 'image/png' | 'image/jpeg' | 'image/webp' | 'image/gif';
+
+/**
+ * One part of a user message. An image arrives either as data the client sent (a `data:` URL,
+ * decoded, type-checked and size-bounded at the edge) or as an https URL that only a provider which
+ * fetches URLs itself receives: the proxy never fetches a URL (no SSRF).
+ */
+export type ContentPart =
+  | { readonly type: 'text'; readonly text: string }
+  | {
+      readonly type: 'image';
+      readonly mediaType: ImageMediaType;
+      /** Base64, without the `data:` prefix. */
+      readonly data: string;
+      readonly detail?: 'auto' | 'low' | 'high';
+    }
+  | { readonly type: 'image_url'; readonly url: string; readonly detail?: 'auto' | 'low' | 'high' };
+
+/** A call the model asked for. The id is stable across turns: the tool's answer names it. */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** The arguments as JSON text, exactly as the model produced them (clients parse them). */
+  readonly arguments: string;
 }
+
+export type ChatMessage =
+  | { readonly role: 'system'; readonly content: string }
+  | { readonly role: 'user'; readonly content: readonly ContentPart[] }
+  | {
+      readonly role: 'assistant';
+      /** Null when the turn was only tool calls. */
+      readonly content: string | null;
+      readonly toolCalls?: readonly ToolCall[];
+    }
+  | { readonly role: 'tool'; readonly toolCallId: string; readonly content: string };
+
+export interface ToolDefinition {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON Schema of the arguments (an object schema). */
+  readonly parameters: JsonSchema;
+  /** OpenAI's strict mode: the arguments must match the schema exactly. */
+  readonly strict?: boolean;
+}
+
+export type ToolChoice =
+  | { readonly type: 'auto' }
+  | { readonly type: 'none' }
+  | { readonly type: 'required' }
+  | { readonly type: 'function'; readonly name: string };
+
+export type ResponseFormat =
+  | { readonly type: 'text' }
+  | { readonly type: 'json_object' }
+  | {
+      readonly type: 'json_schema';
+      readonly name: string;
+      readonly description?: string;
+      readonly schema: JsonSchema;
+      readonly strict: boolean;
+    };
+
+/**
+ * Options a provider honours or not. The proxy forwards each one to a provider that declares it in
+ * its capabilities and refuses it with a 400 naming the option and the model otherwise: never a
+ * silent drop.
+ */
+export interface GenerationOptions {
+  readonly seed?: number;
+  readonly presencePenalty?: number;
+  readonly frequencyPenalty?: number;
+  /** Token id (as a string) to bias, -100 to 100. */
+  readonly logitBias?: Readonly<Record<string, number>>;
+  readonly logprobs?: boolean;
+  readonly topLogprobs?: number;
+  readonly reasoningEffort?: 'minimal' | 'low' | 'medium' | 'high';
+  /** The end user, for the provider's abuse monitoring (the proxy sends a pseudonym, never the raw value). */
+  readonly user?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+export type GenerationOption = keyof GenerationOptions;
 
 export interface ProviderRequest {
   /** The provider's own model name. */
@@ -16,31 +98,88 @@ export interface ProviderRequest {
   readonly temperature?: number;
   readonly topP?: number;
   readonly stop?: readonly string[];
+  /** Absent: no tools offered. */
+  readonly tools?: readonly ToolDefinition[];
+  /** Absent: the provider's default (`auto` when tools are offered). */
+  readonly toolChoice?: ToolChoice;
+  /** Absent: the provider's default. */
+  readonly parallelToolCalls?: boolean;
+  /** Absent: plain text. */
+  readonly responseFormat?: ResponseFormat;
+  readonly options?: GenerationOptions;
 }
 
-export type FinishReason = 'stop' | 'length' | 'content_filter';
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';
 
+/**
+ * What a provider reports it used. `promptTokens` counts every input token, cached or not; the
+ * cache counts are parts of it, billed at their own prices where the model has them.
+ * `reasoningTokens` is the part of `completionTokens` spent thinking.
+ */
 export interface TokenUsage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Input tokens read from the provider's prompt cache. */
+  readonly cachedPromptTokens?: number;
+  /** Input tokens written to the provider's prompt cache (Anthropic, Bedrock). */
+  readonly cacheCreationTokens?: number;
+  readonly reasoningTokens?: number;
 }
 
 export interface ProviderResponse {
+  /** The answer's text; empty when the turn is only tool calls. */
   readonly text: string;
+  /** Absent or empty: no tool calls. */
+  readonly toolCalls?: readonly ToolCall[];
   readonly finishReason: FinishReason;
   /** What the provider reports it used; the bill is computed from this. */
   readonly usage: TokenUsage;
 }
 
 /**
- * What a streaming call yields, in order: text deltas as the provider produces them, then its
- * finish reason, then (when the provider reports it) its usage. Usage is the provider's final,
- * cumulative count, never a sum of partial counts.
+ * What a streaming call yields, in order: text and tool-call deltas as the provider produces them,
+ * then its finish reason, then (when the provider reports it) its usage. Usage is the provider's
+ * final, cumulative count, never a sum of partial counts.
+ *
+ * Tool calls stream as OpenAI's do: the first delta of a call (by `index`, counted from 0 in the
+ * order calls start) carries its `id` and `name`; later deltas of the same index carry fragments of
+ * its arguments' JSON text, which concatenate to the whole.
  */
 export type StreamDelta =
   | { readonly kind: 'text'; readonly text: string }
+  | {
+      readonly kind: 'tool_call';
+      readonly index: number;
+      readonly id?: string;
+      readonly name?: string;
+      readonly argumentsDelta: string;
+    }
   | { readonly kind: 'finish'; readonly finishReason: FinishReason }
   | { readonly kind: 'usage'; readonly usage: TokenUsage };
+
+/**
+ * What a provider can serve. The proxy checks a request against it before admission, so a request
+ * a provider cannot serve is a 400 naming the field, with the ledger unchanged.
+ */
+export interface ProviderCapabilities {
+  readonly tools: boolean;
+  readonly parallelToolCalls: boolean;
+  /** Images sent as data. */
+  readonly imageData: boolean;
+  /** Images as https URLs the provider fetches itself. */
+  readonly imageUrls: boolean;
+  /** The `response_format` types it honours (`text` always). */
+  readonly responseFormats: readonly ResponseFormat['type'][];
+  readonly options: readonly GenerationOption[];
+}
+
+/** The text of a message, image parts left out (for estimates and providers that only take text). */
+export function messageText(message: ChatMessage): string {
+  if (message.role === 'user') {
+    return message.content.map((part) => (part.type === 'text' ? part.text : '')).join('');
+  }
+  return message.content ?? '';
+}
 
 /** How one provider call is bounded. */
 export interface ProviderCall {
@@ -81,6 +220,12 @@ export class ProviderError extends Error {
 
 export interface ChatProvider {
   readonly name: string;
+  readonly capabilities: ProviderCapabilities;
+  /**
+   * Why this provider cannot serve a request its capabilities admit (e.g. a JSON Schema keyword it
+   * cannot express), naming the field; undefined when it can. Called before admission.
+   */
+  unsupported?(request: ProviderRequest): string | undefined;
   /** One whole completion. */
   complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse>;
   /** The completion as it is produced; failures (mid-stream too) are thrown as ProviderErrors. */
