@@ -4,7 +4,7 @@ import { formatMicros } from '../credits/domain/amount';
 import { audit } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv } from './app';
-import { costMicros } from './billing';
+import { costMicros } from './pricing';
 import { Deadline } from './deadline';
 import { contentChunk, finishChunk, roleChunk, usageChunk, type StreamIdentity } from './openai';
 import {
