@@ -100,12 +100,39 @@ function securityHeaders(): MiddlewareHandler<ProxyEnv> {
   });
 }
 
+/**
+ * Request headers a browser may send on a cross-origin call (NET-02): ours, and what the official
+ * OpenAI SDKs add to every request (the `x-stainless-*` platform and retry headers, the organization
+ * and project, the idempotency key), so a browser client built on them passes the preflight.
+ */
+export const corsAllowedHeaders = [
+  'authorization',
+  'content-type',
+  'x-api-key',
+  'x-request-id',
+  'idempotency-key',
+  'openai-organization',
+  'openai-project',
+  'openai-beta',
+  'x-stainless-arch',
+  'x-stainless-lang',
+  'x-stainless-os',
+  'x-stainless-package-version',
+  'x-stainless-retry-count',
+  'x-stainless-runtime',
+  'x-stainless-runtime-version',
+  'x-stainless-timeout',
+  'x-stainless-helper-method',
+  'x-stainless-poll-helper',
+  'x-stainless-custom-poll-interval',
+] as const;
+
 function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHandler<ProxyEnv> {
   const allowed = new Set(allowedOrigins);
   return cors({
     origin: (origin) => (allowed.has(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['authorization', 'content-type', 'x-api-key', 'x-request-id'],
+    allowHeaders: [...corsAllowedHeaders],
     exposeHeaders: exposedHeaders,
     maxAge: 600,
   });
