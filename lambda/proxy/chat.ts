@@ -7,6 +7,7 @@ import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv } from './app';
 import { costMicros, holdMicros, placeHold, resolveHold, type Billing } from './billing';
 import { Deadline } from './deadline';
+import { clientIdempotencyKey } from './idempotency';
 import { streamChatCompletion } from './chat-stream';
 import {
   chatRequestSchema,
@@ -190,6 +191,7 @@ export async function handleChatCompletion(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
 ): Promise<Response> {
+  const idempotencyKey = clientIdempotencyKey(c);
   const request = parseRequest(await readJsonBody(c));
   const { model, provider, maxOutputTokens } = resolveModel(request, dependencies);
   const principal = c.get('principal');
@@ -200,6 +202,7 @@ export async function handleChatCompletion(
     principal,
     model,
     holdMicros(model, messages, maxOutputTokens),
+    { kind: 'chat', idempotencyKey },
   );
   const logFields = {
     request_id: c.get('requestId'),
