@@ -93,7 +93,7 @@ const providerCodes = {
 } as const;
 
 /** A provider failure as the client sees it (status, type, code), for JSON errors and stream error events. */
-function providerApiError(error: ProviderError): ApiError {
+export function providerApiError(error: ProviderError): ApiError {
   return new ApiError(
     providerStatus[error.kind],
     error.kind === 'blocked' ? 'invalid_request_error' : 'api_error',
@@ -176,7 +176,7 @@ function countUsage(
     dependencies.metrics.record('CostChargedMicros', Number(chargedMicros), { model: model.id });
 }
 
-function setBillingHeaders(
+export function setBillingHeaders(
   c: ProxyContext,
   outcome: { chargedMicros: bigint; availableMicros: bigint } | undefined,
 ): void {

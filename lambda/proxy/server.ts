@@ -8,6 +8,7 @@ import { fileClientKeySource } from './client-key-source';
 import { creditsRequestTimeoutMilliseconds, proxyConfigFromStage } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
+import { createEmbeddingProviders } from './providers/embeddings';
 import { credentialsFromEnvironment } from './providers/credentials';
 import { fileSettlementQueue } from './settlement-queue';
 
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
     providers: createProviders(async () => credentials, {
       echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
     }),
+    embeddingProviders: createEmbeddingProviders(async () => credentials),
     config,
     logger,
     metrics,

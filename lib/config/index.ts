@@ -3,7 +3,13 @@ import { findPolicyProblems } from './policy';
 import { configSchema, stageNames, type StageConfig, type StageName } from './schema';
 import { shippedStages } from './stages';
 
-export type { CertificateConfig, ModelConfig, StageConfig, StageName } from './schema';
+export type {
+  CertificateConfig,
+  EmbeddingModelConfig,
+  ModelConfig,
+  StageConfig,
+  StageName,
+} from './schema';
 export { stageNames } from './schema';
 
 /** A configuration that must not be synthesized; the message lists every problem. */

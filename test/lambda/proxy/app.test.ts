@@ -420,7 +420,15 @@ describe('the rest of the API', () => {
       data: Json[];
     };
     expect(body.object).toBe('list');
-    expect(body.data.map((model) => model.id)).toEqual(['gemini-2.5-flash', 'fake-gpt', 'echo']);
+    expect(body.data.map((model) => model.id)).toEqual([
+      'gemini-2.5-flash',
+      'fake-gpt',
+      'echo',
+      'gemini-embedding-001',
+      'text-embedding-3-small',
+      'fixed-embedding',
+      'echo-embedding',
+    ]);
     expect(body.data[0]).toMatchObject({
       object: 'model',
       pricing: { currency: 'USD', input_micros_per_million_tokens: 300_000 },
