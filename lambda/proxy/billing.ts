@@ -127,6 +127,9 @@ function countCompletion(
   dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
 }
 
+/** The smallest hold placed, for a request that may cost nothing. */
+const holdMicrosMin = 1n;
+
 /** What a billable request brings to its admission besides its cost. */
 export interface AdmissionRequest {
   /** Which route: chat completions are counted by outcome (ChatCompletions); embeddings are not. */
@@ -149,6 +152,8 @@ export async function placeHold(
   heldMicros: bigint,
   request: AdmissionRequest = { kind: 'chat' },
 ): Promise<Billing> {
+  // The ledger takes no empty hold: a free model (a local one, priced 0) holds one micro, settles 0.
+  heldMicros = heldMicros > 0n ? heldMicros : holdMicrosMin;
   const requestId = c.get('requestId');
   const count = (outcome: ChatOutcome) => {
     if (request.kind === 'chat') countCompletion(dependencies, model, outcome);

@@ -93,3 +93,16 @@ export function readOverridesFile(path: string): unknown {
     ]);
   }
 }
+
+/**
+ * The stage config of a local Node server (`npm run dev`): STAGE (default dev), with the JSON file
+ * named by DEV_OVERRIDES merged in, in the format of `-c overrides=` (models, prices, limits), so a
+ * local model is configured without editing TypeScript.
+ */
+export function stageConfigFromEnvironment(environment: NodeJS.ProcessEnv): StageConfig {
+  const overridesFile = environment.DEV_OVERRIDES || undefined;
+  return resolveStageConfig(
+    environment.STAGE ?? 'dev',
+    overridesFile === undefined ? undefined : readOverridesFile(overridesFile),
+  );
+}
