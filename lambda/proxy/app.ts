@@ -65,6 +65,7 @@ const exposedHeaders = [
   'x-credits-remaining',
   'x-credits-remaining-micros',
   'retry-after',
+  'x-should-retry',
   'ratelimit-limit',
   'ratelimit-remaining',
   'ratelimit-reset',

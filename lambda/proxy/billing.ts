@@ -256,6 +256,8 @@ function idempotencyKeyReused(
   admission: Extract<AdmissionOutcome, { kind: 'held' | 'conflict' }>,
 ): ApiError {
   const holdId = admission.kind === 'held' ? admission.holdId : undefined;
+  // The official SDKs retry a 409 unless told not to; no retry of this key can ever succeed.
+  c.header('x-should-retry', 'false');
   audit(dependencies.logger, 'idempotency_key_reused', {
     request_id: c.get('requestId'),
     key_id: principal.keyId,

@@ -37,6 +37,8 @@ describe('Idempotency-Key on chat completions', () => {
     expect(first.headers.get('x-credits-charged-micros')).toBe(chargeMicros.toString());
     const retry = await chat('stainless-node-retry-3f1c2b7a-0000-4000-8000-000000000001');
     expect(retry.status).toBe(409);
+    // The SDKs retry a 409 by default; this one can never succeed.
+    expect(retry.headers.get('x-should-retry')).toBe('false');
     const body = (await retry.json()) as { error: Record<string, unknown>; request_id: string };
     expect(body).toMatchObject({
       error: {
