@@ -32,7 +32,7 @@ describe('POST /v1/embeddings', () => {
     await fixture.topUp('alice', '10.00');
   });
 
-  test('openai-compatible: the inputs reach /embeddings, the vectors come back in order, the reported tokens are charged', async () => {
+  test('DATA-06: openai-compatible: the inputs reach /embeddings, the vectors come back in order, the reported tokens are charged', async () => {
     const response = await embed({
       model: 'text-embedding-3-small',
       input: ['alpha', 'beta gamma'],
@@ -137,7 +137,7 @@ describe('POST /v1/embeddings', () => {
     expect(await fixture.availableMicros('alice')).toBe(startingMicros - 9n);
   });
 
-  test('a provider failure releases the hold: after one retry, 503; nothing charged', async () => {
+  test('DATA-06: a provider failure releases the hold: after one retry, 503; nothing charged', async () => {
     fixture.gemini.script(geminiError(500, 'internal'), geminiError(503, 'overloaded'));
     const response = await embed({ model: 'gemini-embedding-001', input: 'alpha' });
     expect(response.status).toBe(503);

@@ -31,7 +31,7 @@ describe('Idempotency-Key on chat completions', () => {
     await fixture.topUp('alice', '10.00');
   });
 
-  test('a retry after the first finished is a 409 naming the first hold, and is not charged', async () => {
+  test('DATA-06: a retry after the first finished is a 409 naming the first hold, and is not charged', async () => {
     const first = await chat('stainless-node-retry-3f1c2b7a-0000-4000-8000-000000000001');
     expect(first.status).toBe(200);
     expect(first.headers.get('x-credits-charged-micros')).toBe(chargeMicros.toString());
@@ -53,7 +53,7 @@ describe('Idempotency-Key on chat completions', () => {
     expect(fixture.logger.auditEvents('idempotency_key_reused')).toHaveLength(1);
   });
 
-  test('a retry while the first is in flight is a 409; the first completes and is charged once', async () => {
+  test('DATA-06: a retry while the first is in flight is a 409; the first completes and is charged once', async () => {
     let answerNow = () => {};
     fixture.gemini.script({
       ...geminiAnswer('Hello!'),

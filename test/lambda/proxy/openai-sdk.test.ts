@@ -84,7 +84,7 @@ test('embeddings.create with the SDK default (base64 on the wire): float vectors
 
 // The OpenAI client ignores its `idempotencyKey` request option (it names no idempotency header):
 // the key goes in `headers`.
-test('a retried chat completion with an idempotency key is charged once; the SDK does not loop on the 409', async () => {
+test('DATA-06: a retried chat completion with an idempotency key is charged once; the SDK does not loop on the 409', async () => {
   const openai = client();
   const before = await fixture.availableMicros('alice');
   const request = {
