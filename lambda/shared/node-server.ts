@@ -50,6 +50,11 @@ export interface StartServerOptions {
  */
 function discardUnreadBody(incoming: IncomingMessage, outgoing: ServerResponse): void {
   if (incoming.readableEnded || incoming.destroyed) return;
+  // Without either header an HTTP/1.1 request has no body (a GET): nothing to discard.
+  const hasBody =
+    incoming.headers['content-length'] !== undefined ||
+    incoming.headers['transfer-encoding'] !== undefined;
+  if (!hasBody) return;
   const declaredBytes = Number(incoming.headers['content-length'] ?? Number.NaN);
   if (declaredBytes > unreadBodyDiscardBytesMax) outgoing.setHeader('connection', 'close');
   let discardedBytes = 0;
