@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   }));
   const config = (rateLimited: boolean): ProxyConfig => ({
     ...proxyConfigDefaults,
+    embeddingModels: [],
     models: [
       {
         id: 'bench',

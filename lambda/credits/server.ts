@@ -1,4 +1,4 @@
-import { resolveStageConfig } from '../../lib/config';
+import { stageConfigFromEnvironment } from '../../lib/config';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { createKeyring } from '../shared/keys';
 import { createLogger, type LogLevel } from '../shared/logger';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   );
   const metrics = new MetricsRegistry('credits', settings.stage);
   // The stage's currency, as the proxy server prices in it: one value, from the stage config.
-  const { currency } = resolveStageConfig(settings.stage);
+  const { currency } = stageConfigFromEnvironment({ ...process.env, STAGE: settings.stage });
   const app = createCreditsApp({ ledger, keys, logger, metrics, config: { currency } });
   const server = await startServer({
     fetch: app.fetch,

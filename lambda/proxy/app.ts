@@ -16,10 +16,13 @@ import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { formatMicros } from '../credits/domain/amount';
 import { applyRateVerdict, rateSubject } from './billing';
 import { handleChatCompletion } from './chat';
+import { handleEmbeddings } from './embeddings';
+import { registerModelRoutes } from './models';
 import { AuthFailureThrottle } from './auth-failures';
 import type { ClientKeySource } from './client-key-source';
 import { proxyConfigProblems, type ProxyConfig } from './config';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
+import type { EmbeddingProvider } from './providers/embedding-types';
 import type { ChatProvider } from './providers/types';
 import type { SettlementQueue } from './settlement-queue';
 
@@ -43,6 +46,8 @@ export interface ProxyAppDependencies {
   readonly credits: CreditsClient;
   /** By provider name: gemini, openai-compatible, echo. */
   readonly providers: ReadonlyMap<string, ChatProvider>;
+  /** Embedding providers by the same names; without them no embedding model answers (503). */
+  readonly embeddingProviders?: ReadonlyMap<string, EmbeddingProvider>;
   readonly config: ProxyConfig;
   readonly logger: AppLogger;
   readonly metrics: AppMetrics;
@@ -60,6 +65,7 @@ const exposedHeaders = [
   'x-credits-remaining',
   'x-credits-remaining-micros',
   'retry-after',
+  'x-should-retry',
   'ratelimit-limit',
   'ratelimit-remaining',
   'ratelimit-reset',
@@ -100,12 +106,39 @@ function securityHeaders(): MiddlewareHandler<ProxyEnv> {
   });
 }
 
+/**
+ * Request headers a browser may send on a cross-origin call (NET-02): ours, and what the official
+ * OpenAI SDKs add to every request (the `x-stainless-*` platform and retry headers, the organization
+ * and project, the idempotency key), so a browser client built on them passes the preflight.
+ */
+export const corsAllowedHeaders = [
+  'authorization',
+  'content-type',
+  'x-api-key',
+  'x-request-id',
+  'idempotency-key',
+  'openai-organization',
+  'openai-project',
+  'openai-beta',
+  'x-stainless-arch',
+  'x-stainless-lang',
+  'x-stainless-os',
+  'x-stainless-package-version',
+  'x-stainless-retry-count',
+  'x-stainless-runtime',
+  'x-stainless-runtime-version',
+  'x-stainless-timeout',
+  'x-stainless-helper-method',
+  'x-stainless-poll-helper',
+  'x-stainless-custom-poll-interval',
+] as const;
+
 function corsAllowList(allowedOrigins: readonly string[]): MiddlewareHandler<ProxyEnv> {
   const allowed = new Set(allowedOrigins);
   return cors({
     origin: (origin) => (allowed.has(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['authorization', 'content-type', 'x-api-key', 'x-request-id'],
+    allowHeaders: [...corsAllowedHeaders],
     exposeHeaders: exposedHeaders,
     maxAge: 600,
   });
@@ -308,25 +341,10 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
   });
 
   const billable = (c: Context<ProxyEnv>) =>
-    c.req.method === 'POST' && c.req.path === '/v1/chat/completions';
+    c.req.method === 'POST' &&
+    (c.req.path === '/v1/chat/completions' || c.req.path === '/v1/embeddings');
   app.use('/v1/*', authenticate(dependencies), rateLimit(dependencies, billable));
-  app.get('/v1/models', (c) =>
-    c.json({
-      object: 'list',
-      data: config.models.map((model) => ({
-        id: model.id,
-        object: 'model',
-        created: 0,
-        owned_by: model.provider,
-        pricing: {
-          currency: config.currency,
-          input_micros_per_million_tokens: model.inputMicrosPerMillionTokens,
-          output_micros_per_million_tokens: model.outputMicrosPerMillionTokens,
-        },
-        max_output_tokens: model.outputTokensMax,
-      })),
-    }),
-  );
+  registerModelRoutes(app, config);
   app.get('/v1/balance', async (c) => {
     const balance = await dependencies.credits.balance(c.get('principal').userId);
     const available = balance?.availableMicros ?? 0n;
@@ -338,5 +356,6 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
     });
   });
   app.post('/v1/chat/completions', (c) => handleChatCompletion(c, dependencies));
+  app.post('/v1/embeddings', (c) => handleEmbeddings(c, dependencies));
   return app;
 }

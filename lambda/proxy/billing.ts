@@ -8,6 +8,7 @@ import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
 import { settlementBackoffMillisecondsBase, settlementInlineAttemptsMax } from './config';
 import { CreditsUnavailableError, type AdmissionOutcome, type RateOutcome } from './credits-client';
+import { idempotentHoldKey } from './idempotency';
 import { unsettled } from './settlement-queue';
 
 /*
@@ -72,43 +73,48 @@ function rateLimited(
 
 function countCompletion(
   dependencies: ProxyAppDependencies,
-  model: ModelConfig,
+  model: Pick<ModelConfig, 'id'>,
   outcome: ChatOutcome,
 ): void {
   dependencies.metrics.record('ChatCompletions', 1, { model: model.id, outcome });
+}
+
+/** The smallest hold placed, for a request that may cost nothing. */
+const holdMicrosMin = 1n;
+
+/** What a billable request brings to its admission besides its cost. */
+export interface AdmissionRequest {
+  /** Which route: chat completions are counted by outcome (ChatCompletions); embeddings are not. */
+  readonly kind: 'chat' | 'embeddings';
+  /** The client's Idempotency-Key (idempotency.ts): the hold's id derives from it and the caller. */
+  readonly idempotencyKey?: string;
 }
 
 /**
  * Admits a billable request in one credits call: the key's rate-limit unit (when rate limiting is
  * on) and the hold of its maximum cost, both or neither. 429 over the limit, 402 without credits,
  * 503 (CreditsUnavailableError) when the credits service cannot answer: no provider call then.
+ * With a client's Idempotency-Key, a hold that already exists is a retry: 409, nothing charged again.
  */
 export async function placeHold(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
   principal: ProxyPrincipal,
-  model: ModelConfig,
+  model: Pick<ModelConfig, 'id'>,
   heldMicros: bigint,
+  request: AdmissionRequest = { kind: 'chat' },
 ): Promise<Billing> {
+  // The ledger takes no empty hold: a free model (a local one, priced 0) holds one micro, settles 0.
+  heldMicros = heldMicros > 0n ? heldMicros : holdMicrosMin;
   const requestId = c.get('requestId');
-  const { enabled, requestsPerMinute } = dependencies.config.rateLimit;
+  const count = (outcome: ChatOutcome) => {
+    if (request.kind === 'chat') countCompletion(dependencies, model, outcome);
+  };
   let admission: AdmissionOutcome;
   try {
-    // Every request gets a hold of its own: the key is generated here, never taken from the client
-    // (a client-chosen x-request-id reused as the key would replay an earlier hold for free).
-    admission = await dependencies.credits.admit({
-      userId: principal.userId,
-      amountMicros: heldMicros,
-      timeoutSeconds: dependencies.config.holdTimeoutSeconds,
-      holdKey: `hold:${principal.keyId}:${randomUUID()}`,
-      rate: enabled
-        ? { subject: rateSubject(principal), limitPerMinute: requestsPerMinute }
-        : undefined,
-      requestId,
-    });
+    admission = await admit(c, dependencies, principal, heldMicros, request.idempotencyKey);
   } catch (error) {
-    if (error instanceof CreditsUnavailableError)
-      countCompletion(dependencies, model, 'credits_unavailable');
+    if (error instanceof CreditsUnavailableError) count('credits_unavailable');
     throw error;
   }
   if (admission.kind === 'rate_limited')
@@ -116,18 +122,23 @@ export async function placeHold(
   if (admission.rate) applyRateVerdict(c, dependencies, principal, admission.rate);
   if (admission.kind === 'insufficient') {
     dependencies.metrics.record('InsufficientBalanceRefusals', 1, {});
-    countCompletion(dependencies, model, 'insufficient_credits');
+    count('insufficient_credits');
     audit(dependencies.logger, 'insufficient_balance', {
       request_id: requestId,
       key_id: principal.keyId,
       user: pseudonymize(principal.userId),
       required_micros: heldMicros.toString(),
     });
+    // TigerBeetle keeps the refused id: the same Idempotency-Key is refused again, even after a top-up.
+    const keyNote =
+      request.idempotencyKey === undefined
+        ? ''
+        : '; this Idempotency-Key stays refused: retry with a new key after a top-up';
     throw new ApiError(
       402,
       'insufficient_credits',
       'insufficient_credits',
-      `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}`,
+      `Insufficient credits: this request may cost up to ${formatMicros(heldMicros)}${keyNote}`,
       {
         available: formatMicros(admission.availableMicros),
         available_micros: admission.availableMicros.toString(),
@@ -135,6 +146,8 @@ export async function placeHold(
       },
     );
   }
+  if (admission.kind === 'conflict' || admission.replayed)
+    throw idempotencyKeyReused(c, dependencies, principal, admission);
   return {
     holdId: admission.holdId,
     heldMicros,
@@ -142,6 +155,82 @@ export async function placeHold(
     requestId,
     expiresAtMilliseconds: admission.expiresAtMilliseconds,
   };
+}
+
+/**
+ * The credits call of an admission. Every request without an Idempotency-Key gets a hold key of its
+ * own, generated here, never taken from the client (a client-chosen x-request-id reused as the key
+ * would replay an earlier hold for free). With one, the hold key derives from it and the caller, and
+ * the rate-limit unit is taken in a call of its own: linked to the hold, its id would follow the
+ * hold's, and TigerBeetle would keep a unit refused with 429 refused for every retry of that key.
+ */
+async function admit(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  principal: ProxyPrincipal,
+  heldMicros: bigint,
+  idempotencyKey: string | undefined,
+): Promise<AdmissionOutcome> {
+  const { enabled, requestsPerMinute } = dependencies.config.rateLimit;
+  const requestId = c.get('requestId');
+  const hold = {
+    userId: principal.userId,
+    amountMicros: heldMicros,
+    timeoutSeconds: dependencies.config.holdTimeoutSeconds,
+    requestId,
+  };
+  if (idempotencyKey === undefined)
+    return dependencies.credits.admit({
+      ...hold,
+      holdKey: `hold:${principal.keyId}:${randomUUID()}`,
+      rate: enabled
+        ? { subject: rateSubject(principal), limitPerMinute: requestsPerMinute }
+        : undefined,
+    });
+  if (enabled) {
+    const rate = await dependencies.credits.rateLimit(rateSubject(principal), requestsPerMinute, {
+      requestId,
+    });
+    if (!rate.allowed) return { kind: 'rate_limited', rate };
+    applyRateVerdict(c, dependencies, principal, rate);
+  }
+  return dependencies.credits.hold({
+    ...hold,
+    holdKey: idempotentHoldKey(principal, idempotencyKey),
+  });
+}
+
+/** 409 for a retried Idempotency-Key: the first request's hold is the only charge. */
+function idempotencyKeyReused(
+  c: ProxyContext,
+  dependencies: ProxyAppDependencies,
+  principal: ProxyPrincipal,
+  admission: Extract<AdmissionOutcome, { kind: 'held' | 'conflict' }>,
+): ApiError {
+  const holdId = admission.kind === 'held' ? admission.holdId : undefined;
+  // The official SDKs retry a 409 unless told not to; no retry of this key can ever succeed.
+  c.header('x-should-retry', 'false');
+  audit(dependencies.logger, 'idempotency_key_reused', {
+    request_id: c.get('requestId'),
+    key_id: principal.keyId,
+    user: pseudonymize(principal.userId),
+    hold_id: holdId,
+    conflict: admission.kind === 'conflict',
+  });
+  if (admission.kind === 'conflict')
+    return new ApiError(
+      409,
+      'conflict_error',
+      'idempotency_key_conflict',
+      'This Idempotency-Key was already used for a different request; send a new key for a new request',
+    );
+  return new ApiError(
+    409,
+    'conflict_error',
+    'idempotency_key_reused',
+    'This Idempotency-Key was already used by an earlier request (in flight or finished), which is the only one charged; send a new key for a new request',
+    { original_hold_id: admission.holdId },
+  );
 }
 
 const sleepFor = (milliseconds: number) =>

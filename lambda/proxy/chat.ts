@@ -8,6 +8,7 @@ import type { ProxyAppDependencies, ProxyEnv } from './app';
 import { placeHold, resolveHold, type Billing } from './billing';
 import { costMicros, holdMicros } from './pricing';
 import { Deadline } from './deadline';
+import { clientIdempotencyKey } from './idempotency';
 import { streamChatCompletion } from './chat-stream';
 import {
   chatRequestSchema,
@@ -93,7 +94,7 @@ const providerCodes = {
 } as const;
 
 /** A provider failure as the client sees it (status, type, code), for JSON errors and stream error events. */
-function providerApiError(error: ProviderError): ApiError {
+export function providerApiError(error: ProviderError): ApiError {
   return new ApiError(
     providerStatus[error.kind],
     error.kind === 'blocked' ? 'invalid_request_error' : 'api_error',
@@ -176,7 +177,7 @@ function countUsage(
     dependencies.metrics.record('CostChargedMicros', Number(chargedMicros), { model: model.id });
 }
 
-function setBillingHeaders(
+export function setBillingHeaders(
   c: ProxyContext,
   outcome: { chargedMicros: bigint; availableMicros: bigint } | undefined,
 ): void {
@@ -191,6 +192,7 @@ export async function handleChatCompletion(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
 ): Promise<Response> {
+  const idempotencyKey = clientIdempotencyKey(c);
   const request = parseRequest(await readJsonBody(c));
   const { model, provider, maxOutputTokens } = resolveModel(request, dependencies);
   const principal = c.get('principal');
@@ -201,6 +203,7 @@ export async function handleChatCompletion(
     principal,
     model,
     holdMicros(model, messages, maxOutputTokens),
+    { kind: 'chat', idempotencyKey },
   );
   const logFields = {
     request_id: c.get('requestId'),

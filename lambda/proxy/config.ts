@@ -1,8 +1,9 @@
-import type { ModelConfig } from '../../lib/config/schema';
+import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
 
 /** Settings of the proxy; every limit carries its unit. Built from the stage config (lib/config). */
 export interface ProxyConfig {
   readonly models: readonly ModelConfig[];
+  readonly embeddingModels: readonly EmbeddingModelConfig[];
   readonly currency: string;
   readonly allowedOrigins: readonly string[];
   readonly rateLimit: { readonly enabled: boolean; readonly requestsPerMinute: number };
@@ -25,7 +26,14 @@ export interface ProxyConfig {
   readonly streamKeepAliveIntervalMilliseconds: number;
   /** The echo model's wait between streamed words (so streaming is visible locally). */
   readonly echoChunkDelayMilliseconds: number;
+  /** Texts in one embeddings request (`input` as an array); above it, 400. */
+  readonly embeddingInputsPerRequestMax: number;
+  /** Characters of one embeddings input; above it, 400 (models take a few thousand tokens). */
+  readonly embeddingInputCharactersMax: number;
 }
+
+/** Gemini's batchEmbedContents takes at most this many requests in one call. */
+export const geminiBatchEmbedRequestsMax = 100;
 
 export const proxyConfigDefaults = {
   authFailuresPerMinute: 10,
@@ -39,6 +47,10 @@ export const proxyConfigDefaults = {
   // Below every idle timeout on the path (ALB, API Gateway, clients' read timeouts of 30 s and more).
   streamKeepAliveIntervalMilliseconds: 15_000,
   echoChunkDelayMilliseconds: 20,
+  // One provider call per request: Gemini's batch bound (geminiBatchEmbedRequestsMax).
+  embeddingInputsPerRequestMax: 100,
+  // 8,192 tokens (OpenAI's per-input limit) of ordinary text is about 32,000 characters.
+  embeddingInputCharactersMax: 32_768,
 } as const;
 
 /** Deadline of one call to the credits service (admission, settlement), proxy and settle function alike. */
@@ -73,6 +85,7 @@ export function proxyRequestMillisecondsMax(config: {
 /** The proxy's settings from a stage's config: what the CDK app passes to the function (no secrets). */
 export function proxyConfigFromStage(stage: {
   models: readonly ModelConfig[];
+  embeddingModels: readonly EmbeddingModelConfig[];
   currency: string;
   cors: { allowedOrigins: readonly string[] };
   rateLimit: { enabled: boolean; requestsPerMinute: number };
@@ -91,6 +104,7 @@ export function proxyConfigFromStage(stage: {
     ...proxyConfigDefaults,
     ...stage.proxy,
     models: stage.models,
+    embeddingModels: stage.embeddingModels,
     currency: stage.currency,
     allowedOrigins: stage.cors.allowedOrigins,
     rateLimit: stage.rateLimit,
@@ -114,6 +128,11 @@ export function proxyConfigProblems(config: ProxyConfig): string[] {
   if (config.providerBudgetMilliseconds >= config.holdTimeoutSeconds * 1000) {
     problems.push(
       `holdTimeoutSeconds (${config.holdTimeoutSeconds}) must outlast providerBudgetMilliseconds (${config.providerBudgetMilliseconds})`,
+    );
+  }
+  if (config.embeddingInputsPerRequestMax > geminiBatchEmbedRequestsMax) {
+    problems.push(
+      `embeddingInputsPerRequestMax (${config.embeddingInputsPerRequestMax}) must not exceed Gemini's batch of ${geminiBatchEmbedRequestsMax}: one request is one provider call`,
     );
   }
   return problems;

@@ -61,8 +61,17 @@ export type RateOutcome =
   | { allowed: true; limit: number; remaining: number; resetSeconds: number }
   | { allowed: false; limit: number; retryAfterSeconds: number };
 export type HoldOutcome =
-  | { kind: 'held'; holdId: string; amountMicros: bigint; expiresAtMilliseconds: number }
-  | { kind: 'insufficient'; availableMicros: bigint };
+  | {
+      kind: 'held';
+      holdId: string;
+      amountMicros: bigint;
+      expiresAtMilliseconds: number;
+      /** The hold key was already used: this is the earlier hold, not a new one. */
+      replayed: boolean;
+    }
+  | { kind: 'insufficient'; availableMicros: bigint }
+  /** The hold key was already used for a hold of another amount or timeout. */
+  | { kind: 'conflict' };
 export type AdmissionOutcome =
   | (HoldOutcome & { rate?: Extract<RateOutcome, { allowed: true }> })
   | { kind: 'rate_limited'; rate: Extract<RateOutcome, { allowed: false }> };
@@ -77,7 +86,7 @@ export interface AdmissionInput {
   readonly userId: string;
   readonly amountMicros: bigint;
   readonly timeoutSeconds: number;
-  /** Unique per request (the proxy generates it); a replay of it is our own retry. */
+  /** Unique per request (the proxy generates it), or derived from a client's Idempotency-Key. */
   readonly holdKey: string;
   /** The per-key rate-limit unit taken with the hold, both or neither. */
   readonly rate?: { readonly subject: string; readonly limitPerMinute: number };
@@ -185,7 +194,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       requestId: input.requestId,
       idempotencyKey: input.holdKey,
     });
-    // 200 replays a hold of this key: the key is ours and new per request, so only our own retry can replay it.
+    // 200 replays a hold of this key: a key of our own is new per request, a client's may be reused.
     if (answer.status === 201 || answer.status === 200) {
       const held = parse('admission', holdAnswerSchema, answer);
       const rate = held.rate
@@ -201,9 +210,11 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
         holdId: held.hold_id,
         amountMicros: input.amountMicros,
         expiresAtMilliseconds: Date.parse(held.expires_at),
+        replayed: answer.status === 200,
         rate,
       };
     }
+    if (answer.status === 409) return { kind: 'conflict' };
     if (answer.status === 402)
       return {
         kind: 'insufficient',
@@ -232,6 +243,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
             holdId: outcome.holdId,
             amountMicros: outcome.amountMicros,
             expiresAtMilliseconds: outcome.expiresAtMilliseconds,
+            replayed: outcome.replayed,
           }
         : outcome;
     },

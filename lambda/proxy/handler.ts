@@ -9,6 +9,7 @@ import { secretsManagerClientKeySource } from './client-key-source';
 import { creditsRequestTimeoutMilliseconds, type ProxyConfig } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
+import { createEmbeddingProviders } from './providers/embeddings';
 import { credentialsFromSecretString } from './providers/credentials';
 import { sqsSettlementQueue } from './settlement-queue';
 
@@ -77,17 +78,15 @@ export async function createProxyLambdaApp(
     ),
     requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
   });
-  const providers = createProviders(
-    cachedCurrentSecret(
-      secrets,
-      settings.providerSecretArn,
-      credentialsFromSecretString,
-      providerCredentialsRefreshMilliseconds,
-    ),
-    {
-      echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
-    },
+  const providerCredentials = cachedCurrentSecret(
+    secrets,
+    settings.providerSecretArn,
+    credentialsFromSecretString,
+    providerCredentialsRefreshMilliseconds,
   );
+  const providers = createProviders(providerCredentials, {
+    echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
+  });
   const settlementQueue = settings.settlementQueueUrl
     ? sqsSettlementQueue({ region: settings.region, queueUrl: settings.settlementQueueUrl })
     : undefined;
@@ -95,6 +94,7 @@ export async function createProxyLambdaApp(
     keys,
     credits,
     providers,
+    embeddingProviders: createEmbeddingProviders(providerCredentials),
     config: settings.config,
     logger,
     metrics,

@@ -1,13 +1,18 @@
-import { resolveStageConfig } from '../../lib/config';
+import { stageConfigFromEnvironment } from '../../lib/config';
 import { createLogger, type LogLevel } from '../shared/logger';
 import { MetricsRegistry } from '../shared/metrics';
 import { startMetricsListener } from '../shared/metrics-listener';
 import { shutDownOnSignals, startServer } from '../shared/node-server';
 import { createProxyApp } from './app';
 import { fileClientKeySource } from './client-key-source';
-import { creditsRequestTimeoutMilliseconds, proxyConfigFromStage } from './config';
+import {
+  creditsRequestTimeoutMilliseconds,
+  proxyConfigFromStage,
+  type ProxyConfig,
+} from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
+import { createEmbeddingProviders } from './providers/embeddings';
 import { credentialsFromEnvironment } from './providers/credentials';
 import { fileSettlementQueue } from './settlement-queue';
 
@@ -57,6 +62,11 @@ function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
   };
 }
 
+/** The proxy's settings: the stage's, with DEV_OVERRIDES merged in (lib/config). */
+export function proxyServerConfig(environment: NodeJS.ProcessEnv): ProxyConfig {
+  return proxyConfigFromStage(stageConfigFromEnvironment(environment));
+}
+
 async function main(): Promise<void> {
   const settings = settingsFromEnvironment(process.env);
   if (settings.problems.length > 0) {
@@ -68,7 +78,7 @@ async function main(): Promise<void> {
   const logger = createLogger('proxy', settings.logLevel);
   const credentials = credentialsFromEnvironment(process.env);
   const metrics = new MetricsRegistry('proxy', settings.stage);
-  const config = proxyConfigFromStage(resolveStageConfig(settings.stage));
+  const config = proxyServerConfig(process.env);
   const credits = createCreditsClient({
     baseUrl: settings.creditsUrl,
     key: () => settings.creditsKey,
@@ -90,6 +100,7 @@ async function main(): Promise<void> {
     providers: createProviders(async () => credentials, {
       echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
     }),
+    embeddingProviders: createEmbeddingProviders(async () => credentials),
     config,
     logger,
     metrics,

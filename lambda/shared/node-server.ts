@@ -1,6 +1,6 @@
-import type { Server } from 'node:http';
+import { IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import type { AppLogger } from './logger';
 
 /**
@@ -16,6 +16,14 @@ const drainPollIntervalMilliseconds = 50;
 /** Longest time a client may take to send a whole request (slow-loris bound). */
 export const serverRequestTimeoutMilliseconds = 30_000;
 export const serverHeadersTimeoutMilliseconds = 10_000;
+/**
+ * The most bytes of a body the app answered without reading (413, 401, 429) that are read and
+ * discarded so the kept-alive connection can carry the next request; a larger body gets
+ * `connection: close` and the connection is closed once that much was discarded.
+ */
+export const unreadBodyDiscardBytesMax = 16 * 1024 * 1024;
+/** The longest a client may take to finish sending a body that was answered unread. */
+export const unreadBodyDiscardMillisecondsMax = 5_000;
 
 export interface RunningServer {
   readonly url: string;
@@ -32,8 +40,57 @@ export interface StartServerOptions {
   readonly drainMillisecondsMax?: number;
 }
 
+/**
+ * A body the app answered without reading it (an early 413, 401 or 429) is read to its end and
+ * discarded, so the next request on a kept-alive connection starts where it should: left unread,
+ * it stalls the connection (the request's web stream holds it paused) until it is cut, and the
+ * client's next request on it fails. Bounded in bytes and time; past either bound the connection is
+ * closed (announced with `connection: close` when the declared length already says so). This is
+ * also what Node's own server does (`IncomingMessage._dump`): drop the body's listeners, resume.
+ */
+function discardUnreadBody(incoming: IncomingMessage, outgoing: ServerResponse): void {
+  if (incoming.readableEnded || incoming.destroyed) return;
+  // Without either header an HTTP/1.1 request has no body (a GET): nothing to discard.
+  const hasBody =
+    incoming.headers['content-length'] !== undefined ||
+    incoming.headers['transfer-encoding'] !== undefined;
+  if (!hasBody) return;
+  const declaredBytes = Number(incoming.headers['content-length'] ?? Number.NaN);
+  if (declaredBytes > unreadBodyDiscardBytesMax) outgoing.setHeader('connection', 'close');
+  let discardedBytes = 0;
+  const close = () => {
+    cleanup();
+    incoming.socket.destroySoon();
+  };
+  const timer = setTimeout(close, unreadBodyDiscardMillisecondsMax);
+  const cleanup = () => {
+    clearTimeout(timer);
+    incoming.off('data', onData);
+  };
+  const onData = (chunk: Buffer) => {
+    discardedBytes += chunk.length;
+    if (discardedBytes > unreadBodyDiscardBytesMax) close();
+  };
+  // The request's web stream (never read to its end) would pause the body again on every chunk.
+  incoming.removeAllListeners('data');
+  incoming.on('data', onData);
+  incoming.once('end', cleanup);
+  incoming.once('error', cleanup);
+  incoming.resume();
+}
+
 export function startServer(options: StartServerOptions): Promise<RunningServer> {
-  const server = createAdaptorServer({ fetch: options.fetch }) as Server;
+  const server = createAdaptorServer({
+    fetch: async (request: Request, bindings: HttpBindings | Http2Bindings) => {
+      const response = await options.fetch(request);
+      // These servers speak HTTP/1.1 only (createAdaptorServer's default).
+      if (bindings.incoming instanceof IncomingMessage)
+        discardUnreadBody(bindings.incoming, bindings.outgoing as ServerResponse);
+      return response;
+    },
+    // Ours instead (discardUnreadBody): the adapter's gives up after 500 ms and cuts the connection.
+    autoCleanupIncoming: false,
+  }) as Server;
   server.requestTimeout = serverRequestTimeoutMilliseconds;
   server.headersTimeout = serverHeadersTimeoutMilliseconds;
   return new Promise((resolve, reject) => {

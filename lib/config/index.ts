@@ -3,7 +3,13 @@ import { findPolicyProblems } from './policy';
 import { configSchema, stageNames, type StageConfig, type StageName } from './schema';
 import { shippedStages } from './stages';
 
-export type { CertificateConfig, ModelConfig, StageConfig, StageName } from './schema';
+export type {
+  CertificateConfig,
+  EmbeddingModelConfig,
+  ModelConfig,
+  StageConfig,
+  StageName,
+} from './schema';
 export { stageNames } from './schema';
 
 /** A configuration that must not be synthesized; the message lists every problem. */
@@ -86,4 +92,17 @@ export function readOverridesFile(path: string): unknown {
       `overrides file '${path}' is not valid JSON: ${(error as Error).message}`,
     ]);
   }
+}
+
+/**
+ * The stage config of a local Node server (`npm run dev`): STAGE (default dev), with the JSON file
+ * named by DEV_OVERRIDES merged in, in the format of `-c overrides=` (models, prices, limits), so a
+ * local model is configured without editing TypeScript.
+ */
+export function stageConfigFromEnvironment(environment: NodeJS.ProcessEnv): StageConfig {
+  const overridesFile = environment.DEV_OVERRIDES || undefined;
+  return resolveStageConfig(
+    environment.STAGE ?? 'dev',
+    overridesFile === undefined ? undefined : readOverridesFile(overridesFile),
+  );
 }

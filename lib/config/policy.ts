@@ -109,6 +109,10 @@ function consistencyProblems(config: StageConfig): string[] {
   }
   const modelIds = config.models.map((model) => model.id);
   if (new Set(modelIds).size !== modelIds.length) problems.push('models lists a model id twice');
+  // One namespace: GET /v1/models/{id} answers one model per id.
+  const allIds = [...modelIds, ...config.embeddingModels.map((model) => model.id)];
+  if (new Set(allIds).size !== allIds.length)
+    problems.push('models and embeddingModels list a model id twice');
   if (
     config.rateLimit.enabled &&
     config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute

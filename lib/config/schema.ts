@@ -84,10 +84,13 @@ const internalTlsSchema = z.strictObject({
 });
 export type InternalTlsConfig = z.infer<typeof internalTlsSchema>;
 
+/** A model name clients send: letters, digits and . _ : - /, as providers name them (`meta-llama/Llama-3.1-8B`). */
+const modelIdSchema = z.string().regex(/^[a-zA-Z0-9._:-][a-zA-Z0-9._:/-]{0,63}$/);
+
 /** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
 const modelSchema = z.strictObject({
   /** The model name clients send (`model` in the OpenAI request). */
-  id: z.string().regex(/^[a-zA-Z0-9._:-]{1,64}$/),
+  id: modelIdSchema,
   provider: z.enum(['gemini', 'openai-compatible', 'echo']),
   /** The provider's own model name. */
   upstreamModel: z.string().min(1).max(128),
@@ -99,6 +102,21 @@ const modelSchema = z.strictObject({
   outputTokensMax: z.number().int().positive().max(1_000_000),
 });
 export type ModelConfig = z.infer<typeof modelSchema>;
+
+/** An embedding model (`POST /v1/embeddings`): billed per input token, like a chat model's prompt. */
+const embeddingModelSchema = z.strictObject({
+  /** The model name clients send. */
+  id: modelIdSchema,
+  provider: z.enum(['gemini', 'openai-compatible', 'echo']),
+  /** The provider's own model name. */
+  upstreamModel: z.string().min(1).max(128),
+  inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+  /** The length of the vectors the model returns when a request names no `dimensions`. */
+  dimensions: z.number().int().positive().max(65_536),
+  /** Whether the model honours a request's `dimensions` (shorter vectors); otherwise naming one is a 400. */
+  dimensionsConfigurable: z.boolean(),
+});
+export type EmbeddingModelConfig = z.infer<typeof embeddingModelSchema>;
 
 export const configSchema = z.strictObject({
   stage: z.enum(stageNames),
@@ -341,6 +359,8 @@ export const configSchema = z.strictObject({
   currency: z.string().regex(/^[A-Z]{3}$/),
   /** The models clients may call, with their prices. */
   models: z.array(modelSchema).min(1).max(100),
+  /** The embedding models clients may call, with their prices. Default: none. */
+  embeddingModels: z.array(embeddingModelSchema).max(100).default([]),
 });
 
 export type StageConfig = z.infer<typeof configSchema>;

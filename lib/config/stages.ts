@@ -1,5 +1,6 @@
 import {
   commonRuleSetBodyRules,
+  type EmbeddingModelConfig,
   type ModelConfig,
   type StageConfig,
   type StageName,
@@ -33,6 +34,17 @@ const models: ModelConfig[] = [
     outputTokensMax: 65_536,
   },
   {
+    // OpenAI's list price (0.40 / 1.60 USD per million tokens); answers once the provider secret (or,
+    // locally, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY) names OpenAI.
+    id: 'gpt-4.1-mini',
+    provider: 'openai-compatible',
+    upstreamModel: 'gpt-4.1-mini',
+    inputMicrosPerMillionTokens: 400_000,
+    outputMicrosPerMillionTokens: 1_600_000,
+    defaultMaxOutputTokens: 4096,
+    outputTokensMax: 32_768,
+  },
+  {
     // Deterministic and offline: lets dev and tests exercise billing without a provider key.
     id: 'echo',
     provider: 'echo',
@@ -41,6 +53,37 @@ const models: ModelConfig[] = [
     outputMicrosPerMillionTokens: 1_000_000,
     defaultMaxOutputTokens: 1024,
     outputTokensMax: 4096,
+  },
+];
+
+/** Embedding models, priced per input token (micro-units per million). */
+const embeddingModels: EmbeddingModelConfig[] = [
+  {
+    // OpenAI's list price: 0.02 USD per million tokens; shorter vectors on request.
+    id: 'text-embedding-3-small',
+    provider: 'openai-compatible',
+    upstreamModel: 'text-embedding-3-small',
+    inputMicrosPerMillionTokens: 20_000,
+    dimensions: 1536,
+    dimensionsConfigurable: true,
+  },
+  {
+    // Google's list price: 0.15 USD per million tokens; `outputDimensionality` on request.
+    id: 'gemini-embedding-001',
+    provider: 'gemini',
+    upstreamModel: 'gemini-embedding-001',
+    inputMicrosPerMillionTokens: 150_000,
+    dimensions: 3072,
+    dimensionsConfigurable: true,
+  },
+  {
+    // Deterministic and offline (the same input, the same unit vector): dev and tests need no key.
+    id: 'echo-embedding',
+    provider: 'echo',
+    upstreamModel: 'echo-embedding',
+    inputMicrosPerMillionTokens: 100_000,
+    dimensions: 256,
+    dimensionsConfigurable: true,
   },
 ];
 
@@ -109,6 +152,7 @@ const common = {
   alarms,
   currency: 'USD',
   models,
+  embeddingModels,
 } satisfies Partial<StageConfig>;
 
 const dev: StageConfig = {

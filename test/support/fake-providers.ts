@@ -188,13 +188,38 @@ export function geminiStream(
   return { status: 200, pieces };
 }
 
-/** A Gemini stand-in: POST /v1beta/models/{model}:generateContent (JSON) and :streamGenerateContent?alt=sse, with x-goog-api-key. */
+/** A vector of `dimensions` numbers that says which input it was for: [index + 1, 0.5, 0.5, ...]. */
+export function fakeVector(index: number, dimensions: number): number[] {
+  return Array.from({ length: dimensions }, (_, position) => (position === 0 ? index + 1 : 0.5));
+}
+
+/** Vector length of the stand-ins' embeddings when a request names none. */
+export const fakeEmbeddingDimensions = 8;
+
+/** Gemini's batchEmbedContents answer: one `values` per request (`outputDimensionality` honoured). */
+export function geminiEmbeddingsAnswer(body: unknown): ScriptedAnswer {
+  const requests = (body as { requests?: { outputDimensionality?: number }[] }).requests ?? [];
+  return {
+    status: 200,
+    body: {
+      embeddings: requests.map((request, index) => ({
+        values: fakeVector(index, request.outputDimensionality ?? fakeEmbeddingDimensions),
+      })),
+    },
+  };
+}
+
+/**
+ * A Gemini stand-in: POST /v1beta/models/{model}:generateContent (JSON),
+ * :streamGenerateContent?alt=sse and :batchEmbedContents, with x-goog-api-key.
+ */
 export function startFakeGemini(): Promise<FakeProvider> {
-  return startFake((path) =>
-    path.includes(':streamGenerateContent')
+  return startFake((path, body) => {
+    if (path.includes(':batchEmbedContents')) return geminiEmbeddingsAnswer(body);
+    return path.includes(':streamGenerateContent')
       ? geminiStream(['Hello from ', 'the fake Gemini.'])
-      : geminiAnswer('Hello from the fake Gemini.'),
-  );
+      : geminiAnswer('Hello from the fake Gemini.');
+  });
 }
 
 export function openAiAnswer(
@@ -255,12 +280,39 @@ export function openAiStream(
 }
 
 /** An OpenAI-compatible stand-in: POST /chat/completions with a bearer key; streams when asked to. */
+/**
+ * OpenAI's /embeddings answer in floats, `data` in reverse order (its `index` is what counts), with
+ * `promptTokensPerInput` tokens reported per input.
+ */
+export function openAiEmbeddingsAnswer(body: unknown, promptTokensPerInput = 3): ScriptedAnswer {
+  const request = body as { input?: string | string[]; dimensions?: number; model?: string };
+  const inputs = typeof request.input === 'string' ? [request.input] : (request.input ?? []);
+  const tokens = inputs.length * promptTokensPerInput;
+  return {
+    status: 200,
+    body: {
+      object: 'list',
+      data: inputs
+        .map((_, index) => ({
+          object: 'embedding',
+          index,
+          embedding: fakeVector(index, request.dimensions ?? fakeEmbeddingDimensions),
+        }))
+        .reverse(),
+      model: request.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    },
+  };
+}
+
+/** An OpenAI-compatible stand-in: POST /chat/completions (JSON and SSE) and /embeddings. */
 export function startFakeOpenAi(): Promise<FakeProvider> {
-  return startFake((_path, body) =>
-    (body as { stream?: boolean }).stream
+  return startFake((path, body) => {
+    if (path.endsWith('/embeddings')) return openAiEmbeddingsAnswer(body);
+    return (body as { stream?: boolean }).stream
       ? openAiStream(['Hello from ', 'the fake ', 'OpenAI-compatible server.'])
-      : openAiAnswer('Hello from the fake OpenAI-compatible server.'),
-  );
+      : openAiAnswer('Hello from the fake OpenAI-compatible server.');
+  });
 }
 
 /** A promise and the function that settles it: a gate a test opens when an event happened. */

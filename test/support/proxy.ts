@@ -8,7 +8,8 @@ import { staticClientKeySource } from '../../lambda/proxy/client-key-source';
 import { proxyConfigDefaults, type ProxyConfig } from '../../lambda/proxy/config';
 import { createCreditsClient, type CreditsClient } from '../../lambda/proxy/credits-client';
 import { createProviders } from '../../lambda/proxy/providers';
-import type { ModelConfig } from '../../lib/config/schema';
+import { createEmbeddingProviders } from '../../lambda/proxy/providers/embeddings';
+import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
 import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
 import { RecordingLogger } from './recording-logger';
@@ -46,6 +47,42 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 1_000_000,
     defaultMaxOutputTokens: 100,
     outputTokensMax: 1000,
+  },
+];
+
+/** Priced at whole micros per token, so a test checks each charge to the micro. */
+export const testEmbeddingModels: EmbeddingModelConfig[] = [
+  {
+    id: 'gemini-embedding-001',
+    provider: 'gemini',
+    upstreamModel: 'gemini-embedding-001',
+    inputMicrosPerMillionTokens: 1_000_000,
+    dimensions: 8,
+    dimensionsConfigurable: true,
+  },
+  {
+    id: 'text-embedding-3-small',
+    provider: 'openai-compatible',
+    upstreamModel: 'fake-embedding',
+    inputMicrosPerMillionTokens: 2_000_000,
+    dimensions: 8,
+    dimensionsConfigurable: true,
+  },
+  {
+    id: 'fixed-embedding',
+    provider: 'openai-compatible',
+    upstreamModel: 'fake-fixed-embedding',
+    inputMicrosPerMillionTokens: 1_000_000,
+    dimensions: 8,
+    dimensionsConfigurable: false,
+  },
+  {
+    id: 'echo-embedding',
+    provider: 'echo',
+    upstreamModel: 'echo-embedding',
+    inputMicrosPerMillionTokens: 1_000_000,
+    dimensions: 16,
+    dimensionsConfigurable: true,
   },
 ];
 
@@ -148,6 +185,7 @@ export async function startProxyFixture(
   const config: ProxyConfig = {
     ...proxyConfigDefaults,
     models: testModels,
+    embeddingModels: testEmbeddingModels,
     currency: 'USD',
     allowedOrigins: ['https://app.example.com'],
     rateLimit: { enabled: true, requestsPerMinute: 60 },
@@ -157,16 +195,25 @@ export async function startProxyFixture(
     providerBudgetMilliseconds: 4_000,
     ...configOverrides,
   };
-  const providers = createProviders(
-    async () => ({
-      gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
-      openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
-    }),
-    { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } },
-  );
+  const providerCredentials = async () => ({
+    gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
+    openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
+  });
+  const embeddingProviders = createEmbeddingProviders(providerCredentials);
+  const providers = createProviders(providerCredentials, {
+    echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
+  });
   const logger = new RecordingLogger();
   const metrics = new RecordingMetrics();
-  const app = createProxyApp({ keys: keySource, credits, providers, config, logger, metrics });
+  const app = createProxyApp({
+    keys: keySource,
+    credits,
+    providers,
+    embeddingProviders,
+    config,
+    logger,
+    metrics,
+  });
   return {
     app,
     keys,
@@ -185,6 +232,7 @@ export async function startProxyFixture(
         keys: keySource,
         credits,
         providers,
+        embeddingProviders,
         config: { ...config, ...configOverrides },
         logger,
         metrics,

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { geminiAnswer, geminiError, openAiAnswer } from '../../support/fake-providers';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
@@ -75,12 +77,48 @@ describe('NET: transport and browser rules', () => {
     const allowed = await preflight('https://app.example.com');
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(allowed.headers.get('access-control-allow-headers')?.split(',')).toEqual(
+      expect.arrayContaining(['authorization', 'content-type', 'idempotency-key']),
+    );
     const unknown = await preflight('https://evil.example.net');
     expect(unknown.headers.get('access-control-allow-origin')).toBeNull();
     const simple = await fixture.request('GET', '/v1/models', {
       headers: { origin: 'https://evil.example.net' },
     });
     expect(simple.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  test('NET-02: the preflight admits every header the official openai SDK sends from a browser', async () => {
+    // The names the SDK itself writes, read from the installed package (not copied by hand).
+    const sdkSource = [
+      'client.js',
+      'internal/detect-platform.js',
+      'resources/chat/completions/completions.js',
+      'resources/beta/threads/runs/runs.js',
+    ]
+      .map((file) => join(dirname(require.resolve('openai')), file))
+      .map((file) => readFileSync(file, 'utf8'))
+      .join('\n');
+    const sdkHeaders = new Set(
+      [...sdkSource.matchAll(/'((?:X-Stainless|OpenAI)-[A-Za-z-]+)'/g)].map((match) =>
+        match[1].toLowerCase(),
+      ),
+    );
+    expect([...sdkHeaders]).toEqual(
+      expect.arrayContaining(['x-stainless-retry-count', 'x-stainless-os', 'openai-project']),
+    );
+    const requested = [...sdkHeaders, 'idempotency-key', 'authorization', 'content-type'];
+    const preflight = await fixture.request('OPTIONS', '/v1/embeddings', {
+      key: null,
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': requested.join(','),
+      },
+    });
+    expect(preflight.status).toBe(204);
+    const admitted = (preflight.headers.get('access-control-allow-headers') ?? '').split(',');
+    expect(admitted).toEqual(expect.arrayContaining(requested));
   });
 
   test('NET-05: security headers on every response, errors included, and no server banner', async () => {
@@ -382,7 +420,15 @@ describe('the rest of the API', () => {
       data: Json[];
     };
     expect(body.object).toBe('list');
-    expect(body.data.map((model) => model.id)).toEqual(['gemini-2.5-flash', 'fake-gpt', 'echo']);
+    expect(body.data.map((model) => model.id)).toEqual([
+      'gemini-2.5-flash',
+      'fake-gpt',
+      'echo',
+      'gemini-embedding-001',
+      'text-embedding-3-small',
+      'fixed-embedding',
+      'echo-embedding',
+    ]);
     expect(body.data[0]).toMatchObject({
       object: 'model',
       pricing: { currency: 'USD', input_micros_per_million_tokens: 300_000 },

@@ -147,6 +147,7 @@ describe('relations between the limits, checked at start-up', () => {
     const base = {
       ...proxyConfigDefaults,
       models: [],
+      embeddingModels: [],
       currency: 'USD',
       allowedOrigins: [],
       rateLimit: { enabled: true, requestsPerMinute: 60 },
@@ -162,6 +163,9 @@ describe('relations between the limits, checked at start-up', () => {
     ).toEqual([expect.stringContaining('must not exceed providerBudgetMilliseconds')]);
     expect(proxyConfigProblems({ ...base, holdTimeoutSeconds: 100 })).toEqual([
       expect.stringContaining('holdTimeoutSeconds (100) must outlast'),
+    ]);
+    expect(proxyConfigProblems({ ...base, embeddingInputsPerRequestMax: 101 })).toEqual([
+      expect.stringContaining("must not exceed Gemini's batch of 100"),
     ]);
     fixture = await startProxyFixture();
     const { credits, logger, metrics, config } = fixture;
