@@ -2,7 +2,12 @@ import OpenAI from 'openai';
 import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
-import { openAiAnswer, openAiToolCallStream } from '../../support/fake-providers';
+import {
+  geminiAnswer,
+  geminiFunctionCallStream,
+  openAiAnswer,
+  openAiToolCallStream,
+} from '../../support/fake-providers';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
 /**
@@ -95,6 +100,38 @@ describe('the official SDK drives a tool loop', () => {
       },
     ]);
     expect(completion.usage).toMatchObject({ prompt_tokens: 40, completion_tokens: 12 });
+  });
+
+  test('a streamed two-turn loop against gemini: our call id comes back and finds the function', async () => {
+    fixture.gemini.script(
+      geminiFunctionCallStream([{ name: 'get_weather', args: { city: 'Oslo' } }]),
+      geminiAnswer('4 °C in Oslo.'),
+    );
+    const messages: ChatCompletionMessageParam[] = [{ role: 'user', content: 'Weather in Oslo?' }];
+    const first = await client.chat.completions
+      .stream({ model: 'gemini-2.5-flash', messages, tools: [weatherTool] })
+      .finalChatCompletion();
+    const call = first.choices[0].message.tool_calls![0];
+    if (call.type !== 'function') throw new Error('expected a function call');
+    expect(first.choices[0].finish_reason).toBe('tool_calls');
+    messages.push(first.choices[0].message, {
+      role: 'tool',
+      tool_call_id: call.id,
+      content: weatherIn('Oslo'),
+    });
+    const second = await client.chat.completions.create({
+      model: 'gemini-2.5-flash',
+      messages,
+      tools: [weatherTool],
+    });
+    expect(second.choices[0].message.content).toBe('4 °C in Oslo.');
+    const contents = (fixture.gemini.requests[1].body as { contents: unknown[] }).contents;
+    expect(contents.at(-1)).toEqual({
+      role: 'user',
+      parts: [
+        { functionResponse: { name: 'get_weather', response: { city: 'Oslo', celsius: 14 } } },
+      ],
+    });
   });
 
   test.each([false, true])(
