@@ -238,6 +238,13 @@ export async function handleChatCompletion(
   let response: ProviderResponse;
   try {
     response = await callProvider(provider, providerRequest, dependencies, c.req.raw.signal);
+    if (!providerRequest.tools && (response.toolCalls ?? []).length > 0)
+      throw new ProviderError(
+        'bad_gateway',
+        `${provider.name} sent an unrequested tool call`,
+        false,
+        response.usage,
+      );
   } catch (error) {
     return providerFailed(c, dependencies, billing, model, error, logFields);
   }

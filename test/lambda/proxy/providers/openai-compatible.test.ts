@@ -199,6 +199,18 @@ describe('function calling, passed through', () => {
     expect(await fixture.availableMicros('alice')).toBe(10_000_000n - charged);
   });
 
+  test('a tool call the client did not ask for is a 502, billed what the provider reports', async () => {
+    fixture.openAi.script(
+      openAiToolCallAnswer(calls, { prompt_tokens: 40, completion_tokens: 12 }),
+    );
+    const response = await chat({ model: 'fake-gpt', messages: [question] });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({
+      error: { message: 'openai-compatible sent an unrequested tool call' },
+    });
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 88n);
+  });
+
   test('a tool call the client did not ask for (no tools offered) ends the stream with an error event', async () => {
     fixture.openAi.script(openAiToolCallStream(calls));
     const response = await chat({ model: 'fake-gpt', messages: [question], stream: true });
