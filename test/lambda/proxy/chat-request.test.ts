@@ -130,7 +130,7 @@ describe('null means absent', () => {
   });
 });
 
-describe('bad input is a 400 naming the field, the ledger unchanged', () => {
+describe('LOG-02 / DATA-06: bad input is a 400 naming the field, the ledger unchanged', () => {
   const deep = (levels: number): Json =>
     levels === 0 ? { type: 'string' } : { type: 'object', properties: { next: deep(levels - 1) } };
   const toolWith = (parameters: unknown) => ({
