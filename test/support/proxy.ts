@@ -10,13 +10,16 @@ import { createCreditsClient, type CreditsClient } from '../../lambda/proxy/cred
 import { createProviders } from '../../lambda/proxy/providers';
 import type { ModelConfig } from '../../lib/config/schema';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
+import { standInCredentials } from './aws-stand-in';
+import { startBedrockStandIn, type BedrockStandIn } from './bedrock-stand-in';
 import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
 import { RecordingLogger } from './recording-logger';
 import { RecordingMetrics } from './recording-metrics';
 
 /**
  * The proxy app in front of a real credits service (on loopback, over the embedded engine) and
- * real local HTTP servers playing Gemini and an OpenAI-compatible provider. Nothing of ours is stubbed.
+ * real local HTTP servers playing Gemini, an OpenAI-compatible provider and Bedrock's runtime (signed
+ * with stand-in credentials). Nothing of ours is stubbed.
  */
 
 export const testModels: ModelConfig[] = [
@@ -59,6 +62,8 @@ export interface ProxyFixture {
   };
   readonly gemini: FakeProvider;
   readonly openAi: FakeProvider;
+  /** Bedrock's runtime; models with provider `bedrock` (none in testModels: add one with `config.models`). */
+  readonly bedrock: BedrockStandIn;
   readonly credits: CreditsClient;
   readonly creditsServer: RunningServer;
   readonly clock: ManualClock;
@@ -124,7 +129,11 @@ export async function startProxyFixture(
     hostname: '127.0.0.1',
     port: 0,
   });
-  const [gemini, openAi] = await Promise.all([startFakeGemini(), startFakeOpenAi()]);
+  const [gemini, openAi, bedrock] = await Promise.all([
+    startFakeGemini(),
+    startFakeOpenAi(),
+    startBedrockStandIn(),
+  ]);
   const keys = {
     alice: generateApiKey(),
     bob: generateApiKey(),
@@ -162,7 +171,14 @@ export async function startProxyFixture(
       gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
       openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
     }),
-    { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } },
+    {
+      echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
+      bedrock: {
+        region: 'eu-west-1',
+        endpoint: bedrock.url,
+        credentials: () => standInCredentials,
+      },
+    },
   );
   const logger = new RecordingLogger();
   const metrics = new RecordingMetrics();
@@ -172,6 +188,7 @@ export async function startProxyFixture(
     keys,
     gemini,
     openAi,
+    bedrock,
     credits,
     creditsServer,
     clock,
@@ -220,7 +237,7 @@ export async function startProxyFixture(
       return (await credits.balance(userId))?.availableMicros ?? 0n;
     },
     async close() {
-      await Promise.all([gemini.close(), openAi.close(), creditsServer.close()]);
+      await Promise.all([gemini.close(), openAi.close(), bedrock.close(), creditsServer.close()]);
       embedded.close();
     },
   };
