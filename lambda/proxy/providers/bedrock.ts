@@ -320,8 +320,10 @@ export function bedrockError(
       false,
       usage,
     );
+  // What the client sent, mapped as it is, was refused (a prompt over the context window, an image
+  // or a tool schema Bedrock does not take): the client's 400, with Bedrock's sanitized reason.
   if (code === 'ValidationException')
-    return new ProviderError('bad_gateway', `bedrock refused the request: ${detail}`, false, usage);
+    return new ProviderError('rejected', `bedrock refused the request: ${detail}`, false, usage);
   if (code === 'ModelErrorException' || code === 'ModelStreamErrorException')
     return new ProviderError('bad_gateway', `bedrock's model failed: ${detail}`, false, usage);
   const { kind, retryable } =

@@ -162,3 +162,267 @@ test('LOG-02: Bedrock denying the role is a 503 "provider not configured", with 
   expect(fixture.bedrock.requests).toHaveLength(1);
   expect(await fixture.availableMicros('alice')).toBe(10_000_000n);
 });
+
+describe('tools through Bedrock, over HTTP', () => {
+  const weatherTool: OpenAI.ChatCompletionTool = {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'The weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  };
+  const question: OpenAI.ChatCompletionMessageParam = {
+    role: 'user',
+    content: 'Weather in Paris and Lyon?',
+  };
+
+  test('a full tool loop: two calls, their results in one user turn, the final answer; each turn billed', async () => {
+    fixture.bedrock.script(
+      {
+        kind: 'converse',
+        body: {
+          output: {
+            message: {
+              role: 'assistant',
+              content: [
+                {
+                  toolUse: {
+                    toolUseId: 'tooluse_p',
+                    name: 'get_weather',
+                    input: { city: 'Paris' },
+                  },
+                },
+                {
+                  toolUse: { toolUseId: 'tooluse_l', name: 'get_weather', input: { city: 'Lyon' } },
+                },
+              ],
+            },
+          },
+          stopReason: 'tool_use',
+          usage: { inputTokens: 40, outputTokens: 30 },
+        },
+      },
+      converse('Sunny in both.', { inputTokens: 60, outputTokens: 5 }),
+    );
+    const first = await client.chat.completions.create({
+      model: 'nova-lite',
+      messages: [question],
+      tools: [weatherTool],
+      tool_choice: 'required',
+      max_tokens: 100,
+    });
+    const calls = first.choices[0].message.tool_calls ?? [];
+    expect(first.choices[0].finish_reason).toBe('tool_calls');
+    expect(
+      calls.map((call) =>
+        call.type === 'function' ? [call.id, call.function.name, call.function.arguments] : [],
+      ),
+    ).toEqual([
+      ['tooluse_p', 'get_weather', '{"city":"Paris"}'],
+      ['tooluse_l', 'get_weather', '{"city":"Lyon"}'],
+    ]);
+    expect(fixture.bedrock.requests[0].body.toolConfig).toEqual({
+      tools: [
+        {
+          toolSpec: {
+            name: 'get_weather',
+            description: 'The weather in a city',
+            inputSchema: { json: weatherTool.function.parameters },
+          },
+        },
+      ],
+      toolChoice: { any: {} },
+    });
+
+    const second = await client.chat.completions.create({
+      model: 'nova-lite',
+      messages: [
+        question,
+        first.choices[0].message,
+        { role: 'tool', tool_call_id: 'tooluse_p', content: '18 C' },
+        { role: 'tool', tool_call_id: 'tooluse_l', content: '20 C' },
+      ],
+      tools: [weatherTool],
+      max_tokens: 100,
+    });
+    expect(second.choices[0].message.content).toBe('Sunny in both.');
+    expect(fixture.bedrock.requests[1].body.messages).toEqual([
+      { role: 'user', content: [{ text: 'Weather in Paris and Lyon?' }] },
+      {
+        role: 'assistant',
+        content: [
+          { toolUse: { toolUseId: 'tooluse_p', name: 'get_weather', input: { city: 'Paris' } } },
+          { toolUse: { toolUseId: 'tooluse_l', name: 'get_weather', input: { city: 'Lyon' } } },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { toolResult: { toolUseId: 'tooluse_p', content: [{ text: '18 C' }] } },
+          { toolResult: { toolUseId: 'tooluse_l', content: [{ text: '20 C' }] } },
+        ],
+      },
+    ]);
+    // ceil((40 x 60,000 + 30 x 240,000) / 10^6) = ceil(9.6) = 10; ceil((60 x 60,000 + 5 x 240,000) / 10^6) = ceil(4.8) = 5
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 10n - 5n);
+  });
+
+  test('streamed: tool calls arrive as incremental deltas the OpenAI client assembles', async () => {
+    fixture.bedrock.script({
+      kind: 'stream',
+      items: [
+        { event: 'messageStart', payload: { role: 'assistant' } },
+        {
+          event: 'contentBlockStart',
+          payload: {
+            contentBlockIndex: 0,
+            start: { toolUse: { toolUseId: 'tooluse_s', name: 'get_weather' } },
+          },
+        },
+        {
+          event: 'contentBlockDelta',
+          payload: { contentBlockIndex: 0, delta: { toolUse: { input: '{"ci' } } },
+        },
+        {
+          event: 'contentBlockDelta',
+          payload: { contentBlockIndex: 0, delta: { toolUse: { input: 'ty":"Oslo"}' } } },
+        },
+        { event: 'contentBlockStop', payload: { contentBlockIndex: 0 } },
+        { event: 'messageStop', payload: { stopReason: 'tool_use' } },
+        { event: 'metadata', payload: { usage: { inputTokens: 20, outputTokens: 15 } } },
+      ],
+    });
+    const stream = await client.chat.completions.create({
+      model: 'nova-lite',
+      messages: [question],
+      tools: [weatherTool],
+      max_tokens: 100,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const assembled: { id?: string; name?: string; arguments: string }[] = [];
+    let finishReason: string | null = null;
+    for await (const chunk of stream) {
+      for (const delta of chunk.choices[0]?.delta.tool_calls ?? []) {
+        assembled[delta.index] ??= { arguments: '' };
+        const call = assembled[delta.index];
+        call.id ??= delta.id;
+        call.name ??= delta.function?.name;
+        call.arguments += delta.function?.arguments ?? '';
+      }
+      finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
+    }
+    expect(assembled).toEqual([
+      { id: 'tooluse_s', name: 'get_weather', arguments: '{"city":"Oslo"}' },
+    ]);
+    expect(finishReason).toBe('tool_calls');
+    // ceil((20 x 60,000 + 15 x 240,000) / 10^6) = ceil(4.8) = 5 micros
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 5n);
+  });
+
+  test('an image sent as data reaches Bedrock as bytes', async () => {
+    const png =
+      'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+    await client.chat.completions.create({
+      model: 'nova-lite',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+          ],
+        },
+      ],
+      max_tokens: 50,
+    });
+    expect(fixture.bedrock.requests[0].body.messages).toEqual([
+      {
+        role: 'user',
+        content: [{ text: 'What is this?' }, { image: { format: 'png', source: { bytes: png } } }],
+      },
+    ]);
+  });
+
+  test.each([
+    [
+      'response_format json_schema (Converse has no JSON mode)',
+      {
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'answer', schema: { type: 'object', properties: {} } },
+        },
+      },
+      'response_format',
+    ],
+    [
+      'response_format json_object',
+      { response_format: { type: 'json_object' } },
+      'response_format',
+    ],
+    [
+      'an https image URL (Converse takes bytes; the proxy never fetches)',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }],
+          },
+        ],
+      },
+      'messages[0].content[0].image_url.url',
+    ],
+    [
+      'parallel_tool_calls',
+      { tools: [weatherTool], parallel_tool_calls: false },
+      'parallel_tool_calls',
+    ],
+    ['seed', { seed: 7 }, 'seed'],
+  ])(
+    '%s is refused before admission: 400 naming it, nothing sent, nothing held',
+    async (_what, extra, param) => {
+      const response = await fixture.request('POST', '/v1/chat/completions', {
+        body: { model: 'nova-lite', messages: [question], max_tokens: 50, ...extra },
+      });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { param?: string } }).error.param).toBe(param);
+      expect(fixture.bedrock.requests).toEqual([]);
+      expect(await fixture.availableMicros('alice')).toBe(10_000_000n);
+    },
+  );
+
+  test('a strict tool is refused by name (Bedrock cannot enforce it), before admission', async () => {
+    const response = await fixture.request('POST', '/v1/chat/completions', {
+      body: {
+        model: 'nova-lite',
+        messages: [question],
+        max_tokens: 50,
+        tools: [{ ...weatherTool, function: { ...weatherTool.function, strict: true } }],
+      },
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /tools\[0\]\.function\.strict/,
+    );
+    expect(fixture.bedrock.requests).toEqual([]);
+  });
+
+  test("Bedrock's ValidationException is the client's 400 (sanitized), the hold released", async () => {
+    fixture.bedrock.script({
+      kind: 'error',
+      status: 400,
+      type: 'ValidationException',
+      message: 'Input is too long for requested model.',
+    });
+    const response = await fixture.request('POST', '/v1/chat/completions', {
+      body: { model: 'nova-lite', messages: [question], max_tokens: 50 },
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: unknown }).error).toMatchObject({
+      code: 'provider_rejected_request',
+      message: 'bedrock refused the request: Input is too long for requested model.',
+    });
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n);
+  });
+});

@@ -496,7 +496,7 @@ describe('errors: mapped to the API, sanitized', () => {
     [429, 'ModelNotReadyException', 'unavailable', true],
     [500, 'InternalServerException', 'unavailable', true],
     [400, 'ServiceQuotaExceededException', 'unavailable', false],
-    [400, 'ValidationException', 'bad_gateway', false],
+    [400, 'ValidationException', 'rejected', false],
     [424, 'ModelErrorException', 'bad_gateway', false],
     [408, 'ModelTimeoutException', 'timeout', false],
     [403, 'AccessDeniedException', 'not_configured', false],
