@@ -345,3 +345,52 @@ export function openAiToolCallStream(
   pieces.push('data: [DONE]\n\n');
   return { status: 200, pieces };
 }
+
+/** A Gemini answer whose parts are function calls (Gemini names calls by function, gives no id). */
+export function geminiFunctionCallAnswer(
+  calls: readonly { name: string; args: Record<string, unknown> }[],
+  usage = { promptTokenCount: 30, candidatesTokenCount: 10 },
+): ScriptedAnswer {
+  return {
+    status: 200,
+    body: {
+      candidates: [
+        {
+          content: { role: 'model', parts: calls.map((call) => ({ functionCall: call })) },
+          finishReason: 'STOP',
+          index: 0,
+        },
+      ],
+      usageMetadata: {
+        ...usage,
+        totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount,
+      },
+      modelVersion: 'fake',
+    },
+  };
+}
+
+/** A Gemini stream of function calls, as Gemini streams them: each call whole in its own chunk, the last with STOP. */
+export function geminiFunctionCallStream(
+  calls: readonly { name: string; args: Record<string, unknown> }[],
+  usage = { promptTokenCount: 30, candidatesTokenCount: 10 },
+): StreamAnswer {
+  const pieces = calls.map((call, index) => {
+    const last = index === calls.length - 1;
+    const chunk = {
+      candidates: [
+        {
+          content: { role: 'model', parts: [{ functionCall: call }] },
+          index: 0,
+          ...(last ? { finishReason: 'STOP' } : {}),
+        },
+      ],
+      usageMetadata: {
+        ...usage,
+        totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount,
+      },
+    };
+    return `data: ${JSON.stringify(chunk)}\r\n\r\n`;
+  });
+  return { status: 200, pieces };
+}
