@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction';
 import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
 import type { ModelConfig } from '../../../lib/config/schema';
 import { textStream } from '../../support/bedrock-stand-in';
@@ -319,6 +320,59 @@ describe('tools through Bedrock, over HTTP', () => {
     expect(finishReason).toBe('tool_calls');
     // ceil((20 x 60,000 + 15 x 240,000) / 10^6) = ceil(4.8) = 5 micros
     expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 5n);
+  });
+
+  test("the OpenAI client's runTools drives the loop through Bedrock, streamed, to the final answer", async () => {
+    fixture.bedrock.script(
+      {
+        kind: 'stream',
+        items: [
+          { event: 'messageStart', payload: { role: 'assistant' } },
+          {
+            event: 'contentBlockStart',
+            payload: {
+              contentBlockIndex: 0,
+              start: { toolUse: { toolUseId: 'tooluse_r', name: 'get_weather' } },
+            },
+          },
+          {
+            event: 'contentBlockDelta',
+            payload: { contentBlockIndex: 0, delta: { toolUse: { input: '{"city":"Rome"}' } } },
+          },
+          { event: 'contentBlockStop', payload: { contentBlockIndex: 0 } },
+          { event: 'messageStop', payload: { stopReason: 'tool_use' } },
+          { event: 'metadata', payload: { usage: { inputTokens: 20, outputTokens: 10 } } },
+        ],
+      },
+      { kind: 'stream', items: textStream(['Rome: 14 C.'], { inputTokens: 30, outputTokens: 5 }) },
+    );
+    const called: string[] = [];
+    const tools: RunnableToolFunctionWithParse<{ city: string }>[] = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'The weather in a city',
+          parameters: weatherTool.function.parameters ?? {},
+          parse: (text: string) => JSON.parse(text) as { city: string },
+          function: ({ city }: { city: string }) => {
+            called.push(city);
+            return '14 C';
+          },
+        },
+      },
+    ];
+    const runner = client.chat.completions.runTools({
+      model: 'nova-lite',
+      messages: [{ role: 'user', content: 'Weather in Rome?' }],
+      tools,
+      stream: true,
+    });
+    expect(await runner.finalContent()).toBe('Rome: 14 C.');
+    expect(called).toEqual(['Rome']);
+    expect(
+      (fixture.bedrock.requests[1].body.messages as { content: unknown[] }[])[2].content,
+    ).toEqual([{ toolResult: { toolUseId: 'tooluse_r', content: [{ text: '14 C' }] } }]);
   });
 
   test('an image sent as data reaches Bedrock as bytes', async () => {
