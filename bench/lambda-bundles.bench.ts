@@ -4,7 +4,9 @@
  * imports are interleaved in rounds (an empty module, then each bundle, `importRuns` times), so a
  * burst of load on this shared machine hits every row alike; each row is the median over the rounds
  * and its cost above the empty module's (the ESM loader's own floor). Not a test; the size is also
- * capped by test/lambda/proxy/bundle.test.ts.
+ * capped by test/lambda/proxy/bundle.test.ts. One more row is not deployed: the proxy with the
+ * Bedrock SDK client bundled in (`proxy+sdk`), the alternative to lambda/proxy/providers/bedrock.ts's
+ * signed fetch, measured so the choice stays checkable.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -39,6 +41,20 @@ async function bundle(entry: string, outfile: string): Promise<void> {
   });
 }
 
+/** The proxy as it would be with @aws-sdk/client-bedrock-runtime for Converse and ConverseStream. */
+async function bundleProxyWithBedrockSdk(outfile: string): Promise<void> {
+  await build({
+    ...lambdaEsbuildOptions(),
+    stdin: {
+      contents: `export * from './${entries.proxy}'; export { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';`,
+      resolveDir: repoRoot,
+      loader: 'ts',
+    },
+    outfile,
+    logLevel: 'silent',
+  });
+}
+
 async function main(): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'lambda-bundles-'));
   try {
@@ -48,6 +64,8 @@ async function main(): Promise<void> {
       files[name] = join(directory, `${name}.mjs`);
       await bundle(entry, files[name]);
     }
+    files['proxy+sdk'] = join(directory, 'proxy-sdk.mjs');
+    await bundleProxyWithBedrockSdk(files['proxy+sdk']);
     const times: Record<string, number[]> = Object.fromEntries(
       Object.keys(files).map((name) => [name, []]),
     );
@@ -65,7 +83,7 @@ async function main(): Promise<void> {
           ? "(the loader's floor)"
           : `${(p50 - floor).toFixed(1).padStart(5)} ms above the floor`;
       console.log(
-        `${name.padEnd(8)} ${(statSync(file).size / 1024).toFixed(0).padStart(5)} KiB   import p50 ${p50.toFixed(1).padStart(5)} ms   min ${Math.min(
+        `${name.padEnd(9)} ${(statSync(file).size / 1024).toFixed(0).padStart(5)} KiB   import p50 ${p50.toFixed(1).padStart(5)} ms   min ${Math.min(
           ...times[name],
         )
           .toFixed(1)

@@ -86,6 +86,8 @@ export async function createProxyLambdaApp(
   );
   const providers = createProviders(providerCredentials, {
     echo: { chunkDelayMilliseconds: settings.config.echoChunkDelayMilliseconds },
+    // The function's own region and IAM role; the stack scopes the role to the configured models.
+    bedrock: { region: settings.region },
   });
   const settlementQueue = settings.settlementQueueUrl
     ? sqsSettlementQueue({ region: settings.region, queueUrl: settings.settlementQueueUrl })

@@ -19,7 +19,8 @@ import { fileSettlementQueue } from './settlement-queue';
 /**
  * The proxy as a local Node server: the dev stage's models and limits, client keys from the local
  * key file (`npm run keys`), the credits service over HTTP, provider keys from the environment
- * (GEMINI_API_KEY, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY; echo needs none).
+ * (GEMINI_API_KEY, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY; echo needs none;
+ * bedrock signs with the environment's AWS credentials, in AWS_REGION or the stage's region).
  * Its counters are served on /metrics by a second listener on 127.0.0.1 (PROXY_METRICS_PORT), never
  * by the API itself.
  */
@@ -28,6 +29,8 @@ import { fileSettlementQueue } from './settlement-queue';
 const settlementDrainIntervalMilliseconds = 5_000;
 
 function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
+  // Bedrock signs with the AWS credentials of the environment (AWS_ACCESS_KEY_ID, ...), if any.
+  const bedrockRegion = environment.AWS_REGION || environment.AWS_DEFAULT_REGION || undefined;
   const problems: string[] = [];
   const port = Number(environment.PROXY_PORT ?? '7100');
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
@@ -59,6 +62,7 @@ function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
     logLevel,
     hostname: environment.PROXY_HOST ?? '127.0.0.1',
     stage: environment.STAGE ?? 'dev',
+    bedrockRegion,
   };
 }
 
@@ -78,7 +82,9 @@ async function main(): Promise<void> {
   const logger = createLogger('proxy', settings.logLevel);
   const credentials = credentialsFromEnvironment(process.env);
   const metrics = new MetricsRegistry('proxy', settings.stage);
-  const config = proxyServerConfig(process.env);
+  const stageConfig = stageConfigFromEnvironment(process.env);
+  const config = proxyConfigFromStage(stageConfig);
+  const bedrockRegion = settings.bedrockRegion ?? stageConfig.region;
   const credits = createCreditsClient({
     baseUrl: settings.creditsUrl,
     key: () => settings.creditsKey,
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
     settlementQueue,
     providers: createProviders(async () => credentials, {
       echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
+      bedrock: { region: bedrockRegion },
     }),
     embeddingProviders: createEmbeddingProviders(async () => credentials),
     config,
@@ -124,6 +131,9 @@ async function main(): Promise<void> {
       gemini: credentials.gemini ? 'configured' : 'no key',
       openai_compatible: credentials.openaiCompatible ? 'configured' : 'no key',
       echo: 'built in',
+      bedrock: process.env.AWS_ACCESS_KEY_ID
+        ? `AWS credentials of the environment, ${bedrockRegion}`
+        : 'no AWS credentials',
     },
   });
 }

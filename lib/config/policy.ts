@@ -1,3 +1,4 @@
+import { bedrockRegionProblems } from './bedrock';
 import { ledgerHostProblems } from './ledger-hosts';
 import type { StageConfig } from './schema';
 import { timeoutChainOf, timeoutChainProblems } from './timeouts';
@@ -313,6 +314,7 @@ const rules: Rule[] = [
   placeholderProblems,
   certificateValidationProblems,
   internalTransportProblems,
+  bedrockRegionProblems,
 ];
 
 /**

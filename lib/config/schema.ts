@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { bedrockModelProblem } from './bedrock';
 
 /**
  * The typed configuration of one stage. Everything a platform team may change lives here; each
@@ -88,19 +89,39 @@ export type InternalTlsConfig = z.infer<typeof internalTlsSchema>;
 const modelIdSchema = z.string().regex(/^[a-zA-Z0-9._:-][a-zA-Z0-9._:/-]{0,63}$/);
 
 /** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
-const modelSchema = z.strictObject({
-  /** The model name clients send (`model` in the OpenAI request). */
-  id: modelIdSchema,
-  provider: z.enum(['gemini', 'openai-compatible', 'echo']),
-  /** The provider's own model name. */
-  upstreamModel: z.string().min(1).max(128),
-  inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
-  outputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
-  /** Completion tokens assumed (and asked of the provider) when a request omits max_tokens; sizes the hold. */
-  defaultMaxOutputTokens: z.number().int().positive().max(1_000_000),
-  /** The most completion tokens a request may ask for (400 above it). */
-  outputTokensMax: z.number().int().positive().max(1_000_000),
-});
+const modelSchema = z
+  .strictObject({
+    /** The model name clients send (`model` in the OpenAI request). */
+    id: modelIdSchema,
+    /** `bedrock` calls Amazon Bedrock with the proxy's IAM role (no key); lib/config/bedrock.ts. */
+    provider: z.enum(['gemini', 'openai-compatible', 'echo', 'bedrock']),
+    /**
+     * The provider's own model name. For bedrock: a model id served in the stage's region
+     * (`amazon.nova-lite-v1:0`) or a cross-region inference profile id of the stage's geography
+     * (`eu.amazon.nova-lite-v1:0`).
+     */
+    upstreamModel: z.string().min(1).max(128),
+    /**
+     * Bedrock through an inference profile only: the regions the profile routes to (its destination
+     * regions), each of which the proxy's role may invoke the model in. Default: unset.
+     */
+    inferenceProfileRegions: z.array(awsRegion).min(1).max(30).optional(),
+    inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+    outputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+    /** Completion tokens assumed (and asked of the provider) when a request omits max_tokens; sizes the hold. */
+    defaultMaxOutputTokens: z.number().int().positive().max(1_000_000),
+    /** The most completion tokens a request may ask for (400 above it). */
+    outputTokensMax: z.number().int().positive().max(1_000_000),
+  })
+  .superRefine((model, context) => {
+    const problem =
+      model.provider === 'bedrock'
+        ? bedrockModelProblem(model)
+        : model.inferenceProfileRegions
+          ? 'inferenceProfileRegions is only for bedrock models'
+          : undefined;
+    if (problem) context.addIssue({ code: 'custom', path: ['upstreamModel'], message: problem });
+  });
 export type ModelConfig = z.infer<typeof modelSchema>;
 
 /** An embedding model (`POST /v1/embeddings`): billed per input token, like a chat model's prompt. */

@@ -33,6 +33,48 @@ const models: ModelConfig[] = [
     defaultMaxOutputTokens: 8192,
     outputTokensMax: 65_536,
   },
+  // Amazon Bedrock, called with the proxy's IAM role through the VPC's bedrock-runtime endpoint;
+  // each needs model access enabled in the account (README, "Bedrock"). The stages are in eu-west-1,
+  // so the models go through the EU cross-region inference profiles, with the regions each routes
+  // to (the role may invoke the model in each). Prices: Bedrock's on-demand list prices (us-east-1,
+  // the price the EU profiles are listed at for these models); check the pricing page of your region.
+  {
+    id: 'nova-lite',
+    provider: 'bedrock',
+    upstreamModel: 'eu.amazon.nova-lite-v1:0',
+    inferenceProfileRegions: ['eu-central-1', 'eu-north-1', 'eu-west-1', 'eu-west-3'],
+    inputMicrosPerMillionTokens: 60_000,
+    outputMicrosPerMillionTokens: 240_000,
+    defaultMaxOutputTokens: 2048,
+    outputTokensMax: 5000,
+  },
+  {
+    id: 'nova-pro',
+    provider: 'bedrock',
+    upstreamModel: 'eu.amazon.nova-pro-v1:0',
+    inferenceProfileRegions: ['eu-central-1', 'eu-north-1', 'eu-west-1', 'eu-west-3'],
+    inputMicrosPerMillionTokens: 800_000,
+    outputMicrosPerMillionTokens: 3_200_000,
+    defaultMaxOutputTokens: 2048,
+    outputTokensMax: 5000,
+  },
+  {
+    id: 'claude-sonnet-4-bedrock',
+    provider: 'bedrock',
+    upstreamModel: 'eu.anthropic.claude-sonnet-4-20250514-v1:0',
+    inferenceProfileRegions: [
+      'eu-central-1',
+      'eu-north-1',
+      'eu-south-1',
+      'eu-south-2',
+      'eu-west-1',
+      'eu-west-3',
+    ],
+    inputMicrosPerMillionTokens: 3_000_000,
+    outputMicrosPerMillionTokens: 15_000_000,
+    defaultMaxOutputTokens: 8192,
+    outputTokensMax: 64_000,
+  },
   {
     // OpenAI's list price (0.40 / 1.60 USD per million tokens); answers once the provider secret (or,
     // locally, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY) names OpenAI.

@@ -10,6 +10,7 @@ import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { bedrockInvokeGrant } from '../config/bedrock';
 import { acknowledge, nistAndPci } from '../compliance';
 import { proxyConfigFromStage } from '../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../lambda/shared/client-keys';
@@ -140,7 +141,8 @@ export class ApiStack extends StageStack {
     });
     for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider])
       secret.grantRead(this.proxy.function);
-    // Providers are on the internet (HTTPS through the NAT gateways); AWS APIs through the VPC endpoints.
+    this.allowBedrockModels();
+    // Providers are on the internet (HTTPS through the NAT gateways); AWS APIs (Bedrock too) through the VPC endpoints.
     this.proxy.securityGroup.addEgressRule(
       Peer.anyIpv4(),
       Port.tcp(443),
@@ -201,6 +203,40 @@ export class ApiStack extends StageStack {
       common,
     );
     this.outputs(secrets);
+  }
+
+  /**
+   * Converse (bedrock:InvokeModel) and ConverseStream (bedrock:InvokeModelWithResponseStream) on
+   * exactly the configured bedrock models (AUTH-09): a model id's foundation model in this region;
+   * an inference profile, and its foundation model in each region the profile routes to, only when
+   * called through that profile (`bedrock:InferenceProfileArn`). No statement without bedrock models.
+   */
+  private allowBedrockModels(): void {
+    const actions = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+    const grants = this.config.models
+      .filter((model) => model.provider === 'bedrock')
+      .map((model) => bedrockInvokeGrant(model, this));
+    const direct = new Set<string>();
+    const profiles = new Map<string, Set<string>>();
+    for (const grant of grants) {
+      if (grant.kind === 'foundation-model') direct.add(grant.modelArn);
+      else profiles.set(grant.profileArn, new Set(grant.modelArns));
+    }
+    const resources = [...direct, ...profiles.keys()];
+    if (resources.length === 0) return;
+    this.proxy.function.addToRolePolicy(
+      new PolicyStatement({ sid: 'InvokeBedrockModels', actions, resources }),
+    );
+    [...profiles].forEach(([profileArn, modelArns], index) => {
+      this.proxy.function.addToRolePolicy(
+        new PolicyStatement({
+          sid: `InvokeBedrockProfileModels${index}`,
+          actions,
+          resources: [...modelArns],
+          conditions: { StringEquals: { 'bedrock:InferenceProfileArn': profileArn } },
+        }),
+      );
+    });
   }
 
   private createSecrets() {

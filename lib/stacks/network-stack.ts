@@ -30,6 +30,19 @@ const interfaceEndpoints: Record<string, InterfaceVpcEndpointAwsService> = {
   Ec2Messages: InterfaceVpcEndpointAwsService.EC2_MESSAGES,
 };
 
+/**
+ * Bedrock's runtime, only in a stage that configures bedrock models: the proxy's Converse calls
+ * stay on AWS's network (PrivateLink, private DNS for the regional name) and never need the NAT;
+ * a stage without bedrock models does not pay for the endpoint's ENIs.
+ */
+export function interfaceEndpointsOf(config: {
+  readonly models: readonly { readonly provider: string }[];
+}): Record<string, InterfaceVpcEndpointAwsService> {
+  return config.models.some((model) => model.provider === 'bedrock')
+    ? { ...interfaceEndpoints, BedrockRuntime: InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME }
+    : interfaceEndpoints;
+}
+
 /** Subnet group names, used by the other stacks to select subnets. */
 export const subnetGroups = { public: 'public', private: 'private', ledger: 'ledger' } as const;
 
@@ -75,6 +88,7 @@ export class NetworkStack extends StageStack {
       },
     });
     this.addEndpoints(
+      interfaceEndpointsOf(config),
       config.network.vpcCidr,
       config.availabilityZones.slice(0, config.network.interfaceEndpointAzCount),
     );
@@ -96,7 +110,11 @@ export class NetworkStack extends StageStack {
     );
   }
 
-  private addEndpoints(vpcCidr: string, endpointZones: string[]): void {
+  private addEndpoints(
+    endpoints: Record<string, InterfaceVpcEndpointAwsService>,
+    vpcCidr: string,
+    endpointZones: string[],
+  ): void {
     // One security group for all interface endpoints: HTTPS from inside the VPC only.
     const endpointSecurityGroup = new SecurityGroup(this, 'EndpointSecurityGroup', {
       vpc: this.vpc,
@@ -115,7 +133,7 @@ export class NetworkStack extends StageStack {
         { subnetType: SubnetType.PRIVATE_ISOLATED },
       ],
     });
-    for (const [name, service] of Object.entries(interfaceEndpoints)) {
+    for (const [name, service] of Object.entries(endpoints)) {
       this.vpc.addInterfaceEndpoint(name, {
         service,
         privateDnsEnabled: true,

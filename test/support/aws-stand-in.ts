@@ -183,12 +183,22 @@ export async function startAwsStandIn(region = 'eu-west-1'): Promise<AwsStandIn>
 const authorizationPattern =
   /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 
-/** SigV4 verification from the specification: canonical request, string to sign, derived key, HMAC. */
-function checkSignature(
+/**
+ * SigV4 verification from the specification: canonical request, string to sign, derived key, HMAC.
+ * The canonical URI is the request's path URI-encoded once more (every service but S3 signs it so:
+ * Bedrock's `/model/eu.amazon.nova-lite-v1%3A0/converse` is signed as `...v1%253A0...`).
+ */
+export function checkSignature(
   request: IncomingMessage,
   body: Buffer,
   region: string,
   service: string,
+  requiredSignedHeaders: readonly string[] = [
+    'host',
+    'x-amz-date',
+    'x-amz-security-token',
+    'x-amz-target',
+  ],
 ): { problem?: string; scope: string } {
   const match = authorizationPattern.exec(String(request.headers.authorization ?? ''));
   if (!match)
@@ -206,7 +216,7 @@ function checkSignature(
   if (!/^\d{8}T\d{6}Z$/.test(amzDate) || !amzDate.startsWith(date))
     return { problem: 'X-Amz-Date is missing or not of the credential date', scope };
   const headers = signedHeaders.split(';');
-  for (const required of ['host', 'x-amz-date', 'x-amz-security-token', 'x-amz-target']) {
+  for (const required of requiredSignedHeaders) {
     if (!headers.includes(required)) return { problem: `${required} is not signed`, scope };
   }
   if (request.headers['x-amz-security-token'] !== standInCredentials.sessionToken)
@@ -221,7 +231,7 @@ function checkSignature(
     .join('');
   const canonicalRequest = [
     request.method,
-    new URL(request.url ?? '/', 'http://stand-in').pathname,
+    canonicalUri(new URL(request.url ?? '/', 'http://stand-in').pathname),
     '',
     canonicalHeaders,
     signedHeaders,
@@ -243,6 +253,18 @@ function checkSignature(
         problem: 'The request signature we calculated does not match the signature you provided.',
         scope,
       };
+}
+
+function canonicalUri(path: string): string {
+  return path
+    .split('/')
+    .map((segment) =>
+      encodeURIComponent(segment).replace(
+        /[!'()*]/g,
+        (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+      ),
+    )
+    .join('/');
 }
 
 function sha256Hex(bytes: Buffer): string {

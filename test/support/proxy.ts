@@ -11,13 +11,16 @@ import { createProviders } from '../../lambda/proxy/providers';
 import { createEmbeddingProviders } from '../../lambda/proxy/providers/embeddings';
 import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
+import { standInCredentials } from './aws-stand-in';
+import { startBedrockStandIn, type BedrockStandIn } from './bedrock-stand-in';
 import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
 import { RecordingLogger } from './recording-logger';
 import { RecordingMetrics } from './recording-metrics';
 
 /**
  * The proxy app in front of a real credits service (on loopback, over the embedded engine) and
- * real local HTTP servers playing Gemini and an OpenAI-compatible provider. Nothing of ours is stubbed.
+ * real local HTTP servers playing Gemini, an OpenAI-compatible provider and Bedrock's runtime (signed
+ * with stand-in credentials). Nothing of ours is stubbed.
  */
 
 export const testModels: ModelConfig[] = [
@@ -96,6 +99,8 @@ export interface ProxyFixture {
   };
   readonly gemini: FakeProvider;
   readonly openAi: FakeProvider;
+  /** Bedrock's runtime; models with provider `bedrock` (none in testModels: add one with `config.models`). */
+  readonly bedrock: BedrockStandIn;
   readonly credits: CreditsClient;
   readonly creditsServer: RunningServer;
   readonly clock: ManualClock;
@@ -161,7 +166,11 @@ export async function startProxyFixture(
     hostname: '127.0.0.1',
     port: 0,
   });
-  const [gemini, openAi] = await Promise.all([startFakeGemini(), startFakeOpenAi()]);
+  const [gemini, openAi, bedrock] = await Promise.all([
+    startFakeGemini(),
+    startFakeOpenAi(),
+    startBedrockStandIn(),
+  ]);
   const keys = {
     alice: generateApiKey(),
     bob: generateApiKey(),
@@ -202,6 +211,11 @@ export async function startProxyFixture(
   const embeddingProviders = createEmbeddingProviders(providerCredentials);
   const providers = createProviders(providerCredentials, {
     echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds },
+    bedrock: {
+      region: 'eu-west-1',
+      endpoint: bedrock.url,
+      credentials: () => standInCredentials,
+    },
   });
   const logger = new RecordingLogger();
   const metrics = new RecordingMetrics();
@@ -219,6 +233,7 @@ export async function startProxyFixture(
     keys,
     gemini,
     openAi,
+    bedrock,
     credits,
     creditsServer,
     clock,
@@ -268,7 +283,7 @@ export async function startProxyFixture(
       return (await credits.balance(userId))?.availableMicros ?? 0n;
     },
     async close() {
-      await Promise.all([gemini.close(), openAi.close(), creditsServer.close()]);
+      await Promise.all([gemini.close(), openAi.close(), bedrock.close(), creditsServer.close()]);
       embedded.close();
     },
   };

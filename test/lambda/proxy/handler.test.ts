@@ -29,6 +29,16 @@ const secrets = {
   provider: arn('provider'),
 };
 const clientKey = generateApiKey();
+const bedrockModel = {
+  id: 'nova-lite',
+  provider: 'bedrock' as const,
+  upstreamModel: 'eu.amazon.nova-lite-v1:0',
+  inferenceProfileRegions: ['eu-west-1'],
+  inputMicrosPerMillionTokens: 60_000,
+  outputMicrosPerMillionTokens: 240_000,
+  defaultMaxOutputTokens: 100,
+  outputTokensMax: 1000,
+};
 let aws: AwsStandIn;
 let fixture: ProxyFixture;
 const savedEnvironment = { ...process.env };
@@ -70,9 +80,11 @@ beforeAll(async () => {
   Object.assign(process.env, {
     ...aws.environment,
     AWS_REGION: 'eu-west-1',
+    // Bedrock needs no secret: the role's credentials (the stand-in's, above) and its endpoint.
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fixture.bedrock.url,
     PROXY_CONFIG: JSON.stringify({
       ...proxyConfigFromStage(resolveStageConfig('dev')),
-      models: testModels,
+      models: [...testModels, bedrockModel],
     }),
     CLIENT_KEYS_SECRET_ARN: secrets.clientKeys,
     CREDITS_URL: fixture.creditsServer.url,
@@ -150,6 +162,34 @@ test('a billed echo completion: the metadata prelude carries the status and the 
     choices: [{ message: { content: 'echo: hi' } }],
   });
   expect(await fixture.availableMicros('lambda-client')).toBeLessThan(1_000_000n);
+});
+
+test("AUTH-09: a bedrock model through the Lambda handler: signed with the function's role credentials for its region, no secret, billed", async () => {
+  const before = await fixture.availableMicros('lambda-client');
+  fixture.bedrock.script({
+    kind: 'converse',
+    body: {
+      output: { message: { role: 'assistant', content: [{ text: 'Hi from Nova' }] } },
+      stopReason: 'end_turn',
+      usage: { inputTokens: 10, outputTokens: 50 },
+    },
+  });
+  const stream = await invokeStreaming(
+    handler,
+    restEvent('POST', '/v1/chat/completions', bearer(), {
+      model: 'nova-lite',
+      messages: [{ role: 'user', content: 'hi' }],
+    }),
+  );
+  const { metadata, body } = stream.response();
+  expect(metadata.statusCode).toBe(200);
+  expect(JSON.parse(body)).toMatchObject({ choices: [{ message: { content: 'Hi from Nova' } }] });
+  // ceil((10 x 60,000 + 50 x 240,000) / 10^6) = ceil(12.6) = 13 micros
+  expect(metadata.headers['x-credits-charged-micros']).toBe('13');
+  expect(await fixture.availableMicros('lambda-client')).toBe(before - 13n);
+  const request = fixture.bedrock.requests.at(-1);
+  expect(request?.modelId).toBe('eu.amazon.nova-lite-v1:0');
+  expect(request?.scope).toMatch(/^\d{8}\/eu-west-1\/bedrock\/aws4_request$/);
 });
 
 test('a streamed completion is written to the response stream chunk by chunk, the first before the provider finished', async () => {
