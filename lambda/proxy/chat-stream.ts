@@ -82,6 +82,8 @@ export function estimateStreamUsage(
     );
   const streamedTokens = streamedText === '' ? 0 : Math.max(1, estimatedTokens(streamedText));
   return {
+    // The cache and reasoning parts the provider reported stay billed at their own prices.
+    ...reported,
     promptTokens,
     completionTokens: Math.max(reported?.completionTokens ?? 0, streamedTokens),
   };
@@ -360,9 +362,7 @@ async function settleStream(
       : usageSource === 'estimate'
         ? estimateStreamUsage(plan.request, progress.text, reported)
         : undefined;
-  const outcome = await plan.settle(
-    usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined,
-  );
+  const outcome = await plan.settle(usage ? costMicros(model, usage) : undefined);
   countCompletion(
     dependencies,
     model,

@@ -199,7 +199,7 @@ export async function handleChatCompletion(
     dependencies,
     principal,
     model,
-    holdMicros(model, messages, maxOutputTokens),
+    holdMicros([model], messages, maxOutputTokens),
   );
   const logFields = {
     request_id: c.get('requestId'),
@@ -231,11 +231,7 @@ export async function handleChatCompletion(
   } catch (error) {
     return providerFailed(c, dependencies, billing, model, error, logFields);
   }
-  const chargeMicros = costMicros(
-    model,
-    response.usage.promptTokens,
-    response.usage.completionTokens,
-  );
+  const chargeMicros = costMicros(model, response.usage);
   const outcome = await resolveHold(dependencies, billing, chargeMicros, logFields);
   setBillingHeaders(c, outcome);
   countCompletion(dependencies, model, 'completed');
@@ -328,7 +324,7 @@ async function providerFailed(
   const outcome = await resolveHold(
     dependencies,
     billing,
-    usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined,
+    usage ? costMicros(model, usage) : undefined,
     logFields,
   );
   setBillingHeaders(c, outcome);
