@@ -10,13 +10,18 @@ import { createCreditsClient, type CreditsClient } from '../../lambda/proxy/cred
 import { createProviders } from '../../lambda/proxy/providers';
 import type { ModelConfig } from '../../lib/config/schema';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
-import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
+import {
+  startFakeAnthropic,
+  startFakeGemini,
+  startFakeOpenAi,
+  type FakeProvider,
+} from './fake-providers';
 import { RecordingLogger } from './recording-logger';
 import { RecordingMetrics } from './recording-metrics';
 
 /**
  * The proxy app in front of a real credits service (on loopback, over the embedded engine) and
- * real local HTTP servers playing Gemini and an OpenAI-compatible provider. Nothing of ours is stubbed.
+ * real local HTTP servers playing Gemini, an OpenAI-compatible provider and Anthropic. Nothing of ours is stubbed.
  */
 
 export const testModels: ModelConfig[] = [
@@ -36,6 +41,17 @@ export const testModels: ModelConfig[] = [
     inputMicrosPerMillionTokens: 1_000_000,
     outputMicrosPerMillionTokens: 4_000_000,
     defaultMaxOutputTokens: 500,
+    outputTokensMax: 4096,
+  },
+  {
+    id: 'fake-claude',
+    provider: 'anthropic',
+    upstreamModel: 'claude-fake',
+    inputMicrosPerMillionTokens: 3_000_000,
+    outputMicrosPerMillionTokens: 15_000_000,
+    cachedInputMicrosPerMillionTokens: 300_000,
+    cacheCreationInputMicrosPerMillionTokens: 3_750_000,
+    defaultMaxOutputTokens: 400,
     outputTokensMax: 4096,
   },
   {
@@ -59,6 +75,7 @@ export interface ProxyFixture {
   };
   readonly gemini: FakeProvider;
   readonly openAi: FakeProvider;
+  readonly anthropic: FakeProvider;
   readonly credits: CreditsClient;
   readonly creditsServer: RunningServer;
   readonly clock: ManualClock;
@@ -124,7 +141,11 @@ export async function startProxyFixture(
     hostname: '127.0.0.1',
     port: 0,
   });
-  const [gemini, openAi] = await Promise.all([startFakeGemini(), startFakeOpenAi()]);
+  const [gemini, openAi, anthropic] = await Promise.all([
+    startFakeGemini(),
+    startFakeOpenAi(),
+    startFakeAnthropic(),
+  ]);
   const keys = {
     alice: generateApiKey(),
     bob: generateApiKey(),
@@ -161,6 +182,7 @@ export async function startProxyFixture(
     async () => ({
       gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
       openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
+      anthropic: { apiKey: 'fake-anthropic-key-0123456789', baseUrl: anthropic.baseUrl },
     }),
     { echo: { chunkDelayMilliseconds: config.echoChunkDelayMilliseconds } },
   );
@@ -172,6 +194,7 @@ export async function startProxyFixture(
     keys,
     gemini,
     openAi,
+    anthropic,
     credits,
     creditsServer,
     clock,
@@ -220,7 +243,7 @@ export async function startProxyFixture(
       return (await credits.balance(userId))?.availableMicros ?? 0n;
     },
     async close() {
-      await Promise.all([gemini.close(), openAi.close(), creditsServer.close()]);
+      await Promise.all([gemini.close(), openAi.close(), anthropic.close(), creditsServer.close()]);
       embedded.close();
     },
   };

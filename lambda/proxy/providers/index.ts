@@ -1,3 +1,4 @@
+import { createAnthropicProvider } from './anthropic';
 import type { ProviderCredentials } from './credentials';
 import { createEchoProvider, type EchoOptions } from './echo';
 import { createGeminiProvider } from './gemini';
@@ -16,6 +17,7 @@ export function createProviders(
   return new Map<string, ChatProvider>([
     ['gemini', createGeminiProvider(credentials)],
     ['openai-compatible', createOpenAiCompatibleProvider(credentials)],
+    ['anthropic', createAnthropicProvider(credentials)],
     ['echo', createEchoProvider(options.echo)],
   ]);
 }
