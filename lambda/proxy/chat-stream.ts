@@ -4,12 +4,18 @@ import { formatMicros } from '../credits/domain/amount';
 import { audit } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv } from './app';
-import { costMicros } from './billing';
+import { costMicros, imagePromptTokensHeld, promptInputSize } from './billing';
 import { Deadline } from './deadline';
-import { contentChunk, finishChunk, roleChunk, usageChunk, type StreamIdentity } from './openai';
+import {
+  contentChunk,
+  finishChunk,
+  roleChunk,
+  toolCallChunk,
+  usageChunk,
+  type StreamIdentity,
+} from './openai';
 import {
   ProviderError,
-  messageText,
   type ChatProvider,
   type FinishReason,
   type ProviderRequest,
@@ -57,30 +63,32 @@ export interface StreamPlan {
 type Ending =
   { kind: 'completed' } | { kind: 'client_left' } | { kind: 'failed'; error: ProviderError };
 
-/** Tokens of framing per message in the estimate (role, separators). */
+/** Tokens of framing per message, tool call or tool offered in the estimate (role, separators). */
 const estimateMessageOverheadTokens = 4;
 
 /** Rough tokens of a text: about four UTF-8 bytes per token. Only for a stream that ended without usage. */
-function estimatedTokens(text: string): number {
-  return Math.ceil(Buffer.byteLength(text, 'utf8') / 4);
+function estimatedTokens(bytes: number): number {
+  return Math.ceil(bytes / 4);
 }
 
 /**
  * What an unfinished stream used: the provider's last (cumulative) count when it sent one, else the
- * prompt and the streamed text estimated. At least one completion token once text was delivered.
+ * prompt (its text, tool definitions and calls; each image at its hold bound, since the proxy never
+ * decodes one) and the streamed output (text and tool calls) estimated. At least one completion
+ * token once anything was delivered.
  */
 export function estimateStreamUsage(
   request: ProviderRequest,
-  streamedText: string,
+  streamedBytes: number,
   reported: TokenUsage | undefined,
 ): TokenUsage {
+  const prompt = promptInputSize(request);
   const promptTokens =
     reported?.promptTokens ??
-    request.messages.reduce(
-      (sum, message) => sum + estimatedTokens(messageText(message)) + estimateMessageOverheadTokens,
-      0,
-    );
-  const streamedTokens = streamedText === '' ? 0 : Math.max(1, estimatedTokens(streamedText));
+    estimatedTokens(prompt.bytes) +
+      prompt.items * estimateMessageOverheadTokens +
+      prompt.images * imagePromptTokensHeld;
+  const streamedTokens = streamedBytes === 0 ? 0 : Math.max(1, estimatedTokens(streamedBytes));
   return {
     // The cache and reasoning parts the provider reported stay billed at their own prices.
     ...reported,
@@ -250,9 +258,33 @@ export async function streamChatCompletion(
 }
 
 interface StreamProgress {
-  text: string;
+  /** UTF-8 bytes delivered: text, tool call names and argument fragments (for an estimate). */
+  streamedBytes: number;
+  /** Tool calls started, by index: a delta for an index not started, or a start without id and name, is a bad stream. */
+  toolCallsStarted: number;
   finishReason: FinishReason | undefined;
   usage: TokenUsage | undefined;
+}
+
+/**
+ * A tool call delta must follow the contract, or clients would assemble a wrong call: calls start in
+ * index order with an id and a name, only when tools were offered; later deltas extend a started call.
+ */
+function checkToolCallDelta(
+  plan: StreamPlan,
+  progress: StreamProgress,
+  delta: Extract<StreamDelta, { kind: 'tool_call' }>,
+): void {
+  const fail = (what: string) =>
+    new ProviderError('bad_gateway', `${plan.provider.name} sent ${what}`, false);
+  if (!plan.request.tools) throw fail('an unrequested tool call');
+  if (delta.index === progress.toolCallsStarted) {
+    if (delta.id === undefined || delta.name === undefined)
+      throw fail('a tool call without its id and name');
+    progress.toolCallsStarted += 1;
+  } else if (delta.index > progress.toolCallsStarted || delta.index < 0) {
+    throw fail('a tool call delta out of order');
+  }
 }
 
 /** Forwards every delta; returns how the stream ended. Never throws. */
@@ -269,20 +301,17 @@ async function forward(
     while (!result.done) {
       const delta = result.value;
       if (delta.kind === 'text') {
-        progress.text += delta.text;
+        progress.streamedBytes += Buffer.byteLength(delta.text, 'utf8');
         sink.write(sseData(contentChunk(plan.identity, delta.text)));
+      } else if (delta.kind === 'tool_call') {
+        checkToolCallDelta(plan, progress, delta);
+        progress.streamedBytes += Buffer.byteLength((delta.name ?? '') + delta.argumentsDelta);
+        sink.write(sseData(toolCallChunk(plan.identity, delta)));
       } else if (delta.kind === 'finish') {
         progress.finishReason = delta.finishReason;
         sink.write(sseData(finishChunk(plan.identity, delta.finishReason)));
-      } else if (delta.kind === 'usage') {
-        progress.usage = delta.usage;
       } else {
-        // No tools are offered to providers yet, so a tool call is a provider answering out of turn.
-        throw new ProviderError(
-          'bad_gateway',
-          `${plan.provider.name} sent an unrequested tool call`,
-          false,
-        );
+        progress.usage = delta.usage;
       }
       if (sink.closed || upstream.aborted) return { kind: 'client_left' };
       result = await opened.iterator.next();
@@ -308,7 +337,12 @@ async function pump(
   sink: EventSink,
   upstream: AbortController,
 ): Promise<void> {
-  const progress: StreamProgress = { text: '', finishReason: undefined, usage: undefined };
+  const progress: StreamProgress = {
+    streamedBytes: 0,
+    toolCallsStarted: 0,
+    finishReason: undefined,
+    usage: undefined,
+  };
   const ending = await forward(plan, opened, sink, upstream.signal, progress);
   if (ending.kind !== 'completed') {
     // Stop the provider at once: no billed tokens nobody reads.
@@ -347,7 +381,7 @@ async function settleStream(
   const reported =
     ending.kind === 'failed' ? (ending.error.usage ?? progress.usage) : progress.usage;
   const runaway = ending.kind === 'failed' && ending.error.kind === 'too_large';
-  const delivered = progress.text !== '';
+  const delivered = progress.streamedBytes > 0;
   // Reported usage is the bill; without it, an estimate once anything was delivered; a runaway answer is not billed.
   const usageSource = runaway
     ? 'none'
@@ -360,7 +394,7 @@ async function settleStream(
     usageSource === 'provider'
       ? reported
       : usageSource === 'estimate'
-        ? estimateStreamUsage(plan.request, progress.text, reported)
+        ? estimateStreamUsage(plan.request, progress.streamedBytes, reported)
         : undefined;
   const outcome = await plan.settle(usage ? costMicros(model, usage) : undefined);
   countCompletion(

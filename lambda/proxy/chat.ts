@@ -8,14 +8,9 @@ import type { ProxyAppDependencies, ProxyEnv } from './app';
 import { costMicros, holdMicros, placeHold, resolveHold, type Billing } from './billing';
 import { Deadline } from './deadline';
 import { streamChatCompletion } from './chat-stream';
-import {
-  chatRequestSchema,
-  completionBody,
-  normalizeMessages,
-  stopSequences,
-  type ChatRequest,
-  type Completion,
-} from './openai';
+import { assertServable } from './capabilities';
+import { normalizeChatRequest } from './chat-request';
+import { chatRequestSchema, completionBody, type ChatRequest, type Completion } from './openai';
 import {
   ProviderError,
   type ChatProvider,
@@ -37,8 +32,24 @@ function parseRequest(body: unknown): ChatRequest {
   const parsed = chatRequestSchema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  throw new ApiError(400, 'invalid_request_error', 'invalid_request', `${where}${issue.message}`);
+  const param = issuePath(issue.path);
+  const where = param === '' ? '' : `${param}: `;
+  throw new ApiError(
+    400,
+    'invalid_request_error',
+    'invalid_request',
+    `${where}${issue.message}`,
+    param === '' ? {} : { param },
+  );
+}
+
+/** A zod issue's path as OpenAI names parameters: `messages[1].content[0].image_url.url`. */
+function issuePath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) =>
+      typeof key === 'number' ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`,
+    )
+    .join('');
 }
 
 function resolveModel(
@@ -193,13 +204,18 @@ export async function handleChatCompletion(
   const request = parseRequest(await readJsonBody(c));
   const { model, provider, maxOutputTokens } = resolveModel(request, dependencies);
   const principal = c.get('principal');
-  const messages = normalizeMessages(request.messages);
+  const providerRequest: ProviderRequest = {
+    ...normalizeChatRequest(request),
+    model: model.upstreamModel,
+    maxOutputTokens,
+  };
+  assertServable(provider, providerRequest, model.id);
   const billing = await placeHold(
     c,
     dependencies,
     principal,
     model,
-    holdMicros([model], messages, maxOutputTokens),
+    holdMicros([model], providerRequest, maxOutputTokens),
   );
   const logFields = {
     request_id: c.get('requestId'),
@@ -207,14 +223,6 @@ export async function handleChatCompletion(
     user: pseudonymize(principal.userId),
     model: model.id,
     provider: provider.name,
-  };
-  const providerRequest: ProviderRequest = {
-    model: model.upstreamModel,
-    messages,
-    maxOutputTokens,
-    temperature: request.temperature,
-    topP: request.top_p,
-    stop: stopSequences(request.stop),
   };
   if (request.stream)
     return streamCompletion(c, dependencies, {
@@ -248,6 +256,7 @@ export async function handleChatCompletion(
   const completion: Completion = {
     ...completionIdentity(c, dependencies, model),
     text: response.text,
+    toolCalls: response.toolCalls,
     finishReason: response.finishReason,
     promptTokens: response.usage.promptTokens,
     completionTokens: response.usage.completionTokens,

@@ -125,30 +125,31 @@ describe('holdMicros', () => {
   const messages: ChatMessage[] = [
     { role: 'user', content: [{ type: 'text', text: 'Say hello' }] },
   ];
+  const prompt = { messages };
 
   test('every prompt token at the dearest input price (the cache write) and every completion token at the dearest output price', () => {
-    const promptTokens = BigInt(estimatePromptTokens(messages));
-    expect(holdMicros([claude], messages, 100)).toBe(
+    const promptTokens = BigInt(estimatePromptTokens(prompt));
+    expect(holdMicros([claude], prompt, 100)).toBe(
       (promptTokens * 3_750_000n + 100n * 15_000_000n + 999_999n) / 1_000_000n,
     );
-    expect(holdMicros([thinker], messages, 100)).toBe(
-      (BigInt(estimatePromptTokens(messages)) * 1_250_000n + 100n * 12_000_000n + 999_999n) /
+    expect(holdMicros([thinker], prompt, 100)).toBe(
+      (BigInt(estimatePromptTokens(prompt)) * 1_250_000n + 100n * 12_000_000n + 999_999n) /
         1_000_000n,
     );
   });
 
   test('with fallbacks, the dearest candidate, in any order', () => {
-    const alone = holdMicros([claude], messages, 100);
-    expect(holdMicros([plain, claude], messages, 100)).toBe(alone);
-    expect(holdMicros([claude, plain], messages, 100)).toBe(alone);
-    expect(holdMicros([plain], messages, 100) < alone).toBe(true);
+    const alone = holdMicros([claude], prompt, 100);
+    expect(holdMicros([plain, claude], prompt, 100)).toBe(alone);
+    expect(holdMicros([claude, plain], prompt, 100)).toBe(alone);
+    expect(holdMicros([plain], prompt, 100) < alone).toBe(true);
   });
 
   test('a free model still holds one micro (the ledger refuses a zero hold)', () => {
     expect(
       holdMicros(
         [{ inputMicrosPerMillionTokens: 0, outputMicrosPerMillionTokens: 0 }],
-        messages,
+        prompt,
         100,
       ),
     ).toBe(1n);
