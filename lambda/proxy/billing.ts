@@ -162,6 +162,17 @@ export function holdMicros(
   return micros > 0n ? micros : 1n; // a zero hold is refused by the ledger; free models still hold one micro
 }
 
+/** The token counts of an audit line: the cache and reasoning parts only when the provider reported them. */
+export function usageFields(usage: TokenUsage): Record<string, number | undefined> {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    cached_prompt_tokens: usage.cachedPromptTokens || undefined,
+    cache_creation_tokens: usage.cacheCreationTokens || undefined,
+    reasoning_tokens: usage.reasoningTokens || undefined,
+  };
+}
+
 /*
  * Admission and settlement of a billable request, one credits call each. The streaming path calls
  * only `placeHold` and `resolveHold`; their signatures are the seam with chat.ts.

@@ -281,7 +281,15 @@ async function* streamCompletion(
     }
   } catch (error) {
     if (error instanceof StreamTooLargeError) throw responseTooLarge(providerName, error.bytesMax);
-    throw bodyReadError(error, providerName, call.signal);
+    const failure = bodyReadError(error, providerName, call.signal);
+    // A cut after deltas went out keeps the counts message_start reported (the input was read).
+    if (!state.yielded || failure.usage) throw failure;
+    throw new ProviderError(
+      failure.kind,
+      failure.message,
+      failure.retryable,
+      anthropicUsage(state.usage),
+    );
   }
   // Without message_stop the connection was cut: what arrived may be partial.
   if (!state.finished || !state.stopped)
