@@ -1,3 +1,5 @@
+import OpenAI from 'openai';
+import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
 import { anthropicAnswer, anthropicError, anthropicStream } from '../../support/fake-providers';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
@@ -122,4 +124,153 @@ test("anthropic's 400 is a 502, not retried, nothing charged", async () => {
   });
   expect(fixture.anthropic.requests).toHaveLength(1);
   expect(await fixture.availableMicros('alice')).toBe(before);
+});
+
+describe('a tool loop through Anthropic with the official openai client', () => {
+  let server: RunningServer;
+  let client: OpenAI;
+  beforeEach(async () => {
+    server = await startServer({ fetch: fixture.app.fetch, hostname: '127.0.0.1', port: 0 });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: fixture.keys.alice, maxRetries: 0 });
+  });
+  afterEach(() => server.close());
+
+  const tools: OpenAI.ChatCompletionFunctionTool[] = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'The weather in a city',
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string' } },
+          required: ['city'],
+        },
+      },
+    },
+  ];
+
+  test('the call comes back as tool_calls, the answer goes back as tool_result, each turn billed', async () => {
+    fixture.anthropic.script(
+      anthropicAnswer(
+        [{ type: 'tool_use', id: 'toolu_01', name: 'get_weather', input: { city: 'Paris' } }],
+        { input_tokens: 300, output_tokens: 20 },
+        'tool_use',
+      ),
+      anthropicAnswer(['Sunny in Paris.'], { input_tokens: 350, output_tokens: 6 }),
+    );
+    const before = await fixture.availableMicros('alice');
+    const question: OpenAI.ChatCompletionMessageParam = {
+      role: 'user',
+      content: 'Weather in Paris?',
+    };
+    const first = await client.chat.completions.create({
+      model: 'fake-claude',
+      messages: [question],
+      tools,
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+    });
+    expect(first.choices[0]).toMatchObject({
+      finish_reason: 'tool_calls',
+      message: {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id: 'toolu_01',
+            type: 'function',
+            function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+          },
+        ],
+      },
+    });
+    expect((await fixture.anthropic.request(0)).body).toMatchObject({
+      tools: [{ name: 'get_weather', input_schema: tools[0].function.parameters }],
+      tool_choice: { type: 'any', disable_parallel_tool_use: true },
+    });
+    const second = await client.chat.completions.create({
+      model: 'fake-claude',
+      messages: [
+        question,
+        first.choices[0].message,
+        { role: 'tool', tool_call_id: 'toolu_01', content: '{"sky":"clear"}' },
+      ],
+      tools,
+    });
+    expect(second.choices[0].message.content).toBe('Sunny in Paris.');
+    expect(((await fixture.anthropic.request(1)).body as Json).messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }] },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'tool_use', id: 'toolu_01', name: 'get_weather', input: { city: 'Paris' } },
+        ],
+      },
+      {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: '{"sky":"clear"}' }],
+      },
+    ]);
+    // (300 x 3 + 20 x 15) + (350 x 3 + 6 x 15) = 1200 + 1140 micros.
+    expect(before - (await fixture.availableMicros('alice'))).toBe(2340n);
+  });
+
+  test('streamed: the SDK assembles the tool call from the deltas', async () => {
+    fixture.anthropic.script(
+      anthropicStream(
+        [
+          'Let me check. ',
+          {
+            toolUse: { id: 'toolu_02', name: 'get_weather', inputJson: ['{"city"', ':"Oslo"}'] },
+          },
+        ],
+        { input_tokens: 300, output_tokens: 25 },
+        'tool_use',
+      ),
+    );
+    const before = await fixture.availableMicros('alice');
+    const stream = client.chat.completions.stream({
+      model: 'fake-claude',
+      messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+      tools,
+      stream_options: { include_usage: true },
+    });
+    const completion = await stream.finalChatCompletion();
+    expect(completion.choices[0]).toMatchObject({
+      finish_reason: 'tool_calls',
+      message: {
+        content: 'Let me check. ',
+        tool_calls: [
+          { id: 'toolu_02', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } },
+        ],
+      },
+    });
+    expect(completion.usage).toMatchObject({ prompt_tokens: 300, completion_tokens: 25 });
+    // 300 x 3 + 25 x 15 micros.
+    expect(before - (await fixture.availableMicros('alice'))).toBe(1275n);
+  });
+
+  test('what Anthropic cannot take is a 400 naming it, before any hold or call', async () => {
+    const before = await fixture.availableMicros('alice');
+    await expect(
+      client.chat.completions.create({
+        model: 'fake-claude',
+        messages: [{ role: 'user', content: 'hi' }],
+        temperature: 1.5,
+      }),
+    ).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('temperature: anthropic accepts 0 to 1'),
+    });
+    await expect(
+      client.chat.completions.create({
+        model: 'fake-claude',
+        messages: [{ role: 'user', content: 'hi' }],
+        seed: 7,
+      }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining('seed') });
+    expect(fixture.anthropic.requests).toHaveLength(0);
+    expect(await fixture.availableMicros('alice')).toBe(before);
+  });
 });
