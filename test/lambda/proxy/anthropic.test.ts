@@ -274,3 +274,44 @@ describe('a tool loop through Anthropic with the official openai client', () => 
     expect(await fixture.availableMicros('alice')).toBe(before);
   });
 });
+
+test('images go to Anthropic as base64 data and as https URLs it fetches itself', async () => {
+  // A 1x1 PNG.
+  const png =
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+  fixture.anthropic.script(
+    anthropicAnswer(['Two cats.'], { input_tokens: 3000, output_tokens: 4 }),
+  );
+  const before = await fixture.availableMicros('alice');
+  const response = await fixture.request('POST', '/v1/chat/completions', {
+    body: {
+      model: 'fake-claude',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in these?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+            { type: 'image_url', image_url: { url: 'https://images.example.com/cat.jpg' } },
+          ],
+        },
+      ],
+      max_tokens: 50,
+    },
+  });
+  expect(response.status).toBe(200);
+  expect((await fixture.anthropic.request(0)).body).toMatchObject({
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is in these?' },
+          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+          { type: 'image', source: { type: 'url', url: 'https://images.example.com/cat.jpg' } },
+        ],
+      },
+    ],
+  });
+  // 3000 x 3 + 4 x 15 micros.
+  expect(before - (await fixture.availableMicros('alice'))).toBe(9060n);
+});
