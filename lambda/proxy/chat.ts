@@ -105,6 +105,7 @@ function resolveModel(
 const providerStatus = {
   not_configured: 503,
   blocked: 400,
+  rejected: 400,
   unavailable: 503,
   bad_gateway: 502,
   timeout: 504,
@@ -113,6 +114,7 @@ const providerStatus = {
 const providerCodes = {
   not_configured: 'provider_not_configured',
   blocked: 'content_blocked',
+  rejected: 'provider_rejected_request',
   unavailable: 'provider_unavailable',
   bad_gateway: 'provider_error',
   timeout: 'provider_timeout',
@@ -123,7 +125,7 @@ const providerCodes = {
 function providerApiError(error: ProviderError): ApiError {
   return new ApiError(
     providerStatus[error.kind],
-    error.kind === 'blocked' ? 'invalid_request_error' : 'api_error',
+    error.kind === 'blocked' || error.kind === 'rejected' ? 'invalid_request_error' : 'api_error',
     providerCodes[error.kind],
     error.message,
   );

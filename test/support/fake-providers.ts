@@ -422,3 +422,128 @@ export function gate(): { readonly opened: Promise<void>; open(): void } {
   const opened = new Promise<void>((resolve) => (open = resolve));
   return { opened, open };
 }
+
+/** A tool call a stand-in answers with: its name and its arguments' JSON text. */
+export interface ScriptedToolCall {
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+}
+
+/** A Chat Completions answer that is only tool calls (content null, finish_reason tool_calls). */
+export function openAiToolCallAnswer(
+  calls: readonly ScriptedToolCall[],
+  usage = { prompt_tokens: 40, completion_tokens: 12 },
+): ScriptedAnswer {
+  return {
+    status: 200,
+    body: {
+      id: 'chatcmpl-fake',
+      object: 'chat.completion',
+      created: 1,
+      model: 'fake-model',
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: null,
+            tool_calls: calls.map((call) => ({
+              id: call.id,
+              type: 'function',
+              function: { name: call.name, arguments: call.arguments },
+            })),
+          },
+          finish_reason: 'tool_calls',
+        },
+      ],
+      usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+    },
+  };
+}
+
+/**
+ * A Chat Completions stream of tool calls as OpenAI sends them: per call, a first delta with its
+ * index, id, type and name (arguments empty), then its arguments in fragments of `fragmentLength`
+ * characters; then finish_reason tool_calls, the usage chunk and [DONE].
+ */
+export function openAiToolCallStream(
+  calls: readonly ScriptedToolCall[],
+  usage = { prompt_tokens: 40, completion_tokens: 12 },
+  fragmentLength = 5,
+): StreamAnswer {
+  const pieces: StreamStep[] = [
+    openAiChunk([{ index: 0, delta: { role: 'assistant', content: null }, finish_reason: null }]),
+  ];
+  const delta = (toolCall: Record<string, unknown>) =>
+    openAiChunk([{ index: 0, delta: { tool_calls: [toolCall] }, finish_reason: null }]);
+  for (const [index, call] of calls.entries()) {
+    pieces.push(
+      delta({ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }),
+    );
+    for (let start = 0; start < call.arguments.length; start += fragmentLength)
+      pieces.push(
+        delta({
+          index,
+          function: { arguments: call.arguments.slice(start, start + fragmentLength) },
+        }),
+      );
+  }
+  pieces.push(openAiChunk([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]));
+  pieces.push(
+    openAiChunk([], {
+      usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+    }),
+  );
+  pieces.push('data: [DONE]\n\n');
+  return { status: 200, pieces };
+}
+
+/** A Gemini answer whose parts are function calls (Gemini names calls by function, gives no id). */
+export function geminiFunctionCallAnswer(
+  calls: readonly { name: string; args: Record<string, unknown> }[],
+  usage = { promptTokenCount: 30, candidatesTokenCount: 10 },
+): ScriptedAnswer {
+  return {
+    status: 200,
+    body: {
+      candidates: [
+        {
+          content: { role: 'model', parts: calls.map((call) => ({ functionCall: call })) },
+          finishReason: 'STOP',
+          index: 0,
+        },
+      ],
+      usageMetadata: {
+        ...usage,
+        totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount,
+      },
+      modelVersion: 'fake',
+    },
+  };
+}
+
+/** A Gemini stream of function calls, as Gemini streams them: each call whole in its own chunk, the last with STOP. */
+export function geminiFunctionCallStream(
+  calls: readonly { name: string; args: Record<string, unknown> }[],
+  usage = { promptTokenCount: 30, candidatesTokenCount: 10 },
+): StreamAnswer {
+  const pieces = calls.map((call, index) => {
+    const last = index === calls.length - 1;
+    const chunk = {
+      candidates: [
+        {
+          content: { role: 'model', parts: [{ functionCall: call }] },
+          index: 0,
+          ...(last ? { finishReason: 'STOP' } : {}),
+        },
+      ],
+      usageMetadata: {
+        ...usage,
+        totalTokenCount: usage.promptTokenCount + usage.candidatesTokenCount,
+      },
+    };
+    return `data: ${JSON.stringify(chunk)}\r\n\r\n`;
+  });
+  return { status: 200, pieces };
+}

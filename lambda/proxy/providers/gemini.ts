@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { StreamTooLargeError, readServerSentEvents } from '../sse';
+import { geminiRequestBody, geminiUnsupported } from './gemini-request';
 import type { ProviderCredentials } from './credentials';
 import {
   ProviderError,
@@ -8,9 +10,7 @@ import {
   readProviderJson,
   responseTooLarge,
   sanitizeProviderMessage,
-  messageText,
   tokenCount,
-  type ChatMessage,
   type ChatProvider,
   type FinishReason,
   type ProviderCall,
@@ -19,6 +19,7 @@ import {
   type ProviderResponse,
   type StreamDelta,
   type TokenUsage,
+  type ToolCall,
 } from './types';
 
 /**
@@ -30,14 +31,15 @@ import {
 
 const providerName = 'gemini';
 
-interface GeminiContent {
-  role: 'user' | 'model';
-  parts: { text: string }[];
+interface GeminiPart {
+  text?: string;
+  thought?: boolean;
+  functionCall?: { name?: unknown; args?: unknown };
 }
 
 interface GeminiResponse {
   candidates?: {
-    content?: { parts?: { text?: string; thought?: boolean }[] };
+    content?: { parts?: GeminiPart[] };
     finishReason?: string;
   }[];
   promptFeedback?: { blockReason?: string };
@@ -58,29 +60,6 @@ const contentFilterReasons = new Set([
   'IMAGE_SAFETY',
 ]);
 
-/** Consecutive turns of one role are merged: Gemini wants the roles to alternate. */
-export function toGeminiContents(messages: readonly ChatMessage[]): {
-  contents: GeminiContent[];
-  systemInstruction?: { parts: { text: string }[] };
-} {
-  const system = messages
-    .filter((message) => message.role === 'system')
-    .map((message) => messageText(message));
-  const contents: GeminiContent[] = [];
-  for (const message of messages) {
-    if (message.role === 'system') continue;
-    const role = message.role === 'assistant' ? 'model' : 'user';
-    const last = contents.at(-1);
-    const text = messageText(message);
-    if (last && last.role === role) last.parts.push({ text });
-    else contents.push({ role, parts: [{ text }] });
-  }
-  return {
-    contents,
-    systemInstruction: system.length > 0 ? { parts: [{ text: system.join('\n\n') }] } : undefined,
-  };
-}
-
 function usageOf(body: GeminiResponse): TokenUsage | undefined {
   const metadata = body.usageMetadata;
   if (!metadata) return undefined;
@@ -92,10 +71,53 @@ function usageOf(body: GeminiResponse): TokenUsage | undefined {
   };
 }
 
-function finishReasonOf(reason: string | undefined): FinishReason {
+/** Gemini's call as the contract's, with an id of our own (Gemini names calls by function, not by id). */
+function toolCallOf(call: NonNullable<GeminiPart['functionCall']>): ToolCall {
+  const args = call.args ?? {};
+  if (
+    typeof call.name !== 'string' ||
+    typeof args !== 'object' ||
+    args === null ||
+    Array.isArray(args)
+  )
+    throw new ProviderError('bad_gateway', 'gemini returned a malformed function call', false);
+  return {
+    id: `call_${randomBytes(12).toString('hex')}`,
+    name: call.name,
+    arguments: JSON.stringify(args),
+  };
+}
+
+/** The visible text and the function calls of a candidate's parts (thoughts are never shown). */
+function partsContent(parts: readonly GeminiPart[]): { text: string; toolCalls: ToolCall[] } {
+  const visible = parts.filter((part) => !part.thought);
+  return {
+    text: visible.map((part) => part.text ?? '').join(''),
+    toolCalls: visible.flatMap((part) =>
+      part.functionCall ? [toolCallOf(part.functionCall)] : [],
+    ),
+  };
+}
+
+/** Gemini's endings that mean its own function call went wrong: nothing the client can use. */
+const malformedCallReasons = new Set(['MALFORMED_FUNCTION_CALL', 'UNEXPECTED_TOOL_CALL']);
+
+/** The contract's finish reason; a malformed call is a 502, billed what Gemini reports it used. */
+function finishReasonOf(
+  reason: string | undefined,
+  calledTools = false,
+  usage?: TokenUsage,
+): FinishReason {
+  if (reason !== undefined && malformedCallReasons.has(reason))
+    throw new ProviderError(
+      'bad_gateway',
+      `gemini could not complete a function call (${reason})`,
+      false,
+      usage,
+    );
   if (reason === 'MAX_TOKENS') return 'length';
   if (reason !== undefined && contentFilterReasons.has(reason)) return 'content_filter';
-  return 'stop';
+  return calledTools ? 'tool_calls' : 'stop';
 }
 
 function responseOf(body: GeminiResponse): ProviderResponse {
@@ -111,11 +133,8 @@ function responseOf(body: GeminiResponse): ProviderResponse {
   const candidate = body.candidates?.[0];
   if (!candidate)
     throw new ProviderError('bad_gateway', 'gemini returned no candidate', false, usage);
-  const text = (candidate.content?.parts ?? [])
-    .filter((part) => !part.thought)
-    .map((part) => part.text ?? '')
-    .join('');
-  const finishReason = finishReasonOf(candidate.finishReason);
+  const { text, toolCalls } = partsContent(candidate.content?.parts ?? []);
+  const finishReason = finishReasonOf(candidate.finishReason, toolCalls.length > 0, usage);
   if (finishReason === 'content_filter' && text === '') {
     throw new ProviderError(
       'blocked',
@@ -130,22 +149,9 @@ function responseOf(body: GeminiResponse): ProviderResponse {
       'gemini returned no usage metadata; the request cannot be billed',
       false,
     );
-  return { text, finishReason, usage };
-}
-
-function requestBody(request: ProviderRequest) {
-  const { contents, systemInstruction } = toGeminiContents(request.messages);
-  return {
-    contents,
-    systemInstruction,
-    generationConfig: {
-      candidateCount: 1,
-      maxOutputTokens: request.maxOutputTokens,
-      temperature: request.temperature,
-      topP: request.topP,
-      stopSequences: request.stop && request.stop.length > 0 ? request.stop : undefined,
-    },
-  };
+  return toolCalls.length > 0
+    ? { text, toolCalls, finishReason, usage }
+    : { text, finishReason, usage };
 }
 
 async function errorFromResponse(response: Response, call: ProviderCall): Promise<ProviderError> {
@@ -174,6 +180,7 @@ function parseChunk(data: string): GeminiResponse {
 function* chunkDeltas(
   chunk: GeminiResponse,
   usage: TokenUsage | undefined,
+  calls: { count: number },
 ): Generator<StreamDelta> {
   if (chunk.error)
     throw new ProviderError(
@@ -192,13 +199,21 @@ function* chunkDeltas(
   }
   const candidate = chunk.candidates?.[0];
   if (!candidate) return;
-  const text = (candidate.content?.parts ?? [])
-    .filter((part) => !part.thought)
-    .map((part) => part.text ?? '')
-    .join('');
+  const { text, toolCalls } = partsContent(candidate.content?.parts ?? []);
   if (text !== '') yield { kind: 'text', text };
+  // Gemini sends each call whole: one delta per call, its id and name with all its arguments.
+  for (const call of toolCalls) {
+    yield {
+      kind: 'tool_call',
+      index: calls.count,
+      id: call.id,
+      name: call.name,
+      argumentsDelta: call.arguments,
+    };
+    calls.count += 1;
+  }
   if (candidate.finishReason === undefined) return;
-  const finishReason = finishReasonOf(candidate.finishReason);
+  const finishReason = finishReasonOf(candidate.finishReason, calls.count > 0, usage);
   if (finishReason === 'content_filter') {
     throw new ProviderError(
       'blocked',
@@ -220,12 +235,13 @@ async function* streamCompletion(
   if (!response.body) throw new ProviderError('bad_gateway', 'gemini sent an empty stream', false);
   let usage: TokenUsage | undefined;
   let finished = false;
+  const calls = { count: 0 };
   try {
     for await (const event of readServerSentEvents(response.body, call.responseBytesMax)) {
       const chunk = parseChunk(event.data);
       // Cumulative: each usageMetadata replaces the one before.
       usage = usageOf(chunk) ?? usage;
-      for (const delta of chunkDeltas(chunk, usage)) {
+      for (const delta of chunkDeltas(chunk, usage, calls)) {
         if (delta.kind === 'finish') finished = true;
         yield delta;
       }
@@ -245,14 +261,18 @@ async function* streamCompletion(
   if (usage) yield { kind: 'usage', usage };
 }
 
-/** Text only, for now. */
+/**
+ * Tools, structured output, images as data, and the options generationConfig has. Not: image URLs
+ * (Gemini would need the proxy to fetch them: it never does), `parallel_tool_calls` (Gemini has no
+ * such switch), `logit_bias`, `logprobs` (the contract carries none back), `user` and `metadata`.
+ */
 export const geminiCapabilities: ProviderCapabilities = {
-  tools: false,
+  tools: true,
   parallelToolCalls: false,
-  imageData: false,
+  imageData: true,
   imageUrls: false,
-  responseFormats: ['text'],
-  options: [],
+  responseFormats: ['text', 'json_object', 'json_schema'],
+  options: ['seed', 'presencePenalty', 'frequencyPenalty', 'reasoningEffort'],
 };
 
 export function createGeminiProvider(
@@ -273,13 +293,14 @@ export function createGeminiProvider(
     const init: RequestInit = {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-goog-api-key': gemini.apiKey },
-      body: JSON.stringify(requestBody(request)),
+      body: JSON.stringify(geminiRequestBody(request)),
     };
     return { url, init };
   };
   return {
     name: providerName,
     capabilities: geminiCapabilities,
+    unsupported: geminiUnsupported,
     async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
       const { url, init } = await connection(request, 'generateContent');
       const response = await providerFetch(url, init, providerName, call.signal);

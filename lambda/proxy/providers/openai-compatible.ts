@@ -8,9 +8,10 @@ import {
   readProviderJson,
   responseTooLarge,
   sanitizeProviderMessage,
-  messageText,
   tokenCount,
+  type ChatMessage,
   type ChatProvider,
+  type ContentPart,
   type FinishReason,
   type ProviderCall,
   type ProviderCapabilities,
@@ -18,24 +19,41 @@ import {
   type ProviderResponse,
   type StreamDelta,
   type TokenUsage,
+  type ToolCall,
 } from './types';
 
 /**
  * Any server that speaks OpenAI's Chat Completions (OpenAI itself, vLLM, Ollama, LiteLLM, ...).
- * Streams ask for `stream_options.include_usage`, so the final chunk (with `choices: []`) carries the
- * usage the request is billed from.
+ * Tools, tool choice, parallel calls, structured output, images (data and https URLs, which the
+ * provider fetches itself) and the options it declares pass through unchanged in OpenAI's own shape;
+ * answers' tool calls and their streamed deltas come back as they are. Streams ask for
+ * `stream_options.include_usage`, so the final chunk (with `choices: []`) carries the usage the
+ * request is billed from.
  */
 
 const providerName = 'the OpenAI-compatible provider';
 
+interface WireToolCall {
+  index?: number;
+  id?: string;
+  type?: string;
+  function?: { name?: string; arguments?: string };
+}
+
 interface CompletionBody {
-  choices?: { message?: { content?: string | null }; finish_reason?: string | null }[];
+  choices?: {
+    message?: { content?: string | null; tool_calls?: WireToolCall[] | null };
+    finish_reason?: string | null;
+  }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string };
 }
 
 interface CompletionChunk {
-  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+  choices?: {
+    delta?: { content?: string | null; tool_calls?: WireToolCall[] | null };
+    finish_reason?: string | null;
+  }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string };
 }
@@ -43,7 +61,99 @@ interface CompletionChunk {
 function finishReasonOf(reason: string | null | undefined): FinishReason {
   if (reason === 'length') return 'length';
   if (reason === 'content_filter') return 'content_filter';
+  // `function_call` is the deprecated name of the same ending.
+  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   return 'stop';
+}
+
+/** An answer's tool calls, checked: a call without an id, a name or its arguments is a 502, never a half call. */
+function toolCallsOf(calls: WireToolCall[] | null | undefined): ToolCall[] | undefined {
+  if (!calls || calls.length === 0) return undefined;
+  return calls.map((call) => {
+    const name = call.function?.name;
+    const args = call.function?.arguments;
+    if (typeof call.id !== 'string' || typeof name !== 'string' || typeof args !== 'string')
+      throw new ProviderError(
+        'bad_gateway',
+        `${providerName} returned a malformed tool call`,
+        false,
+      );
+    return { id: call.id, name, arguments: args };
+  });
+}
+
+function wireContent(content: readonly ContentPart[]): string | unknown[] {
+  if (content.length === 1 && content[0].type === 'text') return content[0].text;
+  return content.map((part) => {
+    if (part.type === 'text') return { type: 'text', text: part.text };
+    const url = part.type === 'image' ? `data:${part.mediaType};base64,${part.data}` : part.url;
+    return { type: 'image_url', image_url: { url, detail: part.detail } };
+  });
+}
+
+/** A message in OpenAI's shape: what the client sent, as the contract carries it. */
+function wireMessage(message: ChatMessage) {
+  switch (message.role) {
+    case 'system':
+      return { role: 'system', content: message.content };
+    case 'user':
+      return { role: 'user', content: wireContent(message.content) };
+    case 'assistant':
+      return {
+        role: 'assistant',
+        content: message.content,
+        tool_calls: message.toolCalls?.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      };
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  }
+}
+
+/** Tools, tool choice, output format and options in OpenAI's shape (undefined fields are left out of the JSON). */
+function wireFeatures(request: ProviderRequest) {
+  const choice = request.toolChoice;
+  const format = request.responseFormat;
+  const options = request.options ?? {};
+  return {
+    tools: request.tools?.map((tool) => ({
+      type: 'function',
+      function: {
+        name: tool.name,
+        description: tool.description,
+        parameters: tool.parameters,
+        strict: tool.strict,
+      },
+    })),
+    tool_choice:
+      choice === undefined
+        ? undefined
+        : choice.type === 'function'
+          ? { type: 'function', function: { name: choice.name } }
+          : choice.type,
+    parallel_tool_calls: request.parallelToolCalls,
+    response_format:
+      format === undefined || format.type !== 'json_schema'
+        ? format
+        : {
+            type: 'json_schema',
+            json_schema: {
+              name: format.name,
+              description: format.description,
+              schema: format.schema,
+              strict: format.strict,
+            },
+          },
+    seed: options.seed,
+    presence_penalty: options.presencePenalty,
+    frequency_penalty: options.frequencyPenalty,
+    logit_bias: options.logitBias,
+    reasoning_effort: options.reasoningEffort,
+    user: options.user,
+  };
 }
 
 function usageOf(usage: CompletionBody['usage']): TokenUsage | undefined {
@@ -60,12 +170,12 @@ async function errorFromResponse(response: Response, call: ProviderCall): Promis
     providerName,
     call.responseBytesMax,
   )) as CompletionBody;
+  const message = `${providerName} answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`;
+  // What passes through is the client's own (a tool schema its strict mode refuses, say): its 400 is the client's.
+  if (response.status === 400 || response.status === 422)
+    return new ProviderError('rejected', message, false);
   const { kind, retryable } = errorKindForStatus(response.status);
-  return new ProviderError(
-    kind,
-    `${providerName} answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`,
-    retryable,
-  );
+  return new ProviderError(kind, message, retryable);
 }
 
 function parseChunk(data: string): CompletionChunk {
@@ -90,6 +200,15 @@ function* chunkDeltas(chunk: CompletionChunk): Generator<StreamDelta> {
   const choice = chunk.choices?.[0];
   const text = choice?.delta?.content;
   if (typeof text === 'string' && text !== '') yield { kind: 'text', text };
+  for (const [position, call] of (choice?.delta?.tool_calls ?? []).entries())
+    yield {
+      kind: 'tool_call',
+      // Servers that stream each call whole in one chunk may leave the index out.
+      index: typeof call.index === 'number' ? call.index : position,
+      id: typeof call.id === 'string' ? call.id : undefined,
+      name: typeof call.function?.name === 'string' ? call.function.name : undefined,
+      argumentsDelta: typeof call.function?.arguments === 'string' ? call.function.arguments : '',
+    };
   if (choice?.finish_reason)
     yield { kind: 'finish', finishReason: finishReasonOf(choice.finish_reason) };
 }
@@ -126,14 +245,18 @@ async function* streamCompletion(
   if (usage) yield { kind: 'usage', usage };
 }
 
-/** Text only, for now. */
+/**
+ * Everything passes through, except `logprobs` (the contract carries no log probabilities back) and
+ * `metadata` (OpenAI takes it only with `store`, which this proxy never sets: completions are not
+ * kept at the provider).
+ */
 export const openAiCompatibleCapabilities: ProviderCapabilities = {
-  tools: false,
-  parallelToolCalls: false,
-  imageData: false,
-  imageUrls: false,
-  responseFormats: ['text'],
-  options: [],
+  tools: true,
+  parallelToolCalls: true,
+  imageData: true,
+  imageUrls: true,
+  responseFormats: ['text', 'json_object', 'json_schema'],
+  options: ['seed', 'presencePenalty', 'frequencyPenalty', 'logitBias', 'reasoningEffort', 'user'],
 };
 
 export function createOpenAiCompatibleProvider(
@@ -149,10 +272,7 @@ export function createOpenAiCompatibleProvider(
       );
     const body = {
       model: request.model,
-      messages: request.messages.map((message) => ({
-        role: message.role,
-        content: messageText(message),
-      })),
+      messages: request.messages.map(wireMessage),
       max_tokens: request.maxOutputTokens,
       temperature: request.temperature,
       top_p: request.topP,
@@ -160,6 +280,7 @@ export function createOpenAiCompatibleProvider(
       n: 1,
       stream,
       stream_options: stream ? { include_usage: true } : undefined,
+      ...wireFeatures(request),
     };
     const init: RequestInit = {
       method: 'POST',
@@ -197,6 +318,7 @@ export function createOpenAiCompatibleProvider(
         );
       return {
         text: typeof choice.message?.content === 'string' ? choice.message.content : '',
+        toolCalls: toolCallsOf(choice.message?.tool_calls),
         finishReason: finishReasonOf(choice.finish_reason),
         usage,
       };

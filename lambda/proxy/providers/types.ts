@@ -163,6 +163,7 @@ export type StreamDelta =
  */
 export interface ProviderCapabilities {
   readonly tools: boolean;
+  /** Whether it honours `parallel_tool_calls` (`false`: at most one call per turn); else the field is a 400. */
   readonly parallelToolCalls: boolean;
   /** Images sent as data. */
   readonly imageData: boolean;
@@ -194,6 +195,11 @@ export type ProviderErrorKind =
   | 'not_configured'
   /** The provider refused the content (safety): 400, nothing to retry. */
   | 'blocked'
+  /**
+   * The provider refused what the client sent and the proxy passed through unchanged (an
+   * OpenAI-compatible server's 400 about a tool schema, say): 400 with its sanitized message.
+   */
+  | 'rejected'
   /** The provider answered an error we may retry once (429, 5xx). */
   | 'unavailable'
   /** The provider answered something we cannot use, or a 4xx that is our bug: 502. */
