@@ -137,13 +137,14 @@ async function errorFromResponse(response: Response, call: ProviderCall): Promis
     providerName,
     call.responseBytesMax,
   )) as AnthropicMessageBody;
+  const message = `anthropic answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`;
+  // What passes through is the client's own (its tool schemas, the image URLs Anthropic fetches, the
+  // conversation's turns): Anthropic refusing it, or its size, is the client's 400.
+  if (response.status === 400 || response.status === 413)
+    return new ProviderError('rejected', message, false);
   // 429 (rate limited), 529 (overloaded) and other 5xx may answer differently later (or elsewhere).
   const { kind, retryable } = errorKindForStatus(response.status);
-  return new ProviderError(
-    kind,
-    `anthropic answered ${response.status}: ${sanitizeProviderMessage(parsed.error?.message)}`,
-    retryable,
-  );
+  return new ProviderError(kind, message, retryable);
 }
 
 /** An `error` event: overloaded or an API error may go better on a retry, before anything was sent. */

@@ -111,15 +111,16 @@ test('overloaded (529) is retried once; the second answer is billed, the first n
   expect(before - (await fixture.availableMicros('alice'))).toBe(210n);
 });
 
-test("anthropic's 400 is a 502, not retried, nothing charged", async () => {
+test("anthropic's 400 about what the client sent is the client's 400, not retried, nothing charged", async () => {
   fixture.anthropic.script(
     anthropicError(400, 'invalid_request_error', 'messages: roles must alternate'),
   );
   const before = await fixture.availableMicros('alice');
   const response = await fixture.request('POST', '/v1/chat/completions', ask());
-  expect(response.status).toBe(502);
+  expect(response.status).toBe(400);
   expect(((await response.json()) as { error: Json }).error).toMatchObject({
-    code: 'provider_error',
+    type: 'invalid_request_error',
+    code: 'provider_rejected_request',
     message: 'anthropic answered 400: messages: roles must alternate',
   });
   expect(fixture.anthropic.requests).toHaveLength(1);

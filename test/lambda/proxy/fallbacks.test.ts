@@ -1,7 +1,6 @@
 import type { ModelConfig } from '../../../lib/config/schema';
 import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
 import {
-  anthropicAnswer,
   anthropicError,
   anthropicStream,
   anthropicStreamError,
@@ -163,7 +162,7 @@ describe('a whole answer', () => {
     fixture.anthropic.script(anthropicError(400, 'invalid_request_error', 'bad image'));
     const charged = await spent(async () => {
       const response = await post(ask('claude-first'));
-      expect(response.status).toBe(502);
+      expect(response.status).toBe(400);
     });
     expect(charged).toBe(0n);
     expect(fixture.openAi.requests).toHaveLength(0);
@@ -219,25 +218,20 @@ describe('a whole answer', () => {
     expect(fellBack).toBe(claudeMicros);
   });
 
-  test('a fallback that cannot serve the request is left out: with tools, only Claude may answer, retried once', async () => {
-    fixture.anthropic.script(
-      anthropicError(429, 'rate_limit_error', 'Rate limited'),
-      anthropicAnswer(['Done.']),
-    );
+  test('a fallback that cannot serve the request is left out of the attempts and of the hold', async () => {
+    // Anthropic takes no seed: gpt-first with a seed may only be answered by itself, retried once.
+    const withSeed = ask('gpt-first', { seed: 7 });
+    const poor = await post(withSeed, fixture.keys.bob);
+    expect(((await poor.json()) as { error: Json }).error.required_micros).toBe('417');
+    fixture.openAi.script({ status: 429, body: { error: { message: 'slow down' } } });
     const charged = await spent(async () => {
-      const response = await post(
-        ask('claude-first', {
-          tools: [
-            { type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } },
-          ],
-        }),
-      );
+      const response = await post(withSeed);
       expect(response.status).toBe(200);
-      expect(((await response.json()) as Json).model).toBe('claude-first');
+      expect(((await response.json()) as Json).model).toBe('gpt-first');
     });
-    expect(charged).toBe(claudeMicros);
-    expect(fixture.anthropic.requests).toHaveLength(2);
-    expect(fixture.openAi.requests).toHaveLength(0);
+    expect(charged).toBe(gptMicros);
+    expect(fixture.openAi.requests).toHaveLength(2);
+    expect(fixture.anthropic.requests).toHaveLength(0);
     expect(fixture.metrics.total('ModelFallbacks')).toBe(0);
   });
 });

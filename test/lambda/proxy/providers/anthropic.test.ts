@@ -308,7 +308,8 @@ describe('errors', () => {
     [529, 'overloaded_error', 'unavailable', true],
     [500, 'api_error', 'unavailable', true],
     [503, 'api_error', 'unavailable', true],
-    [400, 'invalid_request_error', 'bad_gateway', false],
+    [400, 'invalid_request_error', 'rejected', false],
+    [413, 'request_too_large', 'rejected', false],
     [401, 'authentication_error', 'bad_gateway', false],
   ])('HTTP %i (%s) is %s, retryable %s, streamed or not', async (status, type, kind, retryable) => {
     anthropic.script(anthropicError(status, type, 'something went wrong'));
