@@ -280,6 +280,8 @@ export async function handleChatCompletion(
     finishReason: response.finishReason,
     promptTokens: response.usage.promptTokens,
     completionTokens: response.usage.completionTokens,
+    cachedPromptTokens: response.usage.cachedPromptTokens,
+    reasoningTokens: response.usage.reasoningTokens,
   };
   return c.json(completionBody(completion));
 }

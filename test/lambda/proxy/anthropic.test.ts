@@ -79,6 +79,10 @@ test('a stream is billed the same, from message_start and message_delta usage', 
     usage: { prompt_tokens: 1240, completion_tokens: 12 },
     x_credits_charged: '0.001350',
   });
+  // Cache reads are reported as OpenAI reports cached prompt tokens.
+  expect((chunks.at(-1) as { usage: Json }).usage).toMatchObject({
+    prompt_tokens_details: { cached_tokens: 1000 },
+  });
   expect(events.at(-1)).toBe('data: [DONE]');
   expect((await fixture.logger.nextAudit('chat_completion')).charged_micros).toBe('1350');
   expect(before - (await fixture.availableMicros('alice'))).toBe(cachedCostMicros);

@@ -14,6 +14,7 @@ const priced = (id: string, prices: Partial<ModelConfig>): ModelConfig => ({
 });
 
 let fixture: ProxyFixture;
+let lastUsage: Record<string, unknown> = {};
 beforeEach(async () => {
   fixture = await startProxyFixture({
     models: [
@@ -39,6 +40,7 @@ async function charged(model: string): Promise<{ micros: bigint; audit: Record<s
     body: { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 500 },
   });
   expect(response.status).toBe(200);
+  lastUsage = ((await response.json()) as { usage: Record<string, unknown> }).usage;
   const micros = before - (await fixture.availableMicros('alice'));
   expect(response.headers.get('x-credits-charged-micros')).toBe(micros.toString());
   return { micros, audit: await fixture.logger.nextAudit('chat_completion') };
@@ -53,6 +55,14 @@ test("OpenAI's cached prompt tokens and reasoning tokens at their own prices", a
   const { micros, audit } = await charged('fake-gpt');
   // 200 x 1 + 800 x 0.5 + 100 x 4 + 200 x 8 = 200 + 400 + 400 + 1600.
   expect(micros).toBe(2600n);
+  // The client sees the parts as OpenAI reports them.
+  expect(lastUsage).toEqual({
+    prompt_tokens: 1000,
+    completion_tokens: 300,
+    total_tokens: 1300,
+    prompt_tokens_details: { cached_tokens: 800 },
+    completion_tokens_details: { reasoning_tokens: 200 },
+  });
   expect(audit).toMatchObject({
     prompt_tokens: 1000,
     completion_tokens: 300,
@@ -82,6 +92,7 @@ test('without those parts reported, the plain prices apply and the audit line ha
   fixture.openAi.script(openAiAnswer('ok', { prompt_tokens: 1000, completion_tokens: 300 }));
   const { micros, audit } = await charged('fake-gpt');
   expect(micros).toBe(1000n + 1200n);
+  expect(lastUsage).toEqual({ prompt_tokens: 1000, completion_tokens: 300, total_tokens: 1300 });
   expect(audit.cached_prompt_tokens).toBeUndefined();
   expect(audit.reasoning_tokens).toBeUndefined();
 });
