@@ -38,7 +38,7 @@ const ask = (extra: Json = {}) => ({
   },
 });
 
-test('a completion is billed with its cache reads and writes at their own prices, to the micro', async () => {
+test('DATA-06: a completion is billed with its cache reads and writes at their own prices, to the micro', async () => {
   fixture.anthropic.script(anthropicAnswer(['Hello.'], cachedUsage));
   const before = await fixture.availableMicros('alice');
   const response = await fixture.request('POST', '/v1/chat/completions', ask());

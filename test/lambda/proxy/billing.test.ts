@@ -86,7 +86,7 @@ describe('costMicros', () => {
     ).toBe(costMicros(claude, { promptTokens: 10, completionTokens: 0, cacheCreationTokens: 10 }));
   });
 
-  test('exact for any usage: the bill is the ceiling of the exact rational sum', () => {
+  test('DATA-06: exact for any usage: the bill is the ceiling of the exact rational sum', () => {
     const count = fc.integer({ min: 0, max: 2_000_000 });
     fc.assert(
       fc.property(

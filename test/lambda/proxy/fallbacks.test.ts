@@ -91,8 +91,8 @@ const gptMicros = 40n;
 const geminiMicros = 22n;
 const claudeMicros = 210n;
 
-describe('a whole answer', () => {
-  test('Anthropic throttled (429): fake-gpt answers, the response names it, billed at its price', async () => {
+describe('DR-03: a provider outage, a whole answer', () => {
+  test('MON-02 / DATA-06: Anthropic throttled (429): fake-gpt answers, the response names it, billed at its price, counted', async () => {
     fixture.anthropic.script(anthropicError(429, 'rate_limit_error', 'Rate limited'));
     let body: Json = {};
     const charged = await spent(async () => {
@@ -236,7 +236,7 @@ describe('a whole answer', () => {
   });
 });
 
-describe('a stream', () => {
+describe('DR-03: a provider outage, a stream', () => {
   const streamAsk = (model: string) =>
     ask(model, { stream: true, stream_options: { include_usage: true } });
 
