@@ -81,11 +81,14 @@ export function assertServable(
       { param: uncovered.param },
     );
   const reason = provider.unsupported?.(request);
-  if (reason)
-    throw new ApiError(
-      400,
-      'invalid_request_error',
-      'unsupported_parameter',
-      `model ${modelId}: ${reason}`,
-    );
+  if (!reason) return;
+  // The reason names its field first (`tools[0].function.parameters.oneOf: ...`): that is the param.
+  const param = /^([A-Za-z0-9_$.[\]-]+): /.exec(reason)?.[1];
+  throw new ApiError(
+    400,
+    'invalid_request_error',
+    'unsupported_parameter',
+    `model ${modelId}: ${reason}`,
+    param ? { param } : {},
+  );
 }

@@ -254,6 +254,17 @@ export async function handleChatCompletion(
   let answered: { response: ProviderResponse; candidate: Candidate };
   try {
     answered = await callProvider(candidates, dependencies, c.req.raw.signal, logFields);
+    const { response, candidate } = answered;
+    if (!candidate.request.tools && (response.toolCalls ?? []).length > 0)
+      throw new AttemptsFailed(
+        new ProviderError(
+          'bad_gateway',
+          `${candidate.provider.name} sent an unrequested tool call`,
+          false,
+          response.usage,
+        ),
+        candidate,
+      );
   } catch (error) {
     return providerFailed(c, dependencies, billing, model, error, logFields);
   }

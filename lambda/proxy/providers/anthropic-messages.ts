@@ -150,7 +150,7 @@ export function anthropicUnsupported(request: ProviderRequest): string | undefin
   if (request.temperature !== undefined && request.temperature > anthropicTemperatureMax)
     return `temperature: anthropic accepts 0 to ${anthropicTemperatureMax}`;
   if (request.temperature !== undefined && request.topP !== undefined)
-    return 'temperature and top_p: anthropic accepts one of them, not both';
+    return 'top_p: anthropic accepts temperature or top_p, not both';
   const strict = request.tools?.findIndex((tool) => tool.strict === true) ?? -1;
   if (strict >= 0)
     return `tools[${strict}].function.strict: anthropic does not enforce strict schemas`;

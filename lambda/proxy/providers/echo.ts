@@ -28,7 +28,8 @@ import { ProviderError, messageText, type ProviderCapabilities } from './types';
  * Call ids are derived from the conversation, so the same request gets the same ids.
  *
  * Structured output: `json_object` answers `{"echo": TEXT}`; `json_schema` a value satisfying the
- * schema (schema-example.ts). Images are counted in the answer (`[2 images]`), never read.
+ * schema (schema-example.ts). Images are counted in the answer (`[2 images]`), never read. The
+ * answer ends before the first `stop` sequence in it.
  */
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
@@ -146,6 +147,12 @@ function answerText(request: ProviderRequest, echoed: string): string {
   return `echo: ${echoed}`;
 }
 
+/** The text before the first stop sequence, as a model stops there (the sequence itself left out). */
+function untilStop(text: string, stop: readonly string[] | undefined): string {
+  const cuts = (stop ?? []).map((sequence) => text.indexOf(sequence)).filter((at) => at >= 0);
+  return cuts.length > 0 ? text.slice(0, Math.min(...cuts)) : text;
+}
+
 function promptTokensOf(request: ProviderRequest): number {
   const tools = request.tools ? estimateTokens(JSON.stringify(request.tools)) : 0;
   return request.messages.reduce((sum, message) => {
@@ -172,7 +179,7 @@ function answer(request: ProviderRequest): EchoAnswer {
   const echoed =
     toolResultsText(request) ??
     `${lastUser ? messageText(lastUser) : ''}${images > 0 ? ` [${images} image${images === 1 ? '' : 's'}]` : ''}`;
-  const full = answerText(request, echoed);
+  const full = untilStop(answerText(request, echoed), request.stop);
   const characterBudget = request.maxOutputTokens * 4;
   const text = full.slice(0, characterBudget);
   return {

@@ -229,7 +229,9 @@ export interface ChatProvider {
   readonly capabilities: ProviderCapabilities;
   /**
    * Why this provider cannot serve a request its capabilities admit (e.g. a JSON Schema keyword it
-   * cannot express), naming the field; undefined when it can. Called before admission.
+   * cannot express), naming the field first as OpenAI names it (`tools[0].function.parameters.oneOf:
+   * Gemini cannot express this keyword`: the error's `param`); undefined when it can. Called before
+   * admission.
    */
   unsupported?(request: ProviderRequest): string | undefined;
   /** One whole completion. */

@@ -266,6 +266,7 @@ describe('a tool loop through Anthropic with the official openai client', () => 
       }),
     ).rejects.toMatchObject({
       status: 400,
+      param: 'temperature',
       message: expect.stringContaining('temperature: anthropic accepts 0 to 1'),
     });
     await expect(

@@ -39,7 +39,7 @@ const weatherTool = {
   },
 };
 /** A 1x1 PNG. */
-export const pngBase64 =
+const pngBase64 =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 const imageMessage = (url: string) => ({
   role: 'user',
@@ -102,6 +102,17 @@ describe('null means absent', () => {
     const messages = [
       { role: 'system', content: 'Be brief.', name: null },
       { role: 'user', content: 'hello', name: null },
+      { role: 'assistant', content: 'Hi.', tool_calls: null, name: null },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'And this?' },
+          {
+            type: 'image_url',
+            image_url: { url: `data:image/png;base64,${pngBase64}`, detail: null },
+          },
+        ],
+      },
     ];
     const withNulls = await chat({ model: 'echo', messages, ...nulls });
     expect(withNulls.status).toBe(200);
@@ -119,7 +130,7 @@ describe('null means absent', () => {
   });
 });
 
-describe('bad input is a 400 naming the field, the ledger unchanged', () => {
+describe('LOG-02 / DATA-06: bad input is a 400 naming the field, the ledger unchanged', () => {
   const deep = (levels: number): Json =>
     levels === 0 ? { type: 'string' } : { type: 'object', properties: { next: deep(levels - 1) } };
   const toolWith = (parameters: unknown) => ({

@@ -196,10 +196,7 @@ describe('the request anthropic is sent', () => {
 
   test.each([
     [{ temperature: 1.5 }, 'temperature: anthropic accepts 0 to 1'],
-    [
-      { temperature: 0.5, topP: 0.9 },
-      'temperature and top_p: anthropic accepts one of them, not both',
-    ],
+    [{ temperature: 0.5, topP: 0.9 }, 'top_p: anthropic accepts temperature or top_p, not both'],
     [
       { tools: [{ name: 'lookup', parameters: { type: 'object' }, strict: true }] },
       'tools[0].function.strict: anthropic does not enforce strict schemas',

@@ -208,6 +208,13 @@ describe('echo: structured output', () => {
   });
 });
 
+describe('echo: stop sequences', () => {
+  test('the answer ends before the first stop sequence', async () => {
+    const answer = await chat({ messages: [user('one two three four')], stop: ['three', 'four'] });
+    expect(answer).toMatchObject({ finish_reason: 'stop', message: { content: 'echo: one two ' } });
+  });
+});
+
 describe('echo: images', () => {
   test('image parts are counted in the answer, never read', async () => {
     const png =

@@ -61,14 +61,18 @@ const weatherParameters = {
 const timeTool = { type: 'function', function: { name: 'get_time' } };
 const question = { role: 'user', content: 'Weather and time in Paris?' };
 
-async function refused(response: Response): Promise<string> {
+async function refusedWithParam(response: Response): Promise<{ message: string; param: string }> {
   expect(response.status).toBe(400);
-  const body = (await response.json()) as { error: { message: string; code: string } };
+  const body = (await response.json()) as {
+    error: { message: string; code: string; param: string };
+  };
   expect(body.error.code).toBe('unsupported_parameter');
+  expect(body.error.param).toEqual(expect.any(String));
   expect(await fixture.availableMicros('alice')).toBe(10_000_000n);
   expect(fixture.gemini.requests).toHaveLength(0);
-  return body.error.message;
+  return body.error;
 }
+const refused = async (response: Response) => (await refusedWithParam(response)).message;
 
 describe('gemini: function calling', () => {
   test('a full tool loop, field by field: declarations, calls with our ids, responses named from the history', async () => {
@@ -311,7 +315,7 @@ describe('gemini: structured output, images, options', () => {
   });
 });
 
-describe('gemini: what it cannot express is a 400 naming the field', () => {
+describe('LOG-02 / DATA-06: what gemini cannot express is a 400 naming the field, the ledger unchanged', () => {
   const toolWith = (parameters: Json, name = 'lookup') => ({
     type: 'function',
     function: { name, parameters },
@@ -415,9 +419,15 @@ describe('gemini: what it cannot express is a 400 naming the field', () => {
       "messages[1].tool_calls[0].function.arguments: Gemini takes a call's arguments as a JSON object",
     ],
   ])('%s', async (_name, extra, message) => {
-    const text = await refused(await chat({ messages: [question], ...extra }));
+    const { message: text, param } = await refusedWithParam(
+      await chat({ messages: [question], ...extra }),
+    );
     expect(text).toContain(`model ${model}: `);
     expect(text).toContain(message);
+    // The param is the field the message names first.
+    const named = /^([^ ]+): /.exec(message)?.[1];
+    if (named) expect(param).toBe(named);
+    else expect(param).toMatch(/^tools\[0\]\.function\.parameters\.properties\.tree\..*\$ref$/);
   });
 
   test('parallel_tool_calls: Gemini has no such switch', async () => {

@@ -1,6 +1,7 @@
 import { imagePromptTokensHeld } from '../../../../lambda/proxy/billing';
 import { pseudonymize } from '../../../../lambda/shared/logger';
 import {
+  gate,
   openAiAnswer,
   openAiStream,
   openAiToolCallAnswer,
@@ -165,6 +166,55 @@ describe('function calling, passed through', () => {
       completion_tokens: 12,
       total_tokens: 52,
     });
+  });
+
+  test('DATA-06: a stream cut in the middle of a tool call is billed an estimate that counts the call, never zero', async () => {
+    const clientSawCall = gate();
+    const pieces = openAiToolCallStream(calls).pieces;
+    fixture.openAi.script({
+      status: 200,
+      pieces: [...pieces.slice(0, 4), clientSawCall.opened],
+      after: 'cut',
+    });
+    const response = await chat({
+      model: 'fake-gpt',
+      messages: [question],
+      tools: [weatherTool],
+      stream: true,
+    });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('"arguments":"{\\"cit'))
+      text += decoder.decode((await reader.read()).value);
+    clientSawCall.open();
+    for (let read = await reader.read(); !read.done; read = await reader.read())
+      text += decoder.decode(read.value);
+    expect(text).toMatch(/event: error\ndata: .*cut the connection mid-response/);
+    const settled = await fixture.logger.nextAudit('provider_failure');
+    expect(settled).toMatchObject({ usage_source: 'estimate', ending: 'failed' });
+    expect(settled.completion_tokens).toBeGreaterThan(0);
+    const charged = BigInt(settled.charged_micros as string);
+    expect(charged).toBeGreaterThan(0n);
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n - charged);
+  });
+
+  test('a tool call the client did not ask for is a 502, billed what the provider reports', async () => {
+    fixture.openAi.script(
+      openAiToolCallAnswer(calls, { prompt_tokens: 40, completion_tokens: 12 }),
+    );
+    const response = await chat({ model: 'fake-gpt', messages: [question] });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({
+      error: { message: 'openai-compatible sent an unrequested tool call' },
+    });
+    expect(await fixture.availableMicros('alice')).toBe(10_000_000n - 88n);
+  });
+
+  test('a tool call the client did not ask for (no tools offered) ends the stream with an error event', async () => {
+    fixture.openAi.script(openAiToolCallStream(calls));
+    const response = await chat({ model: 'fake-gpt', messages: [question], stream: true });
+    expect(await response.text()).toMatch(/event: error\ndata: .*sent an unrequested tool call/);
   });
 
   test('tool_choice required and named reach the provider in its shape', async () => {
