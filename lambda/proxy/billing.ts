@@ -5,7 +5,7 @@ import { formatMicros } from '../credits/domain/amount';
 import { ApiError } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
+import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './context';
 import { settlementBackoffMillisecondsBase, settlementInlineAttemptsMax } from './config';
 import { CreditsUnavailableError, type AdmissionOutcome, type RateOutcome } from './credits-client';
 import { unsettled } from './settlement-queue';
