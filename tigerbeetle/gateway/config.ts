@@ -9,6 +9,7 @@ import type { LogLevel } from '../../lambda/shared/logger';
 import * as z from '../../lambda/shared/zod-mini';
 import { clusterRequestTimeoutMillisecondsDefault, type LedgerOptions } from '../ledger';
 import { tokenSettingsFromEnvironment, type TokenSettings } from './token-source';
+import { u128Max } from '../limits';
 
 /**
  * The gateway's configuration, read from the environment once at start-up (and only here). Every
@@ -143,7 +144,7 @@ function readClusterId(text: string | undefined, problems: string[]): bigint | u
     );
     return undefined;
   }
-  if (!/^(0|[1-9][0-9]{0,38})$/.test(text) || BigInt(text) >= 1n << 128n) {
+  if (!/^(0|[1-9][0-9]{0,38})$/.test(text) || BigInt(text) > u128Max) {
     problems.push(`TB_CLUSTER_ID must be a decimal u128, got "${text}"`);
     return undefined;
   }
