@@ -11,7 +11,7 @@ import {
   historyAnswerSchema,
   movedAnswerSchema,
 } from '../lambda/credits/contract';
-import { formatMicros } from '../lambda/credits/domain/amount';
+import { formatMicros } from '../lambda/shared/money';
 import { serviceKeyFromSecretString } from '../lambda/credits/keys';
 import {
   operatorInvocationVersion,
