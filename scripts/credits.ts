@@ -12,7 +12,7 @@ import {
   movedAnswerSchema,
 } from '../lambda/credits/contract';
 import { formatMicros } from '../lambda/shared/money';
-import { serviceKeyFromSecretString } from '../lambda/credits/keys';
+import { serviceKeyFromSecretString } from '../lambda/shared/service-secret';
 import {
   operatorInvocationVersion,
   type OperatorEvent,
