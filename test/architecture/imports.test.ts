@@ -128,6 +128,26 @@ test('deployed code imports neither the CDK app, the scripts nor the tests', () 
   ).toEqual([]);
 });
 
+/** Deployed or started on their own: the Lambda handlers, the local servers, the gateway's server. */
+const isEntryPoint = (path: string) =>
+  /^lambda\/[a-z-]+\/(handler|server)\.ts$/.test(path) || path === 'tigerbeetle/gateway/server.ts';
+
+test('code only the scripts (or the CDK app) use lives with them: every runtime module serves a runtime entry', () => {
+  const runtime = (path: string) => under('lambda')(path) || under('tigerbeetle')(path);
+  const usedByRuntime = new Set(
+    edges()
+      .filter(({ from }) => runtime(from))
+      .map(({ to }) => to),
+  );
+  // Run by hand to regenerate the hosts' seccomp profile (tsx), never imported.
+  const tools = ['tigerbeetle/host/generate-seccomp-profile.ts'];
+  const orphans = [...graph.keys()].filter(
+    (path) =>
+      runtime(path) && !isEntryPoint(path) && !usedByRuntime.has(path) && !tools.includes(path),
+  );
+  expect(orphans).toEqual([]);
+});
+
 test('every pending move is still an import (the list only shrinks)', () => {
   const present = new Set(describeEdges(edges()));
   expect(describeEdges(pendingMoves).filter((edge) => !present.has(edge))).toEqual([]);
