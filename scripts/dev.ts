@@ -1,10 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  fileClientKeyStore,
-  issueClientKey,
-  localClientKeysFile,
-} from '../lambda/shared/client-key-store';
+import { fileClientKeyStore, issueClientKey, localClientKeysFile } from './client-key-store';
 import { generateApiKey } from '../lambda/shared/keys';
 import {
   localTopologyEnvironment,

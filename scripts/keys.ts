@@ -16,7 +16,7 @@ import {
   type ClientKeyRow,
   type ClientKeyStore,
   type IssuedClientKey,
-} from '../lambda/shared/client-key-store';
+} from './client-key-store';
 
 /**
  * `npm run keys -- <command>`: manage the proxy's client (API) keys (AUTH-07, docs/runbooks/keys.md).

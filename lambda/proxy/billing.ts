@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
-import { formatMicros } from '../credits/domain/amount';
+import { formatMicros } from '../shared/money';
 import { ApiError } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './app';
+import type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './context';
 import { settlementBackoffMillisecondsBase, settlementInlineAttemptsMax } from './config';
 import { CreditsUnavailableError, type AdmissionOutcome, type RateOutcome } from './credits-client';
 import { idempotentHoldKey } from './idempotency';

@@ -1,10 +1,10 @@
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
-import { formatMicros } from '../credits/domain/amount';
+import { formatMicros } from '../shared/money';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv } from './app';
+import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { placeHold, resolveHold, type Billing } from './billing';
 import { costMicros, holdMicros, usageFields } from './pricing';
 import { Deadline } from './deadline';

@@ -3,7 +3,7 @@ import type { EmbeddingModelConfig } from '../../lib/config/schema';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import * as z from '../shared/zod-mini';
-import type { ProxyAppDependencies, ProxyEnv } from './app';
+import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { placeHold, resolveHold, type Billing } from './billing';
 import { providerApiError, setBillingHeaders } from './chat';
 import type { ProxyConfig } from './config';

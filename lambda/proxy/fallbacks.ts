@@ -1,6 +1,6 @@
 import type { ModelConfig } from '../../lib/config/schema';
 import { audit } from '../shared/logger';
-import type { ProxyAppDependencies } from './app';
+import type { ProxyAppDependencies } from './context';
 import { assertServable } from './capabilities';
 import type { Deadline } from './deadline';
 import { ProviderError, type ChatProvider, type ProviderRequest } from './providers/types';

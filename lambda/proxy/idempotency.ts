@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { ApiError } from '../shared/http';
-import type { ProxyEnv, ProxyPrincipal } from './app';
+import type { ProxyEnv, ProxyPrincipal } from './context';
 
 /**
  * A client's `Idempotency-Key` on a billable request (chat completions, embeddings). The hold's

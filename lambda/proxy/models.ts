@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
 import { ApiError } from '../shared/http';
-import type { ProxyEnv } from './app';
+import type { ProxyEnv } from './context';
 import type { ProxyConfig } from './config';
 
 /**

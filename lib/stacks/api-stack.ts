@@ -12,8 +12,7 @@ import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsm
 import type { Construct } from 'constructs';
 import { bedrockInvokeGrant } from '../config/bedrock';
 import { acknowledge, nistAndPci } from '../compliance';
-import { proxyConfigFromStage } from '../../lambda/proxy/config';
-import { clientKeySetVersion } from '../../lambda/shared/client-keys';
+import { clientKeySetVersion, proxyConfigFromStage } from '../runtime';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
 import type { InternalTlsEndpoint } from '../constructs/internal-tls';
 import { SourceScopedLambdaTarget } from '../constructs/lambda-target';

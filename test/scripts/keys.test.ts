@@ -29,7 +29,7 @@ import {
   rotateClientKey,
   secretsManagerClientKeyStore,
   type ClientKeyStore,
-} from '../../lambda/shared/client-key-store';
+} from '../../scripts/client-key-store';
 import {
   clientKeyVerifier,
   emptyClientKeySet,

@@ -9,6 +9,7 @@ import {
 } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
+import { LedgerInvariantError } from './ledger-invariant';
 import type { RateLimiter, RateVerdict } from './rate-limit';
 import {
   accountIdForUser,
@@ -103,14 +104,6 @@ export interface HistoryEntry {
   readonly pending: boolean;
   readonly holdId?: bigint;
   readonly timestamp: bigint;
-}
-
-/** A ledger answer this code does not expect: a bug or a misconfigured ledger, never user input. */
-export class LedgerInvariantError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LedgerInvariantError';
-  }
 }
 
 const transferDefaults = {

@@ -11,7 +11,8 @@ import {
   type SettledAnswer,
 } from '../contract';
 import type { CreditsContext, CreditsEnv, CreditsRouteDependencies } from '../context';
-import { formatMicros, ledgerAmountMax } from '../domain/amount';
+import { formatMicros } from '../../shared/money';
+import { ledgerAmountMax } from '../domain/amount';
 import type { HoldResult, ResolveResult } from '../domain/credits';
 import type { RateVerdict } from '../domain/rate-limit';
 import { requireRole } from '../middleware';

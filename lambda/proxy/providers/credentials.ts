@@ -1,3 +1,9 @@
+import {
+  environmentProblems,
+  readEnvironment,
+  variable,
+  type EnvironmentValues,
+} from '../../shared/environment';
 import * as z from '../../shared/zod-mini';
 
 /**
@@ -45,7 +51,7 @@ export function credentialsFromSecretString(secretString: string): ProviderCrede
     throw new Error(
       `the provider secret is invalid: ${parsed.error.issues.map((issue) => issue.path.join('.')).join(', ')}`,
     );
-  return credentialsFrom({
+  return providerCredentials({
     geminiApiKey: parsed.data.gemini_api_key,
     geminiBaseUrl: parsed.data.gemini_base_url,
     openaiBaseUrl: parsed.data.openai_compatible_base_url,
@@ -56,21 +62,42 @@ export function credentialsFromSecretString(secretString: string): ProviderCrede
 }
 
 /**
- * Locally: GEMINI_API_KEY (and GEMINI_BASE_URL), OPENAI_COMPATIBLE_BASE_URL and
+ * The local server's provider variables (echo needs none; bedrock signs with the environment's AWS
+ * credentials): GEMINI_API_KEY (and GEMINI_BASE_URL), OPENAI_COMPATIBLE_BASE_URL and
  * OPENAI_COMPATIBLE_API_KEY, ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL).
  */
-export function credentialsFromEnvironment(environment: NodeJS.ProcessEnv): ProviderCredentials {
-  return credentialsFrom({
-    geminiApiKey: environment.GEMINI_API_KEY || undefined,
-    geminiBaseUrl: environment.GEMINI_BASE_URL || undefined,
-    openaiBaseUrl: environment.OPENAI_COMPATIBLE_BASE_URL || undefined,
-    openaiApiKey: environment.OPENAI_COMPATIBLE_API_KEY || undefined,
-    anthropicApiKey: environment.ANTHROPIC_API_KEY || undefined,
-    anthropicBaseUrl: environment.ANTHROPIC_BASE_URL || undefined,
+export const providerCredentialVariables = {
+  GEMINI_API_KEY: variable.optional(),
+  GEMINI_BASE_URL: variable.optional(),
+  OPENAI_COMPATIBLE_BASE_URL: variable.optional(),
+  OPENAI_COMPATIBLE_API_KEY: variable.optional(),
+  ANTHROPIC_API_KEY: variable.optional(),
+  ANTHROPIC_BASE_URL: variable.optional(),
+};
+
+/** Credentials from the values of `providerCredentialVariables` (read with the shared reader). */
+export function credentialsFromVariables(
+  values: EnvironmentValues<typeof providerCredentialVariables>,
+): ProviderCredentials {
+  return providerCredentials({
+    geminiApiKey: values.GEMINI_API_KEY,
+    geminiBaseUrl: values.GEMINI_BASE_URL,
+    openaiBaseUrl: values.OPENAI_COMPATIBLE_BASE_URL,
+    openaiApiKey: values.OPENAI_COMPATIBLE_API_KEY,
+    anthropicApiKey: values.ANTHROPIC_API_KEY,
+    anthropicBaseUrl: values.ANTHROPIC_BASE_URL,
   });
 }
 
-function credentialsFrom(input: {
+/** Locally: the provider variables of an environment (none of them is required). */
+export function credentialsFromEnvironment(environment: NodeJS.ProcessEnv): ProviderCredentials {
+  const reading = readEnvironment(providerCredentialVariables, environment);
+  if (reading.values === undefined) throw new Error(environmentProblems(reading).join('; '));
+  return credentialsFromVariables(reading.values);
+}
+
+/** Credentials from their parts (the provider secret in AWS, the local server's environment); a provider without a key is absent. */
+export function providerCredentials(input: {
   geminiApiKey?: string;
   geminiBaseUrl?: string;
   openaiBaseUrl?: string;

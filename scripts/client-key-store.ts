@@ -13,8 +13,8 @@ import {
   type ClientKeyEntry,
   type ClientKeySet,
   emptyClientKeySet,
-} from './client-keys';
-import { generateApiKey, hashKey } from './keys';
+} from '../lambda/shared/client-keys';
+import { generateApiKey, hashKey } from '../lambda/shared/keys';
 
 /**
  * Editing the proxy's client key set (the format of ./client-keys.ts): issue, revoke, rotate and
