@@ -114,6 +114,24 @@ export function proxyConfigFromStage(stage: {
 }
 
 /**
+ * The model catalogue: the part of the config that grows with every model a stage offers. The CDK
+ * app bakes it into the function's code at synth (esbuild define, lib/stacks/api-stack.ts) instead of
+ * the environment, whose 4 KB Lambda limit a few dozen models would exceed.
+ */
+export type ProxyModelCatalogue = Pick<ProxyConfig, 'models' | 'embeddingModels'>;
+/** The rest: small settings the function's environment carries (PROXY_CONFIG), which the audit reads. */
+export type ProxyEnvironmentSettings = Omit<ProxyConfig, keyof ProxyModelCatalogue>;
+
+/** The config as the CDK app ships it: the catalogue for the bundle, the settings for the environment. */
+export function splitProxyConfig(config: ProxyConfig): {
+  catalogue: ProxyModelCatalogue;
+  settings: ProxyEnvironmentSettings;
+} {
+  const { models, embeddingModels, ...settings } = config;
+  return { catalogue: { models, embeddingModels }, settings };
+}
+
+/**
  * How the limits must relate; the app refuses to start otherwise. An attempt fits in the budget,
  * and a hold outlives the longest request it pays for (a hold that expired mid-stream could no
  * longer be settled). The function's and the edge's timeouts above the budget are asserted at synth.

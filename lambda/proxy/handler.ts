@@ -5,8 +5,14 @@ import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
 import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createProxyApp } from './app';
+import { bakedModelCatalogue } from './baked-catalogue';
 import { secretsManagerClientKeySource } from './client-key-source';
-import { creditsRequestTimeoutMilliseconds, type ProxyConfig } from './config';
+import {
+  creditsRequestTimeoutMilliseconds,
+  type ProxyConfig,
+  type ProxyEnvironmentSettings,
+  type ProxyModelCatalogue,
+} from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
 import { createEmbeddingProviders } from './providers/embeddings';
@@ -16,9 +22,10 @@ import { sqsSettlementQueue } from './settlement-queue';
 /**
  * The proxy as a response-streaming Lambda function, invoked by the private REST API (Lambda proxy
  * integration in STREAM mode, events in format 1.0) behind the public ALB: completions stream to the
- * client as the provider produces them. The environment holds only non-secret
+ * client as the provider produces them. The environment holds only small non-secret
  * settings and the ARNs of its secrets (CFG-02, AUTH-03): the client key set, its own key for the
- * credits service, the provider credentials. Secrets are read at cold start and refreshed. Metrics
+ * credits service, the provider credentials. The model catalogue is baked into the code at synth
+ * (`bakedModelCatalogue`), so it can grow without meeting Lambda's 4 KB environment limit. Secrets are read at cold start and refreshed. Metrics
  * go to CloudWatch as EMF, flushed after every invocation (MON-02); there is no /metrics route.
  */
 
@@ -34,17 +41,53 @@ const required = [
 /** Provider credentials are read again this often, so a key the operator fills works within minutes. */
 const providerCredentialsRefreshMilliseconds = 5 * 60 * 1000;
 
-export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
-  const missing = required.filter((name) => !environment[name]);
+function parsedJson(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`proxy: refusing to start, ${name} is not JSON`);
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The settings (environment) and the catalogue (bundle) as one config; either malformed refuses to start. */
+function proxyConfigFrom(settingsJson: string, catalogueJson: string): ProxyConfig {
+  const settings = parsedJson(settingsJson, 'PROXY_CONFIG');
+  if (!isObject(settings))
+    throw new Error('proxy: refusing to start, PROXY_CONFIG is not a JSON object');
+  const catalogue = parsedJson(catalogueJson, 'PROXY_MODEL_CATALOGUE');
+  if (
+    !isObject(catalogue) ||
+    !Array.isArray(catalogue.models) ||
+    catalogue.models.length === 0 ||
+    !Array.isArray(catalogue.embeddingModels)
+  ) {
+    throw new Error(
+      'proxy: refusing to start, PROXY_MODEL_CATALOGUE must be an object with a non-empty "models" array and an "embeddingModels" array',
+    );
+  }
+  return {
+    ...(settings as unknown as ProxyEnvironmentSettings),
+    ...(catalogue as unknown as ProxyModelCatalogue),
+  };
+}
+
+/**
+ * The function's settings from its environment and its model catalogue (`bakedModelCatalogue()`
+ * where deployed); refuses to start without either, or with either malformed.
+ */
+export function proxyLambdaSettings(
+  environment: NodeJS.ProcessEnv,
+  modelCatalogueJson: string | undefined,
+) {
+  const missing: string[] = required.filter((name) => !environment[name]);
+  if (!modelCatalogueJson) missing.push('PROXY_MODEL_CATALOGUE (baked into the bundle at synth)');
   // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
   if (missing.length > 0)
     throw new Error(`proxy: refusing to start, missing configuration: ${missing.join(', ')}`);
-  let config: ProxyConfig;
-  try {
-    config = JSON.parse(environment.PROXY_CONFIG as string) as ProxyConfig;
-  } catch {
-    throw new Error('proxy: refusing to start, PROXY_CONFIG is not JSON');
-  }
+  const config = proxyConfigFrom(environment.PROXY_CONFIG as string, modelCatalogueJson as string);
   return {
     region: environment.AWS_REGION as string,
     config,
@@ -106,7 +149,7 @@ export async function createProxyLambdaApp(
 
 /** Built once per execution environment (cold start); streams every response. */
 export const handler = coldStartStreamingHandler(async () => {
-  const settings = proxyLambdaSettings(process.env);
+  const settings = proxyLambdaSettings(process.env, bakedModelCatalogue());
   const metrics = createEmfMetrics('proxy', settings.stage);
   return {
     app: await createProxyLambdaApp(

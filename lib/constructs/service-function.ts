@@ -21,6 +21,8 @@ export interface ServiceFunctionProps {
   readonly logLevel: string;
   /** Non-secret settings only: secrets are read from Secrets Manager by ARN (CFG-02). */
   readonly environment?: Record<string, string>;
+  /** Constants baked into the bundle (esbuild define, JavaScript expressions): settings too large for the environment. */
+  readonly define?: Record<string, string>;
   readonly timeout: Duration;
   /** Default: 1024 MiB (more memory is also more CPU for TLS and JSON). */
   readonly memorySizeMiB?: number;
@@ -87,6 +89,8 @@ export class ServiceFunction extends Construct {
         mainFields: [...lambdaBundling.mainFields],
         banner: lambdaBundling.banner,
         externalModules: [],
+        // CDK passes each esbuild argument escaped for its shell, so a define value arrives as written.
+        define: props.define,
       },
     });
     this.acknowledgeRoleFindings();

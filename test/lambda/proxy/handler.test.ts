@@ -5,8 +5,9 @@ import {
   streamingMarker,
   httpIntegrationContentType,
 } from '../../support/lambda-streaming';
+import { bakedModelCatalogue } from '../../../lambda/proxy/baked-catalogue';
 import { handler, proxyLambdaSettings } from '../../../lambda/proxy/handler';
-import { proxyConfigFromStage } from '../../../lambda/proxy/config';
+import { proxyConfigFromStage, splitProxyConfig } from '../../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
 import { generateApiKey, hashKey } from '../../../lambda/shared/keys';
 import { resolveStageConfig } from '../../../lib/config';
@@ -42,6 +43,11 @@ const bedrockModel = {
 let aws: AwsStandIn;
 let fixture: ProxyFixture;
 const savedEnvironment = { ...process.env };
+/** The config as the CDK app ships it: settings in the environment, the catalogue in the bundle. */
+const shipped = splitProxyConfig({
+  ...proxyConfigFromStage(resolveStageConfig('dev')),
+  models: [...testModels, bedrockModel],
+});
 /** What the function wrote to stdout: its EMF documents. */
 const stdoutLines: string[] = [];
 let stdout: jest.SpyInstance;
@@ -82,10 +88,10 @@ beforeAll(async () => {
     AWS_REGION: 'eu-west-1',
     // Bedrock needs no secret: the role's credentials (the stand-in's, above) and its endpoint.
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fixture.bedrock.url,
-    PROXY_CONFIG: JSON.stringify({
-      ...proxyConfigFromStage(resolveStageConfig('dev')),
-      models: [...testModels, bedrockModel],
-    }),
+    PROXY_CONFIG: JSON.stringify(shipped.settings),
+    // What esbuild bakes into the deployed bundle in place of `process.env.PROXY_MODEL_CATALOGUE`
+    // (lib/constructs/lambda-bundling.ts); unbundled, the handler reads the same expression here.
+    PROXY_MODEL_CATALOGUE: JSON.stringify(shipped.catalogue),
     CLIENT_KEYS_SECRET_ARN: secrets.clientKeys,
     CREDITS_URL: fixture.creditsServer.url,
     CREDITS_KEY_SECRET_ARN: secrets.creditsKey,
@@ -268,11 +274,36 @@ test('a provider without credentials answers 503 "provider not configured" in th
 });
 
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
-  for (const value of Object.values(proxyLambdaSettings(process.env)))
+  for (const value of Object.values(proxyLambdaSettings(process.env, bakedModelCatalogue())))
     expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
-  expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(
-    /refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/,
+  expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' }, undefined)).toThrow(
+    /refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN.*, PROXY_MODEL_CATALOGUE \(baked into the bundle at synth\)$/,
   );
+});
+
+test('CFG-02: the settings come from the environment and the models from the baked catalogue, and either malformed refuses to start', () => {
+  const settings = proxyLambdaSettings(process.env, bakedModelCatalogue());
+  expect(settings.config).toEqual({ ...shipped.settings, ...shipped.catalogue });
+  expect(settings.config.models.map((model) => model.id)).toContain('nova-lite');
+  const catalogue = JSON.stringify(shipped.catalogue);
+  expect(() => proxyLambdaSettings({ ...process.env, PROXY_CONFIG: '{' }, catalogue)).toThrow(
+    'proxy: refusing to start, PROXY_CONFIG is not JSON',
+  );
+  expect(() => proxyLambdaSettings({ ...process.env, PROXY_CONFIG: '[]' }, catalogue)).toThrow(
+    'proxy: refusing to start, PROXY_CONFIG is not a JSON object',
+  );
+  expect(() => proxyLambdaSettings(process.env, '{"models":')).toThrow(
+    'proxy: refusing to start, PROXY_MODEL_CATALOGUE is not JSON',
+  );
+  for (const malformed of [
+    { models: [], embeddingModels: [] },
+    { models: shipped.catalogue.models },
+    [shipped.catalogue],
+  ]) {
+    expect(() => proxyLambdaSettings(process.env, JSON.stringify(malformed))).toThrow(
+      'proxy: refusing to start, PROXY_MODEL_CATALOGUE must be an object with a non-empty "models" array and an "embeddingModels" array',
+    );
+  }
 });
 
 test('its secrets were read from Secrets Manager by signed GetSecretValue calls (each signature verified by the stand-in)', () => {
