@@ -21,8 +21,9 @@ import {
  * `npm run dev`: the whole system on one machine, in the same topology as AWS:
  * proxy -> credits -> ledger gateway -> embedded TigerBeetle-compatible engine, three Node
  * processes, with the ledger journal, the client key file and generated development keys under
- * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY to call
- * Gemini for real. Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent going
+ * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY,
+ * ANTHROPIC_API_KEY or OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY to call those
+ * providers for real (DEV_OVERRIDES names a file of other models). Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent going
  * away) stops every service; a port still held by an earlier run is reported before anything starts.
  * DEV_PORT_BASE (default 7100) and DEV_DATA_DIR (default .data) move it, e.g. beside another copy.
  */
@@ -165,7 +166,9 @@ Try:
   # history of the dev user, newest first
   curl -s '${credits}/api/v1/transfers/${devUser}?limit=10' -H 'authorization: Bearer ${secrets.adminKey}'
 
-With GEMINI_API_KEY set before npm run dev, "model":"gemini-2.5-flash" calls Gemini for real.
+Provider keys set before npm run dev make their models answer for real: GEMINI_API_KEY
+("model":"gemini-2.5-flash"), ANTHROPIC_API_KEY ("claude-haiku-4-5"), OPENAI_COMPATIBLE_BASE_URL
+and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.
 Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 `);
 }

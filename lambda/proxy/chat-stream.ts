@@ -4,7 +4,7 @@ import { formatMicros } from '../credits/domain/amount';
 import { audit } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv } from './app';
-import { costMicros, imagePromptTokensHeld, promptInputSize } from './pricing';
+import { costMicros, imagePromptTokensHeld, promptInputSize, usageFields } from './pricing';
 import { Deadline } from './deadline';
 import {
   contentChunk,
@@ -14,6 +14,14 @@ import {
   usageChunk,
   type StreamIdentity,
 } from './openai';
+import {
+  AttemptsFailed,
+  answeringFields,
+  attemptsOf,
+  mayTryNext,
+  recordNextAttempt,
+  type Candidate,
+} from './fallbacks';
 import {
   ProviderError,
   type ChatProvider,
@@ -27,8 +35,9 @@ import { sseData, sseDone, sseEvent, sseKeepAlive } from './sse';
 /**
  * A billed chat completion streamed as it is produced (`"stream": true`). The hold is already placed
  * (402 came before any provider call). Until the provider's first delta, nothing is sent: a provider
- * that fails at once gets the billed path's JSON error (with its one retry), and the hold is
- * released. From the first delta (or from the first keep-alive, when the provider is slow to start)
+ * that fails at once is retried once, or the model's fallbacks are tried in order; when none answers,
+ * the billed path's JSON error, and the hold is released. The stream is billed at the price of the
+ * model that answered, and every chunk names it. From the first delta (or from the first keep-alive, when the provider is slow to start)
  * the response is committed: chunks in OpenAI's format as the deltas arrive, keep-alive comments
  * through silences, and any later failure as an SSE `error` event in OpenAI's error shape.
  *
@@ -44,6 +53,28 @@ type ProxyContext = Context<ProxyEnv>;
 type SettleOutcome = { chargedMicros: bigint; availableMicros: bigint } | undefined;
 
 export interface StreamPlan {
+  /** The model the client asked for. */
+  readonly model: ModelConfig;
+  /** Who may answer, in order: the model, then its servable fallbacks (fallbacks.ts). */
+  readonly candidates: readonly Candidate[];
+  /** What every chunk shares, naming the model that answered. */
+  readonly identity: (answering: ModelConfig) => StreamIdentity;
+  readonly includeUsage: boolean;
+  readonly heldMicros: bigint;
+  readonly logFields: Record<string, unknown>;
+  /** Settles the hold for this charge (capped at the hold); undefined releases it. */
+  readonly settle: (
+    chargeMicros: bigint | undefined,
+    logFields: Record<string, unknown>,
+  ) => Promise<SettleOutcome>;
+  /** The billed path's answer to a provider failure before anything was sent (releases the hold, throws the API error). */
+  readonly failBeforeFirstByte: (error: unknown) => Promise<Response>;
+  /** A failure after the first byte, in OpenAI's error shape, for the `error` event. */
+  readonly errorBody: (error: ProviderError) => unknown;
+}
+
+/** The stream once a candidate sent its first delta (or stayed silent past the first keep-alive): it bills and names that model. */
+interface StreamRun {
   readonly model: ModelConfig;
   readonly provider: ChatProvider;
   readonly request: ProviderRequest;
@@ -51,12 +82,23 @@ export interface StreamPlan {
   readonly includeUsage: boolean;
   readonly heldMicros: bigint;
   readonly logFields: Record<string, unknown>;
-  /** Settles the hold for this charge (capped at the hold); undefined releases it. */
   readonly settle: (chargeMicros: bigint | undefined) => Promise<SettleOutcome>;
-  /** The billed path's answer to a provider failure before anything was sent (releases the hold, throws the API error). */
-  readonly failBeforeFirstByte: (error: unknown) => Promise<Response>;
-  /** A failure after the first byte, in OpenAI's error shape, for the `error` event. */
   readonly errorBody: (error: ProviderError) => unknown;
+}
+
+function runOf(plan: StreamPlan, candidate: Candidate): StreamRun {
+  const logFields = answeringFields(plan.logFields, plan.model, candidate);
+  return {
+    model: candidate.model,
+    provider: candidate.provider,
+    request: candidate.request,
+    identity: plan.identity(candidate.model),
+    includeUsage: plan.includeUsage,
+    heldMicros: plan.heldMicros,
+    logFields,
+    settle: (chargeMicros) => plan.settle(chargeMicros, logFields),
+    errorBody: plan.errorBody,
+  };
 }
 
 /** Why the stream ended. */
@@ -90,6 +132,8 @@ export function estimateStreamUsage(
       prompt.images * imagePromptTokensHeld;
   const streamedTokens = streamedBytes === 0 ? 0 : Math.max(1, estimatedTokens(streamedBytes));
   return {
+    // The cache and reasoning parts the provider reported stay billed at their own prices.
+    ...reported,
     promptTokens,
     completionTokens: Math.max(reported?.completionTokens ?? 0, streamedTokens),
   };
@@ -173,48 +217,49 @@ async function within<T>(
 }
 
 /**
- * Opens the provider stream and waits for its first delta, one retry on a retryable failure while
- * nothing has been sent. Each attempt's deadline bounds the wait for the first delta; the budget
- * bounds the whole stream.
+ * Opens the candidates' streams in turn (fallbacks.ts: each once, or the model alone twice) until one
+ * sends its first delta, while nothing has been sent. Each attempt's deadline bounds the wait for
+ * the first delta; the budget bounds the whole stream. A candidate silent past the first keep-alive
+ * commits the response (a thinking model is not cut off): from then on, no other candidate is tried.
  */
 async function openStream(
   plan: StreamPlan,
   dependencies: ProxyAppDependencies,
   upstream: AbortSignal,
   budget: Deadline,
-): Promise<OpenedStream> {
+): Promise<{ opened: OpenedStream; candidate: Candidate }> {
   const { config, metrics } = dependencies;
-  for (let attempt = 1; ; attempt += 1) {
-    const attemptDeadline = new Deadline(config.providerAttemptTimeoutMilliseconds);
-    const signal = AbortSignal.any([upstream, budget.signal, attemptDeadline.signal]);
+  const attempts = attemptsOf(plan.candidates);
+  for (let index = 0; ; index += 1) {
+    const candidate = attempts[index];
+    const attempt = new Deadline(config.providerAttemptTimeoutMilliseconds);
+    const signal = AbortSignal.any([upstream, budget.signal, attempt.signal]);
     const call = { signal, responseBytesMax: config.providerResponseBytesMax };
-    const iterator = plan.provider.stream(plan.request, call)[Symbol.asyncIterator]();
+    const iterator = candidate.provider.stream(candidate.request, call)[Symbol.asyncIterator]();
     const started = performance.now();
     const next = iterator.next();
     try {
       const first = await within(next, config.streamKeepAliveIntervalMilliseconds);
       metrics.record('ProviderLatency', Math.round(performance.now() - started), {
-        provider: plan.provider.name,
+        provider: candidate.provider.name,
       });
-      if (first !== 'silent') attemptDeadline.clear();
-      return { iterator, first: first === 'silent' ? next : first.value, attemptDeadline };
+      if (first !== 'silent') attempt.clear();
+      const opened = {
+        iterator,
+        first: first === 'silent' ? next : first.value,
+        attemptDeadline: attempt,
+      };
+      return { opened, candidate };
     } catch (error) {
-      attemptDeadline.clear();
+      attempt.clear();
       metrics.record('ProviderErrors', 1, {
-        provider: plan.provider.name,
+        provider: candidate.provider.name,
         kind: error instanceof ProviderError ? error.kind : 'bad_gateway',
       });
-      const retry =
-        error instanceof ProviderError &&
-        error.retryable &&
-        attempt === 1 &&
-        !budget.passed &&
-        !upstream.aborted;
-      if (!retry) throw error;
-      dependencies.logger.warn('provider error; retrying once', {
-        provider: plan.provider.name,
-        error_kind: error.kind,
-      });
+      const following = attempts[index + 1];
+      if (!mayTryNext(error, candidate, following, { budget, attempt, client: upstream }))
+        throw new AttemptsFailed(error, candidate);
+      recordNextAttempt(dependencies, error as ProviderError, candidate, following, plan.logFields);
     }
   }
 }
@@ -232,8 +277,11 @@ export async function streamChatCompletion(
   if (clientSignal.aborted) onClientAbort(); // left while the hold was placed
   const budget = new Deadline(dependencies.config.providerBudgetMilliseconds);
   let opened: OpenedStream;
+  let run: StreamRun;
   try {
-    opened = await openStream(plan, dependencies, upstream.signal, budget);
+    const answered = await openStream(plan, dependencies, upstream.signal, budget);
+    opened = answered.opened;
+    run = runOf(plan, answered.candidate);
   } catch (error) {
     budget.clear();
     clientSignal.removeEventListener('abort', onClientAbort);
@@ -243,8 +291,8 @@ export async function streamChatCompletion(
     dependencies.config.streamKeepAliveIntervalMilliseconds,
     onClientAbort,
   );
-  sink.write(sseData(roleChunk(plan.identity)));
-  void pump(dependencies, plan, opened, sink, upstream).finally(() => {
+  sink.write(sseData(roleChunk(run.identity)));
+  void pump(dependencies, run, opened, sink, upstream).finally(() => {
     budget.clear();
     clientSignal.removeEventListener('abort', onClientAbort);
   });
@@ -269,7 +317,7 @@ interface StreamProgress {
  * index order with an id and a name, only when tools were offered; later deltas extend a started call.
  */
 function checkToolCallDelta(
-  plan: StreamPlan,
+  plan: StreamRun,
   progress: StreamProgress,
   delta: Extract<StreamDelta, { kind: 'tool_call' }>,
 ): void {
@@ -287,7 +335,7 @@ function checkToolCallDelta(
 
 /** Forwards every delta; returns how the stream ended. Never throws. */
 async function forward(
-  plan: StreamPlan,
+  plan: StreamRun,
   opened: OpenedStream,
   sink: EventSink,
   upstream: AbortSignal,
@@ -330,7 +378,7 @@ async function forward(
 
 async function pump(
   dependencies: ProxyAppDependencies,
-  plan: StreamPlan,
+  plan: StreamRun,
   opened: OpenedStream,
   sink: EventSink,
   upstream: AbortController,
@@ -370,7 +418,7 @@ function countCompletion(
 /** Settles what the stream used, then sends the usage chunk and [DONE], or the error event. */
 async function settleStream(
   dependencies: ProxyAppDependencies,
-  plan: StreamPlan,
+  plan: StreamRun,
   sink: EventSink,
   ending: Ending,
   progress: StreamProgress,
@@ -394,9 +442,7 @@ async function settleStream(
       : usageSource === 'estimate'
         ? estimateStreamUsage(plan.request, progress.streamedBytes, reported)
         : undefined;
-  const outcome = await plan.settle(
-    usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined,
-  );
+  const outcome = await plan.settle(usage ? costMicros(model, usage) : undefined);
   countCompletion(
     dependencies,
     model,
@@ -419,8 +465,7 @@ async function settleStream(
     stream: true,
     ending: ending.kind,
     usage_source: usageSource,
-    prompt_tokens: usage?.promptTokens,
-    completion_tokens: usage?.completionTokens,
+    ...(usage ? usageFields(usage) : {}),
     held_micros: plan.heldMicros.toString(),
     charged_micros: outcome?.chargedMicros.toString(),
     finish_reason: progress.finishReason,

@@ -6,13 +6,22 @@ import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv } from './app';
 import { placeHold, resolveHold, type Billing } from './billing';
-import { costMicros, holdMicros } from './pricing';
+import { costMicros, holdMicros, usageFields } from './pricing';
 import { Deadline } from './deadline';
 import { clientIdempotencyKey } from './idempotency';
 import { streamChatCompletion } from './chat-stream';
 import { assertServable } from './capabilities';
 import { normalizeChatRequest } from './chat-request';
 import { chatRequestSchema, completionBody, type ChatRequest, type Completion } from './openai';
+import {
+  AttemptsFailed,
+  answeringFields,
+  attemptsOf,
+  candidatesFor,
+  mayTryNext,
+  recordNextAttempt,
+  type Candidate,
+} from './fallbacks';
 import {
   ProviderError,
   type ChatProvider,
@@ -21,8 +30,9 @@ import {
 } from './providers/types';
 
 /**
- * One billed chat completion: validate, hold the maximum cost, call the provider (one retry on a
- * retryable error), settle the actual cost (never more than the hold) or release the hold. The
+ * One billed chat completion: validate, hold the maximum cost (of the dearest model that may answer),
+ * call the provider (one retry on a retryable error, or the model's fallbacks in order), settle the
+ * actual cost at the price of the model that answered (never more than the hold) or release the hold. The
  * credits service refusing the hold stops the request before any provider call (402); the credits
  * service down stops it too (503): fail closed. Prompts and completions are never logged (DATA-07).
  * Each completion is counted by model and outcome, with its tokens and cost by model (MON-02).
@@ -117,51 +127,48 @@ export function providerApiError(error: ProviderError): ApiError {
 }
 
 /**
- * Calls the provider; one retry on a retryable error while the budget lasts. Aborts with the client,
- * the attempt's deadline or the budget; every deadline is a Deadline, so none can be collected unfired.
+ * Calls the candidates in turn (fallbacks.ts: each once, or the model alone twice) until one
+ * answers, while the budget lasts. Aborts with the client, the attempt's deadline or the budget;
+ * every deadline is a Deadline, so none can be collected unfired. Throws AttemptsFailed with the last
+ * failure and the candidate that failed.
  */
 async function callProvider(
-  provider: ChatProvider,
-  request: ProviderRequest,
+  candidates: readonly Candidate[],
   dependencies: ProxyAppDependencies,
   clientSignal: AbortSignal,
-): Promise<ProviderResponse> {
+  logFields: Record<string, unknown>,
+): Promise<{ response: ProviderResponse; candidate: Candidate }> {
   const budget = new Deadline(dependencies.config.providerBudgetMilliseconds);
+  const attempts = attemptsOf(candidates);
   try {
-    for (let attempt = 1; ; attempt += 1) {
-      const attemptDeadline = new Deadline(dependencies.config.providerAttemptTimeoutMilliseconds);
-      const signal = AbortSignal.any([clientSignal, budget.signal, attemptDeadline.signal]);
+    for (let index = 0; ; index += 1) {
+      const candidate = attempts[index];
+      const attempt = new Deadline(dependencies.config.providerAttemptTimeoutMilliseconds);
+      const signal = AbortSignal.any([clientSignal, budget.signal, attempt.signal]);
       const started = performance.now();
+      const latency = () =>
+        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), {
+          provider: candidate.provider.name,
+        });
       try {
-        const response = await provider.complete(request, {
+        const response = await candidate.provider.complete(candidate.request, {
           signal,
           responseBytesMax: dependencies.config.providerResponseBytesMax,
         });
-        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), {
-          provider: provider.name,
-        });
-        return response;
+        latency();
+        return { response, candidate };
       } catch (error) {
-        dependencies.metrics.record('ProviderLatency', Math.round(performance.now() - started), {
-          provider: provider.name,
-        });
+        latency();
         dependencies.metrics.record('ProviderErrors', 1, {
-          provider: provider.name,
+          provider: candidate.provider.name,
           kind: error instanceof ProviderError ? error.kind : 'bad_gateway',
         });
-        const retry =
-          error instanceof ProviderError &&
-          error.retryable &&
-          attempt === 1 &&
-          !budget.passed &&
-          !clientSignal.aborted;
-        if (!retry) throw error;
-        dependencies.logger.warn('provider error; retrying once', {
-          provider: provider.name,
-          error_kind: error.kind,
-        });
+        const next = attempts[index + 1];
+        if (!mayTryNext(error, candidate, next, { budget, attempt, client: clientSignal }))
+          throw new AttemptsFailed(error, candidate);
+        recordNextAttempt(dependencies, error as ProviderError, candidate, next, logFields);
       } finally {
-        attemptDeadline.clear();
+        attempt.clear();
       }
     }
   } finally {
@@ -215,12 +222,21 @@ export async function handleChatCompletion(
     maxOutputTokens,
   };
   assertServable(provider, providerRequest, model.id);
+  const candidates = candidatesFor(
+    { model, provider, request: providerRequest },
+    dependencies,
+    maxOutputTokens,
+  );
   const billing = await placeHold(
     c,
     dependencies,
     principal,
     model,
-    holdMicros(model, providerRequest, maxOutputTokens),
+    holdMicros(
+      candidates.map((candidate) => candidate.model),
+      providerRequest,
+      maxOutputTokens,
+    ),
     { kind: 'chat', idempotencyKey },
   );
   const logFields = {
@@ -231,52 +247,49 @@ export async function handleChatCompletion(
     provider: provider.name,
   };
   if (request.stream)
-    return streamCompletion(c, dependencies, {
-      request,
-      model,
-      provider,
-      providerRequest,
-      billing,
-      logFields,
-    });
-  let response: ProviderResponse;
+    return streamCompletion(c, dependencies, { request, model, candidates, billing, logFields });
+  let answered: { response: ProviderResponse; candidate: Candidate };
   try {
-    response = await callProvider(provider, providerRequest, dependencies, c.req.raw.signal);
-    if (!providerRequest.tools && (response.toolCalls ?? []).length > 0)
-      throw new ProviderError(
-        'bad_gateway',
-        `${provider.name} sent an unrequested tool call`,
-        false,
-        response.usage,
+    answered = await callProvider(candidates, dependencies, c.req.raw.signal, logFields);
+    const { response, candidate } = answered;
+    if (!candidate.request.tools && (response.toolCalls ?? []).length > 0)
+      throw new AttemptsFailed(
+        new ProviderError(
+          'bad_gateway',
+          `${candidate.provider.name} sent an unrequested tool call`,
+          false,
+          response.usage,
+        ),
+        candidate,
       );
   } catch (error) {
     return providerFailed(c, dependencies, billing, model, error, logFields);
   }
-  const chargeMicros = costMicros(
-    model,
-    response.usage.promptTokens,
-    response.usage.completionTokens,
-  );
-  const outcome = await resolveHold(dependencies, billing, chargeMicros, logFields);
+  const { response, candidate } = answered;
+  // Billed at the price of the model that answered; the response names it.
+  const fields = answeringFields(logFields, model, candidate);
+  const chargeMicros = costMicros(candidate.model, response.usage);
+  const outcome = await resolveHold(dependencies, billing, chargeMicros, fields);
   setBillingHeaders(c, outcome);
-  countCompletion(dependencies, model, 'completed');
-  countUsage(dependencies, model, response.usage, outcome?.chargedMicros);
+  countCompletion(dependencies, candidate.model, 'completed');
+  countUsage(dependencies, candidate.model, response.usage, outcome?.chargedMicros);
   audit(dependencies.logger, 'chat_completion', {
-    ...logFields,
-    prompt_tokens: response.usage.promptTokens,
-    completion_tokens: response.usage.completionTokens,
+    ...fields,
+    ...usageFields(response.usage),
     held_micros: billing.heldMicros.toString(),
     charged_micros: outcome?.chargedMicros.toString(),
     finish_reason: response.finishReason,
     stream: false,
   });
   const completion: Completion = {
-    ...completionIdentity(c, dependencies, model),
+    ...completionIdentity(c, dependencies, candidate.model),
     text: response.text,
     toolCalls: response.toolCalls,
     finishReason: response.finishReason,
     promptTokens: response.usage.promptTokens,
     completionTokens: response.usage.completionTokens,
+    cachedPromptTokens: response.usage.cachedPromptTokens,
+    reasoningTokens: response.usage.reasoningTokens,
   };
   return c.json(completionBody(completion));
 }
@@ -300,8 +313,7 @@ function streamCompletion(
   prepared: {
     request: ChatRequest;
     model: ModelConfig;
-    provider: ChatProvider;
-    providerRequest: ProviderRequest;
+    candidates: readonly Candidate[];
     billing: Billing;
     logFields: Record<string, unknown>;
   },
@@ -309,13 +321,12 @@ function streamCompletion(
   const { billing, model, logFields } = prepared;
   return streamChatCompletion(c, dependencies, {
     model,
-    provider: prepared.provider,
-    request: prepared.providerRequest,
-    identity: completionIdentity(c, dependencies, model),
+    candidates: prepared.candidates,
+    identity: (answering) => completionIdentity(c, dependencies, answering),
     includeUsage: prepared.request.stream_options?.include_usage === true,
     heldMicros: billing.heldMicros,
     logFields,
-    settle: (chargeMicros) => resolveHold(dependencies, billing, chargeMicros, logFields),
+    settle: (chargeMicros, fields) => resolveHold(dependencies, billing, chargeMicros, fields),
     failBeforeFirstByte: (error) =>
       providerFailed(c, dependencies, billing, model, error, logFields),
     errorBody: (error) => {
@@ -328,36 +339,45 @@ function streamCompletion(
   });
 }
 
+/**
+ * The last attempt failed before any answer: what its provider reports it used is billed at that
+ * candidate's price (a safety block after reading the prompt); otherwise the hold is released.
+ */
 async function providerFailed(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
   billing: Billing,
-  model: ModelConfig,
-  error: unknown,
+  requested: ModelConfig,
+  thrown: unknown,
   logFields: Record<string, unknown>,
 ): Promise<Response> {
+  const error = thrown instanceof AttemptsFailed ? thrown.failure : thrown;
+  const model = thrown instanceof AttemptsFailed ? thrown.candidate.model : requested;
+  const fields =
+    thrown instanceof AttemptsFailed
+      ? answeringFields(logFields, requested, thrown.candidate)
+      : logFields;
   const providerError =
     error instanceof ProviderError
       ? error
       : new ProviderError('bad_gateway', 'the provider call failed', false);
   if (!(error instanceof ProviderError))
     dependencies.logger.error('provider call threw', {
-      ...logFields,
+      ...fields,
       error_message: (error as Error).message,
     });
-  // What the provider reports it used is billed (a safety block after reading the prompt); otherwise the hold is released.
   const usage = providerError.usage;
   const outcome = await resolveHold(
     dependencies,
     billing,
-    usage ? costMicros(model, usage.promptTokens, usage.completionTokens) : undefined,
-    logFields,
+    usage ? costMicros(model, usage) : undefined,
+    fields,
   );
   setBillingHeaders(c, outcome);
-  countCompletion(dependencies, model, 'provider_error');
+  countCompletion(dependencies, requested, 'provider_error');
   if (usage) countUsage(dependencies, model, usage, outcome?.chargedMicros);
   audit(dependencies.logger, 'provider_failure', {
-    ...logFields,
+    ...fields,
     error_kind: providerError.kind,
     charged_micros: outcome?.chargedMicros.toString(),
   });

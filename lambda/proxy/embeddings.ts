@@ -120,7 +120,10 @@ function inputTokensMax(inputs: readonly string[]): number {
 }
 
 const inputCostMicros = (model: EmbeddingModelConfig, tokens: number) =>
-  costMicros({ ...model, outputMicrosPerMillionTokens: 0 }, tokens, 0);
+  costMicros(
+    { ...model, outputMicrosPerMillionTokens: 0 },
+    { promptTokens: tokens, completionTokens: 0 },
+  );
 
 /** One retry on a retryable error while the budget lasts, as for chat; every deadline a Deadline. */
 async function callProvider(

@@ -20,8 +20,16 @@ function chatModelObject(model: ModelConfig, currency: string) {
       currency,
       input_micros_per_million_tokens: model.inputMicrosPerMillionTokens,
       output_micros_per_million_tokens: model.outputMicrosPerMillionTokens,
+      // The cache and reasoning prices as billed: the input or output price unless configured.
+      cached_input_micros_per_million_tokens:
+        model.cachedInputMicrosPerMillionTokens ?? model.inputMicrosPerMillionTokens,
+      cache_creation_input_micros_per_million_tokens:
+        model.cacheCreationInputMicrosPerMillionTokens ?? model.inputMicrosPerMillionTokens,
+      reasoning_micros_per_million_tokens:
+        model.reasoningMicrosPerMillionTokens ?? model.outputMicrosPerMillionTokens,
     },
     max_output_tokens: model.outputTokensMax,
+    fallbacks: model.fallbacks ?? [],
   };
 }
 

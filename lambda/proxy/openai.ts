@@ -236,6 +236,9 @@ export interface Completion {
   readonly finishReason: FinishReason;
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** The parts of the counts the provider reported (billed at their own prices). */
+  readonly cachedPromptTokens?: number;
+  readonly reasoningTokens?: number;
 }
 
 export function completionBody(completion: Completion) {
@@ -278,11 +281,23 @@ function messageBody(completion: Completion) {
   };
 }
 
-function usageBody(completion: Pick<Completion, 'promptTokens' | 'completionTokens'>) {
+type UsageCounts = Pick<
+  Completion,
+  'promptTokens' | 'completionTokens' | 'cachedPromptTokens' | 'reasoningTokens'
+>;
+
+/** OpenAI's usage object; the cached and reasoning details only when the provider reported them. */
+function usageBody(usage: UsageCounts) {
   return {
-    prompt_tokens: completion.promptTokens,
-    completion_tokens: completion.completionTokens,
-    total_tokens: completion.promptTokens + completion.completionTokens,
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    ...(usage.cachedPromptTokens
+      ? { prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens } }
+      : {}),
+    ...(usage.reasoningTokens
+      ? { completion_tokens_details: { reasoning_tokens: usage.reasoningTokens } }
+      : {}),
   };
 }
 
@@ -371,15 +386,10 @@ export function finishChunk(identity: StreamIdentity, finishReason: FinishReason
  */
 export function usageChunk(
   identity: StreamIdentity,
-  usage: { promptTokens: number; completionTokens: number },
+  usage: UsageCounts,
   credits?: { charged: string; remaining: string },
 ) {
-  const extra: Record<string, unknown> = {
-    usage: usageBody({
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-    }),
-  };
+  const extra: Record<string, unknown> = { usage: usageBody(usage) };
   if (credits) {
     extra.x_credits_charged = credits.charged;
     extra.x_credits_remaining = credits.remaining;

@@ -1,10 +1,12 @@
 import type { ModelConfig } from '../../lib/config/schema';
-import { messageText, type ProviderRequest } from './providers/types';
+import { messageText, type ProviderRequest, type TokenUsage } from './providers/types';
 
 /**
- * What a request may cost and what it did cost, in micros. Prices are micros per million tokens, so
- * a cost is ceil(tokens x price / 1,000,000): integers all the way, rounded in the house's favour by
- * less than one micro.
+ * What a request may cost and what it did cost, in micros. Prices are micros per million tokens.
+ * Each part of the usage (uncached input, cache reads, cache writes, visible output, reasoning) is
+ * multiplied by its own price and the products are summed exactly (bigint); the sum is divided by
+ * one million once, rounding up: integers all the way, in the house's favour by less than one micro
+ * per request (never one rounding per part).
  */
 
 const tokensPerMillion = 1_000_000n;
@@ -66,27 +68,97 @@ export function estimatePromptTokens(prompt: PromptInput): number {
   return bytes + items * messageOverheadTokens + images * imagePromptTokensHeld;
 }
 
-export function costMicros(
-  model: Pick<ModelConfig, 'inputMicrosPerMillionTokens' | 'outputMicrosPerMillionTokens'>,
-  promptTokens: number,
-  completionTokens: number,
-): bigint {
+export type ModelPrices = Pick<
+  ModelConfig,
+  | 'inputMicrosPerMillionTokens'
+  | 'outputMicrosPerMillionTokens'
+  | 'cachedInputMicrosPerMillionTokens'
+  | 'cacheCreationInputMicrosPerMillionTokens'
+  | 'reasoningMicrosPerMillionTokens'
+>;
+
+/** The price of each kind of token, the optional ones defaulted (cache: input price; reasoning: output price). */
+function pricesOf(model: ModelPrices) {
+  return {
+    input: BigInt(model.inputMicrosPerMillionTokens),
+    cachedInput: BigInt(
+      model.cachedInputMicrosPerMillionTokens ?? model.inputMicrosPerMillionTokens,
+    ),
+    cacheCreation: BigInt(
+      model.cacheCreationInputMicrosPerMillionTokens ?? model.inputMicrosPerMillionTokens,
+    ),
+    output: BigInt(model.outputMicrosPerMillionTokens),
+    reasoning: BigInt(model.reasoningMicrosPerMillionTokens ?? model.outputMicrosPerMillionTokens),
+  };
+}
+
+/**
+ * The cost of what a provider reported. The cache counts are parts of `promptTokens` and the
+ * reasoning count a part of `completionTokens` (the contract in providers/types.ts); a part larger
+ * than its whole is billed as the whole at the part's price, so a provider's inconsistent count
+ * never bills fewer tokens than it reported.
+ */
+export function costMicros(model: ModelPrices, usage: TokenUsage): bigint {
+  const prices = pricesOf(model);
+  const cached = BigInt(Math.min(usage.cachedPromptTokens ?? 0, usage.promptTokens));
+  const creation = BigInt(
+    Math.min(usage.cacheCreationTokens ?? 0, usage.promptTokens - Number(cached)),
+  );
+  const uncached = BigInt(usage.promptTokens) - cached - creation;
+  const reasoning = BigInt(Math.min(usage.reasoningTokens ?? 0, usage.completionTokens));
+  const visible = BigInt(usage.completionTokens) - reasoning;
   const numerator =
-    BigInt(promptTokens) * BigInt(model.inputMicrosPerMillionTokens) +
-    BigInt(completionTokens) * BigInt(model.outputMicrosPerMillionTokens);
+    uncached * prices.input +
+    cached * prices.cachedInput +
+    creation * prices.cacheCreation +
+    visible * prices.output +
+    reasoning * prices.reasoning;
   return (numerator + tokensPerMillion - 1n) / tokensPerMillion;
 }
 
 /**
- * The hold: the prompt estimate plus every completion token the request may produce. A request
- * that ends up costing more than its hold is charged the hold, never more (the hold is what the
- * client agreed to risk).
+ * The most a request may cost on this model: every prompt token at the dearest input price (a cache
+ * write usually costs more than a plain read) and every completion token at the dearest output
+ * price, so the hold stays an upper bound whatever the provider reports.
+ */
+export function costMicrosMax(
+  model: ModelPrices,
+  promptTokens: number,
+  completionTokens: number,
+): bigint {
+  const prices = pricesOf(model);
+  const dearest = (...values: bigint[]) => values.reduce((a, b) => (a > b ? a : b));
+  const numerator =
+    BigInt(promptTokens) * dearest(prices.input, prices.cachedInput, prices.cacheCreation) +
+    BigInt(completionTokens) * dearest(prices.output, prices.reasoning);
+  return (numerator + tokensPerMillion - 1n) / tokensPerMillion;
+}
+
+/**
+ * The hold: the prompt estimate plus every completion token the request may produce, at the
+ * dearest prices of the dearest candidate (the model and its fallbacks: whichever answers, the hold
+ * covers it). A request that ends up costing more than its hold is charged the hold, never more
+ * (the hold is what the client agreed to risk).
  */
 export function holdMicros(
-  model: ModelConfig,
+  candidates: readonly ModelPrices[],
   prompt: PromptInput,
   maxOutputTokens: number,
 ): bigint {
-  const micros = costMicros(model, estimatePromptTokens(prompt), maxOutputTokens);
+  const promptTokens = estimatePromptTokens(prompt);
+  const micros = candidates
+    .map((model) => costMicrosMax(model, promptTokens, maxOutputTokens))
+    .reduce((a, b) => (a > b ? a : b), 0n);
   return micros > 0n ? micros : 1n; // a zero hold is refused by the ledger; free models still hold one micro
+}
+
+/** The token counts of an audit line: the cache and reasoning parts only when the provider reported them. */
+export function usageFields(usage: TokenUsage): Record<string, number | undefined> {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    cached_prompt_tokens: usage.cachedPromptTokens || undefined,
+    cache_creation_tokens: usage.cacheCreationTokens || undefined,
+    reasoning_tokens: usage.reasoningTokens || undefined,
+  };
 }

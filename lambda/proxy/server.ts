@@ -19,8 +19,9 @@ import { fileSettlementQueue } from './settlement-queue';
 /**
  * The proxy as a local Node server: the dev stage's models and limits, client keys from the local
  * key file (`npm run keys`), the credits service over HTTP, provider keys from the environment
- * (GEMINI_API_KEY, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY; echo needs none;
- * bedrock signs with the environment's AWS credentials, in AWS_REGION or the stage's region).
+ * (GEMINI_API_KEY, OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY, ANTHROPIC_API_KEY;
+ * echo needs none; bedrock signs with the environment's AWS credentials, in AWS_REGION or the
+ * stage's region).
  * Its counters are served on /metrics by a second listener on 127.0.0.1 (PROXY_METRICS_PORT), never
  * by the API itself.
  */
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     providers: {
       gemini: credentials.gemini ? 'configured' : 'no key',
       openai_compatible: credentials.openaiCompatible ? 'configured' : 'no key',
+      anthropic: credentials.anthropic ? 'configured' : 'no key',
       echo: 'built in',
       bedrock: process.env.AWS_ACCESS_KEY_ID
         ? `AWS credentials of the environment, ${bedrockRegion}`

@@ -37,6 +37,8 @@ export const metricDefinitions = {
   RateLimitRefusals: { unit: 'Count', dimensions: [] },
   ProviderLatency: { unit: 'Milliseconds', dimensions: ['provider'] },
   ProviderErrors: { unit: 'Count', dimensions: ['provider', 'kind'] },
+  /** A request the model could not answer went to its next fallback (model: the one that failed). */
+  ModelFallbacks: { unit: 'Count', dimensions: ['model', 'fallback'] },
   CreditsUnavailable: { unit: 'Count', dimensions: [] },
   /** Settlements handed to the durable retry path after the inline retries failed. */
   SettlementsDeferred: { unit: 'Count', dimensions: [] },

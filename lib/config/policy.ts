@@ -114,6 +114,7 @@ function consistencyProblems(config: StageConfig): string[] {
   const allIds = [...modelIds, ...config.embeddingModels.map((model) => model.id)];
   if (new Set(allIds).size !== allIds.length)
     problems.push('models and embeddingModels list a model id twice');
+  problems.push(...fallbackProblems(config.models));
   if (
     config.rateLimit.enabled &&
     config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute
@@ -342,4 +343,50 @@ export function findPolicyNotices(config: StageConfig): string[] {
 /** Every problem with a schema-valid config, in a stable order; empty when the config is acceptable. */
 export function findPolicyProblems(config: StageConfig): string[] {
   return rules.flatMap((rule) => rule(config));
+}
+
+/**
+ * Fallback lists name other configured models, each once, never the model itself, and the lists
+ * form no cycle: a request to a model reaches exactly its own list (lists are not followed
+ * transitively), and a graph without cycles reads one way when an operator asks "what can a request
+ * to this model end up on".
+ */
+export function fallbackProblems(models: StageConfig['models']): string[] {
+  const problems: string[] = [];
+  const known = new Map(models.map((model) => [model.id, model]));
+  for (const model of models) {
+    const fallbacks = model.fallbacks ?? [];
+    if (new Set(fallbacks).size !== fallbacks.length)
+      problems.push(`models '${model.id}': fallbacks names a model twice`);
+    for (const fallback of fallbacks) {
+      if (fallback === model.id)
+        problems.push(`models '${model.id}': fallbacks names the model itself`);
+      else if (!known.has(fallback))
+        problems.push(`models '${model.id}': fallback '${fallback}' is not a configured model id`);
+    }
+  }
+  const cycle = fallbackCycle(known);
+  if (cycle) problems.push(`models: the fallbacks form a cycle (${cycle.join(' -> ')})`);
+  return problems;
+}
+
+/** The first cycle in the fallback graph (depth-first), or undefined. Self-references are reported apart. */
+function fallbackCycle(models: Map<string, StageConfig['models'][number]>): string[] | undefined {
+  const done = new Set<string>();
+  const visit = (id: string, path: string[]): string[] | undefined => {
+    if (path.includes(id)) return [...path.slice(path.indexOf(id)), id];
+    if (done.has(id)) return undefined;
+    for (const next of models.get(id)?.fallbacks ?? []) {
+      if (next === id) continue;
+      const cycle = visit(next, [...path, id]);
+      if (cycle) return cycle;
+    }
+    done.add(id);
+    return undefined;
+  };
+  for (const id of models.keys()) {
+    const cycle = visit(id, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
 }

@@ -88,13 +88,23 @@ export type InternalTlsConfig = z.infer<typeof internalTlsSchema>;
 /** A model name clients send: letters, digits and . _ : - /, as providers name them (`meta-llama/Llama-3.1-8B`). */
 const modelIdSchema = z.string().regex(/^[a-zA-Z0-9._:-][a-zA-Z0-9._:/-]{0,63}$/);
 
-/** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
+/** The most fallback models one model may name (each is one more provider attempt within the budget). */
+export const modelFallbacksMax = 3;
+
+/** A price: micro-units of the currency per million tokens (1 USD = 1,000,000). */
+const pricePerMillionTokens = z.number().int().nonnegative().max(1_000_000_000_000);
+
+/**
+ * Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). The
+ * input and output prices are required; the cache and reasoning prices apply to the parts of the
+ * input or output a provider reports as such, and default to the input or output price.
+ */
 const modelSchema = z
   .strictObject({
     /** The model name clients send (`model` in the OpenAI request). */
     id: modelIdSchema,
     /** `bedrock` calls Amazon Bedrock with the proxy's IAM role (no key); lib/config/bedrock.ts. */
-    provider: z.enum(['gemini', 'openai-compatible', 'echo', 'bedrock']),
+    provider: z.enum(['gemini', 'openai-compatible', 'anthropic', 'echo', 'bedrock']),
     /**
      * The provider's own model name. For bedrock: a model id served in the stage's region
      * (`amazon.nova-lite-v1:0`) or a cross-region inference profile id of the stage's geography
@@ -106,12 +116,24 @@ const modelSchema = z
      * regions), each of which the proxy's role may invoke the model in. Default: unset.
      */
     inferenceProfileRegions: z.array(awsRegion).min(1).max(30).optional(),
-    inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
-    outputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+    inputMicrosPerMillionTokens: pricePerMillionTokens,
+    outputMicrosPerMillionTokens: pricePerMillionTokens,
+    /** Input tokens read from the provider's prompt cache. Default: the input price. */
+    cachedInputMicrosPerMillionTokens: pricePerMillionTokens.optional(),
+    /** Input tokens written to the provider's prompt cache (Anthropic's 5-minute write). Default: the input price. */
+    cacheCreationInputMicrosPerMillionTokens: pricePerMillionTokens.optional(),
+    /** Output tokens the model spent thinking (part of the output count). Default: the output price. */
+    reasoningMicrosPerMillionTokens: pricePerMillionTokens.optional(),
     /** Completion tokens assumed (and asked of the provider) when a request omits max_tokens; sizes the hold. */
     defaultMaxOutputTokens: z.number().int().positive().max(1_000_000),
     /** The most completion tokens a request may ask for (400 above it). */
     outputTokensMax: z.number().int().positive().max(1_000_000),
+    /**
+     * Other configured model ids tried in order when this one is throttled, failing or silent before
+     * its first byte (429, 5xx, timeouts; never a client's 4xx). The list is flat: a fallback's own
+     * fallbacks are not followed. Default: none.
+     */
+    fallbacks: z.array(modelIdSchema).max(modelFallbacksMax).optional(),
   })
   .superRefine((model, context) => {
     const problem =
@@ -131,7 +153,7 @@ const embeddingModelSchema = z.strictObject({
   provider: z.enum(['gemini', 'openai-compatible', 'echo']),
   /** The provider's own model name. */
   upstreamModel: z.string().min(1).max(128),
-  inputMicrosPerMillionTokens: z.number().int().nonnegative().max(1_000_000_000_000),
+  inputMicrosPerMillionTokens: pricePerMillionTokens,
   /** The length of the vectors the model returns when a request names no `dimensions`. */
   dimensions: z.number().int().positive().max(65_536),
   /** Whether the model honours a request's `dimensions` (shorter vectors); otherwise naming one is a 400. */

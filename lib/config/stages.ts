@@ -87,6 +87,34 @@ const models: ModelConfig[] = [
     outputTokensMax: 32_768,
   },
   {
+    // Anthropic's public prices: cache reads at a tenth of the input price, 5-minute cache writes at
+    // 1.25 times it. Its default 200K context window keeps every request under the flat price.
+    id: 'claude-sonnet-4-5',
+    provider: 'anthropic',
+    upstreamModel: 'claude-sonnet-4-5',
+    inputMicrosPerMillionTokens: 3_000_000,
+    outputMicrosPerMillionTokens: 15_000_000,
+    cachedInputMicrosPerMillionTokens: 300_000,
+    cacheCreationInputMicrosPerMillionTokens: 3_750_000,
+    defaultMaxOutputTokens: 8192,
+    outputTokensMax: 64_000,
+    // Throttled or failing before its first byte, the request goes to Gemini (cheaper, so the hold
+    // stays Claude's).
+    fallbacks: ['gemini-2.5-pro'],
+  },
+  {
+    id: 'claude-haiku-4-5',
+    provider: 'anthropic',
+    upstreamModel: 'claude-haiku-4-5',
+    inputMicrosPerMillionTokens: 1_000_000,
+    outputMicrosPerMillionTokens: 5_000_000,
+    cachedInputMicrosPerMillionTokens: 100_000,
+    cacheCreationInputMicrosPerMillionTokens: 1_250_000,
+    defaultMaxOutputTokens: 8192,
+    outputTokensMax: 64_000,
+    fallbacks: ['gemini-2.5-flash'],
+  },
+  {
     // Deterministic and offline: lets dev and tests exercise billing without a provider key.
     id: 'echo',
     provider: 'echo',

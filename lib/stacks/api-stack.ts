@@ -298,7 +298,7 @@ export class ApiStack extends StageStack {
       // Starts empty: the operator fills it (see the README); until then the providers answer 503.
       provider: secret(
         'ProviderCredentials',
-        'Provider credentials (gemini_api_key, openai_compatible_base_url, openai_compatible_api_key); filled by the operator',
+        'Provider credentials (gemini_api_key, openai_compatible_base_url, openai_compatible_api_key, anthropic_api_key); filled by the operator',
         {
           secretStringValue: SecretValue.unsafePlainText('{}'),
         },

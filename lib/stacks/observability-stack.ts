@@ -391,6 +391,7 @@ export class ObservabilityStack extends StageStack {
             alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, sum),
             alb.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, sum),
             this.search('proxy', 'ProviderErrors', 'provider errors'),
+            this.search('proxy', 'ModelFallbacks', 'fallbacks'),
           ],
           right: [
             this.serviceMetric('proxy', 'BillingFailures', {}),

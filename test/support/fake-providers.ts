@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * Real local HTTP servers that speak the providers' APIs: Gemini's generateContent and
- * streamGenerateContent (SSE), OpenAI's Chat Completions (JSON and SSE). A test scripts their next
+ * streamGenerateContent (SSE), OpenAI's Chat Completions (JSON and SSE), Anthropic's Messages (JSON
+ * and SSE). A test scripts their next
  * answers; a streamed answer is a list of raw pieces written one by one, and a promise in the list
  * holds the rest back until it settles (so a test can wait for the client to see chunk 1 before the
  * provider sends chunk 2, without sleeping). The servers record what they were sent and when each
@@ -313,6 +314,158 @@ export function startFakeOpenAi(): Promise<FakeProvider> {
       ? openAiStream(['Hello from ', 'the fake ', 'OpenAI-compatible server.'])
       : openAiAnswer('Hello from the fake OpenAI-compatible server.');
   });
+}
+
+export interface AnthropicUsage {
+  readonly input_tokens: number;
+  readonly output_tokens: number;
+  readonly cache_read_input_tokens?: number;
+  readonly cache_creation_input_tokens?: number;
+}
+
+/** A block of an Anthropic answer: text, or a tool call with its input object. */
+export type AnthropicBlock =
+  | string
+  | {
+      readonly type: 'tool_use';
+      readonly id: string;
+      readonly name: string;
+      readonly input: unknown;
+    };
+
+const anthropicUsageDefault: AnthropicUsage = { input_tokens: 25, output_tokens: 9 };
+
+function anthropicContent(block: AnthropicBlock) {
+  return typeof block === 'string' ? { type: 'text', text: block } : block;
+}
+
+/** An Anthropic Messages answer (POST /v1/messages), as the API sends it. */
+export function anthropicAnswer(
+  blocks: readonly AnthropicBlock[],
+  usage: AnthropicUsage = anthropicUsageDefault,
+  stopReason = 'end_turn',
+): ScriptedAnswer {
+  return {
+    status: 200,
+    body: {
+      id: 'msg_fake',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-fake',
+      content: blocks.map(anthropicContent),
+      stop_reason: stopReason,
+      stop_sequence: null,
+      usage: { cache_read_input_tokens: 0, cache_creation_input_tokens: 0, ...usage },
+    },
+  };
+}
+
+/** Anthropic's error shape; 429 rate_limit_error, 529 overloaded_error, 500 api_error, 400 invalid_request_error. */
+export function anthropicError(status: number, type: string, message: string): ScriptedAnswer {
+  return { status, body: { type: 'error', error: { type, message } } };
+}
+
+const anthropicEvent = (type: string, data: Record<string, unknown>) =>
+  `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+
+/** A step of a scripted Anthropic stream: text, a tool call (its input streamed in fragments), or a cue. */
+export type AnthropicStreamStep =
+  | string
+  | Promise<unknown>
+  | {
+      readonly toolUse: {
+        readonly id: string;
+        readonly name: string;
+        readonly inputJson: readonly string[];
+      };
+    };
+
+/**
+ * An Anthropic Messages stream as the API sends it: message_start with the input usage (and
+ * output_tokens 1), a ping, one content block per text (content_block_start with empty text, then a
+ * text_delta) or tool call (content_block_start with `input: {}`, then input_json_delta fragments),
+ * message_delta with the stop reason and the cumulative output usage, message_stop. Unless `ending`
+ * says otherwise: `none` stops after the last block (a cut stream), `error` sends an error event.
+ */
+export function anthropicStream(
+  steps: readonly AnthropicStreamStep[],
+  usage: AnthropicUsage = anthropicUsageDefault,
+  stopReason = 'end_turn',
+  ending: 'complete' | 'none' = 'complete',
+): StreamAnswer {
+  const { output_tokens: outputTokens, ...input } = usage;
+  const pieces: StreamStep[] = [
+    anthropicEvent('message_start', {
+      message: {
+        id: 'msg_fake',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-fake',
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: {
+          cache_read_input_tokens: 0,
+          cache_creation_input_tokens: 0,
+          ...input,
+          output_tokens: 1,
+        },
+      },
+    }),
+    anthropicEvent('ping', {}),
+  ];
+  let index = 0;
+  for (const step of steps) {
+    if (typeof step === 'string') {
+      pieces.push(
+        anthropicEvent('content_block_start', { index, content_block: { type: 'text', text: '' } }),
+        anthropicEvent('content_block_delta', { index, delta: { type: 'text_delta', text: step } }),
+        anthropicEvent('content_block_stop', { index }),
+      );
+    } else if ('toolUse' in step) {
+      const { id, name, inputJson } = step.toolUse;
+      pieces.push(
+        anthropicEvent('content_block_start', {
+          index,
+          content_block: { type: 'tool_use', id, name, input: {} },
+        }),
+        ...inputJson.map((partial_json) =>
+          anthropicEvent('content_block_delta', {
+            index,
+            delta: { type: 'input_json_delta', partial_json },
+          }),
+        ),
+        anthropicEvent('content_block_stop', { index }),
+      );
+    } else {
+      pieces.push(step);
+      continue;
+    }
+    index += 1;
+  }
+  if (ending === 'complete')
+    pieces.push(
+      anthropicEvent('message_delta', {
+        delta: { stop_reason: stopReason, stop_sequence: null },
+        usage: { output_tokens: outputTokens },
+      }),
+      anthropicEvent('message_stop', {}),
+    );
+  return { status: 200, pieces };
+}
+
+/** An Anthropic error event (as sent mid-stream, e.g. overloaded_error). */
+export function anthropicStreamError(type: string, message: string): string {
+  return anthropicEvent('error', { error: { type, message } });
+}
+
+/** An Anthropic stand-in: POST /v1/messages with x-api-key and anthropic-version; streams when asked to. */
+export function startFakeAnthropic(): Promise<FakeProvider> {
+  return startFake((_path, body) =>
+    (body as { stream?: boolean }).stream
+      ? anthropicStream(['Hello from ', 'the fake Claude.'])
+      : anthropicAnswer(['Hello from the fake Claude.']),
+  );
 }
 
 /** A promise and the function that settles it: a gate a test opens when an event happened. */

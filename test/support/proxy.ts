@@ -13,14 +13,19 @@ import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema'
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
 import { standInCredentials } from './aws-stand-in';
 import { startBedrockStandIn, type BedrockStandIn } from './bedrock-stand-in';
-import { startFakeGemini, startFakeOpenAi, type FakeProvider } from './fake-providers';
+import {
+  startFakeAnthropic,
+  startFakeGemini,
+  startFakeOpenAi,
+  type FakeProvider,
+} from './fake-providers';
 import { RecordingLogger } from './recording-logger';
 import { RecordingMetrics } from './recording-metrics';
 
 /**
  * The proxy app in front of a real credits service (on loopback, over the embedded engine) and
- * real local HTTP servers playing Gemini, an OpenAI-compatible provider and Bedrock's runtime (signed
- * with stand-in credentials). Nothing of ours is stubbed.
+ * real local HTTP servers playing Gemini, an OpenAI-compatible provider, Anthropic and Bedrock's
+ * runtime (signed with stand-in credentials). Nothing of ours is stubbed.
  */
 
 export const testModels: ModelConfig[] = [
@@ -40,6 +45,17 @@ export const testModels: ModelConfig[] = [
     inputMicrosPerMillionTokens: 1_000_000,
     outputMicrosPerMillionTokens: 4_000_000,
     defaultMaxOutputTokens: 500,
+    outputTokensMax: 4096,
+  },
+  {
+    id: 'fake-claude',
+    provider: 'anthropic',
+    upstreamModel: 'claude-fake',
+    inputMicrosPerMillionTokens: 3_000_000,
+    outputMicrosPerMillionTokens: 15_000_000,
+    cachedInputMicrosPerMillionTokens: 300_000,
+    cacheCreationInputMicrosPerMillionTokens: 3_750_000,
+    defaultMaxOutputTokens: 400,
     outputTokensMax: 4096,
   },
   {
@@ -101,6 +117,7 @@ export interface ProxyFixture {
   readonly openAi: FakeProvider;
   /** Bedrock's runtime; models with provider `bedrock` (none in testModels: add one with `config.models`). */
   readonly bedrock: BedrockStandIn;
+  readonly anthropic: FakeProvider;
   readonly credits: CreditsClient;
   readonly creditsServer: RunningServer;
   readonly clock: ManualClock;
@@ -166,9 +183,10 @@ export async function startProxyFixture(
     hostname: '127.0.0.1',
     port: 0,
   });
-  const [gemini, openAi, bedrock] = await Promise.all([
+  const [gemini, openAi, anthropic, bedrock] = await Promise.all([
     startFakeGemini(),
     startFakeOpenAi(),
+    startFakeAnthropic(),
     startBedrockStandIn(),
   ]);
   const keys = {
@@ -207,6 +225,7 @@ export async function startProxyFixture(
   const providerCredentials = async () => ({
     gemini: { apiKey: 'fake-gemini-key-0123456789', baseUrl: gemini.baseUrl },
     openaiCompatible: { apiKey: 'fake-openai-key-0123456789', baseUrl: openAi.baseUrl },
+    anthropic: { apiKey: 'fake-anthropic-key-0123456789', baseUrl: anthropic.baseUrl },
   });
   const embeddingProviders = createEmbeddingProviders(providerCredentials);
   const providers = createProviders(providerCredentials, {
@@ -234,6 +253,7 @@ export async function startProxyFixture(
     gemini,
     openAi,
     bedrock,
+    anthropic,
     credits,
     creditsServer,
     clock,
@@ -283,7 +303,13 @@ export async function startProxyFixture(
       return (await credits.balance(userId))?.availableMicros ?? 0n;
     },
     async close() {
-      await Promise.all([gemini.close(), openAi.close(), bedrock.close(), creditsServer.close()]);
+      await Promise.all([
+        gemini.close(),
+        openAi.close(),
+        anthropic.close(),
+        bedrock.close(),
+        creditsServer.close(),
+      ]);
       embedded.close();
     },
   };

@@ -8,15 +8,19 @@ import * as z from '../../shared/zod-mini';
 export interface ProviderCredentials {
   readonly gemini?: { readonly apiKey: string; readonly baseUrl: string };
   readonly openaiCompatible?: { readonly apiKey: string; readonly baseUrl: string };
+  readonly anthropic?: { readonly apiKey: string; readonly baseUrl: string };
 }
 
 export const geminiBaseUrlDefault = 'https://generativelanguage.googleapis.com';
+export const anthropicBaseUrlDefault = 'https://api.anthropic.com';
 
 const secretSchema = z.object({
   gemini_api_key: z.optional(z.string().check(z.minLength(1))),
   gemini_base_url: z.optional(z.url()),
   openai_compatible_base_url: z.optional(z.url()),
   openai_compatible_api_key: z.optional(z.string().check(z.minLength(1))),
+  anthropic_api_key: z.optional(z.string().check(z.minLength(1))),
+  anthropic_base_url: z.optional(z.url()),
 });
 
 function withoutTrailingSlash(url: string): string {
@@ -25,7 +29,8 @@ function withoutTrailingSlash(url: string): string {
 
 /**
  * The provider secret's JSON: `{ "gemini_api_key": "...", "openai_compatible_base_url": "...",
- * "openai_compatible_api_key": "..." }`; every field optional. The placeholder the stack creates
+ * "openai_compatible_api_key": "...", "anthropic_api_key": "..." }`; every field optional (the base
+ * URLs of Gemini and Anthropic default to their public endpoints). The placeholder the stack creates
  * (`{}`) means "nothing configured yet". Errors never quote a value.
  */
 export function credentialsFromSecretString(secretString: string): ProviderCredentials {
@@ -45,16 +50,23 @@ export function credentialsFromSecretString(secretString: string): ProviderCrede
     geminiBaseUrl: parsed.data.gemini_base_url,
     openaiBaseUrl: parsed.data.openai_compatible_base_url,
     openaiApiKey: parsed.data.openai_compatible_api_key,
+    anthropicApiKey: parsed.data.anthropic_api_key,
+    anthropicBaseUrl: parsed.data.anthropic_base_url,
   });
 }
 
-/** Locally: GEMINI_API_KEY (and GEMINI_BASE_URL), OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY. */
+/**
+ * Locally: GEMINI_API_KEY (and GEMINI_BASE_URL), OPENAI_COMPATIBLE_BASE_URL and
+ * OPENAI_COMPATIBLE_API_KEY, ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL).
+ */
 export function credentialsFromEnvironment(environment: NodeJS.ProcessEnv): ProviderCredentials {
   return credentialsFrom({
     geminiApiKey: environment.GEMINI_API_KEY || undefined,
     geminiBaseUrl: environment.GEMINI_BASE_URL || undefined,
     openaiBaseUrl: environment.OPENAI_COMPATIBLE_BASE_URL || undefined,
     openaiApiKey: environment.OPENAI_COMPATIBLE_API_KEY || undefined,
+    anthropicApiKey: environment.ANTHROPIC_API_KEY || undefined,
+    anthropicBaseUrl: environment.ANTHROPIC_BASE_URL || undefined,
   });
 }
 
@@ -63,6 +75,8 @@ function credentialsFrom(input: {
   geminiBaseUrl?: string;
   openaiBaseUrl?: string;
   openaiApiKey?: string;
+  anthropicApiKey?: string;
+  anthropicBaseUrl?: string;
 }): ProviderCredentials {
   return {
     gemini: input.geminiApiKey
@@ -75,5 +89,11 @@ function credentialsFrom(input: {
       input.openaiBaseUrl && input.openaiApiKey
         ? { apiKey: input.openaiApiKey, baseUrl: withoutTrailingSlash(input.openaiBaseUrl) }
         : undefined,
+    anthropic: input.anthropicApiKey
+      ? {
+          apiKey: input.anthropicApiKey,
+          baseUrl: withoutTrailingSlash(input.anthropicBaseUrl ?? anthropicBaseUrlDefault),
+        }
+      : undefined,
   };
 }

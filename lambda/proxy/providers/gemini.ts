@@ -47,6 +47,7 @@ interface GeminiResponse {
     promptTokenCount?: number;
     candidatesTokenCount?: number;
     thoughtsTokenCount?: number;
+    cachedContentTokenCount?: number;
   };
   error?: { message?: string; status?: string };
 }
@@ -63,11 +64,23 @@ const contentFilterReasons = new Set([
 function usageOf(body: GeminiResponse): TokenUsage | undefined {
   const metadata = body.usageMetadata;
   if (!metadata) return undefined;
+  // The prompt count includes the cached part; thinking is billed as output, at the reasoning price.
+  const reasoningTokens = tokenCount(
+    metadata.thoughtsTokenCount ?? 0,
+    'gemini',
+    'thoughtsTokenCount',
+  );
   return {
     promptTokens: tokenCount(metadata.promptTokenCount ?? 0, 'gemini', 'promptTokenCount'),
     completionTokens:
       tokenCount(metadata.candidatesTokenCount ?? 0, 'gemini', 'candidatesTokenCount') +
-      tokenCount(metadata.thoughtsTokenCount ?? 0, 'gemini', 'thoughtsTokenCount'),
+      reasoningTokens,
+    cachedPromptTokens: tokenCount(
+      metadata.cachedContentTokenCount ?? 0,
+      'gemini',
+      'cachedContentTokenCount',
+    ),
+    reasoningTokens,
   };
 }
 

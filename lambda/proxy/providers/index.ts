@@ -1,3 +1,4 @@
+import { createAnthropicProvider } from './anthropic';
 import { createBedrockProvider, type BedrockProviderOptions } from './bedrock';
 import type { ProviderCredentials } from './credentials';
 import { createEchoProvider, type EchoOptions } from './echo';
@@ -19,6 +20,7 @@ export function createProviders(
   const providers = new Map<string, ChatProvider>([
     ['gemini', createGeminiProvider(credentials)],
     ['openai-compatible', createOpenAiCompatibleProvider(credentials)],
+    ['anthropic', createAnthropicProvider(credentials)],
     ['echo', createEchoProvider(options.echo)],
   ]);
   if (options.bedrock) providers.set('bedrock', createBedrockProvider(options.bedrock));

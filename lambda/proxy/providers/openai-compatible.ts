@@ -45,7 +45,7 @@ interface CompletionBody {
     message?: { content?: string | null; tool_calls?: WireToolCall[] | null };
     finish_reason?: string | null;
   }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+  usage?: CompletionUsage | null;
   error?: { message?: string };
 }
 
@@ -54,7 +54,7 @@ interface CompletionChunk {
     delta?: { content?: string | null; tool_calls?: WireToolCall[] | null };
     finish_reason?: string | null;
   }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+  usage?: CompletionUsage | null;
   error?: { message?: string };
 }
 
@@ -156,11 +156,29 @@ function wireFeatures(request: ProviderRequest) {
   };
 }
 
+/** OpenAI's usage: the cached and reasoning counts are parts of the prompt and completion counts. */
+interface CompletionUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  completion_tokens_details?: { reasoning_tokens?: number | null } | null;
+}
+
 function usageOf(usage: CompletionBody['usage']): TokenUsage | undefined {
   if (usage?.prompt_tokens === undefined || usage.completion_tokens === undefined) return undefined;
   return {
     promptTokens: tokenCount(usage.prompt_tokens, providerName, 'prompt_tokens'),
     completionTokens: tokenCount(usage.completion_tokens, providerName, 'completion_tokens'),
+    cachedPromptTokens: tokenCount(
+      usage.prompt_tokens_details?.cached_tokens ?? 0,
+      providerName,
+      'cached_tokens',
+    ),
+    reasoningTokens: tokenCount(
+      usage.completion_tokens_details?.reasoning_tokens ?? 0,
+      providerName,
+      'reasoning_tokens',
+    ),
   };
 }
 

@@ -423,6 +423,7 @@ describe('the rest of the API', () => {
     expect(body.data.map((model) => model.id)).toEqual([
       'gemini-2.5-flash',
       'fake-gpt',
+      'fake-claude',
       'echo',
       'gemini-embedding-001',
       'text-embedding-3-small',
@@ -431,7 +432,21 @@ describe('the rest of the API', () => {
     ]);
     expect(body.data[0]).toMatchObject({
       object: 'model',
-      pricing: { currency: 'USD', input_micros_per_million_tokens: 300_000 },
+      pricing: {
+        currency: 'USD',
+        input_micros_per_million_tokens: 300_000,
+        // Unconfigured cache and reasoning prices are the input and output prices.
+        cached_input_micros_per_million_tokens: 300_000,
+        cache_creation_input_micros_per_million_tokens: 300_000,
+        reasoning_micros_per_million_tokens: 2_500_000,
+      },
+      fallbacks: [],
+    });
+    expect(body.data[2]).toMatchObject({
+      pricing: {
+        cached_input_micros_per_million_tokens: 300_000,
+        cache_creation_input_micros_per_million_tokens: 3_750_000,
+      },
     });
   });
 

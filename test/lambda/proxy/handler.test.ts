@@ -12,7 +12,7 @@ import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
 import { generateApiKey, hashKey } from '../../../lambda/shared/keys';
 import { resolveStageConfig } from '../../../lib/config';
 import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
-import { gate, openAiStream } from '../../support/fake-providers';
+import { anthropicAnswer, gate, openAiStream } from '../../support/fake-providers';
 import { startProxyFixture, testModels, type ProxyFixture } from '../../support/proxy';
 
 /**
@@ -76,11 +76,13 @@ beforeAll(async () => {
     }),
   });
   aws.secret(secrets.creditsKey, { current: fixture.proxyServiceKey });
-  // The OpenAI-compatible provider is configured (the stand-in); Gemini's key is still missing.
+  // The OpenAI-compatible provider and Anthropic are configured (the stand-ins); Gemini's key is still missing.
   aws.secret(secrets.provider, {
     current: JSON.stringify({
       openai_compatible_base_url: fixture.openAi.baseUrl,
       openai_compatible_api_key: 'fake-openai-key-0123456789',
+      anthropic_api_key: 'anthropic-key-from-the-secret-0123',
+      anthropic_base_url: fixture.anthropic.baseUrl,
     }),
   });
   Object.assign(process.env, {
@@ -233,6 +235,36 @@ test('a streamed completion is written to the response stream chunk by chunk, th
   expect(rest).toBeGreaterThan(first); // a later, separate write
   expect(body).toContain('"x_credits_charged":"0.000040"');
   expect(body.endsWith('data: [DONE]\n\n')).toBe(true);
+});
+
+test('an anthropic completion is sent with the key from the provider secret and billed with its cache tokens', async () => {
+  fixture.anthropic.script(
+    anthropicAnswer(['Hi.'], {
+      input_tokens: 40,
+      output_tokens: 12,
+      cache_read_input_tokens: 1000,
+      cache_creation_input_tokens: 200,
+    }),
+  );
+  const index = fixture.anthropic.requests.length;
+  const stream = await invokeStreaming(
+    handler,
+    restEvent('POST', '/v1/chat/completions', bearer(), {
+      model: 'fake-claude',
+      messages: [{ role: 'user', content: 'hi' }],
+    }),
+  );
+  const sent = await fixture.anthropic.request(index);
+  expect(sent.headers['x-api-key']).toBe('anthropic-key-from-the-secret-0123');
+  expect(sent.headers['anthropic-version']).toBe('2023-06-01');
+  const { metadata, body } = stream.response();
+  expect(metadata.statusCode).toBe(200);
+  // 40 x 3 + 1000 x 0.3 + 200 x 3.75 + 12 x 15 micros = 1350 micros.
+  expect(metadata.headers['x-credits-charged-micros']).toBe('1350');
+  expect(JSON.parse(body)).toMatchObject({
+    model: 'fake-claude',
+    usage: { prompt_tokens: 1240, completion_tokens: 12 },
+  });
 });
 
 test('MON-02: every invocation flushes its metrics as EMF (namespace AiProxy, service and stage dimensions)', async () => {
