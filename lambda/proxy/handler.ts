@@ -22,11 +22,12 @@ import { sqsSettlementQueue } from './settlement-queue';
 /**
  * The proxy as a response-streaming Lambda function, invoked by the private REST API (Lambda proxy
  * integration in STREAM mode, events in format 1.0) behind the public ALB: completions stream to the
- * client as the provider produces them. The environment holds only small non-secret
- * settings and the ARNs of its secrets (CFG-02, AUTH-03): the client key set, its own key for the
- * credits service, the provider credentials. The model catalogue is baked into the code at synth
- * (`bakedModelCatalogue`), so it can grow without meeting Lambda's 4 KB environment limit. Secrets are read at cold start and refreshed. Metrics
- * go to CloudWatch as EMF, flushed after every invocation (MON-02); there is no /metrics route.
+ * client as the provider produces them. The environment holds only small non-secret settings and
+ * the ARNs of its secrets (CFG-02, AUTH-03): the client key set, its own key for the credits
+ * service, the provider credentials. The model catalogue is baked into the code at synth
+ * (`bakedModelCatalogue`), so it can grow without meeting Lambda's 4 KB environment limit. Secrets
+ * are read at cold start and refreshed. Metrics go to CloudWatch as EMF, flushed after every
+ * invocation (MON-02); there is no /metrics route.
  */
 
 const required = [
