@@ -6,14 +6,18 @@
  * and its cost above the empty module's (the ESM loader's own floor). Not a test; the size is also
  * capped by test/lambda/proxy/bundle.test.ts. One more row is not deployed: the proxy with the
  * Bedrock SDK client bundled in (`proxy+sdk`), the alternative to lambda/proxy/providers/bedrock.ts's
- * signed fetch, measured so the choice stays checkable.
+ * signed fetch, measured so the choice stays checkable. The proxy carries the shipped model catalogue
+ * baked in, as deployed (lib/constructs/lambda-bundling.ts `modelCatalogueDefine`); `proxy+100`
+ * carries the most models a stage may configure (100), so the catalogue's cost stays visible.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { lambdaEsbuildOptions } from '../lib/constructs/lambda-bundling';
+import { proxyConfigFromStage, splitProxyConfig } from '../lambda/proxy/config';
+import { lambdaEsbuildOptions, modelCatalogueDefine } from '../lib/constructs/lambda-bundling';
+import { resolveStageConfig } from '../lib/config';
 
 const importRuns = 15;
 const repoRoot = join(__dirname, '..');
@@ -22,6 +26,23 @@ const entries = {
   credits: 'lambda/credits/handler.ts',
   settle: 'lambda/settlement/handler.ts',
 } as const;
+/** The shipped catalogue (the same in every stage). */
+const shippedCatalogue = splitProxyConfig(
+  proxyConfigFromStage(resolveStageConfig('dev')),
+).catalogue;
+/** The schema's most models (lib/config/schema.ts), each as long as the longest shipped one. */
+const largestCatalogue = {
+  ...shippedCatalogue,
+  models: Array.from({ length: 100 }, (_, index) => {
+    const longest = [...shippedCatalogue.models].sort(
+      (a, b) => JSON.stringify(b).length - JSON.stringify(a).length,
+    )[0];
+    return { ...longest, id: `${longest.id}-${index}` };
+  }),
+};
+const defines: Record<string, Record<string, string>> = {
+  proxy: modelCatalogueDefine(shippedCatalogue),
+};
 
 function importMilliseconds(file: string): number {
   const script =
@@ -32,9 +53,13 @@ function importMilliseconds(file: string): number {
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-async function bundle(entry: string, outfile: string): Promise<void> {
+async function bundle(
+  entry: string,
+  outfile: string,
+  define: Record<string, string> = {},
+): Promise<void> {
   await build({
-    ...lambdaEsbuildOptions(),
+    ...lambdaEsbuildOptions(define),
     entryPoints: [join(repoRoot, entry)],
     outfile,
     logLevel: 'silent',
@@ -44,7 +69,7 @@ async function bundle(entry: string, outfile: string): Promise<void> {
 /** The proxy as it would be with @aws-sdk/client-bedrock-runtime for Converse and ConverseStream. */
 async function bundleProxyWithBedrockSdk(outfile: string): Promise<void> {
   await build({
-    ...lambdaEsbuildOptions(),
+    ...lambdaEsbuildOptions(defines.proxy),
     stdin: {
       contents: `export * from './${entries.proxy}'; export { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';`,
       resolveDir: repoRoot,
@@ -62,8 +87,10 @@ async function main(): Promise<void> {
     writeFileSync(files['(empty)'], 'export {};\n');
     for (const [name, entry] of Object.entries(entries)) {
       files[name] = join(directory, `${name}.mjs`);
-      await bundle(entry, files[name]);
+      await bundle(entry, files[name], defines[name]);
     }
+    files['proxy+100'] = join(directory, 'proxy-100.mjs');
+    await bundle(entries.proxy, files['proxy+100'], modelCatalogueDefine(largestCatalogue));
     files['proxy+sdk'] = join(directory, 'proxy-sdk.mjs');
     await bundleProxyWithBedrockSdk(files['proxy+sdk']);
     const times: Record<string, number[]> = Object.fromEntries(

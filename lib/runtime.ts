@@ -15,6 +15,7 @@ export {
   proxyConfigDefaults,
   proxyConfigFromStage,
   proxyRequestMillisecondsMax,
+  splitProxyConfig,
 } from '../lambda/proxy/config';
 export { clientKeySetVersion } from '../lambda/shared/client-keys';
 export { apiKeyPatternSource } from '../lambda/shared/api-key-format';

@@ -115,6 +115,24 @@ export function proxyConfigFromStage(stage: {
 }
 
 /**
+ * The model catalogue: the part of the config that grows with every model a stage offers. The CDK
+ * app bakes it into the function's code at synth (esbuild define, lib/stacks/api-stack.ts) instead of
+ * the environment, whose 4 KB Lambda limit a few dozen models would exceed.
+ */
+export type ProxyModelCatalogue = Pick<ProxyConfig, 'models' | 'embeddingModels'>;
+/** The rest: small settings the function's environment carries (PROXY_CONFIG), which the audit reads. */
+export type ProxyEnvironmentSettings = Omit<ProxyConfig, keyof ProxyModelCatalogue>;
+
+/** The config as the CDK app ships it: the catalogue for the bundle, the settings for the environment. */
+export function splitProxyConfig(config: ProxyConfig): {
+  catalogue: ProxyModelCatalogue;
+  settings: ProxyEnvironmentSettings;
+} {
+  const { models, embeddingModels, ...settings } = config;
+  return { catalogue: { models, embeddingModels }, settings };
+}
+
+/**
  * How the limits must relate; the app refuses to start otherwise. An attempt fits in the budget,
  * and a hold outlives the longest request it pays for (a hold that expired mid-stream could no
  * longer be settled). The function's and the edge's timeouts above the budget are asserted at synth.
@@ -172,15 +190,20 @@ const embeddingModelSchema = z.strictObject({
   dimensionsConfigurable: z.boolean(),
 });
 
-/**
- * PROXY_CONFIG as the proxy function reads it at start (synth writes it from the stage config,
- * proxyConfigFromStage): a variable that does not match refuses the start and names the field,
- * instead of a proxy running on a half-read configuration. Strict, so a field the build adds and
- * this schema does not know fails loudly too. On zod/mini, like everything on the request path.
- */
-export const proxyConfigSchema = z.strictObject({
+/** The model catalogue as the proxy function reads it at start (baked into its bundle at synth). */
+export const proxyModelCatalogueSchema = z.strictObject({
   models: z.array(modelSchema).check(z.minLength(1)),
   embeddingModels: z.array(embeddingModelSchema),
+});
+
+/**
+ * PROXY_CONFIG as the proxy function reads it at start (synth writes it from the stage config,
+ * proxyConfigFromStage and splitProxyConfig): a variable that does not match refuses the start and
+ * names the field, instead of a proxy running on a half-read configuration. Strict, so a field the
+ * build adds and this schema does not know fails loudly too. On zod/mini, like everything on the
+ * request path.
+ */
+export const proxyEnvironmentSettingsSchema = z.strictObject({
   currency: z.string().check(z.regex(/^[A-Z]{3}$/)),
   allowedOrigins: z.array(z.string()),
   rateLimit: z.strictObject({ enabled: z.boolean(), requestsPerMinute: whole(1, 1_000_000) }),

@@ -17,8 +17,18 @@ export const lambdaBundling = {
     "import { createRequire as topLevelCreateRequire } from 'module'; const require = topLevelCreateRequire(import.meta.url);",
 } as const;
 
+/**
+ * The esbuild `define` that bakes the proxy's model catalogue into its code (read by
+ * lambda/proxy/handler.ts `bakedModelCatalogue`): the expression becomes a string constant holding
+ * the catalogue's JSON, so the catalogue costs the environment nothing (Lambda caps it at 4 KB) and
+ * the cold start no network call or file read. Values are JavaScript expressions, as esbuild takes them.
+ */
+export function modelCatalogueDefine(catalogue: unknown): Record<string, string> {
+  return { 'process.env.PROXY_MODEL_CATALOGUE': JSON.stringify(JSON.stringify(catalogue)) };
+}
+
 /** The same options in esbuild's own shape (for builds outside CDK: the bundle test and benchmark). */
-export function lambdaEsbuildOptions(): {
+export function lambdaEsbuildOptions(define: Record<string, string> = {}): {
   bundle: true;
   platform: 'node';
   minify: boolean;
@@ -27,6 +37,7 @@ export function lambdaEsbuildOptions(): {
   target: string;
   mainFields: string[];
   banner: { js: string };
+  define: Record<string, string>;
 } {
   return {
     bundle: true,
@@ -37,5 +48,6 @@ export function lambdaEsbuildOptions(): {
     target: lambdaBundling.target,
     mainFields: [...lambdaBundling.mainFields],
     banner: { js: lambdaBundling.banner },
+    define,
   };
 }

@@ -1,12 +1,23 @@
 import { join } from 'node:path';
-import { type Duration } from 'aws-cdk-lib';
+import { Stack, type Duration } from 'aws-cdk-lib';
 import { SecurityGroup, SubnetType, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  Tracing,
+  type CfnFunction,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
 import { EncryptedLogGroup } from './encrypted-log-group';
+import {
+  cloudFormationReferenceBytesMax,
+  environmentBytes,
+  lambdaEnvironmentBytesMax,
+} from './environment-size';
 import { lambdaBundling } from './lambda-bundling';
 
 const repoRoot = join(__dirname, '..', '..');
@@ -21,6 +32,8 @@ export interface ServiceFunctionProps {
   readonly logLevel: string;
   /** Non-secret settings only: secrets are read from Secrets Manager by ARN (CFG-02). */
   readonly environment?: Record<string, string>;
+  /** Constants baked into the bundle (esbuild define, JavaScript expressions): settings too large for the environment. */
+  readonly define?: Record<string, string>;
   readonly timeout: Duration;
   /** Default: 1024 MiB (more memory is also more CPU for TLS and JSON). */
   readonly memorySizeMiB?: number;
@@ -87,9 +100,12 @@ export class ServiceFunction extends Construct {
         mainFields: [...lambdaBundling.mainFields],
         banner: lambdaBundling.banner,
         externalModules: [],
+        // CDK passes each esbuild argument escaped for its shell, so a define value arrives as written.
+        define: props.define,
       },
     });
     this.acknowledgeRoleFindings();
+    this.node.addValidation({ validate: () => this.environmentProblems() });
     acknowledge(
       this.function,
       nistAndPci('LambdaDLQ'),
@@ -104,6 +120,26 @@ export class ServiceFunction extends Construct {
         'Reserved concurrency is set per stage in the config; this stage leaves it unset so small accounts (whose unreserved pool must stay above 100) can deploy.',
       );
     }
+  }
+
+  /** The environment's size as Lambda counts it; the bytes of what synth knows so far otherwise. */
+  environmentBytes(): number {
+    const cfn = this.function.node.defaultChild as CfnFunction;
+    const resolved = Stack.of(this).resolve(cfn.environment) as
+      { variables?: Record<string, unknown> } | undefined;
+    return environmentBytes(resolved?.variables ?? {});
+  }
+
+  /**
+   * Refuses at synth what Lambda would refuse at deploy (more than 4 KB of environment), so the
+   * first deploy of a stage cannot fail on it; checked after every addEnvironment has run.
+   */
+  private environmentProblems(): string[] {
+    const bytes = this.environmentBytes();
+    if (bytes <= lambdaEnvironmentBytesMax) return [];
+    return [
+      `${this.node.path}: the function's environment is ${bytes} bytes (keys and values, each CloudFormation reference counted as ${cloudFormationReferenceBytesMax}), above Lambda's limit of ${lambdaEnvironmentBytesMax} bytes (lambdaEnvironmentBytesMax): the deploy would fail; keep large settings out of the environment`,
+    ];
   }
 
   /** The role CDK generates for a function in a VPC with tracing; each finding is what that requires. */

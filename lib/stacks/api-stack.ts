@@ -1,4 +1,11 @@
-import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  type CfnResource,
+  Duration,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+} from 'aws-cdk-lib';
 import { Peer, Port, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import {
   ApplicationTargetGroup,
@@ -12,9 +19,10 @@ import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsm
 import type { Construct } from 'constructs';
 import { bedrockInvokeGrant } from '../config/bedrock';
 import { acknowledge, nistAndPci } from '../compliance';
-import { clientKeySetVersion, proxyConfigFromStage } from '../runtime';
+import { clientKeySetVersion, proxyConfigFromStage, splitProxyConfig } from '../runtime';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
 import type { InternalTlsEndpoint } from '../constructs/internal-tls';
+import { modelCatalogueDefine } from '../constructs/lambda-bundling';
 import { SourceScopedLambdaTarget } from '../constructs/lambda-target';
 import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
 import { ServiceFunction } from '../constructs/service-function';
@@ -64,6 +72,8 @@ function grantReadFromAnotherStack(secret: ISecret, service: ServiceFunction): v
 
 /** Paths of the public API the proxy serves; everything else keeps the ALB's JSON 404. */
 export const proxyPathPatterns = ['/v1/*', '/health', '/ready'];
+/** Where the proxy function's template resource shows the model catalogue baked into its code. */
+export const proxyModelCatalogueMetadataKey = 'ModelCatalogue';
 const creditsTimeout = Duration.seconds(15);
 
 /**
@@ -124,6 +134,10 @@ export class ApiStack extends StageStack {
     grantReadFromAnotherStack(props.gatewayTokenSecret, this.credits);
     this.allowHttpsToAwsApis(this.credits);
 
+    // The model catalogue grows with every model a stage offers: it is baked into the code, never the
+    // environment (Lambda's 4 KB limit, checked at synth by ServiceFunction); the small settings the
+    // audit reads (origins, rate limits, body cap) stay in PROXY_CONFIG.
+    const { catalogue, settings: proxySettings } = splitProxyConfig(proxyConfigFromStage(config));
     this.proxy = new ServiceFunction(this, 'Proxy', {
       ...common,
       entry: 'lambda/proxy/handler.ts',
@@ -131,13 +145,20 @@ export class ApiStack extends StageStack {
       timeout: Duration.seconds(config.api.proxyTimeoutSeconds),
       reservedConcurrency: config.api.proxyReservedConcurrency,
       environment: {
-        PROXY_CONFIG: JSON.stringify(proxyConfigFromStage(config)),
+        PROXY_CONFIG: JSON.stringify(proxySettings),
         CLIENT_KEYS_SECRET_ARN: secrets.clientKeys.secretArn,
         CREDITS_KEY_SECRET_ARN: secrets.proxyCreditsKey.secretArn,
         PROVIDER_SECRET_ARN: secrets.provider.secretArn,
         STAGE: config.stage,
       },
+      define: modelCatalogueDefine(catalogue),
     });
+    // The catalogue as the bundle holds it, in the template for review and audit (metadata counts
+    // toward no Lambda limit, and a change to it shows in the template's diff).
+    (this.proxy.function.node.defaultChild as CfnResource).addMetadata(
+      proxyModelCatalogueMetadataKey,
+      catalogue,
+    );
     for (const secret of [secrets.clientKeys, secrets.proxyCreditsKey, secrets.provider])
       secret.grantRead(this.proxy.function);
     this.allowBedrockModels();

@@ -4,7 +4,11 @@ import {
   endpointHealthyHttpCodes,
   streamingApiStageName,
 } from '../../lib/constructs/streaming-api';
-import { proxyConfigSchema } from '../../lambda/proxy/config';
+import {
+  proxyEnvironmentSettingsSchema,
+  proxyModelCatalogueSchema,
+} from '../../lambda/proxy/config';
+import { proxyModelCatalogueMetadataKey } from '../../lib/stacks/api-stack';
 import { proxyPathPatterns } from '../../lib/stacks/api-stack';
 import { resourcesOf, synthesizeStage, type SynthesizedStage } from '../support/synth';
 
@@ -102,7 +106,17 @@ describe('ApiStack', () => {
     const config = JSON.parse(
       String(environmentOf(functionNamed(production, 'ProxyFunction')).PROXY_CONFIG),
     ) as unknown;
-    const parsed = proxyConfigSchema.safeParse(config);
+    const parsed = proxyEnvironmentSettingsSchema.safeParse(config);
+    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+  });
+
+  test("the proxy's baked model catalogue (the function's metadata) is what its schema reads at start", () => {
+    const proxy = functionNamed(production, 'ProxyFunction') as {
+      Metadata?: Record<string, unknown>;
+    };
+    const parsed = proxyModelCatalogueSchema.safeParse(
+      proxy.Metadata?.[proxyModelCatalogueMetadataKey],
+    );
     expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
   });
 

@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { lambdaEsbuildOptions } from '../../../lib/constructs/lambda-bundling';
+import { proxyConfigFromStage, splitProxyConfig } from '../../../lambda/proxy/config';
+import {
+  lambdaEsbuildOptions,
+  modelCatalogueDefine,
+} from '../../../lib/constructs/lambda-bundling';
+import { resolveStageConfig } from '../../../lib/config';
 
 /**
  * The Lambda bundles stay small (issue 11): a byte cap on the minified ESM output, as ServiceFunction
@@ -14,9 +19,17 @@ import { lambdaEsbuildOptions } from '../../../lib/constructs/lambda-bundling';
  */
 export const lambdaBundleBytesMax = 300_000;
 
+/** The shipped model catalogue (the same in every stage), baked into the proxy as deployed. */
+const shippedCatalogue = splitProxyConfig(
+  proxyConfigFromStage(resolveStageConfig('dev')),
+).catalogue;
+const defines: Record<string, Record<string, string>> = {
+  'lambda/proxy/handler.ts': modelCatalogueDefine(shippedCatalogue),
+};
+
 const bundle = async (entry: string) => {
   const result = await build({
-    ...lambdaEsbuildOptions(),
+    ...lambdaEsbuildOptions(defines[entry]),
     entryPoints: [join(__dirname, '..', '..', '..', entry)],
     write: false,
     metafile: true,
@@ -27,8 +40,19 @@ const bundle = async (entry: string) => {
   const inputs = Object.entries(output.inputs)
     .filter(([, input]) => input.bytesInOutput > 0)
     .map(([path]) => path);
-  return { bytes: result.outputFiles[0].contents.byteLength, inputs };
+  return {
+    bytes: result.outputFiles[0].contents.byteLength,
+    inputs,
+    text: result.outputFiles[0].text,
+  };
 };
+
+test('the proxy bundle carries the model catalogue as a constant: nothing reads it from the environment', async () => {
+  const { text } = await bundle('lambda/proxy/handler.ts');
+  expect(text).not.toContain('env.PROXY_MODEL_CATALOGUE');
+  // esbuild writes the constant as a single-quoted literal: the JSON text appears as it is.
+  expect(text).toContain(JSON.stringify(shippedCatalogue));
+});
 
 test.each(['lambda/proxy/handler.ts', 'lambda/credits/handler.ts', 'lambda/settlement/handler.ts'])(
   '%s: under the byte cap, no AWS SDK, no zod locale but English',

@@ -5,8 +5,9 @@ import {
   streamingMarker,
   httpIntegrationContentType,
 } from '../../support/lambda-streaming';
+import { bakedModelCatalogue } from '../../../lambda/proxy/baked-catalogue';
 import { handler, proxyLambdaSettings } from '../../../lambda/proxy/handler';
-import { proxyConfigFromStage } from '../../../lambda/proxy/config';
+import { proxyConfigFromStage, splitProxyConfig } from '../../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
 import { generateApiKey, hashKey } from '../../../lambda/shared/keys';
 import { resolveStageConfig } from '../../../lib/config';
@@ -42,6 +43,11 @@ const bedrockModel = {
 let aws: AwsStandIn;
 let fixture: ProxyFixture;
 const savedEnvironment = { ...process.env };
+/** The config as the CDK app ships it: settings in the environment, the catalogue in the bundle. */
+const shipped = splitProxyConfig({
+  ...proxyConfigFromStage(resolveStageConfig('dev')),
+  models: [...testModels, bedrockModel],
+});
 /** What the function wrote to stdout: its EMF documents. */
 const stdoutLines: string[] = [];
 let stdout: jest.SpyInstance;
@@ -84,10 +90,10 @@ beforeAll(async () => {
     AWS_REGION: 'eu-west-1',
     // Bedrock needs no secret: the role's credentials (the stand-in's, above) and its endpoint.
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME: fixture.bedrock.url,
-    PROXY_CONFIG: JSON.stringify({
-      ...proxyConfigFromStage(resolveStageConfig('dev')),
-      models: [...testModels, bedrockModel],
-    }),
+    PROXY_CONFIG: JSON.stringify(shipped.settings),
+    // What esbuild bakes into the deployed bundle in place of `process.env.PROXY_MODEL_CATALOGUE`
+    // (lib/constructs/lambda-bundling.ts); unbundled, the handler reads the same expression here.
+    PROXY_MODEL_CATALOGUE: JSON.stringify(shipped.catalogue),
     CLIENT_KEYS_SECRET_ARN: secrets.clientKeys,
     CREDITS_URL: fixture.creditsServer.url,
     CREDITS_KEY_SECRET_ARN: secrets.creditsKey,
@@ -300,34 +306,65 @@ test('a provider without credentials answers 503 "provider not configured" in th
 });
 
 test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets the function refuses to start', () => {
-  for (const value of Object.values(proxyLambdaSettings(process.env)))
+  for (const value of Object.values(proxyLambdaSettings(process.env, bakedModelCatalogue())))
     expect(JSON.stringify(value ?? null)).not.toContain(clientKey);
-  expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' })).toThrow(
-    /refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN/,
+  expect(() => proxyLambdaSettings({ AWS_REGION: 'eu-west-1' }, undefined)).toThrow(
+    /refusing to start, missing configuration: PROXY_CONFIG, CLIENT_KEYS_SECRET_ARN.*, PROXY_MODEL_CATALOGUE \(baked into the bundle at synth\)$/,
   );
 });
 
-test('CFG-02: a malformed PROXY_CONFIG refuses the start and names the field, instead of a proxy on a half-read configuration', () => {
-  const config = JSON.parse(String(process.env.PROXY_CONFIG)) as Record<string, unknown>;
+test('CFG-02: the settings come from the environment and the models from the baked catalogue, and either malformed refuses the start naming the field', () => {
+  const settings = proxyLambdaSettings(process.env, bakedModelCatalogue());
+  expect(settings.config).toEqual({ ...shipped.settings, ...shipped.catalogue });
+  expect(settings.config.models.map((model) => model.id)).toContain('nova-lite');
+  const catalogue = JSON.stringify(shipped.catalogue);
   const withConfig = (value: string) => ({ ...process.env, PROXY_CONFIG: value });
-  expect(() => proxyLambdaSettings(withConfig('{"models": ['))).toThrow(
+  expect(() => proxyLambdaSettings(withConfig('{'), catalogue)).toThrow(
     'proxy: refusing to start, PROXY_CONFIG is not JSON',
   );
-  expect(() =>
-    proxyLambdaSettings(withConfig(JSON.stringify({ ...config, holdTimeoutSeconds: '300' }))),
-  ).toThrow(
-    'proxy: refusing to start, PROXY_CONFIG is not the proxy configuration: holdTimeoutSeconds: Invalid input: expected number, received string',
+  expect(() => proxyLambdaSettings(withConfig('[]'), catalogue)).toThrow(
+    /PROXY_CONFIG is not the proxy settings: /,
   );
   expect(() =>
-    proxyLambdaSettings(withConfig(JSON.stringify({ ...config, models: [{ id: 'm' }] }))),
-  ).toThrow(/PROXY_CONFIG is not the proxy configuration: models\.0\.provider: /);
+    proxyLambdaSettings(
+      withConfig(JSON.stringify({ ...shipped.settings, holdTimeoutSeconds: '300' })),
+      catalogue,
+    ),
+  ).toThrow(
+    'proxy: refusing to start, PROXY_CONFIG is not the proxy settings: holdTimeoutSeconds: Invalid input: expected number, received string',
+  );
   expect(() =>
-    proxyLambdaSettings(withConfig(JSON.stringify({ ...config, holdTimeoutSecond: 300 }))),
-  ).toThrow(/PROXY_CONFIG is not the proxy configuration: Unrecognized key: "holdTimeoutSecond"/);
-  expect(() => proxyLambdaSettings({ ...process.env, LOG_LEVEL: 'TRACE' })).toThrow(
+    proxyLambdaSettings(
+      withConfig(JSON.stringify({ ...shipped.settings, holdTimeoutSecond: 300 })),
+      catalogue,
+    ),
+  ).toThrow(/PROXY_CONFIG is not the proxy settings: Unrecognized key: "holdTimeoutSecond"/);
+  expect(() => proxyLambdaSettings({ ...process.env, LOG_LEVEL: 'TRACE' }, catalogue)).toThrow(
     'proxy: refusing to start, LOG_LEVEL must be one of DEBUG, INFO, WARN, ERROR, got "TRACE"',
   );
-  expect(proxyLambdaSettings(process.env).config).toEqual(config);
+  expect(() => proxyLambdaSettings(process.env, undefined)).toThrow(
+    'proxy: refusing to start, missing configuration: PROXY_MODEL_CATALOGUE (baked into the bundle at synth)',
+  );
+  expect(() => proxyLambdaSettings(process.env, '{"models":')).toThrow(
+    'proxy: refusing to start, PROXY_MODEL_CATALOGUE (baked into the bundle at synth) is not JSON',
+  );
+  expect(() =>
+    proxyLambdaSettings(
+      process.env,
+      JSON.stringify({ ...shipped.catalogue, models: [{ id: 'm' }] }),
+    ),
+  ).toThrow(
+    /PROXY_MODEL_CATALOGUE \(baked into the bundle at synth\) is not the model catalogue: models\.0\.provider: /,
+  );
+  for (const malformed of [
+    { models: [], embeddingModels: [] },
+    { models: shipped.catalogue.models },
+    [shipped.catalogue],
+  ]) {
+    expect(() => proxyLambdaSettings(process.env, JSON.stringify(malformed))).toThrow(
+      /refusing to start, PROXY_MODEL_CATALOGUE \(baked into the bundle at synth\) is not the model catalogue: /,
+    );
+  }
 });
 
 test('its secrets were read from Secrets Manager by signed GetSecretValue calls (each signature verified by the stand-in)', () => {
