@@ -109,6 +109,11 @@ function consistencyProblems(config: StageConfig): string[] {
   }
   const modelIds = config.models.map((model) => model.id);
   if (new Set(modelIds).size !== modelIds.length) problems.push('models lists a model id twice');
+  const ledgerCodes = config.models.map((model) => model.ledgerCode);
+  if (new Set(ledgerCodes).size !== ledgerCodes.length)
+    problems.push(
+      'models lists a ledgerCode twice: every model needs its own, or its charges could not be told apart on the ledger',
+    );
   if (
     config.rateLimit.enabled &&
     config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute

@@ -97,6 +97,12 @@ const modelSchema = z.strictObject({
   defaultMaxOutputTokens: z.number().int().positive().max(1_000_000),
   /** The most completion tokens a request may ask for (400 above it). */
   outputTokensMax: z.number().int().positive().max(1_000_000),
+  /**
+   * The model's number on the ledger: every hold, settlement and release of a request for it carries
+   * this in TigerBeetle's `user_data_32` (docs/credits-api.md, "Receipts"). Unique in a stage, never
+   * changed and never given to another model once used: the ledger keeps it for ever. Required.
+   */
+  ledgerCode: z.number().int().min(1).max(0xffff_ffff),
 });
 export type ModelConfig = z.infer<typeof modelSchema>;
 

@@ -22,6 +22,7 @@ const models: ModelConfig[] = [
     outputMicrosPerMillionTokens: 2_500_000,
     defaultMaxOutputTokens: 8192,
     outputTokensMax: 65_536,
+    ledgerCode: 1,
   },
   {
     id: 'gemini-2.5-pro',
@@ -31,6 +32,7 @@ const models: ModelConfig[] = [
     outputMicrosPerMillionTokens: 10_000_000,
     defaultMaxOutputTokens: 8192,
     outputTokensMax: 65_536,
+    ledgerCode: 2,
   },
   {
     // Deterministic and offline: lets dev and tests exercise billing without a provider key.
@@ -41,6 +43,7 @@ const models: ModelConfig[] = [
     outputMicrosPerMillionTokens: 1_000_000,
     defaultMaxOutputTokens: 1024,
     outputTokensMax: 4096,
+    ledgerCode: 3,
   },
 ];
 

@@ -28,6 +28,7 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 2_500_000,
     defaultMaxOutputTokens: 1000,
     outputTokensMax: 8192,
+    ledgerCode: 1,
   },
   {
     id: 'fake-gpt',
@@ -37,6 +38,7 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 4_000_000,
     defaultMaxOutputTokens: 500,
     outputTokensMax: 4096,
+    ledgerCode: 4,
   },
   {
     id: 'echo',
@@ -46,6 +48,7 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 1_000_000,
     defaultMaxOutputTokens: 100,
     outputTokensMax: 1000,
+    ledgerCode: 3,
   },
 ];
 
