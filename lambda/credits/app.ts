@@ -24,8 +24,11 @@ import {
   type Hold,
   type HistoryEntry,
   type HoldResult,
+  type ReceiptData,
   type ResolveResult,
 } from './domain/credits';
+import { keyReference, requestIdToUserData } from '../shared/receipts';
+import { createUsageRoutes } from './usage-routes';
 import { randomId, type Role } from './domain/ids';
 import { RateLimiter, type RateVerdict } from './domain/rate-limit';
 
@@ -48,12 +51,17 @@ export interface CreditsAppDependencies {
   readonly logger: AppLogger;
   readonly metrics: AppMetrics;
   readonly config?: Partial<CreditsConfig>;
+  /**
+   * The ledger's time (a receipt whose hold passed its timeout has expired): the wall clock, which
+   * a TigerBeetle cluster's time follows; tests pass the embedded ledger's clock. Default: Date.now.
+   */
+  readonly clock?: { nowNanoseconds(): bigint };
 }
 
-type CreditsEnv = { Variables: RequestIdVariables & { principal: CreditsPrincipal } };
+export type CreditsEnv = { Variables: RequestIdVariables & { principal: CreditsPrincipal } };
 type CreditsContext = Context<CreditsEnv>;
 
-const userIdSchema = z
+export const userIdSchema = z
   .string()
   .regex(
     /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/,
@@ -64,11 +72,11 @@ const holdIdPattern = /^[1-9][0-9]{0,38}$/;
 const u128Max = (1n << 128n) - 1n;
 const timestampPattern = /^[1-9][0-9]{0,19}$/;
 
-function invalid(message: string, code = 'invalid_request'): ApiError {
+export function invalid(message: string, code = 'invalid_request'): ApiError {
   return new ApiError(400, 'invalid_request_error', code, message);
 }
 
-function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
@@ -180,7 +188,7 @@ function requestLog(logger: AppLogger): MiddlewareHandler<CreditsEnv> {
   };
 }
 
-function requireRole(...roles: Role[]): MiddlewareHandler<CreditsEnv> {
+export function requireRole(...roles: Role[]): MiddlewareHandler<CreditsEnv> {
   return async (c, next) => {
     if (!roles.includes(c.get('principal').role)) {
       throw new ApiError(
@@ -265,6 +273,7 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
   registerHoldRoutes(app, credits, config, logger, metrics);
   registerAdmissionRoute(app, credits, limiter, config, logger, metrics);
   registerRateLimitRoute(app, limiter);
+  app.route('/api/v1', createUsageRoutes(dependencies.ledger, config, dependencies.clock));
 
   app.get('/api/v1/balance/:user_id', requireRole('proxy', 'admin'), async (c) => {
     const userId = parseWith(userIdSchema, c.req.param('user_id'));
@@ -415,6 +424,19 @@ const holdSchema = z.strictObject({
     .int('timeout_seconds must be a whole number of seconds')
     .positive('timeout_seconds must be positive'),
   request_id: z.string().optional(),
+  /** Who and what the hold is for, written into its user data (docs/credits-api.md, "Receipts"). */
+  receipt: z
+    .strictObject({
+      request_id: z
+        .string()
+        .refine(
+          (text) => requestIdToUserData(text) !== undefined,
+          'receipt.request_id must be a UUID',
+        ),
+      key_id: z.string().regex(/^key_[A-Za-z0-9]{8,32}$/, 'receipt.key_id must be a key id'),
+      model_code: z.number().int().min(1).max(0xffff_ffff),
+    })
+    .optional(),
 });
 const settleSchema = z.strictObject({
   amount: z.unknown().optional(),
@@ -422,6 +444,18 @@ const settleSchema = z.strictObject({
   user_id: userIdSchema.optional(),
 });
 const releaseSchema = z.strictObject({ user_id: userIdSchema.optional() });
+
+/** The ledger form of a hold's receipt (lambda/shared/receipts.ts). */
+function receiptData(receipt: z.infer<typeof holdSchema>['receipt']): ReceiptData | undefined {
+  if (!receipt) return undefined;
+  const requestId = requestIdToUserData(receipt.request_id);
+  if (requestId === undefined) throw invalid('receipt.request_id must be a UUID');
+  return {
+    requestId,
+    keyReference: keyReference(receipt.key_id),
+    modelCode: receipt.model_code,
+  };
+}
 
 function registerHoldRoutes(
   app: Hono<CreditsEnv>,
@@ -442,6 +476,7 @@ function registerHoldRoutes(
       amountMicros: amount.micros,
       timeoutSeconds: body.timeout_seconds,
       idempotencyKey: key,
+      receipt: receiptData(body.receipt),
     });
     return holdResponse(c, logger, metrics, body.user_id, amount.micros, result, undefined);
   });
@@ -577,6 +612,7 @@ function registerAdmissionRoute(
         amountMicros: amount.micros,
         timeoutSeconds: body.timeout_seconds,
         idempotencyKey: key,
+        receipt: receiptData(body.receipt),
       },
       rate,
     );

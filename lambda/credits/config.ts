@@ -14,6 +14,11 @@ export interface CreditsConfig {
   readonly holdTimeoutSecondsMax: number;
   readonly historyLimitDefault: number;
   readonly historyLimitMax: number;
+  /** Receipts per page of a user's usage (the proxy's `GET /v1/usage` asks within these). */
+  readonly receiptsLimitDefault: number;
+  readonly receiptsLimitMax: number;
+  /** Ledger transfers read per page of the operators' usage export (TigerBeetle's query maximum). */
+  readonly chargesPageTransfersMax: number;
   readonly bodyBytesMax: number;
 }
 
@@ -26,5 +31,8 @@ export const creditsConfigDefaults: CreditsConfig = {
   holdTimeoutSecondsMax: 3600,
   historyLimitDefault: 20,
   historyLimitMax: 200,
+  receiptsLimitDefault: 20,
+  receiptsLimitMax: 100,
+  chargesPageTransfersMax: 8189,
   bodyBytesMax: 16 * 1024,
 };

@@ -22,6 +22,7 @@ import { proxyConfigProblems, type ProxyConfig } from './config';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
 import type { ChatProvider } from './providers/types';
 import type { SettlementQueue } from './settlement-queue';
+import { usageRoutes } from './usage';
 
 /**
  * The public API: OpenAI-compatible chat completions in front of the configured providers, billed
@@ -338,5 +339,8 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
     });
   });
   app.post('/v1/chat/completions', (c) => handleChatCompletion(c, dependencies));
+  const usage = usageRoutes(dependencies);
+  app.get('/v1/usage', (c) => usage.list(c));
+  app.get('/v1/usage/:request_id', (c) => usage.one(c));
   return app;
 }

@@ -153,6 +153,8 @@ export async function placeHold(
         ? { subject: rateSubject(principal), limitPerMinute: requestsPerMinute }
         : undefined,
       requestId,
+      // The receipt: this request id, key and model in the hold's user data (issue 15).
+      receipt: { requestId, keyId: principal.keyId, modelCode: model.ledgerCode },
     });
   } catch (error) {
     if (error instanceof CreditsUnavailableError)

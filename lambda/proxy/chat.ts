@@ -201,12 +201,16 @@ export async function handleChatCompletion(
     model,
     holdMicros(model, messages, maxOutputTokens),
   );
+  // The receipt's ids (issue 15): the request id, key and model the ledger holds, and the hold itself.
   const logFields = {
     request_id: c.get('requestId'),
     key_id: principal.keyId,
     user: pseudonymize(principal.userId),
     model: model.id,
+    model_code: model.ledgerCode,
     provider: provider.name,
+    hold_id: billing.holdId,
+    held_micros: billing.heldMicros.toString(),
   };
   const providerRequest: ProviderRequest = {
     model: model.upstreamModel,
@@ -337,6 +341,8 @@ async function providerFailed(
   audit(dependencies.logger, 'provider_failure', {
     ...logFields,
     error_kind: providerError.kind,
+    prompt_tokens: usage?.promptTokens,
+    completion_tokens: usage?.completionTokens,
     charged_micros: outcome?.chargedMicros.toString(),
   });
   throw providerApiError(providerError);

@@ -41,6 +41,10 @@ export const proxyConfigDefaults = {
   echoChunkDelayMilliseconds: 20,
 } as const;
 
+/** Receipts per page of `GET /v1/usage` (within the credits service's own maximum of 100). */
+export const usagePageLimitDefault = 20;
+export const usagePageLimitMax = 100;
+
 /** Deadline of one call to the credits service (admission, settlement), proxy and settle function alike. */
 export const creditsRequestTimeoutMilliseconds = 5_000;
 /** Deadline of handing one settlement to the durable retry path (one SQS SendMessage). */

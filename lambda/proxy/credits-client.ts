@@ -41,6 +41,35 @@ export interface AdmissionInput {
   /** The per-key rate-limit unit taken with the hold, both or neither. */
   readonly rate?: { readonly subject: string; readonly limitPerMinute: number };
   readonly requestId?: string;
+  /** Written into the hold's user data: the receipt of this request (lambda/shared/receipts.ts). */
+  readonly receipt?: {
+    readonly requestId: string;
+    readonly keyId: string;
+    readonly modelCode: number;
+  };
+}
+
+/** A request's receipt as the credits service answers it. */
+export interface CreditsReceipt {
+  readonly requestId: string | null;
+  readonly holdId: string;
+  readonly keyReference: string | null;
+  readonly modelCode: number | null;
+  readonly status: 'pending' | 'settled' | 'released';
+  readonly expired: boolean;
+  readonly heldMicros: bigint;
+  readonly chargedMicros: bigint;
+  /** Ledger timestamp (ns), the cursor of a page. */
+  readonly timestamp: string;
+  readonly createdAt: string;
+  readonly resolvedAt: string | null;
+}
+
+export interface ReceiptQuery {
+  readonly limit: number;
+  readonly before?: string;
+  readonly keyId?: string;
+  readonly modelCode?: number;
 }
 
 export interface CreditsClient {
@@ -56,6 +85,18 @@ export interface CreditsClient {
   release(holdId: string, scope?: CallScope): Promise<{ availableMicros: bigint }>;
   balance(userId: string, scope?: CallScope): Promise<{ availableMicros: bigint } | undefined>;
   rateLimit(subject: string, limitPerMinute: number, scope?: CallScope): Promise<RateOutcome>;
+  /** A user's receipts, newest first. */
+  receipts(
+    userId: string,
+    query: ReceiptQuery,
+    scope?: CallScope,
+  ): Promise<{ receipts: CreditsReceipt[]; nextBefore: string | null }>;
+  /** One receipt of this user, or undefined (none, or another user's). */
+  receipt(
+    userId: string,
+    requestId: string,
+    scope?: CallScope,
+  ): Promise<CreditsReceipt | undefined>;
   ready(): Promise<boolean>;
 }
 
@@ -95,6 +136,40 @@ const rateVerdictSchema = z.discriminatedUnion('allowed', [
   }),
   z.object({ allowed: z.literal(false), limit: integer(), retry_after_seconds: integer() }),
 ]);
+const receiptSchema = z.object({
+  request_id: z.nullable(z.string()),
+  hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)),
+  key_ref: z.nullable(z.string().check(z.regex(/^[0-9a-f]{16}$/))),
+  model_code: z.nullable(integer()),
+  status: z.enum(['pending', 'settled', 'released']),
+  expired: z.boolean(),
+  held_micros: decimal,
+  charged_micros: decimal,
+  timestamp: z.string().check(z.regex(/^[1-9][0-9]{0,19}$/)),
+  created_at: z.iso.datetime(),
+  resolved_at: z.nullable(z.iso.datetime()),
+});
+const receiptsSchema = z.object({
+  receipts: z.array(receiptSchema),
+  next_before: z.nullable(z.string().check(z.regex(/^[1-9][0-9]{0,19}$/))),
+});
+
+function receiptOf(wire: z.output<typeof receiptSchema>): CreditsReceipt {
+  return {
+    requestId: wire.request_id,
+    holdId: wire.hold_id,
+    keyReference: wire.key_ref,
+    modelCode: wire.model_code,
+    status: wire.status,
+    expired: wire.expired,
+    heldMicros: wire.held_micros,
+    chargedMicros: wire.charged_micros,
+    timestamp: wire.timestamp,
+    createdAt: wire.created_at,
+    resolvedAt: wire.resolved_at,
+  };
+}
+
 const errorMessageSchema = z.object({ error: z.object({ message: z.string() }) });
 
 interface Answer {
@@ -167,6 +242,15 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       timeout_seconds: input.timeoutSeconds,
       ...(input.rate
         ? { rate: { subject: input.rate.subject, limit_per_minute: input.rate.limitPerMinute } }
+        : {}),
+      ...(input.receipt
+        ? {
+            receipt: {
+              request_id: input.receipt.requestId,
+              key_id: input.receipt.keyId,
+              model_code: input.receipt.modelCode,
+            },
+          }
         : {}),
     };
     const answer = await call('POST', '/api/v1/admissions', body, {
@@ -271,6 +355,32 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
             resetSeconds: verdict.reset_seconds,
           }
         : { allowed: false, limit: verdict.limit, retryAfterSeconds: verdict.retry_after_seconds };
+    },
+    async receipts(userId, query, scope = {}) {
+      const parameters = new URLSearchParams({ limit: String(query.limit) });
+      if (query.before !== undefined) parameters.set('before', query.before);
+      if (query.keyId !== undefined) parameters.set('key_id', query.keyId);
+      if (query.modelCode !== undefined) parameters.set('model_code', String(query.modelCode));
+      const answer = await call(
+        'GET',
+        `/api/v1/usage/${encodeURIComponent(userId)}?${parameters.toString()}`,
+        undefined,
+        scope,
+      );
+      if (answer.status !== 200) throw unexpected('usage', answer);
+      const page = parse('usage', receiptsSchema, answer);
+      return { receipts: page.receipts.map(receiptOf), nextBefore: page.next_before };
+    },
+    async receipt(userId, requestId, scope = {}) {
+      const answer = await call(
+        'GET',
+        `/api/v1/usage/${encodeURIComponent(userId)}/${encodeURIComponent(requestId)}`,
+        undefined,
+        scope,
+      );
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw unexpected('receipt', answer);
+      return receiptOf(parse('receipt', receiptSchema, answer));
     },
     async ready() {
       try {

@@ -118,6 +118,7 @@ export async function startProxyFixture(
   const creditsServer = await startServer({
     fetch: createCreditsApp({
       ledger: embedded.createClient(),
+      clock,
       keys: createKeyring<CreditsPrincipal>(
         creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] }),
       ),

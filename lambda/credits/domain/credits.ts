@@ -9,6 +9,7 @@ import {
 } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
+import { operatorReference } from '../../shared/receipts';
 import type { RateLimiter, RateVerdict } from './rate-limit';
 import {
   accountIdForUser,
@@ -61,11 +62,23 @@ export type TopUpResult =
   | { kind: 'created' | 'replayed'; transferId: bigint; amountMicros: bigint; balance: Balance }
   | { kind: 'conflict' };
 
+/** What a hold says about its request, in its user data (lambda/shared/receipts.ts). */
+export interface ReceiptData {
+  /** The request id's 128 bits (`user_data_128`). */
+  readonly requestId: bigint;
+  /** The key reference (`user_data_64`). */
+  readonly keyReference: bigint;
+  /** The model's ledger code (`user_data_32`). */
+  readonly modelCode: number;
+}
+
 export interface HoldInput {
   readonly userId: string;
   readonly amountMicros: bigint;
   readonly timeoutSeconds: number;
   readonly idempotencyKey: string;
+  /** Written into the hold's user data; its settlement or release inherits it. */
+  readonly receipt?: ReceiptData;
 }
 
 /** A hold's outcome, plus the rate-limit verdict when the admission carried a unit (undefined when the hold failed first). */
@@ -238,6 +251,8 @@ export class Credits {
     const debit = input.adjustment === 'debit';
     const transfer: Transfer = {
       ...transferDefaults,
+      // The operator's reference (an invoice number, say): the ledger finds the transfer by it.
+      user_data_128: operatorReference(input.idempotencyKey),
       id: transferIdFor(
         input.role,
         input.adjustment ? 'adjustment' : 'topup',
@@ -310,6 +325,13 @@ export class Credits {
     const operatorAccounts = this.operatorAccountsKnown ? [] : this.operatorAccounts();
     const holdTransfer: Transfer = {
       ...transferDefaults,
+      ...(input.receipt
+        ? {
+            user_data_128: input.receipt.requestId,
+            user_data_64: input.receipt.keyReference,
+            user_data_32: input.receipt.modelCode,
+          }
+        : {}),
       id: holdId,
       debit_account_id: user,
       credit_account_id: operatorAccountId('revenue'),
