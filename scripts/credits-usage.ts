@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import type { chargeAnswerSchema, chargesAnswerSchema } from '../lambda/credits/contract';
+import type { output } from '../lambda/shared/zod-mini';
 import { formatMicros } from '../lambda/credits/domain/amount';
 import { accountIdForUser } from '../lambda/credits/domain/ids';
-import { costMicros } from '../lambda/proxy/billing';
+import { costMicros } from '../lambda/proxy/pricing';
 import type { ClientKeySet } from '../lambda/shared/client-keys';
 import { keyReference, keyReferenceText, ModelCodes } from '../lambda/shared/receipts';
 import type { ModelConfig } from '../lib/config/schema';
@@ -20,28 +22,15 @@ import type { ModelConfig } from '../lib/config/schema';
  * with its id, so a mismatch names its requests (the EMF metrics are per-model sums without ids).
  */
 
-export const chargeSchema = z.object({
-  request_id: z.string().nullable(),
-  hold_id: z.string(),
-  account_id: z.string(),
-  key_ref: z.string().nullable(),
-  model_code: z.number().int().nullable(),
-  status: z.enum(['settled', 'released']),
-  charged_micros: z.string().regex(/^[0-9]+$/),
-  timestamp: z.string().regex(/^[0-9]+$/),
-});
-export type Charge = z.infer<typeof chargeSchema>;
-export const chargesPageSchema = z.object({
-  charges: z.array(chargeSchema),
-  next_from: z.string().nullable(),
-});
+export type Charge = output<typeof chargeAnswerSchema>;
+type ChargesPage = output<typeof chargesAnswerSchema>;
 
 /** Pages of one export (8189 transfers each): about 8 million transfers; a longer period is refused. */
 export const usageExportPagesMax = 1_000;
 
 /** Every charge in [fromTimestamp, toTimestamp], oldest first, one credits call per page. */
 export async function collectCharges(
-  page: (fromTimestamp: string) => Promise<z.infer<typeof chargesPageSchema>>,
+  page: (fromTimestamp: string) => Promise<ChargesPage>,
   fromTimestamp: bigint,
 ): Promise<Charge[]> {
   const charges: Charge[] = [];
@@ -115,7 +104,7 @@ export function usageCsv(charges: readonly Charge[], names: UsageNames): string[
     const row = rows.get(id) ?? { fields, settled: 0, released: 0, micros: 0n };
     if (charge.status === 'settled') row.settled += 1;
     else row.released += 1;
-    row.micros += BigInt(charge.charged_micros);
+    row.micros += charge.charged_micros;
     rows.set(id, row);
   }
   const lines = [...rows.values()]
@@ -223,7 +212,7 @@ export function reconcile(
   };
   for (const charge of charges) {
     const model = names.model(charge.model_code);
-    const ledgerMicros = BigInt(charge.charged_micros);
+    const ledgerMicros = charge.charged_micros;
     const record = charge.request_id === null ? undefined : byRequest.get(charge.request_id);
     if (charge.request_id !== null) seen.add(charge.request_id);
     // A release without a record charged nothing: there is nothing to reconcile.

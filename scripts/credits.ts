@@ -7,6 +7,13 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
+import {
+  balanceAnswerSchema,
+  chargesAnswerSchema,
+  errorAnswerSchema,
+  historyAnswerSchema,
+  movedAnswerSchema,
+} from '../lambda/credits/contract';
 import { formatMicros } from '../lambda/credits/domain/amount';
 import { serviceKeyFromSecretString } from '../lambda/credits/keys';
 import {
@@ -16,11 +23,11 @@ import {
   type OperatorOperation,
 } from '../lambda/credits/operator-invoke';
 import { parseClientKeySet, type ClientKeySet } from '../lambda/shared/client-keys';
+import type { output, ZodMiniType } from '../lambda/shared/zod-mini';
 import { isStageName, stageNames, type StageName } from '../lib/config';
 import { shippedStages } from '../lib/config/stages';
 import {
   auditRecordsOf,
-  chargesPageSchema,
   collectCharges,
   reconcile,
   reconciliationLines,
@@ -557,7 +564,7 @@ async function exportUsage(
   const charges = await collectCharges(async (from) => {
     const result = await send({ action: 'usage', from, to: usage.toTimestamp.toString() });
     if (result.status >= 400) throw new CreditsCliError(`refused: ${refusalText(result)}`);
-    return chargesPageSchema.parse(result.body);
+    return answerOf(chargesAnswerSchema, result);
   }, usage.fromTimestamp);
   io.err(`${charges.length} settled or released request(s) in the period.`);
   if (usage.command === 'usage') {
@@ -570,48 +577,27 @@ async function exportUsage(
   return result.mismatches.length === 0 ? 0 : 1;
 }
 
-const errorBodySchema = z.object({ error: z.object({ message: z.string(), code: z.string() }) });
-
 function refusalText(result: OperatorAnswer): string {
-  const body = errorBodySchema.safeParse(result.body);
+  const body = errorAnswerSchema.safeParse(result.body);
   const what = body.success ? `${body.data.error.code}: ${body.data.error.message}` : 'no details';
   return `${result.status} ${what} (request ${result.requestId})`;
 }
 
-const balanceSchema = z.object({
-  user_id: z.string(),
-  currency: z.string(),
-  available_micros: z.string(),
-  held_micros: z.string(),
-  credited_micros: z.string(),
-  spent_micros: z.string(),
-});
-const movedSchema = z.object({
-  transfer_id: z.string(),
-  amount_micros: z.string(),
-  balance: balanceSchema,
-});
-const historySchema = z.object({
-  transfers: z.array(
-    z.object({
-      transfer_id: z.string(),
-      kind: z.string(),
-      direction: z.string(),
-      amount_micros: z.string(),
-      pending: z.boolean(),
-      timestamp: z.string(),
-    }),
-  ),
-  next_before: z.string().nullable(),
-});
+/** The answer's body as the credits contract describes it, or a failure that says so. */
+function answerOf<S extends ZodMiniType>(schema: S, result: OperatorAnswer): output<S> {
+  const parsed = schema.safeParse(result.body);
+  if (!parsed.success)
+    throw new CreditsCliError(
+      `the credits function answered ${result.status} with a body outside the credits contract; is the deployed api stack older than this CLI? (request ${result.requestId})`,
+    );
+  return parsed.data;
+}
 
-const decimal = (micros: string): string => formatMicros(BigInt(micros));
-
-function balanceLine(balance: z.infer<typeof balanceSchema>): string {
+function balanceLine(balance: output<typeof balanceAnswerSchema>): string {
   const { currency } = balance;
   return (
-    `${balance.user_id}: available ${decimal(balance.available_micros)} ${currency}, held ${decimal(balance.held_micros)}, ` +
-    `credited ${decimal(balance.credited_micros)}, spent ${decimal(balance.spent_micros)}`
+    `${balance.user_id}: available ${formatMicros(balance.available_micros)} ${currency}, held ${formatMicros(balance.held_micros)}, ` +
+    `credited ${formatMicros(balance.credited_micros)}, spent ${formatMicros(balance.spent_micros)}`
   );
 }
 
@@ -623,23 +609,23 @@ function summaryLines(
   switch (operation.action) {
     case 'topup':
     case 'adjust': {
-      const moved = movedSchema.parse(result.body);
+      const moved = answerOf(movedAnswerSchema, result);
       const verb = operation.action === 'topup' ? 'Topped up' : `Adjusted (${operation.direction})`;
       const replay = result.replayed
         ? ' (already applied earlier with this idempotency key: nothing moved now)'
         : '';
       return [
-        `${verb} ${decimal(moved.amount_micros)} ${moved.balance.currency}, transfer ${moved.transfer_id}${replay}`,
+        `${verb} ${formatMicros(moved.amount_micros)} ${moved.balance.currency}, transfer ${moved.transfer_id}${replay}`,
         balanceLine(moved.balance),
       ];
     }
     case 'balance':
-      return [balanceLine(balanceSchema.parse(result.body))];
+      return [balanceLine(answerOf(balanceAnswerSchema, result))];
     case 'history': {
-      const history = historySchema.parse(result.body);
+      const history = answerOf(historyAnswerSchema, result);
       const rows = history.transfers.map(
         (entry) =>
-          `${entry.timestamp}  ${entry.kind.padEnd(14)} ${entry.direction.padEnd(6)} ${decimal(entry.amount_micros).padStart(20)}${entry.pending ? '  (pending)' : ''}  ${entry.transfer_id}`,
+          `${entry.timestamp}  ${entry.kind.padEnd(14)} ${entry.direction.padEnd(6)} ${formatMicros(entry.amount_micros).padStart(20)}${entry.pending ? '  (pending)' : ''}  ${entry.transfer_id}`,
       );
       const more = history.next_before === null ? [] : [`More: --before ${history.next_before}`];
       return [

@@ -1,6 +1,6 @@
 import { hashKey, type KeyEntry } from '../shared/keys';
 import { parseServiceSecret, serviceKeyProblem } from '../shared/service-secret';
-import type { CreditsPrincipal } from './app';
+import type { CreditsPrincipal } from './context';
 
 /**
  * The credits service's keys (AUTH-05: not the proxy's client keys). Each role has the current key

@@ -8,7 +8,6 @@ import {
   errorResponse,
   notFoundHandler,
   requestIdMiddleware,
-  type RequestIdVariables,
 } from '../shared/http';
 import { presentedKey } from '../shared/keys';
 import { audit, type AppLogger } from '../shared/logger';
@@ -17,11 +16,9 @@ import { formatMicros } from '../credits/domain/amount';
 import { applyRateVerdict, rateSubject } from './billing';
 import { handleChatCompletion } from './chat';
 import { AuthFailureThrottle } from './auth-failures';
-import type { ClientKeySource } from './client-key-source';
-import { proxyConfigProblems, type ProxyConfig } from './config';
-import { CreditsUnavailableError, type CreditsClient } from './credits-client';
-import type { ChatProvider } from './providers/types';
-import type { SettlementQueue } from './settlement-queue';
+import { proxyConfigProblems } from './config';
+import type { ProxyAppDependencies, ProxyEnv } from './context';
+import { CreditsUnavailableError } from './credits-client';
 import { usageRoutes } from './usage';
 
 /**
@@ -32,27 +29,7 @@ import { usageRoutes } from './usage';
  * and every billing, auth, rate-limit and provider event is counted in `metrics` (MON-02).
  */
 
-export interface ProxyPrincipal {
-  readonly keyId: string;
-  readonly userId: string;
-}
-
-export type ProxyEnv = { Variables: RequestIdVariables & { principal: ProxyPrincipal } };
-
-export interface ProxyAppDependencies {
-  readonly keys: ClientKeySource;
-  readonly credits: CreditsClient;
-  /** By provider name: gemini, openai-compatible, echo. */
-  readonly providers: ReadonlyMap<string, ChatProvider>;
-  readonly config: ProxyConfig;
-  readonly logger: AppLogger;
-  readonly metrics: AppMetrics;
-  readonly clock?: () => number;
-  /** Where settlements go that failed inline (SQS in AWS, a file locally); without one they are only counted. */
-  readonly settlementQueue?: SettlementQueue;
-  /** Waits between inline settlement attempts; tests pass one that does not wait. */
-  readonly sleep?: (milliseconds: number) => Promise<void>;
-}
+export type { ProxyAppDependencies, ProxyEnv, ProxyPrincipal } from './context';
 
 const exposedHeaders = [
   'x-request-id',

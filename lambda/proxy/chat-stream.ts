@@ -3,8 +3,8 @@ import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../credits/domain/amount';
 import { audit } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv } from './app';
-import { costMicros } from './billing';
+import type { ProxyAppDependencies, ProxyEnv } from './context';
+import { costMicros } from './pricing';
 import { Deadline } from './deadline';
 import { contentChunk, finishChunk, roleChunk, usageChunk, type StreamIdentity } from './openai';
 import {

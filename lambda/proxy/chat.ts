@@ -4,8 +4,9 @@ import { formatMicros } from '../credits/domain/amount';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv } from './app';
-import { costMicros, holdMicros, placeHold, resolveHold, type Billing } from './billing';
+import type { ProxyAppDependencies, ProxyEnv } from './context';
+import { placeHold, resolveHold, type Billing } from './billing';
+import { costMicros, holdMicros } from './pricing';
 import { Deadline } from './deadline';
 import { streamChatCompletion } from './chat-stream';
 import {

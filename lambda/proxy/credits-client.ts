@@ -1,18 +1,61 @@
-import * as z from '../shared/zod-mini';
+import {
+  balanceAnswerSchema,
+  creditsRoutes,
+  errorAnswerSchema,
+  holdAnswerSchema,
+  insufficientCreditsAnswerSchema,
+  rateLimitedAnswerSchema,
+  rateVerdictAnswerSchema,
+  receiptAnswerSchema,
+  receiptsAnswerSchema,
+  releasedAnswerSchema,
+  settledAnswerSchema,
+} from '../credits/contract';
 import { createInternalHttpClient, type InternalAnswer } from '../shared/http-client';
+import type * as z from '../shared/zod-mini';
 
 /**
  * The proxy's client of the credits service (inside the VPC, with the proxy's service key), over
  * keep-alive connections. Every call has a deadline; an unreachable or failing service is
  * CreditsUnavailableError, which the proxy answers with 503 before any provider call (fail
- * closed). Answers are parsed with schemas: a credits service of another version fails loudly.
- * Each call sends the proxy's request id, which the credits service logs as `client_request_id`.
+ * closed). Answers are parsed with the credits contract (lambda/credits/contract.ts): an answer
+ * outside it is CreditsAnswerError, an unavailable service too (503, a settlement retried later),
+ * never a crash. Each call sends the proxy's request id, which the credits service logs as
+ * `client_request_id`.
  */
 
 export class CreditsUnavailableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'CreditsUnavailableError';
+  }
+}
+
+/**
+ * An answer the contract does not describe (a credits service of another version, a proxy in
+ * between): the service is unusable for this call, as if unavailable. Settle and release are
+ * idempotent, so retrying one whose answer could not be read is safe.
+ */
+export class CreditsAnswerError extends CreditsUnavailableError {
+  constructor(
+    readonly what: string,
+    readonly status: number,
+  ) {
+    super(`credits ${what} answered ${status} with a body outside the credits contract`);
+    this.name = 'CreditsAnswerError';
+  }
+}
+
+/** A well-formed refusal this call does not expect (a 404 of an unknown hold, a 409): retrying changes nothing. */
+export class CreditsRefusedError extends Error {
+  constructor(
+    readonly what: string,
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(`credits ${what} answered ${status}: ${message}`);
+    this.name = 'CreditsRefusedError';
   }
 }
 
@@ -57,7 +100,10 @@ export interface CreditsReceipt {
   readonly modelCode: number | null;
   readonly status: 'pending' | 'settled' | 'released';
   readonly expired: boolean;
+  /** In currency units (a decimal string with 6 places), and in micros. */
+  readonly held: string;
   readonly heldMicros: bigint;
+  readonly charged: string;
   readonly chargedMicros: bigint;
   /** Ledger timestamp (ns), the cursor of a page. */
   readonly timestamp: string;
@@ -110,51 +156,7 @@ export interface CreditsClientOptions {
 /** Largest answer of the credits service the proxy reads: its answers are a few hundred bytes. */
 export const creditsAnswerBytesMax = 64 * 1024;
 
-const decimal = z.pipe(
-  z.string().check(z.regex(/^(0|[1-9][0-9]{0,38})$/)),
-  z.transform((text) => BigInt(text)),
-);
-const integer = () => z.number().check(z.int());
-const rateSchema = z.object({ limit: integer(), remaining: integer(), reset_seconds: integer() });
-const holdAnswerSchema = z.object({
-  hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)),
-  expires_at: z.iso.datetime(),
-  rate: z.optional(rateSchema),
-});
-const insufficientSchema = z.object({ error: z.object({ available_micros: decimal }) });
-const rateRefusedSchema = z.object({
-  error: z.object({ limit: integer(), retry_after_seconds: integer() }),
-});
-const settledSchema = z.object({ charged_micros: decimal, available_micros: decimal });
-const availableSchema = z.object({ available_micros: decimal });
-const rateVerdictSchema = z.discriminatedUnion('allowed', [
-  z.object({
-    allowed: z.literal(true),
-    limit: integer(),
-    remaining: integer(),
-    reset_seconds: integer(),
-  }),
-  z.object({ allowed: z.literal(false), limit: integer(), retry_after_seconds: integer() }),
-]);
-const receiptSchema = z.object({
-  request_id: z.nullable(z.string()),
-  hold_id: z.string().check(z.regex(/^[1-9][0-9]{0,38}$/)),
-  key_ref: z.nullable(z.string().check(z.regex(/^[0-9a-f]{16}$/))),
-  model_code: z.nullable(integer()),
-  status: z.enum(['pending', 'settled', 'released']),
-  expired: z.boolean(),
-  held_micros: decimal,
-  charged_micros: decimal,
-  timestamp: z.string().check(z.regex(/^[1-9][0-9]{0,19}$/)),
-  created_at: z.iso.datetime(),
-  resolved_at: z.nullable(z.iso.datetime()),
-});
-const receiptsSchema = z.object({
-  receipts: z.array(receiptSchema),
-  next_before: z.nullable(z.string().check(z.regex(/^[1-9][0-9]{0,19}$/))),
-});
-
-function receiptOf(wire: z.output<typeof receiptSchema>): CreditsReceipt {
+function receiptOf(wire: z.output<typeof receiptAnswerSchema>): CreditsReceipt {
   return {
     requestId: wire.request_id,
     holdId: wire.hold_id,
@@ -162,15 +164,15 @@ function receiptOf(wire: z.output<typeof receiptSchema>): CreditsReceipt {
     modelCode: wire.model_code,
     status: wire.status,
     expired: wire.expired,
+    held: wire.held,
     heldMicros: wire.held_micros,
+    charged: wire.charged,
     chargedMicros: wire.charged_micros,
     timestamp: wire.timestamp,
     createdAt: wire.created_at,
     resolvedAt: wire.resolved_at,
   };
 }
-
-const errorMessageSchema = z.object({ error: z.object({ message: z.string() }) });
 
 interface Answer {
   readonly status: number;
@@ -223,16 +225,15 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
 
   function parse<T extends z.ZodMiniType>(what: string, schema: T, answer: Answer): z.output<T> {
     const parsed = schema.safeParse(answer.body);
-    if (!parsed.success)
-      throw new Error(`credits ${what} answered ${answer.status} with an unexpected body`);
+    if (!parsed.success) throw new CreditsAnswerError(what, answer.status);
     return parsed.data;
   }
 
   function unexpected(what: string, answer: Answer): Error {
-    const parsed = errorMessageSchema.safeParse(answer.body);
-    return new Error(
-      `credits ${what} answered ${answer.status}: ${parsed.success ? parsed.data.error.message : 'no message'}`,
-    );
+    const parsed = errorAnswerSchema.safeParse(answer.body);
+    if (!parsed.success) return new CreditsAnswerError(what, answer.status);
+    const { code, message } = parsed.data.error;
+    return new CreditsRefusedError(what, answer.status, code, message);
   }
 
   async function admit(input: AdmissionInput): Promise<AdmissionOutcome> {
@@ -253,7 +254,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
           }
         : {}),
     };
-    const answer = await call('POST', '/api/v1/admissions', body, {
+    const answer = await call('POST', creditsRoutes.admissions, body, {
       requestId: input.requestId,
       idempotencyKey: input.holdKey,
     });
@@ -279,10 +280,11 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
     if (answer.status === 402)
       return {
         kind: 'insufficient',
-        availableMicros: parse('admission', insufficientSchema, answer).error.available_micros,
+        availableMicros: parse('admission', insufficientCreditsAnswerSchema, answer).error
+          .available_micros,
       };
     if (answer.status === 429) {
-      const { error } = parse('admission', rateRefusedSchema, answer);
+      const { error } = parse('admission', rateLimitedAnswerSchema, answer);
       return {
         kind: 'rate_limited',
         rate: { allowed: false, limit: error.limit, retryAfterSeconds: error.retry_after_seconds },
@@ -312,41 +314,36 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
         amount_micros: amountMicros.toString(),
         ...(scope.userId ? { user_id: scope.userId } : {}),
       };
-      const answer = await call('POST', `/api/v1/holds/${holdId}/settle`, body, scope);
+      const answer = await call('POST', creditsRoutes.settle(holdId), body, scope);
       if (answer.status !== 200) throw unexpected('settle', answer);
-      const settled = parse('settle', settledSchema, answer);
+      const settled = parse('settle', settledAnswerSchema, answer);
       return { chargedMicros: settled.charged_micros, availableMicros: settled.available_micros };
     },
     async release(holdId, scope = {}) {
       const answer = await call(
         'POST',
-        `/api/v1/holds/${holdId}/release`,
+        creditsRoutes.release(holdId),
         scope.userId ? { user_id: scope.userId } : undefined,
         scope,
       );
       if (answer.status !== 200) throw unexpected('release', answer);
-      return { availableMicros: parse('release', availableSchema, answer).available_micros };
+      return { availableMicros: parse('release', releasedAnswerSchema, answer).available_micros };
     },
     async balance(userId, scope = {}) {
-      const answer = await call(
-        'GET',
-        `/api/v1/balance/${encodeURIComponent(userId)}`,
-        undefined,
-        scope,
-      );
+      const answer = await call('GET', creditsRoutes.balance(userId), undefined, scope);
       if (answer.status === 404) return undefined;
       if (answer.status !== 200) throw unexpected('balance', answer);
-      return { availableMicros: parse('balance', availableSchema, answer).available_micros };
+      return { availableMicros: parse('balance', balanceAnswerSchema, answer).available_micros };
     },
     async rateLimit(subject, limitPerMinute, scope = {}) {
       const answer = await call(
         'POST',
-        '/api/v1/rate-limit',
+        creditsRoutes.rateLimit,
         { subject, limit_per_minute: limitPerMinute },
         scope,
       );
       if (answer.status !== 200) throw unexpected('rate-limit', answer);
-      const verdict = parse('rate-limit', rateVerdictSchema, answer);
+      const verdict = parse('rate-limit', rateVerdictAnswerSchema, answer);
       return verdict.allowed
         ? {
             allowed: true,
@@ -363,28 +360,23 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       if (query.modelCode !== undefined) parameters.set('model_code', String(query.modelCode));
       const answer = await call(
         'GET',
-        `/api/v1/usage/${encodeURIComponent(userId)}?${parameters.toString()}`,
+        `${creditsRoutes.usage(userId)}?${parameters.toString()}`,
         undefined,
         scope,
       );
       if (answer.status !== 200) throw unexpected('usage', answer);
-      const page = parse('usage', receiptsSchema, answer);
+      const page = parse('usage', receiptsAnswerSchema, answer);
       return { receipts: page.receipts.map(receiptOf), nextBefore: page.next_before };
     },
     async receipt(userId, requestId, scope = {}) {
-      const answer = await call(
-        'GET',
-        `/api/v1/usage/${encodeURIComponent(userId)}/${encodeURIComponent(requestId)}`,
-        undefined,
-        scope,
-      );
+      const answer = await call('GET', creditsRoutes.receipt(userId, requestId), undefined, scope);
       if (answer.status === 404) return undefined;
       if (answer.status !== 200) throw unexpected('receipt', answer);
-      return receiptOf(parse('receipt', receiptSchema, answer));
+      return receiptOf(parse('receipt', receiptAnswerSchema, answer));
     },
     async ready() {
       try {
-        return (await call('GET', '/api/v1/ready', undefined)).status === 200;
+        return (await call('GET', creditsRoutes.ready, undefined)).status === 200;
       } catch {
         return false;
       }

@@ -1,5 +1,4 @@
 import type { Context } from 'hono';
-import { formatMicros } from '../credits/domain/amount';
 import { ApiError } from '../shared/http';
 import {
   keyReference,
@@ -8,7 +7,7 @@ import {
   requestIdToUserData,
 } from '../shared/receipts';
 import * as z from '../shared/zod-mini';
-import type { ProxyAppDependencies, ProxyEnv } from './app';
+import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { usagePageLimitDefault, usagePageLimitMax } from './config';
 import type { CreditsReceipt } from './credits-client';
 
@@ -76,9 +75,9 @@ export function usageRoutes(dependencies: ProxyAppDependencies): UsageRoutes {
       key_id: receipt.keyReference === null ? null : (keyIds.get(receipt.keyReference) ?? null),
       status: receipt.status,
       currency: config.currency,
-      held: formatMicros(receipt.heldMicros),
+      held: receipt.held,
       held_micros: receipt.heldMicros.toString(),
-      charged: formatMicros(receipt.chargedMicros),
+      charged: receipt.charged,
       charged_micros: receipt.chargedMicros.toString(),
       created_at: receipt.createdAt,
       resolved_at: receipt.resolvedAt,

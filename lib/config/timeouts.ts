@@ -1,4 +1,4 @@
-import { proxyConfigDefaults, proxyRequestMillisecondsMax } from '../../lambda/proxy/config';
+import { proxyConfigDefaults, proxyRequestMillisecondsMax } from '../runtime';
 import type { StageConfig } from './schema';
 
 /**

@@ -361,6 +361,24 @@ describe('clear errors', () => {
     );
   });
 
+  test('an answer outside the credits contract (a function of another version) is a clear failure, not a crash', async () => {
+    lambda.reset();
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: payloadOf({
+        status: 200,
+        body: { user_id: 'alice', available_micros: 12 },
+        requestId: 'operator-1',
+        replayed: false,
+      }),
+    });
+    const run = await cli('balance', '--stage', 'production', '--user', 'alice');
+    expect(run.code).toBe(1);
+    expect(run.err).toContain(
+      'credits: failed: the credits function answered 200 with a body outside the credits contract; is the deployed api stack older than this CLI? (request operator-1)',
+    );
+  });
+
   test('no credentials is a clear message', async () => {
     sts.reset();
     sts.on(GetCallerIdentityCommand).rejects(

@@ -10,6 +10,7 @@ import {
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import { operatorReference } from '../../shared/receipts';
+import { LedgerInvariantError } from './ledger-invariant';
 import type { RateLimiter, RateVerdict } from './rate-limit';
 import {
   accountIdForUser,
@@ -116,14 +117,6 @@ export interface HistoryEntry {
   readonly pending: boolean;
   readonly holdId?: bigint;
   readonly timestamp: bigint;
-}
-
-/** A ledger answer this code does not expect: a bug or a misconfigured ledger, never user input. */
-export class LedgerInvariantError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LedgerInvariantError';
-  }
 }
 
 const transferDefaults = {

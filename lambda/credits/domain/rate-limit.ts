@@ -8,7 +8,7 @@ import {
 } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
-import { LedgerInvariantError } from './credits';
+import { LedgerInvariantError } from './ledger-invariant';
 import { deriveId } from './ids';
 
 /**
