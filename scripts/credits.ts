@@ -38,7 +38,7 @@ import { repoRoot } from './local-services';
 import { readStackOutputs, StackNotFoundError, stageStackName } from './stack-outputs';
 
 /**
- * `npm run credits -- <command> --stage NAME ...`: top-ups, adjustments, balances and history of a
+ * `npm run credits -- <command> --stage NAME ...`: top-ups, adjustments, balances, history and usage of a
  * deployed stage, with no network route to the internal credits service (NET-09). It invokes the
  * credits function through the Lambda API with the operator's own AWS credentials (so CloudTrail
  * records who), after reading the admin key from Secrets Manager; both are found in the api stack's
