@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { keyIdPattern, timestampPattern } from '../credits/contract';
 import { ApiError } from '../shared/http';
 import {
   keyReference,
@@ -27,12 +28,10 @@ const usageQuerySchema = z.strictObject({
   before: z.optional(
     z
       .string()
-      .check(z.regex(/^[1-9][0-9]{0,19}$/, 'before must be the next_before of a previous page')),
+      .check(z.regex(timestampPattern, 'before must be the next_before of a previous page')),
   ),
   model: z.optional(z.string().check(z.maxLength(64))),
-  key_id: z.optional(
-    z.string().check(z.regex(/^key_[A-Za-z0-9]{8,32}$/, 'key_id must be a key id')),
-  ),
+  key_id: z.optional(z.string().check(z.regex(keyIdPattern, 'key_id must be a key id'))),
 });
 
 function invalid(message: string, code = 'invalid_request'): ApiError {

@@ -223,7 +223,7 @@ afterAll(async () => {
   await world.close();
 });
 
-describe('npm run credits -- usage', () => {
+describe('NET-09: npm run credits -- usage, through the Lambda API', () => {
   test('exports charges per day, user, key and model as CSV, named from the key set', async () => {
     const run = await cli(
       'usage',

@@ -64,6 +64,8 @@ export interface ReceiptFilter {
  */
 export const receiptScanTransfersPerReceipt = 2;
 export const receiptScanRoundTripsMax = 4;
+/** Transfers one request id may have: its hold and one settlement or release (room to spare). */
+export const requestTransfersMax = 8;
 /** TigerBeetle's most results of one query (one message of 8189 transfers). */
 export const ledgerQueryLimitMax = 8189;
 
@@ -133,7 +135,7 @@ export class Receipts {
       code: transferCodes.usage,
       timestamp_min: 0n,
       timestamp_max: 0n,
-      limit: receiptScanTransfersPerReceipt * 4,
+      limit: requestTransfersMax,
       flags: QueryFilterFlags.none,
     });
     const account = accountIdForUser(userId);

@@ -36,7 +36,7 @@ async function keyIdOf(requestId: string): Promise<string> {
 }
 
 describe('GET /v1/usage/{request_id}', () => {
-  test("a completion's receipt matches its headers to the micro, and the x-request-id is its id", async () => {
+  test("DATA-06, DATA-07: a completion's receipt matches its headers to the micro, the x-request-id is its id, and its audit record carries the same ids", async () => {
     const response = await complete({ model: 'echo' });
     expect(response.status).toBe(200);
     await response.json();
@@ -67,7 +67,7 @@ describe('GET /v1/usage/{request_id}', () => {
     );
   });
 
-  test("another user's receipt is 404, the same as one that does not exist; a malformed id is 400", async () => {
+  test("AUTH-01: another user's receipt is 404, the same as one that does not exist; a malformed id is 400; no key is 401", async () => {
     const response = await complete({ model: 'echo' });
     const requestId = response.headers.get('x-request-id')!;
     const bobs = await usage(`/v1/usage/${requestId}`, fixture.keys.bob);
