@@ -19,11 +19,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Account } from 'tigerbeetle-node';
 import { accountIdForUser, operatorAccountId } from '../lambda/credits/domain/ids';
 import { createGatewayClient } from '../tigerbeetle/gateway/client';
+import { batchEventsMax } from '../tigerbeetle/limits';
 
 /** TigerBeetle's AccountFlags.debits_must_not_exceed_credits. */
 const debitsMustNotExceedCredits = 1 << 1;
 /** TigerBeetle's batch limit (events per request). */
-const lookupBatchMax = 8189;
+const lookupBatchMax = batchEventsMax;
 const requestTimeoutMilliseconds = 10_000;
 
 const counters = ['debits_pending', 'debits_posted', 'credits_pending', 'credits_posted'] as const;

@@ -1,7 +1,9 @@
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
 import { coldStartHandler } from '../shared/lambda-handler';
+import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
 import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import * as z from '../shared/zod-mini';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import {
   cachedCurrentSecret,
@@ -36,34 +38,37 @@ export interface CreditsLambdaSettings {
 
 /** Deadline of one call to the gateway; the function's timeout is longer. */
 const gatewayRequestTimeoutMilliseconds = 5_000;
+/** The function's environment (lib/stacks/api-stack.ts writes it): the ARNs of its secrets and the gateway's address. */
+const creditsEnvironment = {
+  AWS_REGION: variable.required(),
+  CREDITS_ADMIN_KEY_SECRET_ARN: variable.required(),
+  CREDITS_PROXY_KEY_SECRET_ARN: variable.required(),
+  GATEWAY_URL: variable.required(),
+  GATEWAY_TOKEN_SECRET_ARN: variable.required(),
+  STAGE: variable.required(),
+  LOG_LEVEL: logLevelVariable(),
+  CREDITS_CURRENCY: z.pipe(
+    variable.withDefault(creditsConfigDefaults.currency),
+    z.string().check(
+      z.regex(/^[A-Z]{3}$/, {
+        error: (issue) => `must be an ISO 4217 code such as USD (got '${String(issue.input)}')`,
+      }),
+    ),
+  ),
+};
+
 export function creditsLambdaSettings(environment: NodeJS.ProcessEnv): CreditsLambdaSettings {
-  const required = [
-    'AWS_REGION',
-    'CREDITS_ADMIN_KEY_SECRET_ARN',
-    'CREDITS_PROXY_KEY_SECRET_ARN',
-    'GATEWAY_URL',
-    'GATEWAY_TOKEN_SECRET_ARN',
-    'STAGE',
-  ];
-  const missing = required.filter((name) => !environment[name]);
   // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
-  if (missing.length > 0)
-    throw new Error(`credits: refusing to start, missing configuration: ${missing.join(', ')}`);
-  const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  const currency = environment.CREDITS_CURRENCY ?? creditsConfigDefaults.currency;
-  if (!/^[A-Z]{3}$/.test(currency))
-    throw new Error(
-      `credits: refusing to start, CREDITS_CURRENCY must be an ISO 4217 code such as USD (got '${currency}')`,
-    );
+  const values = environmentOrRefuse('credits', creditsEnvironment, environment);
   return {
-    region: environment.AWS_REGION as string,
-    adminKeySecretArn: environment.CREDITS_ADMIN_KEY_SECRET_ARN as string,
-    proxyKeySecretArn: environment.CREDITS_PROXY_KEY_SECRET_ARN as string,
-    gatewayUrl: environment.GATEWAY_URL as string,
-    gatewayTokenSecretArn: environment.GATEWAY_TOKEN_SECRET_ARN as string,
-    logLevel,
-    stage: environment.STAGE as string,
-    currency,
+    region: values.AWS_REGION,
+    adminKeySecretArn: values.CREDITS_ADMIN_KEY_SECRET_ARN,
+    proxyKeySecretArn: values.CREDITS_PROXY_KEY_SECRET_ARN,
+    gatewayUrl: values.GATEWAY_URL,
+    gatewayTokenSecretArn: values.GATEWAY_TOKEN_SECRET_ARN,
+    logLevel: values.LOG_LEVEL,
+    stage: values.STAGE,
+    currency: values.CREDITS_CURRENCY,
   };
 }
 

@@ -8,11 +8,9 @@ import type {
 import { formatMicros } from './domain/amount';
 import type { Balance, HistoryEntry, Hold } from './domain/credits';
 import type { RateVerdict } from './domain/rate-limit';
+import { nanosecondsPerMillisecond, nanosecondsPerSecond } from '../../tigerbeetle/limits';
 
 /** Domain values as the contract's answers (contract.ts): amounts in both forms, ids and micros as decimal strings. */
-
-const nanosecondsPerMillisecond = 1_000_000n;
-const nanosecondsPerSecond = 1_000_000_000n;
 
 export function balanceJson(balance: Balance, currency: string): BalanceAnswer {
   return {

@@ -1,10 +1,17 @@
 import { resolveStageConfig } from '../../lib/config';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { createKeyring } from '../shared/keys';
+import {
+  environmentProblems,
+  logLevelVariable,
+  readEnvironment,
+  variable,
+} from '../shared/environment';
 import { createLogger, type LogLevel } from '../shared/logger';
 import { MetricsRegistry } from '../shared/metrics';
 import { startMetricsListener } from '../shared/metrics-listener';
 import { shutDownOnSignals, startServer } from '../shared/node-server';
+import * as z from '../shared/zod-mini';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { creditsKeyEntries } from './keys';
 
@@ -31,54 +38,58 @@ interface CreditsServerSettings {
 /** Deadline of one call to the gateway. */
 const gatewayRequestTimeoutMilliseconds = 5_000;
 
+const portNumberMax = 65_535;
+/** Service keys, comma-separated, the current one first (a rotation lists the previous one after it). */
+const keyList = (rule: string) =>
+  z.pipe(
+    variable.withDefault(''),
+    z.pipe(
+      z.transform((text: string) =>
+        text
+          .split(',')
+          .map((key) => key.trim())
+          .filter((key) => key !== ''),
+      ),
+      z.array(z.string()).check(z.minLength(1, rule)),
+    ),
+  );
+
+/** The local server's environment (scripts/local-services.ts sets it for `npm run dev`). */
+const creditsServerEnvironment = {
+  CREDITS_PORT: variable.integer(0, portNumberMax, 7200),
+  CREDITS_METRICS_PORT: variable.integer(0, portNumberMax, 7290),
+  CREDITS_HOST: variable.withDefault('127.0.0.1'),
+  STAGE: variable.withDefault('dev'),
+  GATEWAY_URL: variable.matching(
+    /^https?:\/\/[^/]+$/,
+    'must be the gateway base URL, e.g. http://127.0.0.1:7300',
+  ),
+  GATEWAY_TOKEN: variable.matching(/^.{32,}$/, 'must be set (32 characters or more)'),
+  CREDITS_ADMIN_KEYS: keyList('must list at least one admin key (comma-separated; current first)'),
+  CREDITS_PROXY_KEYS: keyList('must list at least one proxy key (comma-separated; current first)'),
+  LOG_LEVEL: logLevelVariable(),
+};
+
 export function creditsSettingsFromEnvironment(environment: NodeJS.ProcessEnv): {
   settings?: CreditsServerSettings;
   problems: string[];
 } {
-  const problems: string[] = [];
-  const port = Number(environment.CREDITS_PORT ?? '7200');
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    problems.push('CREDITS_PORT must be a port number');
-  const metricsPort = Number(environment.CREDITS_METRICS_PORT ?? '7290');
-  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535)
-    problems.push('CREDITS_METRICS_PORT must be a port number');
-  const gatewayUrl = environment.GATEWAY_URL ?? '';
-  if (!/^https?:\/\/[^/]+$/.test(gatewayUrl))
-    problems.push('GATEWAY_URL must be the gateway base URL, e.g. http://127.0.0.1:7300');
-  const gatewayToken = environment.GATEWAY_TOKEN ?? '';
-  if (gatewayToken.length < 32) problems.push('GATEWAY_TOKEN must be set (32 characters or more)');
-  const split = (value: string | undefined) =>
-    (value ?? '')
-      .split(',')
-      .map((key) => key.trim())
-      .filter((key) => key !== '');
-  const adminKeys = split(environment.CREDITS_ADMIN_KEYS);
-  const proxyKeys = split(environment.CREDITS_PROXY_KEYS);
-  if (adminKeys.length === 0)
-    problems.push(
-      'CREDITS_ADMIN_KEYS must list at least one admin key (comma-separated; current first)',
-    );
-  if (proxyKeys.length === 0)
-    problems.push(
-      'CREDITS_PROXY_KEYS must list at least one proxy key (comma-separated; current first)',
-    );
-  const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase();
-  if (!['DEBUG', 'INFO', 'WARN', 'ERROR'].includes(logLevel))
-    problems.push('LOG_LEVEL must be DEBUG, INFO, WARN or ERROR');
-  if (problems.length > 0) return { problems };
+  const reading = readEnvironment(creditsServerEnvironment, environment);
+  if (reading.values === undefined) return { problems: environmentProblems(reading) };
+  const values = reading.values;
   return {
     settings: {
-      hostname: environment.CREDITS_HOST ?? '127.0.0.1',
-      port,
-      metricsPort,
-      stage: environment.STAGE ?? 'dev',
-      gatewayUrl,
-      gatewayToken,
-      adminKeys,
-      proxyKeys,
-      logLevel: logLevel as LogLevel,
+      hostname: values.CREDITS_HOST,
+      port: values.CREDITS_PORT,
+      metricsPort: values.CREDITS_METRICS_PORT,
+      stage: values.STAGE,
+      gatewayUrl: values.GATEWAY_URL,
+      gatewayToken: values.GATEWAY_TOKEN,
+      adminKeys: values.CREDITS_ADMIN_KEYS,
+      proxyKeys: values.CREDITS_PROXY_KEYS,
+      logLevel: values.LOG_LEVEL,
     },
-    problems,
+    problems: [],
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ModelConfig } from '../../lib/config/schema';
+import * as z from '../shared/zod-mini';
 
 /** Settings of the proxy; every limit carries its unit. Built from the stage config (lib/config). */
 export interface ProxyConfig {
@@ -122,3 +123,43 @@ export function proxyConfigProblems(config: ProxyConfig): string[] {
   }
   return problems;
 }
+
+const whole = (minimum: number, maximum: number) =>
+  z.number().check(z.int(), z.gte(minimum), z.lte(maximum));
+const modelSchema = z.strictObject({
+  id: z.string().check(z.minLength(1), z.maxLength(64)),
+  // Which providers exist is checked at synth (lib/config/schema.ts, where the list lives; importing
+  // it here would bring the classic zod API into the bundle) and by the provider registry.
+  provider: z.custom<ModelConfig['provider']>(
+    (value) => typeof value === 'string' && value.length > 0,
+    'must name a provider',
+  ),
+  upstreamModel: z.string().check(z.minLength(1), z.maxLength(128)),
+  inputMicrosPerMillionTokens: whole(0, Number.MAX_SAFE_INTEGER),
+  outputMicrosPerMillionTokens: whole(0, Number.MAX_SAFE_INTEGER),
+  defaultMaxOutputTokens: whole(1, Number.MAX_SAFE_INTEGER),
+  outputTokensMax: whole(1, Number.MAX_SAFE_INTEGER),
+});
+
+/**
+ * PROXY_CONFIG as the proxy function reads it at start (synth writes it from the stage config,
+ * proxyConfigFromStage): a variable that does not match refuses the start and names the field,
+ * instead of a proxy running on a half-read configuration. Strict, so a field the build adds and
+ * this schema does not know fails loudly too. On zod/mini, like everything on the request path.
+ */
+export const proxyConfigSchema = z.strictObject({
+  models: z.array(modelSchema).check(z.minLength(1)),
+  currency: z.string().check(z.regex(/^[A-Z]{3}$/)),
+  allowedOrigins: z.array(z.string()),
+  rateLimit: z.strictObject({ enabled: z.boolean(), requestsPerMinute: whole(1, 1_000_000) }),
+  authFailuresPerMinute: whole(1, Number.MAX_SAFE_INTEGER),
+  requestBodyBytesMax: whole(1, Number.MAX_SAFE_INTEGER),
+  providerAttemptTimeoutMilliseconds: whole(1, Number.MAX_SAFE_INTEGER),
+  providerBudgetMilliseconds: whole(1, Number.MAX_SAFE_INTEGER),
+  holdTimeoutSeconds: whole(1, Number.MAX_SAFE_INTEGER),
+  slowRequestMilliseconds: whole(1, Number.MAX_SAFE_INTEGER),
+  httpsOnly: z.boolean(),
+  providerResponseBytesMax: whole(1, Number.MAX_SAFE_INTEGER),
+  streamKeepAliveIntervalMilliseconds: whole(1, Number.MAX_SAFE_INTEGER),
+  echoChunkDelayMilliseconds: whole(0, Number.MAX_SAFE_INTEGER),
+});

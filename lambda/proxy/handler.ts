@@ -1,12 +1,13 @@
 import { serviceKeyFromSecretString } from '../credits/keys';
 import { coldStartStreamingHandler } from '../shared/lambda-handler';
-import { createLogger, type LogLevel } from '../shared/logger';
+import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
+import { createLogger } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
 import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createProxyApp } from './app';
 import { secretsManagerClientKeySource } from './client-key-source';
-import { creditsRequestTimeoutMilliseconds, type ProxyConfig } from './config';
+import { creditsRequestTimeoutMilliseconds, proxyConfigSchema, type ProxyConfig } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
 import { credentialsFromSecretString } from './providers/credentials';
@@ -21,41 +22,38 @@ import { sqsSettlementQueue } from './settlement-queue';
  * go to CloudWatch as EMF, flushed after every invocation (MON-02); there is no /metrics route.
  */
 
-const required = [
-  'AWS_REGION',
-  'PROXY_CONFIG',
-  'CLIENT_KEYS_SECRET_ARN',
-  'CREDITS_URL',
-  'CREDITS_KEY_SECRET_ARN',
-  'PROVIDER_SECRET_ARN',
-  'STAGE',
-] as const;
+/** The function's environment (lib/stacks/api-stack.ts writes it): non-secret settings and the ARNs of its secrets. */
+const proxyEnvironment = {
+  AWS_REGION: variable.required(),
+  PROXY_CONFIG: variable.json(proxyConfigSchema, 'the proxy configuration'),
+  CLIENT_KEYS_SECRET_ARN: variable.required(),
+  CREDITS_URL: variable.required(),
+  CREDITS_KEY_SECRET_ARN: variable.required(),
+  PROVIDER_SECRET_ARN: variable.required(),
+  STAGE: variable.required(),
+  /** The durable retry path of settlement (lib/constructs/settlement-retry.ts); optional. */
+  SETTLEMENT_QUEUE_URL: variable.optional(),
+  LOG_LEVEL: logLevelVariable(),
+};
 /** Provider credentials are read again this often, so a key the operator fills works within minutes. */
 const providerCredentialsRefreshMilliseconds = 5 * 60 * 1000;
 
 export function proxyLambdaSettings(environment: NodeJS.ProcessEnv) {
-  const missing = required.filter((name) => !environment[name]);
-  // Refuse to start without keys (AUTH-08): every invocation fails loudly until this is fixed.
-  if (missing.length > 0)
-    throw new Error(`proxy: refusing to start, missing configuration: ${missing.join(', ')}`);
-  let config: ProxyConfig;
-  try {
-    config = JSON.parse(environment.PROXY_CONFIG as string) as ProxyConfig;
-  } catch {
-    throw new Error('proxy: refusing to start, PROXY_CONFIG is not JSON');
-  }
+  // Refuse to start without keys (AUTH-08) or with a malformed configuration: every invocation
+  // fails loudly until this is fixed.
+  const values = environmentOrRefuse('proxy', proxyEnvironment, environment);
+  const config: ProxyConfig = values.PROXY_CONFIG;
   return {
-    region: environment.AWS_REGION as string,
+    region: values.AWS_REGION,
     config,
-    clientKeysSecretArn: environment.CLIENT_KEYS_SECRET_ARN as string,
-    creditsUrl: environment.CREDITS_URL as string,
-    creditsKeySecretArn: environment.CREDITS_KEY_SECRET_ARN as string,
-    providerSecretArn: environment.PROVIDER_SECRET_ARN as string,
+    clientKeysSecretArn: values.CLIENT_KEYS_SECRET_ARN,
+    creditsUrl: values.CREDITS_URL,
+    creditsKeySecretArn: values.CREDITS_KEY_SECRET_ARN,
+    providerSecretArn: values.PROVIDER_SECRET_ARN,
     /** The `stage` dimension of every metric. */
-    stage: environment.STAGE as string,
-    /** The durable retry path of settlement (lib/constructs/settlement-retry.ts); optional. */
-    settlementQueueUrl: environment.SETTLEMENT_QUEUE_URL,
-    logLevel: (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel,
+    stage: values.STAGE,
+    settlementQueueUrl: values.SETTLEMENT_QUEUE_URL,
+    logLevel: values.LOG_LEVEL,
   };
 }
 

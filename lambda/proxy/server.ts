@@ -1,5 +1,11 @@
 import { resolveStageConfig } from '../../lib/config';
-import { createLogger, type LogLevel } from '../shared/logger';
+import {
+  environmentProblems,
+  logLevelVariable,
+  readEnvironment,
+  variable,
+} from '../shared/environment';
+import { createLogger } from '../shared/logger';
 import { MetricsRegistry } from '../shared/metrics';
 import { startMetricsListener } from '../shared/metrics-listener';
 import { shutDownOnSignals, startServer } from '../shared/node-server';
@@ -8,7 +14,7 @@ import { fileClientKeySource } from './client-key-source';
 import { creditsRequestTimeoutMilliseconds, proxyConfigFromStage } from './config';
 import { createCreditsClient } from './credits-client';
 import { createProviders } from './providers';
-import { credentialsFromEnvironment } from './providers/credentials';
+import { providerCredentials } from './providers/credentials';
 import { fileSettlementQueue } from './settlement-queue';
 
 /**
@@ -22,51 +28,59 @@ import { fileSettlementQueue } from './settlement-queue';
 /** How often the local settlement file (the durable retry path of `npm run dev`) is drained; far below the hold timeout. */
 const settlementDrainIntervalMilliseconds = 5_000;
 
-function settingsFromEnvironment(environment: NodeJS.ProcessEnv) {
-  const problems: string[] = [];
-  const port = Number(environment.PROXY_PORT ?? '7100');
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    problems.push('PROXY_PORT must be a port number');
-  const metricsPort = Number(environment.PROXY_METRICS_PORT ?? '7190');
-  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65_535)
-    problems.push('PROXY_METRICS_PORT must be a port number');
-  const creditsUrl = environment.CREDITS_URL ?? '';
-  if (!/^https?:\/\/[^/]+$/.test(creditsUrl))
-    problems.push('CREDITS_URL must be the credits base URL, e.g. http://127.0.0.1:7200');
-  const creditsKey = environment.CREDITS_PROXY_KEY ?? '';
-  if (creditsKey.length < 32)
-    problems.push('CREDITS_PROXY_KEY must be set (the proxy role key of the credits service)');
-  const clientKeysFile = environment.CLIENT_KEYS_FILE ?? '';
-  const settlementFile = environment.SETTLEMENT_FILE ?? '.data/settlements.jsonl';
-  if (clientKeysFile === '')
-    problems.push(
-      'CLIENT_KEYS_FILE must name the client key file (npm run keys writes .data/client-keys.json)',
-    );
-  const logLevel = (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
-  return {
-    problems,
-    port,
-    metricsPort,
-    creditsUrl,
-    creditsKey,
-    clientKeysFile,
-    settlementFile,
-    logLevel,
-    hostname: environment.PROXY_HOST ?? '127.0.0.1',
-    stage: environment.STAGE ?? 'dev',
-  };
-}
+const portNumberMax = 65_535;
+/** The local server's environment (scripts/local-services.ts sets it for `npm run dev`). */
+const proxyServerEnvironment = {
+  PROXY_PORT: variable.integer(0, portNumberMax, 7100),
+  PROXY_METRICS_PORT: variable.integer(0, portNumberMax, 7190),
+  PROXY_HOST: variable.withDefault('127.0.0.1'),
+  CREDITS_URL: variable.matching(
+    /^https?:\/\/[^/]+$/,
+    'must be the credits base URL, e.g. http://127.0.0.1:7200',
+  ),
+  CREDITS_PROXY_KEY: variable.matching(
+    /^.{32,}$/,
+    'must be the proxy role key of the credits service (32 characters or more)',
+  ),
+  CLIENT_KEYS_FILE: variable.required(),
+  SETTLEMENT_FILE: variable.withDefault('.data/settlements.jsonl'),
+  STAGE: variable.withDefault('dev'),
+  LOG_LEVEL: logLevelVariable(),
+  // Provider credentials; echo needs none.
+  GEMINI_API_KEY: variable.optional(),
+  GEMINI_BASE_URL: variable.optional(),
+  OPENAI_COMPATIBLE_BASE_URL: variable.optional(),
+  OPENAI_COMPATIBLE_API_KEY: variable.optional(),
+};
 
 async function main(): Promise<void> {
-  const settings = settingsFromEnvironment(process.env);
-  if (settings.problems.length > 0) {
+  const reading = readEnvironment(proxyServerEnvironment, process.env);
+  if (reading.values === undefined) {
+    const problems = environmentProblems(reading);
     console.error(
-      `proxy: refusing to start:\n${settings.problems.map((problem) => `  - ${problem}`).join('\n')}`,
+      `proxy: refusing to start:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`,
     );
     process.exit(1);
   }
+  const environment = reading.values;
+  const settings = {
+    port: environment.PROXY_PORT,
+    metricsPort: environment.PROXY_METRICS_PORT,
+    hostname: environment.PROXY_HOST,
+    creditsUrl: environment.CREDITS_URL,
+    creditsKey: environment.CREDITS_PROXY_KEY,
+    clientKeysFile: environment.CLIENT_KEYS_FILE,
+    settlementFile: environment.SETTLEMENT_FILE,
+    stage: environment.STAGE,
+    logLevel: environment.LOG_LEVEL,
+  };
   const logger = createLogger('proxy', settings.logLevel);
-  const credentials = credentialsFromEnvironment(process.env);
+  const credentials = providerCredentials({
+    geminiApiKey: environment.GEMINI_API_KEY,
+    geminiBaseUrl: environment.GEMINI_BASE_URL,
+    openaiBaseUrl: environment.OPENAI_COMPATIBLE_BASE_URL,
+    openaiApiKey: environment.OPENAI_COMPATIBLE_API_KEY,
+  });
   const metrics = new MetricsRegistry('proxy', settings.stage);
   const config = proxyConfigFromStage(resolveStageConfig(settings.stage));
   const credits = createCreditsClient({

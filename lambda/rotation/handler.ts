@@ -6,7 +6,8 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { generateApiKey } from '../shared/keys';
-import { audit, createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
+import { audit, createLogger, type AppLogger } from '../shared/logger';
 import { sdkSecretReader } from '../shared/sdk-secret-reader';
 import { readSecretVersion } from '../shared/secret-keyring';
 import {
@@ -259,6 +260,9 @@ function callOptions(): { abortSignal: AbortSignal } {
   return { abortSignal: AbortSignal.timeout(secretsManagerCallTimeoutMilliseconds) };
 }
 
+/** The function's environment: Lambda's own region (a secret's ARN names its own) and the log level. */
+const rotationEnvironment = { AWS_REGION: variable.optional(), LOG_LEVEL: logLevelVariable() };
+
 let coldStartHandler: ((event: RotationEvent) => Promise<void>) | undefined;
 
 /** Built once per execution environment: one logger, one client per region. */
@@ -273,11 +277,11 @@ function coldStart(): (event: RotationEvent) => Promise<void> {
     }
     return client;
   };
-  const logLevel = (process.env.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  const environment = environmentOrRefuse('rotation', rotationEnvironment, process.env);
   coldStartHandler = createRotationHandler({
     secretsManager,
-    logger: createLogger('rotation', logLevel),
-    defaultRegion: process.env.AWS_REGION,
+    logger: createLogger('rotation', environment.LOG_LEVEL),
+    defaultRegion: environment.AWS_REGION,
   });
   return coldStartHandler;
 }

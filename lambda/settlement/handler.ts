@@ -3,7 +3,8 @@ import { serviceKeyFromSecretString } from '../credits/keys';
 import { creditsRequestTimeoutMilliseconds } from '../proxy/config';
 import { createCreditsClient, type CreditsClient } from '../proxy/credits-client';
 import { applySettlementJob, settlementJobSchema, unsettled } from '../proxy/settlement-queue';
-import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
+import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
+import { createLogger, type AppLogger } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
 import { fetchSecretReader } from '../shared/secrets-manager';
@@ -97,30 +98,29 @@ export async function handler(event: SQSEvent, context: Context): Promise<SQSBat
   return built(event, context);
 }
 
+/** The function's environment (lib/constructs/settlement-retry.ts writes it). */
+const settlementEnvironment = {
+  AWS_REGION: variable.required(),
+  CREDITS_URL: variable.required(),
+  CREDITS_KEY_SECRET_ARN: variable.required(),
+  STAGE: variable.required(),
+  SETTLEMENT_RECEIVES_MAX: variable.integer(1, 1_000),
+  LOG_LEVEL: logLevelVariable(),
+};
+
 function build(environment: NodeJS.ProcessEnv): ReturnType<typeof createSettlementHandler> {
-  const required = [
-    'AWS_REGION',
-    'CREDITS_URL',
-    'CREDITS_KEY_SECRET_ARN',
-    'STAGE',
-    'SETTLEMENT_RECEIVES_MAX',
-  ];
-  const missing = required.filter((name) => !environment[name]);
-  if (missing.length > 0)
-    throw new Error(`settlement: refusing to start, missing configuration: ${missing.join(', ')}`);
-  const secrets = fetchSecretReader({ region: environment.AWS_REGION as string });
+  const values = environmentOrRefuse('settlement', settlementEnvironment, environment);
+  const secrets = fetchSecretReader({ region: values.AWS_REGION });
   return createSettlementHandler({
     credits: createCreditsClient({
-      baseUrl: environment.CREDITS_URL as string,
-      key: cachedCurrentSecret(
-        secrets,
-        environment.CREDITS_KEY_SECRET_ARN as string,
-        (secretString) => serviceKeyFromSecretString(secretString, 'current'),
+      baseUrl: values.CREDITS_URL,
+      key: cachedCurrentSecret(secrets, values.CREDITS_KEY_SECRET_ARN, (secretString) =>
+        serviceKeyFromSecretString(secretString, 'current'),
       ),
       requestTimeoutMilliseconds: creditsRequestTimeoutMilliseconds,
     }),
-    logger: createLogger('settlement', (environment.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel),
-    metrics: createEmfMetrics('proxy', environment.STAGE as string),
-    receivesMax: Number(environment.SETTLEMENT_RECEIVES_MAX),
+    logger: createLogger('settlement', values.LOG_LEVEL),
+    metrics: createEmfMetrics('proxy', values.STAGE),
+    receivesMax: values.SETTLEMENT_RECEIVES_MAX,
   });
 }

@@ -4,6 +4,7 @@ import {
   endpointHealthyHttpCodes,
   streamingApiStageName,
 } from '../../lib/constructs/streaming-api';
+import { proxyConfigSchema } from '../../lambda/proxy/config';
 import { proxyPathPatterns } from '../../lib/stacks/api-stack';
 import { resourcesOf, synthesizeStage, type SynthesizedStage } from '../support/synth';
 
@@ -95,6 +96,14 @@ describe('ApiStack', () => {
       JSON.parse(String(environmentOf(functionNamed(production, 'ProxyFunction')).PROXY_CONFIG))
         .currency,
     ).toBe(production.config.currency);
+  });
+
+  test("the proxy function's PROXY_CONFIG is what the function's own schema reads at start", () => {
+    const config = JSON.parse(
+      String(environmentOf(functionNamed(production, 'ProxyFunction')).PROXY_CONFIG),
+    ) as unknown;
+    const parsed = proxyConfigSchema.safeParse(config);
+    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
   });
 
   test('AUTH-04: the service keys rotate every 90 days through the rotation function', () => {

@@ -8,7 +8,7 @@ export interface Clock {
   nowNanoseconds(): bigint;
 }
 
-const nanosecondsPerMillisecond = 1_000_000n;
+import { nanosecondsPerMillisecond, nanosecondsPerSecond } from '../limits';
 
 /**
  * The system clock: anchored on `Date.now()` once, then advanced with the monotonic
@@ -28,7 +28,7 @@ export function createSystemClock(): Clock {
 export class ManualClock implements Clock {
   private currentNanoseconds: bigint;
 
-  constructor(startNanoseconds: bigint = 1_700_000_000n * 1_000_000_000n) {
+  constructor(startNanoseconds: bigint = 1_700_000_000n * nanosecondsPerSecond) {
     if (startNanoseconds <= 0n) throw new Error('ManualClock: start must be positive');
     this.currentNanoseconds = startNanoseconds;
   }
@@ -46,6 +46,6 @@ export class ManualClock implements Clock {
     if (!Number.isInteger(seconds) || seconds < 0) {
       throw new Error('ManualClock: seconds must be a non-negative integer');
     }
-    this.advanceNanoseconds(BigInt(seconds) * 1_000_000_000n);
+    this.advanceNanoseconds(BigInt(seconds) * nanosecondsPerSecond);
   }
 }

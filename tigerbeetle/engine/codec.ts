@@ -1,5 +1,6 @@
 import type { Account, Transfer } from 'tigerbeetle-node';
 import { batchEventsMax, eventSizeBytes } from './constants';
+import { u64Max } from '../limits';
 
 /**
  * Binary form of the journal's records. Accounts and transfers use TigerBeetle's own 128-byte
@@ -25,7 +26,7 @@ export type JournalRecord =
     }
   | { operation: typeof RecordOperation.pulse; nowNanoseconds: bigint; events: [] };
 
-const low64Mask = (1n << 64n) - 1n;
+const low64Mask = u64Max;
 
 function writeU128(buffer: Buffer, offset: number, value: bigint): void {
   buffer.writeBigUInt64LE(value & low64Mask, offset);

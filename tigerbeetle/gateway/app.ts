@@ -31,6 +31,7 @@ import {
   transferToWire,
   type GatewayOperation,
 } from './protocol';
+import { u128Max } from '../limits';
 
 /**
  * The ledger gateway: the only holder of a TigerBeetle session in production. It exposes exactly
@@ -48,7 +49,7 @@ export const gatewaySlowRequestMillisecondsDefault = 1_000;
 /** Errors listed in one 400 message; the rest are counted, so a bad batch cannot make a huge body. */
 export const validationIssuesReportedMax = 5;
 /** /ready looks up this id: TigerBeetle refuses it as an account id (`id_must_not_be_int_max`), so it never matches data. */
-export const readinessProbeAccountId = (1n << 128n) - 1n;
+export const readinessProbeAccountId = u128Max;
 
 export interface GatewayLimits {
   readonly bodyBytesMax: number;

@@ -1,7 +1,15 @@
 import { isIP } from 'node:net';
+import {
+  environmentProblems,
+  logLevelVariable,
+  readEnvironment,
+  variable,
+} from '../../lambda/shared/environment';
 import type { LogLevel } from '../../lambda/shared/logger';
+import * as z from '../../lambda/shared/zod-mini';
 import { clusterRequestTimeoutMillisecondsDefault, type LedgerOptions } from '../ledger';
 import { tokenSettingsFromEnvironment, type TokenSettings } from './token-source';
+import { u128Max } from '../limits';
 
 /**
  * The gateway's configuration, read from the environment once at start-up (and only here). Every
@@ -15,7 +23,6 @@ export const ledgerRequestTimeoutMillisecondsMax = 60_000;
 /** TigerBeetle's replicas_max. */
 export const clusterReplicasMax = 6;
 
-const logLevels: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 const ledgerModes = ['embedded', 'cluster'] as const;
 
 export interface GatewayConfig {
@@ -32,83 +39,83 @@ export type ConfigResult =
   | { readonly config: GatewayConfig; readonly problems: [] }
   | { readonly config?: undefined; readonly problems: string[] };
 
-export function gatewayConfigFromEnvironment(environment: NodeJS.ProcessEnv): ConfigResult {
-  const problems: string[] = [];
-  const port = readInteger(environment, 'GATEWAY_PORT', gatewayPortDefault, 0, 65_535, problems);
-  const host = readHost(environment, problems);
-  const ledgerRequestTimeoutMilliseconds = readInteger(
-    environment,
-    'LEDGER_REQUEST_TIMEOUT_MS',
-    clusterRequestTimeoutMillisecondsDefault,
+/** The gateway's own settings; each is read, or refused with a problem naming it. */
+const gatewayEnvironment = {
+  GATEWAY_PORT: variable.integer(0, 65_535, gatewayPortDefault),
+  GATEWAY_HOST: z.pipe(
+    variable.withDefault(gatewayHostDefault),
+    z.string().check(
+      z.refine((host) => isIP(host.trim()) !== 0, {
+        error: (issue) =>
+          `must be an IP address (e.g. 127.0.0.1 or 0.0.0.0), got "${String(issue.input).trim()}"`,
+      }),
+    ),
+  ),
+  LEDGER_REQUEST_TIMEOUT_MS: variable.integer(
     1,
     ledgerRequestTimeoutMillisecondsMax,
+    clusterRequestTimeoutMillisecondsDefault,
+  ),
+  LOG_LEVEL: logLevelVariable(),
+};
+/** The ledger's variables: which ones apply depends on LEDGER_MODE, so readLedger checks them together. */
+const ledgerEnvironment = {
+  LEDGER_MODE: variable.optional(),
+  LEDGER_DATA_FILE: variable.optional(),
+  TB_CLUSTER_ID: variable.optional(),
+  TB_ADDRESSES: variable.optional(),
+};
+
+export function gatewayConfigFromEnvironment(environment: NodeJS.ProcessEnv): ConfigResult {
+  const gateway = readEnvironment(gatewayEnvironment, environment);
+  const problems = environmentProblems(gateway);
+  const ledgerRequestTimeoutMilliseconds =
+    gateway.values?.LEDGER_REQUEST_TIMEOUT_MS ?? clusterRequestTimeoutMillisecondsDefault;
+  const ledger = readLedger(
+    trimmed(readEnvironment(ledgerEnvironment, environment).values),
+    ledgerRequestTimeoutMilliseconds,
     problems,
   );
-  const logLevel = readLogLevel(environment, problems);
-  const ledger = readLedger(environment, ledgerRequestTimeoutMilliseconds, problems);
   const tokens = tokenSettingsFromEnvironment(environment);
   problems.push(...tokens.problems);
-  if (problems.length > 0 || ledger === undefined || tokens.settings === undefined)
+  if (
+    gateway.values === undefined ||
+    problems.length > 0 ||
+    ledger === undefined ||
+    tokens.settings === undefined
+  )
     return { problems };
   return {
     config: {
-      port,
-      host,
+      port: gateway.values.GATEWAY_PORT,
+      host: gateway.values.GATEWAY_HOST.trim(),
       ledger,
       ledgerRequestTimeoutMilliseconds,
-      logLevel,
+      logLevel: gateway.values.LOG_LEVEL,
       tokens: tokens.settings,
     },
     problems: [],
   };
 }
 
-function value(environment: NodeJS.ProcessEnv, name: string): string | undefined {
-  const text = environment[name]?.trim();
-  return text === '' ? undefined : text;
-}
+type LedgerVariables = Partial<Record<keyof typeof ledgerEnvironment, string>>;
 
-function readInteger(
-  environment: NodeJS.ProcessEnv,
-  name: string,
-  fallback: number,
-  minimum: number,
-  maximum: number,
-  problems: string[],
-): number {
-  const text = value(environment, name);
-  if (text === undefined) return fallback;
-  const parsed = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!(parsed >= minimum && parsed <= maximum)) {
-    problems.push(`${name} must be an integer from ${minimum} to ${maximum}, got "${text}"`);
-    return fallback;
-  }
-  return parsed;
-}
-
-function readHost(environment: NodeJS.ProcessEnv, problems: string[]): string {
-  const host = value(environment, 'GATEWAY_HOST') ?? gatewayHostDefault;
-  if (isIP(host) === 0)
-    problems.push(`GATEWAY_HOST must be an IP address (e.g. 127.0.0.1 or 0.0.0.0), got "${host}"`);
-  return host;
-}
-
-function readLogLevel(environment: NodeJS.ProcessEnv, problems: string[]): LogLevel {
-  const text = (value(environment, 'LOG_LEVEL') ?? 'INFO').toUpperCase();
-  if ((logLevels as readonly string[]).includes(text)) return text as LogLevel;
-  problems.push(`LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${text}"`);
-  return 'INFO';
+/** Optional text cannot fail to read; its blanks around the value are not part of it. */
+function trimmed(values: LedgerVariables | undefined): LedgerVariables {
+  return Object.fromEntries(
+    Object.entries(values ?? {}).map(([name, text]) => [name, text?.trim()]),
+  );
 }
 
 function readLedger(
-  environment: NodeJS.ProcessEnv,
+  variables: LedgerVariables,
   requestTimeoutMilliseconds: number,
   problems: string[],
 ): LedgerOptions | undefined {
-  const mode = value(environment, 'LEDGER_MODE');
-  const dataFile = value(environment, 'LEDGER_DATA_FILE');
-  const clusterIdText = value(environment, 'TB_CLUSTER_ID');
-  const addressesText = value(environment, 'TB_ADDRESSES');
+  const mode = variables.LEDGER_MODE;
+  const dataFile = variables.LEDGER_DATA_FILE;
+  const clusterIdText = variables.TB_CLUSTER_ID;
+  const addressesText = variables.TB_ADDRESSES;
   if (mode === 'embedded') {
     if (clusterIdText !== undefined)
       problems.push('TB_CLUSTER_ID applies only to LEDGER_MODE=cluster');
@@ -137,7 +144,7 @@ function readClusterId(text: string | undefined, problems: string[]): bigint | u
     );
     return undefined;
   }
-  if (!/^(0|[1-9][0-9]{0,38})$/.test(text) || BigInt(text) >= 1n << 128n) {
+  if (!/^(0|[1-9][0-9]{0,38})$/.test(text) || BigInt(text) > u128Max) {
     problems.push(`TB_CLUSTER_ID must be a decimal u128, got "${text}"`);
     return undefined;
   }

@@ -8,6 +8,7 @@ import type {
   Transfer,
 } from 'tigerbeetle-node';
 import * as z from 'zod';
+import { batchEventsMax, u128Max, u16Max, u32Max, u64Max } from '../limits';
 
 /**
  * The gateway's wire format: TigerBeetle's own structures as JSON, every 64- and 128-bit integer
@@ -28,10 +29,7 @@ export const gatewayOperations = [
 export type GatewayOperation = (typeof gatewayOperations)[number];
 
 /** TigerBeetle's own batch limit: events per request. */
-export const gatewayBatchEventsMax = 8189;
-
-const u128Max = (1n << 128n) - 1n;
-const u64Max = (1n << 64n) - 1n;
+export const gatewayBatchEventsMax = batchEventsMax;
 
 function unsignedDecimal(maximum: bigint, name: string) {
   return z
@@ -43,8 +41,8 @@ function unsignedDecimal(maximum: bigint, name: string) {
 
 const u128 = unsignedDecimal(u128Max, 'a u128');
 const u64 = unsignedDecimal(u64Max, 'a u64');
-const u32 = z.number().int().min(0).max(0xffff_ffff);
-const u16 = z.number().int().min(0).max(0xffff);
+const u32 = z.number().int().min(0).max(u32Max);
+const u16 = z.number().int().min(0).max(u16Max);
 
 export const accountSchema = z.strictObject({
   id: u128,

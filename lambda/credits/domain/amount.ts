@@ -1,3 +1,5 @@
+import { u128Max } from '../../../tigerbeetle/limits';
+
 /**
  * Money is an integer number of micro-units of the currency (1 unit = 1,000,000 micros), a bigint
  * end to end. Clients send either `amount`, a decimal string with at most 6 fractional digits
@@ -8,7 +10,7 @@
 export const microsPerUnit = 1_000_000n;
 export const amountFractionDigitsMax = 6;
 /** TigerBeetle amounts are u128. */
-export const ledgerAmountMax = (1n << 128n) - 1n;
+export const ledgerAmountMax = u128Max;
 
 export type AmountParse = { ok: true; micros: bigint } | { ok: false; message: string };
 

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { u128Max } from '../../../tigerbeetle/limits';
 
 /**
  * Ledger ids are derived, never stored: an account id from the user id, a transfer id from the
@@ -8,7 +9,6 @@ import { createHash, randomBytes } from 'node:crypto';
  */
 
 const namespace = 'ai-proxy/credits/v1';
-const u128Max = (1n << 128n) - 1n;
 
 export function deriveId(...parts: string[]): bigint {
   for (const part of parts) {

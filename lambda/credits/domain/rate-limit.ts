@@ -10,6 +10,7 @@ import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import { LedgerInvariantError } from './ledger-invariant';
 import { deriveId } from './ids';
+import { nanosecondsPerSecond } from '../../../tigerbeetle/limits';
 
 /**
  * Exact rate limits shared by every proxy instance, on the ledger (TigerBeetle's rate-limiting
@@ -23,7 +24,6 @@ import { deriveId } from './ids';
 export const rateWindowSeconds = 60;
 const accountCodes = { source: 3, subject: 200 } as const;
 const transferCodes = { fund: 210, consume: 220 } as const;
-const nanosecondsPerSecond = 1_000_000_000n;
 
 export type RateVerdict =
   | { allowed: true; limit: number; remaining: number; resetSeconds: number }

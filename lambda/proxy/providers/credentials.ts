@@ -40,7 +40,7 @@ export function credentialsFromSecretString(secretString: string): ProviderCrede
     throw new Error(
       `the provider secret is invalid: ${parsed.error.issues.map((issue) => issue.path.join('.')).join(', ')}`,
     );
-  return credentialsFrom({
+  return providerCredentials({
     geminiApiKey: parsed.data.gemini_api_key,
     geminiBaseUrl: parsed.data.gemini_base_url,
     openaiBaseUrl: parsed.data.openai_compatible_base_url,
@@ -48,17 +48,8 @@ export function credentialsFromSecretString(secretString: string): ProviderCrede
   });
 }
 
-/** Locally: GEMINI_API_KEY (and GEMINI_BASE_URL), OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY. */
-export function credentialsFromEnvironment(environment: NodeJS.ProcessEnv): ProviderCredentials {
-  return credentialsFrom({
-    geminiApiKey: environment.GEMINI_API_KEY || undefined,
-    geminiBaseUrl: environment.GEMINI_BASE_URL || undefined,
-    openaiBaseUrl: environment.OPENAI_COMPATIBLE_BASE_URL || undefined,
-    openaiApiKey: environment.OPENAI_COMPATIBLE_API_KEY || undefined,
-  });
-}
-
-function credentialsFrom(input: {
+/** Credentials from their parts (the provider secret in AWS, the local server's environment); a provider without a key is absent. */
+export function providerCredentials(input: {
   geminiApiKey?: string;
   geminiBaseUrl?: string;
   openaiBaseUrl?: string;

@@ -235,6 +235,29 @@ test('CFG-02 / AUTH-08: the environment holds no secret, and without its secrets
   );
 });
 
+test('CFG-02: a malformed PROXY_CONFIG refuses the start and names the field, instead of a proxy on a half-read configuration', () => {
+  const config = JSON.parse(String(process.env.PROXY_CONFIG)) as Record<string, unknown>;
+  const withConfig = (value: string) => ({ ...process.env, PROXY_CONFIG: value });
+  expect(() => proxyLambdaSettings(withConfig('{"models": ['))).toThrow(
+    'proxy: refusing to start, PROXY_CONFIG is not JSON',
+  );
+  expect(() =>
+    proxyLambdaSettings(withConfig(JSON.stringify({ ...config, holdTimeoutSeconds: '300' }))),
+  ).toThrow(
+    'proxy: refusing to start, PROXY_CONFIG is not the proxy configuration: holdTimeoutSeconds: Invalid input: expected number, received string',
+  );
+  expect(() =>
+    proxyLambdaSettings(withConfig(JSON.stringify({ ...config, models: [{ id: 'm' }] }))),
+  ).toThrow(/PROXY_CONFIG is not the proxy configuration: models\.0\.provider: /);
+  expect(() =>
+    proxyLambdaSettings(withConfig(JSON.stringify({ ...config, holdTimeoutSecond: 300 }))),
+  ).toThrow(/PROXY_CONFIG is not the proxy configuration: Unrecognized key: "holdTimeoutSecond"/);
+  expect(() => proxyLambdaSettings({ ...process.env, LOG_LEVEL: 'TRACE' })).toThrow(
+    'proxy: refusing to start, LOG_LEVEL must be one of DEBUG, INFO, WARN, ERROR, got "TRACE"',
+  );
+  expect(proxyLambdaSettings(process.env).config).toEqual(config);
+});
+
 test('its secrets were read from Secrets Manager by signed GetSecretValue calls (each signature verified by the stand-in)', () => {
   const read = aws.requests
     .filter((request) => request.target === 'secretsmanager.GetSecretValue')

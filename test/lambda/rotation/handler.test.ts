@@ -372,7 +372,7 @@ describe('the Lambda entry point', () => {
   });
 
   test('rotates a secret end to end with the clients it builds itself', async () => {
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', LOG_LEVEL: 'SILENT' });
+    Object.assign(process.env, { AWS_REGION: 'eu-west-1', LOG_LEVEL: 'ERROR' });
     const oldKey = generateApiKey();
     open(oldKey);
     for (const step of rotationSteps) await handler(event(step));
@@ -382,7 +382,7 @@ describe('the Lambda entry point', () => {
   });
 
   test('refuses an unknown step', async () => {
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', LOG_LEVEL: 'SILENT' });
+    Object.assign(process.env, { AWS_REGION: 'eu-west-1', LOG_LEVEL: 'ERROR' });
     open(generateApiKey());
     await expect(handler(event('rotateEverything'))).rejects.toThrow(/unknown rotation step/);
   });
