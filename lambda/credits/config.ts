@@ -1,3 +1,5 @@
+import { batchEventsMax } from '../../tigerbeetle/limits';
+
 /** Limits and settings of the credits service; every limit has its unit in its name. */
 export interface CreditsConfig {
   /** TigerBeetle ledger number of the credits (one currency per ledger). */
@@ -33,6 +35,6 @@ export const creditsConfigDefaults: CreditsConfig = {
   historyLimitMax: 200,
   receiptsLimitDefault: 20,
   receiptsLimitMax: 100,
-  chargesPageTransfersMax: 8189,
+  chargesPageTransfersMax: batchEventsMax,
   bodyBytesMax: 16 * 1024,
 };

@@ -1,3 +1,4 @@
+import { u32Max } from '../../tigerbeetle/limits';
 import * as z from '../shared/zod-mini';
 
 /**
@@ -119,7 +120,7 @@ export const holdRequestSchema = z.strictObject({
     z.strictObject({
       request_id: z.string().check(z.regex(requestIdPattern, 'receipt.request_id must be a UUID')),
       key_id: z.string().check(z.regex(keyIdPattern, 'receipt.key_id must be a key id')),
-      model_code: z.number().check(z.int(), z.gte(1), z.lte(0xffff_ffff)),
+      model_code: z.number().check(z.int(), z.gte(1), z.lte(u32Max)),
     }),
   ),
 });

@@ -1,4 +1,5 @@
 import type { ModelConfig } from '../../lib/config/schema';
+import { u32Max } from '../../tigerbeetle/limits';
 import * as z from '../shared/zod-mini';
 
 /** Settings of the proxy; every limit carries its unit. Built from the stage config (lib/config). */
@@ -139,6 +140,8 @@ const modelSchema = z.strictObject({
   outputMicrosPerMillionTokens: whole(0, Number.MAX_SAFE_INTEGER),
   defaultMaxOutputTokens: whole(1, Number.MAX_SAFE_INTEGER),
   outputTokensMax: whole(1, Number.MAX_SAFE_INTEGER),
+  /** The model's number in its receipts' user_data_32 (lambda/shared/receipts.ts checks the set). */
+  ledgerCode: whole(1, u32Max),
 });
 
 /**

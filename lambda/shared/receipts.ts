@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { u128Max, u32Max, u64Max } from '../../tigerbeetle/limits';
 
 /**
  * What a usage transfer on the ledger says about its request, in TigerBeetle's user data fields
@@ -19,7 +20,6 @@ import { createHash } from 'node:crypto';
  */
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const u64Max = (1n << 64n) - 1n;
 
 /** A request id as it travels (`x-request-id`, lower-case hex) to its 128 bits; undefined if it is not a UUID. */
 export function requestIdToUserData(requestId: string): bigint | undefined {
@@ -31,7 +31,7 @@ export function requestIdToUserData(requestId: string): bigint | undefined {
 
 /** The 128 bits of `user_data_128` as the request id (a UUID, lower-case). */
 export function requestIdFromUserData(value: bigint): string {
-  if (value <= 0n || value >= 1n << 128n) throw new Error('a request id is a non-zero u128');
+  if (value <= 0n || value > u128Max) throw new Error('a request id is a non-zero u128');
   const hex = value.toString(16).padStart(32, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
@@ -67,11 +67,7 @@ export class ModelCodes {
 
   constructor(models: readonly LedgerCodedModel[]) {
     for (const model of models) {
-      if (
-        !Number.isInteger(model.ledgerCode) ||
-        model.ledgerCode < 1 ||
-        model.ledgerCode > 0xffff_ffff
-      )
+      if (!Number.isInteger(model.ledgerCode) || model.ledgerCode < 1 || model.ledgerCode > u32Max)
         throw new Error(`model ${model.id}: ledgerCode must be a u32 above 0`);
       if (this.byCode.has(model.ledgerCode))
         throw new Error(

@@ -6,6 +6,7 @@ import {
   TransferFlags,
 } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
+import { batchEventsMax, nanosecondsPerSecond } from '../../../tigerbeetle/limits';
 import { requestIdFromUserData } from '../../shared/receipts';
 import { transferCodes } from './credits';
 import { accountIdForUser, releaseTransferId, settleTransferId } from './ids';
@@ -66,10 +67,9 @@ export const receiptScanTransfersPerReceipt = 2;
 export const receiptScanRoundTripsMax = 4;
 /** Transfers one request id may have: its hold and one settlement or release (room to spare). */
 export const requestTransfersMax = 8;
-/** TigerBeetle's most results of one query (one message of 8189 transfers). */
-export const ledgerQueryLimitMax = 8189;
+/** TigerBeetle's most results of one query (one message of transfers). */
+export const ledgerQueryLimitMax = batchEventsMax;
 
-const nanosecondsPerSecond = 1_000_000_000n;
 const isHold = (transfer: Transfer) => (transfer.flags & TransferFlags.pending) !== 0;
 const isPost = (transfer: Transfer) => (transfer.flags & TransferFlags.post_pending_transfer) !== 0;
 const isVoid = (transfer: Transfer) => (transfer.flags & TransferFlags.void_pending_transfer) !== 0;

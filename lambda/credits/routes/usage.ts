@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { nanosecondsPerMillisecond, u32Max } from '../../../tigerbeetle/limits';
 import { ApiError } from '../../shared/http';
 import { keyReference, keyReferenceText, requestIdToUserData } from '../../shared/receipts';
 import {
@@ -22,7 +23,7 @@ import { invalid, parseWith } from '../requests';
  */
 
 const isoOf = (nanoseconds: bigint): string =>
-  new Date(Number(nanoseconds / 1_000_000n)).toISOString();
+  new Date(Number(nanoseconds / nanosecondsPerMillisecond)).toISOString();
 
 const keyReferenceOrNull = (reference: bigint): string | null =>
   reference === 0n ? null : keyReferenceText(reference);
@@ -61,7 +62,7 @@ function chargeJson(charge: Charge): ChargeAnswer {
 function modelCodeOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const code = Number(text);
-  if (code > 0xffff_ffff) throw invalid('model_code must be a u32');
+  if (code > u32Max) throw invalid('model_code must be a u32');
   return code;
 }
 
