@@ -123,54 +123,53 @@ export const configSchema = z.strictObject({
     .array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/))
     .min(2)
     .max(6),
-  /** The public name of the API (for example api.example.com). Default: unset (the ALB's DNS name). */
+  /** The public name of the API (for example api.example.com). Default: unset, the ALB's DNS name (staging set, production set). */
   domainName: domainName.optional(),
-  /** TLS certificate for the public listener. Default in dev: none (the ALB then serves HTTP only). */
+  /** TLS certificate for the public listener; without one the ALB serves HTTP only. Default: set (dev unset). */
   certificate: certificateSchema.optional(),
   /**
-   * TLS on the internal hops (see internalTlsSchema). Default: unset in dev (plain HTTP inside the
-   * VPC, no domain needed); set in staging and production, and production refuses to synthesize
-   * without it (NET-07).
+   * TLS on the internal hops (see internalTlsSchema): unset in dev means plain HTTP inside the VPC,
+   * no domain needed; production refuses to synthesize without it (NET-07). Default: set (dev unset).
    */
   internalTls: internalTlsSchema.optional(),
-  /** Refuse deletion of the load balancer and stateful stacks. Default: true in production. */
+  /** Refuse deletion of the load balancer and stateful stacks. Default: false (production true). */
   deletionProtection: z.boolean(),
   network: z.strictObject({
-    /** The VPC's address range. Default: 10.40.0.0/16. */
+    /** The VPC's address range; stages differ, so they can be peered. Default: 10.40.0.0/16 (staging 10.41.0.0/16, production 10.42.0.0/16). */
     vpcCidr: z
       .string()
       .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, 'an IPv4 CIDR between /16 and /24'),
-    /** NAT gateways: 1 in dev (cost), one per AZ in staging and production (no single point of failure). */
+    /** NAT gateways: one per AZ (no single point of failure), one in dev (cost). Default: 3 (dev 1). */
     natGateways: z.number().int().min(1).max(6),
-    /** How many AZs carry the interface endpoints' ENIs. Default: 1 in dev, every AZ otherwise. */
+    /** How many AZs carry the interface endpoints' ENIs: every AZ, but one in dev (cost). Default: 3 (dev 1). */
     interfaceEndpointAzCount: z.number().int().min(1).max(6),
   }),
   cors: z.strictObject({
-    /** Origins allowed to call the API from a browser. Default: none. Never `*`; HTTPS in production. */
+    /** Origins allowed to call the API from a browser; every stage names its own. Never `*`; HTTPS in production. */
     allowedOrigins: z.array(z.string().min(1)).max(50),
   }),
   rateLimit: z.strictObject({
-    /** Per-key limit in the proxy. Default: on. Production refuses off. */
+    /** Per-key limit in the proxy. Production refuses off. Default: true. */
     enabled: z.boolean(),
     /** Requests per minute per API key. Default: 60. */
     requestsPerMinute: z.number().int().positive().max(100_000),
   }),
-  /** The largest request body accepted (413 above it) at the WAF and in the app. Default: 1 MiB. */
+  /** The largest request body accepted (413 above it) at the WAF and in the app. Default: 1048576 (1 MiB). */
   requestBodyBytesMax: z
     .number()
     .int()
     .min(1024)
     .max(6 * 1024 * 1024),
-  /** Log level of the services. Default: INFO (DEBUG in dev). Production refuses DEBUG. */
+  /** Log level of the services. Production refuses DEBUG. Default: INFO (dev DEBUG). */
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']),
-  /** Retention of every CloudWatch log group, days. Default: 30 in dev, 365 in production. */
+  /** Retention of every CloudWatch log group, days. Default: 90 (dev 30, production 365). */
   logRetentionDays: z
     .number()
     .int()
     .refine((days) => (logRetentionDaysAllowed as readonly number[]).includes(days), {
       message: `a CloudWatch retention period: ${logRetentionDaysAllowed.join(', ')}`,
     }),
-  /** Alarm notifications go to this address. Default: unset in dev. */
+  /** Alarm notifications go to this address. Default: set (dev unset). */
   alarmEmail: z.email().optional(),
   /** Thresholds of the stage's alarms (MON-03); each alarm fires when its value is above the maximum. */
   alarms: z.strictObject({
@@ -192,9 +191,9 @@ export const configSchema = z.strictObject({
     rotationErrorsPerFiveMinutesMax: z.number().int().min(0).max(1000),
   }),
   edge: z.strictObject({
-    /** ALB idle timeout: long enough for a slow LLM completion. Default: 180 s. */
+    /** ALB idle timeout, seconds: long enough for a slow LLM completion. Default: 180. */
     idleTimeoutSeconds: z.number().int().min(30).max(4000),
-    /** Days to keep ALB access logs. Default: 90 (dev 14). */
+    /** Days to keep ALB access logs. Default: 90 (dev 14, production 365). */
     accessLogExpirationDays: z.number().int().min(1).max(3650),
     /** WAF rate-based rules, requests per 60-second window. */
     waf: z.strictObject({
@@ -206,9 +205,9 @@ export const configSchema = z.strictObject({
       anonymousRequestsPerMinute: z.number().int().min(10).max(2_000_000_000),
       /**
        * Rules of AWS's common rule set switched from block to count. SizeRestrictions_BODY is always
-       * counted (prompts exceed 8 KB; our own size rule replaces it). Default: the body-inspecting
-       * signature rules too, because prompts legitimately quote HTML, file paths and URLs and the
-       * proxy forwards them as data, never interpreting them.
+       * counted (prompts exceed 8 KB; our own size rule replaces it). The body-inspecting signature
+       * rules are counted too, because prompts legitimately quote HTML, file paths and URLs and the
+       * proxy forwards them as data, never interpreting them. Default: every (all of them).
        */
       countOnlyCommonRules: z
         .array(z.enum(commonRuleSetBodyRules))
@@ -218,7 +217,7 @@ export const configSchema = z.strictObject({
   ledger: z.strictObject({
     /** TigerBeetle cluster id (u128, decimal string). */
     clusterId: z.string().regex(/^\d{1,39}$/),
-    /** Replicas: 6 in production (2 per AZ), 3 in staging, 1 in dev. TigerBeetle allows 1 to 6. */
+    /** Replicas: 2 per AZ in production, 3 in staging, 1 in dev. TigerBeetle allows 1 to 6. Default: 3 (dev 1, production 6). */
     replicaCount: z.number().int().min(1).max(6),
     /**
      * The ledger hosts' AMI (ECS-optimized Amazon Linux 2023, arm64). A new AMI replaces every
@@ -230,11 +229,12 @@ export const configSchema = z.strictObject({
      * - `id`: a literal AMI id of the stage's region (for example your own hardened image);
      * - `recommended`: the current recommended AMI, resolved again at every deploy, so a deploy
      *   after an AMI release rolls every host; dev only.
-     * Default: `release` al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64.
+     * Shipped: `release` (the name below).
      */
     hostImage: z.discriminatedUnion('kind', [
       z.strictObject({
         kind: z.literal('release'),
+        /** Default: al2023-ami-ecs-hvm-2023.0.20251108-kernel-6.1-arm64 */
         name: z
           .string()
           .regex(
@@ -254,7 +254,7 @@ export const configSchema = z.strictObject({
     instanceType: z
       .string()
       .regex(/^[a-z0-9]+g[a-z]*\.[a-z0-9]+$/, 'a Graviton (arm64) instance type such as m7g.large'),
-    /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20). */
+    /** Size of each replica's gp3 data volume, GiB. Default: 100 (dev 20, staging 50). */
     volumeSizeGiB: z.number().int().min(8).max(16_384),
     /** gp3 provisioned IOPS. Default: 3000 (the gp3 baseline). */
     volumeIops: z.number().int().min(3000).max(80_000),
@@ -305,8 +305,9 @@ export const configSchema = z.strictObject({
     creditsAdminCidrs: z
       .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR'))
       .max(20),
-    /** Reserved concurrency of the proxy and credits functions. Default: unset in dev, set in production. */
+    /** Reserved concurrency of the proxy function. Default: unset (production 200). */
     proxyReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
+    /** Reserved concurrency of the credits function. Default: unset (production 100). */
     creditsReservedConcurrency: z.number().int().min(1).max(10_000).optional(),
     /**
      * The Lambda concurrent-executions quota of the target account and region (Service Quotas
@@ -327,9 +328,9 @@ export const configSchema = z.strictObject({
     gateway: z.strictObject({
       /** Integration timeout of the streaming Lambda integration, seconds; API Gateway allows up to 900 when streaming. Default: 150. */
       integrationTimeoutSeconds: z.number().int().min(1).max(900),
-      /** Stage throttling: steady requests per second across all clients. Default: 20 in dev, 100 otherwise. */
+      /** Stage throttling: steady requests per second across all clients. Default: 100 (dev 20). */
       throttlingRateRequestsPerSecond: z.number().int().min(1).max(10_000),
-      /** Stage throttling: burst bucket size, requests. Default: 40 in dev, 200 otherwise. */
+      /** Stage throttling: burst bucket size, requests. Default: 200 (dev 40). */
       throttlingBurstRequests: z.number().int().min(1).max(5000),
     }),
   }),

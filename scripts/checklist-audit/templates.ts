@@ -173,6 +173,14 @@ export class Findings {
     return condition;
   }
 
+  /**
+   * Records `problem` unless there is evidence to judge: a rule of the form "every X is ..." must
+   * not pass on no X at all (the control removed from the templates).
+   */
+  expectEvidence(found: readonly unknown[], problem: string): boolean {
+    return this.expect(found.length > 0, problem);
+  }
+
   result(): TemplateFindings {
     return { citations: [...this.citations], problems: [...this.problems] };
   }

@@ -20,6 +20,7 @@ import {
 import type {
   AuditTemplates,
   CfnTemplate,
+  Citation,
   StageTemplates,
 } from '../../scripts/checklist-audit/templates';
 import { synthesizeStage } from '../support/synth';
@@ -343,6 +344,41 @@ describe('every evidence rule against the real production templates', () => {
     // The address lookups' provider (AwsCustomResource) runs only while CloudFormation deploys.
     api.Resources.AWS679f53fac002430cb0da5b7982bd2287Extra = bare;
     expect(rules({ ...production, api })).toEqual([]);
+  });
+});
+
+/**
+ * Each evidence rule has a compliant and a non-compliant case, in the style of cdk-nag's rule tests:
+ * against the real production templates it cites evidence and reports nothing; with the resources
+ * it cites taken out of the templates (the control gone), it reports a problem instead of passing
+ * on nothing. Targeted breaks of single values are the tests above.
+ */
+const templateRules = Object.entries(evidenceRules).filter(
+  // DR-01 reads the staging stage, which this file does not synthesize (its own test is above).
+  ([id, rule]) => rule.template !== undefined && id !== 'DR-01',
+);
+
+/** The templates without the resources a rule cited. */
+function withoutCited(templates: StageTemplates, citations: readonly Citation[]): StageTemplates {
+  const copy = JSON.parse(JSON.stringify(templates)) as Record<
+    string,
+    { Resources?: Record<string, unknown> }
+  >;
+  for (const { stack, logicalId } of citations) delete copy[stack]?.Resources?.[logicalId];
+  return copy as StageTemplates;
+}
+
+describe.each(templateRules)('evidence rule %s', (_id, rule) => {
+  test('compliant: the production templates are evidence, with no problem', () => {
+    const findings = rule.template!(audit);
+    expect(findings.problems).toEqual([]);
+    expect(findings.citations.length).toBeGreaterThan(0);
+  });
+
+  test('non-compliant: without the resources it cites, it reports a problem', () => {
+    const { citations } = rule.template!(audit);
+    const broken = rule.template!({ ...audit, templates: withoutCited(production, citations) });
+    expect(broken.problems.length).toBeGreaterThan(0);
   });
 });
 

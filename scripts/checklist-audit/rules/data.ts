@@ -136,6 +136,7 @@ function encryptedAtRest({ templates }: AuditTemplates) {
       `${template.logicalId} has an unencrypted root volume`,
     );
   }
+  findings.expectEvidence(findResources(templates, 'AWS::KMS::Key'), 'no customer-managed KMS key');
   for (const key of findResources(templates, 'AWS::KMS::Key')) {
     findings.expect(prop(key, 'EnableKeyRotation') === true, `${key.logicalId} does not rotate`);
     findings.cite(key, {

@@ -4,6 +4,8 @@ import { containers, serviceFunctions } from './shared';
 
 function productionLogLevel({ templates }: AuditTemplates) {
   const findings = new Findings();
+  findings.expectEvidence(serviceFunctions(templates), 'no service function to read');
+  findings.expectEvidence(containers(templates), 'no ledger container to read');
   for (const fn of serviceFunctions(templates)) {
     const level = environmentOf(fn).LOG_LEVEL;
     findings.expect(

@@ -409,7 +409,9 @@ function noSsh({ templates }: AuditTemplates) {
       findings.expect(!(from <= 22 && 22 <= to), `${rule.rule.logicalId} opens port 22`);
     }
   }
-  for (const template of findResources(templates, 'AWS::EC2::LaunchTemplate')) {
+  const launchTemplates = findResources(templates, 'AWS::EC2::LaunchTemplate');
+  findings.expectEvidence(launchTemplates, 'no ledger host launch template to read');
+  for (const template of launchTemplates) {
     const data = prop(template, 'LaunchTemplateData') as Record<string, unknown>;
     findings.expect(data.KeyName === undefined, `${template.logicalId} installs an SSH key pair`);
     findings.cite(template, {

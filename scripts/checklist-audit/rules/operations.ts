@@ -54,6 +54,10 @@ const statefulTypes = [
 
 function retainedState({ templates }: AuditTemplates) {
   const findings = new Findings();
+  findings.expectEvidence(
+    statefulTypes.flatMap((type) => findResources(templates, type)),
+    'no stateful resource to read',
+  );
   for (const type of statefulTypes) {
     for (const found of findResources(templates, type)) {
       const retained =
@@ -95,6 +99,10 @@ function noSecretValues({ templates }: AuditTemplates) {
     for (const [what, pattern] of secretValuePatterns)
       findings.expect(!pattern.test(text), `the ${stack} template holds ${what}`);
   }
+  findings.expectEvidence(
+    findResources(templates, 'AWS::SecretsManager::Secret'),
+    'no Secrets Manager secret to read',
+  );
   for (const secret of findResources(templates, 'AWS::SecretsManager::Secret')) {
     const literal = prop(secret, 'SecretString');
     const generated = prop(secret, 'GenerateSecretString') !== undefined;
