@@ -84,13 +84,13 @@ const internalTlsSchema = z.strictObject({
 });
 export type InternalTlsConfig = z.infer<typeof internalTlsSchema>;
 
-/** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
 /**
  * The largest model ledger code: far more numbers than a stage will ever name models, and well
  * inside TigerBeetle's u32 `user_data_32`, which the services check again at start-up.
  */
 export const ledgerCodeMax = 1_000_000;
 
+/** Prices are integers: micro-units of the currency per million tokens (1 USD = 1,000,000). */
 const modelSchema = z.strictObject({
   /** The model name clients send (`model` in the OpenAI request). */
   id: z.string().regex(/^[a-zA-Z0-9._:-]{1,64}$/),
