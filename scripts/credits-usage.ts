@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { chargeAnswerSchema, chargesAnswerSchema } from '../lambda/credits/contract';
 import type { output } from '../lambda/shared/zod-mini';
-import { formatMicros } from '../lambda/credits/domain/amount';
+import { formatMicros } from '../lambda/shared/money';
 import { accountIdForUser } from '../lambda/credits/domain/ids';
 import { costMicros } from '../lambda/proxy/pricing';
 import type { ClientKeySet } from '../lambda/shared/client-keys';

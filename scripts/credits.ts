@@ -14,8 +14,8 @@ import {
   historyAnswerSchema,
   movedAnswerSchema,
 } from '../lambda/credits/contract';
-import { formatMicros } from '../lambda/credits/domain/amount';
-import { serviceKeyFromSecretString } from '../lambda/credits/keys';
+import { formatMicros } from '../lambda/shared/money';
+import { serviceKeyFromSecretString } from '../lambda/shared/service-secret';
 import {
   httpRequestOf,
   operatorInvocationVersion,

@@ -11,9 +11,9 @@ import {
   openRotatingKeyring,
 } from '../shared/secret-keyring';
 import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
+import { serviceKeyFromSecretString } from '../shared/service-secret';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { creditsConfigDefaults } from './config';
-import { serviceKeyFromSecretString } from './keys';
 import { acceptOperatorInvocations } from './operator-invoke';
 
 /**

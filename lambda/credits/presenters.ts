@@ -5,7 +5,7 @@ import type {
   RateAllowanceAnswer,
   RateVerdictAnswer,
 } from './contract';
-import { formatMicros } from './domain/amount';
+import { formatMicros } from '../shared/money';
 import type { Balance, HistoryEntry, Hold } from './domain/credits';
 import type { RateVerdict } from './domain/rate-limit';
 import { nanosecondsPerMillisecond, nanosecondsPerSecond } from '../../tigerbeetle/limits';

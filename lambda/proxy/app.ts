@@ -12,7 +12,7 @@ import {
 import { presentedKey } from '../shared/keys';
 import { audit, type AppLogger } from '../shared/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
-import { formatMicros } from '../credits/domain/amount';
+import { formatMicros } from '../shared/money';
 import { applyRateVerdict, rateSubject } from './billing';
 import { handleChatCompletion } from './chat';
 import { AuthFailureThrottle } from './auth-failures';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
-import { formatMicros } from '../credits/domain/amount';
+import { formatMicros } from '../shared/money';
 import { ApiError } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';

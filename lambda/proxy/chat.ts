@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
-import { formatMicros } from '../credits/domain/amount';
+import { formatMicros } from '../shared/money';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';

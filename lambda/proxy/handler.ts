@@ -1,9 +1,9 @@
-import { serviceKeyFromSecretString } from '../credits/keys';
 import { coldStartStreamingHandler } from '../shared/lambda-handler';
 import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
 import { createLogger } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { serviceKeyFromSecretString } from '../shared/service-secret';
 import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
 import { createProxyApp } from './app';
 import { secretsManagerClientKeySource } from './client-key-source';

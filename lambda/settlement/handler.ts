@@ -1,5 +1,4 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { serviceKeyFromSecretString } from '../credits/keys';
 import { creditsRequestTimeoutMilliseconds } from '../proxy/config';
 import { createCreditsClient, type CreditsClient } from '../proxy/credits-client';
 import { applySettlementJob, settlementJobSchema, unsettled } from '../proxy/settlement-queue';
@@ -7,6 +6,7 @@ import { environmentOrRefuse, logLevelVariable, variable } from '../shared/envir
 import { createLogger, type AppLogger } from '../shared/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { serviceKeyFromSecretString } from '../shared/service-secret';
 import { fetchSecretReader } from '../shared/secrets-manager';
 
 /**

@@ -2,7 +2,7 @@ import { presentedKeyLengthMax } from './keys';
 
 /**
  * The formats a service-key secret may have, as its verifiers read them: the key itself
- * (lambda/credits/keys.ts), JSON with a `key` field (credits keys) or JSON with a `token` field
+ * (read by serviceKeyFromSecretString below), JSON with a `key` field (credits keys) or JSON with a `token` field
  * (the gateway token, tigerbeetle/gateway/token-source.ts). A rotation keeps the format it finds,
  * so the verifiers never see a shape they do not read. No message here ever quotes a value.
  */
@@ -67,4 +67,20 @@ export function formatServiceSecret(shape: ServiceSecretShape, key: string): str
   const document: Record<string, unknown> = { ...shape.document };
   for (const field of shape.fields) document[field] = key;
   return JSON.stringify(document);
+}
+
+/**
+ * The key a service-key secret holds (the proxy's and the settle function's key for the credits
+ * service, the credits service's own keys): the key itself, or JSON with a `key` (or `token`)
+ * field, the formats the rotation function writes. Throws with a message that never quotes it.
+ */
+export function serviceKeyFromSecretString(
+  secretString: string,
+  version: 'current' | 'previous',
+): string {
+  const what = `the ${version} key secret`;
+  const { key } = parseServiceSecret(secretString, what);
+  const problem = serviceKeyProblem(key, what);
+  if (problem) throw new Error(problem);
+  return key;
 }

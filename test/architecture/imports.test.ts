@@ -27,12 +27,6 @@ const describeEdges = (found: readonly Edge[]) => found.map(({ from, to }) => `$
  */
 const pendingMoves: readonly Edge[] = [
   // Money formatting and service-secret parsing, used by the proxy and the settle function: to a shared place.
-  { from: 'lambda/proxy/app.ts', to: 'lambda/credits/domain/amount.ts' },
-  { from: 'lambda/proxy/billing.ts', to: 'lambda/credits/domain/amount.ts' },
-  { from: 'lambda/proxy/chat-stream.ts', to: 'lambda/credits/domain/amount.ts' },
-  { from: 'lambda/proxy/chat.ts', to: 'lambda/credits/domain/amount.ts' },
-  { from: 'lambda/proxy/handler.ts', to: 'lambda/credits/keys.ts' },
-  { from: 'lambda/settlement/handler.ts', to: 'lambda/credits/keys.ts' },
   // The runtime library the Lambda services and the gateway container share: to one place named for it.
   { from: 'tigerbeetle/gateway/app.ts', to: 'lambda/shared/http.ts' },
   { from: 'tigerbeetle/gateway/app.ts', to: 'lambda/shared/keys.ts' },

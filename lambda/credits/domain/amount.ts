@@ -1,4 +1,5 @@
 import { u128Max } from '../../../tigerbeetle/limits';
+import { amountFractionDigitsMax, formatMicros, microsPerUnit } from '../../shared/money';
 
 /**
  * Money is an integer number of micro-units of the currency (1 unit = 1,000,000 micros), a bigint
@@ -7,8 +8,6 @@ import { u128Max } from '../../../tigerbeetle/limits';
  * beyond the ledger's range are refused with a message that says which rule failed.
  */
 
-export const microsPerUnit = 1_000_000n;
-export const amountFractionDigitsMax = 6;
 /** TigerBeetle amounts are u128. */
 export const ledgerAmountMax = u128Max;
 
@@ -99,12 +98,4 @@ export function parseAmount(
     };
   }
   return parsed;
-}
-
-/** 12500000n -> "12.500000"; always 6 decimal places, never a float. */
-export function formatMicros(micros: bigint): string {
-  if (micros < 0n) return `-${formatMicros(-micros)}`;
-  const units = micros / microsPerUnit;
-  const fraction = (micros % microsPerUnit).toString().padStart(amountFractionDigitsMax, '0');
-  return `${units}.${fraction}`;
 }

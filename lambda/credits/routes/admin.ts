@@ -10,7 +10,7 @@ import {
   type MovedAnswer,
 } from '../contract';
 import type { CreditsContext, CreditsEnv, CreditsRouteDependencies } from '../context';
-import { formatMicros } from '../domain/amount';
+import { formatMicros } from '../../shared/money';
 import { requireRole } from '../middleware';
 import { balanceJson, historyJson } from '../presenters';
 import { amountMicros, idempotencyKey, invalid, parseWith } from '../requests';

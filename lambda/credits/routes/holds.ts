@@ -11,10 +11,11 @@ import {
   type SettledAnswer,
 } from '../contract';
 import type { CreditsContext, CreditsEnv, CreditsRouteDependencies } from '../context';
-import { formatMicros, ledgerAmountMax } from '../domain/amount';
-import type { HoldResult, ReceiptData, ResolveResult } from '../domain/credits';
+import { formatMicros } from '../../shared/money';
 import { keyReference, requestIdToUserData } from '../../shared/receipts';
 import type * as z from '../../shared/zod-mini';
+import { ledgerAmountMax } from '../domain/amount';
+import type { HoldResult, ReceiptData, ResolveResult } from '../domain/credits';
 import type { RateVerdict } from '../domain/rate-limit';
 import { requireRole } from '../middleware';
 import { holdJson, rateAllowanceJson } from '../presenters';

@@ -10,7 +10,7 @@ import {
   type ReceiptAnswer,
 } from '../contract';
 import type { CreditsEnv, CreditsRouteDependencies } from '../context';
-import { formatMicros } from '../domain/amount';
+import { formatMicros } from '../../shared/money';
 import { ledgerQueryLimitMax, type Charge, type Receipt } from '../domain/receipts';
 import { requireRole } from '../middleware';
 import { invalid, parseWith } from '../requests';

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { formatMicros, ledgerAmountMax, parseAmount } from '../../../lambda/credits/domain/amount';
+import { ledgerAmountMax, parseAmount } from '../../../lambda/credits/domain/amount';
+import { formatMicros } from '../../../lambda/shared/money';
 
 const rules = { allowZero: false, microsMax: ledgerAmountMax };
 

@@ -5,7 +5,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { serviceKeyFromSecretString } from '../../../lambda/credits/keys';
+import { serviceKeyFromSecretString } from '../../../lambda/shared/service-secret';
 import {
   createRotationHandler,
   handler,
