@@ -142,6 +142,7 @@ async function main(): Promise<void> {
         outputMicrosPerMillionTokens: 2_000_000,
         defaultMaxOutputTokens: 64,
         outputTokensMax: 1024,
+        ledgerCode: 1,
       },
     ],
     currency: 'USD',

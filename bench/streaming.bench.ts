@@ -156,6 +156,7 @@ async function main(): Promise<void> {
         outputMicrosPerMillionTokens: 1,
         defaultMaxOutputTokens: 100,
         outputTokensMax: 100,
+        ledgerCode: 1,
       },
     ],
     rateLimit: { enabled: true, requestsPerMinute: 100_000 },

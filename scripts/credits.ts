@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -7,6 +9,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import {
   balanceAnswerSchema,
+  chargesAnswerSchema,
   errorAnswerSchema,
   historyAnswerSchema,
   movedAnswerSchema,
@@ -14,17 +17,28 @@ import {
 import { formatMicros } from '../lambda/shared/money';
 import { serviceKeyFromSecretString } from '../lambda/shared/service-secret';
 import {
+  httpRequestOf,
   operatorInvocationVersion,
   type OperatorEvent,
   type OperatorOperation,
 } from '../lambda/credits/operator-invoke';
+import { parseClientKeySet, type ClientKeySet } from '../lambda/shared/client-keys';
 import type { output, ZodMiniType } from '../lambda/shared/zod-mini';
-import { isStageName, stageNames } from '../lib/config';
+import { isStageName, stageNames, type StageName } from '../lib/config';
 import { shippedStages } from '../lib/config/stages';
+import {
+  auditRecordsOf,
+  collectCharges,
+  reconcile,
+  reconciliationLines,
+  usageCsv,
+  UsageNames,
+} from './credits-usage';
+import { repoRoot } from './local-services';
 import { readStackOutputs, StackNotFoundError, stageStackName } from './stack-outputs';
 
 /**
- * `npm run credits -- <command> --stage NAME ...`: top-ups, adjustments, balances and history of a
+ * `npm run credits -- <command> --stage NAME ...`: top-ups, adjustments, balances, history and usage of a
  * deployed stage, with no network route to the internal credits service (NET-09). It invokes the
  * credits function through the Lambda API with the operator's own AWS credentials (so CloudTrail
  * records who), after reading the admin key from Secrets Manager; both are found in the api stack's
@@ -45,6 +59,15 @@ Commands:
           Available, held, credited and spent.
   history --user <user_id> [--limit <n>] [--before <timestamp>]
           Transfers, newest first; --before pages back.
+  usage   --from <date> --to <date> [--keys-file <path> | --keys-secret-id <arn>]
+          Charges per day, user, key and model as CSV (settled and released requests, UTC days,
+          from <from> up to but not including <to>; dates as 2026-12-01 or ISO 8601 times).
+  reconcile --from <date> --to <date> --audit-log <path> [--keys-file <path> | --keys-secret-id <arn>]
+          Sums the ledger's charges per model against tokens x price from the proxy's audit
+          records (one JSON object per line) and lists every request that does not match (exit 1).
+
+Users and keys are named from the client key set (--keys-file, or --keys-secret-id read with your
+own identity, as npm run keys does); without one, as account ids and key references.
 
 Amounts are decimal strings with at most 6 decimal places, in the stage's currency (10.50).
 A write without --idempotency-key gets a new key, printed first: to retry it safely (a timeout, a
@@ -54,6 +77,8 @@ Where (found in the stack ai-proxy-<stage>-api unless given):
   --function <name-or-arn>   the credits function (output CreditsFunctionArn)
   --secret-id <arn>          the admin key secret (output CreditsAdminKeySecretArn)
   --region <region>          default: the stage's configured region
+  --local                    npm run dev's credits service on this machine instead (stage dev;
+                             DEV_PORT_BASE and DEV_DATA_DIR as for npm run dev)
   --json                     print the service's JSON answer instead of a summary
   -h, --help                 this text
 
@@ -78,7 +103,7 @@ export interface CreditsCliIo {
   readonly err: (line: string) => void;
 }
 
-const commands = ['topup', 'adjust', 'balance', 'history'] as const;
+const commands = ['topup', 'adjust', 'balance', 'history', 'usage', 'reconcile'] as const;
 type Command = (typeof commands)[number];
 
 const optionsSpec = {
@@ -90,6 +115,12 @@ const optionsSpec = {
   'idempotency-key': { type: 'string' },
   limit: { type: 'string' },
   before: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'audit-log': { type: 'string' },
+  'keys-file': { type: 'string' },
+  'keys-secret-id': { type: 'string' },
+  local: { type: 'boolean' },
   function: { type: 'string' },
   'secret-id': { type: 'string' },
   region: { type: 'string' },
@@ -99,12 +130,16 @@ const optionsSpec = {
 type Flag = keyof typeof optionsSpec;
 type Values = Partial<Record<Flag, string | boolean>>;
 
-const commonFlags: Flag[] = ['stage', 'user', 'function', 'secret-id', 'region', 'json', 'help'];
+const whereFlags: Flag[] = ['stage', 'function', 'secret-id', 'region', 'local', 'help'];
+const commonFlags: Flag[] = [...whereFlags, 'user', 'json'];
+const usageFlags: Flag[] = [...whereFlags, 'from', 'to', 'keys-file', 'keys-secret-id'];
 const flagsOf: Record<Command, Flag[]> = {
   topup: [...commonFlags, 'amount', 'idempotency-key'],
   adjust: [...commonFlags, 'amount', 'direction', 'reason', 'idempotency-key'],
   balance: commonFlags,
   history: [...commonFlags, 'limit', 'before'],
+  usage: usageFlags,
+  reconcile: [...usageFlags, 'audit-log'],
 };
 
 /** The credits service's own rules (docs/credits-api.md); checked here too, before any AWS call. */
@@ -112,12 +147,22 @@ const decimalAmountPattern = /^[0-9]{1,33}(\.[0-9]{1,6})?$/;
 const idempotencyKeyPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 const historyLimitPattern = /^[1-9][0-9]{0,3}$/;
 
+/** An export of a period: [fromTimestamp, toTimestamp] in ledger nanoseconds. */
+interface UsageExport {
+  readonly command: 'usage' | 'reconcile';
+  readonly fromTimestamp: bigint;
+  readonly toTimestamp: bigint;
+  readonly keys?: { readonly file: string } | { readonly secretId: string };
+  readonly auditLog?: string;
+}
+
 interface Invocation {
-  readonly stage: string;
+  readonly stage: StageName;
   readonly region: string;
-  readonly operation: OperatorOperation;
+  readonly operation: OperatorOperation | UsageExport;
   readonly functionName?: string;
   readonly secretId?: string;
+  readonly local: boolean;
   readonly json: boolean;
 }
 
@@ -172,13 +217,57 @@ function parseCommandLine(argv: readonly string[]): Invocation | 'help' {
   if (stage === undefined) throw new UsageError(`--stage is required (${stageNames.join(', ')})`);
   if (!isStageName(stage))
     throw new UsageError(`unknown stage '${stage}'; choose one of ${stageNames.join(', ')}`);
+  const local = values.local === true;
+  if (local && stage !== 'dev')
+    throw new UsageError('--local talks to npm run dev: use --stage dev');
+  if (local && (values.function !== undefined || values['secret-id'] !== undefined))
+    throw new UsageError('--local needs no --function or --secret-id');
   return {
     stage,
     region: (values.region as string | undefined) ?? shippedStages[stage].region,
-    operation: operationOf(command as Command, values),
+    operation:
+      command === 'usage' || command === 'reconcile'
+        ? usageExportOf(command, values)
+        : operationOf(command as Exclude<Command, 'usage' | 'reconcile'>, values),
     functionName: values.function as string | undefined,
     secretId: values['secret-id'] as string | undefined,
+    local,
     json: values.json === true,
+  };
+}
+
+const datePattern = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** A date or time of the command line in ledger nanoseconds; a bare date is midnight UTC. */
+function timeFlag(values: Values, flag: 'from' | 'to'): bigint {
+  const text = required(values, flag);
+  const milliseconds = datePattern.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(milliseconds) || milliseconds <= 0)
+    throw new UsageError(
+      `--${flag} '${text}' is not a date such as 2026-12-01 or 2026-12-01T08:00Z`,
+    );
+  return BigInt(milliseconds) * 1_000_000n;
+}
+
+function usageExportOf(command: 'usage' | 'reconcile', values: Values): UsageExport {
+  const fromTimestamp = timeFlag(values, 'from');
+  const toTimestamp = timeFlag(values, 'to');
+  if (toTimestamp <= fromTimestamp) throw new UsageError('--to must be after --from');
+  const keysFile = values['keys-file'] as string | undefined;
+  const keysSecretId = values['keys-secret-id'] as string | undefined;
+  if (keysFile !== undefined && keysSecretId !== undefined)
+    throw new UsageError('give either --keys-file or --keys-secret-id, not both');
+  return {
+    command,
+    fromTimestamp,
+    toTimestamp: toTimestamp - 1n, // the period excludes its end
+    keys:
+      keysFile !== undefined
+        ? { file: keysFile }
+        : keysSecretId !== undefined
+          ? { secretId: keysSecretId }
+          : undefined,
+    auditLog: command === 'reconcile' ? required(values, 'audit-log') : undefined,
   };
 }
 
@@ -208,7 +297,10 @@ function idempotencyKeyFlag(values: Values): string {
   return key;
 }
 
-function operationOf(command: Command, values: Values): OperatorOperation {
+function operationOf(
+  command: Exclude<Command, 'usage' | 'reconcile'>,
+  values: Values,
+): OperatorOperation {
   const userId = required(values, 'user');
   switch (command) {
     case 'topup':
@@ -350,25 +442,93 @@ async function invokeFunction(
   return result.data;
 }
 
-async function invoke(invocation: Invocation, io: CreditsCliIo): Promise<number> {
-  const { region, operation } = invocation;
+/** Sends one operation and returns the service's answer: through the Lambda API, or to npm run dev. */
+type Send = (operation: OperatorOperation) => Promise<OperatorAnswer>;
+
+async function lambdaSender(invocation: Invocation, io: CreditsCliIo): Promise<Send> {
+  const { region } = invocation;
   const { functionName, secretId } = await locate(invocation, io);
   io.err(`Calling as ${await callerIdentity(region)} (CloudTrail records this identity)`);
   io.err(`Reading the admin key from ${secretId} ...`);
   const adminKey = await readAdminKey(secretId, region);
+  return async (operation) => {
+    const requestId = `operator-${randomUUID()}`;
+    io.err(`Invoking ${functionName} (${operation.action}, request ${requestId}) ...`);
+    return invokeFunction(functionName, region, {
+      operatorInvocation: operatorInvocationVersion,
+      adminKey,
+      requestId,
+      operation,
+    });
+  };
+}
+
+/** Where npm run dev runs its credits service, and the admin key it generated (scripts/dev.ts). */
+export function localCreditsService(environment: NodeJS.ProcessEnv = process.env): {
+  baseUrl: string;
+  secretsFile: string;
+} {
+  const portBase = Number(environment.DEV_PORT_BASE ?? '7100');
+  return {
+    baseUrl: `http://127.0.0.1:${portBase + 100}`,
+    secretsFile: join(environment.DEV_DATA_DIR ?? join(repoRoot, '.data'), 'dev-secrets.json'),
+  };
+}
+
+/** The same operations as HTTP requests to npm run dev's credits service (there is no Lambda locally). */
+function localSender(io: CreditsCliIo): Send {
+  const { baseUrl, secretsFile } = localCreditsService();
+  let adminKey: string;
+  try {
+    adminKey = z
+      .object({ adminKey: z.string() })
+      .parse(JSON.parse(readFileSync(secretsFile, 'utf8'))).adminKey;
+  } catch (error) {
+    throw new CreditsCliError(
+      `cannot read the development admin key in ${secretsFile} (${(error as Error).message}); start npm run dev first`,
+    );
+  }
+  return async (operation) => {
+    const request = httpRequestOf(operation);
+    const query = Object.entries(request.query)
+      .map(([name, value]) => `${encodeURIComponent(name)}=${value}`)
+      .join('&');
+    io.err(`Calling ${baseUrl} (${operation.action}) ...`);
+    const headers: Record<string, string> = { authorization: `Bearer ${adminKey}` };
+    if (request.body !== undefined) headers['content-type'] = 'application/json';
+    if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
+    const response = await fetch(`${baseUrl}${request.path}${query === '' ? '' : `?${query}`}`, {
+      method: request.method,
+      headers,
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // kept as text: the refusal message says what came back
+    }
+    return {
+      status: response.status,
+      body,
+      requestId: response.headers.get('x-request-id') ?? 'unknown',
+      replayed: response.headers.get('idempotent-replayed') === 'true',
+    };
+  };
+}
+
+async function invoke(invocation: Invocation, io: CreditsCliIo): Promise<number> {
+  const { operation } = invocation;
   if ('idempotencyKey' in operation) {
     io.err(
       `Idempotency key: ${operation.idempotencyKey} (to retry this exact ${operation.action} safely, pass --idempotency-key ${operation.idempotencyKey})`,
     );
   }
-  const requestId = `operator-${randomUUID()}`;
-  io.err(`Invoking ${functionName} (${operation.action}, request ${requestId}) ...`);
-  const result = await invokeFunction(functionName, region, {
-    operatorInvocation: operatorInvocationVersion,
-    adminKey,
-    requestId,
-    operation,
-  });
+  const send = invocation.local ? localSender(io) : await lambdaSender(invocation, io);
+  if ('command' in operation) return exportUsage(invocation, operation, send, io);
+  if (operation.action === 'usage') throw new Error('usage pages are sent by exportUsage');
+  const result = await send(operation);
   if (result.status >= 400) {
     io.err(`credits: refused: ${refusalText(result)}`);
     return 1;
@@ -376,6 +536,48 @@ async function invoke(invocation: Invocation, io: CreditsCliIo): Promise<number>
   if (invocation.json) io.out(JSON.stringify(result.body, null, 2));
   else for (const line of summaryLines(operation, result)) io.out(line);
   return 0;
+}
+
+/** The key set that names users and keys, if the operator gave one. */
+async function readKeySet(
+  keys: UsageExport['keys'],
+  region: string,
+): Promise<ClientKeySet | undefined> {
+  if (keys === undefined) return undefined;
+  if ('file' in keys) return parseClientKeySet(readFileSync(keys.file, 'utf8'));
+  const answer = await new SecretsManagerClient({ region }).send(
+    new GetSecretValueCommand({ SecretId: keys.secretId, VersionStage: 'AWSCURRENT' }),
+  );
+  if (answer.SecretString === undefined)
+    throw new CreditsCliError(`the key set secret ${keys.secretId} holds no string value`);
+  return parseClientKeySet(answer.SecretString);
+}
+
+async function exportUsage(
+  invocation: Invocation,
+  usage: UsageExport,
+  send: Send,
+  io: CreditsCliIo,
+): Promise<number> {
+  const models = [
+    ...shippedStages[invocation.stage].models,
+    ...shippedStages[invocation.stage].embeddingModels,
+  ];
+  const names = new UsageNames(models, await readKeySet(usage.keys, invocation.region));
+  const charges = await collectCharges(async (from) => {
+    const result = await send({ action: 'usage', from, to: usage.toTimestamp.toString() });
+    if (result.status >= 400) throw new CreditsCliError(`refused: ${refusalText(result)}`);
+    return answerOf(chargesAnswerSchema, result);
+  }, usage.fromTimestamp);
+  io.err(`${charges.length} settled or released request(s) in the period.`);
+  if (usage.command === 'usage') {
+    for (const line of usageCsv(charges, names)) io.out(line);
+    return 0;
+  }
+  const records = auditRecordsOf(readFileSync(usage.auditLog ?? '', 'utf8'));
+  const result = reconcile(charges, records, models, names);
+  for (const line of reconciliationLines(result)) io.out(line);
+  return result.mismatches.length === 0 ? 0 : 1;
 }
 
 function refusalText(result: OperatorAnswer): string {
@@ -403,7 +605,10 @@ function balanceLine(balance: output<typeof balanceAnswerSchema>): string {
 }
 
 /** A human summary of a successful answer; amounts as decimal strings (never floats). */
-function summaryLines(operation: OperatorOperation, result: OperatorAnswer): string[] {
+function summaryLines(
+  operation: Exclude<OperatorOperation, { action: 'usage' }>,
+  result: OperatorAnswer,
+): string[] {
   switch (operation.action) {
     case 'topup':
     case 'adjust': {

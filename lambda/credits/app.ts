@@ -10,12 +10,14 @@ import type { CreditsEnv, CreditsPrincipal, CreditsRouteDependencies } from './c
 import { Credits } from './domain/credits';
 import { randomId } from './domain/ids';
 import { RateLimiter } from './domain/rate-limit';
+import { Receipts } from './domain/receipts';
 import { authenticate, requestBodyLimit, requestLog, withLedgerErrors } from './middleware';
 import { adminRoutes } from './routes/admin';
 import { balanceRoutes } from './routes/balance';
 import { healthRoutes } from './routes/health';
 import { holdRoutes } from './routes/holds';
 import { rateLimitRoutes } from './routes/rate-limit';
+import { usageRoutes } from './routes/usage';
 
 export type { CreditsPrincipal } from './context';
 
@@ -34,7 +36,14 @@ export interface CreditsAppDependencies {
   readonly logger: AppLogger;
   readonly metrics: AppMetrics;
   readonly config?: Partial<CreditsConfig>;
+  /**
+   * The ledger's time (a receipt whose hold passed its timeout has expired): the wall clock, which
+   * a TigerBeetle cluster's time follows; tests pass the embedded ledger's clock. Default: Date.now.
+   */
+  readonly clock?: { nowNanoseconds(): bigint };
 }
+
+const wallClock = { nowNanoseconds: () => BigInt(Date.now()) * 1_000_000n };
 
 /** The API's base path: every route group is mounted below it. */
 const apiBasePath = '/api/v1';
@@ -45,6 +54,9 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
   const routes: CreditsRouteDependencies = {
     credits: new Credits(ledger, config.ledgerId),
     limiter: new RateLimiter(ledger, config.rateLedgerId, randomId),
+    receipts: new Receipts(ledger, config.ledgerId, () =>
+      (dependencies.clock ?? wallClock).nowNanoseconds(),
+    ),
     config,
     logger,
     metrics,
@@ -66,5 +78,6 @@ export function createCreditsApp(dependencies: CreditsAppDependencies): Hono<Cre
   app.route(apiBasePath, holdRoutes(routes));
   app.route(apiBasePath, rateLimitRoutes(routes));
   app.route(apiBasePath, balanceRoutes(routes));
+  app.route(apiBasePath, usageRoutes(routes));
   return app;
 }

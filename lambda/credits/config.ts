@@ -1,3 +1,5 @@
+import { batchEventsMax } from '../../tigerbeetle/limits';
+
 /** Limits and settings of the credits service; every limit has its unit in its name. */
 export interface CreditsConfig {
   /** TigerBeetle ledger number of the credits (one currency per ledger). */
@@ -14,6 +16,11 @@ export interface CreditsConfig {
   readonly holdTimeoutSecondsMax: number;
   readonly historyLimitDefault: number;
   readonly historyLimitMax: number;
+  /** Receipts per page of a user's usage (the proxy's `GET /v1/usage` asks within these). */
+  readonly receiptsLimitDefault: number;
+  readonly receiptsLimitMax: number;
+  /** Ledger transfers read per page of the operators' usage export (TigerBeetle's query maximum). */
+  readonly chargesPageTransfersMax: number;
   readonly bodyBytesMax: number;
 }
 
@@ -26,5 +33,8 @@ export const creditsConfigDefaults: CreditsConfig = {
   holdTimeoutSecondsMax: 3600,
   historyLimitDefault: 20,
   historyLimitMax: 200,
+  receiptsLimitDefault: 20,
+  receiptsLimitMax: 100,
+  chargesPageTransfersMax: batchEventsMax,
   bodyBytesMax: 16 * 1024,
 };

@@ -6,6 +6,7 @@ import type { CreditsConfig } from './config';
 import type { Credits } from './domain/credits';
 import type { Role } from './domain/ids';
 import type { RateLimiter } from './domain/rate-limit';
+import type { Receipts } from './domain/receipts';
 
 /** Who called: the credits service's own key (AUTH-05) and its role. */
 export interface CreditsPrincipal {
@@ -20,6 +21,8 @@ export type CreditsContext = Context<CreditsEnv>;
 export interface CreditsRouteDependencies {
   readonly credits: Credits;
   readonly limiter: RateLimiter;
+  /** The receipts of requests, read back from the ledger's user data. */
+  readonly receipts: Receipts;
   readonly config: CreditsConfig;
   readonly logger: AppLogger;
   readonly metrics: AppMetrics;

@@ -1,3 +1,4 @@
+import { u32Max } from '../../tigerbeetle/limits';
 import * as z from '../shared/zod-mini';
 
 /**
@@ -25,6 +26,12 @@ export const creditsRoutes = {
   release: (holdId: string) => `/api/v1/holds/${holdId}/release`,
   admissions: '/api/v1/admissions',
   rateLimit: '/api/v1/rate-limit',
+  /** A user's receipts (`?limit=&before=&key_id=&model_code=`), and one of them by request id. */
+  usage: (userId: string) => `/api/v1/usage/${encodeURIComponent(userId)}`,
+  receipt: (userId: string, requestId: string) =>
+    `/api/v1/usage/${encodeURIComponent(userId)}/${encodeURIComponent(requestId)}`,
+  /** The operators' export: every settled or released request of a period (`?from=&to=&limit=`). */
+  charges: '/api/v1/charges',
 } as const;
 
 // Fields
@@ -43,6 +50,13 @@ export const idempotencyKeyPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 export const holdIdPattern = /^[1-9][0-9]{0,38}$/;
 /** A transfer's ledger timestamp (nanoseconds, a u64), as `before` of a history page. */
 export const timestampPattern = /^[1-9][0-9]{0,19}$/;
+/** A request id of a receipt: our x-request-id, a UUID (lambda/shared/receipts.ts). */
+export const requestIdPattern =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** A client key's public id (lambda/shared/client-keys.ts). */
+export const keyIdPattern = /^key_[A-Za-z0-9]{8,32}$/;
+/** A key reference in an answer: 64 bits as 16 hex digits. */
+export const keyReferencePattern = /^[0-9a-f]{16}$/;
 /** The largest per-minute limit a rate-limit subject may ask for. */
 export const rateLimitPerMinuteMax = 1_000_000;
 
@@ -101,6 +115,14 @@ export const holdRequestSchema = z.strictObject({
       z.positive('timeout_seconds must be positive'),
     ),
   request_id: z.optional(z.string()),
+  /** Who and what the hold is for, written into its user data (docs/credits-api.md, "Receipts"). */
+  receipt: z.optional(
+    z.strictObject({
+      request_id: z.string().check(z.regex(requestIdPattern, 'receipt.request_id must be a UUID')),
+      key_id: z.string().check(z.regex(keyIdPattern, 'receipt.key_id must be a key id')),
+      model_code: z.number().check(z.int(), z.gte(1), z.lte(u32Max)),
+    }),
+  ),
 });
 export const admissionRequestSchema = z.extend(holdRequestSchema, {
   rate: z.optional(
@@ -124,6 +146,25 @@ export const rateLimitRequestSchema = z.strictObject({
       z.gte(1),
       z.lte(rateLimitPerMinuteMax),
     ),
+});
+
+const pageLimit = z.optional(
+  z.string().check(z.regex(/^[1-9][0-9]{0,3}$/, 'limit must be a positive integer')),
+);
+const timestampField = (name: string) =>
+  z.string().check(z.regex(timestampPattern, `${name} must be a ledger timestamp (nanoseconds)`));
+export const receiptsQuerySchema = z.strictObject({
+  limit: pageLimit,
+  before: z.optional(timestampField('before')),
+  key_id: z.optional(z.string().check(z.regex(keyIdPattern, 'key_id must be a key id'))),
+  model_code: z.optional(
+    z.string().check(z.regex(/^[1-9][0-9]{0,9}$/, 'model_code must be a positive integer')),
+  ),
+});
+export const chargesQuerySchema = z.strictObject({
+  from: timestampField('from'),
+  to: timestampField('to'),
+  limit: pageLimit,
 });
 
 export type TopUpRequest = z.input<typeof topUpRequestSchema>;
@@ -192,6 +233,8 @@ export const holdAnswerSchema = z.object({
   amount_micros: micros,
   timeout_seconds: wholeNumber(),
   expires_at: z.iso.datetime(),
+  /** On a replay for another request under the same key: the request id that placed the hold. */
+  request_id: z.optional(z.string().check(z.regex(requestIdPattern))),
   rate: z.optional(rateAllowanceSchema),
 });
 
@@ -225,6 +268,47 @@ export const rateVerdictAnswerSchema = z.discriminatedUnion('allowed', [
     retry_after_seconds: wholeNumber(),
   }),
 ]);
+
+/** One request's receipt: its hold and what became of it, from the ledger's user data. */
+export const receiptAnswerSchema = z.object({
+  request_id: z.nullable(z.string().check(z.regex(requestIdPattern))),
+  hold_id: z.string().check(z.regex(holdIdPattern)),
+  key_ref: z.nullable(z.string().check(z.regex(keyReferencePattern))),
+  model_code: z.nullable(wholeNumber()),
+  status: z.enum(['pending', 'settled', 'released']),
+  /** Released because the hold's timeout passed unresolved (nothing was charged). */
+  expired: z.boolean(),
+  held: decimalAmount,
+  held_micros: micros,
+  charged: decimalAmount,
+  charged_micros: micros,
+  /** The hold's ledger timestamp: a page's `next_before` is one of these. */
+  timestamp: z.string().check(z.regex(timestampPattern)),
+  created_at: z.iso.datetime(),
+  resolved_at: z.nullable(z.iso.datetime()),
+});
+export const receiptsAnswerSchema = z.object({
+  user_id: z.string(),
+  receipts: z.array(receiptAnswerSchema),
+  next_before: z.nullable(z.string().check(z.regex(timestampPattern))),
+});
+
+/** A settled or released request of the export: the user as its account id (the key set names it). */
+export const chargeAnswerSchema = z.object({
+  request_id: z.nullable(z.string().check(z.regex(requestIdPattern))),
+  hold_id: z.string().check(z.regex(holdIdPattern)),
+  account_id: z.string().check(z.regex(holdIdPattern)),
+  key_ref: z.nullable(z.string().check(z.regex(keyReferencePattern))),
+  model_code: z.nullable(wholeNumber()),
+  status: z.enum(['settled', 'released']),
+  charged_micros: micros,
+  timestamp: z.string().check(z.regex(timestampPattern)),
+});
+export const chargesAnswerSchema = z.object({
+  charges: z.array(chargeAnswerSchema),
+  /** Where the next page starts (`from`), or null at the end of the period. */
+  next_from: z.nullable(z.string().check(z.regex(timestampPattern))),
+});
 
 /** Every refusal (lambda/shared/http.ts): `{ error: { message, type, code, ...details }, request_id }`. */
 export const errorAnswerSchema = z.object({
@@ -260,3 +344,7 @@ export type HoldAnswer = z.input<typeof holdAnswerSchema>;
 export type SettledAnswer = z.input<typeof settledAnswerSchema>;
 export type ReleasedAnswer = z.input<typeof releasedAnswerSchema>;
 export type RateVerdictAnswer = z.input<typeof rateVerdictAnswerSchema>;
+export type ReceiptAnswer = z.input<typeof receiptAnswerSchema>;
+export type ReceiptsAnswer = z.input<typeof receiptsAnswerSchema>;
+export type ChargeAnswer = z.input<typeof chargeAnswerSchema>;
+export type ChargesAnswer = z.input<typeof chargesAnswerSchema>;

@@ -43,6 +43,12 @@ const operationSchema = z.discriminatedUnion('action', [
     limit: z.number().int().min(1).max(historyLimitMax).optional(),
     before: field.optional(),
   }),
+  z.strictObject({
+    action: z.literal('usage'),
+    from: field,
+    to: field,
+    limit: z.number().int().min(1).max(historyLimitMax).optional(),
+  }),
 ]);
 
 export const operatorEventSchema = z.strictObject({
@@ -65,7 +71,7 @@ export interface OperatorResult {
   readonly replayed: boolean;
 }
 
-interface HttpRequest {
+export interface HttpRequest {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   readonly query: Record<string, string>;
@@ -73,7 +79,16 @@ interface HttpRequest {
   readonly idempotencyKey?: string;
 }
 
-function httpRequestOf(operation: OperatorOperation): HttpRequest {
+/** The HTTP request an operation is served as (also what `npm run credits -- --local` sends to `npm run dev`). */
+export function httpRequestOf(operation: OperatorOperation): HttpRequest {
+  if (operation.action === 'usage') {
+    const query: Record<string, string> = {
+      from: encodeURIComponent(operation.from),
+      to: encodeURIComponent(operation.to),
+    };
+    if (operation.limit !== undefined) query.limit = String(operation.limit);
+    return { method: 'GET', path: '/api/v1/charges', query };
+  }
   const user = encodeURIComponent(operation.userId);
   switch (operation.action) {
     case 'topup':

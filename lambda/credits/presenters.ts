@@ -1,3 +1,4 @@
+import { requestIdFromUserData } from '../shared/receipts';
 import type {
   BalanceAnswer,
   HistoryEntryAnswer,
@@ -35,6 +36,7 @@ export function holdJson(hold: Hold): Omit<HoldAnswer, 'rate'> {
     amount_micros: hold.amountMicros.toString(),
     timeout_seconds: hold.timeoutSeconds,
     expires_at: new Date(Number(expiresAtMilliseconds)).toISOString(),
+    ...(hold.requestUserData ? { request_id: requestIdFromUserData(hold.requestUserData) } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import { AuthFailureThrottle } from './auth-failures';
 import { proxyConfigProblems } from './config';
 import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { CreditsUnavailableError } from './credits-client';
+import { usageRoutes } from './usage';
 
 /**
  * The public API: OpenAI-compatible chat completions in front of the configured providers, billed
@@ -331,5 +332,8 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
   });
   app.post('/v1/chat/completions', (c) => handleChatCompletion(c, dependencies));
   app.post('/v1/embeddings', (c) => handleEmbeddings(c, dependencies));
+  const usage = usageRoutes(dependencies);
+  app.get('/v1/usage', (c) => usage.list(c));
+  app.get('/v1/usage/:request_id', (c) => usage.one(c));
   return app;
 }

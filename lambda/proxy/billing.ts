@@ -100,7 +100,7 @@ export async function placeHold(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
   principal: ProxyPrincipal,
-  model: Pick<ModelConfig, 'id'>,
+  model: Pick<ModelConfig, 'id' | 'ledgerCode'>,
   heldMicros: bigint,
   request: AdmissionRequest = { kind: 'chat' },
 ): Promise<Billing> {
@@ -112,7 +112,7 @@ export async function placeHold(
   };
   let admission: AdmissionOutcome;
   try {
-    admission = await admit(c, dependencies, principal, heldMicros, request.idempotencyKey);
+    admission = await admit(c, dependencies, principal, model, heldMicros, request.idempotencyKey);
   } catch (error) {
     if (error instanceof CreditsUnavailableError) count('credits_unavailable');
     throw error;
@@ -168,6 +168,7 @@ async function admit(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
   principal: ProxyPrincipal,
+  model: Pick<ModelConfig, 'ledgerCode'>,
   heldMicros: bigint,
   idempotencyKey: string | undefined,
 ): Promise<AdmissionOutcome> {
@@ -178,6 +179,8 @@ async function admit(
     amountMicros: heldMicros,
     timeoutSeconds: dependencies.config.holdTimeoutSeconds,
     requestId,
+    // The receipt: this request id, key and model in the hold's user data (issue 15).
+    receipt: { requestId, keyId: principal.keyId, modelCode: model.ledgerCode },
   };
   if (idempotencyKey === undefined)
     return dependencies.credits.admit({
@@ -229,7 +232,12 @@ function idempotencyKeyReused(
     'conflict_error',
     'idempotency_key_reused',
     'This Idempotency-Key was already used by an earlier request (in flight or finished), which is the only one charged; send a new key for a new request',
-    { original_hold_id: admission.holdId },
+    {
+      original_hold_id: admission.holdId,
+      ...(admission.kind === 'held' && admission.originalRequestId
+        ? { original_request_id: admission.originalRequestId }
+        : {}),
+    },
   );
 }
 

@@ -239,12 +239,16 @@ export async function handleChatCompletion(
     ),
     { kind: 'chat', idempotencyKey },
   );
+  // The receipt's ids (issue 15): the request id, key and model the ledger holds, and the hold itself.
   const logFields = {
     request_id: c.get('requestId'),
     key_id: principal.keyId,
     user: pseudonymize(principal.userId),
     model: model.id,
+    model_code: model.ledgerCode,
     provider: provider.name,
+    hold_id: billing.holdId,
+    held_micros: billing.heldMicros.toString(),
   };
   if (request.stream)
     return streamCompletion(c, dependencies, { request, model, candidates, billing, logFields });
@@ -379,6 +383,8 @@ async function providerFailed(
   audit(dependencies.logger, 'provider_failure', {
     ...fields,
     error_kind: providerError.kind,
+    prompt_tokens: usage?.promptTokens,
+    completion_tokens: usage?.completionTokens,
     charged_micros: outcome?.chargedMicros.toString(),
   });
   throw providerApiError(providerError);

@@ -1,4 +1,5 @@
 import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
+import { u32Max } from '../../tigerbeetle/limits';
 import * as z from '../shared/zod-mini';
 
 /** Settings of the proxy; every limit carries its unit. Built from the stage config (lib/config). */
@@ -53,6 +54,10 @@ export const proxyConfigDefaults = {
   // 8,192 tokens (OpenAI's per-input limit) of ordinary text is about 32,000 characters.
   embeddingInputCharactersMax: 32_768,
 } as const;
+
+/** Receipts per page of `GET /v1/usage` (within the credits service's own maximum of 100). */
+export const usagePageLimitDefault = 20;
+export const usagePageLimitMax = 100;
 
 /** Deadline of one call to the credits service (admission, settlement), proxy and settle function alike. */
 export const creditsRequestTimeoutMilliseconds = 5_000;
@@ -177,6 +182,8 @@ const modelSchema = z.strictObject({
   defaultMaxOutputTokens: whole(1, Number.MAX_SAFE_INTEGER),
   outputTokensMax: whole(1, Number.MAX_SAFE_INTEGER),
   fallbacks: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64)))),
+  /** The model's number in its receipts' user_data_32 (lambda/shared/receipts.ts checks the set). */
+  ledgerCode: whole(1, u32Max),
 });
 const embeddingModelSchema = z.strictObject({
   id: z.string().check(z.minLength(1), z.maxLength(64)),
@@ -188,6 +195,7 @@ const embeddingModelSchema = z.strictObject({
   inputMicrosPerMillionTokens: whole(0, Number.MAX_SAFE_INTEGER),
   dimensions: whole(1, Number.MAX_SAFE_INTEGER),
   dimensionsConfigurable: z.boolean(),
+  ledgerCode: whole(1, u32Max),
 });
 
 /** The model catalogue as the proxy function reads it at start (baked into its bundle at synth). */

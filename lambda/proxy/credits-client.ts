@@ -6,6 +6,8 @@ import {
   insufficientCreditsAnswerSchema,
   rateLimitedAnswerSchema,
   rateVerdictAnswerSchema,
+  receiptAnswerSchema,
+  receiptsAnswerSchema,
   releasedAnswerSchema,
   settledAnswerSchema,
 } from '../credits/contract';
@@ -68,6 +70,8 @@ export type HoldOutcome =
       expiresAtMilliseconds: number;
       /** The hold key was already used: this is the earlier hold, not a new one. */
       replayed: boolean;
+      /** On such a replay, the request that placed the hold (its receipt id), when the ledger has it. */
+      originalRequestId?: string;
     }
   | { kind: 'insufficient'; availableMicros: bigint }
   /** The hold key was already used for a hold of another amount or timeout. */
@@ -91,6 +95,38 @@ export interface AdmissionInput {
   /** The per-key rate-limit unit taken with the hold, both or neither. */
   readonly rate?: { readonly subject: string; readonly limitPerMinute: number };
   readonly requestId?: string;
+  /** Written into the hold's user data: the receipt of this request (lambda/shared/receipts.ts). */
+  readonly receipt?: {
+    readonly requestId: string;
+    readonly keyId: string;
+    readonly modelCode: number;
+  };
+}
+
+/** A request's receipt as the credits service answers it. */
+export interface CreditsReceipt {
+  readonly requestId: string | null;
+  readonly holdId: string;
+  readonly keyReference: string | null;
+  readonly modelCode: number | null;
+  readonly status: 'pending' | 'settled' | 'released';
+  readonly expired: boolean;
+  /** In currency units (a decimal string with 6 places), and in micros. */
+  readonly held: string;
+  readonly heldMicros: bigint;
+  readonly charged: string;
+  readonly chargedMicros: bigint;
+  /** Ledger timestamp (ns), the cursor of a page. */
+  readonly timestamp: string;
+  readonly createdAt: string;
+  readonly resolvedAt: string | null;
+}
+
+export interface ReceiptQuery {
+  readonly limit: number;
+  readonly before?: string;
+  readonly keyId?: string;
+  readonly modelCode?: number;
 }
 
 export interface CreditsClient {
@@ -106,6 +142,18 @@ export interface CreditsClient {
   release(holdId: string, scope?: CallScope): Promise<{ availableMicros: bigint }>;
   balance(userId: string, scope?: CallScope): Promise<{ availableMicros: bigint } | undefined>;
   rateLimit(subject: string, limitPerMinute: number, scope?: CallScope): Promise<RateOutcome>;
+  /** A user's receipts, newest first. */
+  receipts(
+    userId: string,
+    query: ReceiptQuery,
+    scope?: CallScope,
+  ): Promise<{ receipts: CreditsReceipt[]; nextBefore: string | null }>;
+  /** One receipt of this user, or undefined (none, or another user's). */
+  receipt(
+    userId: string,
+    requestId: string,
+    scope?: CallScope,
+  ): Promise<CreditsReceipt | undefined>;
   ready(): Promise<boolean>;
 }
 
@@ -118,6 +166,24 @@ export interface CreditsClientOptions {
 
 /** Largest answer of the credits service the proxy reads: its answers are a few hundred bytes. */
 export const creditsAnswerBytesMax = 64 * 1024;
+
+function receiptOf(wire: z.output<typeof receiptAnswerSchema>): CreditsReceipt {
+  return {
+    requestId: wire.request_id,
+    holdId: wire.hold_id,
+    keyReference: wire.key_ref,
+    modelCode: wire.model_code,
+    status: wire.status,
+    expired: wire.expired,
+    held: wire.held,
+    heldMicros: wire.held_micros,
+    charged: wire.charged,
+    chargedMicros: wire.charged_micros,
+    timestamp: wire.timestamp,
+    createdAt: wire.created_at,
+    resolvedAt: wire.resolved_at,
+  };
+}
 
 interface Answer {
   readonly status: number;
@@ -189,6 +255,15 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
       ...(input.rate
         ? { rate: { subject: input.rate.subject, limit_per_minute: input.rate.limitPerMinute } }
         : {}),
+      ...(input.receipt
+        ? {
+            receipt: {
+              request_id: input.receipt.requestId,
+              key_id: input.receipt.keyId,
+              model_code: input.receipt.modelCode,
+            },
+          }
+        : {}),
     };
     const answer = await call('POST', creditsRoutes.admissions, body, {
       requestId: input.requestId,
@@ -211,6 +286,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
         amountMicros: input.amountMicros,
         expiresAtMilliseconds: Date.parse(held.expires_at),
         replayed: answer.status === 200,
+        originalRequestId: held.request_id,
         rate,
       };
     }
@@ -291,6 +367,27 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
             resetSeconds: verdict.reset_seconds,
           }
         : { allowed: false, limit: verdict.limit, retryAfterSeconds: verdict.retry_after_seconds };
+    },
+    async receipts(userId, query, scope = {}) {
+      const parameters = new URLSearchParams({ limit: String(query.limit) });
+      if (query.before !== undefined) parameters.set('before', query.before);
+      if (query.keyId !== undefined) parameters.set('key_id', query.keyId);
+      if (query.modelCode !== undefined) parameters.set('model_code', String(query.modelCode));
+      const answer = await call(
+        'GET',
+        `${creditsRoutes.usage(userId)}?${parameters.toString()}`,
+        undefined,
+        scope,
+      );
+      if (answer.status !== 200) throw unexpected('usage', answer);
+      const page = parse('usage', receiptsAnswerSchema, answer);
+      return { receipts: page.receipts.map(receiptOf), nextBefore: page.next_before };
+    },
+    async receipt(userId, requestId, scope = {}) {
+      const answer = await call('GET', creditsRoutes.receipt(userId, requestId), undefined, scope);
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw unexpected('receipt', answer);
+      return receiptOf(parse('receipt', receiptAnswerSchema, answer));
     },
     async ready() {
       try {

@@ -82,13 +82,15 @@ export type ClientKeyVerdict =
 
 export interface ClientKeyVerifier {
   verify(presentedKey: string, nowMilliseconds: number): ClientKeyVerdict;
+  /** The ids of every key of a user, revoked and expired ones included (receipts name them). */
+  keyIdsOf?(userId: string): readonly string[];
   readonly size: number;
 }
 
 /** A verifier over one key set: a lookup by the key's SHA-256 (lambda/shared/keys.ts), then revocation and expiry. */
 export function clientKeyVerifier(set: ClientKeySet): ClientKeyVerifier {
   if (set.keys.length === 0) {
-    return { size: 0, verify: () => ({ status: 'unknown' }) };
+    return { size: 0, verify: () => ({ status: 'unknown' }), keyIdsOf: () => [] };
   }
   // Expiry parsed once per key set, not once per request.
   const keyring: Keyring<{ entry: ClientKeyEntry; expiresAtMilliseconds: number }> = createKeyring(
@@ -97,8 +99,12 @@ export function clientKeyVerifier(set: ClientKeySet): ClientKeyVerifier {
       principal: { entry, expiresAtMilliseconds: Date.parse(entry.expires_at) },
     })),
   );
+  const keyIdsByUser = new Map<string, string[]>();
+  for (const entry of set.keys)
+    keyIdsByUser.set(entry.user_id, [...(keyIdsByUser.get(entry.user_id) ?? []), entry.id]);
   return {
     size: set.keys.length,
+    keyIdsOf: (userId) => keyIdsByUser.get(userId) ?? [],
     verify(presentedKey, nowMilliseconds) {
       const found = keyring.verify(presentedKey);
       if (found === undefined) return { status: 'unknown' };

@@ -115,6 +115,14 @@ function consistencyProblems(config: StageConfig): string[] {
   if (new Set(allIds).size !== allIds.length)
     problems.push('models and embeddingModels list a model id twice');
   problems.push(...fallbackProblems(config.models));
+  // One numbering for chat and embedding models: both are billed, and receipts name them by it.
+  const ledgerCodes = [...config.models, ...config.embeddingModels].map(
+    (model) => model.ledgerCode,
+  );
+  if (new Set(ledgerCodes).size !== ledgerCodes.length)
+    problems.push(
+      'models and embeddingModels list a ledgerCode twice: every model needs its own, or its charges could not be told apart on the ledger',
+    );
   if (
     config.rateLimit.enabled &&
     config.edge.waf.keyRequestsPerMinute < config.rateLimit.requestsPerMinute

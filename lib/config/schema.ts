@@ -88,6 +88,20 @@ export type InternalTlsConfig = z.infer<typeof internalTlsSchema>;
 /** A model name clients send: letters, digits and . _ : - /, as providers name them (`meta-llama/Llama-3.1-8B`). */
 const modelIdSchema = z.string().regex(/^[a-zA-Z0-9._:-][a-zA-Z0-9._:/-]{0,63}$/);
 
+/**
+ * The largest model ledger code: far more numbers than a stage will ever name models, and well
+ * inside TigerBeetle's u32 `user_data_32`, which the services check again at start-up.
+ */
+export const ledgerCodeMax = 1_000_000;
+
+/**
+ * The model's number on the ledger: every hold, settlement and release of a request for it carries
+ * this in TigerBeetle's `user_data_32` (docs/credits-api.md, "Receipts"). Unique in a stage across
+ * chat and embedding models, never changed and never given to another model once used: the ledger
+ * keeps it for ever. Required.
+ */
+const ledgerCodeSchema = z.number().int().min(1).max(ledgerCodeMax);
+
 /** The most fallback models one model may name (each is one more provider attempt within the budget). */
 export const modelFallbacksMax = 3;
 
@@ -134,6 +148,7 @@ const modelSchema = z
      * fallbacks are not followed. Default: none.
      */
     fallbacks: z.array(modelIdSchema).max(modelFallbacksMax).optional(),
+    ledgerCode: ledgerCodeSchema,
   })
   .superRefine((model, context) => {
     const problem =
@@ -158,6 +173,7 @@ const embeddingModelSchema = z.strictObject({
   dimensions: z.number().int().positive().max(65_536),
   /** Whether the model honours a request's `dimensions` (shorter vectors); otherwise naming one is a 400. */
   dimensionsConfigurable: z.boolean(),
+  ledgerCode: ledgerCodeSchema,
 });
 export type EmbeddingModelConfig = z.infer<typeof embeddingModelSchema>;
 

@@ -12,6 +12,7 @@ const echo = shippedStages.dev.models.find((model) => model.provider === 'echo')
 const bedrockModel = (overrides: Record<string, unknown>) => ({
   id: 'b',
   provider: 'bedrock',
+  ledgerCode: 301,
   inputMicrosPerMillionTokens: 60_000,
   outputMicrosPerMillionTokens: 240_000,
   defaultMaxOutputTokens: 1000,
@@ -51,6 +52,7 @@ test('CFG-01: a model id (served in the region) and a profile of the stage geogr
       bedrockModel({ id: 'lite', upstreamModel: 'amazon.nova-lite-v1:0' }),
       bedrockModel({
         id: 'sonnet',
+        ledgerCode: 302,
         upstreamModel: 'eu.anthropic.claude-sonnet-4-20250514-v1:0',
         inferenceProfileRegions: ['eu-west-1', 'eu-central-1'],
       }),

@@ -17,8 +17,10 @@ function problemsWith(models: unknown): string[] {
   return [];
 }
 
+let lastLedgerCode = 100;
 const model = (id: string, fallbacks?: string[]): ModelConfig => ({
   id,
+  ledgerCode: (lastLedgerCode += 1),
   provider: 'echo',
   upstreamModel: 'echo',
   inputMicrosPerMillionTokens: 1,

@@ -40,6 +40,7 @@ function catalogueOf(count: number) {
     id: `team-model-with-a-long-descriptive-name-${index}`,
     provider: 'openai-compatible',
     upstreamModel: `provider-family/upstream-model-name-2026-11-01-${index}`,
+    ledgerCode: 1000 + index,
     inputMicrosPerMillionTokens: 1_250_000,
     outputMicrosPerMillionTokens: 10_000_000,
     defaultMaxOutputTokens: 4096,

@@ -44,7 +44,7 @@ export function createCreditsFixture(
   ]);
   const logger = new RecordingLogger();
   const metrics = new RecordingMetrics();
-  const app = createCreditsApp({ ledger, keys, logger, metrics, config: options.config });
+  const app = createCreditsApp({ ledger, keys, logger, metrics, config: options.config, clock });
   return {
     app,
     ledger,

@@ -37,6 +37,7 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 2_500_000,
     defaultMaxOutputTokens: 1000,
     outputTokensMax: 8192,
+    ledgerCode: 1,
   },
   {
     id: 'fake-gpt',
@@ -46,11 +47,13 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 4_000_000,
     defaultMaxOutputTokens: 500,
     outputTokensMax: 4096,
+    ledgerCode: 4,
   },
   {
     id: 'fake-claude',
     provider: 'anthropic',
     upstreamModel: 'claude-fake',
+    ledgerCode: 201,
     inputMicrosPerMillionTokens: 3_000_000,
     outputMicrosPerMillionTokens: 15_000_000,
     cachedInputMicrosPerMillionTokens: 300_000,
@@ -66,6 +69,7 @@ export const testModels: ModelConfig[] = [
     outputMicrosPerMillionTokens: 1_000_000,
     defaultMaxOutputTokens: 100,
     outputTokensMax: 1000,
+    ledgerCode: 3,
   },
 ];
 
@@ -75,6 +79,7 @@ export const testEmbeddingModels: EmbeddingModelConfig[] = [
     id: 'gemini-embedding-001',
     provider: 'gemini',
     upstreamModel: 'gemini-embedding-001',
+    ledgerCode: 202,
     inputMicrosPerMillionTokens: 1_000_000,
     dimensions: 8,
     dimensionsConfigurable: true,
@@ -83,6 +88,7 @@ export const testEmbeddingModels: EmbeddingModelConfig[] = [
     id: 'text-embedding-3-small',
     provider: 'openai-compatible',
     upstreamModel: 'fake-embedding',
+    ledgerCode: 203,
     inputMicrosPerMillionTokens: 2_000_000,
     dimensions: 8,
     dimensionsConfigurable: true,
@@ -91,6 +97,7 @@ export const testEmbeddingModels: EmbeddingModelConfig[] = [
     id: 'fixed-embedding',
     provider: 'openai-compatible',
     upstreamModel: 'fake-fixed-embedding',
+    ledgerCode: 204,
     inputMicrosPerMillionTokens: 1_000_000,
     dimensions: 8,
     dimensionsConfigurable: false,
@@ -99,6 +106,7 @@ export const testEmbeddingModels: EmbeddingModelConfig[] = [
     id: 'echo-embedding',
     provider: 'echo',
     upstreamModel: 'echo-embedding',
+    ledgerCode: 205,
     inputMicrosPerMillionTokens: 1_000_000,
     dimensions: 16,
     dimensionsConfigurable: true,
@@ -174,6 +182,7 @@ export async function startProxyFixture(
   const creditsServer = await startServer({
     fetch: createCreditsApp({
       ledger: embedded.createClient(),
+      clock,
       keys: createKeyring<CreditsPrincipal>(
         creditsKeyEntries({ admin: [adminKey], proxy: [proxyServiceKey] }),
       ),

@@ -23,10 +23,12 @@ export class RecordingLogger implements AppLogger {
     }
   }
 
-  /** Settles with the fields of the first audit record of this event (already logged, or when it is). */
-  nextAudit(event: string): Promise<LogFields> {
+  /** Settles with the fields of the first audit record of this event (of this request, if given), already logged or when it is. */
+  nextAudit(event: string, requestId?: string): Promise<LogFields> {
     const matches = (record: LogRecord) =>
-      record.message === 'audit' && record.fields.audit_event === event;
+      record.message === 'audit' &&
+      record.fields.audit_event === event &&
+      (requestId === undefined || record.fields.request_id === requestId);
     const logged = this.records.find(matches);
     if (logged) return Promise.resolve(logged.fields);
     return new Promise((resolve) => this.waiters.push({ matches, resolve }));

@@ -326,6 +326,12 @@ async function runOperation(
       );
       return { balances: balances.map(balanceToWire) };
     }
+    case 'query_transfers': {
+      const transfers = await callLedger(logger, health, c, 'queryTransfers', () =>
+        ledger.queryTransfers(body.input.filter),
+      );
+      return { transfers: transfers.map(transferToWire) };
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import type {
   AccountFilter,
   CreateAccountResult,
   CreateTransferResult,
+  QueryFilter,
   Transfer,
 } from 'tigerbeetle-node';
 import type { z } from 'zod';
@@ -15,6 +16,7 @@ import {
   errorBodySchema,
   filterToWire,
   operationsResponseSchema,
+  queryFilterToWire,
   responseSchemas,
   transferToWire,
   type GatewayOperation,
@@ -94,6 +96,8 @@ export function createGatewayClient(
       (await post('get_account_transfers', { filter: filterToWire(filter) })).transfers,
     getAccountBalances: async (filter: AccountFilter): Promise<AccountBalance[]> =>
       (await post('get_account_balances', { filter: filterToWire(filter) })).balances,
+    queryTransfers: async (filter: QueryFilter): Promise<Transfer[]> =>
+      (await post('query_transfers', { filter: queryFilterToWire(filter) })).transfers,
   };
 }
 
@@ -178,6 +182,8 @@ function operationToWire(operation: LedgerOperation): object {
     case 'get_account_transfers':
     case 'get_account_balances':
       return { operation: operation.operation, filter: filterToWire(operation.filter) };
+    case 'query_transfers':
+      return { operation: operation.operation, filter: queryFilterToWire(operation.filter) };
   }
 }
 

@@ -4,6 +4,7 @@ import type {
   AccountFilter,
   CreateAccountResult,
   CreateTransferResult,
+  QueryFilter,
   Transfer,
 } from 'tigerbeetle-node';
 import * as z from 'zod';
@@ -23,6 +24,7 @@ export const gatewayOperations = [
   'lookup_transfers',
   'get_account_transfers',
   'get_account_balances',
+  'query_transfers',
 ] as const;
 export type GatewayOperation = (typeof gatewayOperations)[number];
 
@@ -86,6 +88,19 @@ export const accountFilterSchema = z.strictObject({
   flags: u32,
 });
 
+/** TigerBeetle 0.17's QueryFilter: zero in a field means "any"; `flags` holds `reversed`. */
+export const queryFilterSchema = z.strictObject({
+  user_data_128: u128,
+  user_data_64: u64,
+  user_data_32: u32,
+  ledger: u32,
+  code: u16,
+  timestamp_min: u64,
+  timestamp_max: u64,
+  limit: u32,
+  flags: u32,
+});
+
 const batch = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(gatewayBatchEventsMax);
 
 /** Request bodies, by operation. */
@@ -96,6 +111,7 @@ export const requestSchemas = {
   lookup_transfers: z.strictObject({ ids: batch(u128) }),
   get_account_transfers: z.strictObject({ filter: accountFilterSchema }),
   get_account_balances: z.strictObject({ filter: accountFilterSchema }),
+  query_transfers: z.strictObject({ filter: queryFilterSchema }),
 } satisfies Record<GatewayOperation, z.ZodType>;
 
 type Wire<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] };
@@ -127,6 +143,10 @@ const balanceSchema = z.strictObject({
 export const balanceFromWire = (wire: unknown): AccountBalance => balanceSchema.parse(wire);
 
 export function filterToWire(filter: AccountFilter): Wire<AccountFilter> {
+  return toWire(filter);
+}
+
+export function queryFilterToWire(filter: QueryFilter): Wire<QueryFilter> {
   return toWire(filter);
 }
 
@@ -179,6 +199,9 @@ export const responseSchemas = {
   get_account_balances: z.strictObject({
     balances: z.array(balanceSchema).max(gatewayBatchEventsMax),
   }),
+  query_transfers: z.strictObject({
+    transfers: z.array(transferSchema).max(gatewayBatchEventsMax),
+  }),
 } satisfies Record<GatewayOperation, z.ZodType>;
 
 /** The JSON error body every service answers with (lambda/shared/http.ts). */
@@ -209,6 +232,7 @@ export const operationsRequestSchema = z.strictObject({
         requestSchemas.get_account_balances.extend({
           operation: z.literal('get_account_balances'),
         }),
+        requestSchemas.query_transfers.extend({ operation: z.literal('query_transfers') }),
       ]),
     )
     .min(1)
@@ -229,6 +253,7 @@ export const operationsResponseSchema = z.strictObject({
         responseSchemas.get_account_balances.extend({
           operation: z.literal('get_account_balances'),
         }),
+        responseSchemas.query_transfers.extend({ operation: z.literal('query_transfers') }),
       ]),
     )
     .max(gatewayOperationsPerRequestMax),

@@ -17,6 +17,7 @@ export type LedgerClient = Pick<
   | 'lookupTransfers'
   | 'getAccountTransfers'
   | 'getAccountBalances'
+  | 'queryTransfers'
 >;
 
 export const ledgerOperations = [
@@ -26,6 +27,7 @@ export const ledgerOperations = [
   'lookupTransfers',
   'getAccountTransfers',
   'getAccountBalances',
+  'queryTransfers',
 ] as const satisfies readonly (keyof LedgerClient)[];
 
 /**

@@ -4,6 +4,7 @@ import type {
   AccountFilter,
   CreateAccountResult,
   CreateTransferResult,
+  QueryFilter,
   Transfer,
 } from 'tigerbeetle-node';
 import type { LedgerClient } from './client';
@@ -21,7 +22,8 @@ export type LedgerOperation =
   | { readonly operation: 'lookup_accounts'; readonly ids: readonly bigint[] }
   | { readonly operation: 'lookup_transfers'; readonly ids: readonly bigint[] }
   | { readonly operation: 'get_account_transfers'; readonly filter: AccountFilter }
-  | { readonly operation: 'get_account_balances'; readonly filter: AccountFilter };
+  | { readonly operation: 'get_account_balances'; readonly filter: AccountFilter }
+  | { readonly operation: 'query_transfers'; readonly filter: QueryFilter };
 
 export interface LedgerOperationResults {
   create_accounts: CreateAccountResult[];
@@ -30,6 +32,7 @@ export interface LedgerOperationResults {
   lookup_transfers: Transfer[];
   get_account_transfers: Transfer[];
   get_account_balances: AccountBalance[];
+  query_transfers: Transfer[];
 }
 
 export type LedgerOperationName = LedgerOperation['operation'];
@@ -64,6 +67,8 @@ export function runLedgerOperation(
       return ledger.getAccountTransfers(operation.filter);
     case 'get_account_balances':
       return ledger.getAccountBalances(operation.filter);
+    case 'query_transfers':
+      return ledger.queryTransfers(operation.filter);
   }
 }
 

@@ -9,6 +9,7 @@ import {
 } from 'tigerbeetle-node/dist/bindings';
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
+import { operatorReference } from '../../shared/receipts';
 import { LedgerInvariantError } from './ledger-invariant';
 import type { RateLimiter, RateVerdict } from './rate-limit';
 import {
@@ -56,17 +57,31 @@ export interface Hold {
   readonly timeoutSeconds: number;
   /** Ledger timestamp (ns) when the hold was placed. */
   readonly timestamp: bigint;
+  /** The request the hold was placed for (its receipt's user_data_128), when it carries one. */
+  readonly requestUserData?: bigint;
 }
 
 export type TopUpResult =
   | { kind: 'created' | 'replayed'; transferId: bigint; amountMicros: bigint; balance: Balance }
   | { kind: 'conflict' };
 
+/** What a hold says about its request, in its user data (lambda/shared/receipts.ts). */
+export interface ReceiptData {
+  /** The request id's 128 bits (`user_data_128`). */
+  readonly requestId: bigint;
+  /** The key reference (`user_data_64`). */
+  readonly keyReference: bigint;
+  /** The model's ledger code (`user_data_32`). */
+  readonly modelCode: number;
+}
+
 export interface HoldInput {
   readonly userId: string;
   readonly amountMicros: bigint;
   readonly timeoutSeconds: number;
   readonly idempotencyKey: string;
+  /** Written into the hold's user data; its settlement or release inherits it. */
+  readonly receipt?: ReceiptData;
 }
 
 /** A hold's outcome, plus the rate-limit verdict when the admission carried a unit (undefined when the hold failed first). */
@@ -231,6 +246,8 @@ export class Credits {
     const debit = input.adjustment === 'debit';
     const transfer: Transfer = {
       ...transferDefaults,
+      // The operator's reference (an invoice number, say): the ledger finds the transfer by it.
+      user_data_128: operatorReference(input.idempotencyKey),
       id: transferIdFor(
         input.role,
         input.adjustment ? 'adjustment' : 'topup',
@@ -303,6 +320,13 @@ export class Credits {
     const operatorAccounts = this.operatorAccountsKnown ? [] : this.operatorAccounts();
     const holdTransfer: Transfer = {
       ...transferDefaults,
+      ...(input.receipt
+        ? {
+            user_data_128: input.receipt.requestId,
+            user_data_64: input.receipt.keyReference,
+            user_data_32: input.receipt.modelCode,
+          }
+        : {}),
       id: holdId,
       debit_account_id: user,
       credit_account_id: operatorAccountId('revenue'),
@@ -355,7 +379,38 @@ export class Credits {
       // The hold failed, so the unit was rolled back with it.
       return { ...this.holdOutcome(holdResult.status, hold, userAccount), rate: undefined };
     }
+    // A retry under the same key is a new request (a new request id in user_data_128): the same hold
+    // if everything else agrees, and the answer names the request that placed it.
+    if (holdResult.status === CreateTransferStatus.exists_with_different_user_data_128)
+      return this.holdOfAnotherRequest(input, holdId);
     return this.holdOutcome(holdResult.status, hold, userAccount);
+  }
+
+  /**
+   * The hold a retried key placed for an earlier request: a replay when the amount, timeout, key and
+   * model agree (TigerBeetle compared the fields before user_data_128 already), else a conflict.
+   */
+  private async holdOfAnotherRequest(input: HoldInput, holdId: bigint): Promise<HoldResult> {
+    const [found] = await this.ledger.lookupTransfers([holdId]);
+    const same =
+      found !== undefined &&
+      found.amount === input.amountMicros &&
+      found.timeout === input.timeoutSeconds &&
+      found.user_data_64 === (input.receipt?.keyReference ?? 0n) &&
+      found.user_data_32 === (input.receipt?.modelCode ?? 0);
+    if (!same) return { kind: 'conflict' };
+    return {
+      kind: 'replayed',
+      hold: {
+        holdId,
+        userId: input.userId,
+        debitAccountId: found.debit_account_id,
+        amountMicros: found.amount,
+        timeoutSeconds: found.timeout,
+        timestamp: found.timestamp,
+        requestUserData: found.user_data_128,
+      },
+    };
   }
 
   private holdOutcome(

@@ -12,8 +12,10 @@ import {
 } from '../contract';
 import type { CreditsContext, CreditsEnv, CreditsRouteDependencies } from '../context';
 import { formatMicros } from '../../shared/money';
+import { keyReference, requestIdToUserData } from '../../shared/receipts';
+import type * as z from '../../shared/zod-mini';
 import { ledgerAmountMax } from '../domain/amount';
-import type { HoldResult, ResolveResult } from '../domain/credits';
+import type { HoldResult, ReceiptData, ResolveResult } from '../domain/credits';
 import type { RateVerdict } from '../domain/rate-limit';
 import { requireRole } from '../middleware';
 import { holdJson, rateAllowanceJson } from '../presenters';
@@ -22,6 +24,7 @@ import {
   holdIdParam,
   holdTimeoutSeconds,
   idempotencyKey,
+  invalid,
   parseWith,
 } from '../requests';
 
@@ -43,6 +46,7 @@ export function holdRoutes(dependencies: CreditsRouteDependencies): Hono<Credits
       amountMicros: micros,
       timeoutSeconds,
       idempotencyKey: key,
+      receipt: receiptData(body.receipt),
     });
     return holdResponse(c, dependencies, body.user_id, micros, result, undefined);
   });
@@ -57,7 +61,13 @@ export function holdRoutes(dependencies: CreditsRouteDependencies): Hono<Credits
       ? { limiter, subject: body.rate.subject, limit: body.rate.limit_per_minute }
       : undefined;
     const result = await credits.admit(
-      { userId: body.user_id, amountMicros: micros, timeoutSeconds, idempotencyKey: key },
+      {
+        userId: body.user_id,
+        amountMicros: micros,
+        timeoutSeconds,
+        idempotencyKey: key,
+        receipt: receiptData(body.receipt),
+      },
       rate,
     );
     if (result.kind === 'rate_limited') throw rateLimited(c, result.verdict);
@@ -83,6 +93,16 @@ export function holdRoutes(dependencies: CreditsRouteDependencies): Hono<Credits
     return resolved(c, dependencies, holdId, 'release', result);
   });
   return app;
+}
+
+/** The ledger form of a hold's receipt (lambda/shared/receipts.ts): what its user data say. */
+function receiptData(
+  receipt: z.output<typeof holdRequestSchema>['receipt'],
+): ReceiptData | undefined {
+  if (!receipt) return undefined;
+  const requestId = requestIdToUserData(receipt.request_id);
+  if (requestId === undefined) throw invalid('receipt.request_id must be a UUID');
+  return { requestId, keyReference: keyReference(receipt.key_id), modelCode: receipt.model_code };
 }
 
 /** The 429 of a refused rate-limit unit, with Retry-After. */

@@ -15,6 +15,7 @@ const novaLite: ModelConfig = {
   id: 'nova-lite',
   provider: 'bedrock',
   upstreamModel: 'eu.amazon.nova-lite-v1:0',
+  ledgerCode: 301,
   inferenceProfileRegions: ['eu-west-1', 'eu-central-1'],
   inputMicrosPerMillionTokens: 60_000,
   outputMicrosPerMillionTokens: 240_000,

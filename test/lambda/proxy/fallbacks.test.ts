@@ -25,11 +25,13 @@ import { startProxyFixture, testModels, type ProxyFixture } from '../../support/
 const claudeFirst: ModelConfig = {
   ...testModels.find((model) => model.id === 'fake-claude')!,
   id: 'claude-first',
+  ledgerCode: 301,
   fallbacks: ['fake-gpt', 'gemini-2.5-flash'],
 };
 const gptFirst: ModelConfig = {
   ...testModels.find((model) => model.id === 'fake-gpt')!,
   id: 'gpt-first',
+  ledgerCode: 302,
   fallbacks: ['fake-claude'],
 };
 

@@ -34,6 +34,7 @@ const bedrockModel = {
   id: 'nova-lite',
   provider: 'bedrock' as const,
   upstreamModel: 'eu.amazon.nova-lite-v1:0',
+  ledgerCode: 204,
   inferenceProfileRegions: ['eu-west-1'],
   inputMicrosPerMillionTokens: 60_000,
   outputMicrosPerMillionTokens: 240_000,

@@ -9,7 +9,12 @@ beforeAll(async () => {
     rateLimit: { enabled: false, requestsPerMinute: 60 },
     models: [
       ...testModels,
-      { ...testModels[1], id: 'meta-llama/Llama-3.1-8B.Instruct', upstreamModel: 'llama' },
+      {
+        ...testModels[1],
+        id: 'meta-llama/Llama-3.1-8B.Instruct',
+        upstreamModel: 'llama',
+        ledgerCode: 301,
+      },
     ],
   });
 });
@@ -96,6 +101,7 @@ test('a model id used twice across chat and embedding models refuses to synthesi
           id: 'echo',
           provider: 'echo',
           upstreamModel: 'echo',
+          ledgerCode: 301,
           inputMicrosPerMillionTokens: 1,
           dimensions: 8,
           dimensionsConfigurable: false,

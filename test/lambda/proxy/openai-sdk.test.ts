@@ -15,7 +15,7 @@ const sent: { url: string; headers: Headers; body: unknown }[] = [];
 
 beforeAll(async () => {
   fixture = await startProxyFixture({
-    models: [...testModels, { ...testModels[2], id: 'org/echo.v2' }],
+    models: [...testModels, { ...testModels[2], id: 'org/echo.v2', ledgerCode: 301 }],
   });
   server = await startServer({ fetch: fixture.app.fetch, hostname: '127.0.0.1', port: 0 });
 });

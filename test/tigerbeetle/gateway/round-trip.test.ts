@@ -2,17 +2,18 @@ import {
   AccountFilterFlags,
   AccountFlags,
   CreateAccountStatus,
+  QueryFilterFlags,
   CreateTransferStatus,
   TransferFlags,
   type Account,
   type Transfer,
 } from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../../tigerbeetle/engine';
-import type { LedgerClient } from '../../../tigerbeetle/ledger';
+import type { LedgerClient, OperationsLedger } from '../../../tigerbeetle/ledger';
 import { createGatewayApp, gatewayBodyBytesMaxDefault } from '../../../tigerbeetle/gateway/app';
 import { createGatewayClient } from '../../../tigerbeetle/gateway/client';
 import { gatewayBatchEventsMax } from '../../../tigerbeetle/gateway/protocol';
-import { account, accountFilter, transfer } from '../engine/fixtures';
+import { account, accountFilter, queryFilter, transfer } from '../engine/fixtures';
 import {
   currentToken,
   gatewayKeyring,
@@ -295,6 +296,71 @@ describe('ledger gateway round trip: every operation, exact bigints', () => {
     await same((client) =>
       client.lookupTransfers([200n, 201n, 202n, 203n, 300n, 301n, 302n, 304n]),
     );
+  });
+
+  it('queries transfers by user data, code, ledger and time, newest first, as TigerBeetle 0.17 does', async () => {
+    await same((client) => client.createAccounts([account(1n), account(2n)]), createResults);
+    const receipt = { user_data_128: u128Max - 5n, user_data_64: u64Max, user_data_32: 7 };
+    const pending = { debit_account_id: 2n, credit_account_id: 1n, flags: TransferFlags.pending };
+    await same(
+      (client) =>
+        client.createTransfers([
+          transfer(10n, { ...pending, amount: 50n, timeout: 60, code: 20, ...receipt }),
+          transfer(11n, { ...pending, amount: 40n, timeout: 60, code: 20, user_data_32: 8 }),
+          transfer(12n, { debit_account_id: 1n, credit_account_id: 2n, amount: 5n, code: 10 }),
+        ]),
+      createResults,
+    );
+    advanceBoth(1);
+    // A post or void with zero user data inherits the pending transfer's (state_machine.zig).
+    const resolution = { debit_account_id: 0n, credit_account_id: 0n, code: 0, ledger: 0 };
+    await same(
+      (client) =>
+        client.createTransfers([
+          transfer(20n, {
+            ...resolution,
+            pending_id: 10n,
+            amount: 30n,
+            flags: TransferFlags.post_pending_transfer,
+          }),
+          transfer(21n, {
+            ...resolution,
+            pending_id: 11n,
+            amount: 0n,
+            flags: TransferFlags.void_pending_transfer,
+          }),
+        ]),
+      createResults,
+    );
+    const ids = (transfers: Transfer[]) => transfers.map((found) => found.id);
+    const byRequest = await same((client) =>
+      client.queryTransfers(queryFilter({ user_data_128: receipt.user_data_128 })),
+    );
+    expect(ids(byRequest)).toEqual([10n, 20n]);
+    expect(byRequest[1]).toMatchObject({ ...receipt, pending_id: 10n, amount: 30n, code: 20 });
+    const newestFirst = await same((client) =>
+      client.queryTransfers(queryFilter({ code: 20, flags: QueryFilterFlags.reversed })),
+    );
+    expect(ids(newestFirst)).toEqual([21n, 20n, 11n, 10n]);
+    const [first] = byRequest;
+    const later = await same((client) =>
+      client.queryTransfers(
+        queryFilter({ code: 20, timestamp_min: first.timestamp + 1n, limit: 2 }),
+      ),
+    );
+    expect(ids(later)).toEqual([11n, 20n]);
+    expect(
+      ids(await same((client) => client.queryTransfers(queryFilter({ user_data_32: 8 })))),
+    ).toEqual([11n, 21n]);
+    expect(
+      await same((client) =>
+        client.queryTransfers(queryFilter({ user_data_64: u64Max, ledger: 1 })),
+      ),
+    ).toEqual([]);
+    const [viaOperations] = await (viaGateway as LedgerClient & OperationsLedger).execute([
+      { operation: 'query_transfers', filter: queryFilter({ user_data_64: u64Max }) },
+    ] as const);
+    expect(ids(viaOperations)).toEqual([10n, 20n]);
   });
 
   it('answers empty batches with [] like the engine', async () => {

@@ -4,6 +4,7 @@ import {
   AccountFlags,
   CreateAccountStatus,
   CreateTransferStatus,
+  QueryFilterFlags,
   TransferFlags,
 } from 'tigerbeetle-node';
 import {
@@ -14,7 +15,7 @@ import {
 } from '../../../tigerbeetle/ledger';
 import { createGatewayApp } from '../../../tigerbeetle/gateway/app';
 import { createGatewayClient } from '../../../tigerbeetle/gateway/client';
-import { account, accountFilter, transfer } from '../engine/fixtures';
+import { account, accountFilter, queryFilter, transfer } from '../engine/fixtures';
 import {
   currentToken,
   gatewayKeyring,
@@ -153,6 +154,55 @@ describeWithCluster('real TigerBeetle cluster', () => {
         credits_posted: 1_000n,
         debits_posted: 250n,
       });
+    }
+  });
+
+  it("queries transfers by user data, and a post inherits its hold's user data (the receipts of issue 15)", async () => {
+    for (const [index, [name, client]] of clients.entries()) {
+      const base = 1_000 + index * 100;
+      const [customer, revenue] = [id(base + 1), id(base + 2)];
+      await client.createAccounts([account(customer), account(revenue)]);
+      const receipt = {
+        user_data_128: id(base + 50),
+        user_data_64: BigInt(base + 51),
+        user_data_32: 7,
+      };
+      await client.createTransfers([
+        transfer(id(base + 10), {
+          debit_account_id: customer,
+          credit_account_id: revenue,
+          amount: 100n,
+          flags: TransferFlags.pending,
+          timeout: 60,
+          code: 20,
+          ...receipt,
+        }),
+      ]);
+      const [posted] = await client.createTransfers([
+        transfer(id(base + 11), {
+          pending_id: id(base + 10),
+          amount: 40n,
+          debit_account_id: 0n,
+          credit_account_id: 0n,
+          flags: TransferFlags.post_pending_transfer,
+        }),
+      ]);
+      expect({ name, status: posted.status }).toEqual({
+        name,
+        status: CreateTransferStatus.created,
+      });
+      const found = await client.queryTransfers(
+        queryFilter({
+          user_data_128: receipt.user_data_128,
+          code: 20,
+          flags: QueryFilterFlags.reversed,
+        }),
+      );
+      expect(found.map((transfer) => [transfer.id, transfer.amount])).toEqual([
+        [id(base + 11), 40n],
+        [id(base + 10), 100n],
+      ]);
+      expect(found[0]).toMatchObject(receipt);
     }
   });
 
