@@ -320,6 +320,7 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
             amountMicros: outcome.amountMicros,
             expiresAtMilliseconds: outcome.expiresAtMilliseconds,
             replayed: outcome.replayed,
+            originalRequestId: outcome.originalRequestId,
           }
         : outcome;
     },
