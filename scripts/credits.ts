@@ -11,6 +11,7 @@ import {
   balanceAnswerSchema,
   chargesAnswerSchema,
   errorAnswerSchema,
+  insufficientCreditsAnswerSchema,
   historyAnswerSchema,
   movedAnswerSchema,
 } from '../lambda/credits/contract';
@@ -54,7 +55,8 @@ Commands:
   topup   --user <user_id> --amount <decimal> [--idempotency-key <key>]
           Add credits (from the funding account) to a user; creates the account on first use.
   adjust  --user <user_id> --amount <decimal> --direction <credit|debit> --reason <text> [--idempotency-key <key>]
-          Correct a balance either way; a debit never overdraws.
+          Correct a balance either way; a debit over the available balance is refused
+          (402 insufficient_credits, naming the available balance) and moves nothing.
   balance --user <user_id>
           Available, held, credited and spent.
   history --user <user_id> [--limit <n>] [--before <timestamp>]
@@ -583,7 +585,14 @@ async function exportUsage(
 function refusalText(result: OperatorAnswer): string {
   const body = errorAnswerSchema.safeParse(result.body);
   const what = body.success ? `${body.data.error.code}: ${body.data.error.message}` : 'no details';
-  return `${result.status} ${what} (request ${result.requestId})`;
+  return `${result.status} ${what}${availableText(result)} (request ${result.requestId})`;
+}
+
+/** A 402 names the balance a debit (or a hold) exceeded: the operator sees how much can be taken. */
+function availableText(result: OperatorAnswer): string {
+  if (result.status !== 402) return '';
+  const body = insufficientCreditsAnswerSchema.safeParse(result.body);
+  return body.success ? ` (available ${body.data.error.available})` : '';
 }
 
 /** The answer's body as the credits contract describes it, or a failure that says so. */

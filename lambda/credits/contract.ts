@@ -192,7 +192,11 @@ export const balanceAnswerSchema = z.object({
   spent_micros: micros,
 });
 
-/** A top-up or an adjustment: 201 applied, 200 replayed (`idempotent-replayed: true`). */
+/**
+ * A top-up or an adjustment: 201 applied, 200 replayed (`idempotent-replayed: true`). Its
+ * refusals: 402 `insufficient_credits` (insufficientCreditsAnswerSchema) for a debit over the
+ * available balance, 409 `idempotency_conflict` for a key already used for a different request.
+ */
 export const movedAnswerSchema = z.object({
   transfer_id: z.string().check(z.regex(holdIdPattern)),
   user_id: z.string(),
@@ -315,7 +319,7 @@ export const errorAnswerSchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), code: z.string() }),
   request_id: z.string(),
 });
-/** 402: the hold is more than the user's available balance. */
+/** 402: the hold, or a debit adjustment, is more than the user's available balance. */
 export const insufficientCreditsAnswerSchema = z.object({
   error: z.object({
     code: z.literal('insufficient_credits'),

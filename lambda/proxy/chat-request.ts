@@ -238,8 +238,18 @@ function refuseUnoffered(request: ChatRequest): void {
   }
 }
 
+/** OpenAI's own answer to `stream_options` without `stream: true`. */
+function refuseStreamOptionsWithoutStream(request: ChatRequest): void {
+  if (absent(request.stream_options) || request.stream === true) return;
+  throw invalidParameter(
+    'stream_options',
+    "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+  );
+}
+
 export function normalizeChatRequest(request: ChatRequest): NormalizedRequest {
   refuseUnoffered(request);
+  refuseStreamOptionsWithoutStream(request);
   const tools =
     !absent(request.tools) && request.tools.length > 0 ? normalizeTools(request.tools) : undefined;
   const stop = absent(request.stop)

@@ -11,8 +11,14 @@ import { Deadline } from './deadline';
 import { clientIdempotencyKey } from './idempotency';
 import { streamChatCompletion } from './chat-stream';
 import { assertServable } from './capabilities';
-import { normalizeChatRequest } from './chat-request';
-import { chatRequestSchema, completionBody, type ChatRequest, type Completion } from './openai';
+import { absent, normalizeChatRequest } from './chat-request';
+import {
+  chatRequestSchema,
+  completionBody,
+  unrecognizedArgumentsMessage,
+  type ChatRequest,
+  type Completion,
+} from './openai';
 import {
   AttemptsFailed,
   answeringFields,
@@ -44,6 +50,14 @@ function parseRequest(body: unknown): ChatRequest {
   const parsed = chatRequestSchema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
+  if (issue.code === 'unrecognized_keys')
+    throw new ApiError(
+      400,
+      'invalid_request_error',
+      'invalid_request',
+      unrecognizedArgumentsMessage(issue.keys),
+      { param: issue.keys[0] },
+    );
   const param = issuePath(issue.path);
   const where = param === '' ? '' : `${param}: `;
   throw new ApiError(
@@ -92,6 +106,7 @@ function resolveModel(
       'invalid_request_error',
       'max_tokens_too_large',
       `max_tokens must be at most ${model.outputTokensMax} for ${model.id}`,
+      { param: absent(request.max_completion_tokens) ? 'max_tokens' : 'max_completion_tokens' },
     );
   }
   return { model, provider, maxOutputTokens };

@@ -320,7 +320,10 @@ export function createCreditsClient(options: CreditsClientOptions): CreditsClien
             amountMicros: outcome.amountMicros,
             expiresAtMilliseconds: outcome.expiresAtMilliseconds,
             replayed: outcome.replayed,
-            originalRequestId: outcome.originalRequestId,
+            // The 409 of a retried Idempotency-Key names the request that placed the hold.
+            ...(outcome.originalRequestId === undefined
+              ? {}
+              : { originalRequestId: outcome.originalRequestId }),
           }
         : outcome;
     },

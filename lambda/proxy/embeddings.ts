@@ -10,6 +10,7 @@ import type { ProxyConfig } from './config';
 import { Deadline } from './deadline';
 import { costMicros } from './pricing';
 import { clientIdempotencyKey } from './idempotency';
+import { unrecognizedArgumentsMessage } from './openai';
 import type {
   EmbeddingProvider,
   EmbeddingRequest,
@@ -31,7 +32,8 @@ type ProxyContext = Context<ProxyEnv>;
 /** `null` for an optional field means absent, as the SDKs and Python callers send it. */
 const optional = <T extends z.ZodMiniType>(schema: T) => z.optional(z.nullable(schema));
 
-const embeddingRequestSchema = z.object({
+/** Unknown top-level parameters are a 400 naming them, as OpenAI answers (never a silent drop). */
+const embeddingRequestSchema = z.strictObject({
   model: z.string({ message: 'model is required' }).check(z.minLength(1), z.maxLength(128)),
   input: z.union([z.string(), z.array(z.unknown())], {
     message: 'input must be a string or an array of strings',
@@ -48,35 +50,46 @@ const embeddingRequestSchema = z.object({
 });
 type EmbeddingBody = z.infer<typeof embeddingRequestSchema>;
 
-function invalid(message: string, code = 'invalid_request'): ApiError {
-  return new ApiError(400, 'invalid_request_error', code, message);
+/** A 400 naming the field (`param`, as OpenAI's errors do). */
+function invalid(param: string, message: string, code = 'invalid_request'): ApiError {
+  return new ApiError(400, 'invalid_request_error', code, message, { param });
 }
 
 function parseBody(body: unknown): EmbeddingBody {
   const parsed = embeddingRequestSchema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  throw invalid(`${where}${issue.message}`);
+  if (issue.code === 'unrecognized_keys')
+    throw invalid(issue.keys[0], unrecognizedArgumentsMessage(issue.keys));
+  if (issue.path.length === 0)
+    throw new ApiError(400, 'invalid_request_error', 'invalid_request', issue.message);
+  const param = issue.path.join('.');
+  throw invalid(param, `${param}: ${issue.message}`);
 }
 
 /** The texts, each checked against the named limits (inputs per request, characters per input). */
 function inputTexts(input: EmbeddingBody['input'], config: ProxyConfig): string[] {
   const items = typeof input === 'string' ? [input] : input;
-  if (items.length === 0) throw invalid('input must not be empty');
+  if (items.length === 0) throw invalid('input', 'input must not be empty');
   if (items.length > config.embeddingInputsPerRequestMax)
     throw invalid(
+      'input',
       `input: at most ${config.embeddingInputsPerRequestMax} inputs per request (got ${items.length})`,
       'too_many_inputs',
     );
   return items.map((item, index) => {
     const field = typeof input === 'string' ? 'input' : `input[${index}]`;
     if (typeof item === 'number' || Array.isArray(item))
-      throw invalid(`${field}: token arrays are not supported; send text`, 'unsupported_input');
-    if (typeof item !== 'string') throw invalid(`${field} must be a string`);
-    if (item === '') throw invalid(`${field} must not be empty`);
+      throw invalid(
+        field,
+        `${field}: token arrays are not supported; send text`,
+        'unsupported_input',
+      );
+    if (typeof item !== 'string') throw invalid(field, `${field} must be a string`);
+    if (item === '') throw invalid(field, `${field} must not be empty`);
     if (item.length > config.embeddingInputCharactersMax)
       throw invalid(
+        field,
         `${field}: at most ${config.embeddingInputCharactersMax} characters per input`,
         'input_too_long',
       );
@@ -100,9 +113,13 @@ function resolveModel(
     );
   const dimensions = body.dimensions ?? undefined;
   if (dimensions !== undefined && !model.dimensionsConfigurable)
-    throw invalid(`dimensions is not supported by ${model.id}`, 'unsupported_parameter');
+    throw invalid(
+      'dimensions',
+      `dimensions is not supported by ${model.id}`,
+      'unsupported_parameter',
+    );
   if (dimensions !== undefined && dimensions > model.dimensions)
-    throw invalid(`dimensions must be at most ${model.dimensions} for ${model.id}`);
+    throw invalid('dimensions', `dimensions must be at most ${model.dimensions} for ${model.id}`);
   const provider = dependencies.embeddingProviders?.get(model.provider);
   if (!provider)
     throw new ApiError(

@@ -3,9 +3,10 @@ import type { FinishReason, ToolCall } from './providers/types';
 
 /**
  * OpenAI's Chat Completions request and response shapes, as clients' existing tools speak them.
- * Unknown request fields are ignored (SDKs send many, and a message the SDK handed back carries
- * fields such as `parsed` or `annotations`); OpenAI's own parameters this proxy does not offer are
- * refused with a 400 naming them, never dropped. `null` for any optional field means absent (the
+ * An unknown top-level parameter is a 400 naming it, as OpenAI answers (never a silent drop);
+ * unknown fields inside a message are ignored (a message the SDK handed back carries fields such
+ * as `parsed` or `annotations`). OpenAI's own parameters this proxy does not offer are refused
+ * with a 400 naming them, never dropped. `null` for any optional field means absent (the
  * SDKs and Python callers send it). What the schema cannot say (a data: URL's bytes, a tool message
  * without its call) is checked in chat-request.ts, which maps the request onto the provider contract.
  */
@@ -152,10 +153,20 @@ export const unofferedParameters = {
   web_search_options: undefined,
   service_tier: 'auto',
   store: false,
+  verbosity: 'medium',
+  prompt_cache_key: undefined,
+  prompt_cache_retention: 'in-memory',
+  safety_identifier: undefined,
 } as const;
 
+/** OpenAI's message for top-level parameters it does not know, naming each. */
+export function unrecognizedArgumentsMessage(names: readonly string[]): string {
+  const noun = names.length === 1 ? 'argument' : 'arguments';
+  return `Unrecognized request ${noun} supplied: ${names.join(', ')}`;
+}
+
 export const chatRequestSchema = z
-  .object({
+  .strictObject({
     model: z.string({ message: 'model is required' }).check(z.minLength(1), z.maxLength(128)),
     messages: z
       .array(messageSchema, { message: 'messages must be an array' })
@@ -212,6 +223,10 @@ export const chatRequestSchema = z
     web_search_options: optional(z.unknown()),
     service_tier: optional(z.unknown()),
     store: optional(z.unknown()),
+    verbosity: optional(z.unknown()),
+    prompt_cache_key: optional(z.unknown()),
+    prompt_cache_retention: optional(z.unknown()),
+    safety_identifier: optional(z.unknown()),
   })
   .check(
     z.refine(
@@ -221,6 +236,7 @@ export const chatRequestSchema = z
         request.max_tokens === request.max_completion_tokens,
       {
         message: 'max_tokens and max_completion_tokens disagree; send one',
+        path: ['max_tokens'],
       },
     ),
   );

@@ -34,16 +34,19 @@ const usageQuerySchema = z.strictObject({
   key_id: z.optional(z.string().check(z.regex(keyIdPattern, 'key_id must be a key id'))),
 });
 
-function invalid(message: string, code = 'invalid_request'): ApiError {
-  return new ApiError(400, 'invalid_request_error', code, message);
+/** A 400 naming the field (`param`, as OpenAI's errors do). */
+function invalid(param: string, message: string, code = 'invalid_request'): ApiError {
+  return new ApiError(400, 'invalid_request_error', code, message, { param });
 }
 
 function parseQuery(c: ProxyContext): z.output<typeof usageQuerySchema> {
   const parsed = usageQuerySchema.safeParse(c.req.query());
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  throw invalid(`${where}${issue.message}`);
+  if (issue.code === 'unrecognized_keys')
+    throw invalid(issue.keys[0], `unknown query parameters: ${issue.keys.join(', ')}`);
+  const param = issue.path.join('.');
+  throw invalid(param, `${param}: ${issue.message}`);
 }
 
 export interface UsageRoutes {
@@ -88,10 +91,15 @@ export function usageRoutes(dependencies: ProxyAppDependencies): UsageRoutes {
       const principal = c.get('principal');
       const query = parseQuery(c);
       const limit = query.limit === undefined ? usagePageLimitDefault : Number(query.limit);
-      if (limit > usagePageLimitMax) throw invalid(`limit must be at most ${usagePageLimitMax}`);
+      if (limit > usagePageLimitMax)
+        throw invalid('limit', `limit must be at most ${usagePageLimitMax}`);
       const modelCode = query.model === undefined ? undefined : models.codeOf(query.model);
       if (query.model !== undefined && modelCode === undefined)
-        throw invalid('model: unknown model; GET /v1/models lists them', 'model_not_found');
+        throw invalid(
+          'model',
+          'model: unknown model; GET /v1/models lists them',
+          'model_not_found',
+        );
       const page = await credits.receipts(
         principal.userId,
         { limit, before: query.before, keyId: query.key_id, modelCode },
@@ -110,6 +118,7 @@ export function usageRoutes(dependencies: ProxyAppDependencies): UsageRoutes {
       const requestId = c.req.param('request_id') ?? '';
       if (requestIdToUserData(requestId) === undefined)
         throw invalid(
+          'request_id',
           'request_id must be the x-request-id of a response (a UUID)',
           'invalid_request_id',
         );

@@ -239,7 +239,10 @@ describe('NET-09: npm run credits tops up through the Lambda API with the operat
       'too much',
     );
     expect(overdraw.code).toBe(1);
-    expect(overdraw.err).toContain('refused: 409 idempotency_conflict');
+    expect(overdraw.err).toMatch(
+      /refused: 402 insufficient_credits: The debit exceeds the available balance \(available 1\.000000\) \(request [0-9a-f-]{36}\)/,
+    );
+    expect(overdraw.err).not.toContain('Idempotency-Key was used');
   });
 });
 

@@ -61,8 +61,10 @@ export interface Hold {
   readonly requestUserData?: bigint;
 }
 
+/** `insufficient`: a debit adjustment over the available balance (a new key, or one already refused for it). */
 export type TopUpResult =
   | { kind: 'created' | 'replayed'; transferId: bigint; amountMicros: bigint; balance: Balance }
+  | { kind: 'insufficient'; availableMicros: bigint; keyAlreadyRefused: boolean }
   | { kind: 'conflict' };
 
 /** What a hold says about its request, in its user data (lambda/shared/receipts.ts). */
@@ -280,12 +282,19 @@ export class Credits {
       };
     }
     if (isExistsWithDifference(result.status)) return { kind: 'conflict' };
+    // A debit's only failure is the user's balance (debits_must_not_exceed_credits); TigerBeetle
+    // remembers the failed id, so its retry under the same key answers id_already_failed.
     if (
       debit &&
       (result.status === CreateTransferStatus.exceeds_credits ||
         result.status === CreateTransferStatus.id_already_failed)
     ) {
-      return { kind: 'conflict' };
+      const balance = await this.balance(input.userId);
+      return {
+        kind: 'insufficient',
+        availableMicros: balance?.availableMicros ?? 0n,
+        keyAlreadyRefused: result.status === CreateTransferStatus.id_already_failed,
+      };
     }
     throw new LedgerInvariantError(
       `top-up: ${CreateTransferStatus[result.status] ?? result.status}`,

@@ -62,7 +62,10 @@ export function adminRoutes(dependencies: CreditsRouteDependencies): Hono<Credit
   return app;
 }
 
-/** A top-up (funding -> user) or an adjustment: 201 applied, 200 replayed, 409 on a conflict. */
+/**
+ * A top-up (funding -> user) or an adjustment: 201 applied, 200 replayed, 402 a debit over the
+ * available balance (nothing moved), 409 a key already used for a different request.
+ */
 async function moveCredits(
   c: CreditsContext,
   { credits, config, logger }: CreditsRouteDependencies,
@@ -86,18 +89,32 @@ async function moveCredits(
     user: pseudonymize(body.user_id),
     amount_micros: micros.toString(),
   };
-  if (result.kind === 'conflict') {
+  if (result.kind === 'insufficient') {
     audit(logger, `${event}_refused`, {
       ...fields,
-      reason: adjustment === 'debit' ? 'conflict_or_insufficient' : 'idempotency_conflict',
+      reason: 'insufficient_credits',
+      available_micros: result.availableMicros.toString(),
     });
+    throw new ApiError(
+      402,
+      'insufficient_credits',
+      'insufficient_credits',
+      result.keyAlreadyRefused
+        ? 'This Idempotency-Key was already refused for insufficient credits; retry with a new key'
+        : 'The debit exceeds the available balance',
+      {
+        available: formatMicros(result.availableMicros),
+        available_micros: result.availableMicros.toString(),
+      },
+    );
+  }
+  if (result.kind === 'conflict') {
+    audit(logger, `${event}_refused`, { ...fields, reason: 'idempotency_conflict' });
     throw new ApiError(
       409,
       'conflict_error',
       'idempotency_conflict',
-      adjustment === 'debit'
-        ? 'This Idempotency-Key was used for a different request, or the debit exceeds the available balance'
-        : 'This Idempotency-Key was already used for a different request',
+      'This Idempotency-Key was already used for a different request',
     );
   }
   audit(logger, event, {

@@ -148,8 +148,60 @@ describe('top-ups and balances', () => {
       body: { user_id: 'alice', amount: '100', direction: 'debit', reason: 'too much' },
       headers: newKey(),
     });
-    expect(overdraw.status).toBe(409);
+    expect(overdraw.status).toBe(402);
+    expect(await json(overdraw)).toMatchObject({
+      error: {
+        type: 'insufficient_credits',
+        code: 'insufficient_credits',
+        message: 'The debit exceeds the available balance',
+        available: '11.500000',
+        available_micros: '11500000',
+      },
+      request_id: expect.any(String),
+    });
     expect(await availableMicros('alice')).toBe('11500000');
+  });
+
+  test('an overdrawing debit retried under its key is still 402; a reused key for another request is 409', async () => {
+    await topUp('alice', '1');
+    const key = newKey();
+    const overdraw = { user_id: 'alice', amount: '5', direction: 'debit', reason: 'too much' };
+    const first = await fixture.request('POST', '/api/v1/adjustments', {
+      body: overdraw,
+      headers: key,
+    });
+    expect(first.status).toBe(402);
+    const retried = await fixture.request('POST', '/api/v1/adjustments', {
+      body: overdraw,
+      headers: key,
+    });
+    expect(retried.status).toBe(402);
+    expect(await json(retried)).toMatchObject({
+      error: {
+        code: 'insufficient_credits',
+        message: expect.stringMatching(/already refused for insufficient credits/),
+        available_micros: '1000000',
+      },
+    });
+    const applied = { user_id: 'alice', amount: '0.5', direction: 'debit', reason: 'fix' };
+    const reusedKey = newKey();
+    const done = await fixture.request('POST', '/api/v1/adjustments', {
+      body: applied,
+      headers: reusedKey,
+    });
+    expect(done.status).toBe(201);
+    const reused = await fixture.request('POST', '/api/v1/adjustments', {
+      body: { ...applied, amount: '0.25' },
+      headers: reusedKey,
+    });
+    expect(reused.status).toBe(409);
+    expect(await json(reused)).toMatchObject({
+      error: {
+        code: 'idempotency_conflict',
+        message: 'This Idempotency-Key was already used for a different request',
+      },
+    });
+    expect(await availableMicros('alice')).toBe('500000');
   });
 });
 

@@ -118,7 +118,7 @@ test("the proxy's admission, hold, settle, release and rate limit answer in the 
   expect(refused.allowed).toBe(false);
 });
 
-test('refusals answer in the contract: 402 with the balance, 429 with the limit, any other with a code', async () => {
+test('refusals answer in the contract: 402 with the balance (a hold or a debit), 429 with the limit, any other with a code', async () => {
   const hold = { user_id: 'bob', amount: '1.00', timeout_seconds: 60 };
   const insufficient = await asProxy('POST', creditsRoutes.admissions, hold);
   expect(
@@ -130,6 +130,18 @@ test('refusals answer in the contract: 402 with the balance, 429 with the limit,
   await asProxy('POST', creditsRoutes.rateLimit, rate);
   const limited = await asProxy('POST', creditsRoutes.admissions, { ...hold, rate });
   expect((await answerOf(rateLimitedAnswerSchema, limited, 429)).error.limit).toBe(1);
+  await fixture.request('POST', creditsRoutes.topUp, {
+    body: { user_id: 'carol', amount: '1.00' },
+    headers: newKey(),
+  });
+  const overdraw = { user_id: 'carol', amount: '2.00', direction: 'debit', reason: 'too much' };
+  const debit = await fixture.request('POST', creditsRoutes.adjustments, {
+    body: overdraw,
+    headers: newKey(),
+  });
+  expect((await answerOf(insufficientCreditsAnswerSchema, debit, 402)).error.available_micros).toBe(
+    1_000_000n,
+  );
   const unknown = await fixture.request('GET', creditsRoutes.balance('nobody'));
   expect((await answerOf(errorAnswerSchema, unknown, 404)).error.code).toBe('user_not_found');
 });

@@ -120,8 +120,10 @@ describe('NET-09: operators invoke the credits function directly, authenticated 
       amount: '5.00',
       idempotencyKey: 'operator-adjust-0002',
     });
-    expect(overdraw.status).toBe(409);
-    expect(overdraw.body).toMatchObject({ error: { code: 'idempotency_conflict' } });
+    expect(overdraw.status).toBe(402);
+    expect(overdraw.body).toMatchObject({
+      error: { code: 'insufficient_credits', available_micros: '750000' },
+    });
   });
 
   test('AUTH-01: a wrong admin key is refused with 401, a proxy key with 403', async () => {

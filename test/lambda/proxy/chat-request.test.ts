@@ -97,6 +97,10 @@ describe('null means absent', () => {
         'web_search_options',
         'service_tier',
         'store',
+        'verbosity',
+        'prompt_cache_key',
+        'prompt_cache_retention',
+        'safety_identifier',
       ].map((name) => [name, null]),
     );
     const messages = [
@@ -127,6 +131,73 @@ describe('null means absent', () => {
       ask('echo', { store: false, modalities: ['text'], logprobs: false, n: 1 }),
     );
     expect(response.status).toBe(200);
+  });
+});
+
+describe('unknown parameters are refused by name, as OpenAI does, never dropped', () => {
+  test('an unknown top-level parameter is a 400 naming it', async () => {
+    const error = await refused(await chat(ask('echo', { foo_bar: 1 })));
+    expect(error.message).toBe('Unrecognized request argument supplied: foo_bar');
+    expect(error.param).toBe('foo_bar');
+  });
+
+  test('several unknown parameters are all named', async () => {
+    const error = await refused(await chat(ask('echo', { foo_bar: 1, baz: null })));
+    expect(error.message).toBe('Unrecognized request arguments supplied: foo_bar, baz');
+    expect(error.param).toBe('foo_bar');
+  });
+
+  test('the defaults the SDKs send stay accepted (verbosity medium, in-memory cache retention)', async () => {
+    const response = await chat(
+      ask('echo', {
+        store: false,
+        service_tier: 'auto',
+        verbosity: 'medium',
+        prompt_cache_retention: 'in-memory',
+        parallel_tool_calls: true,
+      }),
+    );
+    expect(response.status).toBe(200);
+  });
+
+  test('stream_options without stream: true is a 400, as OpenAI answers', async () => {
+    for (const stream of [undefined, false]) {
+      const error = await refused(
+        await chat(ask('echo', { stream, stream_options: { include_usage: true } })),
+      );
+      expect(error.message).toBe(
+        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      );
+      expect(error.param).toBe('stream_options');
+    }
+  });
+
+  test('stream_options with stream: true is served', async () => {
+    const response = await chat(
+      ask('echo', { stream: true, stream_options: { include_usage: true } }),
+    );
+    expect(response.status).toBe(200);
+    await response.text();
+  });
+});
+
+describe('the output bound: a 400 naming the field', () => {
+  test.each([
+    [{ max_tokens: 4097 }, 'max_tokens'],
+    [{ max_tokens: undefined, max_completion_tokens: 4097 }, 'max_completion_tokens'],
+  ])('over the model bound (%j) is max_tokens_too_large', async (fields, param) => {
+    const response = await chat(ask('fake-gpt', fields));
+    const body = (await response.clone().json()) as { error: { code: string } };
+    expect(body.error.code).toBe('max_tokens_too_large');
+    const error = await refused(response);
+    expect(error.message).toBe('max_tokens must be at most 4096 for fake-gpt');
+    expect(error.param).toBe(param);
+  });
+
+  test('max_tokens and max_completion_tokens that disagree', async () => {
+    const error = await refused(await chat(ask('echo', { max_completion_tokens: 60 })));
+    expect(error.message).toMatch(/max_tokens and max_completion_tokens disagree/);
+    expect(error.param).toBe('max_tokens');
   });
 });
 
@@ -395,6 +466,10 @@ describe('one policy for parameters: forwarded where honoured, else a 400 naming
     ['web_search_options', {}, /web_search_options is not supported/],
     ['service_tier', 'flex', /service_tier is not supported/],
     ['store', true, /store is not supported/],
+    ['verbosity', 'low', /verbosity is not supported/],
+    ['prompt_cache_key', 'k1', /prompt_cache_key is not supported/],
+    ['prompt_cache_retention', '24h', /prompt_cache_retention is not supported/],
+    ['safety_identifier', 'user-1', /safety_identifier is not supported/],
   ])('%s, which no provider here serves', async (name, value, message) => {
     const error = await refused(await chat(ask('fake-gpt', { [name]: value })));
     expect(error.message).toMatch(message);

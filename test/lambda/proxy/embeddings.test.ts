@@ -194,29 +194,63 @@ describe('POST /v1/embeddings: bad input is a 400 naming the field; nothing reac
   });
 
   test.each([
-    ['token arrays', { input: [[1, 2, 3]] }, 'input[0]: token arrays are not supported'],
-    ['a token array', { input: [1, 2, 3] }, 'input[0]: token arrays are not supported'],
-    ['more inputs than allowed', { input: ['a', 'b', 'c', 'd'] }, 'input: at most 3 inputs'],
+    [
+      'token arrays',
+      { input: [[1, 2, 3]] },
+      'input[0]: token arrays are not supported',
+      'input[0]',
+    ],
+    ['a token array', { input: [1, 2, 3] }, 'input[0]: token arrays are not supported', 'input[0]'],
+    [
+      'more inputs than allowed',
+      { input: ['a', 'b', 'c', 'd'] },
+      'input: at most 3 inputs',
+      'input',
+    ],
     [
       'an input over the characters limit',
       { input: ['ok', 'x'.repeat(21)] },
       'input[1]: at most 20 characters',
+      'input[1]',
     ],
-    ['an empty input', { input: '' }, 'input must not be empty'],
-    ['no inputs', { input: [] }, 'input must not be empty'],
-    ['an unknown encoding', { input: 'a', encoding_format: 'int8' }, 'encoding_format'],
+    ['an empty input', { input: '' }, 'input must not be empty', 'input'],
+    ['an empty input in an array', { input: ['a', ''] }, 'input[1] must not be empty', 'input[1]'],
+    ['no inputs', { input: [] }, 'input must not be empty', 'input'],
+    ['an input that is no string', { input: [{}] }, 'input[0] must be a string', 'input[0]'],
+    [
+      'an unknown encoding',
+      { input: 'a', encoding_format: 'int8' },
+      'encoding_format',
+      'encoding_format',
+    ],
     [
       'dimensions on a model without them',
       { model: 'fixed-embedding', input: 'a', dimensions: 4 },
       'dimensions is not supported by fixed-embedding',
+      'dimensions',
     ],
-    ['dimensions above the model', { input: 'a', dimensions: 9 }, 'dimensions must be at most 8'],
-    ['no model', { model: undefined, input: 'a' }, 'model'],
-  ])('%s', async (_, fields, message) => {
+    [
+      'dimensions above the model',
+      { input: 'a', dimensions: 9 },
+      'dimensions must be at most 8',
+      'dimensions',
+    ],
+    ['no model', { model: undefined, input: 'a' }, 'model', 'model'],
+    [
+      'an unknown parameter, as OpenAI answers',
+      { input: 'a', foo_bar: 1 },
+      'Unrecognized request argument supplied: foo_bar',
+      'foo_bar',
+    ],
+  ])('%s', async (_, fields, message, param) => {
     const response = await embed({ model: 'text-embedding-3-small', ...fields });
     expect(response.status).toBe(400);
-    const body = (await response.json()) as { error: { message: string }; request_id: string };
+    const body = (await response.json()) as {
+      error: { message: string; param?: string };
+      request_id: string;
+    };
     expect(body.error.message).toContain(message);
+    expect(body.error.param).toBe(param);
     expect(body.request_id).toEqual(expect.any(String));
     expect(fixture.openAi.requests).toHaveLength(0);
     expect(await fixture.availableMicros('alice')).toBe(startingMicros);

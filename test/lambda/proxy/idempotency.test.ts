@@ -45,9 +45,13 @@ describe('Idempotency-Key on chat completions', () => {
         type: 'conflict_error',
         code: 'idempotency_key_reused',
         original_hold_id: expect.stringMatching(/^[1-9][0-9]*$/),
+        // The first request's id: its receipt (GET /v1/usage/{request_id}) is the one charge.
+        original_request_id: first.headers.get('x-request-id'),
       },
       request_id: retry.headers.get('x-request-id'),
     });
+    expect(first.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body.request_id).not.toBe(first.headers.get('x-request-id'));
     expect(fixture.gemini.requests).toHaveLength(1);
     expect(await fixture.availableMicros('alice')).toBe(startingMicros - chargeMicros);
     expect(fixture.logger.auditEvents('idempotency_key_reused')).toHaveLength(1);
@@ -64,7 +68,14 @@ describe('Idempotency-Key on chat completions', () => {
     const retry = await chat('key-in-flight-0001');
     expect(retry.status).toBe(409);
     answerNow();
-    expect((await first).status).toBe(200);
+    const answered = await first;
+    expect(answered.status).toBe(200);
+    expect(await retry.json()).toMatchObject({
+      error: {
+        code: 'idempotency_key_reused',
+        original_request_id: answered.headers.get('x-request-id'),
+      },
+    });
     expect(fixture.gemini.requests).toHaveLength(1);
     expect(await fixture.availableMicros('alice')).toBe(startingMicros - chargeMicros);
   });
@@ -107,6 +118,36 @@ describe('Idempotency-Key on chat completions', () => {
     });
     expect(fixture.gemini.requests).toHaveLength(0);
     expect(await fixture.availableMicros('alice')).toBe(startingMicros);
+  });
+});
+
+describe('Idempotency-Key on embeddings', () => {
+  const embed = (idempotencyKey: string) =>
+    fixture.request('POST', '/v1/embeddings', {
+      body: { model: 'text-embedding-3-small', input: 'hello' },
+      headers: { 'idempotency-key': idempotencyKey },
+    });
+
+  test('DATA-06: a retry is a 409 naming the first request, and is charged once', async () => {
+    fixture = await startProxyFixture();
+    await fixture.topUp('alice', '10.00');
+    const first = await embed('embeddings-retry-original-0001');
+    expect(first.status).toBe(200);
+    const charged = startingMicros - (await fixture.availableMicros('alice'));
+    expect(charged).toBeGreaterThan(0n);
+    const retry = await embed('embeddings-retry-original-0001');
+    expect(retry.status).toBe(409);
+    expect(retry.headers.get('x-should-retry')).toBe('false');
+    expect(await retry.json()).toMatchObject({
+      error: {
+        code: 'idempotency_key_reused',
+        original_hold_id: expect.stringMatching(/^[1-9][0-9]*$/),
+        original_request_id: first.headers.get('x-request-id'),
+      },
+      request_id: retry.headers.get('x-request-id'),
+    });
+    expect(fixture.openAi.requests).toHaveLength(1);
+    expect(await fixture.availableMicros('alice')).toBe(startingMicros - charged);
   });
 });
 

@@ -175,10 +175,22 @@ describe('GET /v1/usage', () => {
   });
 
   test('refuses a bad page size, cursor or model with 400, never 500', async () => {
-    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'before=-1', 'model=nope', 'x=1']) {
+    const cases = [
+      ['limit=0', 'limit'],
+      ['limit=101', 'limit'],
+      ['limit=abc', 'limit'],
+      ['before=-1', 'before'],
+      ['model=nope', 'model'],
+      ['key_id=nokey', 'key_id'],
+      ['x=1', 'x'],
+    ];
+    for (const [query, param] of cases) {
       const answer = await usage(`/v1/usage?${query}`);
       expect([query, answer.status]).toEqual([query, 400]);
-      expect(answer.body).toMatchObject({ error: { type: 'invalid_request_error' } });
+      expect([query, answer.body]).toMatchObject([
+        query,
+        { error: { type: 'invalid_request_error', param } },
+      ]);
     }
   });
 });
