@@ -210,8 +210,10 @@ async function main(): Promise<void> {
   printExamples(secrets, await firstStart(secrets));
 }
 
+// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a
+// second signal left to Node's default would end it mid-stop, cutting the services' drain.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-  process.once(signal, () => shutdown(0));
+  process.on(signal, () => shutdown(0));
 // Last resort if this process ends some other way: no service may outlive it.
 process.on('exit', () => {
   for (const service of services) signalGroup(service, 'SIGTERM');
