@@ -258,8 +258,54 @@ describe('npm run dev: stopping and starting', () => {
       process.kill(scriptProcessOf(run.child), 'SIGKILL');
       // The output pipe closes only when dev.ts, which stops the services first, is gone.
       expect(await run.closesWithin(stopMilliseconds)).toBe(true);
-      expect(run.output()).toContain('the parent process is gone; stopping every service');
+      expect(run.output()).toMatch(
+        /the parent process is gone \(pid \d+\); stopping every service/,
+      );
       expect(await portsInUse(portOffsets.map((offset) => run.base + offset))).toEqual([]);
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    'a killed parent of npm (the shell that ran it, SIGKILL) stops npm, dev.ts and every service',
+    async () => {
+      const base = await freePortBase();
+      // `; true` keeps bash from exec-ing npm: bash stays npm's parent, as a terminal's shell is.
+      const shell = spawn('bash', ['-c', 'npm run dev; true'], {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          DEV_PORT_BASE: String(base),
+          DEV_DATA_DIR: dataDirectory,
+          LOG_LEVEL: 'WARN',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // setsid: its own session, as in the report (setsid bash -c 'npm run dev')
+      });
+      let text = '';
+      const ready = new Promise<void>((resolve) => {
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+          if (text.includes('Ready:')) resolve();
+        };
+        shell.stdout?.on('data', onData);
+        shell.stderr?.on('data', onData);
+      });
+      // The pipes close only when npm, dev.ts and every service (which inherited them) are gone.
+      const closed = new Promise<void>((resolve) => shell.once('close', () => resolve()));
+      await ready;
+      recordDescendants(shell.pid as number);
+      process.kill(shell.pid as number, 'SIGKILL');
+      const closedInTime = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), stopMilliseconds);
+        void closed.then(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      expect(closedInTime).toBe(true);
+      expect(text).toMatch(/the parent process is gone \(pid \d+\); stopping every service/);
+      expect(await portsInUse(portOffsets.map((offset) => base + offset))).toEqual([]);
     },
     devStartMilliseconds,
   );
