@@ -103,20 +103,21 @@ function startFailure(message: string, service: LocalService | undefined): Error
  * credits and the gateway still answer, then credits, then the gateway closes the journal.
  * Resolves when all have exited.
  */
-export async function stopLocalServices(services: readonly LocalService[]): Promise<void> {
-  for (const service of [...services].reverse()) await stopLocalService(service);
+export async function stopLocalServices(
+  services: readonly LocalService[],
+  graceMilliseconds = stopGraceMilliseconds,
+): Promise<void> {
+  for (const service of [...services].reverse()) await stopLocalService(service, graceMilliseconds);
 }
 
-/** SIGTERM to the service's process group; past `stopGraceMilliseconds`, SIGKILL. */
-function stopLocalService(service: LocalService): Promise<void> {
+/** SIGTERM to the service's process group; past `graceMilliseconds`, SIGKILL. */
+function stopLocalService(service: LocalService, graceMilliseconds: number): Promise<void> {
   return new Promise<void>((resolve) => {
     if (exited(service)) return resolve();
     const force = setTimeout(() => {
-      console.log(
-        `[${service.name}] did not stop within ${stopGraceMilliseconds / 1000} s; killed`,
-      );
+      console.log(`[${service.name}] did not stop within ${graceMilliseconds} ms; killed`);
       signalGroup(service, 'SIGKILL');
-    }, stopGraceMilliseconds);
+    }, graceMilliseconds);
     service.process.once('exit', () => {
       clearTimeout(force);
       resolve();
