@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileClientKeyStore, issueClientKey, localClientKeysFile } from './client-key-store';
@@ -19,8 +20,8 @@ import {
  * processes, with the ledger journal, the client key file and generated development keys under
  * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY,
  * ANTHROPIC_API_KEY or OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY to call those
- * providers for real (DEV_OVERRIDES names a file of other models). Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent going
- * away) stops every service; a port still held by an earlier run is reported before anything starts.
+ * providers for real (DEV_OVERRIDES names a file of other models). Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent or any process
+ * above it going away) stops every service, the proxy first so in-flight requests finish and are billed; a port still held by an earlier run is reported before anything starts.
  * DEV_PORT_BASE (default 7100) and DEV_DATA_DIR (default .data) move it, e.g. beside another copy.
  */
 
@@ -33,8 +34,8 @@ const metricsPortOffset = 90;
 const clientKeysFile = process.env.DEV_DATA_DIR
   ? join(dataDirectory, 'client-keys.json')
   : join(repoRoot, localClientKeysFile);
-/** How often the parent process is checked: a supervisor that dies without a signal must not leave servers. */
-const parentCheckMilliseconds = 1_000;
+/** How often the ancestor processes are checked: a supervisor that dies without a signal must not leave servers. */
+const ancestorCheckMilliseconds = 1_000;
 /** The user the development client key bills, and what it starts with. */
 const devUser = 'dev-user';
 const devStartingCredits = '10.00';
@@ -101,12 +102,51 @@ async function checkPortsFree(): Promise<void> {
   );
 }
 
-/** Stops everything when the parent goes away without a signal (a killed supervisor or terminal). */
-function watchParent(): void {
-  const parent = process.ppid;
+const hasProcfs = existsSync('/proc/self/stat');
+
+/** The parent of `pid` (Linux: /proc; elsewhere: ps), or undefined once it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = hasProcfs ? readFileSync(`/proc/${pid}/stat`, 'utf8') : undefined;
+    // /proc/PID/stat: "pid (command) state ppid ...", the command may hold spaces and parentheses.
+    const text =
+      stat === undefined
+        ? execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8' })
+        : stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    const parent = Number(text.trim());
+    return Number.isInteger(parent) && parent > 0 ? parent : undefined;
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/** This process's ancestors up to (not including) init, each with the parent it had at start. */
+function ancestorChain(): { pid: number; parent: number }[] {
+  const chain: { pid: number; parent: number }[] = [];
+  for (let pid = process.ppid; pid > 1;) {
+    const parent = parentOf(pid);
+    if (parent === undefined) break;
+    chain.push({ pid, parent });
+    pid = parent;
+  }
+  return chain;
+}
+
+/**
+ * Stops everything when any ancestor goes away without a signal (a killed supervisor, terminal or
+ * the shell that ran `npm run dev`): tsx and npm above this process survive their parent's death
+ * (reparented, not signalled), so the whole chain is watched, not only this process's parent.
+ */
+function watchAncestors(): void {
+  const chain = ancestorChain();
   setInterval(() => {
-    if (process.ppid !== parent) shutdown(0, 'the parent process is gone');
-  }, parentCheckMilliseconds).unref();
+    for (const ancestor of chain) {
+      const parent = parentOf(ancestor.pid);
+      if (parent === ancestor.parent) continue;
+      const gone = parent === undefined ? ancestor.pid : ancestor.parent;
+      return shutdown(0, `the parent process is gone (pid ${gone})`);
+    }
+  }, ancestorCheckMilliseconds).unref();
 }
 
 /** On first start: a client key for the dev user (printed once, like `npm run keys -- issue`) and some credits. */
@@ -210,13 +250,15 @@ async function main(): Promise<void> {
   printExamples(secrets, await firstStart(secrets));
 }
 
+// `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a
+// second signal left to Node's default would end it mid-stop, cutting the services' drain.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-  process.once(signal, () => shutdown(0));
+  process.on(signal, () => shutdown(0));
 // Last resort if this process ends some other way: no service may outlive it.
 process.on('exit', () => {
   for (const service of services) signalGroup(service, 'SIGTERM');
 });
-watchParent();
+watchAncestors();
 main().catch((error: unknown) => {
   console.error(`dev: ${(error as Error).message}`);
   shutdown(1);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { drainMillisecondsMaxDefault } from '../lambda/shared/node-server';
 
 /**
  * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).
@@ -11,6 +12,11 @@ import { dirname, join } from 'node:path';
 export const repoRoot = join(__dirname, '..');
 /** How long a service may take to answer its health check after start. */
 export const startTimeoutMilliseconds = 30_000;
+/**
+ * How long a stopped service may take to exit (drain its in-flight requests, settle them, close its
+ * ledger) before its process group is killed: its own drain bound plus time to release.
+ */
+export const stopGraceMilliseconds = drainMillisecondsMaxDefault + 5_000;
 /** Output lines kept per service, shown when it fails to start (quiet services included). */
 export const outputLinesKept = 40;
 
@@ -91,18 +97,33 @@ function startFailure(message: string, service: LocalService | undefined): Error
   );
 }
 
-/** SIGTERM to every service's process group; resolves when all have exited. */
-export function stopLocalServices(services: readonly LocalService[]): Promise<void> {
-  return Promise.all(
-    services.map(
-      (service) =>
-        new Promise<void>((resolve) => {
-          if (exited(service)) return resolve();
-          service.process.once('exit', () => resolve());
-          signalGroup(service, 'SIGTERM');
-        }),
-    ),
-  ).then(() => undefined);
+/**
+ * Stops the services one at a time, the last started first (`services` in start order, each
+ * depending on the ones before it): the proxy drains and settles its in-flight requests while
+ * credits and the gateway still answer, then credits, then the gateway closes the journal.
+ * Resolves when all have exited.
+ */
+export async function stopLocalServices(
+  services: readonly LocalService[],
+  graceMilliseconds = stopGraceMilliseconds,
+): Promise<void> {
+  for (const service of [...services].reverse()) await stopLocalService(service, graceMilliseconds);
+}
+
+/** SIGTERM to the service's process group; past `graceMilliseconds`, SIGKILL. */
+function stopLocalService(service: LocalService, graceMilliseconds: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (exited(service)) return resolve();
+    const force = setTimeout(() => {
+      console.log(`[${service.name}] did not stop within ${graceMilliseconds} ms; killed`);
+      signalGroup(service, 'SIGKILL');
+    }, graceMilliseconds);
+    service.process.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    signalGroup(service, 'SIGTERM');
+  });
 }
 
 /** Signals a service's whole process group (tsx and the server it runs); never throws. */

@@ -140,7 +140,9 @@ export function shutDownOnSignals(options: ShutdownOptions): void {
   const { logger, name } = options;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    // A second signal (tsx relays the one its process group got, a supervisor repeats it) must not
+    // end the drain: the listeners stay, so it is logged, not left to Node's default (exit 143).
+    if (stopping) return void logger.info(`${name} already stopping`, { signal });
     stopping = true;
     options.beforeDrain?.();
     logger.info(`${name} stopping`, {
@@ -163,6 +165,6 @@ export function shutDownOnSignals(options: ShutdownOptions): void {
         process.exit(1);
       });
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }

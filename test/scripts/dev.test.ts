@@ -38,7 +38,11 @@ interface DevRun {
   closesWithin(milliseconds: number): Promise<boolean>;
 }
 
-function startDev(base: number, dataDirectory: string): DevRun {
+function startDev(
+  base: number,
+  dataDirectory: string,
+  extra: { environment?: Record<string, string>; detached?: boolean } = {},
+): DevRun {
   const child = spawn('npm', ['run', 'dev'], {
     cwd: repoRoot,
     env: {
@@ -46,8 +50,11 @@ function startDev(base: number, dataDirectory: string): DevRun {
       DEV_PORT_BASE: String(base),
       DEV_DATA_DIR: dataDirectory,
       LOG_LEVEL: 'WARN',
+      ...extra.environment,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, as a terminal's foreground job is (Ctrl-C signals the group).
+    detached: extra.detached ?? false,
   });
   let text = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -110,6 +117,53 @@ function scriptProcessOf(npm: ChildProcess): number {
   return Number(children[0]);
 }
 
+/** The client key the first start prints once. */
+function clientKeyOf(output: string): string {
+  const match = /keep it:\n\n {2}(\S+)\n/.exec(output);
+  if (match === null) throw new Error(`no client key in the output:\n${output}`);
+  return match[1];
+}
+
+/** Words enough that the echo model (one word per chunk, delayed) is still streaming at the stop. */
+const streamedPromptWords = 200;
+/** The echo model's wait between words while a stop arrives mid-stream. */
+const echoChunkDelayMilliseconds = 20;
+
+/** Starts a streamed echo completion; resolves once its first chunk arrived, with the rest. */
+async function streamInFlight(
+  base: number,
+  key: string,
+): Promise<{ rest: Promise<string>; first: string }> {
+  const response = await fetch(`http://127.0.0.1:${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'echo',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [
+        {
+          role: 'user',
+          content: Array.from({ length: streamedPromptWords }, () => 'word').join(' '),
+        },
+      ],
+    }),
+  });
+  expect(response.status).toBe(200);
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const first = decoder.decode((await reader.read()).value);
+  const rest = (async () => {
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) return text;
+      text += decoder.decode(value);
+    }
+  })();
+  return { rest, first };
+}
+
 describe('npm run dev: stopping and starting', () => {
   let dataDirectory: string;
   beforeEach(() => {
@@ -142,6 +196,59 @@ describe('npm run dev: stopping and starting', () => {
     devStartMilliseconds,
   );
 
+  it.each([
+    [
+      'Ctrl-C (SIGINT to the process group)',
+      (run: DevRun) => process.kill(-(run.child.pid as number), 'SIGINT'),
+    ],
+    ['a SIGTERM to npm only', (run: DevRun) => run.child.kill('SIGTERM')],
+  ])(
+    'stopping with %s while a stream is in flight: the stream finishes and is billed',
+    async (_name, stop) => {
+      const base = await freePortBase();
+      const overrides = path.join(dataDirectory, 'overrides.json');
+      fs.writeFileSync(overrides, JSON.stringify({ proxy: { echoChunkDelayMilliseconds } }));
+      const environment = { DEV_OVERRIDES: overrides };
+      const run = startDev(base, dataDirectory, { environment, detached: true });
+      await run.waitFor('Ready:');
+      recordDescendants(run.child.pid as number);
+      const key = clientKeyOf(run.output());
+      const stream = await streamInFlight(base, key);
+      stop(run);
+      const text = stream.first + (await stream.rest);
+      expect(await run.closesWithin(stopMilliseconds)).toBe(true);
+      // Completed: the finish, the usage chunk and [DONE]; the proxy drained, not killed.
+      expect(text).toContain('"finish_reason":"stop"');
+      expect(text).toContain('data: [DONE]');
+      const usageLine = text
+        .split('\n')
+        .find((line) => line.startsWith('data: {') && line.includes('"usage":{'));
+      expect(usageLine).toBeDefined();
+      const usage = (
+        JSON.parse((usageLine as string).slice('data: '.length)) as {
+          usage: { prompt_tokens: number; completion_tokens: number };
+        }
+      ).usage;
+      expect(run.output()).not.toMatch(/\[proxy\] exited \((?!0\))/);
+      expect(fs.existsSync(path.join(dataDirectory, 'settlements.jsonl'))).toBe(false);
+      // Billed: after a restart the balance is the start less exactly this charge (echo: 1 micro a token).
+      const again = startDev(base, dataDirectory, { environment });
+      await again.waitFor('Ready:');
+      recordDescendants(again.child.pid as number);
+      const balance = (await (
+        await fetch(`http://127.0.0.1:${base}/v1/balance`, {
+          headers: { authorization: `Bearer ${key}` },
+        })
+      ).json()) as { available_micros: string };
+      expect(BigInt(balance.available_micros)).toBe(
+        10_000_000n - BigInt(usage.prompt_tokens + usage.completion_tokens),
+      );
+      again.child.kill('SIGTERM');
+      expect(await again.closesWithin(stopMilliseconds)).toBe(true);
+    },
+    devStartMilliseconds * 2,
+  );
+
   it(
     'a killed parent (SIGKILL, no chance to forward anything) still stops every service',
     async () => {
@@ -151,8 +258,54 @@ describe('npm run dev: stopping and starting', () => {
       process.kill(scriptProcessOf(run.child), 'SIGKILL');
       // The output pipe closes only when dev.ts, which stops the services first, is gone.
       expect(await run.closesWithin(stopMilliseconds)).toBe(true);
-      expect(run.output()).toContain('the parent process is gone; stopping every service');
+      expect(run.output()).toMatch(
+        /the parent process is gone \(pid \d+\); stopping every service/,
+      );
       expect(await portsInUse(portOffsets.map((offset) => run.base + offset))).toEqual([]);
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    'a killed parent of npm (the shell that ran it, SIGKILL) stops npm, dev.ts and every service',
+    async () => {
+      const base = await freePortBase();
+      // `; true` keeps bash from exec-ing npm: bash stays npm's parent, as a terminal's shell is.
+      const shell = spawn('bash', ['-c', 'npm run dev; true'], {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          DEV_PORT_BASE: String(base),
+          DEV_DATA_DIR: dataDirectory,
+          LOG_LEVEL: 'WARN',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // setsid: its own session, as in the report (setsid bash -c 'npm run dev')
+      });
+      let text = '';
+      const ready = new Promise<void>((resolve) => {
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+          if (text.includes('Ready:')) resolve();
+        };
+        shell.stdout?.on('data', onData);
+        shell.stderr?.on('data', onData);
+      });
+      // The pipes close only when npm, dev.ts and every service (which inherited them) are gone.
+      const closed = new Promise<void>((resolve) => shell.once('close', () => resolve()));
+      await ready;
+      recordDescendants(shell.pid as number);
+      process.kill(shell.pid as number, 'SIGKILL');
+      const closedInTime = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), stopMilliseconds);
+        void closed.then(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      expect(closedInTime).toBe(true);
+      expect(text).toMatch(/the parent process is gone \(pid \d+\); stopping every service/);
+      expect(await portsInUse(portOffsets.map((offset) => base + offset))).toEqual([]);
     },
     devStartMilliseconds,
   );

@@ -1,5 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { drainMillisecondsMaxDefault } from '../../lambda/shared/node-server';
 import {
   localTopologyEnvironment,
+  stopGraceMilliseconds,
+  type LocalService,
   startLocalService,
   stopLocalServices,
   waitUntilHealthy,
@@ -70,4 +76,52 @@ describe('local topologies', () => {
       await stopLocalServices([service]);
     }
   }, 60_000);
+
+  it('stop the last started first, one at a time, and kill one that outlives its grace period', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'local-services-'));
+    const script = (name: string, body: string) => {
+      writeFileSync(join(directory, name), body);
+      return join(directory, name);
+    };
+    // The one started first stops on SIGTERM; the last ignores it (a drain that never ends).
+    const polite = startLocalService(
+      'polite',
+      script('polite.ts', "console.log('ready');\nsetInterval(() => undefined, 60_000);\n"),
+      {},
+      { quiet: true },
+    );
+    const stubborn = startLocalService(
+      'stubborn',
+      script(
+        'stubborn.ts',
+        "process.on('SIGTERM', () => undefined);\nconsole.log('ready');\nsetInterval(() => undefined, 60_000);\n",
+      ),
+      {},
+      { quiet: true },
+    );
+    const services = [polite, stubborn];
+    const exits: string[] = [];
+    for (const service of services) service.process.once('exit', () => exits.push(service.name));
+    const ready = (service: LocalService) =>
+      new Promise<void>((resolve) => {
+        const check = (chunk: string) => {
+          if (chunk.includes('ready')) resolve();
+        };
+        service.process.stdout?.on('data', check);
+      });
+    try {
+      await Promise.all(services.map(ready));
+      await stopLocalServices(services, 500);
+      expect(exits).toEqual(['stubborn', 'polite']);
+      expect(stubborn.process.signalCode).toBe('SIGKILL');
+      expect(polite.process.signalCode).not.toBe('SIGKILL');
+    } finally {
+      for (const service of services) service.process.kill('SIGKILL');
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('give each service longer than its own drain bound before it is killed', () => {
+    expect(stopGraceMilliseconds).toBeGreaterThan(drainMillisecondsMaxDefault);
+  });
 });
