@@ -11,6 +11,7 @@ import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import { operatorReference } from '../../shared/receipts';
 import { LedgerInvariantError } from './ledger-invariant';
+import { newAccount } from './ledger-records';
 import type { RateLimiter, RateVerdict } from './rate-limit';
 import {
   accountIdForUser,
@@ -132,24 +133,6 @@ const transferDefaults = {
   timestamp: 0n,
 };
 
-function account(id: bigint, ledger: number, code: number, flags: number): Account {
-  return {
-    id,
-    ledger,
-    code,
-    flags,
-    debits_pending: 0n,
-    debits_posted: 0n,
-    credits_pending: 0n,
-    credits_posted: 0n,
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    reserved: 0,
-    timestamp: 0n,
-  };
-}
-
 export function balanceOf(userId: string, ledgerAccount: Account): Balance {
   const { credits_posted, debits_posted, debits_pending } = ledgerAccount;
   return {
@@ -189,13 +172,13 @@ export class Credits {
 
   private operatorAccounts(): Account[] {
     return [
-      account(
+      newAccount(
         operatorAccountId('funding'),
         this.ledgerId,
         accountCodes.funding,
         AccountFlags.history,
       ),
-      account(
+      newAccount(
         operatorAccountId('revenue'),
         this.ledgerId,
         accountCodes.revenue,
@@ -223,7 +206,7 @@ export class Credits {
 
   private async ensureUserAccount(userId: string): Promise<void> {
     const [result] = await this.ledger.createAccounts([
-      account(
+      newAccount(
         accountIdForUser(userId),
         this.ledgerId,
         accountCodes.user,

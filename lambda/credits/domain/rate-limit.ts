@@ -9,6 +9,7 @@ import {
 import type { LedgerClient } from '../../../tigerbeetle/ledger/client';
 import { executeLedgerOperations } from '../../../tigerbeetle/ledger/operations';
 import { LedgerInvariantError } from './ledger-invariant';
+import { newAccount } from './ledger-records';
 import { deriveId } from './ids';
 import { nanosecondsPerSecond } from '../../../tigerbeetle/limits';
 
@@ -28,24 +29,6 @@ const transferCodes = { fund: 210, consume: 220 } as const;
 export type RateVerdict =
   | { allowed: true; limit: number; remaining: number; resetSeconds: number }
   | { allowed: false; limit: number; remaining: 0; retryAfterSeconds: number };
-
-function account(id: bigint, ledger: number, code: number, flags: number): Account {
-  return {
-    id,
-    ledger,
-    code,
-    flags,
-    debits_pending: 0n,
-    debits_posted: 0n,
-    credits_pending: 0n,
-    credits_posted: 0n,
-    user_data_128: 0n,
-    user_data_64: 0n,
-    user_data_32: 0,
-    reserved: 0,
-    timestamp: 0n,
-  };
-}
 
 function transfer(
   fields: Pick<
@@ -113,8 +96,8 @@ export class RateLimiter {
     const accounts = this.openedSubjects.has(accountId)
       ? []
       : [
-          account(this.sourceId, this.ledgerId, accountCodes.source, AccountFlags.none),
-          account(
+          newAccount(this.sourceId, this.ledgerId, accountCodes.source, AccountFlags.none),
+          newAccount(
             accountId,
             this.ledgerId,
             accountCodes.subject,

@@ -3,6 +3,7 @@ import { anthropicRequestBody, anthropicUnsupported, anthropicVersion } from './
 import type { ProviderCredentials } from './credentials';
 import {
   ProviderError,
+  fetchProviderJson,
   bodyReadError,
   errorKindForStatus,
   providerFetch,
@@ -346,18 +347,9 @@ export function createAnthropicProvider(
     unsupported: anthropicUnsupported,
     async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
       const { url, init } = await connection(request, false);
-      const response = await providerFetch(url, init, providerName, call.signal);
-      if (!response.ok) throw await errorFromResponse(response, call);
-      let parsed: AnthropicMessageBody;
-      try {
-        parsed = (await readProviderJson(
-          response,
-          providerName,
-          call.responseBytesMax,
-        )) as AnthropicMessageBody;
-      } catch (error) {
-        throw bodyReadError(error, providerName, call.signal);
-      }
+      const parsed = (await fetchProviderJson(url, init, providerName, call, (response) =>
+        errorFromResponse(response, call),
+      )) as AnthropicMessageBody;
       return responseOf(parsed);
     },
     async *stream(request: ProviderRequest, call: ProviderCall): AsyncGenerator<StreamDelta> {

@@ -8,9 +8,8 @@ import type {
 } from './embedding-types';
 import {
   ProviderError,
-  bodyReadError,
   errorKindForStatus,
-  providerFetch,
+  fetchProviderJson,
   readProviderJson,
   sanitizeProviderMessage,
   tokenCount,
@@ -61,15 +60,11 @@ function checkedVectors(
   return vectors as number[][];
 }
 
-async function readJson(response: Response, provider: string, call: ProviderCall) {
-  try {
-    return (await readProviderJson(response, provider, call.responseBytesMax)) as Record<
-      string,
-      unknown
-    >;
-  } catch (error) {
-    throw bodyReadError(error, provider, call.signal);
-  }
+/** One embeddings call: its JSON answer as an object, or a ProviderError. */
+async function readJson(url: string, init: RequestInit, provider: string, call: ProviderCall) {
+  return (await fetchProviderJson(url, init, provider, call, (response) =>
+    errorFromResponse(response, provider, call),
+  )) as Record<string, unknown>;
 }
 
 async function errorFromResponse(
@@ -121,9 +116,7 @@ export function createGeminiEmbeddingProvider(
         headers: { 'content-type': 'application/json', 'x-goog-api-key': gemini.apiKey },
         body: JSON.stringify(body),
       };
-      const response = await providerFetch(url, init, geminiName, call.signal);
-      if (!response.ok) throw await errorFromResponse(response, geminiName, call);
-      const parsed = await readJson(response, geminiName, call);
+      const parsed = await readJson(url, init, geminiName, call);
       const embeddings = Array.isArray(parsed.embeddings) ? (parsed.embeddings as unknown[]) : [];
       const vectors = embeddings.map((embedding) => (embedding as { values?: unknown })?.values);
       return {
@@ -162,14 +155,7 @@ export function createOpenAiCompatibleEmbeddingProvider(
         headers: { 'content-type': 'application/json', authorization: `Bearer ${provider.apiKey}` },
         body: JSON.stringify(body),
       };
-      const response = await providerFetch(
-        `${provider.baseUrl}/embeddings`,
-        init,
-        openAiName,
-        call.signal,
-      );
-      if (!response.ok) throw await errorFromResponse(response, openAiName, call);
-      const parsed = await readJson(response, openAiName, call);
+      const parsed = await readJson(`${provider.baseUrl}/embeddings`, init, openAiName, call);
       const data = (Array.isArray(parsed.data) ? parsed.data : []) as {
         index?: unknown;
         embedding?: unknown;

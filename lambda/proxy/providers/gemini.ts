@@ -4,6 +4,7 @@ import { geminiRequestBody, geminiUnsupported } from './gemini-request';
 import type { ProviderCredentials } from './credentials';
 import {
   ProviderError,
+  fetchProviderJson,
   bodyReadError,
   errorKindForStatus,
   providerFetch,
@@ -316,18 +317,9 @@ export function createGeminiProvider(
     unsupported: geminiUnsupported,
     async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
       const { url, init } = await connection(request, 'generateContent');
-      const response = await providerFetch(url, init, providerName, call.signal);
-      if (!response.ok) throw await errorFromResponse(response, call);
-      let parsed: GeminiResponse;
-      try {
-        parsed = (await readProviderJson(
-          response,
-          providerName,
-          call.responseBytesMax,
-        )) as GeminiResponse;
-      } catch (error) {
-        throw bodyReadError(error, providerName, call.signal);
-      }
+      const parsed = (await fetchProviderJson(url, init, providerName, call, (response) =>
+        errorFromResponse(response, call),
+      )) as GeminiResponse;
       return responseOf(parsed);
     },
     async *stream(request: ProviderRequest, call: ProviderCall): AsyncGenerator<StreamDelta> {

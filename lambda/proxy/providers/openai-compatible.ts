@@ -2,6 +2,7 @@ import { StreamTooLargeError, readServerSentEvents } from '../sse';
 import type { ProviderCredentials } from './credentials';
 import {
   ProviderError,
+  fetchProviderJson,
   bodyReadError,
   errorKindForStatus,
   providerFetch,
@@ -312,18 +313,9 @@ export function createOpenAiCompatibleProvider(
     capabilities: openAiCompatibleCapabilities,
     async complete(request: ProviderRequest, call: ProviderCall): Promise<ProviderResponse> {
       const { url, init } = await connection(request, false);
-      const response = await providerFetch(url, init, providerName, call.signal);
-      if (!response.ok) throw await errorFromResponse(response, call);
-      let parsed: CompletionBody;
-      try {
-        parsed = (await readProviderJson(
-          response,
-          providerName,
-          call.responseBytesMax,
-        )) as CompletionBody;
-      } catch (error) {
-        throw bodyReadError(error, providerName, call.signal);
-      }
+      const parsed = (await fetchProviderJson(url, init, providerName, call, (response) =>
+        errorFromResponse(response, call),
+      )) as CompletionBody;
       const choice = parsed.choices?.[0];
       if (!choice)
         throw new ProviderError('bad_gateway', `${providerName} returned no choice`, false);

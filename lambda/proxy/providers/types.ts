@@ -300,6 +300,27 @@ export async function readBoundedText(
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * One whole (not streamed) provider call: sends it, turns an error status into the provider's own
+ * error (`errorOf`), and reads the JSON answer within the call's byte cap. Every failure is a
+ * ProviderError.
+ */
+export async function fetchProviderJson(
+  url: string,
+  init: RequestInit,
+  provider: string,
+  call: ProviderCall,
+  errorOf: (response: Response) => Promise<ProviderError>,
+): Promise<unknown> {
+  const response = await providerFetch(url, init, provider, call.signal);
+  if (!response.ok) throw await errorOf(response);
+  try {
+    return await readProviderJson(response, provider, call.responseBytesMax);
+  } catch (error) {
+    throw bodyReadError(error, provider, call.signal);
+  }
+}
+
 /** Reads a JSON body, at most `bytesMax` bytes; a body that is not JSON is a 502 from the provider, never a crash. */
 export async function readProviderJson(
   response: Response,
