@@ -4,7 +4,7 @@ import { formatMicros } from '../shared/money';
 import { ApiError, readJsonBody } from '../shared/http';
 import { audit, pseudonymize } from '../shared/logger';
 import type { ChatOutcome } from '../shared/metrics';
-import type { ProxyAppDependencies, ProxyEnv } from './context';
+import { completionIdPrefix, type ProxyAppDependencies, type ProxyEnv } from './context';
 import { placeHold, resolveHold, type Billing } from './billing';
 import { costMicros, holdMicros, usageFields } from './pricing';
 import { Deadline } from './deadline';
@@ -319,7 +319,7 @@ function completionIdentity(
   model: ModelConfig,
 ) {
   return {
-    id: `chatcmpl-${c.get('requestId')}`,
+    id: `${completionIdPrefix}${c.get('requestId')}`,
     created: Math.floor((dependencies.clock ?? Date.now)() / 1000),
     model: model.id,
   };

@@ -33,3 +33,9 @@ export interface ProxyAppDependencies {
   /** Waits between inline settlement attempts; tests pass one that does not wait. */
   readonly sleep?: (milliseconds: number) => Promise<void>;
 }
+
+/**
+ * A chat completion's id is its request id behind OpenAI's prefix, so its receipt
+ * (`GET /v1/usage/{id}`) is found by either: the x-request-id header or the completion's `id`.
+ */
+export const completionIdPrefix = 'chatcmpl-';

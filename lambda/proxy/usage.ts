@@ -8,7 +8,7 @@ import {
   requestIdToUserData,
 } from '../shared/receipts';
 import * as z from '../shared/zod-mini';
-import type { ProxyAppDependencies, ProxyEnv } from './context';
+import { completionIdPrefix, type ProxyAppDependencies, type ProxyEnv } from './context';
 import { usagePageLimitDefault, usagePageLimitMax } from './config';
 import type { CreditsReceipt } from './credits-client';
 
@@ -115,11 +115,14 @@ export function usageRoutes(dependencies: ProxyAppDependencies): UsageRoutes {
     },
     async one(c) {
       const principal = c.get('principal');
-      const requestId = c.req.param('request_id') ?? '';
+      const given = c.req.param('request_id') ?? '';
+      const requestId = given.startsWith(completionIdPrefix)
+        ? given.slice(completionIdPrefix.length)
+        : given;
       if (requestIdToUserData(requestId) === undefined)
         throw invalid(
           'request_id',
-          'request_id must be the x-request-id of a response (a UUID)',
+          `request_id must be the x-request-id of a response (a UUID) or a completion's id (${completionIdPrefix}<UUID>)`,
           'invalid_request_id',
         );
       const receipt = await credits.receipt(principal.userId, requestId.toLowerCase(), {

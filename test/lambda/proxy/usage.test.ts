@@ -67,6 +67,21 @@ describe('GET /v1/usage/{request_id}', () => {
     );
   });
 
+  test("a completion's own id (chatcmpl-<request id>, what an SDK user holds) finds the same receipt", async () => {
+    const response = await complete({ model: 'echo' });
+    const completion = (await response.json()) as Json;
+    const requestId = response.headers.get('x-request-id')!;
+    expect(completion.id).toBe(`chatcmpl-${requestId}`);
+    const byCompletionId = await usage(`/v1/usage/${completion.id as string}`);
+    expect(byCompletionId.status).toBe(200);
+    expect(byCompletionId.body).toEqual((await usage(`/v1/usage/${requestId}`)).body);
+    const malformed = await usage('/v1/usage/chatcmpl-not-a-uuid');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body).toMatchObject({
+      error: { code: 'invalid_request_id', param: 'request_id' },
+    });
+  });
+
   test("AUTH-01: another user's receipt is 404, the same as one that does not exist; a malformed id is 400; no key is 401", async () => {
     const response = await complete({ model: 'echo' });
     const requestId = response.headers.get('x-request-id')!;
