@@ -19,7 +19,7 @@ import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsm
 import type { Construct } from 'constructs';
 import { bedrockInvokeGrant } from '../config/bedrock';
 import { acknowledge, nistAndPci } from '../compliance';
-import { clientKeySetVersion, proxyConfigFromStage, splitProxyConfig } from '../runtime';
+import { clientKeySetVersion, proxyConfigFromStage, splitProxyConfig } from '../deployed-code';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
 import type { InternalTlsEndpoint } from '../constructs/internal-tls';
 import { modelCatalogueDefine } from '../constructs/lambda-bundling';
