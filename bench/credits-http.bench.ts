@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { generateApiKey } from '../lambda/shared/keys';
+import { generateApiKey } from '../runtime/keys';
 import {
   localTopologyEnvironment,
   startLocalService,

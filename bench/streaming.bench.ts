@@ -15,8 +15,8 @@ import { createProxyApp } from '../lambda/proxy/app';
 import { staticClientKeySource } from '../lambda/proxy/client-key-source';
 import { createProviders } from '../lambda/proxy/providers';
 import { clientKeySetVersion } from '../lambda/shared/client-keys';
-import { generateApiKey, hashKey } from '../lambda/shared/keys';
-import { startServer } from '../lambda/shared/node-server';
+import { generateApiKey, hashKey } from '../runtime/keys';
+import { startServer } from '../runtime/node-server';
 import { startProxyFixture } from '../test/support/proxy';
 
 const rounds = 40;

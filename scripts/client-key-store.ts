@@ -14,7 +14,7 @@ import {
   type ClientKeySet,
   emptyClientKeySet,
 } from '../lambda/shared/client-keys';
-import { generateApiKey, hashKey } from '../lambda/shared/keys';
+import { generateApiKey, hashKey } from '../runtime/keys';
 
 /**
  * Editing the proxy's client key set (the format of ./client-keys.ts): issue, revoke, rotate and

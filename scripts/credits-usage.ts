@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { chargeAnswerSchema, chargesAnswerSchema } from '../lambda/credits/contract';
-import type { output } from '../lambda/shared/zod-mini';
+import type { output } from '../runtime/zod-mini';
 import { formatMicros } from '../lambda/shared/money';
 import { accountIdForUser } from '../lambda/credits/domain/ids';
 import { costMicros } from '../lambda/proxy/pricing';

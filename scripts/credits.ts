@@ -24,7 +24,7 @@ import {
   type OperatorOperation,
 } from '../lambda/credits/operator-invoke';
 import { parseClientKeySet, type ClientKeySet } from '../lambda/shared/client-keys';
-import type { output, ZodMiniType } from '../lambda/shared/zod-mini';
+import type { output, ZodMiniType } from '../runtime/zod-mini';
 import { isStageName, stageNames, type StageName } from '../lib/config';
 import { shippedStages } from '../lib/config/stages';
 import {

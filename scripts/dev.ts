@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileClientKeyStore, issueClientKey, localClientKeysFile } from './client-key-store';
-import { generateApiKey } from '../lambda/shared/keys';
+import { generateApiKey } from '../runtime/keys';
 import {
   localTopologyEnvironment,
   portsInUse,

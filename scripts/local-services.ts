@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { drainMillisecondsMaxDefault } from '../lambda/shared/node-server';
+import { drainMillisecondsMaxDefault } from '../runtime/node-server';
 
 /**
  * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).

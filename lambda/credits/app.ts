@@ -1,10 +1,10 @@
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { LedgerClient } from '../../tigerbeetle/ledger/client';
-import { notFoundHandler, requestIdMiddleware } from '../shared/http';
-import type { AppLogger } from '../shared/logger';
+import { notFoundHandler, requestIdMiddleware } from '../../runtime/http';
+import type { AppLogger } from '../../runtime/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
-import type { KeyVerifier } from '../shared/secret-keyring';
+import type { KeyVerifier } from '../../runtime/secret-keyring';
 import { creditsConfigDefaults, type CreditsConfig } from './config';
 import type { CreditsEnv, CreditsPrincipal, CreditsRouteDependencies } from './context';
 import { Credits } from './domain/credits';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import type { RequestIdVariables } from '../shared/http';
-import type { AppLogger } from '../shared/logger';
+import type { RequestIdVariables } from '../../runtime/http';
+import type { AppLogger } from '../../runtime/logger';
 import type { AppMetrics } from '../shared/metrics';
 import type { CreditsConfig } from './config';
 import type { Credits } from './domain/credits';

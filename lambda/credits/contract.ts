@@ -1,5 +1,5 @@
 import { u32Max } from '../../tigerbeetle/limits';
-import * as z from '../shared/zod-mini';
+import * as z from '../../runtime/zod-mini';
 
 /**
  * The credits service's HTTP API (docs/credits-api.md) as schemas: the credits app parses its
@@ -7,7 +7,7 @@ import * as z from '../shared/zod-mini';
  * function and the operator CLI parse the answers with them. Both ends agree by construction, as
  * the gateway's protocol.ts makes the ledger gateway and its client agree.
  *
- * On zod/mini (lambda/shared/zod-mini.ts), so the proxy's bundle can import it without the classic
+ * On zod/mini (runtime/zod-mini.ts), so the proxy's bundle can import it without the classic
  * API. Requests are strict (an unknown field is a 400 naming it); answers are read tolerantly
  * (unknown fields are dropped): the proxy and the credits function deploy one after the other, so
  * for a while one of them is a version ahead, and a field added to an answer must not fail the other.
@@ -314,7 +314,7 @@ export const chargesAnswerSchema = z.object({
   next_from: z.nullable(z.string().check(z.regex(timestampPattern))),
 });
 
-/** Every refusal (lambda/shared/http.ts): `{ error: { message, type, code, ...details }, request_id }`. */
+/** Every refusal (runtime/http.ts): `{ error: { message, type, code, ...details }, request_id }`. */
 export const errorAnswerSchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), code: z.string() }),
   request_id: z.string(),

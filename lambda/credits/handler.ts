@@ -1,16 +1,16 @@
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { tokenFromSecretString } from '../../tigerbeetle/gateway/token-source';
 import { coldStartHandler } from '../shared/lambda-handler';
-import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
-import { createLogger, type AppLogger, type LogLevel } from '../shared/logger';
-import * as z from '../shared/zod-mini';
+import { environmentOrRefuse, logLevelVariable, variable } from '../../runtime/environment';
+import { createLogger, type AppLogger, type LogLevel } from '../../runtime/logger';
+import * as z from '../../runtime/zod-mini';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
 import {
   cachedCurrentSecret,
   combineVerifiers,
   openRotatingKeyring,
-} from '../shared/secret-keyring';
-import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
+} from '../../runtime/secret-keyring';
+import { fetchSecretReader, type SecretReader } from '../../runtime/secrets-manager';
 import { serviceKeyFromSecretString } from '../shared/service-secret';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { creditsConfigDefaults } from './config';

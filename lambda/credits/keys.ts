@@ -1,4 +1,4 @@
-import { hashKey, type KeyEntry } from '../shared/keys';
+import { hashKey, type KeyEntry } from '../../runtime/keys';
 import type { CreditsPrincipal } from './context';
 
 /**

@@ -1,11 +1,11 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { LedgerUnavailableError } from '../../tigerbeetle/ledger/client';
-import { ApiError, errorHandler, errorResponse } from '../shared/http';
-import { presentedKey } from '../shared/keys';
-import { audit, type AppLogger } from '../shared/logger';
+import { ApiError, errorHandler, errorResponse } from '../../runtime/http';
+import { presentedKey } from '../../runtime/keys';
+import { audit, type AppLogger } from '../../runtime/logger';
 import type { AppMetrics } from '../shared/metrics';
-import type { KeyVerifier } from '../shared/secret-keyring';
+import type { KeyVerifier } from '../../runtime/secret-keyring';
 import type { CreditsEnv, CreditsPrincipal } from './context';
 import type { Role } from './domain/ids';
 

@@ -1,5 +1,5 @@
-import type { z } from '../shared/zod-mini';
-import { ApiError } from '../shared/http';
+import type { z } from '../../runtime/zod-mini';
+import { ApiError } from '../../runtime/http';
 import { holdIdPattern, idempotencyKeyPattern } from './contract';
 import type { CreditsConfig } from './config';
 import type { CreditsContext } from './context';

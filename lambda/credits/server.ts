@@ -1,17 +1,17 @@
 import { stageConfigFromEnvironment } from '../../lib/config';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
-import { createKeyring } from '../shared/keys';
+import { createKeyring } from '../../runtime/keys';
 import {
   environmentProblems,
   logLevelVariable,
   readEnvironment,
   variable,
-} from '../shared/environment';
-import { createLogger, type LogLevel } from '../shared/logger';
+} from '../../runtime/environment';
+import { createLogger, type LogLevel } from '../../runtime/logger';
 import { MetricsRegistry } from '../shared/metrics';
 import { startMetricsListener } from '../shared/metrics-listener';
-import { shutDownOnSignals, startServer } from '../shared/node-server';
-import * as z from '../shared/zod-mini';
+import { shutDownOnSignals, startServer } from '../../runtime/node-server';
+import * as z from '../../runtime/zod-mini';
 import { createCreditsApp, type CreditsPrincipal } from './app';
 import { creditsKeyEntries } from './keys';
 

@@ -8,9 +8,9 @@ import {
   errorResponse,
   notFoundHandler,
   requestIdMiddleware,
-} from '../shared/http';
-import { presentedKey } from '../shared/keys';
-import { audit, type AppLogger } from '../shared/logger';
+} from '../../runtime/http';
+import { presentedKey } from '../../runtime/keys';
+import { audit, type AppLogger } from '../../runtime/logger';
 import { requestMetrics, type AppMetrics } from '../shared/metrics';
 import { formatMicros } from '../shared/money';
 import { applyRateVerdict, rateSubject } from './billing';

@@ -1,4 +1,4 @@
-import { ApiError } from '../shared/http';
+import { ApiError } from '../../runtime/http';
 import type {
   ChatProvider,
   GenerationOption,

@@ -1,5 +1,5 @@
-import { ApiError } from '../shared/http';
-import { pseudonymize } from '../shared/logger';
+import { ApiError } from '../../runtime/http';
+import { pseudonymize } from '../../runtime/logger';
 import { jsonSchemaProblem } from './json-schema';
 import { unofferedParameters, type ChatRequest } from './openai';
 import type {

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../shared/money';
-import { audit } from '../shared/logger';
+import { audit } from '../../runtime/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { costMicros, imagePromptTokensHeld, promptInputSize, usageFields } from './pricing';

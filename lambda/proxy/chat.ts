@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../shared/money';
-import { ApiError, readJsonBody } from '../shared/http';
-import { audit, pseudonymize } from '../shared/logger';
+import { ApiError, readJsonBody } from '../../runtime/http';
+import { audit, pseudonymize } from '../../runtime/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import { completionIdPrefix, type ProxyAppDependencies, type ProxyEnv } from './context';
 import { placeHold, resolveHold, type Billing } from './billing';

@@ -6,9 +6,9 @@ import {
   type ClientKeySet,
   type ClientKeyVerifier,
 } from '../shared/client-keys';
-import type { AppLogger } from '../shared/logger';
-import { readSecretVersion } from '../shared/secret-keyring';
-import type { SecretReader } from '../shared/secrets-manager';
+import type { AppLogger } from '../../runtime/logger';
+import { readSecretVersion } from '../../runtime/secret-keyring';
+import type { SecretReader } from '../../runtime/secrets-manager';
 
 /**
  * Where the proxy reads its client key set: a Secrets Manager secret (AWS) or a git-ignored file

@@ -1,6 +1,6 @@
 import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
 import { u32Max } from '../../tigerbeetle/limits';
-import * as z from '../shared/zod-mini';
+import * as z from '../../runtime/zod-mini';
 
 /** Settings of the proxy; every limit carries its unit. Built from the stage config (lib/config). */
 export interface ProxyConfig {

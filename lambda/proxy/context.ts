@@ -1,5 +1,5 @@
-import type { RequestIdVariables } from '../shared/http';
-import type { AppLogger } from '../shared/logger';
+import type { RequestIdVariables } from '../../runtime/http';
+import type { AppLogger } from '../../runtime/logger';
 import type { AppMetrics } from '../shared/metrics';
 import type { ClientKeySource } from './client-key-source';
 import type { ProxyConfig } from './config';

@@ -11,8 +11,8 @@ import {
   releasedAnswerSchema,
   settledAnswerSchema,
 } from '../credits/contract';
-import { createInternalHttpClient, type InternalAnswer } from '../shared/http-client';
-import type * as z from '../shared/zod-mini';
+import { createInternalHttpClient, type InternalAnswer } from '../../runtime/http-client';
+import type * as z from '../../runtime/zod-mini';
 
 /**
  * The proxy's client of the credits service (inside the VPC, with the proxy's service key), over

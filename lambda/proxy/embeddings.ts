@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import type { EmbeddingModelConfig } from '../../lib/config/schema';
-import { ApiError, readJsonBody } from '../shared/http';
-import { audit, pseudonymize } from '../shared/logger';
-import * as z from '../shared/zod-mini';
+import { ApiError, readJsonBody } from '../../runtime/http';
+import { audit, pseudonymize } from '../../runtime/logger';
+import * as z from '../../runtime/zod-mini';
 import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { placeHold, resolveHold, type Billing } from './billing';
 import { providerApiError, setBillingHeaders } from './chat';

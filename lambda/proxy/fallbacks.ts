@@ -1,5 +1,5 @@
 import type { ModelConfig } from '../../lib/config/schema';
-import { audit } from '../shared/logger';
+import { audit } from '../../runtime/logger';
 import type { ProxyAppDependencies } from './context';
 import { assertServable } from './capabilities';
 import type { Deadline } from './deadline';

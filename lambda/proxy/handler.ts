@@ -1,10 +1,10 @@
 import { coldStartStreamingHandler } from '../shared/lambda-handler';
-import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
-import { createLogger } from '../shared/logger';
+import { environmentOrRefuse, logLevelVariable, variable } from '../../runtime/environment';
+import { createLogger } from '../../runtime/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
-import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { cachedCurrentSecret } from '../../runtime/secret-keyring';
 import { serviceKeyFromSecretString } from '../shared/service-secret';
-import { fetchSecretReader, type SecretReader } from '../shared/secrets-manager';
+import { fetchSecretReader, type SecretReader } from '../../runtime/secrets-manager';
 import { createProxyApp } from './app';
 import { bakedModelCatalogue } from './baked-catalogue';
 import { secretsManagerClientKeySource } from './client-key-source';

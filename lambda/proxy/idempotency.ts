@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
-import { ApiError } from '../shared/http';
+import { ApiError } from '../../runtime/http';
 import type { ProxyEnv, ProxyPrincipal } from './context';
 
 /**

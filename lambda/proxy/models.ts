@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import type { EmbeddingModelConfig, ModelConfig } from '../../lib/config/schema';
-import { ApiError } from '../shared/http';
+import { ApiError } from '../../runtime/http';
 import type { ProxyEnv } from './context';
 import type { ProxyConfig } from './config';
 

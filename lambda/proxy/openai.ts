@@ -1,4 +1,4 @@
-import * as z from '../shared/zod-mini';
+import * as z from '../../runtime/zod-mini';
 import type { FinishReason, ToolCall } from './providers/types';
 
 /**

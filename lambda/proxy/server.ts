@@ -4,11 +4,11 @@ import {
   logLevelVariable,
   readEnvironment,
   variable,
-} from '../shared/environment';
-import { createLogger } from '../shared/logger';
+} from '../../runtime/environment';
+import { createLogger } from '../../runtime/logger';
 import { MetricsRegistry } from '../shared/metrics';
 import { startMetricsListener } from '../shared/metrics-listener';
-import { shutDownOnSignals, startServer } from '../shared/node-server';
+import { shutDownOnSignals, startServer } from '../../runtime/node-server';
 import { createProxyApp } from './app';
 import { fileClientKeySource } from './client-key-source';
 import {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
-import * as z from '../shared/zod-mini';
-import { AwsCallError, awsJsonClient, type AwsCredentials } from '../shared/aws-json-client';
+import * as z from '../../runtime/zod-mini';
+import { AwsCallError, awsJsonClient, type AwsCredentials } from '../../runtime/aws-json-client';
 import { settlementEnqueueTimeoutMilliseconds } from './config';
-import type { AppLogger } from '../shared/logger';
-import { audit } from '../shared/logger';
+import type { AppLogger } from '../../runtime/logger';
+import { audit } from '../../runtime/logger';
 import type { AppMetrics } from '../shared/metrics';
 import { CreditsUnavailableError, type CreditsClient } from './credits-client';
 

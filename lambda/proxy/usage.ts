@@ -1,13 +1,13 @@
 import type { Context } from 'hono';
 import { keyIdPattern, timestampPattern } from '../credits/contract';
-import { ApiError } from '../shared/http';
+import { ApiError } from '../../runtime/http';
 import {
   keyReference,
   keyReferenceText,
   ModelCodes,
   requestIdToUserData,
 } from '../shared/receipts';
-import * as z from '../shared/zod-mini';
+import * as z from '../../runtime/zod-mini';
 import { completionIdPrefix, type ProxyAppDependencies, type ProxyEnv } from './context';
 import { usagePageLimitDefault, usagePageLimitMax } from './config';
 import type { CreditsReceipt } from './credits-client';

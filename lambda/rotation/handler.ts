@@ -5,11 +5,11 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { generateApiKey } from '../shared/keys';
-import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
-import { audit, createLogger, type AppLogger } from '../shared/logger';
-import { sdkSecretReader } from '../shared/sdk-secret-reader';
-import { readSecretVersion } from '../shared/secret-keyring';
+import { generateApiKey } from '../../runtime/keys';
+import { environmentOrRefuse, logLevelVariable, variable } from '../../runtime/environment';
+import { audit, createLogger, type AppLogger } from '../../runtime/logger';
+import { sdkSecretReader } from '../../runtime/sdk-secret-reader';
+import { readSecretVersion } from '../../runtime/secret-keyring';
 import {
   formatServiceSecret,
   parseServiceSecret,
@@ -20,7 +20,7 @@ import {
 /**
  * The rotation function of the service keys (proxy -> credits key, credits admin key,
  * credits -> gateway token): Secrets Manager's four steps, each safe to retry (AUTH-04).
- * Verifiers accept the AWSCURRENT and AWSPREVIOUS versions (lambda/shared/secret-keyring.ts), so
+ * Verifiers accept the AWSCURRENT and AWSPREVIOUS versions (runtime/secret-keyring.ts), so
  * the key that was current keeps working until the next rotation and no request in flight breaks.
  * Logs name the secret, the step and the version id; never a key (LOG-04).
  */

@@ -2,12 +2,12 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { creditsRequestTimeoutMilliseconds } from '../proxy/config';
 import { createCreditsClient, type CreditsClient } from '../proxy/credits-client';
 import { applySettlementJob, settlementJobSchema, unsettled } from '../proxy/settlement-queue';
-import { environmentOrRefuse, logLevelVariable, variable } from '../shared/environment';
-import { createLogger, type AppLogger } from '../shared/logger';
+import { environmentOrRefuse, logLevelVariable, variable } from '../../runtime/environment';
+import { createLogger, type AppLogger } from '../../runtime/logger';
 import { createEmfMetrics, type AppMetrics } from '../shared/metrics';
-import { cachedCurrentSecret } from '../shared/secret-keyring';
+import { cachedCurrentSecret } from '../../runtime/secret-keyring';
 import { serviceKeyFromSecretString } from '../shared/service-secret';
-import { fetchSecretReader } from '../shared/secrets-manager';
+import { fetchSecretReader } from '../../runtime/secrets-manager';
 
 /**
  * The settle function: drains the settlement queue (SQS, lib/constructs/settlement-retry.ts). Each

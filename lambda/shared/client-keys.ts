@@ -1,5 +1,5 @@
-import * as z from './zod-mini';
-import { createKeyring, type Keyring } from './keys';
+import * as z from '../../runtime/zod-mini';
+import { createKeyring, type Keyring } from '../../runtime/keys';
 
 /**
  * The proxy's client keys: a key set (one JSON document in a Secrets Manager secret in AWS, in a
@@ -87,7 +87,7 @@ export interface ClientKeyVerifier {
   readonly size: number;
 }
 
-/** A verifier over one key set: a lookup by the key's SHA-256 (lambda/shared/keys.ts), then revocation and expiry. */
+/** A verifier over one key set: a lookup by the key's SHA-256 (runtime/keys.ts), then revocation and expiry. */
 export function clientKeyVerifier(set: ClientKeySet): ClientKeyVerifier {
   if (set.keys.length === 0) {
     return { size: 0, verify: () => ({ status: 'unknown' }), keyIdsOf: () => [] };

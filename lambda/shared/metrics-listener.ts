@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { MetricsRegistry } from './metrics';
-import { startServer, type RunningServer } from './node-server';
+import { startServer, type RunningServer } from '../../runtime/node-server';
 
 /**
  * The local /metrics endpoint of a Node server: a second, separate listener that serves only the

@@ -1,4 +1,4 @@
-import { presentedKeyLengthMax } from './keys';
+import { presentedKeyLengthMax } from '../../runtime/keys';
 
 /**
  * The formats a service-key secret may have, as its verifiers read them: the key itself

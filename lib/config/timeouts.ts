@@ -1,4 +1,4 @@
-import { proxyConfigDefaults, proxyRequestMillisecondsMax } from '../runtime';
+import { proxyConfigDefaults, proxyRequestMillisecondsMax } from '../deployed-code';
 import type { StageConfig } from './schema';
 
 /**

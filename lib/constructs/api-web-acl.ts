@@ -2,7 +2,7 @@ import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnLoggingConfiguration, CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { apiKeyPatternSource } from '../runtime';
+import { apiKeyPatternSource } from '../deployed-code';
 import { decimalGreaterThanPattern } from './decimal-pattern';
 import { EncryptedLogGroup } from './encrypted-log-group';
 

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Stack, type Duration } from 'aws-cdk-lib';
 import { SecurityGroup, SubnetType, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -12,6 +11,7 @@ import {
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import { acknowledge, nistAndPci } from '../compliance';
+import { repositoryPath, repositoryRoot } from '../deployed-code';
 import { EncryptedLogGroup } from './encrypted-log-group';
 import {
   cloudFormationReferenceBytesMax,
@@ -20,10 +20,8 @@ import {
 } from './environment-size';
 import { lambdaBundling } from './lambda-bundling';
 
-const repoRoot = join(__dirname, '..', '..');
-
 export interface ServiceFunctionProps {
-  /** The handler module, relative to the repository root (e.g. lambda/proxy/handler.ts); it exports `handler`. */
+  /** The handler module, relative to the repository root (one of lib/deployed-code.ts `entryPaths`); it exports `handler`. */
   readonly entry: string;
   readonly description: string;
   readonly vpc: IVpc;
@@ -68,7 +66,7 @@ export class ServiceFunction extends Construct {
       retentionDays: props.logRetentionDays,
     });
     this.function = new NodejsFunction(this, 'Function', {
-      entry: join(repoRoot, props.entry),
+      entry: repositoryPath(props.entry),
       handler: 'handler',
       description: props.description,
       runtime: Runtime.NODEJS_24_X,
@@ -87,8 +85,8 @@ export class ServiceFunction extends Construct {
         POWERTOOLS_LOG_LEVEL: props.logLevel,
         ...props.environment,
       },
-      projectRoot: repoRoot,
-      depsLockFilePath: join(repoRoot, 'package-lock.json'),
+      projectRoot: repositoryRoot,
+      depsLockFilePath: repositoryPath('package-lock.json'),
       bundling: {
         forceDockerBundling: false,
         minify: lambdaBundling.minify,

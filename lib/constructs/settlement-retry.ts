@@ -7,6 +7,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { entryPaths } from '../deployed-code';
 import { ServiceFunction } from './service-function';
 
 /** Receives of one settlement before it is given up and counted unsettled: with the visibility timeout, 2.5 minutes. */
@@ -84,7 +85,7 @@ export class SettlementRetry extends Construct {
       logsKey: props.logsKey,
       logRetentionDays: props.logRetentionDays,
       logLevel: props.logLevel,
-      entry: 'lambda/settlement/handler.ts',
+      entry: entryPaths.settlement,
       description: 'Settles holds the proxy could not settle inline (from the settlement queue)',
       // Below the visibility timeout: a message is never handled twice at once.
       timeout: Duration.seconds(settlementVisibilitySeconds - 5),

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   type IMachineImage,
@@ -18,8 +17,14 @@ import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { ParameterTier, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { readFileSync } from 'node:fs';
 import { acknowledge, nistAndPci } from '../compliance';
+import {
+  gatewayImage,
+  gatewayImageExcludes,
+  ledgerHostFiles,
+  replicaImage,
+  repositoryPath,
+} from '../deployed-code';
 import { EncryptedLogGroup } from './encrypted-log-group';
 import { LedgerAlarms } from './tigerbeetle-alarms';
 import {
@@ -32,10 +37,6 @@ import type { InternalTlsEndpoint } from './internal-tls';
 import { LedgerGateway } from './tigerbeetle-gateway';
 import { TigerBeetleReplica } from './tigerbeetle-replica';
 import { assertTigerBeetleVersionsAgree } from './tigerbeetle-version';
-
-const repositoryRoot = join(__dirname, '..', '..');
-/** The gateway's own ignore file: BuildKit reads it for tigerbeetle/gateway/Dockerfile; asset staging uses the same rules. */
-const gatewayDockerfile = 'tigerbeetle/gateway/Dockerfile';
 
 /** The values of the cluster marker (tigerbeetle/replica/entrypoint.sh reads them from the host's copy). */
 export const clusterFormation = { forming: 'forming', formed: 'formed' } as const;
@@ -155,15 +156,15 @@ export class TigerBeetleCluster extends Construct {
       retentionDays: props.logRetentionDays,
     });
     const hostSetupScript = new Asset(this, 'HostSetupScript', {
-      path: join(repositoryRoot, 'tigerbeetle/host/setup.sh'),
+      path: repositoryPath(ledgerHostFiles.setupScript),
     });
     const seccompProfile = new Asset(this, 'SeccompProfile', {
-      path: join(repositoryRoot, 'tigerbeetle/host/seccomp-io-uring.json'),
+      path: repositoryPath(ledgerHostFiles.seccompProfile),
     });
     const setupFiles = [hostSetupScript, seccompProfile].map((asset) =>
       asset.bucket.arnForObjects(asset.s3ObjectKey),
     );
-    const replicaImage = ContainerImage.fromAsset(join(repositoryRoot, 'tigerbeetle/replica'), {
+    const replicaContainerImage = ContainerImage.fromAsset(repositoryPath(replicaImage.context), {
       platform: Platform.LINUX_ARM64,
       buildArgs: { TIGERBEETLE_VERSION: props.tigerbeetleVersion },
     });
@@ -199,7 +200,7 @@ export class TigerBeetleCluster extends Construct {
         hostSecurityGroup: this.hostSecurityGroup,
         replicaSecurityGroup: this.replicaSecurityGroup,
         ecsCluster: ecsClusterRef,
-        image: replicaImage,
+        image: replicaContainerImage,
         hostSetupScript,
         seccompProfile,
         logGroup: logs.logGroup,
@@ -218,16 +219,11 @@ export class TigerBeetleCluster extends Construct {
       vpc: props.vpc,
       subnets: [...props.subnets],
       ecsCluster: ecsClusterRef,
-      image: ContainerImage.fromAsset(repositoryRoot, {
-        file: gatewayDockerfile,
+      image: ContainerImage.fromAsset(repositoryPath(gatewayImage.context), {
+        file: gatewayImage.dockerfile,
         platform: Platform.LINUX_ARM64,
-        // What the build copies, minus the other host pieces (they would only invalidate the image).
-        exclude: [
-          ...gatewayDockerIgnore(),
-          `!${gatewayDockerfile}`,
-          'tigerbeetle/replica',
-          'tigerbeetle/host',
-        ],
+        // What the build copies (the Dockerfile itself kept), minus the other host pieces (they would only invalidate the image).
+        exclude: gatewayImageExcludes(),
       }),
       clusterId: props.clusterId,
       addressList: this.addresses.addressList,
@@ -421,12 +417,4 @@ export class TigerBeetleCluster extends Construct {
       "The host policy is specific to this replica's hosts (its volume, ENI, the data key and the cluster marker) and has no other user.",
     );
   }
-}
-
-/** The patterns of tigerbeetle/gateway/Dockerfile.dockerignore, so that staging copies what the build uses, nothing else. */
-export function gatewayDockerIgnore(): string[] {
-  return readFileSync(join(repositoryRoot, `${gatewayDockerfile}.dockerignore`), 'utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
 }

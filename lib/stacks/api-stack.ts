@@ -19,7 +19,12 @@ import { RotationSchedule, Secret, type ISecret } from 'aws-cdk-lib/aws-secretsm
 import type { Construct } from 'constructs';
 import { bedrockInvokeGrant } from '../config/bedrock';
 import { acknowledge, nistAndPci } from '../compliance';
-import { clientKeySetVersion, proxyConfigFromStage, splitProxyConfig } from '../runtime';
+import {
+  clientKeySetVersion,
+  entryPaths,
+  proxyConfigFromStage,
+  splitProxyConfig,
+} from '../deployed-code';
 import { InternalServiceAlb } from '../constructs/internal-service-alb';
 import type { InternalTlsEndpoint } from '../constructs/internal-tls';
 import { modelCatalogueDefine } from '../constructs/lambda-bundling';
@@ -114,7 +119,7 @@ export class ApiStack extends StageStack {
 
     this.credits = new ServiceFunction(this, 'Credits', {
       ...common,
-      entry: 'lambda/credits/handler.ts',
+      entry: entryPaths.credits,
       description: 'Credits service: prepaid balances on the TigerBeetle ledger (internal)',
       timeout: creditsTimeout,
       reservedConcurrency: config.api.creditsReservedConcurrency,
@@ -140,7 +145,7 @@ export class ApiStack extends StageStack {
     const { catalogue, settings: proxySettings } = splitProxyConfig(proxyConfigFromStage(config));
     this.proxy = new ServiceFunction(this, 'Proxy', {
       ...common,
-      entry: 'lambda/proxy/handler.ts',
+      entry: entryPaths.proxy,
       description: 'AI proxy: OpenAI-compatible chat completions billed in credits',
       timeout: Duration.seconds(config.api.proxyTimeoutSeconds),
       reservedConcurrency: config.api.proxyReservedConcurrency,
@@ -349,7 +354,7 @@ export class ApiStack extends StageStack {
   ): ServiceFunction {
     const rotation = new ServiceFunction(this, 'Rotation', {
       ...common,
-      entry: 'lambda/rotation/handler.ts',
+      entry: entryPaths.rotation,
       description: 'Rotates the service keys (Secrets Manager rotation steps)',
       timeout: Duration.seconds(60),
       reservedConcurrency: undefined,

@@ -15,6 +15,7 @@ import type { Construct } from 'constructs';
 import type { StageConfig } from '../config';
 import { hostImageReleaseParameter } from '../config/ledger-hosts';
 import { scopeServicePermissionsToAccount } from '../constructs/proactive-controls';
+import { entryPaths } from '../deployed-code';
 import { ServiceFunction } from '../constructs/service-function';
 import type { InternalTlsEndpoint } from '../constructs/internal-tls';
 import { ledgerSubnetCidrs } from '../constructs/tigerbeetle-addresses';
@@ -114,7 +115,7 @@ export class LedgerStack extends StageStack {
 /** Functions of this stack, like every other, come from the one factory. */
 function rotationFunction(stack: LedgerStack, props: LedgerStackProps): ServiceFunction {
   const rotation = new ServiceFunction(stack, 'TokenRotation', {
-    entry: 'lambda/rotation/handler.ts',
+    entry: entryPaths.rotation,
     description: 'Rotates the ledger gateway token (Secrets Manager rotation steps)',
     vpc: props.vpc,
     logsKey: props.logsKey,

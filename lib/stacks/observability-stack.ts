@@ -29,7 +29,7 @@ import {
   metricsNamespace,
   type MetricName,
   type MetricsService,
-} from '../runtime';
+} from '../deployed-code';
 import { ApiWebAcl } from '../constructs/api-web-acl';
 import type { SettlementRetry } from '../constructs/settlement-retry';
 import type { StreamingApi } from '../constructs/streaming-api';

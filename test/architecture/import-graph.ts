@@ -10,7 +10,7 @@ import * as ts from 'typescript';
 
 export const repositoryRoot = resolve(__dirname, '..', '..');
 /** The source folders whose files the architecture tests look at (tests and benchmarks are callers only). */
-export const sourceFolders = ['bin', 'lib', 'lambda', 'tigerbeetle', 'scripts'] as const;
+export const sourceFolders = ['bin', 'lib', 'lambda', 'runtime', 'tigerbeetle', 'scripts'] as const;
 
 /** Module path (relative to the repository, forward slashes) -> the project modules it imports. */
 export type ImportGraph = ReadonlyMap<string, readonly string[]>;

@@ -6,7 +6,7 @@ import { readImportGraph, repositoryRoot } from './import-graph';
 /**
  * TigerBeetle's limits (the u128, u64 and u32 maxima, the batch size, the timestamp range, nanoseconds per
  * second) are defined once, in tigerbeetle/limits.ts, and imported everywhere else: a literal that
- * spells one of them anywhere in bin/ lib/ lambda/ tigerbeetle/ scripts/ is a second definition.
+ * spells one of them anywhere in bin/ lib/ lambda/ runtime/ tigerbeetle/ scripts/ is a second definition.
  */
 
 const limitsModule = 'tigerbeetle/limits.ts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as ts from 'typescript';
 import { commonRuleSetBodyRules, stageNames, type StageName } from '../../lib/config/schema';
 import { shippedStages } from '../../lib/config/stages';
-import { proxyConfigDefaults } from '../../lib/runtime';
+import { proxyConfigDefaults } from '../../lib/deployed-code';
 
 /**
  * Every "Default:" comment in the config schema (lib/config/schema.ts) says what the shipped stages

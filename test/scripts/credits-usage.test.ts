@@ -20,8 +20,8 @@ import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/ap
 import { handler } from '../../lambda/credits/handler';
 import { creditsKeyEntries } from '../../lambda/credits/keys';
 import { clientKeySetVersion, type ClientKeySet } from '../../lambda/shared/client-keys';
-import { createKeyring, generateApiKey, hashKey } from '../../lambda/shared/keys';
-import { startServer } from '../../lambda/shared/node-server';
+import { createKeyring, generateApiKey, hashKey } from '../../runtime/keys';
+import { startServer } from '../../runtime/node-server';
 import { shippedStages } from '../../lib/config/stages';
 import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { runCreditsCli } from '../../scripts/credits';

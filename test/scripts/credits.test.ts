@@ -16,7 +16,7 @@ import { stackName } from '../../lib/app';
 import { stageNames } from '../../lib/config';
 import { shippedStages } from '../../lib/config/stages';
 import { handler } from '../../lambda/credits/handler';
-import { generateApiKey } from '../../lambda/shared/keys';
+import { generateApiKey } from '../../runtime/keys';
 import { runCreditsCli } from '../../scripts/credits';
 import { stageStackName } from '../../scripts/stack-outputs';
 import {

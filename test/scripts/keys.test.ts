@@ -19,7 +19,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { apiKeyPattern } from '../../lambda/shared/api-key-format';
+import { apiKeyPattern } from '../../runtime/api-key-format';
 import {
   checkedClientKeySet,
   fileClientKeyStore,
@@ -36,7 +36,7 @@ import {
   parseClientKeySet,
   type ClientKeySet,
 } from '../../lambda/shared/client-keys';
-import { hashKey } from '../../lambda/shared/keys';
+import { hashKey } from '../../runtime/keys';
 import { runKeysCli, type StoreLocation } from '../../scripts/keys';
 
 /**

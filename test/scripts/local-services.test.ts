@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { drainMillisecondsMaxDefault } from '../../lambda/shared/node-server';
+import { drainMillisecondsMaxDefault } from '../../runtime/node-server';
 import {
   localTopologyEnvironment,
   stopGraceMilliseconds,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { cidrContains, ledgerSubnetCidrs } from '../../lib/constructs/tigerbeetle-addresses';
-import { gatewayDockerIgnore } from '../../lib/constructs/tigerbeetle-cluster';
+import { gatewayDockerIgnore } from '../../lib/deployed-code';
 import { assertTigerBeetleVersionsAgree } from '../../lib/constructs/tigerbeetle-version';
 import { stageNames, type StageName } from '../../lib/config';
 import { resourcesOf, synthesizeStage, type SynthesizedStage } from '../support/synth';

@@ -1,5 +1,5 @@
-import { startServer, type RunningServer } from '../../lambda/shared/node-server';
-import { generateApiKey } from '../../lambda/shared/keys';
+import { startServer, type RunningServer } from '../../runtime/node-server';
+import { generateApiKey } from '../../runtime/keys';
 import { openEmbeddedLedger, type EmbeddedLedger } from '../../tigerbeetle/engine';
 import { createGatewayApp } from '../../tigerbeetle/gateway/app';
 import { staticTokenSource } from '../../tigerbeetle/gateway/token-source';

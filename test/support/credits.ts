@@ -2,7 +2,7 @@ import { ManualClock, openEmbeddedLedger, type EmbeddedLedger } from '../../tige
 import type { LedgerClient } from '../../tigerbeetle/ledger';
 import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/app';
 import type { CreditsConfig } from '../../lambda/credits/config';
-import { createKeyring, generateApiKey, hashKey } from '../../lambda/shared/keys';
+import { createKeyring, generateApiKey, hashKey } from '../../runtime/keys';
 import { RecordingLogger } from './recording-logger';
 import { RecordingMetrics } from './recording-metrics';
 

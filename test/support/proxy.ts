@@ -1,8 +1,8 @@
 import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/app';
 import { creditsKeyEntries } from '../../lambda/credits/keys';
 import { clientKeySetVersion, type ClientKeyEntry } from '../../lambda/shared/client-keys';
-import { createKeyring, generateApiKey, hashKey } from '../../lambda/shared/keys';
-import { startServer, type RunningServer } from '../../lambda/shared/node-server';
+import { createKeyring, generateApiKey, hashKey } from '../../runtime/keys';
+import { startServer, type RunningServer } from '../../runtime/node-server';
 import { createProxyApp } from '../../lambda/proxy/app';
 import { staticClientKeySource } from '../../lambda/proxy/client-key-source';
 import { proxyConfigDefaults, type ProxyConfig } from '../../lambda/proxy/config';

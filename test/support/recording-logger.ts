@@ -1,4 +1,4 @@
-import type { AppLogger, LogFields } from '../../lambda/shared/logger';
+import type { AppLogger, LogFields } from '../../runtime/logger';
 
 export interface LogRecord {
   readonly level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';

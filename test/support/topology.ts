@@ -4,8 +4,8 @@ import { createGatewayClient } from '../../tigerbeetle/gateway/client';
 import { staticTokenSource } from '../../tigerbeetle/gateway/token-source';
 import { createCreditsApp, type CreditsPrincipal } from '../../lambda/credits/app';
 import { creditsKeyEntries } from '../../lambda/credits/keys';
-import { createKeyring, generateApiKey } from '../../lambda/shared/keys';
-import { startServer, type RunningServer } from '../../lambda/shared/node-server';
+import { createKeyring, generateApiKey } from '../../runtime/keys';
+import { startServer, type RunningServer } from '../../runtime/node-server';
 import { RecordingLogger } from './recording-logger';
 import { RecordingMetrics } from './recording-metrics';
 

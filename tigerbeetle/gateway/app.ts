@@ -9,9 +9,9 @@ import {
   readJsonBody,
   requestIdMiddleware,
   type RequestIdVariables,
-} from '../../lambda/shared/http';
-import { presentedKey } from '../../lambda/shared/keys';
-import { audit, type AppLogger } from '../../lambda/shared/logger';
+} from '../../runtime/http';
+import { presentedKey } from '../../runtime/keys';
+import { audit, type AppLogger } from '../../runtime/logger';
 import {
   clusterRequestTimeoutMillisecondsDefault,
   tigerbeetleErrorCode,

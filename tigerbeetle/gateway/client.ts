@@ -8,7 +8,7 @@ import type {
   Transfer,
 } from 'tigerbeetle-node';
 import type { z } from 'zod';
-import { createInternalHttpClient, type InternalAnswer } from '../../lambda/shared/http-client';
+import { createInternalHttpClient, type InternalAnswer } from '../../runtime/http-client';
 import { LedgerUnavailableError, type LedgerClient } from '../ledger/client';
 import type { LedgerOperation, OperationsLedger, ResultsOf } from '../ledger/operations';
 import {
@@ -36,7 +36,7 @@ export interface GatewayClientOptions {
   readonly token: () => string | Promise<string>;
   /** Deadline of one call, from sending the request to reading the whole answer. */
   readonly requestTimeoutMilliseconds: number;
-  /** Default: node:http with keep-alive connections (lambda/shared/http-client.ts). */
+  /** Default: node:http with keep-alive connections (runtime/http-client.ts). */
   readonly fetch?: typeof fetch;
 }
 

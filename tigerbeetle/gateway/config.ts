@@ -4,9 +4,9 @@ import {
   logLevelVariable,
   readEnvironment,
   variable,
-} from '../../lambda/shared/environment';
-import type { LogLevel } from '../../lambda/shared/logger';
-import * as z from '../../lambda/shared/zod-mini';
+} from '../../runtime/environment';
+import type { LogLevel } from '../../runtime/logger';
+import * as z from '../../runtime/zod-mini';
 import { clusterRequestTimeoutMillisecondsDefault, type LedgerOptions } from '../ledger';
 import { tokenSettingsFromEnvironment, type TokenSettings } from './token-source';
 import { u128Max } from '../limits';

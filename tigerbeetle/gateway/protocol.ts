@@ -204,7 +204,7 @@ export const responseSchemas = {
   }),
 } satisfies Record<GatewayOperation, z.ZodType>;
 
-/** The JSON error body every service answers with (lambda/shared/http.ts). */
+/** The JSON error body every service answers with (runtime/http.ts). */
 export const errorBodySchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), code: z.string() }),
   request_id: z.string().optional(),

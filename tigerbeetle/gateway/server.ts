@@ -1,9 +1,5 @@
-import { createLogger } from '../../lambda/shared/logger';
-import {
-  shutDownOnSignals,
-  startServer,
-  type RunningServer,
-} from '../../lambda/shared/node-server';
+import { createLogger } from '../../runtime/logger';
+import { shutDownOnSignals, startServer, type RunningServer } from '../../runtime/node-server';
 import { openLedger, type Ledger } from '../ledger';
 import { createGatewayApp } from './app';
 import { gatewayConfigFromEnvironment, type GatewayConfig } from './config';
@@ -11,7 +7,7 @@ import { openTokenSource } from './token-source';
 
 /**
  * The ledger gateway's process: configuration from the environment, one ledger session, one HTTP
- * server, and a graceful shutdown on SIGTERM/SIGINT (lambda/shared/node-server.ts): readiness fails
+ * server, and a graceful shutdown on SIGTERM/SIGINT (runtime/node-server.ts): readiness fails
  * first so the load balancer stops sending, in-flight requests finish, then the ledger closes.
  */
 

@@ -1,12 +1,12 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createKeyring, hashKey, presentedKeyLengthMax } from '../../lambda/shared/keys';
-import type { AppLogger } from '../../lambda/shared/logger';
-import { sdkSecretReader } from '../../lambda/shared/sdk-secret-reader';
+import { createKeyring, hashKey, presentedKeyLengthMax } from '../../runtime/keys';
+import type { AppLogger } from '../../runtime/logger';
+import { sdkSecretReader } from '../../runtime/sdk-secret-reader';
 import {
   openRotatingKeyring,
   secretRefreshIntervalMillisecondsDefault,
   secretRefreshOnMissIntervalMillisecondsMin,
-} from '../../lambda/shared/secret-keyring';
+} from '../../runtime/secret-keyring';
 import type { GatewayTokenVerifier, GatewayTokenVersion } from './app';
 
 /**
@@ -19,7 +19,7 @@ import type { GatewayTokenVerifier, GatewayTokenVersion } from './app';
 export const gatewayTokenLengthMin = 32;
 /** A longer token could never be presented: the keyring refuses longer keys before hashing. */
 export const gatewayTokenLengthMax = presentedKeyLengthMax;
-/** Refresh and read limits: those of every rotating secret (lambda/shared/secret-keyring.ts). */
+/** Refresh and read limits: those of every rotating secret (runtime/secret-keyring.ts). */
 export const tokenRefreshIntervalMilliseconds = secretRefreshIntervalMillisecondsDefault;
 export const tokenRefreshOnMissIntervalMillisecondsMin = secretRefreshOnMissIntervalMillisecondsMin;
 

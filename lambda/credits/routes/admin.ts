@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { ApiError, readJsonBody } from '../../shared/http';
-import { audit, pseudonymize } from '../../shared/logger';
+import { ApiError, readJsonBody } from '../../../runtime/http';
+import { audit, pseudonymize } from '../../../runtime/logger';
 import {
   adjustmentRequestSchema,
   historyQuerySchema,

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { ApiError } from '../../shared/http';
+import { ApiError } from '../../../runtime/http';
 import { userIdSchema } from '../contract';
 import type { CreditsEnv, CreditsRouteDependencies } from '../context';
 import { requireRole } from '../middleware';

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { ApiError, readJsonBody } from '../../shared/http';
-import { audit, pseudonymize } from '../../shared/logger';
+import { ApiError, readJsonBody } from '../../../runtime/http';
+import { audit, pseudonymize } from '../../../runtime/logger';
 import {
   admissionRequestSchema,
   holdRequestSchema,
@@ -13,7 +13,7 @@ import {
 import type { CreditsContext, CreditsEnv, CreditsRouteDependencies } from '../context';
 import { formatMicros } from '../../shared/money';
 import { keyReference, requestIdToUserData } from '../../shared/receipts';
-import type * as z from '../../shared/zod-mini';
+import type * as z from '../../../runtime/zod-mini';
 import { ledgerAmountMax } from '../domain/amount';
 import type { HoldResult, ReceiptData, ResolveResult } from '../domain/credits';
 import type { RateVerdict } from '../domain/rate-limit';

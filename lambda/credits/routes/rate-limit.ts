@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { readJsonBody } from '../../shared/http';
+import { readJsonBody } from '../../../runtime/http';
 import { rateLimitRequestSchema } from '../contract';
 import type { CreditsEnv, CreditsRouteDependencies } from '../context';
 import { requireRole } from '../middleware';

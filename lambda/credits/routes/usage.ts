@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { nanosecondsPerMillisecond, u32Max } from '../../../tigerbeetle/limits';
-import { ApiError } from '../../shared/http';
+import { ApiError } from '../../../runtime/http';
 import { keyReference, keyReferenceText, requestIdToUserData } from '../../shared/receipts';
 import {
   chargesQuerySchema,

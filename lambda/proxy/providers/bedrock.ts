@@ -4,7 +4,7 @@ import {
   awsServiceEndpoint,
   environmentCredentials,
   type AwsCredentials,
-} from '../../shared/aws-json-client';
+} from '../../../runtime/aws-json-client';
 import { StreamTooLargeError } from '../sse';
 import { EventStreamFrameError, readEventStream } from './aws-event-stream';
 import {

@@ -3,8 +3,8 @@ import {
   readEnvironment,
   variable,
   type EnvironmentValues,
-} from '../../shared/environment';
-import * as z from '../../shared/zod-mini';
+} from '../../../runtime/environment';
+import * as z from '../../../runtime/zod-mini';
 
 /**
  * Provider credentials: one secret the operator fills (in AWS), or environment variables (locally).

@@ -191,7 +191,7 @@ export const authRules: EvidenceRules = {
     template: separateKeySets,
   },
   'AUTH-06': {
-    how: 'lambda/shared/keys.ts: keys are read from `Authorization: Bearer` or `X-API-Key`, hashed (SHA-256) and compared with timingSafeEqual against held hashes only.',
+    how: 'runtime/keys.ts: keys are read from `Authorization: Bearer` or `X-API-Key`, hashed (SHA-256) and compared with timingSafeEqual against held hashes only.',
   },
   'AUTH-07': {
     how: 'docs/runbooks/keys.md: issue, distribute, list, rotate, revoke client keys with `npm run keys`, emergency rotation after a leak, manual rotation of service keys.',

@@ -64,7 +64,7 @@ export const loggingRules: EvidenceRules = {
     template: productionLogLevel,
   },
   'LOG-02': {
-    how: 'One error handler per service (lambda/shared/http.ts): JSON errors with the request id; unexpected errors become a generic 500; provider bodies and stack traces are never returned.',
+    how: 'One error handler per service (runtime/http.ts): JSON errors with the request id; unexpected errors become a generic 500; provider bodies and stack traces are never returned.',
   },
   'LOG-03': {
     how: 'Powertools JSON logs; every function logs in JSON to its own log group (lib/constructs/service-function.ts); every log group (functions, ledger, WAF, flow logs) is KMS-encrypted with the stage logs key and has a retention.',
@@ -74,7 +74,7 @@ export const loggingRules: EvidenceRules = {
     how: 'Nothing a client writes is logged as free text: user ids appear only as a pseudonym (`user`, 16 hex digits of SHA-256), keys and tokens are never passed to a logger (only key ids), prompts and completions are never logged; the WAF logs redact the key headers.',
   },
   'LOG-05': {
-    how: 'audit() in lambda/shared/logger.ts: one JSON line `message: "audit"` with `audit_event` (auth_failure, rate_limited, insufficient_balance, billing_failure, key_rotation, top_up, hold, settle, ...).',
+    how: 'audit() in runtime/logger.ts: one JSON line `message: "audit"` with `audit_event` (auth_failure, rate_limited, insufficient_balance, billing_failure, key_rotation, top_up, hold, settle, ...).',
     docs: ['docs/runbooks/incident-response.md'],
   },
   'LOG-06': {

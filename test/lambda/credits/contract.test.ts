@@ -13,7 +13,7 @@ import {
   releasedAnswerSchema,
   settledAnswerSchema,
 } from '../../../lambda/credits/contract';
-import type { z } from '../../../lambda/shared/zod-mini';
+import type { z } from '../../../runtime/zod-mini';
 import { createCreditsFixture, newKey, type CreditsFixture } from '../../support/credits';
 
 /**

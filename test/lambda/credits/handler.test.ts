@@ -1,5 +1,5 @@
 import { creditsLambdaSettings, handler } from '../../../lambda/credits/handler';
-import { generateApiKey } from '../../../lambda/shared/keys';
+import { generateApiKey } from '../../../runtime/keys';
 import {
   startCreditsFunctionWorld,
   type CreditsFunctionWorld,

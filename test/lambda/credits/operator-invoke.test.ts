@@ -4,7 +4,7 @@ import {
   type OperatorOperation,
   type OperatorResult,
 } from '../../../lambda/credits/operator-invoke';
-import { generateApiKey } from '../../../lambda/shared/keys';
+import { generateApiKey } from '../../../runtime/keys';
 import {
   startCreditsFunctionWorld,
   type CreditsFunctionWorld,

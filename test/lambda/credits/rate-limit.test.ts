@@ -1,6 +1,6 @@
 import { createCreditsApp } from '../../../lambda/credits/app';
 import { creditsKeyEntries } from '../../../lambda/credits/keys';
-import { createKeyring } from '../../../lambda/shared/keys';
+import { createKeyring } from '../../../runtime/keys';
 import { createCreditsFixture, type CreditsFixture } from '../../support/credits';
 import { RecordingLogger } from '../../support/recording-logger';
 

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import type { ModelConfig } from '../../../lib/config/schema';
 import { textStream } from '../../support/bedrock-stand-in';
 import { startProxyFixture, testModels, type ProxyFixture } from '../../support/proxy';

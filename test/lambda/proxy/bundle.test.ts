@@ -14,7 +14,7 @@ import { resolveStageConfig } from '../../../lib/config';
  * The Lambda bundles stay small (issue 11): a byte cap on the minified ESM output, as ServiceFunction
  * builds it (the issue's target; a bundle's size is deterministic for a lockfile, so the cap cannot
  * flake), no AWS SDK on the request path (Secrets Manager and SQS go through
- * lambda/shared/aws-json-client.ts), the proxy's schemas on zod/mini only, and no zod locale but
+ * runtime/aws-json-client.ts), the proxy's schemas on zod/mini only, and no zod locale but
  * English. The cold import time is measured in `bench/lambda-bundles.bench.ts`, never timed here.
  */
 export const lambdaBundleBytesMax = 300_000;
@@ -83,7 +83,7 @@ test.each(['lambda/proxy/handler.ts', 'lambda/settlement/handler.ts'])(
   },
 );
 
-test("bundled alone, the proxy's request schema still answers in zod's English messages (zod/mini ships none; lambda/shared/zod-mini.ts installs them)", async () => {
+test("bundled alone, the proxy's request schema still answers in zod's English messages (zod/mini ships none; runtime/zod-mini.ts installs them)", async () => {
   // Run in a fresh Node process: in this one, modules on the classic API have installed the messages already.
   const directory = mkdtempSync(join(tmpdir(), 'zod-mini-'));
   try {

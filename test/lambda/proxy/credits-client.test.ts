@@ -10,7 +10,7 @@ import {
   type CreditsClient,
 } from '../../../lambda/proxy/credits-client';
 import { createProviders } from '../../../lambda/proxy/providers';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import { testModels } from '../../support/proxy';
 import { RecordingLogger } from '../../support/recording-logger';
 import { RecordingMetrics } from '../../support/recording-metrics';

@@ -1,5 +1,5 @@
 import type { ModelConfig } from '../../../lib/config/schema';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import {
   anthropicError,
   anthropicStream,

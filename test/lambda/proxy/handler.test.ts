@@ -9,7 +9,7 @@ import { bakedModelCatalogue } from '../../../lambda/proxy/baked-catalogue';
 import { handler, proxyLambdaSettings } from '../../../lambda/proxy/handler';
 import { proxyConfigFromStage, splitProxyConfig } from '../../../lambda/proxy/config';
 import { clientKeySetVersion } from '../../../lambda/shared/client-keys';
-import { generateApiKey, hashKey } from '../../../lambda/shared/keys';
+import { generateApiKey, hashKey } from '../../../runtime/keys';
 import { resolveStageConfig } from '../../../lib/config';
 import { startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
 import { anthropicAnswer, gate, openAiStream } from '../../support/fake-providers';

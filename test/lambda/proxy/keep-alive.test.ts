@@ -1,6 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
 /**

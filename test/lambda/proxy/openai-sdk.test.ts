@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import { fakeVector } from '../../support/fake-providers';
 import { startProxyFixture, testModels, type ProxyFixture } from '../../support/proxy';
 

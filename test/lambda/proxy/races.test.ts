@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 
 /** Races and fault paths of the billed request path (issue 11), each reproduced before it was fixed. */

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import {
   geminiAnswer,
   geminiFunctionCallStream,

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import OpenAI from 'openai';
-import { startServer, type RunningServer } from '../../../lambda/shared/node-server';
+import { startServer, type RunningServer } from '../../../runtime/node-server';
 import { gate, geminiStream, openAiStream } from '../../support/fake-providers';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 

@@ -12,10 +12,10 @@ import {
   rotationSteps,
   type RotationEvent,
 } from '../../../lambda/rotation/handler';
-import { apiKeyPattern } from '../../../lambda/shared/api-key-format';
-import { generateApiKey } from '../../../lambda/shared/keys';
-import { sdkSecretReader } from '../../../lambda/shared/sdk-secret-reader';
-import { openRotatingKeyring } from '../../../lambda/shared/secret-keyring';
+import { apiKeyPattern } from '../../../runtime/api-key-format';
+import { generateApiKey } from '../../../runtime/keys';
+import { sdkSecretReader } from '../../../runtime/sdk-secret-reader';
+import { openRotatingKeyring } from '../../../runtime/secret-keyring';
 import { tokenFromSecretString } from '../../../tigerbeetle/gateway/token-source';
 import { RecordingLogger } from '../../support/recording-logger';
 import { FakeSecret } from './fake-secret';

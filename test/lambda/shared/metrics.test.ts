@@ -7,7 +7,7 @@ import {
   metricsListenerHostname,
   startMetricsListener,
 } from '../../../lambda/shared/metrics-listener';
-import type { RunningServer } from '../../../lambda/shared/node-server';
+import type { RunningServer } from '../../../runtime/node-server';
 import { startProxyFixture, type ProxyFixture } from '../../support/proxy';
 import { createProxyApp } from '../../../lambda/proxy/app';
 

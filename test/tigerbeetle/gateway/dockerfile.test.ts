@@ -2,7 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, posix } from 'node:path';
+import { DockerIgnoreStrategy } from 'aws-cdk-lib';
+import {
+  gatewayDockerIgnore,
+  gatewayImage,
+  gatewayImageExcludes,
+} from '../../../lib/deployed-code';
+import { readImportGraph } from '../../architecture/import-graph';
 
 /**
  * No Docker engine runs here, so the image's invariants are checked on the Dockerfile itself
@@ -12,7 +19,7 @@ import { join } from 'node:path';
 const root = join(__dirname, '../../..');
 /** Named by the AWS SDK only inside an error message about SigV4a signing (not a call); Secrets Manager does not use SigV4a. */
 const optionalRequires = ['@aws-sdk/signature-v4-crt'];
-const dockerfilePath = join(root, 'tigerbeetle/gateway/Dockerfile');
+const dockerfilePath = join(root, gatewayImage.dockerfile);
 
 interface Instruction {
   readonly keyword: string;
@@ -60,6 +67,59 @@ const all = (stage: Stage, keyword: string) =>
   stage.instructions
     .filter((instruction) => instruction.keyword === keyword)
     .map((instruction) => instruction.argument);
+
+/** The bundle's entry: the gateway's process. */
+const gatewayEntry = 'tigerbeetle/gateway/server.ts';
+
+/**
+ * Every project file the image's bundle is built from: the install's inputs and the import closure
+ * of the gateway's server, read over every source folder (an import into lambda/ or lib/ shows up).
+ */
+function gatewayBuildInputs(): string[] {
+  const graph = readImportGraph();
+  const closure = new Set<string>();
+  const pending = [gatewayEntry];
+  while (pending.length > 0) {
+    const file = pending.pop() as string;
+    if (closure.has(file)) continue;
+    closure.add(file);
+    pending.push(...(graph.get(file) ?? []));
+  }
+  return ['package.json', 'package-lock.json', ...[...closure].sort()];
+}
+
+/** Where a build-stage COPY puts a file of the context, relative to the WORKDIR (undefined: not copied). */
+function copiedTo(file: string): string | undefined {
+  for (const copy of all(build, 'COPY').filter((argument) => !argument.startsWith('--'))) {
+    const words = copy.split(' ');
+    const sources = words.slice(0, -1).map((source) => posix.normalize(source));
+    const destination = words[words.length - 1];
+    const intoFolder = sources.length > 1 || destination.endsWith('/');
+    for (const source of sources) {
+      if (file !== source && !file.startsWith(`${source}/`)) continue;
+      const target = intoFolder ? posix.join(destination, basename(source)) : destination;
+      return posix.normalize(posix.join(target, file.slice(source.length)));
+    }
+  }
+  return undefined;
+}
+
+const contextRules = new DockerIgnoreStrategy(root, gatewayDockerIgnore());
+const assetRules = new DockerIgnoreStrategy(root, gatewayImageExcludes());
+
+/** Why a file the bundle needs would be missing from the image's build (empty: it is there). */
+function missingFromBuild(file: string): string[] {
+  const problems: string[] = [];
+  if (!existsSync(join(root, file))) problems.push('not in the repository');
+  if (contextRules.ignores(join(root, file)))
+    problems.push(`ignored by ${gatewayImage.dockerignore}`);
+  if (assetRules.ignores(join(root, file)))
+    problems.push("left out of the CDK image asset's staging");
+  const copied = copiedTo(file);
+  if (copied === undefined) problems.push('copied by no COPY of the build stage');
+  else if (copied !== file) problems.push(`copied to ${copied}, so its imports would not resolve`);
+  return problems.map((problem) => `${file}: ${problem}`);
+}
 
 describe('ledger gateway Dockerfile', () => {
   it('has a build stage and a runtime stage, both on an exactly pinned Node 22 slim image (DEP-03)', () => {
@@ -134,10 +194,7 @@ describe('ledger gateway Dockerfile', () => {
   });
 
   it('sends only what the build copies: the ignore file starts from nothing and admits each COPY source', () => {
-    const ignore = readFileSync(join(root, 'tigerbeetle/gateway/Dockerfile.dockerignore'), 'utf8')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line !== '' && !line.startsWith('#'));
+    const ignore = gatewayDockerIgnore();
     expect(ignore[0]).toBe('*');
     const admitted = ignore
       .filter((line) => line.startsWith('!'))
@@ -182,5 +239,34 @@ describe('ledger gateway Dockerfile', () => {
     } finally {
       rmSync(outputDirectory, { recursive: true, force: true });
     }
+  });
+
+  it("admits and copies every file the bundle is built from: the server's import closure and the lockfile (so the image builds)", () => {
+    const inputs = gatewayBuildInputs();
+    expect(inputs).toEqual(
+      expect.arrayContaining([gatewayEntry, 'runtime/node-server.ts', 'tigerbeetle/limits.ts']),
+    );
+    expect(inputs.flatMap(missingFromBuild)).toEqual([]);
+    // The Dockerfile itself is staged with the asset (CDK builds from the staged copy).
+    expect(assetRules.ignores(join(root, gatewayImage.dockerfile))).toBe(false);
+  });
+
+  it('names a file the build would miss (its own failing case)', () => {
+    expect(missingFromBuild('lambda/shared/metrics.ts')).toEqual([
+      `lambda/shared/metrics.ts: ignored by ${gatewayImage.dockerignore}`,
+      "lambda/shared/metrics.ts: left out of the CDK image asset's staging",
+      'lambda/shared/metrics.ts: copied by no COPY of the build stage',
+    ]);
+    expect(missingFromBuild('tigerbeetle/host/setup.sh')).toEqual([
+      "tigerbeetle/host/setup.sh: left out of the CDK image asset's staging",
+    ]);
+    expect(missingFromBuild('tigerbeetle/gateway/README.md')).toEqual(
+      expect.arrayContaining([
+        `tigerbeetle/gateway/README.md: ignored by ${gatewayImage.dockerignore}`,
+      ]),
+    );
+    expect(missingFromBuild('runtime/no-such-module.ts')).toEqual([
+      'runtime/no-such-module.ts: not in the repository',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
-import { createKeyring, hashKey, type Keyring } from '../../../lambda/shared/keys';
-import { startServer } from '../../../lambda/shared/node-server';
+import { createKeyring, hashKey, type Keyring } from '../../../runtime/keys';
+import { startServer } from '../../../runtime/node-server';
 import { RecordingLogger } from '../../support/recording-logger';
 import type { GatewayTokenVersion } from '../../../tigerbeetle/gateway/app';
 

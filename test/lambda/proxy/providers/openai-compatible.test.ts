@@ -1,5 +1,5 @@
 import { imagePromptTokensHeld } from '../../../../lambda/proxy/pricing';
-import { pseudonymize } from '../../../../lambda/shared/logger';
+import { pseudonymize } from '../../../../runtime/logger';
 import {
   gate,
   openAiAnswer,

@@ -5,10 +5,10 @@ import {
   awsCallAttemptsMax,
   awsServiceEndpoint,
   environmentCredentials,
-} from '../../../lambda/shared/aws-json-client';
-import { fetchSecretReader } from '../../../lambda/shared/secrets-manager';
-import { sqsSettlementQueue } from '../../../lambda/proxy/settlement-queue';
-import { standInCredentials, startAwsStandIn, type AwsStandIn } from '../../support/aws-stand-in';
+} from '../../runtime/aws-json-client';
+import { fetchSecretReader } from '../../runtime/secrets-manager';
+import { sqsSettlementQueue } from '../../lambda/proxy/settlement-queue';
+import { standInCredentials, startAwsStandIn, type AwsStandIn } from '../support/aws-stand-in';
 
 /**
  * The small signed client the Lambda functions use for Secrets Manager and SQS (instead of the AWS

@@ -4,8 +4,8 @@ import {
   logLevelVariable,
   readEnvironment,
   variable,
-} from '../../../lambda/shared/environment';
-import * as z from '../../../lambda/shared/zod-mini';
+} from '../../runtime/environment';
+import * as z from '../../runtime/zod-mini';
 
 /**
  * The one environment reader of every entry point: each declares its variables; a start lists

@@ -1,9 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import {
-  createInternalHttpClient,
-  type InternalHttpClient,
-} from '../../../lambda/shared/http-client';
+import { createInternalHttpClient, type InternalHttpClient } from '../../runtime/http-client';
 
 /**
  * The internal hops' keep-alive client against a real node:http server. The case that matters is
