@@ -55,10 +55,12 @@ test('the proxy bundle carries the model catalogue as a constant: nothing reads 
 });
 
 test.each(['lambda/proxy/handler.ts', 'lambda/credits/handler.ts', 'lambda/settlement/handler.ts'])(
-  '%s: under the byte cap, no AWS SDK, no zod locale but English',
+  '%s: under the byte cap, no AWS SDK, no zod locale but English, no code of the CDK app',
   async (entry) => {
     const { bytes, inputs } = await bundle(entry);
     expect(bytes).toBeLessThanOrEqual(lambdaBundleBytesMax);
+    // The services import lib/config only for its types (the model config's shape), which vanish.
+    expect(inputs.filter((input) => /^(lib|bin|scripts)\//.test(input))).toEqual([]);
     expect(
       inputs.filter((input) => input.includes('/@aws-sdk/') || input.includes('/@smithy/')),
     ).toEqual([]);
