@@ -35,6 +35,24 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A 400 for the request as sent, in OpenAI's error shape: `param` names the field at fault (the
+ * SDKs show it), and is left out when no one field is (a header, a rule across two fields).
+ */
+export function invalidParameter(
+  param: string | undefined,
+  message: string,
+  code = 'invalid_request',
+): ApiError {
+  return new ApiError(
+    400,
+    'invalid_request_error',
+    code,
+    message,
+    param === undefined ? {} : { param },
+  );
+}
+
 export const requestIdHeader = 'x-request-id';
 /** Longest client-supplied request id we log; longer ones are dropped. */
 export const requestIdLengthMax = 128;

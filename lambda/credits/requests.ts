@@ -1,32 +1,38 @@
 import type { z } from '../../runtime/zod-mini';
-import { ApiError } from '../../runtime/http';
+import { invalidParameter } from '../../runtime/http';
 import { holdIdPattern, idempotencyKeyPattern } from './contract';
 import type { CreditsConfig } from './config';
 import type { CreditsContext } from './context';
 import { ledgerAmountMax, parseAmount, type AmountRules } from './domain/amount';
 
-/** Reading a request against the contract (contract.ts): every refusal is a 400 naming the rule. */
-
-export function invalid(message: string, code = 'invalid_request'): ApiError {
-  return new ApiError(400, 'invalid_request_error', code, message);
-}
+/**
+ * Reading a request against the contract (contract.ts): every refusal is a 400 naming the rule,
+ * with `param` naming the field (runtime/http.ts), as the proxy's refusals do.
+ */
 
 /** The value as the schema reads it, or a 400 with the first problem and where it is. */
 export function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  throw invalid(`${where}${issue.message}`);
+  // An unknown field is named by the field itself, as the proxy's "Unrecognized request argument" is.
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+  const param = path.length > 0 ? path.join('.') : undefined;
+  throw invalidParameter(param, param === undefined ? issue.message : `${param}: ${issue.message}`);
 }
 
 /** The Idempotency-Key header (or the body's own request id, for a hold). */
 export function idempotencyKey(c: CreditsContext, fallback?: string): string {
   const key = c.req.header('idempotency-key') ?? fallback;
   if (key === undefined)
-    throw invalid('Idempotency-Key header is required on this request', 'idempotency_key_required');
+    throw invalidParameter(
+      undefined,
+      'Idempotency-Key header is required on this request',
+      'idempotency_key_required',
+    );
   if (!idempotencyKeyPattern.test(key))
-    throw invalid(
+    throw invalidParameter(
+      undefined,
       'Idempotency-Key must be 8 to 128 characters: letters, digits and . _ : -',
       'invalid_idempotency_key',
     );
@@ -38,7 +44,8 @@ export function holdIdParam(c: CreditsContext): bigint {
   const text = c.req.param('id') ?? '';
   const id = holdIdPattern.test(text) ? BigInt(text) : 0n;
   if (id === 0n || id > ledgerAmountMax)
-    throw invalid(
+    throw invalidParameter(
+      'hold_id',
       'hold id must be the decimal id returned when the hold was placed',
       'invalid_hold_id',
     );
@@ -51,13 +58,19 @@ export function amountMicros(
   rules: AmountRules,
 ): bigint {
   const amount = parseAmount(body, rules);
-  if (!amount.ok) throw invalid(amount.message, 'invalid_amount');
+  if (!amount.ok) {
+    const param = body.amount_micros === undefined ? 'amount' : 'amount_micros';
+    throw invalidParameter(param, amount.message, 'invalid_amount');
+  }
   return amount.micros;
 }
 
 /** A hold's timeout, at most the service's maximum. */
 export function holdTimeoutSeconds(timeoutSeconds: number, config: CreditsConfig): number {
   if (timeoutSeconds > config.holdTimeoutSecondsMax)
-    throw invalid(`timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`);
+    throw invalidParameter(
+      'timeout_seconds',
+      `timeout_seconds must be at most ${config.holdTimeoutSecondsMax}`,
+    );
   return timeoutSeconds;
 }

@@ -1,4 +1,4 @@
-import { ApiError } from '../../runtime/http';
+import { invalidParameter } from '../../runtime/http';
 import { pseudonymize } from '../../runtime/logger';
 import { jsonSchemaProblem } from './json-schema';
 import { unofferedParameters, type ChatRequest } from './openai';
@@ -31,10 +31,6 @@ export type NormalizedRequest = Omit<ProviderRequest, 'model' | 'maxOutputTokens
 /** Null or undefined: an optional field the client left out or sent as null. */
 export function absent<T>(value: T | null | undefined): value is null | undefined {
   return value === null || value === undefined;
-}
-
-export function invalidParameter(param: string, message: string): ApiError {
-  return new ApiError(400, 'invalid_request_error', 'invalid_request', message, { param });
 }
 
 /** The leading bytes each image type starts with: a data: URL's declared type must match them. */

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { EmbeddingModelConfig } from '../../lib/config/schema';
-import { ApiError, readJsonBody } from '../../runtime/http';
+import { ApiError, invalidParameter, readJsonBody } from '../../runtime/http';
 import { audit, pseudonymize } from '../../runtime/logger';
 import * as z from '../../runtime/zod-mini';
 import type { ProxyAppDependencies, ProxyEnv } from './context';
@@ -51,28 +51,24 @@ const embeddingRequestSchema = z.strictObject({
 type EmbeddingBody = z.infer<typeof embeddingRequestSchema>;
 
 /** A 400 naming the field (`param`, as OpenAI's errors do). */
-function invalid(param: string, message: string, code = 'invalid_request'): ApiError {
-  return new ApiError(400, 'invalid_request_error', code, message, { param });
-}
-
 function parseBody(body: unknown): EmbeddingBody {
   const parsed = embeddingRequestSchema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   if (issue.code === 'unrecognized_keys')
-    throw invalid(issue.keys[0], unrecognizedArgumentsMessage(issue.keys));
+    throw invalidParameter(issue.keys[0], unrecognizedArgumentsMessage(issue.keys));
   if (issue.path.length === 0)
     throw new ApiError(400, 'invalid_request_error', 'invalid_request', issue.message);
   const param = issue.path.join('.');
-  throw invalid(param, `${param}: ${issue.message}`);
+  throw invalidParameter(param, `${param}: ${issue.message}`);
 }
 
 /** The texts, each checked against the named limits (inputs per request, characters per input). */
 function inputTexts(input: EmbeddingBody['input'], config: ProxyConfig): string[] {
   const items = typeof input === 'string' ? [input] : input;
-  if (items.length === 0) throw invalid('input', 'input must not be empty');
+  if (items.length === 0) throw invalidParameter('input', 'input must not be empty');
   if (items.length > config.embeddingInputsPerRequestMax)
-    throw invalid(
+    throw invalidParameter(
       'input',
       `input: at most ${config.embeddingInputsPerRequestMax} inputs per request (got ${items.length})`,
       'too_many_inputs',
@@ -80,15 +76,15 @@ function inputTexts(input: EmbeddingBody['input'], config: ProxyConfig): string[
   return items.map((item, index) => {
     const field = typeof input === 'string' ? 'input' : `input[${index}]`;
     if (typeof item === 'number' || Array.isArray(item))
-      throw invalid(
+      throw invalidParameter(
         field,
         `${field}: token arrays are not supported; send text`,
         'unsupported_input',
       );
-    if (typeof item !== 'string') throw invalid(field, `${field} must be a string`);
-    if (item === '') throw invalid(field, `${field} must not be empty`);
+    if (typeof item !== 'string') throw invalidParameter(field, `${field} must be a string`);
+    if (item === '') throw invalidParameter(field, `${field} must not be empty`);
     if (item.length > config.embeddingInputCharactersMax)
-      throw invalid(
+      throw invalidParameter(
         field,
         `${field}: at most ${config.embeddingInputCharactersMax} characters per input`,
         'input_too_long',
@@ -113,13 +109,16 @@ function resolveModel(
     );
   const dimensions = body.dimensions ?? undefined;
   if (dimensions !== undefined && !model.dimensionsConfigurable)
-    throw invalid(
+    throw invalidParameter(
       'dimensions',
       `dimensions is not supported by ${model.id}`,
       'unsupported_parameter',
     );
   if (dimensions !== undefined && dimensions > model.dimensions)
-    throw invalid('dimensions', `dimensions must be at most ${model.dimensions} for ${model.id}`);
+    throw invalidParameter(
+      'dimensions',
+      `dimensions must be at most ${model.dimensions} for ${model.id}`,
+    );
   const provider = dependencies.embeddingProviders?.get(model.provider);
   if (!provider)
     throw new ApiError(

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { keyIdPattern, timestampPattern } from '../credits/contract';
-import { ApiError } from '../../runtime/http';
+import { ApiError, invalidParameter } from '../../runtime/http';
 import {
   keyReference,
   keyReferenceText,
@@ -35,18 +35,14 @@ const usageQuerySchema = z.strictObject({
 });
 
 /** A 400 naming the field (`param`, as OpenAI's errors do). */
-function invalid(param: string, message: string, code = 'invalid_request'): ApiError {
-  return new ApiError(400, 'invalid_request_error', code, message, { param });
-}
-
 function parseQuery(c: ProxyContext): z.output<typeof usageQuerySchema> {
   const parsed = usageQuerySchema.safeParse(c.req.query());
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   if (issue.code === 'unrecognized_keys')
-    throw invalid(issue.keys[0], `unknown query parameters: ${issue.keys.join(', ')}`);
+    throw invalidParameter(issue.keys[0], `unknown query parameters: ${issue.keys.join(', ')}`);
   const param = issue.path.join('.');
-  throw invalid(param, `${param}: ${issue.message}`);
+  throw invalidParameter(param, `${param}: ${issue.message}`);
 }
 
 export interface UsageRoutes {
@@ -92,10 +88,10 @@ export function usageRoutes(dependencies: ProxyAppDependencies): UsageRoutes {
       const query = parseQuery(c);
       const limit = query.limit === undefined ? usagePageLimitDefault : Number(query.limit);
       if (limit > usagePageLimitMax)
-        throw invalid('limit', `limit must be at most ${usagePageLimitMax}`);
+        throw invalidParameter('limit', `limit must be at most ${usagePageLimitMax}`);
       const modelCode = query.model === undefined ? undefined : models.codeOf(query.model);
       if (query.model !== undefined && modelCode === undefined)
-        throw invalid(
+        throw invalidParameter(
           'model',
           'model: unknown model; GET /v1/models lists them',
           'model_not_found',
@@ -120,7 +116,7 @@ export function usageRoutes(dependencies: ProxyAppDependencies): UsageRoutes {
         ? given.slice(completionIdPrefix.length)
         : given;
       if (requestIdToUserData(requestId) === undefined)
-        throw invalid(
+        throw invalidParameter(
           'request_id',
           `request_id must be the x-request-id of a response (a UUID) or a completion's id (${completionIdPrefix}<UUID>)`,
           'invalid_request_id',

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { ApiError, readJsonBody } from '../../../runtime/http';
+import { ApiError, invalidParameter, readJsonBody } from '../../../runtime/http';
 import { audit, pseudonymize } from '../../../runtime/logger';
 import {
   adjustmentRequestSchema,
@@ -13,7 +13,7 @@ import type { CreditsContext, CreditsEnv, CreditsRouteDependencies } from '../co
 import { formatMicros } from '../../shared/money';
 import { requireRole } from '../middleware';
 import { balanceJson, historyJson } from '../presenters';
-import { amountMicros, idempotencyKey, invalid, parseWith } from '../requests';
+import { amountMicros, idempotencyKey, parseWith } from '../requests';
 
 /** The operators' routes (role `admin`): top-ups, adjustments either way, history. */
 export function adminRoutes(dependencies: CreditsRouteDependencies): Hono<CreditsEnv> {
@@ -38,7 +38,7 @@ export function adminRoutes(dependencies: CreditsRouteDependencies): Hono<Credit
     const query = parseWith(historyQuerySchema, c.req.query());
     const limit = query.limit === undefined ? config.historyLimitDefault : Number(query.limit);
     if (limit > config.historyLimitMax)
-      throw invalid(`limit must be at most ${config.historyLimitMax}`);
+      throw invalidParameter('limit', `limit must be at most ${config.historyLimitMax}`);
     const entries = await credits.history(
       userId,
       limit,

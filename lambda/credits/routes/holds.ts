@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { ApiError, readJsonBody } from '../../../runtime/http';
+import { ApiError, invalidParameter, readJsonBody } from '../../../runtime/http';
 import { audit, pseudonymize } from '../../../runtime/logger';
 import {
   admissionRequestSchema,
@@ -24,7 +24,6 @@ import {
   holdIdParam,
   holdTimeoutSeconds,
   idempotencyKey,
-  invalid,
   parseWith,
 } from '../requests';
 
@@ -101,7 +100,8 @@ function receiptData(
 ): ReceiptData | undefined {
   if (!receipt) return undefined;
   const requestId = requestIdToUserData(receipt.request_id);
-  if (requestId === undefined) throw invalid('receipt.request_id must be a UUID');
+  if (requestId === undefined)
+    throw invalidParameter('receipt.request_id', 'receipt.request_id must be a UUID');
   return { requestId, keyReference: keyReference(receipt.key_id), modelCode: receipt.model_code };
 }
 

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { nanosecondsPerMillisecond, u32Max } from '../../../tigerbeetle/limits';
-import { ApiError } from '../../../runtime/http';
+import { ApiError, invalidParameter } from '../../../runtime/http';
 import { keyReference, keyReferenceText, requestIdToUserData } from '../../shared/receipts';
 import {
   chargesQuerySchema,
@@ -13,7 +13,7 @@ import type { CreditsEnv, CreditsRouteDependencies } from '../context';
 import { formatMicros } from '../../shared/money';
 import { ledgerQueryLimitMax, type Charge, type Receipt } from '../domain/receipts';
 import { requireRole } from '../middleware';
-import { invalid, parseWith } from '../requests';
+import { parseWith } from '../requests';
 
 /**
  * Receipts (issue 15): what each request held and was charged, from the ledger's user data alone.
@@ -62,7 +62,7 @@ function chargeJson(charge: Charge): ChargeAnswer {
 function modelCodeOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const code = Number(text);
-  if (code > u32Max) throw invalid('model_code must be a u32');
+  if (code > u32Max) throw invalidParameter('model_code', 'model_code must be a u32');
   return code;
 }
 
@@ -78,7 +78,7 @@ export function usageRoutes({ receipts, config }: CreditsRouteDependencies): Hon
     const query = parseWith(receiptsQuerySchema, c.req.query());
     const limit = query.limit === undefined ? config.receiptsLimitDefault : Number(query.limit);
     if (limit > config.receiptsLimitMax)
-      throw invalid(`limit must be at most ${config.receiptsLimitMax}`);
+      throw invalidParameter('limit', `limit must be at most ${config.receiptsLimitMax}`);
     const page = await receipts.list(userId, {
       limit,
       beforeTimestamp: query.before === undefined ? undefined : BigInt(query.before),
@@ -95,7 +95,8 @@ export function usageRoutes({ receipts, config }: CreditsRouteDependencies): Hon
   app.get('/usage/:user_id/:request_id', requireRole('proxy', 'admin'), async (c) => {
     const userId = parseWith(userIdSchema, c.req.param('user_id'));
     const requestId = requestIdToUserData(c.req.param('request_id'));
-    if (requestId === undefined) throw invalid('request_id must be a UUID', 'invalid_request_id');
+    if (requestId === undefined)
+      throw invalidParameter('request_id', 'request_id must be a UUID', 'invalid_request_id');
     const receipt = await receipts.find(userId, requestId);
     if (!receipt)
       throw new ApiError(
@@ -110,10 +111,10 @@ export function usageRoutes({ receipts, config }: CreditsRouteDependencies): Hon
   app.get('/charges', requireRole('admin'), async (c) => {
     const query = parseWith(chargesQuerySchema, c.req.query());
     const [fromTimestamp, toTimestamp] = [BigInt(query.from), BigInt(query.to)];
-    if (fromTimestamp > toTimestamp) throw invalid('from must not be after to');
+    if (fromTimestamp > toTimestamp) throw invalidParameter('from', 'from must not be after to');
     const limit = query.limit === undefined ? config.chargesPageTransfersMax : Number(query.limit);
     if (limit > config.chargesPageTransfersMax)
-      throw invalid(`limit must be at most ${config.chargesPageTransfersMax}`);
+      throw invalidParameter('limit', `limit must be at most ${config.chargesPageTransfersMax}`);
     const page = await receipts.charges({ fromTimestamp, toTimestamp, limit });
     return c.json({
       charges: page.charges.map(chargeJson),

@@ -567,7 +567,25 @@ describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, 
     ['an unknown route', 'GET', '/api/v1/nothing', undefined, null, {}, 404, /No route/],
   ];
 
-  test.each(cases)('%s', async (_name, method, path, body, key, headers, status, message) => {
+  /** The field each refusal names in `param` (OpenAI's error shape); absent where no one field is at fault. */
+  const paramOf: Record<string, string> = {
+    'a float amount': 'amount',
+    'a negative amount': 'amount',
+    'a zero top-up': 'amount',
+    'an exponent': 'amount',
+    'an amount beyond the top-up maximum': 'amount',
+    'a bad user id': 'user_id',
+    'an unknown field': 'extra',
+    'a hold without timeout': 'timeout_seconds',
+    'a hold with a fractional timeout': 'timeout_seconds',
+    'a hold with a too long timeout': 'timeout_seconds',
+    'a non-numeric hold id': 'hold_id',
+    'a hold id beyond u128': 'hold_id',
+    'a history limit too large': 'limit',
+    'a history cursor that is not a timestamp': 'before',
+  };
+
+  test.each(cases)('%s', async (name, method, path, body, key, headers, status, message) => {
     const requestHeaders = headers === null ? {} : { ...newKey(), ...headers };
     const response = await fixture.request(method, path, {
       body,
@@ -578,6 +596,7 @@ describe('LOG-02: bad input gets a clear 4xx with a JSON body and a request id, 
     const parsed = await json(response);
     expect(parsed.request_id).toEqual(expect.any(String));
     expect((parsed.error as { message: string }).message).toMatch(message);
+    expect((parsed.error as { param?: string }).param).toBe(paramOf[name]);
     expect(JSON.stringify(parsed)).not.toMatch(/\n\s+at |node_modules/);
   });
 
