@@ -86,9 +86,52 @@ export class IdIndex {
     this.used -= 1;
   }
 
-  /** Sizes the index for `count` entries at once (before a bulk load). */
-  reserve(count: number): void {
-    while (count / this.slots.length > idIndexLoadMax) this.grow();
+  /** The bucket arrays as they are (for a snapshot; no copy). */
+  views(): { slots: Uint32Array; hashes: Uint32Array } {
+    return { slots: this.slots, hashes: this.hashes };
+  }
+
+  /**
+   * Replaces the buckets with `buckets` empty ones to be filled by a bulk load (from a
+   * snapshot); `finishLoad` then checks them.
+   */
+  beginLoad(buckets: number): { slots: Uint32Array; hashes: Uint32Array } {
+    if (this.used !== 0) throw new Error('assertion failed: loading into a used index');
+    if (!Number.isInteger(Math.log2(buckets)) || buckets < idIndexBucketsInitial)
+      throw new Error('its id index size is not a power of two');
+    this.slots = new Uint32Array(buckets);
+    this.hashes = new Uint32Array(buckets);
+    this.mask = buckets - 1;
+    return { slots: this.slots, hashes: this.hashes };
+  }
+
+  /**
+   * Checks loaded buckets hold each of `count` slots exactly once, within the load limit; the
+   * caller checks that ids hash and look up as stored.
+   */
+  finishLoad(count: number): void {
+    if (count / this.slots.length > idIndexLoadMax) throw new Error('its id index is overfull');
+    const seen = new Uint8Array(count);
+    let used = 0;
+    for (let bucket = 0; bucket < this.slots.length; bucket += 1) {
+      const entry = this.slots[bucket];
+      if (entry === 0) continue;
+      if (entry > count || seen[entry - 1] !== 0)
+        throw new Error('its id index names a slot twice or out of range');
+      seen[entry - 1] = 1;
+      used += 1;
+    }
+    if (used !== count) throw new Error('its id index misses transfers');
+    this.used = used;
+  }
+
+  /** The hash stored for the entry of `slot` (-1 if absent), to check a loaded index. */
+  storedHash(hash: number, slot: number): number {
+    for (let bucket = hash & this.mask; ; bucket = (bucket + 1) & this.mask) {
+      const entry = this.slots[bucket];
+      if (entry === 0) return -1;
+      if (entry === slot + 1) return this.hashes[bucket];
+    }
   }
 
   private place(hash: number, slot: number): void {

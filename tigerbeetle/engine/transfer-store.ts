@@ -42,6 +42,8 @@ const flagsIndex = 59; // u16 at byte 118
 const timestampWord = 15; // u64 at byte 120
 
 const u64Mask = (1n << 64n) - 1n;
+/** After a load, one transfer in this many is looked up through the loaded index as a check. */
+const loadCheckEvery = 997;
 
 class Chunk {
   readonly bytes = new Uint8Array(transferStoreChunkBytes);
@@ -217,33 +219,69 @@ export class TransferStore implements IdKeys {
     return this.chunks.map((chunk, which) => chunk.statuses.subarray(0, this.usedInChunk(which)));
   }
 
-  /**
-   * Bulk load into an empty store: makes room for `count` transfers and returns the record and
-   * status views to fill (in slot order); `finishLoad` then indexes them.
-   */
-  beginLoad(count: number): { records: Uint8Array[]; statuses: Uint8Array[] } {
-    if (this.count !== 0 || this.chunks.length !== 0)
-      throw new Error('assertion failed: loading into a used store');
-    while (this.chunks.length * transferStoreChunkTransfers < count) this.chunks.push(new Chunk());
-    this.count = count;
-    return { records: this.recordViews(), statuses: this.statusViews() };
+  /** The id index's bucket arrays as they are (for a snapshot; no copy). */
+  indexViews(): { slots: Uint32Array; hashes: Uint32Array } {
+    return this.index.views();
   }
 
-  /** Indexes the loaded transfers by id; throws on a duplicate id or an unknown status. */
+  /**
+   * Bulk load into an empty store: makes room for `count` transfers and an id index of
+   * `indexBuckets`, and returns the views to fill (records and statuses in slot order);
+   * `finishLoad` then checks them.
+   */
+  beginLoad(
+    count: number,
+    indexBuckets: number,
+  ): {
+    records: Uint8Array[];
+    statuses: Uint8Array[];
+    indexSlots: Uint32Array;
+    indexHashes: Uint32Array;
+  } {
+    if (this.count !== 0 || this.chunks.length !== 0)
+      throw new Error('assertion failed: loading into a used store');
+    const index = this.index.beginLoad(indexBuckets);
+    while (this.chunks.length * transferStoreChunkTransfers < count) this.chunks.push(new Chunk());
+    this.count = count;
+    return {
+      records: this.recordViews(),
+      statuses: this.statusViews(),
+      indexSlots: index.slots,
+      indexHashes: index.hashes,
+    };
+  }
+
+  /**
+   * Checks what a load filled in: every status known, the index holding every slot once, and,
+   * for one transfer in `loadCheckEvery` (and the last), that its id hashes as the index says
+   * and finds its slot, so an index of another layout or hash is never trusted.
+   */
   finishLoad(): void {
-    this.index.reserve(this.count);
-    for (let slot = 0; slot < this.count; slot += 1) {
-      const chunk = this.chunks[slot >>> chunkShift];
-      const within = slot & chunkMask;
-      if (chunk.statuses[within] > PendingStatus.expired)
-        throw new Error(`transfer slot ${slot} has an unknown pending status`);
-      const first = within * u32PerRecord;
-      const u32 = chunk.u32;
-      const hash = hashIdWords(u32[first], u32[first + 1], u32[first + 2], u32[first + 3]);
-      if (this.index.find(hash, u32[first], u32[first + 1], u32[first + 2], u32[first + 3]) >= 0)
-        throw new Error(`transfer slot ${slot} repeats the id of an earlier transfer`);
-      this.index.insert(hash, slot);
+    for (const statuses of this.statusViews()) {
+      for (let within = 0; within < statuses.length; within += 1)
+        if (statuses[within] > PendingStatus.expired)
+          throw new Error('a transfer has an unknown pending status');
     }
+    this.index.finishLoad(this.count);
+    for (let slot = 0; slot < this.count; slot += loadCheckEvery) this.checkIndexed(slot);
+    if (this.count > 0) this.checkIndexed(this.count - 1);
+  }
+
+  private checkIndexed(slot: number): void {
+    const hash = this.hashOf(slot);
+    if (this.index.storedHash(hash, slot) !== hash || this.find(this.read(slot).id) !== slot)
+      throw new Error(`its id index does not find transfer slot ${slot}`);
+  }
+
+  /** Slots of the transfers still pending, in slot order. */
+  pendingSlots(): number[] {
+    const slots: number[] = [];
+    this.statusViews().forEach((statuses, which) => {
+      for (let within = 0; within < statuses.length; within += 1)
+        if (statuses[within] === PendingStatus.pending)
+          slots.push(which * transferStoreChunkTransfers + within);
+    });
+    return slots;
   }
 
   idEquals(slot: number, w0: number, w1: number, w2: number, w3: number): boolean {
