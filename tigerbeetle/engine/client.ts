@@ -25,6 +25,11 @@ export interface EmbeddedLedgerOptions {
    * Default: 32 MiB (about 250,000 transfers).
    */
   snapshotJournalBytesMin?: number;
+  /**
+   * Hears what the running ledger must report: a snapshot that could not be written (the
+   * journal still has everything). Default: a process warning on stderr.
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** One in-process ledger that any number of clients share, like a cluster. */
@@ -46,11 +51,10 @@ export interface EmbeddedLedgerStart {
 }
 
 export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): EmbeddedLedger {
-  const engine = LedgerEngine.open(
-    options.clock ?? createSystemClock(),
-    options.dataFile ?? null,
-    options.snapshotJournalBytesMin,
-  );
+  const engine = LedgerEngine.open(options.clock ?? createSystemClock(), options.dataFile ?? null, {
+    snapshotJournalBytesMin: options.snapshotJournalBytesMin,
+    onWarning: options.onWarning,
+  });
   const clients = new Set<{ destroy: () => void }>();
   let closed = false;
   return {

@@ -35,6 +35,13 @@ import { LedgerState } from './state';
  */
 export const snapshotJournalBytesMinDefault = 32 * 1024 * 1024;
 
+export interface SnapshotOptions {
+  /** Default: `snapshotJournalBytesMinDefault`. */
+  readonly snapshotJournalBytesMin?: number;
+  /** Hears what a running ledger must report (a snapshot not written). Default: a process warning. */
+  readonly onWarning?: (message: string) => void;
+}
+
 /**
  * The ledger: one state machine, one clock, and optionally a journal. Every request runs to
  * completion synchronously, in arrival order, so requests are serializable like TigerBeetle's.
@@ -59,6 +66,7 @@ export class LedgerEngine {
   private constructor(
     private readonly clock: Clock,
     private readonly snapshotJournalBytesMin: number,
+    private readonly onWarning: (message: string) => void,
   ) {}
 
   /**
@@ -66,14 +74,16 @@ export class LedgerEngine {
    * journal after it, and writes a new snapshot at once when that replay was long (so a crash
    * loop does not replay it again).
    */
-  static open(
-    clock: Clock,
-    dataFile: string | null,
-    snapshotJournalBytesMin: number = snapshotJournalBytesMinDefault,
-  ): LedgerEngine {
+  static open(clock: Clock, dataFile: string | null, options: SnapshotOptions = {}): LedgerEngine {
+    const snapshotJournalBytesMin =
+      options.snapshotJournalBytesMin ?? snapshotJournalBytesMinDefault;
     if (!Number.isSafeInteger(snapshotJournalBytesMin) || snapshotJournalBytesMin < 1)
       throw new Error('ledger engine: snapshotJournalBytesMin must be a positive integer');
-    const engine = new LedgerEngine(clock, snapshotJournalBytesMin);
+    const engine = new LedgerEngine(
+      clock,
+      snapshotJournalBytesMin,
+      options.onWarning ?? emitProcessWarning,
+    );
     if (dataFile === null) return engine;
     const snapshotPath = snapshotPathOf(dataFile);
     engine.snapshotPath = snapshotPath;
@@ -158,7 +168,8 @@ export class LedgerEngine {
   close(): void {
     if (this.closed) return;
     try {
-      if (this.failure === null && this.snapshotDue()) this.snapshotReportingFailure(emitWarning);
+      if (this.failure === null && this.snapshotDue())
+        this.snapshotReportingFailure(this.onWarning);
     } finally {
       this.closed = true;
       this.journal?.close();
@@ -216,7 +227,7 @@ export class LedgerEngine {
     setImmediate(() => {
       this.snapshotScheduled = false;
       if (this.closed || this.failure !== null || !this.snapshotDue()) return;
-      this.snapshotReportingFailure(emitWarning);
+      this.snapshotReportingFailure(this.onWarning);
     });
   }
 
@@ -295,6 +306,6 @@ export class LedgerEngine {
 }
 
 /** A warning the process prints (on stderr), where no caller is there to hear it. */
-function emitWarning(message: string): void {
+function emitProcessWarning(message: string): void {
   process.emitWarning(message, 'LedgerSnapshotWarning');
 }
