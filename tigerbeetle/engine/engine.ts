@@ -60,8 +60,7 @@ export class LedgerEngine {
   private closed = false;
   /** What opening the data file found that an operator must hear (an ignored snapshot). */
   readonly openWarnings: string[] = [];
-  /** Whether the start loaded a snapshot (then only the journal after it was replayed). */
-  snapshotLoaded = false;
+  private loadedSnapshot = false;
 
   private constructor(
     private readonly clock: Clock,
@@ -96,6 +95,11 @@ export class LedgerEngine {
     if (engine.journal.openReport.replayedBytes >= snapshotJournalBytesMin)
       engine.snapshotReportingFailure((message) => engine.openWarnings.push(message));
     return engine;
+  }
+
+  /** Whether the start loaded a snapshot (then only the journal after it was replayed). */
+  get snapshotLoaded(): boolean {
+    return this.loadedSnapshot;
   }
 
   /** Bytes of a torn last write that were cut from the data file on open (0 if none). */
@@ -245,7 +249,7 @@ export class LedgerEngine {
         );
       }
       loadSnapshot(snapshotPath, header, this.state);
-      this.snapshotLoaded = true;
+      this.loadedSnapshot = true;
       return header.journalBytes;
     } catch (error) {
       this.state = new LedgerState();

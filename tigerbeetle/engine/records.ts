@@ -1,4 +1,4 @@
-import { AccountFlags, type Account, type AccountBalance } from 'tigerbeetle-node';
+import { AccountFlags, type Account } from 'tigerbeetle-node';
 import { BalanceList, SlotList } from './slot-list';
 
 /** The lifecycle of a pending transfer, as TigerBeetle's `TransferPendingStatus`. */
@@ -61,16 +61,6 @@ export class AccountRecord {
       code: this.code,
       flags: this.flags,
       timestamp: this.timestamp,
-    };
-  }
-
-  balanceAt(timestamp: bigint): AccountBalance {
-    return {
-      debits_pending: this.debits_pending,
-      debits_posted: this.debits_posted,
-      credits_pending: this.credits_pending,
-      credits_posted: this.credits_posted,
-      timestamp,
     };
   }
 }

@@ -1,3 +1,4 @@
+import type { Transfer } from 'tigerbeetle-node';
 import { ExpiryQueue } from './expiry-queue';
 import type { AccountRecord, PendingStatus } from './records';
 import { TransferStore } from './transfer-store';
@@ -83,7 +84,7 @@ export class LedgerState {
    * keeps those balances for accounts with `flags.history`. Returns its slot.
    */
   insertTransfer(
-    transfer: Parameters<TransferStore['append']>[0],
+    transfer: Transfer,
     status: PendingStatus,
     debit: AccountRecord,
     credit: AccountRecord,
