@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from './checksum';
+import { u64Max } from './constants';
 import { decodeRecords, type JournalRecord } from './codec';
 
 /**
@@ -470,7 +471,7 @@ function writeSuperblockAt(
   bytes.writeBigUInt64LE(superblock.sequence, 8);
   bytes.writeBigUInt64LE(BigInt(superblock.committedBytes), 16);
   bytes.writeBigUInt64LE(BigInt(superblock.lastWriteStartBytes), 24);
-  bytes.writeBigUInt64LE(superblock.journalId & ((1n << 64n) - 1n), 32);
+  bytes.writeBigUInt64LE(superblock.journalId & u64Max, 32);
   bytes.writeBigUInt64LE(superblock.journalId >> 64n, 40);
   bytes.writeUInt32LE(crc32(bytes.subarray(0, superblockBytes - 4)), superblockBytes - 4);
   fs.writeSync(fileDescriptor, bytes, 0, superblockBytes, offset);

@@ -1,3 +1,5 @@
+import { u64Max } from './constants';
+
 /**
  * Growable lists of numbers and of balances in typed arrays, so an index over millions of
  * transfers is a few buffers (saved and loaded as they are), not millions of JavaScript values.
@@ -123,12 +125,10 @@ export class BalanceList {
   }
 }
 
-const u64Mask = (1n << 64n) - 1n;
-
 /** Writes a u128 as two u64 words, low first (the typed array keeps the low 64 bits on its own). */
 export function writeU128Words(words: BigUint64Array, index: number, value: bigint): void {
   words[index] = value;
-  words[index + 1] = value > u64Mask ? value >> 64n : 0n;
+  words[index + 1] = value > u64Max ? value >> 64n : 0n;
 }
 
 export function readU128Words(words: BigUint64Array, index: number): bigint {

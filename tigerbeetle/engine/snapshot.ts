@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { nanosecondsPerSecond } from './constants';
+import { nanosecondsPerSecond, u64Max } from './constants';
 import { AccountRecord } from './records';
 import { BalanceList, balanceBytes, balanceWords, SlotList } from './slot-list';
 import type { LedgerState } from './state';
@@ -179,7 +179,7 @@ function sectionParts(state: LedgerState): Uint8Array[][] {
   const orphaned = Buffer.alloc(state.orphanedTransferIds.size * orphanedIdBytes);
   let offset = 0;
   for (const id of state.orphanedTransferIds) {
-    orphaned.writeBigUInt64LE(id & ((1n << 64n) - 1n), offset);
+    orphaned.writeBigUInt64LE(id & u64Max, offset);
     orphaned.writeBigUInt64LE(id >> 64n, offset + 8);
     offset += orphanedIdBytes;
   }
@@ -240,7 +240,10 @@ export function loadSnapshot(
   const fileDescriptor = fs.openSync(snapshotPath, 'r');
   try {
     const reader = new SectionReader(fileDescriptor, header);
-    const accounts = reader.read(Section.accounts, Buffer.alloc(header.sections[0].bytes));
+    const accounts = reader.read(
+      Section.accounts,
+      Buffer.alloc(header.sections[Section.accounts].bytes),
+    );
     const listLengths = reader.read(Section.listLengths, new Uint32Array(header.accounts * 2));
     const loading = state.transfers.beginLoad(header.transfers, header.indexBuckets);
     reader.readInto(Section.transfers, loading.records);
@@ -363,7 +366,7 @@ function decodeAccount(buffer: Buffer, offset: number): AccountRecord {
 }
 
 function writeU128(buffer: Buffer, offset: number, value: bigint): void {
-  buffer.writeBigUInt64LE(value & ((1n << 64n) - 1n), offset);
+  buffer.writeBigUInt64LE(value & u64Max, offset);
   buffer.writeBigUInt64LE(value >> 64n, offset + 8);
 }
 

@@ -1,5 +1,5 @@
 import type { Transfer } from 'tigerbeetle-node';
-import { eventSizeBytes } from './constants';
+import { eventSizeBytes, u64Max } from './constants';
 import { hashIdWords, IdIndex, type IdKeys } from './id-index';
 import { PendingStatus } from './records';
 import { readU128Words as readU128, writeU128Words as writeU128 } from './slot-list';
@@ -41,7 +41,6 @@ const codeIndex = 58; // u16 at byte 116
 const flagsIndex = 59; // u16 at byte 118
 const timestampWord = 15; // u64 at byte 120
 
-const u64Mask = (1n << 64n) - 1n;
 /** After a load, one transfer in this many is looked up through the loaded index as a check. */
 const loadCheckEvery = 997;
 
@@ -79,7 +78,7 @@ export class TransferStore implements IdKeys {
   /** The slot of the transfer with this id, or -1. */
   find(id: bigint): number {
     idScratch64[0] = id;
-    idScratch64[1] = id > u64Mask ? id >> 64n : 0n;
+    idScratch64[1] = id > u64Max ? id >> 64n : 0n;
     const w0 = idScratch32[0];
     const w1 = idScratch32[1];
     const w2 = idScratch32[2];
