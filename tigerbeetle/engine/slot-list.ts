@@ -11,15 +11,24 @@ const listCapacityInitial = 4;
 const emptySlots = new Uint32Array(0);
 const emptyWords = new BigUint64Array(0);
 
-/** A growable list of u32 values: the slots of an account's transfers, in timestamp order. */
+/**
+ * A growable list of u32 values: the slots of an account's transfers, in timestamp order. A list
+ * loaded from a snapshot is a range of one buffer shared by all accounts (no view per list is
+ * created, so a start with many accounts stays fast); its first growth copies it out.
+ */
 export class SlotList {
   private data: Uint32Array;
+  private start: number;
   private count: number;
+  private capacity: number;
 
-  /** Empty, or (loaded from a snapshot) a full view of a loaded buffer, copied on first growth. */
-  constructor(initial: Uint32Array | null = null) {
-    this.data = initial ?? emptySlots;
-    this.count = initial === null ? 0 : initial.length;
+  /** Empty, or the `count` values of `shared` from `start` on (loaded from a snapshot). */
+  constructor(shared: Uint32Array = emptySlots, start = 0, count = 0) {
+    if (start + count > shared.length) throw new Error('assertion failed: list out of its buffer');
+    this.data = shared;
+    this.start = start;
+    this.count = count;
+    this.capacity = count;
   }
 
   get length(): number {
@@ -27,36 +36,33 @@ export class SlotList {
   }
 
   at(index: number): number {
-    return this.data[index];
-  }
-
-  last(): number {
-    if (this.count === 0) throw new Error('assertion failed: last of an empty list');
-    return this.data[this.count - 1];
+    return this.data[this.start + index];
   }
 
   push(value: number): void {
-    if (this.count === this.data.length) this.data = grown(this.data, this.count);
-    this.data[this.count] = value;
+    if (this.count === this.capacity) this.grow();
+    this.data[this.start + this.count] = value;
     this.count += 1;
   }
 
   pop(): number {
     if (this.count === 0) throw new Error('assertion failed: pop of an empty list');
     this.count -= 1;
-    return this.data[this.count];
+    return this.data[this.start + this.count];
   }
 
   /** The used part, without copying (valid until the next push). */
   view(): Uint32Array {
-    return this.data.subarray(0, this.count);
+    return this.data.subarray(this.start, this.start + this.count);
   }
-}
 
-function grown(data: Uint32Array, count: number): Uint32Array {
-  const larger = new Uint32Array(Math.max(listCapacityInitial, data.length * 2));
-  larger.set(data.subarray(0, count));
-  return larger;
+  private grow(): void {
+    const larger = new Uint32Array(Math.max(listCapacityInitial, this.capacity * 2));
+    larger.set(this.view());
+    this.data = larger;
+    this.start = 0;
+    this.capacity = larger.length;
+  }
 }
 
 /**
@@ -73,15 +79,25 @@ export interface Balances {
   readonly credits_posted: bigint;
 }
 
-/** A growable list of balances: a history account's balances right after each of its transfers. */
+/**
+ * A growable list of balances: a history account's balances right after each of its transfers.
+ * Like `SlotList`, a loaded list is a range of one shared buffer until its first growth.
+ */
 export class BalanceList {
   private words: BigUint64Array;
+  /** The first word of entry 0. */
+  private start: number;
   private count: number;
+  private capacity: number;
 
-  constructor(initial: BigUint64Array | null = null) {
-    this.words = initial ?? emptyWords;
-    this.count = initial === null ? 0 : initial.length / balanceWords;
-    if (!Number.isInteger(this.count)) throw new Error('assertion failed: a partial balance entry');
+  /** Empty, or the `count` entries of `shared` from word `start` on (loaded from a snapshot). */
+  constructor(shared: BigUint64Array = emptyWords, start = 0, count = 0) {
+    if (start + count * balanceWords > shared.length)
+      throw new Error('assertion failed: balances out of their buffer');
+    this.words = shared;
+    this.start = start;
+    this.count = count;
+    this.capacity = count;
   }
 
   get length(): number {
@@ -89,14 +105,8 @@ export class BalanceList {
   }
 
   push(balances: Balances): void {
-    if ((this.count + 1) * balanceWords > this.words.length) {
-      const larger = new BigUint64Array(
-        Math.max(listCapacityInitial * balanceWords, this.words.length * 2),
-      );
-      larger.set(this.words.subarray(0, this.count * balanceWords));
-      this.words = larger;
-    }
-    const first = this.count * balanceWords;
+    if (this.count === this.capacity) this.grow();
+    const first = this.start + this.count * balanceWords;
     writeU128Words(this.words, first, balances.debits_pending);
     writeU128Words(this.words, first + 2, balances.debits_posted);
     writeU128Words(this.words, first + 4, balances.credits_pending);
@@ -110,7 +120,7 @@ export class BalanceList {
   }
 
   at(index: number): Balances {
-    const first = index * balanceWords;
+    const first = this.start + index * balanceWords;
     return {
       debits_pending: readU128Words(this.words, first),
       debits_posted: readU128Words(this.words, first + 2),
@@ -121,7 +131,16 @@ export class BalanceList {
 
   /** The used part, without copying (valid until the next push). */
   view(): BigUint64Array {
-    return this.words.subarray(0, this.count * balanceWords);
+    return this.words.subarray(this.start, this.start + this.count * balanceWords);
+  }
+
+  private grow(): void {
+    const entries = Math.max(listCapacityInitial, this.capacity * 2);
+    const larger = new BigUint64Array(entries * balanceWords);
+    larger.set(this.view());
+    this.words = larger;
+    this.start = 0;
+    this.capacity = entries;
   }
 }
 

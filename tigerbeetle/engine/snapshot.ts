@@ -283,18 +283,17 @@ function loadAccounts(
   let slotAt = 0;
   let balanceAt = 0;
   const takeSlots = (count: number): SlotList => {
-    const list = slots.subarray(slotAt, slotAt + count);
-    if (list.length !== count) throw new Error('its account lists are shorter than their lengths');
-    checkAscending(list, state.transfers.length);
+    if (slotAt + count > slots.length)
+      throw new Error('its account lists are longer than its transfers');
+    checkAscending(slots, slotAt, count, state.transfers.length);
     slotAt += count;
-    return new SlotList(list);
+    return new SlotList(slots, slotAt - count, count);
   };
   const takeBalances = (count: number): BalanceList => {
-    const list = balances.subarray(balanceAt, balanceAt + count * balanceWords);
-    if (list.length !== count * balanceWords)
+    if (balanceAt + count * balanceWords > balances.length)
       throw new Error('its balances are fewer than its history accounts need');
     balanceAt += count * balanceWords;
-    return new BalanceList(list);
+    return new BalanceList(balances, balanceAt - count * balanceWords, count);
   };
   for (let index = 0; index < listLengths.length / 2; index += 1) {
     const account = decodeAccount(accounts, index * accountBytes);
@@ -312,10 +311,15 @@ function loadAccounts(
 }
 
 /** An account's transfer slots must be in timestamp order, which is slot order. */
-function checkAscending(list: Uint32Array, transferCount: number): void {
+function checkAscending(
+  slots: Uint32Array,
+  start: number,
+  count: number,
+  transferCount: number,
+): void {
   let previous = -1;
-  for (let index = 0; index < list.length; index += 1) {
-    const slot = list[index];
+  for (let index = start; index < start + count; index += 1) {
+    const slot = slots[index];
     if (slot <= previous || slot >= transferCount)
       throw new Error('an account lists a transfer out of order or out of range');
     previous = slot;
@@ -371,7 +375,10 @@ function writeU128(buffer: Buffer, offset: number, value: bigint): void {
 }
 
 function readU128(buffer: Buffer, offset: number): bigint {
-  return buffer.readBigUInt64LE(offset) | (buffer.readBigUInt64LE(offset + 8) << 64n);
+  const low = buffer.readBigUInt64LE(offset);
+  // Most values fit in 64 bits: skip the shift and the or (a start decodes every account).
+  if (buffer.readUInt32LE(offset + 8) === 0 && buffer.readUInt32LE(offset + 12) === 0) return low;
+  return low | (buffer.readBigUInt64LE(offset + 8) << 64n);
 }
 
 function encodeHeader(header: SnapshotHeader): Buffer {
