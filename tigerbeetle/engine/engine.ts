@@ -184,9 +184,9 @@ export class LedgerEngine {
    * Writes a snapshot of the state now; everything appended is flushed first, so the snapshot
    * and the journal agree on where it stands. Synchronous on purpose: requests run to completion
    * one at a time, so a snapshot written between two of them is consistent without copying the
-   * state, at the price of blocking the ledger while it is written (about 0.4 s per million transfers
-   * here). That suits this engine, the ledger of development and tests; a
-   * deployed stage uses a real TigerBeetle cluster.
+   * state, at the price of blocking the ledger while it is written (about 0.4 s per million
+   * transfers here). That suits this engine, the ledger of development and tests; a deployed
+   * stage uses a real TigerBeetle cluster.
    */
   snapshot(): void {
     const journal = this.journal;
