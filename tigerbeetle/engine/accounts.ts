@@ -41,7 +41,7 @@ export function createAccount(
     if (last !== undefined && timestamp <= last.timestamp) {
       return CreateAccountStatus.imported_event_timestamp_must_not_regress;
     }
-    if (containsTimestamp(state.transfersByTimestamp, timestamp)) {
+    if (containsTimestamp(state.transfers, timestamp)) {
       return CreateAccountStatus.imported_event_timestamp_must_not_regress;
     }
   }

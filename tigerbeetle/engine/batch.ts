@@ -57,7 +57,11 @@ const transferOperation: CreateOperation<Transfer> = {
   linkedFlag: TransferFlags.linked,
   importedFlag: TransferFlags.imported,
   create: createTransfer,
-  existingTimestamp: (state, event) => existingOrThrow(state.transfers.get(event.id)),
+  existingTimestamp: (state, event) => {
+    const slot = state.transfers.find(event.id);
+    if (slot < 0) throw new Error('assertion failed: `exists` without a stored transfer');
+    return state.transfers.timestamp(slot);
+  },
   failed: (state, event, status) => {
     if (isTransientTransferStatus(status)) state.orphanedTransferIds.add(event.id);
   },

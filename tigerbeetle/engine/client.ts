@@ -18,6 +18,18 @@ export interface EmbeddedLedgerOptions {
    * promise resolves and are replayed on the next open. Without it, the ledger lives in memory.
    */
   dataFile?: string;
+  /**
+   * With a data file: a snapshot of the state (`<dataFile>.snapshot`) is written once the journal
+   * has grown by this many bytes since the last one (while running, on close, and right after a
+   * start that replayed this much), so a start loads it and replays at most about this much.
+   * Default: 32 MiB (about 250,000 transfers).
+   */
+  snapshotJournalBytesMin?: number;
+  /**
+   * Hears what the running ledger must report: a snapshot that could not be written (the
+   * journal still has everything). Default: a process warning on stderr.
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** One in-process ledger that any number of clients share, like a cluster. */
@@ -27,12 +39,22 @@ export interface EmbeddedLedger {
   close(): void;
   /** Bytes of a torn last write cut from the data file when it was opened (0 if none). */
   readonly truncatedBytes: number;
-  /** What an operator must be told about opening the data file: a cut, an upgrade (empty if nothing). */
+  /** What an operator must be told about opening the data file: a cut, an upgrade, an ignored snapshot (empty if nothing). */
   readonly journalWarnings: readonly string[];
+  /** How the start went: whether a snapshot was loaded, and the journal bytes replayed after it. */
+  readonly start: EmbeddedLedgerStart;
+}
+
+export interface EmbeddedLedgerStart {
+  readonly snapshotLoaded: boolean;
+  readonly journalReplayedBytes: number;
 }
 
 export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): EmbeddedLedger {
-  const engine = LedgerEngine.open(options.clock ?? createSystemClock(), options.dataFile ?? null);
+  const engine = LedgerEngine.open(options.clock ?? createSystemClock(), options.dataFile ?? null, {
+    snapshotJournalBytesMin: options.snapshotJournalBytesMin,
+    onWarning: options.onWarning,
+  });
   const clients = new Set<{ destroy: () => void }>();
   let closed = false;
   return {
@@ -51,7 +73,14 @@ export function openEmbeddedLedger(options: EmbeddedLedgerOptions = {}): Embedde
     get truncatedBytes(): number {
       return engine.truncatedBytes;
     },
-    journalWarnings: journalWarnings(engine.journalOpenReport, options.dataFile),
+    journalWarnings: [
+      ...journalWarnings(engine.journalOpenReport, options.dataFile),
+      ...engine.openWarnings,
+    ],
+    start: {
+      snapshotLoaded: engine.snapshotLoaded,
+      journalReplayedBytes: engine.journalOpenReport?.replayedBytes ?? 0,
+    },
   };
 }
 

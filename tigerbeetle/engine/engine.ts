@@ -11,9 +11,36 @@ import { executeCreateAccounts, executeCreateTransfers } from './batch';
 import type { Clock } from './clock';
 import { encodeRecord, RecordOperation, type JournalRecord } from './codec';
 import { expirePendingTransfers, pulseNeeded } from './expiry';
-import { Journal, type DurableCallback, type JournalOpenReport } from './journal';
+import {
+  Journal,
+  type DurableCallback,
+  type JournalIdentity,
+  type JournalOpenReport,
+} from './journal';
 import * as queries from './queries';
+import {
+  loadSnapshot,
+  readSnapshotHeader,
+  removeStaleSnapshotWrite,
+  snapshotPathOf,
+  writeSnapshot,
+} from './snapshot';
 import { LedgerState } from './state';
+
+/**
+ * A snapshot is written once the journal has grown by this much since the last one: while
+ * running, on a clean close, and right after a start that replayed this much. So a start replays
+ * at most about this much journal (32 MiB is about 250,000 transfers, under a second here) after
+ * loading the snapshot, whether the ledger was stopped cleanly or crashed.
+ */
+export const snapshotJournalBytesMinDefault = 32 * 1024 * 1024;
+
+export interface SnapshotOptions {
+  /** Default: `snapshotJournalBytesMinDefault`. */
+  readonly snapshotJournalBytesMin?: number;
+  /** Hears what a running ledger must report (a snapshot not written). Default: a process warning. */
+  readonly onWarning?: (message: string) => void;
+}
 
 /**
  * The ledger: one state machine, one clock, and optionally a journal. Every request runs to
@@ -23,18 +50,56 @@ import { LedgerState } from './state';
  * state, timestamps included.
  */
 export class LedgerEngine {
-  private readonly state = new LedgerState();
+  private state = new LedgerState();
   private journal: Journal | null = null;
+  private snapshotPath: string | null = null;
+  /** The journal position the newest snapshot covers (the data start when there is none). */
+  private snapshotJournalBytes = 0;
+  private snapshotScheduled = false;
   private failure: Error | null = null;
   private closed = false;
+  /** What opening the data file found that an operator must hear (an ignored snapshot). */
+  readonly openWarnings: string[] = [];
+  private loadedSnapshot = false;
 
-  private constructor(private readonly clock: Clock) {}
+  private constructor(
+    private readonly clock: Clock,
+    private readonly snapshotJournalBytesMin: number,
+    private readonly onWarning: (message: string) => void,
+  ) {}
 
-  static open(clock: Clock, dataFile: string | null): LedgerEngine {
-    const engine = new LedgerEngine(clock);
-    if (dataFile !== null)
-      engine.journal = Journal.open(dataFile, (record) => engine.replay(record));
+  /**
+   * Opens the ledger: loads the data file's snapshot if it is of this journal, replays the
+   * journal after it, and writes a new snapshot at once when that replay was long (so a crash
+   * loop does not replay it again).
+   */
+  static open(clock: Clock, dataFile: string | null, options: SnapshotOptions = {}): LedgerEngine {
+    const snapshotJournalBytesMin =
+      options.snapshotJournalBytesMin ?? snapshotJournalBytesMinDefault;
+    if (!Number.isSafeInteger(snapshotJournalBytesMin) || snapshotJournalBytesMin < 1)
+      throw new Error('ledger engine: snapshotJournalBytesMin must be a positive integer');
+    const engine = new LedgerEngine(
+      clock,
+      snapshotJournalBytesMin,
+      options.onWarning ?? emitProcessWarning,
+    );
+    if (dataFile === null) return engine;
+    const snapshotPath = snapshotPathOf(dataFile);
+    engine.snapshotPath = snapshotPath;
+    engine.journal = Journal.open(
+      dataFile,
+      (record) => engine.replay(record),
+      (journal) => engine.loadMatchingSnapshot(snapshotPath, journal),
+    );
+    engine.snapshotJournalBytes = engine.journal.openReport.replayedFromBytes;
+    if (engine.journal.openReport.replayedBytes >= snapshotJournalBytesMin)
+      engine.snapshotReportingFailure((message) => engine.openWarnings.push(message));
     return engine;
+  }
+
+  /** Whether the start loaded a snapshot (then only the journal after it was replayed). */
+  get snapshotLoaded(): boolean {
+    return this.loadedSnapshot;
   }
 
   /** Bytes of a torn last write that were cut from the data file on open (0 if none). */
@@ -100,10 +165,99 @@ export class LedgerEngine {
     else this.journal.whenDurable(callback);
   }
 
+  /**
+   * Flushes the journal, writes a snapshot if it grew by `snapshotJournalBytesMin` since the
+   * last, and releases the data file.
+   */
   close(): void {
     if (this.closed) return;
-    this.closed = true;
-    this.journal?.close();
+    try {
+      if (this.failure === null && this.snapshotDue())
+        this.snapshotReportingFailure(this.onWarning);
+    } finally {
+      this.closed = true;
+      this.journal?.close();
+    }
+  }
+
+  /**
+   * Writes a snapshot of the state now; everything appended is flushed first, so the snapshot
+   * and the journal agree on where it stands. Synchronous on purpose: requests run to completion
+   * one at a time, so a snapshot written between two of them is consistent without copying the
+   * state, at the price of blocking the ledger while it is written (about 0.4 s per million
+   * transfers here). That suits this engine, the ledger of development and tests; a deployed
+   * stage uses a real TigerBeetle cluster.
+   */
+  snapshot(): void {
+    const journal = this.journal;
+    if (journal === null || this.snapshotPath === null) return;
+    if (this.failure !== null) throw this.failure;
+    journal.flush();
+    writeSnapshot(this.snapshotPath, this.state, {
+      journalId: journal.journalId,
+      journalBytes: journal.committedBytes,
+      journalTailCrc: journal.tailCrc(),
+    });
+    this.snapshotJournalBytes = journal.committedBytes;
+  }
+
+  private snapshotDue(): boolean {
+    const journal = this.journal;
+    if (journal === null) return false;
+    const journaled = journal.committedBytes + journal.pendingBytes - this.snapshotJournalBytes;
+    return journaled >= this.snapshotJournalBytesMin;
+  }
+
+  /**
+   * A snapshot that cannot be written (a full disk) costs only speed: the journal has
+   * everything. Say so, and try again only after another `snapshotJournalBytesMin`.
+   */
+  private snapshotReportingFailure(warn: (message: string) => void): void {
+    try {
+      this.snapshot();
+    } catch (error) {
+      if (this.journal !== null) this.snapshotJournalBytes = this.journal.committedBytes;
+      warn(
+        `snapshot ${this.snapshotPath} not written: ${(error as Error).message}; the next start replays more of the journal`,
+      );
+    }
+  }
+
+  /** After a request was journaled: a snapshot once enough journal has grown since the last. */
+  private scheduleSnapshotIfDue(): void {
+    if (this.snapshotScheduled || !this.snapshotDue()) return;
+    this.snapshotScheduled = true;
+    // After the journal's own flush of this turn (scheduled first), between two requests.
+    setImmediate(() => {
+      this.snapshotScheduled = false;
+      if (this.closed || this.failure !== null || !this.snapshotDue()) return;
+      this.snapshotReportingFailure(this.onWarning);
+    });
+  }
+
+  /** Loads the snapshot if it is of this journal; otherwise says why and replays everything. */
+  private loadMatchingSnapshot(snapshotPath: string, journal: JournalIdentity): number | null {
+    removeStaleSnapshotWrite(snapshotPath);
+    try {
+      const header = readSnapshotHeader(snapshotPath);
+      if (header === null) return null;
+      if (header.journalId !== journal.journalId)
+        throw new Error('it is of another journal (its journal id differs)');
+      if (journal.tailCrcAt(header.journalBytes) !== header.journalTailCrc) {
+        throw new Error(
+          'it does not match this journal (which ends before it, or was rewritten or restored)',
+        );
+      }
+      loadSnapshot(snapshotPath, header, this.state);
+      this.loadedSnapshot = true;
+      return header.journalBytes;
+    } catch (error) {
+      this.state = new LedgerState();
+      this.openWarnings.push(
+        `snapshot ${snapshotPath} ignored: ${(error as Error).message}; the whole journal was replayed instead`,
+      );
+      return null;
+    }
   }
 
   /** Expires due pending transfers first, like the pulse TigerBeetle runs before the request. */
@@ -133,6 +287,7 @@ export class LedgerEngine {
       this.failure = error instanceof Error ? error : new Error(String(error));
       throw this.failure;
     }
+    this.scheduleSnapshotIfDue();
   }
 
   private replay(record: JournalRecord): void {
@@ -152,4 +307,9 @@ export class LedgerEngine {
         return;
     }
   }
+}
+
+/** A warning the process prints (on stderr), where no caller is there to hear it. */
+function emitProcessWarning(message: string): void {
+  process.emitWarning(message, 'LedgerSnapshotWarning');
 }

@@ -1,70 +1,93 @@
-import { PendingStatus, type TransferRecord } from './records';
+import { PendingStatus } from './records';
+import type { TransferStore } from './transfer-store';
 
 /**
- * Pending transfers with a timeout, ordered by expiry time (ties broken by the transfer's
- * timestamp, which is unique, so the order never depends on the heap's shape).
+ * Pending transfers with a timeout, ordered by expiry time (ties broken by slot, which is
+ * timestamp order, so the order never depends on the heap's shape). An entry names its transfer
+ * by slot and timestamp.
+ *
  * Entries whose transfer was posted, voided or rolled back stay in the heap and are skipped
- * lazily, so removal is never needed.
+ * lazily, so removal is never needed. A rolled-back transfer's slot can be taken by a later
+ * transfer; its entry still never matches that one: a later transfer with a timeout has a later
+ * timestamp (timestamps only grow), and an imported transfer, the only kind that may reuse a
+ * rolled-back timestamp, has no timeout.
  */
 export class ExpiryQueue {
   private readonly expiresAt: bigint[] = [];
-  private readonly records: TransferRecord[] = [];
+  private readonly timestamps: bigint[] = [];
+  private readonly slots: number[] = [];
+
+  constructor(private readonly store: TransferStore) {}
 
   get size(): number {
-    return this.records.length;
+    return this.slots.length;
   }
 
-  push(expiresAtNanoseconds: bigint, record: TransferRecord): void {
+  push(expiresAtNanoseconds: bigint, slot: number): void {
     this.expiresAt.push(expiresAtNanoseconds);
-    this.records.push(record);
-    this.siftUp(this.records.length - 1);
+    this.timestamps.push(this.store.timestamp(slot));
+    this.slots.push(slot);
+    this.siftUp(this.slots.length - 1);
   }
 
   /** The earliest expiry among transfers that are still pending, or null. */
   peekExpiresAt(): bigint | null {
     this.dropStale();
-    return this.records.length === 0 ? null : this.expiresAt[0];
+    return this.slots.length === 0 ? null : this.expiresAt[0];
   }
 
-  /** Removes and returns the earliest still-pending transfer if it expires at or before `now`. */
-  popDue(nowNanoseconds: bigint): TransferRecord | null {
+  /** Removes and returns the slot of the earliest still-pending transfer if it is due at `now`. */
+  popDue(nowNanoseconds: bigint): number | null {
     this.dropStale();
-    if (this.records.length === 0 || this.expiresAt[0] > nowNanoseconds) return null;
-    const record = this.records[0];
+    if (this.slots.length === 0 || this.expiresAt[0] > nowNanoseconds) return null;
+    const slot = this.slots[0];
     this.removeTop();
-    return record;
+    return slot;
   }
 
   private dropStale(): void {
-    while (this.records.length > 0) {
-      const top = this.records[0];
-      if (!top.removed && top.pendingStatus === PendingStatus.pending) return;
+    while (this.slots.length > 0) {
+      if (this.live(this.slots[0], this.timestamps[0])) return;
       this.removeTop();
     }
   }
 
+  private live(slot: number, timestamp: bigint): boolean {
+    const store = this.store;
+    return (
+      slot < store.length &&
+      store.timestamp(slot) === timestamp &&
+      store.timeout(slot) !== 0 &&
+      store.pendingStatus(slot) === PendingStatus.pending
+    );
+  }
+
   private removeTop(): void {
-    const lastIndex = this.records.length - 1;
+    const lastIndex = this.slots.length - 1;
     this.swap(0, lastIndex);
-    this.records.pop();
+    this.slots.pop();
+    this.timestamps.pop();
     this.expiresAt.pop();
-    if (this.records.length > 0) this.siftDown(0);
+    if (this.slots.length > 0) this.siftDown(0);
   }
 
   private less(left: number, right: number): boolean {
     const leftExpires = this.expiresAt[left];
     const rightExpires = this.expiresAt[right];
     if (leftExpires !== rightExpires) return leftExpires < rightExpires;
-    return this.records[left].timestamp < this.records[right].timestamp;
+    return this.timestamps[left] < this.timestamps[right];
   }
 
   private swap(left: number, right: number): void {
     const expires = this.expiresAt[left];
     this.expiresAt[left] = this.expiresAt[right];
     this.expiresAt[right] = expires;
-    const record = this.records[left];
-    this.records[left] = this.records[right];
-    this.records[right] = record;
+    const timestamp = this.timestamps[left];
+    this.timestamps[left] = this.timestamps[right];
+    this.timestamps[right] = timestamp;
+    const slot = this.slots[left];
+    this.slots[left] = this.slots[right];
+    this.slots[right] = slot;
   }
 
   private siftUp(start: number): void {
@@ -79,7 +102,7 @@ export class ExpiryQueue {
 
   private siftDown(start: number): void {
     let index = start;
-    const length = this.records.length;
+    const length = this.slots.length;
     for (;;) {
       const left = 2 * index + 1;
       const right = left + 1;

@@ -1,7 +1,7 @@
 import { AccountFlags, TransferFlags } from 'tigerbeetle-node';
 import { batchEventsMax } from './constants';
 import { nextBatchTimestamp } from './batch';
-import { PendingStatus, type TransferRecord } from './records';
+import { PendingStatus } from './records';
 import type { LedgerState } from './state';
 
 /** Whether some pending transfer has timed out at `now` and waits for a pulse. */
@@ -16,20 +16,21 @@ export function pulseNeeded(state: LedgerState, nowNanoseconds: bigint): boolean
  * Returns how many transfers expired.
  */
 export function expirePendingTransfers(state: LedgerState, nowNanoseconds: bigint): number {
-  const due: TransferRecord[] = [];
+  const due: number[] = [];
   while (due.length < batchEventsMax) {
-    const record = state.expiryQueue.popDue(nowNanoseconds);
-    if (record === null) break;
-    due.push(record);
+    const slot = state.expiryQueue.popDue(nowNanoseconds);
+    if (slot === null) break;
+    due.push(slot);
   }
   if (due.length === 0) return 0;
   // Expiry events take timestamps too, like the pulse operation's events do.
   nextBatchTimestamp(state, nowNanoseconds, due.length);
-  for (const pending of due) expireOne(state, pending);
+  for (const slot of due) expireOne(state, slot);
   return due.length;
 }
 
-function expireOne(state: LedgerState, pending: TransferRecord): void {
+function expireOne(state: LedgerState, slot: number): void {
+  const pending = state.transfers.read(slot);
   const debit = state.accounts.get(pending.debit_account_id);
   const credit = state.accounts.get(pending.credit_account_id);
   if (debit === undefined || credit === undefined)
@@ -41,5 +42,5 @@ function expireOne(state: LedgerState, pending: TransferRecord): void {
   credit.credits_pending -= pending.amount;
   if ((pending.flags & TransferFlags.closing_debit) !== 0) debit.flags &= ~AccountFlags.closed;
   if ((pending.flags & TransferFlags.closing_credit) !== 0) credit.flags &= ~AccountFlags.closed;
-  state.setPendingStatus(pending, PendingStatus.expired);
+  state.setPendingStatus(slot, PendingStatus.expired);
 }

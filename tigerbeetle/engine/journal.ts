@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from './checksum';
+import { u64Max } from './constants';
 import { decodeRecords, type JournalRecord } from './codec';
 
 /**
@@ -10,7 +12,9 @@ import { decodeRecords, type JournalRecord } from './codec';
  *   bytes [journalDataStartBytes, ...): frames, one or more per write
  *
  * Superblock: magic u32 | version u32 | sequence u64 | committed bytes u64 | last write start u64 |
- *             crc32 u32 (of the first 36 bytes)
+ *             journal id u128 (random, set when the file is created) | 4 zero bytes |
+ *             crc32 u32 (of the first 52 bytes). Version 2 had no id (crc32 at byte 36); such a
+ *             file gets an id on its next open.
  * Frame:      magic u32 | payload bytes u32 | payload crc32 u32 | header crc32 u32 | payload
  *
  * Every flush appends its frames, then writes the next superblock copy (the file's new length, and
@@ -19,6 +23,9 @@ import { decodeRecords, type JournalRecord } from './codec';
  * torn write and is cut away (and reported); anything missing or damaged before it was
  * acknowledged to a client, so opening fails rather than silently lose it. A torn superblock write
  * leaves the other copy, one write older, which only widens what counts as the last write.
+ *
+ * A snapshot of the state (snapshot.ts) may let the open skip the frames it covers: `open` asks
+ * its loader, which names the journal position the snapshot covers, and replays only what follows.
  */
 export const journalFrameBytesMax = 64 * 1024 * 1024;
 /** Frames start here; the superblock copies live before it. */
@@ -26,8 +33,13 @@ export const journalDataStartBytes = 4096;
 const frameHeaderBytes = 16;
 const frameMagic = 0x4a454254; // "TBEJ" in little-endian bytes.
 const superblockMagic = 0x53454254; // "TBES" in little-endian bytes.
-const superblockVersion = 2;
-const superblockBytes = 40;
+const superblockVersion = 3;
+const superblockBytes = 56;
+/** Version 2: the same fields without the journal id. */
+const superblockVersionWithoutId = 2;
+const superblockBytesWithoutId = 40;
+/** A snapshot names its journal position by the length and a CRC-32 of this many bytes before it. */
+export const journalTailCrcBytes = 64;
 /** The second copy starts on its own 2 KiB half, so one torn sector cannot damage both. */
 const superblockCopyOffsets = [0, 2048] as const;
 const zeroScanChunkBytes = 64 * 1024;
@@ -38,11 +50,26 @@ export type DurableCallback = (error: Error | null) => void;
 
 interface Superblock {
   readonly sequence: bigint;
+  /** Names this journal, so a snapshot of another one is never loaded over it (null: version 2). */
+  readonly journalId: bigint | null;
   /** The file's length after the last write. */
   readonly committedBytes: number;
   /** Where the last write began: everything before it was fsync'd by an earlier flush. */
   readonly lastWriteStartBytes: number;
 }
+
+/** This journal as a snapshot loader sees it, before anything is replayed. */
+export interface JournalIdentity {
+  readonly journalId: bigint;
+  /** CRC-32 of the `journalTailCrcBytes` before `offset`; null when `offset` is not in the file. */
+  tailCrcAt(offset: number): number | null;
+}
+
+/**
+ * Called once the file is locked and its superblock read: loads a snapshot if it is of this
+ * journal and returns the journal offset it covers, or null to replay from the start.
+ */
+export type SnapshotLoader = (journal: JournalIdentity) => number | null;
 
 /** What opening found and did, for the operator: a cut is never silent. */
 export interface JournalOpenReport {
@@ -54,10 +81,15 @@ export interface JournalOpenReport {
   readonly cutReason: string | null;
   /** An old journal without a superblock was rewritten in the current format. */
   readonly upgradedFromVersion: number | null;
+  /** Where replay began: the data start, or the offset a loaded snapshot covered. */
+  readonly replayedFromBytes: number;
+  /** Bytes of frames replayed on open. */
+  readonly replayedBytes: number;
 }
 
 export class Journal {
   private pendingRecords: Buffer[] = [];
+  private pendingRecordBytes = 0;
   private waiters: DurableCallback[] = [];
   private flushScheduled = false;
   private failure: Error | null = null;
@@ -67,6 +99,8 @@ export class Journal {
     private readonly fileDescriptor: number,
     private fileBytes: number,
     private superblockSequence: bigint,
+    /** Names this journal (kept across cuts and upgrades). */
+    readonly journalId: bigint,
     private readonly lockPath: string,
     readonly openReport: JournalOpenReport,
   ) {}
@@ -76,19 +110,47 @@ export class Journal {
     return this.openReport.cutBytes;
   }
 
-  /** Opens (or creates) the journal, calling `replay` for every committed record in order. */
-  static open(filePath: string, replay: (record: JournalRecord) => void): Journal {
+  /** The file's length: everything flushed so far. */
+  get committedBytes(): number {
+    return this.fileBytes;
+  }
+
+  /** Bytes appended but not yet flushed. */
+  get pendingBytes(): number {
+    return this.pendingRecordBytes;
+  }
+
+  /** CRC-32 of the last bytes flushed, which a snapshot of the current state records. */
+  tailCrc(): number {
+    const crc = tailCrcAt(this.fileDescriptor, this.fileBytes, this.fileBytes);
+    if (crc === null) throw new Error('assertion failed: the journal has no tail');
+    return crc;
+  }
+
+  /**
+   * Opens (or creates) the journal, calling `replay` for every committed record in order: all of
+   * them, or only those after the position of the snapshot `loadSnapshot` loaded.
+   */
+  static open(
+    filePath: string,
+    replay: (record: JournalRecord) => void,
+    loadSnapshot: SnapshotLoader = () => null,
+  ): Journal {
     const lockPath = acquireLock(filePath);
     try {
       const upgradedFromVersion = upgradeLegacyJournal(filePath);
       const existed = fs.existsSync(filePath);
       const fileDescriptor = fs.openSync(filePath, existed ? 'r+' : 'w+');
       if (!existed) fsyncDirectory(path.dirname(filePath));
-      const opened = openFile(fileDescriptor, filePath, replay);
-      return new Journal(fileDescriptor, opened.validBytes, opened.sequence, lockPath, {
-        ...opened.report,
-        upgradedFromVersion,
-      });
+      const opened = openFile(fileDescriptor, filePath, replay, loadSnapshot);
+      return new Journal(
+        fileDescriptor,
+        opened.validBytes,
+        opened.sequence,
+        opened.journalId,
+        lockPath,
+        { ...opened.report, upgradedFromVersion },
+      );
     } catch (error) {
       fs.rmSync(lockPath, { force: true });
       throw error;
@@ -100,6 +162,7 @@ export class Journal {
     if (record.length + frameHeaderBytes > journalFrameBytesMax)
       throw new Error('journal: record exceeds the frame limit');
     this.pendingRecords.push(record);
+    this.pendingRecordBytes += record.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Group commit: everything appended before the event loop turns shares one write and fsync.
@@ -126,6 +189,7 @@ export class Journal {
     const records = this.pendingRecords;
     const waiters = this.waiters;
     this.pendingRecords = [];
+    this.pendingRecordBytes = 0;
     this.waiters = [];
     try {
       const lastWriteStartBytes = this.fileBytes;
@@ -133,6 +197,7 @@ export class Journal {
       this.superblockSequence += 1n;
       writeSuperblock(this.fileDescriptor, {
         sequence: this.superblockSequence,
+        journalId: this.journalId,
         committedBytes: this.fileBytes,
         lastWriteStartBytes,
       });
@@ -212,26 +277,33 @@ function openFile(
   fileDescriptor: number,
   filePath: string,
   replay: (record: JournalRecord) => void,
+  loadSnapshot: SnapshotLoader,
 ): {
   validBytes: number;
   sequence: bigint;
+  journalId: bigint;
   report: Omit<JournalOpenReport, 'upgradedFromVersion'>;
 } {
   const fileBytes = fs.fstatSync(fileDescriptor).size;
-  let superblock = readSuperblock(fileDescriptor, fileBytes, filePath);
-  if (superblock === null) {
-    // A new file, or one whose creation crashed before anything was committed to it.
-    superblock = {
-      sequence: 1n,
-      committedBytes: journalDataStartBytes,
-      lastWriteStartBytes: journalDataStartBytes,
-    };
-    for (const offset of superblockCopyOffsets)
-      writeSuperblockAt(fileDescriptor, offset, superblock);
-    fs.fsyncSync(fileDescriptor);
-  }
-  const scan = replayFrames(fileDescriptor, Math.max(fileBytes, journalDataStartBytes), replay);
-  const report = { cutBytes: 0, cutAtByte: scan.validBytes, cutReason: null as string | null };
+  const superblock = identifiedSuperblock(
+    fileDescriptor,
+    readSuperblock(fileDescriptor, fileBytes, filePath),
+  );
+  const journalId = superblock.journalId;
+  const scannedBytes = Math.max(fileBytes, journalDataStartBytes);
+  const start =
+    loadSnapshot({
+      journalId,
+      tailCrcAt: (offset) => tailCrcAt(fileDescriptor, offset, scannedBytes),
+    }) ?? journalDataStartBytes;
+  const scan = replayFrames(fileDescriptor, start, scannedBytes, replay);
+  const report = {
+    cutBytes: 0,
+    cutAtByte: scan.validBytes,
+    cutReason: null as string | null,
+    replayedFromBytes: start,
+    replayedBytes: scan.validBytes - start,
+  };
   if (scan.damage !== null) {
     if (scan.validBytes < superblock.lastWriteStartBytes) {
       throw new Error(
@@ -251,20 +323,56 @@ function openFile(
   // Everything kept is now served to clients: record it as committed before the first new write.
   writeSuperblock(fileDescriptor, {
     sequence,
+    journalId,
     committedBytes: scan.validBytes,
     lastWriteStartBytes: scan.validBytes,
   });
   fs.fsyncSync(fileDescriptor);
-  return { validBytes: scan.validBytes, sequence, report };
+  return { validBytes: scan.validBytes, sequence, journalId, report };
 }
 
-/** Replays frames from the data start until the end or the first damaged frame. */
+/**
+ * The superblock with a journal id: a new file (or one whose creation crashed before anything
+ * was committed to it) gets both copies written; a version 2 file gets its id now, in both
+ * copies, so a torn write later cannot fall back to a copy without it.
+ */
+function identifiedSuperblock(
+  fileDescriptor: number,
+  read: Superblock | null,
+): Superblock & { journalId: bigint } {
+  if (read !== null && read.journalId !== null) return { ...read, journalId: read.journalId };
+  const superblock = {
+    sequence: read?.sequence ?? 1n,
+    journalId: newJournalId(),
+    committedBytes: read?.committedBytes ?? journalDataStartBytes,
+    lastWriteStartBytes: read?.lastWriteStartBytes ?? journalDataStartBytes,
+  };
+  for (const offset of superblockCopyOffsets) writeSuperblockAt(fileDescriptor, offset, superblock);
+  fs.fsyncSync(fileDescriptor);
+  return superblock;
+}
+
+function newJournalId(): bigint {
+  const id = randomBytes(16);
+  return id.readBigUInt64LE(0) | (id.readBigUInt64LE(8) << 64n);
+}
+
+/** CRC-32 of the frame bytes just before `offset`; null when `offset` is not inside the frames. */
+function tailCrcAt(fileDescriptor: number, offset: number, fileBytes: number): number | null {
+  if (!Number.isSafeInteger(offset) || offset < journalDataStartBytes || offset > fileBytes)
+    return null;
+  const tailStart = Math.max(journalDataStartBytes, offset - journalTailCrcBytes);
+  return crc32(readExactly(fileDescriptor, tailStart, offset - tailStart));
+}
+
+/** Replays frames from `start` until the end or the first damaged frame. */
 function replayFrames(
   fileDescriptor: number,
+  start: number,
   fileBytes: number,
   replay: (record: JournalRecord) => void,
 ): { validBytes: number; damage: { reason: string } | null } {
-  let offset = journalDataStartBytes;
+  let offset = start;
   while (offset < fileBytes) {
     const frame = readFrameAt(fileDescriptor, offset, fileBytes);
     if (frame.kind === 'damaged') {
@@ -307,7 +415,9 @@ function readSuperblock(
   const copies: Superblock[] = [];
   for (const offset of superblockCopyOffsets) {
     if (fileBytes < offset + superblockBytes) continue;
-    const copy = decodeSuperblock(readExactly(fileDescriptor, offset, superblockBytes));
+    const copy = decodeSuperblock(
+      readExactly(fileDescriptor, offset, Math.min(superblockBytes, fileBytes - offset)),
+    );
     if (copy !== null) copies.push(copy);
   }
   if (copies.length > 0)
@@ -317,21 +427,32 @@ function readSuperblock(
 }
 
 function decodeSuperblock(bytes: Buffer): Superblock | null {
-  if (
-    bytes.readUInt32LE(0) !== superblockMagic ||
-    bytes.readUInt32LE(36) !== crc32(bytes.subarray(0, 36))
-  )
-    return null;
-  if (bytes.readUInt32LE(4) !== superblockVersion) return null;
+  if (bytes.readUInt32LE(0) !== superblockMagic) return null;
+  const version = bytes.readUInt32LE(4);
+  const checkedBytes =
+    version === superblockVersion
+      ? superblockBytes - 4
+      : version === superblockVersionWithoutId
+        ? superblockBytesWithoutId - 4
+        : null;
+  if (checkedBytes === null || bytes.length < checkedBytes + 4) return null;
+  if (bytes.readUInt32LE(checkedBytes) !== crc32(bytes.subarray(0, checkedBytes))) return null;
   return {
     sequence: bytes.readBigUInt64LE(8),
+    journalId:
+      version === superblockVersion
+        ? bytes.readBigUInt64LE(32) | (bytes.readBigUInt64LE(40) << 64n)
+        : null,
     committedBytes: Number(bytes.readBigUInt64LE(16)),
     lastWriteStartBytes: Number(bytes.readBigUInt64LE(24)),
   };
 }
 
 /** Writes the copy that the sequence number selects, so the other copy stays intact. */
-function writeSuperblock(fileDescriptor: number, superblock: Superblock): void {
+function writeSuperblock(
+  fileDescriptor: number,
+  superblock: Superblock & { journalId: bigint },
+): void {
   writeSuperblockAt(
     fileDescriptor,
     superblockCopyOffsets[Number(superblock.sequence % 2n)],
@@ -339,14 +460,20 @@ function writeSuperblock(fileDescriptor: number, superblock: Superblock): void {
   );
 }
 
-function writeSuperblockAt(fileDescriptor: number, offset: number, superblock: Superblock): void {
+function writeSuperblockAt(
+  fileDescriptor: number,
+  offset: number,
+  superblock: Superblock & { journalId: bigint },
+): void {
   const bytes = Buffer.alloc(superblockBytes);
   bytes.writeUInt32LE(superblockMagic, 0);
   bytes.writeUInt32LE(superblockVersion, 4);
   bytes.writeBigUInt64LE(superblock.sequence, 8);
   bytes.writeBigUInt64LE(BigInt(superblock.committedBytes), 16);
   bytes.writeBigUInt64LE(BigInt(superblock.lastWriteStartBytes), 24);
-  bytes.writeUInt32LE(crc32(bytes.subarray(0, 36)), 36);
+  bytes.writeBigUInt64LE(superblock.journalId & u64Max, 32);
+  bytes.writeBigUInt64LE(superblock.journalId >> 64n, 40);
+  bytes.writeUInt32LE(crc32(bytes.subarray(0, superblockBytes - 4)), superblockBytes - 4);
   fs.writeSync(fileDescriptor, bytes, 0, superblockBytes, offset);
 }
 
@@ -374,6 +501,7 @@ function upgradeLegacyJournal(filePath: string): number | null {
     const start = journalDataStartBytes + lastFrameStart;
     const superblock = {
       sequence: 1n,
+      journalId: newJournalId(),
       committedBytes: journalDataStartBytes + legacy.length,
       lastWriteStartBytes: start,
     };

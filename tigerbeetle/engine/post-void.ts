@@ -1,8 +1,8 @@
 import { AccountFlags, CreateTransferStatus, TransferFlags, type Transfer } from 'tigerbeetle-node';
 import { nanosecondsPerSecond, u128Max } from './constants';
-import { PendingStatus, TransferRecord, type AccountRecord } from './records';
+import { PendingStatus, type AccountRecord } from './records';
 import type { LedgerState } from './state';
-import { importedTimestampRegressStatus, recordHistory } from './transfer-common';
+import { importedTimestampRegressStatus } from './transfer-common';
 
 const incompatibleWithPostOrVoid =
   TransferFlags.pending |
@@ -31,8 +31,9 @@ export function postOrVoidPendingTransfer(
   if (t.pending_id === t.id) return CreateTransferStatus.pending_id_must_be_different;
   if (t.timeout !== 0) return CreateTransferStatus.timeout_reserved_for_pending_transfer;
 
-  const pending = state.transfers.get(t.pending_id);
-  if (pending === undefined) return CreateTransferStatus.pending_transfer_not_found;
+  const pendingSlot = state.transfers.find(t.pending_id);
+  if (pendingSlot < 0) return CreateTransferStatus.pending_transfer_not_found;
+  const pending = state.transfers.read(pendingSlot);
   if ((pending.flags & TransferFlags.pending) === 0)
     return CreateTransferStatus.pending_transfer_not_pending;
 
@@ -55,7 +56,11 @@ export function postOrVoidPendingTransfer(
   if (voiding && amount < pending.amount)
     return CreateTransferStatus.pending_transfer_has_different_amount;
 
-  const statusOfPending = pendingStateStatus(pending, timestamp);
+  const statusOfPending = pendingStateStatus(
+    pending,
+    state.transfers.pendingStatus(pendingSlot),
+    timestamp,
+  );
   if (statusOfPending !== null) return statusOfPending;
 
   if ((t.flags & TransferFlags.imported) !== 0) {
@@ -68,11 +73,11 @@ export function postOrVoidPendingTransfer(
   if ((credit.flags & AccountFlags.closed) !== 0 && !voiding)
     return CreateTransferStatus.credit_account_already_closed;
 
-  applyPostOrVoid(state, t, pending, amount, timestamp, debit, credit);
+  applyPostOrVoid(state, t, { slot: pendingSlot, pending }, amount, timestamp, debit, credit);
   return CreateTransferStatus.created;
 }
 
-function pendingMismatchStatus(t: Transfer, pending: TransferRecord): CreateTransferStatus | null {
+function pendingMismatchStatus(t: Transfer, pending: Transfer): CreateTransferStatus | null {
   if (t.debit_account_id !== 0n && t.debit_account_id !== pending.debit_account_id) {
     return CreateTransferStatus.pending_transfer_has_different_debit_account_id;
   }
@@ -88,10 +93,11 @@ function pendingMismatchStatus(t: Transfer, pending: TransferRecord): CreateTran
 }
 
 function pendingStateStatus(
-  pending: TransferRecord,
+  pending: Transfer,
+  status: PendingStatus,
   timestamp: bigint,
 ): CreateTransferStatus | null {
-  switch (pending.pendingStatus) {
+  switch (status) {
     case PendingStatus.pending:
       break;
     case PendingStatus.posted:
@@ -101,7 +107,7 @@ function pendingStateStatus(
     case PendingStatus.expired:
       return CreateTransferStatus.pending_transfer_expired;
     default:
-      throw new Error(`assertion failed: pending transfer in status ${pending.pendingStatus}`);
+      throw new Error(`assertion failed: pending transfer in status ${status}`);
   }
   // Expired by time even if the expiry pulse has not run yet.
   if (
@@ -116,29 +122,13 @@ function pendingStateStatus(
 function applyPostOrVoid(
   state: LedgerState,
   t: Transfer,
-  pending: TransferRecord,
+  { slot: pendingSlot, pending }: { slot: number; pending: Transfer },
   amount: bigint,
   timestamp: bigint,
   debit: AccountRecord,
   credit: AccountRecord,
 ): void {
   const posting = (t.flags & TransferFlags.post_pending_transfer) !== 0;
-  const record = new TransferRecord(
-    t.id,
-    pending.debit_account_id,
-    pending.credit_account_id,
-    amount,
-    t.pending_id,
-    t.user_data_128 > 0n ? t.user_data_128 : pending.user_data_128,
-    t.user_data_64 > 0n ? t.user_data_64 : pending.user_data_64,
-    t.user_data_32 > 0 ? t.user_data_32 : pending.user_data_32,
-    0,
-    pending.ledger,
-    pending.code,
-    t.flags,
-    timestamp,
-    PendingStatus.none,
-  );
   state.rememberAccount(debit);
   state.rememberAccount(credit);
   debit.debits_pending -= pending.amount;
@@ -151,7 +141,25 @@ function applyPostOrVoid(
     if ((pending.flags & TransferFlags.closing_debit) !== 0) debit.flags &= ~AccountFlags.closed;
     if ((pending.flags & TransferFlags.closing_credit) !== 0) credit.flags &= ~AccountFlags.closed;
   }
-  state.setPendingStatus(pending, posting ? PendingStatus.posted : PendingStatus.voided);
-  state.insertTransfer(record, debit, credit);
-  recordHistory(record, debit, credit);
+  state.setPendingStatus(pendingSlot, posting ? PendingStatus.posted : PendingStatus.voided);
+  state.insertTransfer(
+    {
+      id: t.id,
+      debit_account_id: pending.debit_account_id,
+      credit_account_id: pending.credit_account_id,
+      amount,
+      pending_id: t.pending_id,
+      user_data_128: t.user_data_128 > 0n ? t.user_data_128 : pending.user_data_128,
+      user_data_64: t.user_data_64 > 0n ? t.user_data_64 : pending.user_data_64,
+      user_data_32: t.user_data_32 > 0 ? t.user_data_32 : pending.user_data_32,
+      timeout: 0,
+      ledger: pending.ledger,
+      code: pending.code,
+      flags: t.flags,
+      timestamp,
+    },
+    PendingStatus.none,
+    debit,
+    credit,
+  );
 }

@@ -16,9 +16,16 @@ import {
   timestampMaxNanoseconds,
   u64Max,
 } from './constants';
-import type { AccountRecord, TransferRecord } from './records';
+import type { AccountRecord } from './records';
+import type { SlotList } from './slot-list';
 import type { LedgerState } from './state';
-import { lowerBound, upperBound, type Timestamped } from './timestamp-search';
+import {
+  accountTimestamps,
+  lowerBound,
+  upperBound,
+  type TimestampSequence,
+} from './timestamp-search';
+import type { TransferStore } from './transfer-store';
 
 export function lookupAccounts(state: LedgerState, ids: readonly bigint[]): Account[] {
   const results: Account[] = [];
@@ -32,8 +39,8 @@ export function lookupAccounts(state: LedgerState, ids: readonly bigint[]): Acco
 export function lookupTransfers(state: LedgerState, ids: readonly bigint[]): Transfer[] {
   const results: Transfer[] = [];
   for (const id of ids) {
-    const record = state.transfers.get(id);
-    if (record !== undefined) results.push(record.toTransfer());
+    const slot = state.transfers.find(id);
+    if (slot >= 0) results.push(state.transfers.read(slot));
   }
   return results;
 }
@@ -68,7 +75,9 @@ export function getAccountTransfers(state: LedgerState, filter: AccountFilter): 
   if (!accountFilterValid(filter)) return [];
   const account = state.accounts.get(filter.account_id);
   if (account === undefined) return [];
-  return scanAccountTransfers(account, filter).map((record) => record.toTransfer());
+  return scanAccountTransfers(state.transfers, account, filter).map((found) =>
+    state.transfers.read(found.slot),
+  );
 }
 
 /** Balances right after each matching transfer; only for accounts with `flags.history`. */
@@ -76,43 +85,42 @@ export function getAccountBalances(state: LedgerState, filter: AccountFilter): A
   if (!accountFilterValid(filter)) return [];
   const account = state.accounts.get(filter.account_id);
   if (account === undefined || (account.flags & AccountFlags.history) === 0) return [];
-  return scanAccountTransfers(account, filter).map((record) => {
-    const balance =
-      record.debit_account_id === account.id ? record.debitBalance : record.creditBalance;
-    if (balance === null)
+  return scanAccountTransfers(state.transfers, account, filter).map((found) => {
+    const balances = found.list === 0 ? account.debitBalances : account.creditBalances;
+    if (balances === null || found.index >= balances.length)
       throw new Error('assertion failed: history account without a balance snapshot');
-    return { ...balance };
+    return { ...balances.at(found.index), timestamp: state.transfers.timestamp(found.slot) };
   });
 }
 
 export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[] {
   if (!queryFilterValid(filter)) return [];
-  const matches = (record: AccountRecord): boolean =>
-    matchesQuery(
-      filter,
-      record.user_data_128,
-      record.user_data_64,
-      record.user_data_32,
-      record.code,
-    ) &&
-    (filter.ledger === 0 || record.ledger === filter.ledger);
-  const found = scanSorted([state.accountsByTimestamp], filter, queryReversed(filter), matches);
-  return found.map((record) => record.toAccount());
+  const accounts = state.accountsByTimestamp;
+  const matches = (index: number): boolean => {
+    const record = accounts[index];
+    return (
+      matchesQuery(
+        filter,
+        record.user_data_128,
+        record.user_data_64,
+        record.user_data_32,
+        record.code,
+      ) &&
+      (filter.ledger === 0 || record.ledger === filter.ledger)
+    );
+  };
+  const found = scanSorted([accountTimestamps(accounts)], filter, queryReversed(filter), matches);
+  return found.map(({ index }) => accounts[index].toAccount());
 }
 
 export function queryTransfers(state: LedgerState, filter: QueryFilter): Transfer[] {
   if (!queryFilterValid(filter)) return [];
-  const matches = (record: TransferRecord): boolean =>
-    matchesQuery(
-      filter,
-      record.user_data_128,
-      record.user_data_64,
-      record.user_data_32,
-      record.code,
-    ) &&
-    (filter.ledger === 0 || record.ledger === filter.ledger);
-  const found = scanSorted([state.transfersByTimestamp], filter, queryReversed(filter), matches);
-  return found.map((record) => record.toTransfer());
+  const store = state.transfers;
+  const matches = (slot: number): boolean =>
+    storedTransferMatches(store, slot, filter) &&
+    (filter.ledger === 0 || store.ledger(slot) === filter.ledger);
+  const found = scanSorted([store], filter, queryReversed(filter), matches);
+  return found.map(({ index }) => store.read(index));
 }
 
 function queryReversed(filter: QueryFilter): boolean {
@@ -121,7 +129,7 @@ function queryReversed(filter: QueryFilter): boolean {
 
 /** Zero in a filter field means "any value", as in TigerBeetle's index scans. */
 function matchesQuery(
-  filter: { user_data_128: bigint; user_data_64: bigint; user_data_32: number; code: number },
+  filter: QueryFields,
   userData128: bigint,
   userData64: bigint,
   userData32: number,
@@ -135,32 +143,73 @@ function matchesQuery(
   );
 }
 
-function scanAccountTransfers(account: AccountRecord, filter: AccountFilter): TransferRecord[] {
-  const lists: TransferRecord[][] = [];
-  if ((filter.flags & AccountFilterFlags.debits) !== 0) lists.push(account.debitTransfers);
-  if ((filter.flags & AccountFilterFlags.credits) !== 0) lists.push(account.creditTransfers);
+interface QueryFields {
+  user_data_128: bigint;
+  user_data_64: bigint;
+  user_data_32: number;
+  code: number;
+}
+
+/** `matchesQuery` on a stored transfer, reading only the fields the filter names. */
+function storedTransferMatches(store: TransferStore, slot: number, filter: QueryFields): boolean {
+  return (
+    (filter.user_data_128 === 0n || store.userData128(slot) === filter.user_data_128) &&
+    (filter.user_data_64 === 0n || store.userData64(slot) === filter.user_data_64) &&
+    (filter.user_data_32 === 0 || store.userData32(slot) === filter.user_data_32) &&
+    (filter.code === 0 || store.code(slot) === filter.code)
+  );
+}
+
+/** An account's debit and credit transfer lists (slots) as timestamp sequences. */
+function slotTimestamps(store: TransferStore, slots: SlotList): TimestampSequence {
+  return { length: slots.length, timestamp: (index) => store.timestamp(slots.at(index)) };
+}
+
+interface AccountTransferFound {
+  /** 0: the debit list, 1: the credit list. */
+  readonly list: number;
+  readonly index: number;
+  readonly slot: number;
+}
+
+function scanAccountTransfers(
+  store: TransferStore,
+  account: AccountRecord,
+  filter: AccountFilter,
+): AccountTransferFound[] {
+  const lists: SlotList[] = [];
+  const kinds: number[] = [];
+  if ((filter.flags & AccountFilterFlags.debits) !== 0) {
+    lists.push(account.debitTransfers);
+    kinds.push(0);
+  }
+  if ((filter.flags & AccountFilterFlags.credits) !== 0) {
+    lists.push(account.creditTransfers);
+    kinds.push(1);
+  }
   const reversed = (filter.flags & AccountFilterFlags.reversed) !== 0;
-  const matches = (record: TransferRecord): boolean =>
-    matchesQuery(
-      filter,
-      record.user_data_128,
-      record.user_data_64,
-      record.user_data_32,
-      record.code,
-    );
-  return scanSorted(lists, filter, reversed, matches);
+  const sequences = lists.map((slots) => slotTimestamps(store, slots));
+  const found = scanSorted(sequences, filter, reversed, (index, which) =>
+    storedTransferMatches(store, lists[which].at(index), filter),
+  );
+  return found.map(({ which, index }) => ({
+    list: kinds[which],
+    index,
+    slot: lists[which].at(index),
+  }));
 }
 
 /**
- * Walks one or two timestamp-ordered lists as one merged list (an account's debits and credits
- * never share a transfer), within [timestamp_min, timestamp_max], up to the filter's limit.
+ * Walks one or two timestamp-ordered sequences as one merged sequence (an account's debits and
+ * credits never share a transfer), within [timestamp_min, timestamp_max], up to the filter's
+ * limit. Returns which sequence and which index each match is.
  */
-function scanSorted<Item extends Timestamped>(
-  lists: readonly (readonly Item[])[],
+function scanSorted(
+  lists: readonly TimestampSequence[],
   filter: { timestamp_min: bigint; timestamp_max: bigint; limit: number },
   reversed: boolean,
-  matches: (item: Item) => boolean,
-): Item[] {
+  matches: (index: number, which: number) => boolean,
+): { which: number; index: number }[] {
   if (lists.length < 1 || lists.length > 2)
     throw new Error('assertion failed: scan of 1 or 2 lists');
   const minimum = filter.timestamp_min;
@@ -169,21 +218,22 @@ function scanSorted<Item extends Timestamped>(
   const cursors = lists.map((list) =>
     reversed ? upperBound(list, maximum) - 1 : lowerBound(list, minimum),
   );
-  const results: Item[] = [];
+  const results: { which: number; index: number }[] = [];
   while (results.length < limit) {
     const which = nextList(lists, cursors, reversed);
     if (which < 0) break;
-    const item = lists[which][cursors[which]];
-    if (reversed ? item.timestamp < minimum : item.timestamp > maximum) break;
+    const index = cursors[which];
+    const timestamp = lists[which].timestamp(index);
+    if (reversed ? timestamp < minimum : timestamp > maximum) break;
     cursors[which] += reversed ? -1 : 1;
-    if (matches(item)) results.push(item);
+    if (matches(index, which)) results.push({ which, index });
   }
   return results;
 }
 
 /** The list whose cursor holds the next item in scan order, or -1 when all are exhausted. */
-function nextList<Item extends Timestamped>(
-  lists: readonly (readonly Item[])[],
+function nextList(
+  lists: readonly TimestampSequence[],
   cursors: readonly number[],
   reversed: boolean,
 ): number {
@@ -195,8 +245,8 @@ function nextList<Item extends Timestamped>(
       chosen = which;
       continue;
     }
-    const candidate = lists[which][cursor].timestamp;
-    const current = lists[chosen][cursors[chosen]].timestamp;
+    const candidate = lists[which].timestamp(cursor);
+    const current = lists[chosen].timestamp(cursors[chosen]);
     if (reversed ? candidate > current : candidate < current) chosen = which;
   }
   return chosen;

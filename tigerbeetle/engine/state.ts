@@ -1,10 +1,12 @@
+import type { Transfer } from 'tigerbeetle-node';
 import { ExpiryQueue } from './expiry-queue';
-import type { AccountRecord, PendingStatus, TransferRecord } from './records';
+import type { AccountRecord, PendingStatus } from './records';
+import { TransferStore } from './transfer-store';
 
 /**
  * Undo entries for a linked chain. TigerBeetle opens a "scope" for a chain and discards it when
  * an event fails; the engine records the inverse of every mutation while a chain is open and
- * replays them in reverse order to discard.
+ * replays them in reverse order to discard. Transfers are named by their slot in the store.
  */
 type UndoEntry =
   | { kind: 'account_inserted'; record: AccountRecord }
@@ -17,20 +19,19 @@ type UndoEntry =
       creditsPosted: bigint;
       flags: number;
     }
-  | { kind: 'transfer_inserted'; record: TransferRecord }
-  | { kind: 'pending_status_changed'; record: TransferRecord; status: PendingStatus };
+  | { kind: 'transfer_inserted'; slot: number; debit: AccountRecord; credit: AccountRecord }
+  | { kind: 'pending_status_changed'; slot: number; status: PendingStatus };
 
 /** Everything the ledger knows. Mutated only by the state machine (accounts.ts, transfers.ts, expiry.ts). */
 export class LedgerState {
   readonly accounts = new Map<bigint, AccountRecord>();
   /** Accounts in timestamp order: timestamps only grow, imported ones included. */
   readonly accountsByTimestamp: AccountRecord[] = [];
-  readonly transfers = new Map<bigint, TransferRecord>();
-  /** Transfers in timestamp order. */
-  readonly transfersByTimestamp: TransferRecord[] = [];
+  /** Every transfer, by slot; slots are in timestamp order, so it is the timestamp index too. */
+  readonly transfers = new TransferStore();
   /** Ids of transfers that failed with a transient status; TigerBeetle 0.17 never reuses them. */
   readonly orphanedTransferIds = new Set<bigint>();
-  readonly expiryQueue = new ExpiryQueue();
+  readonly expiryQueue = new ExpiryQueue(this.transfers);
   /** The highest timestamp handed out so far (TigerBeetle's prepare timestamp). */
   lastTimestamp = 0n;
 
@@ -78,23 +79,35 @@ export class LedgerState {
     });
   }
 
-  insertTransfer(record: TransferRecord, debit: AccountRecord, credit: AccountRecord): void {
-    this.transfers.set(record.id, record);
-    this.transfersByTimestamp.push(record);
-    debit.debitTransfers.push(record);
-    credit.creditTransfers.push(record);
-    if (this.undoEntries !== null) this.undoEntries.push({ kind: 'transfer_inserted', record });
+  /**
+   * Stores a transfer (its id is new) whose balances were already applied to both accounts, and
+   * keeps those balances for accounts with `flags.history`. Returns its slot.
+   */
+  insertTransfer(
+    transfer: Transfer,
+    status: PendingStatus,
+    debit: AccountRecord,
+    credit: AccountRecord,
+  ): number {
+    const slot = this.transfers.append(transfer, status);
+    debit.debitTransfers.push(slot);
+    credit.creditTransfers.push(slot);
+    debit.debitBalances?.push(debit);
+    credit.creditBalances?.push(credit);
+    if (this.undoEntries !== null)
+      this.undoEntries.push({ kind: 'transfer_inserted', slot, debit, credit });
+    return slot;
   }
 
-  setPendingStatus(record: TransferRecord, status: PendingStatus): void {
+  setPendingStatus(slot: number, status: PendingStatus): void {
     if (this.undoEntries !== null) {
       this.undoEntries.push({
         kind: 'pending_status_changed',
-        record,
-        status: record.pendingStatus,
+        slot,
+        status: this.transfers.pendingStatus(slot),
       });
     }
-    record.pendingStatus = status;
+    this.transfers.setPendingStatus(slot, status);
   }
 
   private undo(entry: UndoEntry): void {
@@ -114,27 +127,25 @@ export class LedgerState {
         return;
       }
       case 'transfer_inserted': {
-        this.undoTransferInsert(entry.record);
+        this.undoTransferInsert(entry.slot, entry.debit, entry.credit);
         return;
       }
       case 'pending_status_changed': {
-        entry.record.pendingStatus = entry.status;
+        this.transfers.setPendingStatus(entry.slot, entry.status);
         return;
       }
     }
   }
 
-  private undoTransferInsert(record: TransferRecord): void {
-    this.transfers.delete(record.id);
-    record.removed = true;
-    const popped = this.transfersByTimestamp.pop();
-    const debit = this.accounts.get(record.debit_account_id);
-    const credit = this.accounts.get(record.credit_account_id);
-    if (popped !== record || debit === undefined || credit === undefined) {
+  /** The newest transfer goes; the expiry queue skips its entry (see ExpiryQueue). */
+  private undoTransferInsert(slot: number, debit: AccountRecord, credit: AccountRecord): void {
+    if (slot !== this.transfers.length - 1)
       throw new Error('assertion failed: transfer undo out of order');
-    }
-    if (debit.debitTransfers.pop() !== record || credit.creditTransfers.pop() !== record) {
+    if (debit.debitTransfers.pop() !== slot || credit.creditTransfers.pop() !== slot) {
       throw new Error('assertion failed: account transfer index undo out of order');
     }
+    debit.debitBalances?.pop();
+    credit.creditBalances?.pop();
+    this.transfers.removeLast();
   }
 }

@@ -1,7 +1,6 @@
-import { AccountFlags, CreateTransferStatus } from 'tigerbeetle-node';
-import type { AccountRecord, TransferRecord } from './records';
+import { CreateTransferStatus } from 'tigerbeetle-node';
 import type { LedgerState } from './state';
-import { containsTimestamp } from './timestamp-search';
+import { accountTimestamps, containsTimestamp } from './timestamp-search';
 
 /**
  * An imported transfer keeps the user's timestamp, so it must not regress: it must be later than
@@ -11,24 +10,12 @@ export function importedTimestampRegressStatus(
   state: LedgerState,
   timestamp: bigint,
 ): CreateTransferStatus | null {
-  const last = state.transfersByTimestamp[state.transfersByTimestamp.length - 1];
-  if (last !== undefined && timestamp <= last.timestamp) {
+  const transfers = state.transfers;
+  if (transfers.length > 0 && timestamp <= transfers.timestamp(transfers.length - 1)) {
     return CreateTransferStatus.imported_event_timestamp_must_not_regress;
   }
-  if (containsTimestamp(state.accountsByTimestamp, timestamp)) {
+  if (containsTimestamp(accountTimestamps(state.accountsByTimestamp), timestamp)) {
     return CreateTransferStatus.imported_event_timestamp_must_not_regress;
   }
   return null;
-}
-
-/** Keeps the balances right after the transfer for accounts with `flags.history`. */
-export function recordHistory(
-  record: TransferRecord,
-  debit: AccountRecord,
-  credit: AccountRecord,
-): void {
-  if ((debit.flags & AccountFlags.history) !== 0)
-    record.debitBalance = debit.balanceAt(record.timestamp);
-  if ((credit.flags & AccountFlags.history) !== 0)
-    record.creditBalance = credit.balanceAt(record.timestamp);
 }

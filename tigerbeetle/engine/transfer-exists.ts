@@ -1,6 +1,5 @@
 import { CreateTransferStatus, TransferFlags, type Transfer } from 'tigerbeetle-node';
 import { u128Max } from './constants';
-import type { TransferRecord } from './records';
 import type { LedgerState } from './state';
 
 /**
@@ -10,7 +9,7 @@ import type { LedgerState } from './state';
 export function transferExistsStatus(
   state: LedgerState,
   t: Transfer,
-  existing: TransferRecord,
+  existing: Transfer,
 ): CreateTransferStatus {
   if (t.flags !== existing.flags) return CreateTransferStatus.exists_with_different_flags;
   if (t.pending_id !== existing.pending_id)
@@ -21,10 +20,10 @@ export function transferExistsStatus(
     (t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !==
     0
   ) {
-    const pending = state.transfers.get(t.pending_id);
-    if (pending === undefined)
+    const pending = state.transfers.find(t.pending_id);
+    if (pending < 0)
       throw new Error('assertion failed: a post or void without its pending transfer');
-    return postOrVoidExistsStatus(t, existing, pending);
+    return postOrVoidExistsStatus(t, existing, state.transfers.read(pending));
   }
 
   if (t.debit_account_id !== existing.debit_account_id)
@@ -45,7 +44,7 @@ export function transferExistsStatus(
   return CreateTransferStatus.exists;
 }
 
-function userDataExistsStatus(t: Transfer, existing: TransferRecord): CreateTransferStatus | null {
+function userDataExistsStatus(t: Transfer, existing: Transfer): CreateTransferStatus | null {
   if (t.user_data_128 !== existing.user_data_128)
     return CreateTransferStatus.exists_with_different_user_data_128;
   if (t.user_data_64 !== existing.user_data_64)
@@ -58,8 +57,8 @@ function userDataExistsStatus(t: Transfer, existing: TransferRecord): CreateTran
 /** Zero fields of a post or void mean "as the pending transfer", so they compare that way. */
 function postOrVoidExistsStatus(
   t: Transfer,
-  existing: TransferRecord,
-  pending: TransferRecord,
+  existing: Transfer,
+  pending: Transfer,
 ): CreateTransferStatus {
   if (t.debit_account_id !== 0n && t.debit_account_id !== existing.debit_account_id) {
     return CreateTransferStatus.exists_with_different_debit_account_id;

@@ -6,9 +6,9 @@ import {
   u128Max,
 } from './constants';
 import { postOrVoidPendingTransfer } from './post-void';
-import { PendingStatus, TransferRecord, type AccountRecord } from './records';
+import { PendingStatus, type AccountRecord } from './records';
 import type { LedgerState } from './state';
-import { importedTimestampRegressStatus, recordHistory } from './transfer-common';
+import { importedTimestampRegressStatus } from './transfer-common';
 import { transferExistsStatus } from './transfer-exists';
 
 /**
@@ -25,8 +25,8 @@ export function createTransfer(
   if (t.id === 0n) return CreateTransferStatus.id_must_not_be_zero;
   if (t.id === u128Max) return CreateTransferStatus.id_must_not_be_int_max;
 
-  const existing = state.transfers.get(t.id);
-  if (existing !== undefined) return transferExistsStatus(state, t, existing);
+  const existing = state.transfers.find(t.id);
+  if (existing >= 0) return transferExistsStatus(state, t, state.transfers.read(existing));
   // 0.17: an id that failed with a transient status is bound to that failure forever.
   if (state.orphanedTransferIds.has(t.id)) return CreateTransferStatus.id_already_failed;
 
@@ -198,22 +198,6 @@ function applyNewTransfer(
   credit: AccountRecord,
 ): void {
   const pending = (t.flags & TransferFlags.pending) !== 0;
-  const record = new TransferRecord(
-    t.id,
-    t.debit_account_id,
-    t.credit_account_id,
-    amount,
-    0n,
-    t.user_data_128,
-    t.user_data_64,
-    t.user_data_32,
-    t.timeout,
-    t.ledger,
-    t.code,
-    t.flags,
-    timestamp,
-    pending ? PendingStatus.pending : PendingStatus.none,
-  );
   state.rememberAccount(debit);
   state.rememberAccount(credit);
   if (pending) {
@@ -226,9 +210,27 @@ function applyNewTransfer(
   if ((t.flags & TransferFlags.closing_debit) !== 0) debit.flags |= AccountFlags.closed;
   if ((t.flags & TransferFlags.closing_credit) !== 0) credit.flags |= AccountFlags.closed;
 
-  state.insertTransfer(record, debit, credit);
-  recordHistory(record, debit, credit);
+  const slot = state.insertTransfer(
+    {
+      id: t.id,
+      debit_account_id: t.debit_account_id,
+      credit_account_id: t.credit_account_id,
+      amount,
+      pending_id: 0n,
+      user_data_128: t.user_data_128,
+      user_data_64: t.user_data_64,
+      user_data_32: t.user_data_32,
+      timeout: t.timeout,
+      ledger: t.ledger,
+      code: t.code,
+      flags: t.flags,
+      timestamp,
+    },
+    pending ? PendingStatus.pending : PendingStatus.none,
+    debit,
+    credit,
+  );
   if (t.timeout > 0) {
-    state.expiryQueue.push(timestamp + BigInt(t.timeout) * nanosecondsPerSecond, record);
+    state.expiryQueue.push(timestamp + BigInt(t.timeout) * nanosecondsPerSecond, slot);
   }
 }

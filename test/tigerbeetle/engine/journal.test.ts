@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import {
   CreateAccountStatus,
   CreateTransferStatus,
@@ -240,6 +241,34 @@ describe('embedded ledger: journal', () => {
     bytes[2048 - newest + 20] ^= 0xff; // both copies damaged
     fs.writeFileSync(dataFile, bytes);
     expect(() => openEmbeddedLedger({ dataFile })).toThrow(/both superblock copies are damaged/);
+  });
+
+  it('gives a journal of superblock version 2 (no journal id) an id, in both copies, keeping every request', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    const client = ledger.createClient();
+    await writeThreeBatches(client);
+    const expected = await snapshot(client);
+    ledger.close();
+    const bytes = fs.readFileSync(dataFile);
+    for (const offset of [0, 2048]) {
+      // Version 2: the same first 32 bytes, then the CRC-32 of the first 36 at byte 36.
+      bytes.writeUInt32LE(2, offset + 4);
+      bytes.fill(0, offset + 32, offset + 56);
+      bytes.writeUInt32LE(zlib.crc32(bytes.subarray(offset, offset + 36)), offset + 36);
+    }
+    fs.writeFileSync(dataFile, bytes);
+
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect(reopened.journalWarnings).toEqual([]);
+    expect(await snapshot(reopened.createClient())).toEqual(expected);
+    reopened.close();
+    const upgraded = fs.readFileSync(dataFile);
+    const ids = [0, 2048].map((offset) =>
+      upgraded.subarray(offset + 32, offset + 48).toString('hex'),
+    );
+    expect([0, 2048].map((offset) => upgraded.readUInt32LE(offset + 4))).toEqual([3, 3]);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[0]).not.toBe('0'.repeat(32));
   });
 
   it('upgrades a journal written before the superblock (frames from byte 0), keeping every request', async () => {

@@ -17,6 +17,9 @@ import { account, queryFilter, transfer } from './fixtures';
  * Random sequences of transfer batches (plain, pending with timeouts, post, void, balancing,
  * linked chains, reused ids) with the clock moving between batches. After every batch the
  * ledger must balance; at the end, replaying the journal must rebuild exactly the same state.
+ * A ledger stopped mid-sequence and started again from its snapshot (after a clean stop, or a
+ * crash with a journal tail after the snapshot) must answer every later batch exactly as a ledger
+ * that never stopped.
  */
 const accounts: Account[] = [
   account(1n, { ledger: 1, flags: AccountFlags.history }),
@@ -28,6 +31,13 @@ const accounts: Account[] = [
   }),
   account(5n, { ledger: 2 }),
   account(6n, { ledger: 2, flags: AccountFlags.debits_must_not_exceed_credits }),
+];
+
+/** Funds the limited accounts so the random transfers have something to move. */
+const funding: Transfer[] = [
+  transfer(1000n, { debit_account_id: 1n, credit_account_id: 2n, amount: 100n, ledger: 1 }),
+  transfer(1001n, { debit_account_id: 3n, credit_account_id: 4n, amount: 100n, ledger: 1 }),
+  transfer(1002n, { debit_account_id: 5n, credit_account_id: 6n, amount: 100n, ledger: 2 }),
 ];
 
 const kinds = ['plain', 'pending', 'post', 'void', 'balancing_debit', 'balancing_credit'] as const;
@@ -156,26 +166,7 @@ describe('embedded ledger: properties over random operation sequences', () => {
           try {
             // Fund the limited accounts so the random transfers have something to move.
             await client.createAccounts(accounts);
-            await client.createTransfers([
-              transfer(1000n, {
-                debit_account_id: 1n,
-                credit_account_id: 2n,
-                amount: 100n,
-                ledger: 1,
-              }),
-              transfer(1001n, {
-                debit_account_id: 3n,
-                credit_account_id: 4n,
-                amount: 100n,
-                ledger: 1,
-              }),
-              transfer(1002n, {
-                debit_account_id: 5n,
-                credit_account_id: 6n,
-                amount: 100n,
-                ledger: 2,
-              }),
-            ]);
+            await client.createTransfers(funding);
             for (const step of steps) {
               const results = await client.createTransfers(step.batch);
               expect(results).toHaveLength(step.batch.length);
@@ -195,6 +186,65 @@ describe('embedded ledger: properties over random operation sequences', () => {
           }
         }),
         { numRuns: 60 },
+      );
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('a ledger restarted from its snapshot mid-sequence answers exactly like one that never stopped', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-snapshot-property-'));
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(stepsArbitrary, fc.nat(), fc.nat(), async (steps, stopSeed, tailSeed) => {
+          run += 1;
+          const dataFile = path.join(directory, `run-${run}.journal`);
+          const stopAfter = stopSeed % (steps.length + 1);
+          // The snapshot is taken this many steps before the stop; the steps between are the
+          // journal tail a crash leaves after it.
+          const tailSteps = tailSeed % (stopAfter + 1);
+          const referenceClock = new ManualClock();
+          const clock = new ManualClock();
+          const reference = openEmbeddedLedger({ clock: referenceClock });
+          let durable = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 1 });
+          const clients = [reference.createClient(), durable.createClient()];
+          try {
+            for (const client of clients) {
+              await client.createAccounts(accounts);
+              await client.createTransfers(funding);
+            }
+            for (const [index, step] of steps.entries()) {
+              if (index === stopAfter - tailSteps) {
+                durable.close(); // writes the snapshot (every journaled byte is due)
+                durable = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 2 ** 40 });
+                clients[1] = durable.createClient();
+              }
+              if (index === stopAfter) {
+                const crashed = `${dataFile}.crashed-${index}`; // what a killed process leaves
+                fs.copyFileSync(dataFile, crashed);
+                fs.copyFileSync(`${dataFile}.snapshot`, `${crashed}.snapshot`);
+                durable.close();
+                durable = openEmbeddedLedger({ clock, dataFile: crashed });
+                expect(durable.journalWarnings).toEqual([]);
+                expect(durable.start.snapshotLoaded).toBe(true);
+                if (tailSteps === 0) expect(durable.start.journalReplayedBytes).toBe(0);
+                clients[1] = durable.createClient();
+              }
+              const [expected, actual] = await Promise.all(
+                clients.map((client) => client.createTransfers(step.batch)),
+              );
+              expect(actual).toEqual(expected);
+              referenceClock.advanceSeconds(step.advanceSeconds);
+              clock.advanceSeconds(step.advanceSeconds);
+            }
+            expect(await fullState(clients[1])).toEqual(await fullState(clients[0]));
+          } finally {
+            durable.close();
+            reference.close();
+          }
+        }),
+        { numRuns: 40 },
       );
     } finally {
       fs.rmSync(directory, { recursive: true, force: true });

@@ -1,0 +1,300 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  AccountFlags,
+  CreateTransferStatus,
+  TransferFlags,
+  type Client,
+  type Transfer,
+} from 'tigerbeetle-node';
+import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
+import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
+import { openLedger } from '../../../tigerbeetle/ledger';
+import { account, accountFilter, queryFilter, transfer } from './fixtures';
+
+/**
+ * Snapshots make a start fast: the state's buffers are loaded from the snapshot and only the
+ * journal written after it is replayed. The journal stays the source of truth: a snapshot that is
+ * damaged or not of this journal is ignored, with a warning, and everything is replayed.
+ */
+let directory: string;
+let dataFile: string;
+let snapshotFile: string;
+beforeEach(() => {
+  directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-snapshot-test-'));
+  dataFile = path.join(directory, 'ledger.journal');
+  snapshotFile = `${dataFile}.snapshot`;
+});
+afterEach(() => fs.rmSync(directory, { recursive: true, force: true }));
+
+/** Everything a client can see of the ledger built by `populate`. */
+async function state(client: Client): Promise<unknown> {
+  return {
+    accounts: await client.queryAccounts(queryFilter()),
+    transfers: await client.queryTransfers(queryFilter()),
+    reversed: await client.queryTransfers(queryFilter({ flags: 1, limit: 3 })),
+    account1: await client.getAccountTransfers(accountFilter(1n)),
+    history1: await client.getAccountBalances(accountFilter(1n)),
+    history3: await client.getAccountBalances(accountFilter(3n, { flags: 2 | 4 })),
+    byId: await client.lookupTransfers([12n, 1n << 100n, 999n]),
+  };
+}
+
+/** Accounts (two with history), plain, pending, posted, large-id and failed transfers. */
+async function populate(client: Client): Promise<void> {
+  await client.createAccounts([
+    account(1n, { flags: AccountFlags.history }),
+    account(2n),
+    account(3n, { flags: AccountFlags.history | AccountFlags.debits_must_not_exceed_credits }),
+  ]);
+  await writeSome(client, 10n, 20);
+  const results = await client.createTransfers([
+    transfer(1n << 100n, { amount: 3n, user_data_128: 1n << 90n }),
+    transfer(30n, { credit_account_id: 3n, amount: 5n }),
+    transfer(40n, { flags: TransferFlags.pending, timeout: 5, amount: 4n }),
+    transfer(41n, { flags: TransferFlags.pending, amount: 6n }),
+    transfer(42n, { flags: TransferFlags.post_pending_transfer, pending_id: 41n, amount: 2n }),
+    transfer(43n, { debit_account_id: 3n, amount: 100n }), // exceeds_credits: binds id 43
+  ]);
+  expect(results.map((result) => result.status)).toEqual([
+    CreateTransferStatus.created,
+    CreateTransferStatus.created,
+    CreateTransferStatus.created,
+    CreateTransferStatus.created,
+    CreateTransferStatus.created,
+    CreateTransferStatus.exceeds_credits,
+  ]);
+}
+
+async function writeSome(client: Client, firstId: bigint, count: number): Promise<void> {
+  for (let index = 0; index < count; index += 1) {
+    const [result] = await client.createTransfers([
+      transfer(firstId + BigInt(index), { amount: 1n + BigInt(index) }),
+    ]);
+    expect(result.status).toBe(CreateTransferStatus.created);
+  }
+}
+
+/** What later requests see: a bound id, a pending transfer that expires on time, timestamps. */
+async function later(client: Client, clock: ManualClock): Promise<unknown> {
+  const retried = await client.createTransfers([
+    transfer(43n, { debit_account_id: 3n, amount: 100n }),
+  ]);
+  clock.advanceSeconds(6);
+  const [expiring] = await client.lookupAccounts([1n]);
+  const next: Transfer[] = [transfer(50n), transfer(51n, { amount: 2n })];
+  return {
+    retried,
+    pendingAfterExpiry: expiring.debits_pending,
+    next: await client.createTransfers(next),
+    transfers: await client.queryTransfers(queryFilter()),
+  };
+}
+
+/** A ledger that never stops, driven like the one under test, to compare answers with. */
+function neverStopped(): { client: Client; clock: ManualClock; close: () => void } {
+  const clock = new ManualClock();
+  const ledger = openEmbeddedLedger({ clock });
+  return { client: ledger.createClient(), clock, close: () => ledger.close() };
+}
+
+function copyAsCrashed(name: string): string {
+  const crashed = path.join(directory, name);
+  fs.copyFileSync(dataFile, crashed);
+  fs.copyFileSync(snapshotFile, `${crashed}.snapshot`);
+  return crashed;
+}
+
+describe('embedded ledger: snapshots', () => {
+  it('a clean stop writes a snapshot; the next start replays nothing and answers the same', async () => {
+    const reference = neverStopped();
+    const clock = new ManualClock();
+    const first = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    await populate(reference.client);
+    first.close();
+    expect(fs.existsSync(snapshotFile)).toBe(true);
+
+    const second = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 1 });
+    expect(second.start).toEqual({ snapshotLoaded: true, journalReplayedBytes: 0 });
+    expect(second.journalWarnings).toEqual([]);
+    const reopened = second.createClient();
+    expect(await state(reopened)).toEqual(await state(reference.client));
+    const answers = await later(reopened, clock);
+    expect(answers).toEqual(await later(reference.client, reference.clock));
+    expect(answers).toMatchObject({
+      retried: [{ status: CreateTransferStatus.id_already_failed }],
+      pendingAfterExpiry: 0n,
+    });
+    second.close();
+    reference.close();
+  });
+
+  it('after a crash, the snapshot is loaded and only the journal written after it replayed', async () => {
+    const clock = new ManualClock();
+    const first = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    first.close();
+    const journalAtSnapshot = fs.statSync(dataFile).size;
+
+    const second = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 1024 * 1024 });
+    const running = second.createClient();
+    await writeSome(running, 100n, 5);
+    const expected = await state(running);
+    const crashed = copyAsCrashed('crashed.journal'); // what a killed process leaves behind
+    second.close();
+
+    const third = openEmbeddedLedger({ clock, dataFile: crashed });
+    expect(third.start.snapshotLoaded).toBe(true);
+    expect(third.start.journalReplayedBytes).toBe(fs.statSync(crashed).size - journalAtSnapshot);
+    expect(third.start.journalReplayedBytes).toBeGreaterThan(0);
+    expect(await state(third.createClient())).toEqual(expected);
+    third.close();
+  });
+
+  it('a running ledger writes a snapshot once its journal grew by snapshotJournalBytesMin', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 4096 });
+    const client = first.createClient();
+    await client.createAccounts([account(1n), account(2n)]);
+    await writeSome(client, 10n, 5); // about 1 KiB of journal: not yet
+    expect(fs.existsSync(snapshotFile)).toBe(false);
+    const batch = Array.from({ length: 40 }, (_, index) => transfer(100n + BigInt(index)));
+    await client.createTransfers(batch); // 5 KiB more
+    // The snapshot is written in the event-loop turn after the journal's flush (no timer).
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fs.existsSync(snapshotFile)).toBe(true);
+    await writeSome(client, 200n, 3);
+    const expected = await state(client);
+    const crashed = copyAsCrashed('crashed.journal');
+    first.close();
+
+    const reopened = openEmbeddedLedger({ dataFile: crashed });
+    expect(reopened.start.snapshotLoaded).toBe(true);
+    expect(reopened.start.journalReplayedBytes).toBeGreaterThan(0);
+    expect(reopened.start.journalReplayedBytes).toBeLessThan(4096);
+    expect(await state(reopened.createClient())).toEqual(expected);
+    reopened.close();
+  });
+
+  it('a start that replayed snapshotJournalBytesMin writes a snapshot at once (a crash loop stays fast)', async () => {
+    const first = openEmbeddedLedger({ dataFile });
+    await populate(first.createClient());
+    first.close(); // far under the default limit: no snapshot
+    expect(fs.existsSync(snapshotFile)).toBe(false);
+
+    const second = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    expect(second.start).toMatchObject({ snapshotLoaded: false });
+    expect(fs.existsSync(snapshotFile)).toBe(true);
+    const crashed = copyAsCrashed('crashed.journal');
+    second.close();
+    const third = openEmbeddedLedger({ dataFile: crashed });
+    expect(third.start).toEqual({ snapshotLoaded: true, journalReplayedBytes: 0 });
+    third.close();
+  });
+
+  it('ignores a damaged snapshot, says so, and replays the whole journal', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    const expected = await state(first.createClient());
+    first.close();
+    const intact = fs.readFileSync(snapshotFile);
+    // A flipped bit in the header, in the transfers, in the last section; a cut file.
+    const damages: [RegExp, (bytes: Buffer) => Buffer][] = [
+      [/header checksum/, (bytes) => flipped(bytes, 60)],
+      [/section 2 checksum/, (bytes) => flipped(bytes, 256 + 3 * 128 + 8 + 24 + 5)],
+      [/section 8 checksum/, (bytes) => flipped(bytes, bytes.length - 3)],
+      [/bytes, not/, (bytes) => bytes.subarray(0, bytes.length - 8)],
+    ];
+    for (const [reason, damage] of damages) {
+      fs.writeFileSync(snapshotFile, damage(Buffer.from(intact)));
+      const second = openEmbeddedLedger({ dataFile });
+      expect(second.journalWarnings).toEqual([
+        expect.stringMatching(/snapshot .* ignored: .*; the whole journal was replayed instead/),
+      ]);
+      expect(second.journalWarnings[0]).toMatch(reason);
+      expect(second.start).toEqual({
+        snapshotLoaded: false,
+        journalReplayedBytes: fs.statSync(dataFile).size - journalDataStartBytes,
+      });
+      expect(await state(second.createClient())).toEqual(expected);
+      second.close();
+    }
+  });
+
+  it('ignores a snapshot of another journal, and one its journal does not reach', async () => {
+    const other = path.join(directory, 'other.journal');
+    for (const file of [dataFile, other]) {
+      const ledger = openEmbeddedLedger({ dataFile: file, snapshotJournalBytesMin: 1 });
+      const client = ledger.createClient();
+      await client.createAccounts([account(file === other ? 7n : 1n), account(2n)]);
+      ledger.close();
+    }
+    fs.copyFileSync(`${other}.snapshot`, snapshotFile);
+    const reopened = openEmbeddedLedger({ dataFile });
+    expect(reopened.journalWarnings).toEqual([
+      expect.stringMatching(/ignored: it is of another journal/),
+    ]);
+    const found = await reopened.createClient().lookupAccounts([1n, 7n]);
+    expect(found.map((entry) => entry.id)).toEqual([1n]);
+    reopened.close();
+
+    // The same journal restored from an older copy: the snapshot is ahead of it.
+    const older = fs.readFileSync(dataFile);
+    const ledger = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await writeSome(ledger.createClient(), 10n, 2);
+    ledger.close();
+    fs.writeFileSync(dataFile, older);
+    const restored = openEmbeddedLedger({ dataFile });
+    expect(restored.journalWarnings).toEqual([
+      expect.stringMatching(/ignored: it does not match this journal/),
+    ]);
+    expect(await restored.createClient().lookupTransfers([10n])).toEqual([]);
+    restored.close();
+  });
+
+  it('a snapshot write that crashed leaves the old snapshot in use', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    first.close();
+    fs.writeFileSync(`${snapshotFile}.tmp`, 'half a snapshot');
+    const second = openEmbeddedLedger({ dataFile });
+    expect(second.start.snapshotLoaded).toBe(true);
+    expect(fs.existsSync(`${snapshotFile}.tmp`)).toBe(false);
+    second.close();
+  });
+
+  it('a snapshot that cannot be written costs only speed: a warning, and the journal has everything', async () => {
+    fs.mkdirSync(path.join(snapshotFile, 'in-the-way'), { recursive: true }); // rename fails
+    let onWarning: (message: string) => void = () => undefined;
+    const firstWarning = new Promise<string>((resolve) => (onWarning = resolve));
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1, onWarning });
+    expect(first.journalWarnings).toEqual([expect.stringMatching(/snapshot .* ignored/)]);
+    const client = first.createClient();
+    await client.createAccounts([account(1n), account(2n)]); // its snapshot is due, and fails
+    expect(await firstWarning).toMatch(/snapshot .* not written: /);
+    await writeSome(client, 10n, 3); // the ledger goes on
+    const expected = await state(client);
+    first.close();
+    fs.rmSync(snapshotFile, { recursive: true });
+    const second = openEmbeddedLedger({ dataFile });
+    expect(await state(second.createClient())).toEqual(expected);
+    second.close();
+  });
+
+  it("the gateway's ledger carries an ignored snapshot's warning, so the operator sees it", async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await first.createClient().createAccounts([account(1n), account(2n)]);
+    first.close();
+    fs.writeFileSync(snapshotFile, flipped(fs.readFileSync(snapshotFile), 300));
+    const ledger = openLedger({ kind: 'embedded', dataFile });
+    expect(ledger.warnings).toEqual([expect.stringMatching(/snapshot .* ignored/)]);
+    await ledger.close();
+  });
+});
+
+function flipped(bytes: Buffer, offset: number): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[offset] ^= 0x01;
+  return copy;
+}
