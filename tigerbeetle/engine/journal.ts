@@ -272,6 +272,16 @@ function frameOf(records: readonly Buffer[], payloadBytes: number): Buffer {
   return Buffer.concat([header, payload], frameHeaderBytes + payloadBytes);
 }
 
+/**
+ * Why a journal will not open, and what the person starting it can do: the file is never changed
+ * by a refusal, so a backup can be restored over it, or it can be kept aside for inspection.
+ */
+function refusal(filePath: string, problem: string): Error {
+  return new Error(
+    `journal ${filePath}: ${problem}; refusing to open. Restore ${filePath} from a backup, or move it aside to start an empty ledger (every account and transfer in it would be missing).`,
+  );
+}
+
 /** Reads the superblock and replays every frame; cuts a torn last write; refuses lost data. */
 function openFile(
   fileDescriptor: number,
@@ -306,17 +316,25 @@ function openFile(
   };
   if (scan.damage !== null) {
     if (scan.validBytes < superblock.lastWriteStartBytes) {
-      throw new Error(
-        `journal ${filePath}: ${scan.damage.reason} at byte ${scan.validBytes}, before the last write (which began at byte ${superblock.lastWriteStartBytes}): acknowledged requests are damaged; refusing to open`,
+      throw refusal(
+        filePath,
+        `${scan.damage.reason} at byte ${scan.validBytes}, before the last write (which began at byte ${superblock.lastWriteStartBytes}): acknowledged requests are damaged`,
       );
     }
     report.cutBytes = fileBytes - scan.validBytes;
     report.cutReason = scan.damage.reason;
   }
   if (scan.validBytes < superblock.lastWriteStartBytes) {
-    throw new Error(
-      `journal ${filePath}: the file ends at byte ${scan.validBytes} but ${superblock.lastWriteStartBytes} bytes were acknowledged (it was truncated); refusing to open`,
+    throw refusal(
+      filePath,
+      `the file ends at byte ${scan.validBytes}, before its last write began (at byte ${superblock.lastWriteStartBytes}; the superblock records ${superblock.committedBytes} bytes written): acknowledged requests are missing (it was truncated)`,
     );
+  }
+  if (scan.damage === null && scan.validBytes < superblock.committedBytes) {
+    // The last write's frames never landed (or were cut off at exactly their start): a torn last
+    // write like any other, reported, never silent.
+    report.cutBytes = superblock.committedBytes - scan.validBytes;
+    report.cutReason = 'its frames are missing: the file ends where that write began';
   }
   const sequence = superblock.sequence + 1n;
   if (report.cutBytes > 0) fs.ftruncateSync(fileDescriptor, scan.validBytes);
@@ -423,7 +441,7 @@ function readSuperblock(
   if (copies.length > 0)
     return copies.reduce((newest, copy) => (copy.sequence > newest.sequence ? copy : newest));
   if (fileBytes <= journalDataStartBytes && zeroToEnd(fileDescriptor, 0, fileBytes)) return null;
-  throw new Error(`journal ${filePath}: both superblock copies are damaged; refusing to open`);
+  throw refusal(filePath, 'both superblock copies are damaged');
 }
 
 function decodeSuperblock(bytes: Buffer): Superblock | null {
@@ -535,9 +553,7 @@ function legacyLastFrameStart(legacy: Buffer, filePath: string): number {
       crc32(legacy.subarray(offset + frameHeaderBytes, frameEnd)) !== header.readUInt32LE(8);
     if (damaged) {
       if (tail.some((byte) => byte !== 0) && !(headerValid && frameEnd >= legacy.length)) {
-        throw new Error(
-          `journal ${filePath}: a damaged frame at byte ${offset} with data after it; refusing to open`,
-        );
+        throw refusal(filePath, `a damaged frame at byte ${offset} with data after it`);
       }
       return offset;
     }

@@ -32,10 +32,14 @@ export function openLedger(options: LedgerOptions): Ledger {
   if (options.kind === 'embedded') {
     const embedded = openEmbeddedLedger({ dataFile: options.dataFile, clock: options.clock });
     const client = embedded.createClient();
+    const { snapshotLoaded, journalReplayedBytes } = embedded.start;
+    const started = snapshotLoaded
+      ? `started from its snapshot and ${journalReplayedBytes} bytes of journal after it`
+      : `started from ${journalReplayedBytes} bytes of journal, no snapshot`;
     return {
       client,
       description: options.dataFile
-        ? `embedded ledger (journal ${options.dataFile})`
+        ? `embedded ledger (journal ${options.dataFile}; ${started})`
         : 'embedded ledger (in memory)',
       warnings: embedded.journalWarnings,
       close: async () => {

@@ -191,17 +191,45 @@ describe('embedded ledger: journal', () => {
     expect(() => openEmbeddedLedger({ dataFile })).toThrow(/truncated\); refusing to open/);
   });
 
-  it('accepts a file that lost exactly its last write (it never landed) and says nothing was cut', async () => {
+  it('opens a file that lost exactly its last write (a torn write whose frames never landed) and reports what was lost', async () => {
     const ledger = openEmbeddedLedger({ dataFile });
     await writeThreeBatches(ledger.createClient());
     const boundaries = await frameBoundaries(dataFile);
     ledger.close();
+    const lastWriteBytes = boundaries[boundaries.length - 1] - boundaries[boundaries.length - 2];
     fs.truncateSync(dataFile, boundaries[boundaries.length - 2]);
     const reopened = openEmbeddedLedger({ dataFile });
+    expect(reopened.journalWarnings).toEqual([
+      expect.stringContaining(
+        `cut ${lastWriteBytes} bytes of a torn last write at byte ${boundaries[boundaries.length - 2]} (its frames are missing: the file ends where that write began)`,
+      ),
+    ]);
     expect(
       (await reopened.createClient().lookupTransfers([10n, 11n])).map((found) => found.id),
     ).toEqual([10n]);
     reopened.close();
+    const again = openEmbeddedLedger({ dataFile });
+    expect(again.journalWarnings).toEqual([]);
+    again.close();
+  });
+
+  it('every refusal to open says what to do: restore the file, or move it aside for an empty ledger', async () => {
+    const ledger = openEmbeddedLedger({ dataFile });
+    await writeThreeBatches(ledger.createClient());
+    const boundaries = await frameBoundaries(dataFile);
+    ledger.close();
+    const intact = fs.readFileSync(dataFile);
+    const advice = new RegExp(
+      `refusing to open\\. Restore ${dataFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} from a backup, or move it aside to start an empty ledger`,
+    );
+    const damaged = Buffer.from(intact);
+    damaged[journalDataStartBytes + 40] ^= 0x01; // a frame before the last write
+    const superblocksZeroed = Buffer.from(intact);
+    superblocksZeroed.fill(0, 0, journalDataStartBytes);
+    for (const bytes of [intact.subarray(0, boundaries[1]), damaged, superblocksZeroed]) {
+      fs.writeFileSync(dataFile, bytes);
+      expect(() => openEmbeddedLedger({ dataFile })).toThrow(advice);
+    }
   });
 
   it('cuts a last frame that lost its header but kept later bytes (a torn write, not corruption)', async () => {

@@ -164,7 +164,7 @@ describe('ledger gateway process', () => {
         (line) => line.message === 'ledger gateway ready',
       );
       expect(ready).toMatchObject({
-        ledger: `embedded ledger (journal ${dataFile})`,
+        ledger: `embedded ledger (journal ${dataFile}; started from 0 bytes of journal, no snapshot)`,
         address: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       });
       expect((await fetch(`${gateway.baseUrl}/health`)).status).toBe(200);

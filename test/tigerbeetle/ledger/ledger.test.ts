@@ -116,7 +116,9 @@ describe('openLedger (embedded)', () => {
   it('keeps what it wrote in its data file across a close and a reopen', async () => {
     const dataFile = join(directory, 'ledger.journal');
     const first = openLedger({ kind: 'embedded', dataFile });
-    expect(first.description).toBe(`embedded ledger (journal ${dataFile})`);
+    expect(first.description).toBe(
+      `embedded ledger (journal ${dataFile}; started from 0 bytes of journal, no snapshot)`,
+    );
     expect((await first.client.createAccounts([account(42n)]))[0].status).toBe(
       CreateAccountStatus.created,
     );
@@ -124,6 +126,12 @@ describe('openLedger (embedded)', () => {
     await expect(first.client.lookupAccounts([42n])).rejects.toThrow();
     const second = openLedger({ kind: 'embedded', dataFile });
     try {
+      // How the start went, so a slow start explains itself in the ready line of the gateway's log.
+      expect(second.description).toMatch(
+        new RegExp(
+          `^embedded ledger \\(journal .+; started from [1-9]\\d* bytes of journal, no snapshot\\)$`,
+        ),
+      );
       expect((await second.client.lookupAccounts([42n])).map((found) => found.id)).toEqual([42n]);
     } finally {
       await second.close();
