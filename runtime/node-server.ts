@@ -1,6 +1,7 @@
 import { IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
+import { environmentOrRefuse, supervisorEnvironment } from './environment';
 import type { AppLogger } from './logger';
 
 /**
@@ -133,13 +134,23 @@ export interface ShutdownOptions {
   readonly beforeDrain?: () => void;
   /** Runs after the drain: close the ledger, files, timers. */
   readonly release: () => Promise<void>;
+  /** Where STOP_WHEN_STDIN_ENDS is read (supervisorEnvironment). Default: process.env. */
+  readonly environment?: NodeJS.ProcessEnv;
 }
 
-/** On SIGTERM or SIGINT: drain the server, release resources, exit 0 (1 if releasing failed). */
+/**
+ * On SIGTERM or SIGINT (and, under a local supervisor, when stdin ends): drain the server, release
+ * resources, exit 0 (1 if releasing failed).
+ */
 export function shutDownOnSignals(options: ShutdownOptions): void {
   const { logger, name } = options;
+  const supervised = environmentOrRefuse(
+    name,
+    supervisorEnvironment,
+    options.environment ?? process.env,
+  );
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (signal: NodeJS.Signals | 'stdin ended') => {
     // A second signal (tsx relays the one its process group got, a supervisor repeats it) must not
     // end the drain: the listeners stay, so it is logged, not left to Node's default (exit 143).
     if (stopping) return void logger.info(`${name} already stopping`, { signal });
@@ -167,4 +178,19 @@ export function shutDownOnSignals(options: ShutdownOptions): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (supervised.STOP_WHEN_STDIN_ENDS === 'true') stopWhenStdinEnds(() => stop('stdin ended'));
+}
+
+/**
+ * The supervisor (scripts/local-services.ts) holds the only write end of this process's stdin (tsx
+ * passes it through to the script's process): the read end sees its end once the supervisor is
+ * gone, even when nothing of it could run (SIGKILL). Nothing is ever written; data is discarded.
+ */
+function stopWhenStdinEnds(stop: () => void): void {
+  // stdout and stderr are pipes to the same supervisor: once it is gone, writing to them fails
+  // (EPIPE), which must not end the drain; what is logged then has nowhere to go.
+  for (const output of [process.stdout, process.stderr]) output.on('error', () => undefined);
+  process.stdin.on('data', () => undefined);
+  process.stdin.once('end', stop);
+  process.stdin.once('error', stop);
 }

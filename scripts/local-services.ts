@@ -6,7 +6,8 @@ import { drainMillisecondsMaxDefault } from '../runtime/node-server';
 /**
  * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).
  * Each service runs in a process group of its own (tsx runs the script in a child process), and
- * stopping signals the whole group, so no server outlives the command that started it.
+ * stopping signals the whole group, so no server outlives the command that started it; each one's
+ * stdin is a pipe from this process, and a service stops when it ends (this process killed).
  */
 
 export const repoRoot = join(__dirname, '..');
@@ -39,11 +40,16 @@ export function startLocalService(
     [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), entry],
     {
       cwd: repoRoot,
-      env: { ...process.env, ...environment },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The service stops when its stdin pipe ends: this process gone, even by SIGKILL, when no
+      // exit handler of ours can run (runtime/node-server.ts, stopWhenStdinEnds).
+      env: { ...process.env, ...environment, STOP_WHEN_STDIN_ENDS: 'true' },
+      stdio: ['pipe', 'pipe', 'pipe'],
       detached: true, // a process group of its own, signalled as one (see stopLocalServices)
     },
   );
+  // Never written to; a service that exited first must not make this process fail (EPIPE).
+  child.stdin?.on('error', () => undefined);
+  child.once('exit', () => child.stdin?.destroy());
   const recentOutput: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');

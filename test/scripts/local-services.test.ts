@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { drainMillisecondsMaxDefault } from '../../runtime/node-server';
 import {
   localTopologyEnvironment,
+  portsInUse,
+  repoRoot,
   stopGraceMilliseconds,
   type LocalService,
   startLocalService,
@@ -124,4 +128,82 @@ describe('local topologies', () => {
   it('give each service longer than its own drain bound before it is killed', () => {
     expect(stopGraceMilliseconds).toBeGreaterThan(drainMillisecondsMaxDefault);
   });
+
+  it('a supervisor killed with SIGKILL (no exit handler runs) still stops its services: their stdin pipe ends', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'local-services-'));
+    // The service: a real server with the services' shutdown, reporting to the test over a socket
+    // that closes when its process is gone (its stdout goes to the supervisor, which will be dead).
+    writeFileSync(
+      join(directory, 'service.ts'),
+      `import { connect } from 'node:net';
+import { shutDownOnSignals, startServer } from ${JSON.stringify(join(repoRoot, 'runtime/node-server'))};
+import { createLogger } from ${JSON.stringify(join(repoRoot, 'runtime/logger'))};
+async function main() {
+  const server = await startServer({ fetch: () => new Response('ok'), hostname: '127.0.0.1', port: 0 });
+  const report = connect(Number(process.env.REPORT_PORT), '127.0.0.1');
+  const release = () => new Promise<void>((resolve) => report.write('released\\n', () => resolve()));
+  shutDownOnSignals({ server, logger: createLogger('test', 'INFO'), name: 'test service', release });
+  report.write(JSON.stringify({ port: server.port, group: process.ppid }) + '\\n');
+}
+void main();
+`,
+    );
+    // The supervisor: one Node process (tsx as a loader, no wrapper) starting the service through tsx.
+    writeFileSync(
+      join(directory, 'supervisor.ts'),
+      `import { startLocalService } from ${JSON.stringify(join(repoRoot, 'scripts/local-services'))};
+startLocalService('service', ${JSON.stringify(join(directory, 'service.ts'))}, { REPORT_PORT: process.env.REPORT_PORT ?? '' }, { quiet: true });
+setInterval(() => undefined, 60_000);
+`,
+    );
+    const reports = createServer();
+    const connected = new Promise<Socket>((resolve) => reports.once('connection', resolve));
+    await new Promise<void>((resolve) => reports.listen(0, '127.0.0.1', resolve));
+    const supervisor = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(directory, 'supervisor.ts')],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, REPORT_PORT: String((reports.address() as { port: number }).port) },
+        stdio: 'ignore',
+      },
+    );
+    let group: number | undefined;
+    try {
+      const report = await connected;
+      const gone = new Promise<void>((resolve) => report.once('close', () => resolve()));
+      let text = '';
+      const first = new Promise<string>((resolve) => {
+        report.on('data', (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+          if (text.includes('\n')) resolve(text.split('\n')[0]);
+        });
+      });
+      const reported = JSON.parse(await first) as { port: number; group: number };
+      group = reported.group;
+      expect(await portsInUse([reported.port])).toEqual([reported.port]);
+      supervisor.kill('SIGKILL');
+      // Bounded, so that a service left running fails the test instead of hanging it.
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        gone.then(() => true),
+        new Promise<boolean>(
+          (resolve) => (timer = setTimeout(resolve, stopGraceMilliseconds, false)),
+        ),
+      ]);
+      clearTimeout(timer);
+      expect(stopped).toBe(true);
+      expect(text).toContain('\nreleased\n'); // stopped as on SIGTERM (drained, released), not killed
+      expect(await portsInUse([reported.port])).toEqual([]);
+    } finally {
+      supervisor.kill('SIGKILL');
+      try {
+        if (group !== undefined) process.kill(-group, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+      await new Promise((resolve) => reports.close(resolve));
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
