@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { drainMillisecondsMaxDefault } from '../runtime/node-server';
+import {
+  cutRequestsSettleMillisecondsMax,
+  drainMillisecondsMaxDefault,
+} from '../runtime/node-server';
 
 /**
  * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).
@@ -15,9 +18,11 @@ export const repoRoot = join(__dirname, '..');
 export const startTimeoutMilliseconds = 30_000;
 /**
  * How long a stopped service may take to exit (drain its in-flight requests, settle them, close its
- * ledger) before its process group is killed: its own drain bound plus time to release.
+ * ledger) before its process group is killed: its own drain bound, the wait for the requests the
+ * drain cut to settle, plus time to release.
  */
-export const stopGraceMilliseconds = drainMillisecondsMaxDefault + 5_000;
+export const stopGraceMilliseconds =
+  drainMillisecondsMaxDefault + cutRequestsSettleMillisecondsMax + 5_000;
 /** Output lines kept per service, shown when it fails to start (quiet services included). */
 export const outputLinesKept = 40;
 

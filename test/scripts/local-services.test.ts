@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { drainMillisecondsMaxDefault } from '../../runtime/node-server';
+import {
+  cutRequestsSettleMillisecondsMax,
+  drainMillisecondsMaxDefault,
+} from '../../runtime/node-server';
 import {
   localTopologyEnvironment,
   portsInUse,
@@ -125,8 +128,10 @@ describe('local topologies', () => {
     }
   }, 60_000);
 
-  it('give each service longer than its own drain bound before it is killed', () => {
-    expect(stopGraceMilliseconds).toBeGreaterThan(drainMillisecondsMaxDefault);
+  it('give each service longer than its own drain bound and the settling of what it cut before it is killed', () => {
+    expect(stopGraceMilliseconds).toBeGreaterThan(
+      drainMillisecondsMaxDefault + cutRequestsSettleMillisecondsMax,
+    );
   });
 
   it('a supervisor killed with SIGKILL (no exit handler runs) still stops its services: their stdin pipe ends', async () => {
