@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { fileClientKeyStore, issueClientKey, localClientKeysFile } from './client-key-store';
 import { generateApiKey } from '../runtime/keys';
 import {
+  checkPortsFree,
   localTopologyEnvironment,
-  portsInUse,
   repoRoot,
   signalGroup,
   startLocalService,
@@ -86,7 +86,7 @@ async function start(
 }
 
 /** Refuses to start over ports an earlier run (or anything else) still holds, naming them. */
-async function checkPortsFree(): Promise<void> {
+async function checkDevPortsFree(): Promise<void> {
   const wanted = [
     ports.proxy,
     ports.credits,
@@ -94,12 +94,7 @@ async function checkPortsFree(): Promise<void> {
     ports.proxy + metricsPortOffset,
     ports.credits + metricsPortOffset,
   ];
-  const busy = await portsInUse(wanted);
-  if (busy.length === 0) return;
-  throw new Error(
-    `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} already in use on 127.0.0.1: is an earlier npm run dev still running? ` +
-      `Find it with: ss -ltnp 'sport = :${busy[0]}' (or lsof -i :${busy[0]}), stop it, and start again`,
-  );
+  await checkPortsFree(wanted, 'is an earlier npm run dev still running?');
 }
 
 const hasProcfs = existsSync('/proc/self/stat');
@@ -210,7 +205,7 @@ Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 }
 
 async function main(): Promise<void> {
-  await checkPortsFree();
+  await checkDevPortsFree();
   const secrets = devSecrets();
   console.log(
     'Starting the ledger gateway (embedded engine), the credits service and the proxy...',

@@ -23,6 +23,11 @@ export const startTimeoutMilliseconds = 30_000;
  */
 export const stopGraceMilliseconds =
   drainMillisecondsMaxDefault + cutRequestsSettleMillisecondsMax + 5_000;
+/**
+ * Deadline of one health request: a listener that accepts and closes without answering leaves
+ * Node's fetch pending forever, and the start must go on checking whether the service exited.
+ */
+export const healthRequestTimeoutMilliseconds = 2_000;
 /** Output lines kept per service, shown when it fails to start (quiet services included). */
 export const outputLinesKept = 40;
 
@@ -86,17 +91,30 @@ export async function waitUntilHealthy(
         `${name} exited (${service.process.signalCode ?? service.process.exitCode}) before it became healthy`,
         service,
       );
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
+    if (await answersOk(url)) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw startFailure(
     `${name} did not become healthy at ${url} within ${startTimeoutMilliseconds / 1000} s`,
     service,
   );
+}
+
+/** One health request: true on a 2xx; false when refused, failed or unanswered within its deadline. */
+async function answersOk(url: string): Promise<boolean> {
+  // A timer of our own, not AbortSignal.timeout(): that one's timer does not keep the process alive,
+  // and a start waiting on a request nothing answers would end silently with exit code 0.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), healthRequestTimeoutMilliseconds);
+  try {
+    const response = await fetch(url, { signal: deadline.signal });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false; // not listening yet, or no answer
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function startFailure(message: string, service: LocalService | undefined): Error {
@@ -144,6 +162,19 @@ export function signalGroup(service: LocalService, signal: NodeJS.Signals): void
   } catch {
     // already gone
   }
+}
+
+/**
+ * Refuses to start over ports something already holds (an earlier run, another topology), naming
+ * them; `hint` says what probably holds them.
+ */
+export async function checkPortsFree(ports: readonly number[], hint: string): Promise<void> {
+  const busy = await portsInUse(ports);
+  if (busy.length === 0) return;
+  throw new Error(
+    `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} already in use on 127.0.0.1: ${hint} ` +
+      `Find it with: ss -ltnp 'sport = :${busy[0]}' (or lsof -i :${busy[0]}), stop it, and start again`,
+  );
 }
 
 /** The ports among `ports` that something already listens on (127.0.0.1). */

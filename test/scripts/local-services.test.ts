@@ -8,8 +8,10 @@ import {
   drainMillisecondsMaxDefault,
 } from '../../runtime/node-server';
 import {
+  checkPortsFree,
   localTopologyEnvironment,
   portsInUse,
+  signalGroup,
   repoRoot,
   stopGraceMilliseconds,
   type LocalService,
@@ -211,4 +213,52 @@ setInterval(() => undefined, 60_000);
       rmSync(directory, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('a health check against a listener that accepts and closes (no answer ever) times out, so a service that exits is reported', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'local-services-'));
+    writeFileSync(
+      join(directory, 'waits.ts'),
+      "console.log('cannot listen: the port is taken');\nsetInterval(() => undefined, 60_000);\n",
+    );
+    const service = startLocalService('waits', join(directory, 'waits.ts'), {}, { quiet: true });
+    // Node's fetch to such a listener never settles; the service (once it said why) exits while
+    // one hangs.
+    const silent = createServer((connection) => {
+      connection.destroy();
+      if (service.recentOutput.length > 0) service.process.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/ready`;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const outcome = await Promise.race([
+        waitUntilHealthy('waits', url, service).then(
+          () => 'healthy',
+          (error: Error) => error.message,
+        ),
+        // Bounded, so that a health check that hangs fails the test instead of hanging it.
+        new Promise<string>((resolve) => (timer = setTimeout(resolve, 20_000, 'still waiting'))),
+      ]);
+      expect(outcome).toMatch(/^waits exited \(SIGKILL\) before it became healthy/);
+      expect(outcome).toContain('cannot listen: the port is taken');
+    } finally {
+      clearTimeout(timer);
+      signalGroup(service, 'SIGKILL');
+      await new Promise((resolve) => silent.close(resolve));
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('refuse to start over a port something holds, naming the port and the hint', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      await expect(checkPortsFree([port], 'is another benchmark running?')).rejects.toThrow(
+        `port ${port} already in use on 127.0.0.1: is another benchmark running? Find it with: ss -ltnp 'sport = :${port}'`,
+      );
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
 });
