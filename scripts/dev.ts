@@ -1,12 +1,24 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileClientKeyStore, issueClientKey, localClientKeysFile } from './client-key-store';
+import { fileClientKeyStore, issueClientKey } from './client-key-store';
+import {
+  devClientKeysFile,
+  devDataDirectory,
+  devListenerOffsets,
+  devMetricsPortOffset,
+  devPortBase,
+  devPortBaseSpacing,
+  devPorts,
+  devSecretsFile,
+  readDevSecrets,
+  type DevSecrets,
+} from './dev-layout';
 import { generateApiKey } from '../runtime/keys';
 import {
   checkPortsFree,
   localTopologyEnvironment,
-  repoRoot,
+  portsInUse,
   signalGroup,
   startLocalService,
   stopLocalServices,
@@ -25,31 +37,31 @@ import {
  * DEV_PORT_BASE (default 7100) and DEV_DATA_DIR (default .data) move it, e.g. beside another copy.
  */
 
-const dataDirectory = process.env.DEV_DATA_DIR ?? join(repoRoot, '.data');
-const secretsFile = join(dataDirectory, 'dev-secrets.json');
-const portBase = Number(process.env.DEV_PORT_BASE ?? '7100');
-const ports = { proxy: portBase, credits: portBase + 100, gateway: portBase + 200 };
-/** Each service's local /metrics listener sits this far above its port (127.0.0.1 only). */
-const metricsPortOffset = 90;
-const clientKeysFile = process.env.DEV_DATA_DIR
-  ? join(dataDirectory, 'client-keys.json')
-  : join(repoRoot, localClientKeysFile);
+/** DEV_PORT_BASE and DEV_DATA_DIR, read once (scripts/dev-layout.ts); a bad value ends the start. */
+function layoutOrExit(): { portBase: number; dataDirectory: string } {
+  try {
+    return { portBase: devPortBase(), dataDirectory: devDataDirectory() };
+  } catch (error) {
+    console.error(`dev: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+
+const { portBase, dataDirectory } = layoutOrExit();
+const secretsFile = devSecretsFile();
+const ports = devPorts(portBase);
+const clientKeysFile = devClientKeysFile();
 /** How often the ancestor processes are checked: a supervisor that dies without a signal must not leave servers. */
 const ancestorCheckMilliseconds = 1_000;
 /** The user the development client key bills, and what it starts with. */
 const devUser = 'dev-user';
 const devStartingCredits = '10.00';
 
-interface DevSecrets {
-  readonly adminKey: string;
-  readonly proxyKey: string;
-  readonly gatewayToken: string;
-}
-
 /** Development keys, generated on first run and kept, so a restart keeps working curl commands. */
 function devSecrets(): DevSecrets {
   mkdirSync(dataDirectory, { recursive: true });
-  if (existsSync(secretsFile)) return JSON.parse(readFileSync(secretsFile, 'utf8')) as DevSecrets;
+  const kept = readDevSecrets(secretsFile);
+  if (kept !== undefined) return kept;
   const secrets: DevSecrets = {
     adminKey: generateApiKey(),
     proxyKey: generateApiKey(),
@@ -85,16 +97,34 @@ async function start(
   await waitUntilHealthy(name, readyUrl, service);
 }
 
-/** Refuses to start over ports an earlier run (or anything else) still holds, naming them. */
+/**
+ * Refuses to start over ports an earlier run (or anything else) still holds, naming them; when they
+ * look like another running copy's (all its ports held), says so and how far apart bases must be.
+ */
 async function checkDevPortsFree(): Promise<void> {
-  const wanted = [
-    ports.proxy,
-    ports.credits,
-    ports.gateway,
-    ports.proxy + metricsPortOffset,
-    ports.credits + metricsPortOffset,
-  ];
-  await checkPortsFree(wanted, 'is an earlier npm run dev still running?');
+  const wanted = devListenerOffsets.map((offset) => portBase + offset);
+  const busy = await portsInUse(wanted);
+  if (busy.length === 0) return;
+  const other = await otherDevBase(busy);
+  await checkPortsFree(
+    wanted,
+    other === undefined
+      ? 'is an earlier npm run dev still running?'
+      : `another npm run dev seems to run with DEV_PORT_BASE=${other}; copies side by side need ` +
+          `DEV_PORT_BASE values at least ${devPortBaseSpacing} apart (this one: ${portBase}).`,
+  );
+}
+
+/** A base other than ours whose every dev port is held, overlapping ours: another copy, probably. */
+async function otherDevBase(busy: readonly number[]): Promise<number | undefined> {
+  for (const port of busy)
+    for (const offset of devListenerOffsets) {
+      const base = port - offset;
+      if (base === portBase || base < 1) continue;
+      const theirs = devListenerOffsets.map((each) => base + each);
+      if ((await portsInUse(theirs)).length === theirs.length) return base;
+    }
+  return undefined;
 }
 
 const hasProcfs = existsSync('/proc/self/stat');
@@ -168,6 +198,11 @@ async function firstStart(secrets: DevSecrets): Promise<string | undefined> {
   return issued.key;
 }
 
+/** `DEV_DATA_DIR=... ` when set, so a printed command reaches this run's files however it was set. */
+function devDataPrefix(): string {
+  return process.env.DEV_DATA_DIR?.trim() ? `DEV_DATA_DIR=${dataDirectory} ` : '';
+}
+
 function printExamples(secrets: DevSecrets, newClientKey: string | undefined): void {
   const proxy = `http://127.0.0.1:${ports.proxy}`;
   const credits = `http://127.0.0.1:${ports.credits}`;
@@ -177,7 +212,7 @@ Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.
 ${
   newClientKey
     ? `\nA client key for '${devUser}' (with ${devStartingCredits} credits). It is shown only this once; keep it:\n\n  ${newClientKey}\n`
-    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: npm run keys -- issue --user ${devUser}\n`
+    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: ${devDataPrefix()}npm run keys -- issue --user ${devUser}\n`
 }
 Try:
 
@@ -222,7 +257,7 @@ async function main(): Promise<void> {
     // The proxy logs each client request; the internal hops log warnings only (LOG_LEVEL shows all).
     logLevel: process.env.LOG_LEVEL ?? 'INFO',
     internalLogLevel: process.env.LOG_LEVEL ?? 'WARN',
-    metricsPortOffset,
+    metricsPortOffset: devMetricsPortOffset,
   });
   await start(
     'gateway',
