@@ -214,6 +214,9 @@ export function localTopologyEnvironment(input: {
   credits: Record<string, string>;
   proxy: Record<string, string>;
 } {
+  // A local topology is stage dev, whatever STAGE the shell exports (a production stage's
+  // placeholders would make the services refuse): set for both services that read it, here only.
+  const stage = { STAGE: 'dev' };
   const metricsPort = (servicePort: number) =>
     input.metricsPortOffset === undefined ? 0 : servicePort + input.metricsPortOffset;
   const internalLogLevel = input.internalLogLevel ?? input.logLevel;
@@ -227,7 +230,7 @@ export function localTopologyEnvironment(input: {
       CLIENT_KEYS_FILE: input.clientKeysFile ?? '',
       // Settlements the proxy could not apply wait here, beside the ledger's data file.
       SETTLEMENT_FILE: join(dirname(input.dataFile), 'settlements.jsonl'),
-      STAGE: 'dev',
+      ...stage,
       LOG_LEVEL: input.logLevel,
     },
     gateway: {
@@ -246,6 +249,7 @@ export function localTopologyEnvironment(input: {
       GATEWAY_TOKEN: input.gatewayToken,
       CREDITS_ADMIN_KEYS: input.adminKey,
       CREDITS_PROXY_KEYS: input.proxyKey,
+      ...stage,
       LOG_LEVEL: internalLogLevel,
     },
   };

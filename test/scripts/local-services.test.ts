@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { creditsSettingsFromEnvironment } from '../../lambda/credits/server';
 import {
   cutRequestsSettleMillisecondsMax,
   drainMillisecondsMaxDefault,
@@ -55,6 +56,21 @@ describe('local topologies', () => {
       creditsPort: 2,
     });
     expect(environment.proxy.SETTLEMENT_FILE).toBe('/tmp/topology-a/settlements.jsonl');
+  });
+
+  it('run the proxy and the credits service as stage dev, whatever STAGE the shell exports', () => {
+    const environment = localTopologyEnvironment({
+      ...common,
+      gatewayToken: 'a gateway token of 32 characters or more',
+      gatewayPort: 1,
+      creditsPort: 2,
+    });
+    // As startLocalService merges them: the shell's environment, then the topology's.
+    const shell = { ...process.env, STAGE: 'production' };
+    expect(
+      creditsSettingsFromEnvironment({ ...shell, ...environment.credits }).settings?.stage,
+    ).toBe('dev');
+    expect({ ...shell, ...environment.proxy }.STAGE).toBe('dev');
   });
 
   it('logs the internal hops at their own level (npm run dev: only the proxy logs each client request)', () => {
