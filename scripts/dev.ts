@@ -14,6 +14,7 @@ import {
   readDevSecrets,
   type DevSecrets,
 } from './dev-layout';
+import { stageConfigFromEnvironment } from '../lib/config';
 import { generateApiKey } from '../runtime/keys';
 import {
   checkPortsFree,
@@ -203,7 +204,32 @@ function devDataPrefix(): string {
   return process.env.DEV_DATA_DIR?.trim() ? `DEV_DATA_DIR=${dataDirectory} ` : '';
 }
 
+/** The chat models the running proxy serves: the dev stage's, or DEV_OVERRIDES's (as the proxy reads them). */
+function servedChatModels(): string[] {
+  return stageConfigFromEnvironment({ ...process.env, STAGE: 'dev' }).models.map(
+    (model) => model.id,
+  );
+}
+
+/** The example's model and what to say of it: echo when served (it needs no provider key). */
+function exampleModel(models: readonly string[]): { id: string; about: string } {
+  if (models.includes('echo'))
+    return { id: 'echo', about: 'the built-in echo model (no provider key needed)' };
+  return { id: models[0], about: `${models[0]}, a model of DEV_OVERRIDES` };
+}
+
+/** Which provider keys make which models answer, or the models DEV_OVERRIDES serves. */
+function providerNote(models: readonly string[]): string {
+  if (process.env.DEV_OVERRIDES?.trim())
+    return `DEV_OVERRIDES (${process.env.DEV_OVERRIDES}) serves: ${models.join(', ')}.`;
+  return `Provider keys set before npm run dev make their models answer for real: GEMINI_API_KEY
+("model":"gemini-2.5-flash"), ANTHROPIC_API_KEY ("claude-haiku-4-5"), OPENAI_COMPATIBLE_BASE_URL
+and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.`;
+}
+
 function printExamples(secrets: DevSecrets, newClientKey: string | undefined): void {
+  const models = servedChatModels();
+  const example = exampleModel(models);
   const proxy = `http://127.0.0.1:${ports.proxy}`;
   const credits = `http://127.0.0.1:${ports.credits}`;
   const key = newClientKey ?? 'YOUR_CLIENT_KEY';
@@ -216,9 +242,9 @@ ${
 }
 Try:
 
-  # a chat completion with the built-in echo model (no provider key needed), billed in credits
+  # a chat completion with ${example.about}, billed in credits
   curl -s ${proxy}/v1/chat/completions -H 'authorization: Bearer ${key}' -H 'content-type: application/json' \\
-       -d '{"model":"echo","messages":[{"role":"user","content":"Hello, ledger!"}]}' -D - 
+       -d '{"model":"${example.id}","messages":[{"role":"user","content":"Hello, ledger!"}]}' -D - 
 
   # your balance, and the models with their prices
   curl -s ${proxy}/v1/balance -H 'authorization: Bearer ${key}'
@@ -232,9 +258,7 @@ Try:
   # history of the dev user, newest first
   curl -s '${credits}/api/v1/transfers/${devUser}?limit=10' -H 'authorization: Bearer ${secrets.adminKey}'
 
-Provider keys set before npm run dev make their models answer for real: GEMINI_API_KEY
-("model":"gemini-2.5-flash"), ANTHROPIC_API_KEY ("claude-haiku-4-5"), OPENAI_COMPATIBLE_BASE_URL
-and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.
+${providerNote(models)}
 Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 `);
 }

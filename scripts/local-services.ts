@@ -36,6 +36,8 @@ export interface LocalService {
   readonly process: ChildProcess;
   /** The service's last output lines, newest last. */
   readonly recentOutput: string[];
+  /** Whether its output is kept only (else it was printed as it came, prefixed with its name). */
+  readonly quiet: boolean;
 }
 
 /** Runs `entry` with tsx; its output lines are prefixed with the service name unless `quiet`. */
@@ -71,7 +73,7 @@ export function startLocalService(
       }
     });
   }
-  return { name, process: child, recentOutput };
+  return { name, process: child, recentOutput, quiet: options.quiet === true };
 }
 
 function exited(service: LocalService): boolean {
@@ -117,12 +119,13 @@ async function answersOk(url: string): Promise<boolean> {
   }
 }
 
+/** The failure with the service's own last words: quoted when quiet, else pointed to (printed once). */
 function startFailure(message: string, service: LocalService | undefined): Error {
   const output = service?.recentOutput ?? [];
+  if (output.length === 0) return new Error(message);
+  if (service?.quiet === false) return new Error(`${message}; its output is above`);
   return new Error(
-    output.length === 0
-      ? message
-      : `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`,
+    `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`,
   );
 }
 

@@ -390,6 +390,53 @@ describe('npm run dev: stopping and starting', () => {
     devStartMilliseconds,
   );
 
+  it(
+    'with DEV_OVERRIDES replacing the models, the banner suggests a model the running catalogue has',
+    async () => {
+      const overrides = path.join(dataDirectory, 'overrides.json');
+      const model = {
+        id: 'llama3.2',
+        provider: 'openai-compatible',
+        upstreamModel: 'llama3.2:1b',
+        ledgerCode: 101,
+        inputMicrosPerMillionTokens: 0,
+        outputMicrosPerMillionTokens: 0,
+        defaultMaxOutputTokens: 512,
+        outputTokensMax: 4096,
+      };
+      fs.writeFileSync(overrides, JSON.stringify({ models: [model] }));
+      const run = startDev(await freePortBase(), dataDirectory, {
+        environment: { DEV_OVERRIDES: overrides },
+      });
+      await run.waitFor('Ctrl-C stops everything');
+      recordDescendants(run.child.pid as number);
+      expect(run.output()).toContain('"model":"llama3.2"');
+      expect(run.output()).not.toContain('"model":"echo"');
+      run.child.kill('SIGTERM');
+      expect(await run.closesWithin(stopMilliseconds)).toBe(true);
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    'a configuration a local service refuses is reported once, as that, naming the overrides file',
+    async () => {
+      const overrides = path.join(dataDirectory, 'overrides.json');
+      fs.writeFileSync(overrides, '{ "models": ');
+      const run = startDev(await freePortBase(), dataDirectory, {
+        environment: { DEV_OVERRIDES: overrides },
+      });
+      expect(await run.closed).not.toBe(0);
+      const problem = `overrides file '${overrides}' is not valid JSON`;
+      expect(run.output().split(problem)).toHaveLength(2); // once
+      expect(run.output()).toContain(
+        `the local service refuses to start with this configuration (stage 'dev' with DEV_OVERRIDES=${overrides})`,
+      );
+      expect(run.output()).not.toContain('synthesize');
+    },
+    devStartMilliseconds,
+  );
+
   it("the README says how far apart two copies' DEV_PORT_BASE values must be", () => {
     const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
     expect(readme).toContain(`DEV_PORT_BASE\` values at least ${devPortBaseSpacing} apart`);

@@ -102,6 +102,29 @@ describe('local topologies', () => {
     }
   }, 60_000);
 
+  it('a service whose output is shown (not quiet) has its error printed once: the failure points to it', async () => {
+    const shown: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((line: string) => shown.push(line));
+    const service = startLocalService('credits', 'lambda/credits/server.ts', {});
+    try {
+      const failure = await waitUntilHealthy(
+        'credits',
+        'http://127.0.0.1:9/api/v1/ready',
+        service,
+      ).then(
+        () => 'healthy',
+        (error: Error) => error.message,
+      );
+      expect(failure).toBe('credits exited (1) before it became healthy; its output is above');
+      expect(shown.filter((line) => line.includes('refusing to start'))).toEqual([
+        '[credits] credits: refusing to start:',
+      ]);
+    } finally {
+      log.mockRestore();
+      await stopLocalServices([service]);
+    }
+  }, 60_000);
+
   it('stop the last started first, one at a time, and kill one that outlives its grace period', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'local-services-'));
     const script = (name: string, body: string) => {
