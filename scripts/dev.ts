@@ -34,7 +34,9 @@ import {
  * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY,
  * ANTHROPIC_API_KEY or OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY to call those
  * providers for real (DEV_OVERRIDES names a file of other models). Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent or any process
- * above it going away) stops every service, the proxy first so in-flight requests finish and are billed; a port still held by an earlier run is reported before anything starts.
+ * above it going away) stops every service, the proxy first so in-flight requests finish and are billed; this process
+ * killed outright (SIGKILL) ends the services' stdin pipes, and they stop on their own; a port still held by an earlier
+ * run is reported before anything starts.
  * DEV_PORT_BASE (default 7100) and DEV_DATA_DIR (default .data) move it, e.g. beside another copy.
  */
 
