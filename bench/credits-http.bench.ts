@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { generateApiKey } from '../runtime/keys';
 import {
+  checkPortsFree,
   localTopologyEnvironment,
   startLocalService,
   stopLocalServices,
@@ -40,6 +41,10 @@ async function runScenario(url: string, scenario: Scenario): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  await checkPortsFree(
+    [ports.gateway, ports.credits],
+    'is another benchmark running, or a service on these ports?',
+  );
   const directory = mkdtempSync(join(tmpdir(), 'credits-bench-'));
   const keys = {
     gatewayToken: generateApiKey(),

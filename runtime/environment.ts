@@ -138,3 +138,13 @@ export const variable = {
 export const logLevels: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 /** LOG_LEVEL of every entry point: INFO unless set. */
 export const logLevelVariable = () => variable.oneOf(logLevels, 'INFO');
+
+/**
+ * Set to `true` by scripts/local-services.ts only, which gives each local service a stdin pipe:
+ * the pipe ends when the supervisor is gone, however it went (SIGKILL, the OOM killer, a crash),
+ * and the service then stops as on SIGTERM. Unset elsewhere (the gateway container and Lambda have
+ * no such pipe), so nothing there watches stdin.
+ */
+export const supervisorEnvironment = {
+  STOP_WHEN_STDIN_ENDS: variable.oneOf(['true', 'false'], 'false'),
+};

@@ -1,6 +1,8 @@
 import { IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
+import type { ExecutionContext } from 'hono';
+import { environmentOrRefuse, supervisorEnvironment } from './environment';
 import type { AppLogger } from './logger';
 
 /**
@@ -11,6 +13,12 @@ import type { AppLogger } from './logger';
 
 /** Longest wait for in-flight requests after a stop signal; then the remaining connections are cut. */
 export const drainMillisecondsMaxDefault = 10_000;
+/**
+ * After the drain cut the remaining connections (their requests aborted, as when a client leaves),
+ * the longest wait for their handlers to finish: a cut stream still settles what was delivered from
+ * the estimate and audits it. Drain, this and releasing stay below ECS's 30 s stop timeout.
+ */
+export const cutRequestsSettleMillisecondsMax = 5_000;
 /** While draining, connections that have become idle (keep-alive) are closed this often. */
 const drainPollIntervalMilliseconds = 50;
 /** Longest time a client may take to send a whole request (slow-loris bound). */
@@ -25,15 +33,35 @@ export const unreadBodyDiscardBytesMax = 16 * 1024 * 1024;
 /** The longest a client may take to finish sending a body that was answered unread. */
 export const unreadBodyDiscardMillisecondsMax = 5_000;
 
+/** How a stop went: whether every request finished within the drain, else what was cut. */
+export interface DrainResult {
+  readonly drained: boolean;
+  /** Requests in flight (handlers and their work after the response) when the drain ended. */
+  readonly cutRequests: number;
+  /** Of those, the ones still unfinished `cutRequestsSettleMillisecondsMax` after the cut. */
+  readonly unsettledRequests: number;
+}
+
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
-  /** Stops accepting and waits for in-flight requests; true if they all finished within the drain bound. */
-  close(): Promise<boolean>;
+  /**
+   * Stops accepting and waits for in-flight requests within the drain bound; then cuts the rest and
+   * waits (bounded) for their handlers to finish, settlement included.
+   */
+  close(): Promise<DrainResult>;
 }
 
 export interface StartServerOptions {
-  readonly fetch: (request: Request) => Response | Promise<Response>;
+  /**
+   * A hono app's fetch: work a handler leaves running after its response (a stream's settlement)
+   * is handed to `executionContext.waitUntil`, and a stop waits for it.
+   */
+  readonly fetch: (
+    request: Request,
+    env: undefined,
+    executionContext: ExecutionContext,
+  ) => Response | Promise<Response>;
   readonly hostname: string;
   /** 0 picks a free port. */
   readonly port: number;
@@ -79,10 +107,46 @@ function discardUnreadBody(incoming: IncomingMessage, outgoing: ServerResponse):
   incoming.resume();
 }
 
+/** Handlers in flight and the work they left running, each removed once it settled. */
+class InFlightWork {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    const tracked = work.finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+    // A failure is the handler's to report; here it only ends the wait.
+    tracked.catch(() => undefined);
+    return tracked;
+  }
+
+  /** Resolves when everything in flight has settled or after `milliseconds`. */
+  async settledWithin(milliseconds: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, milliseconds)));
+    const settled = (async () => {
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    })();
+    await Promise.race([settled, bound]);
+    clearTimeout(timer);
+  }
+}
+
 export function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const inFlight = new InFlightWork();
+  const executionContext: ExecutionContext = {
+    waitUntil: (work: Promise<unknown>) => void inFlight.track(work),
+    passThroughOnException: () => undefined,
+    props: {},
+  };
   const server = createAdaptorServer({
     fetch: async (request: Request, bindings: HttpBindings | Http2Bindings) => {
-      const response = await options.fetch(request);
+      const response = await inFlight.track(
+        Promise.resolve(options.fetch(request, undefined, executionContext)),
+      );
       // These servers speak HTTP/1.1 only (createAdaptorServer's default).
       if (bindings.incoming instanceof IncomingMessage)
         discardUnreadBody(bindings.incoming, bindings.outgoing as ServerResponse);
@@ -101,18 +165,22 @@ export function startServer(options: StartServerOptions): Promise<RunningServer>
       resolve({
         url: `http://${host}:${address.port}`,
         port: address.port,
-        close: () => drain(server, options.drainMillisecondsMax ?? drainMillisecondsMaxDefault),
+        close: () =>
+          drain(server, inFlight, options.drainMillisecondsMax ?? drainMillisecondsMaxDefault),
       });
     });
   });
 }
 
-function drain(server: Server, drainMillisecondsMax: number): Promise<boolean> {
-  return new Promise((resolve) => {
+async function drain(
+  server: Server,
+  inFlight: InFlightWork,
+  drainMillisecondsMax: number,
+): Promise<DrainResult> {
+  const drained = await new Promise<boolean>((resolve) => {
     const poll = setInterval(() => server.closeIdleConnections(), drainPollIntervalMilliseconds);
     const deadline = setTimeout(() => {
       clearInterval(poll);
-      server.closeAllConnections();
       resolve(false);
     }, drainMillisecondsMax);
     server.close(() => {
@@ -122,6 +190,12 @@ function drain(server: Server, drainMillisecondsMax: number): Promise<boolean> {
     });
     server.closeIdleConnections();
   });
+  const cutRequests = drained ? 0 : inFlight.size;
+  // Cutting aborts each request as a client disconnect does: its handler stops the provider,
+  // settles what was delivered and audits it; exiting before that would leave its hold unbilled.
+  if (!drained) server.closeAllConnections();
+  await inFlight.settledWithin(cutRequestsSettleMillisecondsMax);
+  return { drained, cutRequests, unsettledRequests: drained ? 0 : inFlight.size };
 }
 
 export interface ShutdownOptions {
@@ -133,13 +207,23 @@ export interface ShutdownOptions {
   readonly beforeDrain?: () => void;
   /** Runs after the drain: close the ledger, files, timers. */
   readonly release: () => Promise<void>;
+  /** Where STOP_WHEN_STDIN_ENDS is read (supervisorEnvironment). Default: process.env. */
+  readonly environment?: NodeJS.ProcessEnv;
 }
 
-/** On SIGTERM or SIGINT: drain the server, release resources, exit 0 (1 if releasing failed). */
+/**
+ * On SIGTERM or SIGINT (and, under a local supervisor, when stdin ends): drain the server, release
+ * resources, exit 0 (1 if releasing failed).
+ */
 export function shutDownOnSignals(options: ShutdownOptions): void {
   const { logger, name } = options;
+  const supervised = environmentOrRefuse(
+    name,
+    supervisorEnvironment,
+    options.environment ?? process.env,
+  );
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (signal: NodeJS.Signals | 'stdin ended') => {
     // A second signal (tsx relays the one its process group got, a supervisor repeats it) must not
     // end the drain: the listeners stay, so it is logged, not left to Node's default (exit 143).
     if (stopping) return void logger.info(`${name} already stopping`, { signal });
@@ -151,9 +235,14 @@ export function shutDownOnSignals(options: ShutdownOptions): void {
     });
     void options.server
       .close()
-      .then(async (drained) => {
+      .then(async ({ drained, cutRequests, unsettledRequests }) => {
         if (!drained)
-          logger.warn('drain timed out; the remaining connections were closed', { signal });
+          logger.warn('drain timed out; the requests still in flight were cut', {
+            signal,
+            cut_requests: cutRequests,
+            // Past cutRequestsSettleMillisecondsMax: their holds expire unless settled later.
+            unsettled_requests: unsettledRequests,
+          });
         await options.release();
         logger.info(`${name} stopped`, { signal, drained });
         process.exit(0);
@@ -167,4 +256,19 @@ export function shutDownOnSignals(options: ShutdownOptions): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (supervised.STOP_WHEN_STDIN_ENDS === 'true') stopWhenStdinEnds(() => stop('stdin ended'));
+}
+
+/**
+ * The supervisor (scripts/local-services.ts) holds the only write end of this process's stdin (tsx
+ * passes it through to the script's process): the read end sees its end once the supervisor is
+ * gone, even when nothing of it could run (SIGKILL). Nothing is ever written; data is discarded.
+ */
+function stopWhenStdinEnds(stop: () => void): void {
+  // stdout and stderr are pipes to the same supervisor: once it is gone, writing to them fails
+  // (EPIPE), which must not end the drain; what is logged then has nowhere to go.
+  for (const output of [process.stdout, process.stderr]) output.on('error', () => undefined);
+  process.stdin.on('data', () => undefined);
+  process.stdin.once('end', stop);
+  process.stdin.once('error', stop);
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -35,7 +34,14 @@ import {
   usageCsv,
   UsageNames,
 } from './credits-usage';
-import { repoRoot } from './local-services';
+import {
+  devClientKeysFile,
+  devPortBase,
+  devPortOffsets,
+  devPorts,
+  devSecretsFile,
+  readDevSecrets,
+} from './dev-layout';
 import { readStackOutputs, StackNotFoundError, stageStackName } from './stack-outputs';
 
 /**
@@ -79,8 +85,9 @@ Where (found in the stack ai-proxy-<stage>-api unless given):
   --function <name-or-arn>   the credits function (output CreditsFunctionArn)
   --secret-id <arn>          the admin key secret (output CreditsAdminKeySecretArn)
   --region <region>          default: the stage's configured region
-  --local                    npm run dev's credits service on this machine instead (stage dev;
-                             DEV_PORT_BASE and DEV_DATA_DIR as for npm run dev)
+  --local                    npm run dev's credits service on this machine instead (implies
+                             --stage dev; DEV_PORT_BASE and DEV_DATA_DIR as for npm run dev;
+                             usage names users from its $DEV_DATA_DIR/client-keys.json)
   --json                     print the service's JSON answer instead of a summary
   -h, --help                 this text
 
@@ -215,13 +222,17 @@ function parseCommandLine(argv: readonly string[]): Invocation | 'help' {
     if (!flagsOf[command as Command].includes(flag))
       throw new UsageError(`--${flag} does not apply to ${command}`);
   }
-  const stage = values.stage as string | undefined;
-  if (stage === undefined) throw new UsageError(`--stage is required (${stageNames.join(', ')})`);
+  const local = values.local === true;
+  // --local is npm run dev's credits service, which runs stage dev: --stage is implied.
+  const stage = (values.stage as string | undefined) ?? (local ? 'dev' : undefined);
+  if (stage === undefined)
+    throw new UsageError(`--stage is required (${stageNames.join(', ')}), or --local`);
   if (!isStageName(stage))
     throw new UsageError(`unknown stage '${stage}'; choose one of ${stageNames.join(', ')}`);
-  const local = values.local === true;
   if (local && stage !== 'dev')
-    throw new UsageError('--local talks to npm run dev: use --stage dev');
+    throw new UsageError(
+      `--local is npm run dev's credits service (stage dev); it cannot be used with --stage ${stage}`,
+    );
   if (local && (values.function !== undefined || values['secret-id'] !== undefined))
     throw new UsageError('--local needs no --function or --secret-id');
   return {
@@ -465,31 +476,37 @@ async function lambdaSender(invocation: Invocation, io: CreditsCliIo): Promise<S
   };
 }
 
-/** Where npm run dev runs its credits service, and the admin key it generated (scripts/dev.ts). */
+/** Where npm run dev runs its credits service, and the admin key it generated (scripts/dev-layout.ts). */
 export function localCreditsService(environment: NodeJS.ProcessEnv = process.env): {
   baseUrl: string;
   secretsFile: string;
+  portBase: number;
 } {
-  const portBase = Number(environment.DEV_PORT_BASE ?? '7100');
+  const portBase = devPortBase(environment);
   return {
-    baseUrl: `http://127.0.0.1:${portBase + 100}`,
-    secretsFile: join(environment.DEV_DATA_DIR ?? join(repoRoot, '.data'), 'dev-secrets.json'),
+    baseUrl: `http://127.0.0.1:${devPorts(portBase).credits}`,
+    secretsFile: devSecretsFile(environment),
+    portBase,
   };
+}
+
+/** A fetch that failed before any answer (refused, reset): nothing of npm run dev answers there. */
+function nothingAnswers(baseUrl: string, portBase: number): CreditsCliError {
+  return new CreditsCliError(
+    `nothing answers at ${baseUrl}: is npm run dev running? ` +
+      `(it assumed DEV_PORT_BASE=${portBase}, the credits service at the base + ${devPortOffsets.credits})`,
+  );
 }
 
 /** The same operations as HTTP requests to npm run dev's credits service (there is no Lambda locally). */
 function localSender(io: CreditsCliIo): Send {
-  const { baseUrl, secretsFile } = localCreditsService();
-  let adminKey: string;
-  try {
-    adminKey = z
-      .object({ adminKey: z.string() })
-      .parse(JSON.parse(readFileSync(secretsFile, 'utf8'))).adminKey;
-  } catch (error) {
+  const { baseUrl, secretsFile, portBase } = localCreditsService();
+  const secrets = readDevSecrets(secretsFile);
+  if (secrets === undefined)
     throw new CreditsCliError(
-      `cannot read the development admin key in ${secretsFile} (${(error as Error).message}); start npm run dev first`,
+      `no development admin key in ${secretsFile}: start npm run dev first (it generates one)`,
     );
-  }
+  const { adminKey } = secrets;
   return async (operation) => {
     const request = httpRequestOf(operation);
     const query = Object.entries(request.query)
@@ -499,11 +516,16 @@ function localSender(io: CreditsCliIo): Send {
     const headers: Record<string, string> = { authorization: `Bearer ${adminKey}` };
     if (request.body !== undefined) headers['content-type'] = 'application/json';
     if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
-    const response = await fetch(`${baseUrl}${request.path}${query === '' ? '' : `?${query}`}`, {
-      method: request.method,
-      headers,
-      body: request.body === undefined ? undefined : JSON.stringify(request.body),
-    });
+    let response: Response;
+    try {
+      response = await fetch(`${baseUrl}${request.path}${query === '' ? '' : `?${query}`}`, {
+        method: request.method,
+        headers,
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      });
+    } catch {
+      throw nothingAnswers(baseUrl, portBase);
+    }
     const text = await response.text();
     let body: unknown = text;
     try {
@@ -565,7 +587,13 @@ async function exportUsage(
     ...shippedStages[invocation.stage].models,
     ...shippedStages[invocation.stage].embeddingModels,
   ];
-  const names = new UsageNames(models, await readKeySet(usage.keys, invocation.region));
+  // Locally, npm run dev's own client key file names the users and keys unless another is given.
+  const keys =
+    usage.keys ??
+    (invocation.local && existsSync(devClientKeysFile())
+      ? { file: devClientKeysFile() }
+      : undefined);
+  const names = new UsageNames(models, await readKeySet(keys, invocation.region));
   const charges = await collectCharges(async (from) => {
     const result = await send({ action: 'usage', from, to: usage.toTimestamp.toString() });
     if (result.status >= 400) throw new CreditsCliError(`refused: ${refusalText(result)}`);
@@ -651,7 +679,8 @@ function summaryLines(
 
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  if (error.name === 'CreditsCliError' || error.name === 'Error') return error.message;
+  if (['CreditsCliError', 'DevConfigurationError', 'Error'].includes(error.name))
+    return error.message;
   if (error.name === 'CredentialsProviderError')
     return `no AWS credentials (${error.message}); set AWS_PROFILE or log in (aws sso login)`;
   if (error.name === 'AccessDeniedException' || error.name === 'AccessDenied') {

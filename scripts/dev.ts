@@ -1,12 +1,25 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileClientKeyStore, issueClientKey, localClientKeysFile } from './client-key-store';
+import { fileClientKeyStore, issueClientKey } from './client-key-store';
+import {
+  devClientKeysFile,
+  devDataDirectory,
+  devListenerOffsets,
+  devMetricsPortOffset,
+  devPortBase,
+  devPortBaseSpacing,
+  devPorts,
+  devSecretsFile,
+  readDevSecrets,
+  type DevSecrets,
+} from './dev-layout';
+import { stageConfigFromEnvironment } from '../lib/config';
 import { generateApiKey } from '../runtime/keys';
 import {
+  checkPortsFree,
   localTopologyEnvironment,
   portsInUse,
-  repoRoot,
   signalGroup,
   startLocalService,
   stopLocalServices,
@@ -21,35 +34,37 @@ import {
  * .data/ (git-ignored). The built-in `echo` model needs no provider key; set GEMINI_API_KEY,
  * ANTHROPIC_API_KEY or OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_API_KEY to call those
  * providers for real (DEV_OVERRIDES names a file of other models). Every way of stopping it (Ctrl-C, SIGTERM or SIGHUP to it, its parent or any process
- * above it going away) stops every service, the proxy first so in-flight requests finish and are billed; a port still held by an earlier run is reported before anything starts.
+ * above it going away) stops every service, the proxy first so in-flight requests finish and are billed; this process
+ * killed outright (SIGKILL) ends the services' stdin pipes, and they stop on their own; a port still held by an earlier
+ * run is reported before anything starts.
  * DEV_PORT_BASE (default 7100) and DEV_DATA_DIR (default .data) move it, e.g. beside another copy.
  */
 
-const dataDirectory = process.env.DEV_DATA_DIR ?? join(repoRoot, '.data');
-const secretsFile = join(dataDirectory, 'dev-secrets.json');
-const portBase = Number(process.env.DEV_PORT_BASE ?? '7100');
-const ports = { proxy: portBase, credits: portBase + 100, gateway: portBase + 200 };
-/** Each service's local /metrics listener sits this far above its port (127.0.0.1 only). */
-const metricsPortOffset = 90;
-const clientKeysFile = process.env.DEV_DATA_DIR
-  ? join(dataDirectory, 'client-keys.json')
-  : join(repoRoot, localClientKeysFile);
+/** DEV_PORT_BASE and DEV_DATA_DIR, read once (scripts/dev-layout.ts); a bad value ends the start. */
+function layoutOrExit(): { portBase: number; dataDirectory: string } {
+  try {
+    return { portBase: devPortBase(), dataDirectory: devDataDirectory() };
+  } catch (error) {
+    console.error(`dev: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+
+const { portBase, dataDirectory } = layoutOrExit();
+const secretsFile = devSecretsFile();
+const ports = devPorts(portBase);
+const clientKeysFile = devClientKeysFile();
 /** How often the ancestor processes are checked: a supervisor that dies without a signal must not leave servers. */
 const ancestorCheckMilliseconds = 1_000;
 /** The user the development client key bills, and what it starts with. */
 const devUser = 'dev-user';
 const devStartingCredits = '10.00';
 
-interface DevSecrets {
-  readonly adminKey: string;
-  readonly proxyKey: string;
-  readonly gatewayToken: string;
-}
-
 /** Development keys, generated on first run and kept, so a restart keeps working curl commands. */
 function devSecrets(): DevSecrets {
   mkdirSync(dataDirectory, { recursive: true });
-  if (existsSync(secretsFile)) return JSON.parse(readFileSync(secretsFile, 'utf8')) as DevSecrets;
+  const kept = readDevSecrets(secretsFile);
+  if (kept !== undefined) return kept;
   const secrets: DevSecrets = {
     adminKey: generateApiKey(),
     proxyKey: generateApiKey(),
@@ -85,21 +100,34 @@ async function start(
   await waitUntilHealthy(name, readyUrl, service);
 }
 
-/** Refuses to start over ports an earlier run (or anything else) still holds, naming them. */
-async function checkPortsFree(): Promise<void> {
-  const wanted = [
-    ports.proxy,
-    ports.credits,
-    ports.gateway,
-    ports.proxy + metricsPortOffset,
-    ports.credits + metricsPortOffset,
-  ];
+/**
+ * Refuses to start over ports an earlier run (or anything else) still holds, naming them; when they
+ * look like another running copy's (all its ports held), says so and how far apart bases must be.
+ */
+async function checkDevPortsFree(): Promise<void> {
+  const wanted = devListenerOffsets.map((offset) => portBase + offset);
   const busy = await portsInUse(wanted);
   if (busy.length === 0) return;
-  throw new Error(
-    `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} already in use on 127.0.0.1: is an earlier npm run dev still running? ` +
-      `Find it with: ss -ltnp 'sport = :${busy[0]}' (or lsof -i :${busy[0]}), stop it, and start again`,
+  const other = await otherDevBase(busy);
+  await checkPortsFree(
+    wanted,
+    other === undefined
+      ? 'is an earlier npm run dev still running?'
+      : `another npm run dev seems to run with DEV_PORT_BASE=${other}; copies side by side need ` +
+          `DEV_PORT_BASE values at least ${devPortBaseSpacing} apart (this one: ${portBase}).`,
   );
+}
+
+/** A base other than ours whose every dev port is held, overlapping ours: another copy, probably. */
+async function otherDevBase(busy: readonly number[]): Promise<number | undefined> {
+  for (const port of busy)
+    for (const offset of devListenerOffsets) {
+      const base = port - offset;
+      if (base === portBase || base < 1) continue;
+      const theirs = devListenerOffsets.map((each) => base + each);
+      if ((await portsInUse(theirs)).length === theirs.length) return base;
+    }
+  return undefined;
 }
 
 const hasProcfs = existsSync('/proc/self/stat');
@@ -173,7 +201,37 @@ async function firstStart(secrets: DevSecrets): Promise<string | undefined> {
   return issued.key;
 }
 
+/** `DEV_DATA_DIR=... ` when set, so a printed command reaches this run's files however it was set. */
+function devDataPrefix(): string {
+  return process.env.DEV_DATA_DIR?.trim() ? `DEV_DATA_DIR=${dataDirectory} ` : '';
+}
+
+/** The chat models the running proxy serves: the dev stage's, or DEV_OVERRIDES's (as the proxy reads them). */
+function servedChatModels(): string[] {
+  return stageConfigFromEnvironment({ ...process.env, STAGE: 'dev' }).models.map(
+    (model) => model.id,
+  );
+}
+
+/** The example's model and what to say of it: echo when served (it needs no provider key). */
+function exampleModel(models: readonly string[]): { id: string; about: string } {
+  if (models.includes('echo'))
+    return { id: 'echo', about: 'the built-in echo model (no provider key needed)' };
+  return { id: models[0], about: `${models[0]}, a model of DEV_OVERRIDES` };
+}
+
+/** Which provider keys make which models answer, or the models DEV_OVERRIDES serves. */
+function providerNote(models: readonly string[]): string {
+  if (process.env.DEV_OVERRIDES?.trim())
+    return `DEV_OVERRIDES (${process.env.DEV_OVERRIDES}) serves: ${models.join(', ')}.`;
+  return `Provider keys set before npm run dev make their models answer for real: GEMINI_API_KEY
+("model":"gemini-2.5-flash"), ANTHROPIC_API_KEY ("claude-haiku-4-5"), OPENAI_COMPATIBLE_BASE_URL
+and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.`;
+}
+
 function printExamples(secrets: DevSecrets, newClientKey: string | undefined): void {
+  const models = servedChatModels();
+  const example = exampleModel(models);
   const proxy = `http://127.0.0.1:${ports.proxy}`;
   const credits = `http://127.0.0.1:${ports.credits}`;
   const key = newClientKey ?? 'YOUR_CLIENT_KEY';
@@ -182,13 +240,13 @@ Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.
 ${
   newClientKey
     ? `\nA client key for '${devUser}' (with ${devStartingCredits} credits). It is shown only this once; keep it:\n\n  ${newClientKey}\n`
-    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: npm run keys -- issue --user ${devUser}\n`
+    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: ${devDataPrefix()}npm run keys -- issue --user ${devUser}\n`
 }
 Try:
 
-  # a chat completion with the built-in echo model (no provider key needed), billed in credits
+  # a chat completion with ${example.about}, billed in credits
   curl -s ${proxy}/v1/chat/completions -H 'authorization: Bearer ${key}' -H 'content-type: application/json' \\
-       -d '{"model":"echo","messages":[{"role":"user","content":"Hello, ledger!"}]}' -D - 
+       -d '{"model":"${example.id}","messages":[{"role":"user","content":"Hello, ledger!"}]}' -D - 
 
   # your balance, and the models with their prices
   curl -s ${proxy}/v1/balance -H 'authorization: Bearer ${key}'
@@ -202,15 +260,13 @@ Try:
   # history of the dev user, newest first
   curl -s '${credits}/api/v1/transfers/${devUser}?limit=10' -H 'authorization: Bearer ${secrets.adminKey}'
 
-Provider keys set before npm run dev make their models answer for real: GEMINI_API_KEY
-("model":"gemini-2.5-flash"), ANTHROPIC_API_KEY ("claude-haiku-4-5"), OPENAI_COMPATIBLE_BASE_URL
-and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.
+${providerNote(models)}
 Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 `);
 }
 
 async function main(): Promise<void> {
-  await checkPortsFree();
+  await checkDevPortsFree();
   const secrets = devSecrets();
   console.log(
     'Starting the ledger gateway (embedded engine), the credits service and the proxy...',
@@ -227,7 +283,7 @@ async function main(): Promise<void> {
     // The proxy logs each client request; the internal hops log warnings only (LOG_LEVEL shows all).
     logLevel: process.env.LOG_LEVEL ?? 'INFO',
     internalLogLevel: process.env.LOG_LEVEL ?? 'WARN',
-    metricsPortOffset,
+    metricsPortOffset: devMetricsPortOffset,
   });
   await start(
     'gateway',

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { clientKeyEntrySchema, clientKeyLifetimeDaysDefault } from '../lambda/shared/client-keys';
@@ -17,14 +16,13 @@ import {
   type ClientKeyStore,
   type IssuedClientKey,
 } from './client-key-store';
+import { devClientKeysFile } from './dev-layout';
 
 /**
  * `npm run keys -- <command>`: manage the proxy's client (API) keys (AUTH-07, docs/runbooks/keys.md).
  * A new key is printed once and stored nowhere; no hash and no other key is ever printed.
  * Exit codes: 0 done, 1 failed, 2 usage error.
  */
-
-const repoRoot = join(__dirname, '..');
 
 export const helpText = `Manage the proxy's client API keys.
 
@@ -41,7 +39,8 @@ Commands:
          Issue a new key for the same user (printed once); the old key expires after the grace period.
 
 Where the key set lives (one of):
-  --file <path>                      a local file (default: ${localClientKeysFile}, read by npm run dev)
+  --file <path>                      a local file (default: npm run dev's, $DEV_DATA_DIR/client-keys.json,
+                                     ${localClientKeysFile} without DEV_DATA_DIR)
   --secret-id <arn-or-name> [--region <region>]
                                      a Secrets Manager secret (the api stack's client key secret);
                                      the region defaults to the ARN's, then to the AWS CLI's
@@ -240,7 +239,8 @@ function storeLocation(values: Values): StoreLocation {
   if (secretId === undefined)
     return {
       kind: 'file',
-      path: (values.file as string | undefined) ?? join(repoRoot, localClientKeysFile),
+      // npm run dev's file (DEV_DATA_DIR honoured), so a key issued here answers there.
+      path: (values.file as string | undefined) ?? devClientKeysFile(),
     };
   if (secretId.trim() === '') throw new UsageError('--secret-id is empty');
   const region = (values.region as string | undefined) ?? secretArnRegion.exec(secretId)?.[1];

@@ -1,12 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { drainMillisecondsMaxDefault } from '../runtime/node-server';
+import {
+  cutRequestsSettleMillisecondsMax,
+  drainMillisecondsMaxDefault,
+} from '../runtime/node-server';
 
 /**
  * Starting the services as separate local Node processes (for `npm run dev` and the benchmarks).
  * Each service runs in a process group of its own (tsx runs the script in a child process), and
- * stopping signals the whole group, so no server outlives the command that started it.
+ * stopping signals the whole group, so no server outlives the command that started it; each one's
+ * stdin is a pipe from this process, and a service stops when it ends (this process killed).
  */
 
 export const repoRoot = join(__dirname, '..');
@@ -14,9 +18,16 @@ export const repoRoot = join(__dirname, '..');
 export const startTimeoutMilliseconds = 30_000;
 /**
  * How long a stopped service may take to exit (drain its in-flight requests, settle them, close its
- * ledger) before its process group is killed: its own drain bound plus time to release.
+ * ledger) before its process group is killed: its own drain bound, the wait for the requests the
+ * drain cut to settle, plus time to release.
  */
-export const stopGraceMilliseconds = drainMillisecondsMaxDefault + 5_000;
+export const stopGraceMilliseconds =
+  drainMillisecondsMaxDefault + cutRequestsSettleMillisecondsMax + 5_000;
+/**
+ * Deadline of one health request: a listener that accepts and closes without answering leaves
+ * Node's fetch pending forever, and the start must go on checking whether the service exited.
+ */
+export const healthRequestTimeoutMilliseconds = 2_000;
 /** Output lines kept per service, shown when it fails to start (quiet services included). */
 export const outputLinesKept = 40;
 
@@ -25,6 +36,8 @@ export interface LocalService {
   readonly process: ChildProcess;
   /** The service's last output lines, newest last. */
   readonly recentOutput: string[];
+  /** Whether its output is kept only (else it was printed as it came, prefixed with its name). */
+  readonly quiet: boolean;
 }
 
 /** Runs `entry` with tsx; its output lines are prefixed with the service name unless `quiet`. */
@@ -39,11 +52,16 @@ export function startLocalService(
     [join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), entry],
     {
       cwd: repoRoot,
-      env: { ...process.env, ...environment },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The service stops when its stdin pipe ends: this process gone, even by SIGKILL, when no
+      // exit handler of ours can run (runtime/node-server.ts, stopWhenStdinEnds).
+      env: { ...process.env, ...environment, STOP_WHEN_STDIN_ENDS: 'true' },
+      stdio: ['pipe', 'pipe', 'pipe'],
       detached: true, // a process group of its own, signalled as one (see stopLocalServices)
     },
   );
+  // Never written to; a service that exited first must not make this process fail (EPIPE).
+  child.stdin?.on('error', () => undefined);
+  child.once('exit', () => child.stdin?.destroy());
   const recentOutput: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
@@ -55,7 +73,7 @@ export function startLocalService(
       }
     });
   }
-  return { name, process: child, recentOutput };
+  return { name, process: child, recentOutput, quiet: options.quiet === true };
 }
 
 function exited(service: LocalService): boolean {
@@ -75,11 +93,7 @@ export async function waitUntilHealthy(
         `${name} exited (${service.process.signalCode ?? service.process.exitCode}) before it became healthy`,
         service,
       );
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
+    if (await answersOk(url)) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw startFailure(
@@ -88,12 +102,30 @@ export async function waitUntilHealthy(
   );
 }
 
+/** One health request: true on a 2xx; false when refused, failed or unanswered within its deadline. */
+async function answersOk(url: string): Promise<boolean> {
+  // A timer of our own, not AbortSignal.timeout(): that one's timer does not keep the process alive,
+  // and a start waiting on a request nothing answers would end silently with exit code 0.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), healthRequestTimeoutMilliseconds);
+  try {
+    const response = await fetch(url, { signal: deadline.signal });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false; // not listening yet, or no answer
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The failure with the service's own last words: quoted when quiet, else pointed to (printed once). */
 function startFailure(message: string, service: LocalService | undefined): Error {
   const output = service?.recentOutput ?? [];
+  if (output.length === 0) return new Error(message);
+  if (service?.quiet === false) return new Error(`${message}; its output is above`);
   return new Error(
-    output.length === 0
-      ? message
-      : `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`,
+    `${message}; its last output:\n${output.map((line) => `  | ${line}`).join('\n')}`,
   );
 }
 
@@ -135,6 +167,19 @@ export function signalGroup(service: LocalService, signal: NodeJS.Signals): void
   }
 }
 
+/**
+ * Refuses to start over ports something already holds (an earlier run, another topology), naming
+ * them; `hint` says what probably holds them.
+ */
+export async function checkPortsFree(ports: readonly number[], hint: string): Promise<void> {
+  const busy = await portsInUse(ports);
+  if (busy.length === 0) return;
+  throw new Error(
+    `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} already in use on 127.0.0.1: ${hint} ` +
+      `Find it with: ss -ltnp 'sport = :${busy[0]}' (or lsof -i :${busy[0]}), stop it, and start again`,
+  );
+}
+
 /** The ports among `ports` that something already listens on (127.0.0.1). */
 export async function portsInUse(ports: readonly number[]): Promise<number[]> {
   const busy: number[] = [];
@@ -172,6 +217,9 @@ export function localTopologyEnvironment(input: {
   credits: Record<string, string>;
   proxy: Record<string, string>;
 } {
+  // A local topology is stage dev, whatever STAGE the shell exports (a production stage's
+  // placeholders would make the services refuse): set for both services that read it, here only.
+  const stage = { STAGE: 'dev' };
   const metricsPort = (servicePort: number) =>
     input.metricsPortOffset === undefined ? 0 : servicePort + input.metricsPortOffset;
   const internalLogLevel = input.internalLogLevel ?? input.logLevel;
@@ -185,7 +233,7 @@ export function localTopologyEnvironment(input: {
       CLIENT_KEYS_FILE: input.clientKeysFile ?? '',
       // Settlements the proxy could not apply wait here, beside the ledger's data file.
       SETTLEMENT_FILE: join(dirname(input.dataFile), 'settlements.jsonl'),
-      STAGE: 'dev',
+      ...stage,
       LOG_LEVEL: input.logLevel,
     },
     gateway: {
@@ -204,6 +252,7 @@ export function localTopologyEnvironment(input: {
       GATEWAY_TOKEN: input.gatewayToken,
       CREDITS_ADMIN_KEYS: input.adminKey,
       CREDITS_PROXY_KEYS: input.proxyKey,
+      ...stage,
       LOG_LEVEL: internalLogLevel,
     },
   };

@@ -241,6 +241,12 @@ function proxyErrorHandler(logger: AppLogger, metrics: AppMetrics) {
   };
 }
 
+/**
+ * Probes a supervisor or load balancer sends over and over: answered OK, they are logged at DEBUG
+ * only, so the log shows one line per client request (a failing or slow probe still shows).
+ */
+const probePaths: ReadonlySet<string> = new Set(['/health', '/ready']);
+
 /** Logs every request with its duration; slow ones as warnings (LOG-06). Never bodies or keys. */
 function accessLog(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyEnv> {
   return async (c, next) => {
@@ -258,6 +264,7 @@ function accessLog(dependencies: ProxyAppDependencies): MiddlewareHandler<ProxyE
       slow,
     };
     if (slow) dependencies.logger.warn('slow request', fields);
+    else if (probePaths.has(c.req.path) && c.res.ok) dependencies.logger.debug('request', fields);
     else dependencies.logger.info('request', fields);
   };
 }

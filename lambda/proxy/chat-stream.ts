@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, ExecutionContext } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../shared/money';
 import { audit } from '../../runtime/logger';
@@ -264,6 +264,21 @@ async function openStream(
   }
 }
 
+/**
+ * The Node server's stop waits for the pump (its settlement included) even after the connection was
+ * cut (runtime/node-server.ts). Lambda and `app.request` give no execution context: there the
+ * response stream, which ends only after the settlement, keeps the invocation alive.
+ */
+function keepServerWaitingFor(c: ProxyContext, work: Promise<void>): void {
+  let executionContext: ExecutionContext;
+  try {
+    executionContext = c.executionCtx; // hono throws when the runtime gave none
+  } catch {
+    return;
+  }
+  executionContext.waitUntil(work);
+}
+
 export async function streamChatCompletion(
   c: ProxyContext,
   dependencies: ProxyAppDependencies,
@@ -292,10 +307,11 @@ export async function streamChatCompletion(
     onClientAbort,
   );
   sink.write(sseData(roleChunk(run.identity)));
-  void pump(dependencies, run, opened, sink, upstream).finally(() => {
+  const pumping = pump(dependencies, run, opened, sink, upstream).finally(() => {
     budget.clear();
     clientSignal.removeEventListener('abort', onClientAbort);
   });
+  keepServerWaitingFor(c, pumping);
   c.header('content-type', 'text/event-stream; charset=utf-8');
   c.header('cache-control', 'no-cache');
   // Tells buffering reverse proxies (nginx and its kin) to pass events through as they come.

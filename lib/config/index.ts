@@ -17,9 +17,11 @@ export class ConfigError extends Error {
   constructor(
     readonly stage: string,
     readonly problems: readonly string[],
+    /** What refuses the configuration: a synth unless said otherwise (a local start). */
+    refusal = `Refusing to synthesize stage '${stage}'`,
   ) {
     super(
-      `Refusing to synthesize stage '${stage}': ${problems.length} configuration problem${problems.length === 1 ? '' : 's'}:\n` +
+      `${refusal}: ${problems.length} configuration problem${problems.length === 1 ? '' : 's'}:\n` +
         problems.map((problem) => `  - ${problem}`).join('\n'),
     );
     this.name = 'ConfigError';
@@ -101,8 +103,20 @@ export function readOverridesFile(path: string): unknown {
  */
 export function stageConfigFromEnvironment(environment: NodeJS.ProcessEnv): StageConfig {
   const overridesFile = environment.DEV_OVERRIDES || undefined;
-  return resolveStageConfig(
-    environment.STAGE ?? 'dev',
-    overridesFile === undefined ? undefined : readOverridesFile(overridesFile),
-  );
+  const stage = environment.STAGE ?? 'dev';
+  try {
+    return resolveStageConfig(
+      stage,
+      overridesFile === undefined ? undefined : readOverridesFile(overridesFile),
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // Nothing is synthesized here: say who refuses, and which file to fix.
+    const source = overridesFile === undefined ? '' : ` with DEV_OVERRIDES=${overridesFile}`;
+    throw new ConfigError(
+      stage,
+      error.problems,
+      `the local service refuses to start with this configuration (stage '${stage}'${source})`,
+    );
+  }
 }

@@ -353,33 +353,59 @@ describe('npm run credits -- --local (npm run dev has no Lambda API)', () => {
     const server = await startServer({ fetch: seeder.fetch, hostname: '127.0.0.1', port: 0 });
     const saved = { ...process.env };
     try {
-      writeFileSync(join(directory, 'dev-secrets.json'), JSON.stringify({ adminKey }));
+      const developmentKeys = { adminKey, proxyKey, gatewayToken: generateApiKey() };
+      writeFileSync(join(directory, 'dev-secrets.json'), JSON.stringify(developmentKeys));
+      // npm run dev's client key file, in its data directory: it names the users and keys.
+      writeFileSync(join(directory, 'client-keys.json'), JSON.stringify(keySet));
       process.env.DEV_DATA_DIR = directory;
       process.env.DEV_PORT_BASE = String(Number(new URL(server.url).port) - 100);
-      const usage = await cli(
-        'usage',
-        '--stage',
-        'dev',
-        '--local',
-        '--from',
-        today,
-        '--to',
-        tomorrow,
-      );
+      const usage = await cli('usage', '--local', '--from', today, '--to', tomorrow);
       expect(usage.code).toBe(0);
       expect(usage.out).toHaveLength(4);
+      expect(usage.out).toContainEqual(
+        expect.stringMatching(new RegExp(`^${today},alice,key_AliceLaptop0001,echo,`)),
+      );
       expect(usage.err).toContain(`Calling ${server.url.replace(/\/$/, '')} (usage)`);
-      const balance = await cli('balance', '--stage', 'dev', '--local', '--user', 'bob');
+      // --local is stage dev: no --stage needed.
+      const balance = await cli('balance', '--local', '--user', 'bob');
       expect(balance.out).toEqual([
         'bob: available 9.999993 USD, held 0.000000, credited 10.000000, spent 0.000007',
       ]);
+      expect((await cli('balance', '--stage', 'dev', '--local', '--user', 'bob')).code).toBe(0);
       expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
-      expect((await cli('balance', '--stage', 'production', '--local', '--user', 'bob')).code).toBe(
-        2,
+      const otherStage = await cli('balance', '--stage', 'production', '--local', '--user', 'bob');
+      expect(otherStage.code).toBe(2);
+      expect(otherStage.err).toContain(
+        "--local is npm run dev's credits service (stage dev); it cannot be used with --stage production",
       );
     } finally {
       process.env = saved;
       await server.close();
+    }
+  });
+
+  test('with nothing listening, says so: where it looked, whether npm run dev runs, which DEV_PORT_BASE', async () => {
+    // A port nothing listens on: one that was just free.
+    const server = await startServer({ fetch: seeder.fetch, hostname: '127.0.0.1', port: 0 });
+    const port = server.port;
+    await server.close();
+    const saved = { ...process.env };
+    try {
+      writeFileSync(
+        join(directory, 'dev-secrets.json'),
+        JSON.stringify({ adminKey, proxyKey, gatewayToken: generateApiKey() }),
+      );
+      process.env.DEV_DATA_DIR = directory;
+      process.env.DEV_PORT_BASE = String(port - 100);
+      const run = await cli('balance', '--local', '--user', 'bob');
+      expect(run.code).toBe(1);
+      expect(run.err).toContain(
+        `credits: failed: nothing answers at http://127.0.0.1:${port}: is npm run dev running? ` +
+          `(it assumed DEV_PORT_BASE=${port - 100}, the credits service at the base + 100)`,
+      );
+      expect(run.err).not.toContain('TypeError');
+    } finally {
+      process.env = saved;
     }
   });
 });

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { devListenerOffsets, devPortBaseSpacing } from '../../scripts/dev-layout';
 import { portsInUse, repoRoot } from '../../scripts/local-services';
 
 /**
@@ -11,7 +12,7 @@ import { portsInUse, repoRoot } from '../../scripts/local-services';
  * is reported clearly before anything starts. Each run gets its own ports and data directory.
  */
 
-const portOffsets = [0, 100, 200, 90, 190]; // proxy, credits, gateway, and the two metrics listeners
+const portOffsets = devListenerOffsets; // proxy, credits, gateway, and the two metrics listeners
 const devStartMilliseconds = 120_000;
 /** How long a stop may take before the test calls it a failure (in-flight requests drain first). */
 const stopMilliseconds = 30_000;
@@ -330,4 +331,114 @@ describe('npm run dev: stopping and starting', () => {
     },
     devStartMilliseconds,
   );
+
+  it.each([
+    ['abc', 'DEV_PORT_BASE must be an integer from 1024 to 65335, got "abc"'],
+    ['65400', 'DEV_PORT_BASE must be an integer from 1024 to 65335, got "65400"'],
+  ])(
+    'DEV_PORT_BASE=%s is refused, naming the variable',
+    async (value, message) => {
+      const run = startDev(0, dataDirectory, { environment: { DEV_PORT_BASE: value } });
+      expect(await run.closed).toBe(2);
+      expect(run.output()).toContain(`dev: ${message}`);
+      expect(run.output()).not.toContain('options.port');
+    },
+    devStartMilliseconds,
+  );
+
+  it.each([
+    ['{"adminKey": "', 'is not JSON'],
+    ['{}', 'is not the development keys (adminKey:'],
+  ])(
+    'a damaged dev-secrets.json (%s) is refused, naming the file and what to do',
+    async (content, problem) => {
+      fs.writeFileSync(path.join(dataDirectory, 'dev-secrets.json'), content);
+      const run = startDev(await freePortBase(), dataDirectory);
+      expect(await run.closed).not.toBe(0);
+      expect(run.output()).toContain(
+        `dev: ${path.join(dataDirectory, 'dev-secrets.json')} ${problem}`,
+      );
+      expect(run.output()).toContain('delete it and npm run dev generates new development keys');
+      expect(run.output()).not.toContain('Starting the ledger gateway');
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    "ports held by another copy are reported as that copy's, with how far apart bases must be",
+    async () => {
+      const base = await freePortBase();
+      // Another copy 100 above: its proxy and metrics listeners take this one's credits and gateway.
+      const other = base + 100;
+      const holders: Server[] = [];
+      for (const offset of portOffsets) {
+        const holder = createServer();
+        await new Promise<void>((resolve) => holder.listen(other + offset, '127.0.0.1', resolve));
+        holders.push(holder);
+      }
+      try {
+        const run = startDev(base, dataDirectory);
+        expect(await run.closed).not.toBe(0);
+        expect(run.output()).toContain(
+          `another npm run dev seems to run with DEV_PORT_BASE=${other}; copies side by side need ` +
+            `DEV_PORT_BASE values at least ${devPortBaseSpacing} apart (this one: ${base}).`,
+        );
+      } finally {
+        for (const holder of holders) await new Promise((resolve) => holder.close(resolve));
+      }
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    'with DEV_OVERRIDES replacing the models, the banner suggests a model the running catalogue has',
+    async () => {
+      const overrides = path.join(dataDirectory, 'overrides.json');
+      const model = {
+        id: 'llama3.2',
+        provider: 'openai-compatible',
+        upstreamModel: 'llama3.2:1b',
+        ledgerCode: 101,
+        inputMicrosPerMillionTokens: 0,
+        outputMicrosPerMillionTokens: 0,
+        defaultMaxOutputTokens: 512,
+        outputTokensMax: 4096,
+      };
+      fs.writeFileSync(overrides, JSON.stringify({ models: [model] }));
+      const run = startDev(await freePortBase(), dataDirectory, {
+        environment: { DEV_OVERRIDES: overrides },
+      });
+      await run.waitFor('Ctrl-C stops everything');
+      recordDescendants(run.child.pid as number);
+      expect(run.output()).toContain('"model":"llama3.2"');
+      expect(run.output()).not.toContain('"model":"echo"');
+      run.child.kill('SIGTERM');
+      expect(await run.closesWithin(stopMilliseconds)).toBe(true);
+    },
+    devStartMilliseconds,
+  );
+
+  it(
+    'a configuration a local service refuses is reported once, as that, naming the overrides file',
+    async () => {
+      const overrides = path.join(dataDirectory, 'overrides.json');
+      fs.writeFileSync(overrides, '{ "models": ');
+      const run = startDev(await freePortBase(), dataDirectory, {
+        environment: { DEV_OVERRIDES: overrides },
+      });
+      expect(await run.closed).not.toBe(0);
+      const problem = `overrides file '${overrides}' is not valid JSON`;
+      expect(run.output().split(problem)).toHaveLength(2); // once
+      expect(run.output()).toContain(
+        `the local service refuses to start with this configuration (stage 'dev' with DEV_OVERRIDES=${overrides})`,
+      );
+      expect(run.output()).not.toContain('synthesize');
+    },
+    devStartMilliseconds,
+  );
+
+  it("the README says how far apart two copies' DEV_PORT_BASE values must be", () => {
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    expect(readme).toContain(`DEV_PORT_BASE\` values at least ${devPortBaseSpacing} apart`);
+  });
 });

@@ -37,6 +37,7 @@ import {
   type ClientKeySet,
 } from '../../lambda/shared/client-keys';
 import { hashKey } from '../../runtime/keys';
+import { devClientKeysFile } from '../../scripts/dev-layout';
 import { runKeysCli, type StoreLocation } from '../../scripts/keys';
 
 /**
@@ -473,6 +474,21 @@ describe('AUTH-07: the CLI as a child process', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('missing --user <user_id>');
   }, 30_000);
+
+  test("without --file, the key set is npm run dev's: DEV_DATA_DIR's client-keys.json, as dev reads it", async () => {
+    const saved = process.env.DEV_DATA_DIR;
+    process.env.DEV_DATA_DIR = directory;
+    try {
+      const run = await cli(['issue', '--user', 'dev-user']);
+      expect(run.code).toBe(0);
+      const written = parseClientKeySet(readFileSync(join(directory, 'client-keys.json'), 'utf8'));
+      expect(written.keys.map((entry) => entry.user_id)).toEqual(['dev-user']);
+      expect(devClientKeysFile()).toBe(join(directory, 'client-keys.json'));
+    } finally {
+      if (saved === undefined) delete process.env.DEV_DATA_DIR;
+      else process.env.DEV_DATA_DIR = saved;
+    }
+  });
 
   test('the default file is the git-ignored .data/client-keys.json', () => {
     expect(localClientKeysFile).toBe('.data/client-keys.json');

@@ -77,6 +77,35 @@ test('an override that breaks the schema refuses to start, naming the field', ()
   );
 });
 
+test('at a local start, a configuration problem is the local service refusing it, naming the overrides file', () => {
+  const broken = overridesFile('broken-local.json', {
+    models: [{ ...localModels.models[0], provider: 'unknown-provider' }],
+  });
+  const refusal = (file: string) => {
+    try {
+      proxyServerConfig({ STAGE: 'dev', DEV_OVERRIDES: file });
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'no refusal';
+  };
+  const schemaProblem = refusal(broken);
+  expect(schemaProblem).toMatch(
+    new RegExp(
+      `^the local service refuses to start with this configuration \\(stage 'dev' with DEV_OVERRIDES=${broken}\\): 1 configuration problem:\n  - models\\.0\\.provider`,
+    ),
+  );
+  const notJson = overridesFile('not-json.json', 'irrelevant');
+  writeFileSync(notJson, '{ "models": ');
+  expect(refusal(notJson)).toContain(
+    `the local service refuses to start with this configuration (stage 'dev' with DEV_OVERRIDES=${notJson}): 1 configuration problem:\n  - overrides file '${notJson}' is not valid JSON`,
+  );
+  for (const message of [schemaProblem, refusal(notJson)]) {
+    expect(message).not.toContain('synthesize');
+    expect(message).not.toContain('(overrides)');
+  }
+});
+
 test('the overridden model answers through a stand-in OpenAI server named by OPENAI_COMPATIBLE_*', async () => {
   const config = proxyServerConfig({
     STAGE: 'dev',

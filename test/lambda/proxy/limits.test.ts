@@ -120,6 +120,19 @@ describe('operations', () => {
     ).toBe(true);
   });
 
+  test('LOG-06: a passing health or readiness probe (a supervisor, a load balancer) is logged at DEBUG, a client request at INFO', async () => {
+    fixture = await startProxyFixture();
+    for (const path of ['/ready', '/health'])
+      expect((await fixture.request('GET', path, { key: null })).status).toBe(200);
+    await fixture.request('GET', '/v1/models');
+    const requestLines = fixture.logger.records.filter((record) => record.message === 'request');
+    expect(requestLines.map((record) => [record.level, record.fields.path])).toEqual([
+      ['DEBUG', '/ready'],
+      ['DEBUG', '/health'],
+      ['INFO', '/v1/models'],
+    ]);
+  });
+
   test('a provider without credentials answers 503 "provider not configured" and releases the hold', async () => {
     fixture = await startProxyFixture();
     await fixture.topUp('alice', '1.00');
