@@ -9,7 +9,9 @@ import {
   type Transfer,
 } from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
+import { batchEventsMax } from '../../../tigerbeetle/engine/constants';
 import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
+import { transferStoreChunkTransfers } from '../../../tigerbeetle/engine/transfer-store';
 import { openLedger } from '../../../tigerbeetle/ledger';
 import { account, accountFilter, queryFilter, transfer } from './fixtures';
 
@@ -251,6 +253,47 @@ describe('embedded ledger: snapshots', () => {
     ]);
     expect(await restored.createClient().lookupTransfers([10n])).toEqual([]);
     restored.close();
+  });
+
+  it('a snapshot after a linked chain rolled back across a chunk boundary is loaded', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    const client = first.createClient();
+    await client.createAccounts([account(1n), account(2n)]);
+    // Fill the first chunk of the transfer store but for two transfers.
+    const before = transferStoreChunkTransfers - 2;
+    for (let start = 0; start < before; start += batchEventsMax) {
+      const count = Math.min(batchEventsMax, before - start);
+      const batch = Array.from({ length: count }, (_, index) =>
+        transfer(BigInt(1_000_000 + start + index)),
+      );
+      const results = await client.createTransfers(batch);
+      expect(results.every((result) => result.status === CreateTransferStatus.created)).toBe(true);
+    }
+    // A chain of four (two in each chunk) whose last fails: all four roll back.
+    const chain = [1n, 2n, 3n].map((id) => transfer(id, { flags: TransferFlags.linked }));
+    chain.push(transfer(4n, { credit_account_id: 9n }));
+    const results = await client.createTransfers(chain);
+    expect(results.map((result) => result.status)).toEqual([
+      CreateTransferStatus.linked_event_failed,
+      CreateTransferStatus.linked_event_failed,
+      CreateTransferStatus.linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+    ]);
+    const expected = await client.queryTransfers(queryFilter({ flags: 1, limit: 3 }));
+    first.close();
+
+    const second = openEmbeddedLedger({ dataFile });
+    expect(second.journalWarnings).toEqual([]);
+    expect(second.start).toEqual({ snapshotLoaded: true, journalReplayedBytes: 0 });
+    const reopened = second.createClient();
+    expect(await reopened.queryTransfers(queryFilter({ flags: 1, limit: 3 }))).toEqual(expected);
+    const again = await reopened.createTransfers([transfer(1n), transfer(2n), transfer(3n)]);
+    expect(again.map((result) => result.status)).toEqual([
+      CreateTransferStatus.created,
+      CreateTransferStatus.created,
+      CreateTransferStatus.created,
+    ]);
+    second.close();
   });
 
   it('a snapshot write that crashed leaves the old snapshot in use', async () => {
