@@ -3,13 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AccountFlags,
+  CreateAccountStatus,
   CreateTransferStatus,
   TransferFlags,
   type Client,
   type Transfer,
 } from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
-import { batchEventsMax } from '../../../tigerbeetle/engine/constants';
+import { batchEventsMax, u128Max, u64Max } from '../../../tigerbeetle/engine/constants';
 import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
 import { transferStoreChunkTransfers } from '../../../tigerbeetle/engine/transfer-store';
 import { openLedger } from '../../../tigerbeetle/ledger';
@@ -293,6 +294,61 @@ describe('embedded ledger: snapshots', () => {
       CreateTransferStatus.created,
       CreateTransferStatus.created,
     ]);
+    second.close();
+  });
+
+  it('every field of accounts and transfers round-trips through a snapshot at its extremes', async () => {
+    const u32Max = 0xffff_ffff;
+    const big = { ledger: u32Max, code: 0xffff, user_data_32: u32Max, user_data_64: u64Max };
+    const accounts = [
+      account(u128Max - 1n, { ...big, user_data_128: u128Max, flags: AccountFlags.history }),
+      account(1n << 64n, { ...big, user_data_128: 1n << 64n, flags: AccountFlags.history }),
+    ];
+    const transfers = [
+      transfer(u128Max - 1n, {
+        ...big,
+        debit_account_id: u128Max - 1n,
+        credit_account_id: 1n << 64n,
+        amount: u128Max - 5n,
+        user_data_128: u128Max,
+      }),
+      transfer(1n << 64n, {
+        ...big,
+        debit_account_id: 1n << 64n,
+        credit_account_id: u128Max - 1n,
+        amount: 5n,
+        timeout: u32Max,
+        flags: TransferFlags.pending,
+        user_data_128: (1n << 127n) + 1n,
+      }),
+    ];
+    const ids = transfers.map((entry) => entry.id);
+    const read = async (client: Client) => ({
+      accounts: await client.lookupAccounts(accounts.map((entry) => entry.id)),
+      transfers: await client.lookupTransfers(ids),
+      history: await client.getAccountBalances(accountFilter(u128Max - 1n)),
+    });
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    const client = first.createClient();
+    expect(await client.createAccounts(accounts)).toMatchObject([
+      { status: CreateAccountStatus.created },
+      { status: CreateAccountStatus.created },
+    ]);
+    expect(await client.createTransfers(transfers)).toMatchObject([
+      { status: CreateTransferStatus.created },
+      { status: CreateTransferStatus.created },
+    ]);
+    const expected = await read(client);
+    expect(expected.accounts[0]).toMatchObject({
+      debits_posted: u128Max - 5n,
+      credits_pending: 5n,
+    });
+    expect(expected.transfers[1]).toMatchObject({ timeout: u32Max, user_data_64: u64Max });
+    first.close();
+
+    const second = openEmbeddedLedger({ dataFile });
+    expect(second.start).toEqual({ snapshotLoaded: true, journalReplayedBytes: 0 });
+    expect(await read(second.createClient())).toEqual(expected);
     second.close();
   });
 
