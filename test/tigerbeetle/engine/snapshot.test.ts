@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import {
   AccountFlags,
   CreateAccountStatus,
@@ -220,6 +221,57 @@ describe('embedded ledger: snapshots', () => {
         snapshotLoaded: false,
         journalReplayedBytes: fs.statSync(dataFile).size - journalDataStartBytes,
       });
+      expect(await state(second.createClient())).toEqual(expected);
+      second.close();
+    }
+  });
+
+  it('ignores a snapshot whose header is consistent but wrong, before allocating for it', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    const expected = await state(first.createClient());
+    first.close();
+    const intact = fs.readFileSync(snapshotFile);
+    // Header fields changed with the header checksum made right again: only the checks of the
+    // fields themselves stand between them and a huge allocation or a read out of range.
+    const transfersAt = 56;
+    const sectionAt = (section: number) => 96 + section * 16;
+    const rewrites: [RegExp, (header: Buffer) => void][] = [
+      [
+        /bytes, not/, // a petabyte of transfers, the sizes of its sections to match
+        (header) => {
+          const transfers = 1n << 43n;
+          header.writeBigUInt64LE(transfers, transfersAt);
+          header.writeBigUInt64LE(transfers * 128n, sectionAt(2)); // records
+          header.writeBigUInt64LE(transfers, sectionAt(3)); // statuses
+          header.writeBigUInt64LE(transfers * 8n, sectionAt(4)); // account slots
+        },
+      ],
+      [
+        /id index size is not a power of two/, // two buckets fewer, one orphaned id more
+        (header) => {
+          const buckets = header.readBigUInt64LE(80) - 2n;
+          const orphaned = header.readBigUInt64LE(64) + 1n;
+          header.writeBigUInt64LE(buckets, 80);
+          header.writeBigUInt64LE(orphaned, 64);
+          header.writeBigUInt64LE(orphaned * 16n, sectionAt(6));
+          header.writeBigUInt64LE(buckets * 4n, sectionAt(7));
+          header.writeBigUInt64LE(buckets * 4n, sectionAt(8));
+        },
+      ],
+      [/a count out of range/, (header) => header.writeBigUInt64LE(1n << 60n, transfersAt)],
+      [/section 2 does not match the counts/, (header) => header.writeBigUInt64LE(7n, transfersAt)],
+      [/does not match this journal/, (header) => header.writeBigUInt64LE(1n << 40n, 24)],
+      [/does not match this journal/, (header) => header.writeBigUInt64LE(16n, 24)],
+    ];
+    for (const [reason, rewrite] of rewrites) {
+      const bytes = Buffer.from(intact);
+      rewrite(bytes);
+      bytes.writeUInt32LE(crc32(bytes.subarray(0, 252)), 252);
+      fs.writeFileSync(snapshotFile, bytes);
+      const second = openEmbeddedLedger({ dataFile });
+      expect(second.journalWarnings).toEqual([expect.stringMatching(reason)]);
+      expect(second.start.snapshotLoaded).toBe(false);
       expect(await state(second.createClient())).toEqual(expected);
       second.close();
     }
