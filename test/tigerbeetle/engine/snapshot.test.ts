@@ -433,6 +433,35 @@ describe('embedded ledger: snapshots', () => {
     second.close();
   });
 
+  it('a snapshot write that fails part-way (disk full) leaves the old snapshot whole and in use', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    first.close();
+    const old = fs.readFileSync(snapshotFile);
+
+    let onWarning: (message: string) => void = () => undefined;
+    const warned = new Promise<string>((resolve) => (onWarning = resolve));
+    const second = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1, onWarning });
+    expect(second.start.snapshotLoaded).toBe(true);
+    // The next snapshot's temporary file is a device where every write fails with ENOSPC.
+    fs.symlinkSync('/dev/full', `${snapshotFile}.tmp`);
+    const client = second.createClient();
+    await writeSome(client, 100n, 1);
+    expect(await warned).toMatch(/snapshot .* not written: ENOSPC/);
+    expect(fs.readFileSync(snapshotFile).equals(old)).toBe(true);
+    expect(fs.existsSync(`${snapshotFile}.tmp`)).toBe(false);
+    const expected = await state(client);
+    const crashed = copyAsCrashed('crashed.journal'); // the old snapshot and a journal tail
+    second.close();
+
+    const third = openEmbeddedLedger({ dataFile: crashed });
+    expect(third.journalWarnings).toEqual([]);
+    expect(third.start.snapshotLoaded).toBe(true);
+    expect(third.start.journalReplayedBytes).toBeGreaterThan(0);
+    expect(await state(third.createClient())).toEqual(expected);
+    third.close();
+  });
+
   it("the gateway's ledger carries an ignored snapshot's warning, so the operator sees it", async () => {
     const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
     await first.createClient().createAccounts([account(1n), account(2n)]);
