@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -461,6 +462,60 @@ describe('embedded ledger: snapshots', () => {
     expect(await state(third.createClient())).toEqual(expected);
     third.close();
   });
+
+  it.each([
+    ['when one falls due', 'due'],
+    ['when one is asked for at once', 'snapshot'],
+  ])(
+    'a journal write that failed is never covered by a snapshot (%s): its batch stays unacknowledged',
+    async (_, mode) => {
+      const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 2 ** 40 });
+      await populate(first.createClient());
+      // Requests that fail without binding their ids grow the journal, not the snapshot.
+      for (let index = 0; index < 100; index += 1)
+        await first.createClient().createTransfers([transfer(BigInt(100 + index), { code: 0 })]);
+      const expected = await state(first.createClient());
+      first.close();
+      expect(fs.existsSync(snapshotFile)).toBe(false);
+      // A process whose files may not grow past the journal's size plus a little: the journal's
+      // next write fails (EFBIG) while a snapshot still fits.
+      const limitBlocks = Math.ceil(fs.statSync(dataFile).size / 1024) + 1;
+      const child = path.join(__dirname, 'journal-write-fails.child.ts');
+      const tsx = path.join(__dirname, '../../../node_modules/tsx/dist/cli.mjs');
+      const printed = execFileSync(
+        'bash',
+        [
+          '-c',
+          `ulimit -f ${limitBlocks} && exec "$0" "$@"`,
+          process.execPath,
+          tsx,
+          child,
+          dataFile,
+          mode,
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      const seen = JSON.parse(printed.trim().split('\n').at(-1) ?? '') as {
+        openWarnings: string[];
+        batchError: string | null;
+        snapshotError: string | null;
+        warnings: string[];
+      };
+      expect(seen.openWarnings).toEqual([]); // its start wrote a snapshot
+      expect(seen.batchError).toMatch(/EFBIG/);
+      if (mode === 'snapshot') expect(seen.snapshotError).toMatch(/EFBIG/);
+
+      const second = openEmbeddedLedger({ dataFile });
+      // The part of the failed write that landed is a torn last write, cut (never acknowledged).
+      expect(second.journalWarnings).toEqual([
+        expect.stringMatching(/cut \d+ bytes of a torn last write/),
+      ]);
+      expect(second.start.snapshotLoaded).toBe(true);
+      expect(await second.createClient().lookupTransfers([5_000n, 5_019n])).toEqual([]);
+      expect(await state(second.createClient())).toEqual(expected);
+      second.close();
+    },
+  );
 
   it("the gateway's ledger carries an ignored snapshot's warning, so the operator sees it", async () => {
     const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
