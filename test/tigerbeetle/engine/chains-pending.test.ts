@@ -135,6 +135,42 @@ describe('embedded ledger: pending transfers and expiry', () => {
     expect(post.status).toBe(CreateTransferStatus.pending_transfer_expired);
   });
 
+  it("a rolled-back hold's expiry never fires on the transfer that takes its slot", async () => {
+    // The chain's hold (timeout 1 s) is stored, then rolled back; the next transfer takes its
+    // slot: a hold with a longer timeout, then (next batch) one with the same timeout.
+    const results = await client.createTransfers([
+      transfer(10n, { flags: TransferFlags.pending | TransferFlags.linked, timeout: 1 }),
+      transfer(11n, { credit_account_id: 99n }),
+      transfer(12n, { flags: TransferFlags.pending, timeout: 3 }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual([
+      linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+      created,
+    ]);
+    clock.advanceSeconds(1);
+    expect(await balances(client, 1n)).toEqual([10n, 0n, 0n, 0n]); // 12 still held
+    const rolledBack = await client.createTransfers([
+      transfer(13n, { flags: TransferFlags.pending | TransferFlags.linked, timeout: 1 }),
+      transfer(14n, { credit_account_id: 99n }),
+    ]);
+    expect(rolledBack.map((result) => result.status)).toEqual([
+      linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+    ]);
+    expect(await client.createTransfers([transfer(15n, { flags: TransferFlags.pending })])).toEqual(
+      [expect.objectContaining({ status: created })],
+    );
+    clock.advanceSeconds(3); // 12 expires; 15 (no timeout, in 13's slot) stays held
+    expect(await balances(client, 1n)).toEqual([10n, 0n, 0n, 0n]);
+    const [held] = await client.lookupTransfers([15n]);
+    expect(
+      await client.createTransfers([
+        transfer(16n, { flags: TransferFlags.post_pending_transfer, pending_id: held.id }),
+      ]),
+    ).toEqual([expect.objectContaining({ status: created })]);
+  });
+
   it('posts part of a hold, releasing the rest; amount_max posts it all', async () => {
     await client.createTransfers([
       transfer(1n, { flags: TransferFlags.pending, amount: 100n, timeout: 60 }),
