@@ -182,9 +182,14 @@ export class Journal {
     }
   }
 
-  /** Writes and fsyncs all pending records now. Throws on an I/O error (the journal is then failed). */
+  /**
+   * Writes and fsyncs all pending records now. Throws on an I/O error (the journal is then
+   * failed), and on every call after one: the records of a failed write are not on disk, so a
+   * caller that flushes to make the journal cover the state (a snapshot) must not go on.
+   */
   flush(): void {
     this.flushScheduled = false;
+    if (this.failure !== null) throw this.failure;
     if (this.pendingRecords.length === 0) return;
     const records = this.pendingRecords;
     const waiters = this.waiters;

@@ -297,8 +297,13 @@ export class TransferStore implements IdKeys {
     return hashIdWords(u32[first], u32[first + 1], u32[first + 2], u32[first + 3]);
   }
 
+  /**
+   * Transfers in chunk `which`: 0 for a chunk kept allocated after a linked chain that crossed
+   * into it was rolled back (a negative count would make `subarray` count from the end).
+   */
   private usedInChunk(which: number): number {
-    return Math.min(transferStoreChunkTransfers, this.count - which * transferStoreChunkTransfers);
+    const after = this.count - which * transferStoreChunkTransfers;
+    return Math.max(0, Math.min(transferStoreChunkTransfers, after));
   }
 
   private checkSlot(slot: number): void {

@@ -7,7 +7,7 @@ import {
   type Client,
 } from 'tigerbeetle-node';
 import { ManualClock, createEmbeddedClient } from '../../../tigerbeetle/engine';
-import { account, transfer } from './fixtures';
+import { account, accountFilter, transfer } from './fixtures';
 
 const { created, linked_event_failed, linked_event_chain_open } = CreateTransferStatus;
 
@@ -133,6 +133,97 @@ describe('embedded ledger: pending transfers and expiry', () => {
       }),
     ]);
     expect(post.status).toBe(CreateTransferStatus.pending_transfer_expired);
+  });
+
+  it('a failed chain leaves no trace: statuses, account lists and history balances restored', async () => {
+    await client.createAccounts([account(4n, { flags: AccountFlags.history })]);
+    const held = { debit_account_id: 4n, credit_account_id: 2n };
+    expect(
+      await client.createTransfers([transfer(20n, { ...held, flags: TransferFlags.pending })]),
+    ).toEqual([expect.objectContaining({ status: created })]);
+    const before = {
+      transfers: await client.getAccountTransfers(accountFilter(4n)),
+      history: await client.getAccountBalances(accountFilter(4n)),
+    };
+    const results = await client.createTransfers([
+      transfer(21n, {
+        flags: TransferFlags.post_pending_transfer | TransferFlags.linked,
+        pending_id: 20n,
+        debit_account_id: 0n,
+        credit_account_id: 0n,
+      }),
+      transfer(22n, { ...held, flags: TransferFlags.linked }),
+      transfer(23n, { credit_account_id: 4n, flags: TransferFlags.linked }),
+      transfer(24n, { credit_account_id: 99n }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual([
+      linked_event_failed,
+      linked_event_failed,
+      linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+    ]);
+    expect({
+      transfers: await client.getAccountTransfers(accountFilter(4n)),
+      history: await client.getAccountBalances(accountFilter(4n)),
+    }).toEqual(before);
+    expect(await client.lookupTransfers([21n, 22n, 23n])).toEqual([]);
+    // The hold is still pending, and what follows is recorded after it alone.
+    expect(
+      await client.createTransfers([
+        transfer(25n, {
+          flags: TransferFlags.void_pending_transfer,
+          pending_id: 20n,
+          debit_account_id: 0n,
+          credit_account_id: 0n,
+        }),
+        transfer(26n, { credit_account_id: 4n, amount: 7n }),
+      ]),
+    ).toEqual([
+      expect.objectContaining({ status: created }),
+      expect.objectContaining({ status: created }),
+    ]);
+    const history = await client.getAccountBalances(accountFilter(4n));
+    expect(history.map((entry) => [entry.debits_pending, entry.credits_posted])).toEqual([
+      [10n, 0n],
+      [0n, 0n],
+      [0n, 7n],
+    ]);
+  });
+
+  it("a rolled-back hold's expiry never fires on the transfer that takes its slot", async () => {
+    // The chain's hold (timeout 1 s) is stored, then rolled back; the next transfer takes its
+    // slot: a hold with a longer timeout, then (next batch) one with the same timeout.
+    const results = await client.createTransfers([
+      transfer(10n, { flags: TransferFlags.pending | TransferFlags.linked, timeout: 1 }),
+      transfer(11n, { credit_account_id: 99n }),
+      transfer(12n, { flags: TransferFlags.pending, timeout: 3 }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual([
+      linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+      created,
+    ]);
+    clock.advanceSeconds(1);
+    expect(await balances(client, 1n)).toEqual([10n, 0n, 0n, 0n]); // 12 still held
+    const rolledBack = await client.createTransfers([
+      transfer(13n, { flags: TransferFlags.pending | TransferFlags.linked, timeout: 1 }),
+      transfer(14n, { credit_account_id: 99n }),
+    ]);
+    expect(rolledBack.map((result) => result.status)).toEqual([
+      linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+    ]);
+    expect(await client.createTransfers([transfer(15n, { flags: TransferFlags.pending })])).toEqual(
+      [expect.objectContaining({ status: created })],
+    );
+    clock.advanceSeconds(3); // 12 expires; 15 (no timeout, in 13's slot) stays held
+    expect(await balances(client, 1n)).toEqual([10n, 0n, 0n, 0n]);
+    const [held] = await client.lookupTransfers([15n]);
+    expect(
+      await client.createTransfers([
+        transfer(16n, { flags: TransferFlags.post_pending_transfer, pending_id: held.id }),
+      ]),
+    ).toEqual([expect.objectContaining({ status: created })]);
   });
 
   it('posts part of a hold, releasing the rest; amount_max posts it all', async () => {

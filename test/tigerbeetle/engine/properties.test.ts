@@ -251,3 +251,167 @@ describe('embedded ledger: properties over random operation sequences', () => {
     }
   });
 });
+
+/** Transfers with user data and codes from small ranges, so the query filters match some. */
+const taggedStepsArbitrary = fc.array(
+  fc.record({
+    batch: fc.array(
+      fc
+        .tuple(
+          transferArbitrary,
+          fc.constantFrom(0n, 1n, 2n),
+          fc.constantFrom(0n, 1n, 2n),
+          fc.constantFrom(0, 1, 2),
+          fc.constantFrom(20, 21),
+        )
+        .map(([event, userData128, userData64, userData32, code]) => ({
+          ...event,
+          user_data_128: userData128,
+          user_data_64: userData64,
+          user_data_32: userData32,
+          code: event.code === 0 ? 0 : code,
+        })),
+      { minLength: 1, maxLength: 6 },
+    ),
+    advanceSeconds: fc.integer({ min: 0, max: 2 }),
+  }),
+  { minLength: 5, maxLength: 40 },
+);
+
+/** A filter field: usually 0 (any value), so most queries match something. */
+function mostlyZero<Value>(zero: Value, values: Value[]): fc.Arbitrary<Value> {
+  return fc.oneof(
+    { arbitrary: fc.constant(zero), weight: 3 },
+    { arbitrary: fc.constantFrom(...values), weight: 1 },
+  );
+}
+
+/** A query of any kind; its timestamp bounds are picks among the ledger's transfer timestamps. */
+const queryArbitrary = fc.record({
+  kind: fc.constantFrom('accountTransfers', 'accountBalances', 'queryTransfers', 'queryAccounts'),
+  accountId: fc.bigInt({ min: 1n, max: 6n }),
+  userData128: mostlyZero(0n, [1n, 2n]),
+  userData64: mostlyZero(0n, [1n, 2n]),
+  userData32: mostlyZero(0, [1, 2]),
+  code: mostlyZero(0, [20, 21]),
+  ledger: mostlyZero(0, [1, 2]),
+  limit: fc.constantFrom(1, 2, 3, 8189),
+  flags: fc.integer({ min: 0, max: 7 }),
+  // No bound half the time: two bounds are in the wrong order (an empty answer) half the time.
+  minimumPick: fc.option(fc.nat(), { nil: null, freq: 2 }),
+  maximumPick: fc.option(fc.nat(), { nil: null, freq: 2 }),
+});
+type Query = typeof queryArbitrary extends fc.Arbitrary<infer Value> ? Value : never;
+
+async function answer(client: Client, query: Query, timestamps: bigint[]): Promise<unknown> {
+  // A pick is a transfer's timestamp, or one past it, so bounds fall on and between transfers.
+  const bound = (pick: number | null): bigint =>
+    pick === null || timestamps.length === 0
+      ? 0n
+      : timestamps[(pick >> 1) % timestamps.length] + BigInt(pick & 1);
+  const common = {
+    user_data_128: query.userData128,
+    user_data_64: query.userData64,
+    user_data_32: query.userData32,
+    code: query.code,
+    timestamp_min: bound(query.minimumPick),
+    timestamp_max: bound(query.maximumPick),
+    limit: query.limit,
+  };
+  switch (query.kind) {
+    case 'accountTransfers':
+      return client.getAccountTransfers({
+        ...common,
+        account_id: query.accountId,
+        flags: query.flags,
+      });
+    case 'accountBalances':
+      return client.getAccountBalances({
+        ...common,
+        account_id: query.accountId,
+        flags: query.flags,
+      });
+    case 'queryTransfers':
+      return client.queryTransfers({ ...common, ledger: query.ledger, flags: query.flags & 1 });
+    case 'queryAccounts':
+      return client.queryAccounts({ ...common, ledger: query.ledger, flags: query.flags & 1 });
+  }
+}
+
+describe('embedded ledger: queries over a loaded snapshot', () => {
+  it('answer every query exactly like a ledger that never stopped and one that replayed its whole journal', async () => {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-query-property-'));
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          taggedStepsArbitrary,
+          fc.nat(),
+          fc.array(queryArbitrary, { minLength: 20, maxLength: 60 }),
+          async (steps, snapshotSeed, queries) => {
+            run += 1;
+            const dataFile = path.join(directory, `run-${run}.journal`);
+            const snapshotAfter = snapshotSeed % (steps.length + 1);
+            const referenceClock = new ManualClock();
+            const clock = new ManualClock();
+            const reference = openEmbeddedLedger({ clock: referenceClock });
+            let durable = openEmbeddedLedger({ clock, dataFile, snapshotJournalBytesMin: 1 });
+            const clients = [reference.createClient(), durable.createClient()];
+            const opened: { close: () => void }[] = [];
+            try {
+              for (const client of clients) {
+                await client.createAccounts(accounts);
+                await client.createTransfers(funding);
+              }
+              for (const [index, step] of steps.entries()) {
+                if (index === snapshotAfter) {
+                  durable.close(); // writes the snapshot; the later steps are its journal tail
+                  durable = openEmbeddedLedger({
+                    clock,
+                    dataFile,
+                    snapshotJournalBytesMin: 2 ** 40,
+                  });
+                  clients[1] = durable.createClient();
+                }
+                await Promise.all(clients.map((client) => client.createTransfers(step.batch)));
+                referenceClock.advanceSeconds(step.advanceSeconds);
+                clock.advanceSeconds(step.advanceSeconds);
+              }
+              // What a killed process leaves: the journal and the snapshot; and the journal alone.
+              const crashed = `${dataFile}.crashed`;
+              const journalOnly = `${dataFile}.journal-only`;
+              fs.copyFileSync(dataFile, crashed);
+              fs.copyFileSync(`${dataFile}.snapshot`, `${crashed}.snapshot`);
+              fs.copyFileSync(dataFile, journalOnly);
+              durable.close();
+              const fromSnapshot = openEmbeddedLedger({ clock, dataFile: crashed });
+              opened.push(fromSnapshot);
+              const replayed = openEmbeddedLedger({ clock, dataFile: journalOnly });
+              opened.push(replayed);
+              expect(fromSnapshot.journalWarnings).toEqual([]);
+              expect(fromSnapshot.start.snapshotLoaded).toBe(true); // written while running at least
+              expect(replayed.start.snapshotLoaded).toBe(false);
+
+              const all = await clients[0].queryTransfers(queryFilter());
+              const timestamps = all.map((found) => found.timestamp);
+              const ledgers = [clients[0], fromSnapshot.createClient(), replayed.createClient()];
+              for (const query of queries) {
+                const [expected, ...others] = await Promise.all(
+                  ledgers.map((client) => answer(client, query, timestamps)),
+                );
+                for (const other of others) expect(other).toEqual(expected);
+              }
+            } finally {
+              for (const ledger of opened) ledger.close();
+              durable.close();
+              reference.close();
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,15 +1,20 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import {
   AccountFlags,
+  CreateAccountStatus,
   CreateTransferStatus,
   TransferFlags,
   type Client,
   type Transfer,
 } from 'tigerbeetle-node';
 import { ManualClock, openEmbeddedLedger } from '../../../tigerbeetle/engine';
+import { batchEventsMax, u128Max, u64Max } from '../../../tigerbeetle/engine/constants';
 import { journalDataStartBytes } from '../../../tigerbeetle/engine/journal';
+import { transferStoreChunkTransfers } from '../../../tigerbeetle/engine/transfer-store';
 import { openLedger } from '../../../tigerbeetle/ledger';
 import { account, accountFilter, queryFilter, transfer } from './fixtures';
 
@@ -222,6 +227,57 @@ describe('embedded ledger: snapshots', () => {
     }
   });
 
+  it('ignores a snapshot whose header is consistent but wrong, before allocating for it', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    const expected = await state(first.createClient());
+    first.close();
+    const intact = fs.readFileSync(snapshotFile);
+    // Header fields changed with the header checksum made right again: only the checks of the
+    // fields themselves stand between them and a huge allocation or a read out of range.
+    const transfersAt = 56;
+    const sectionAt = (section: number) => 96 + section * 16;
+    const rewrites: [RegExp, (header: Buffer) => void][] = [
+      [
+        /bytes, not/, // a petabyte of transfers, the sizes of its sections to match
+        (header) => {
+          const transfers = 1n << 43n;
+          header.writeBigUInt64LE(transfers, transfersAt);
+          header.writeBigUInt64LE(transfers * 128n, sectionAt(2)); // records
+          header.writeBigUInt64LE(transfers, sectionAt(3)); // statuses
+          header.writeBigUInt64LE(transfers * 8n, sectionAt(4)); // account slots
+        },
+      ],
+      [
+        /id index size is not a power of two/, // two buckets fewer, one orphaned id more
+        (header) => {
+          const buckets = header.readBigUInt64LE(80) - 2n;
+          const orphaned = header.readBigUInt64LE(64) + 1n;
+          header.writeBigUInt64LE(buckets, 80);
+          header.writeBigUInt64LE(orphaned, 64);
+          header.writeBigUInt64LE(orphaned * 16n, sectionAt(6));
+          header.writeBigUInt64LE(buckets * 4n, sectionAt(7));
+          header.writeBigUInt64LE(buckets * 4n, sectionAt(8));
+        },
+      ],
+      [/a count out of range/, (header) => header.writeBigUInt64LE(1n << 60n, transfersAt)],
+      [/section 2 does not match the counts/, (header) => header.writeBigUInt64LE(7n, transfersAt)],
+      [/does not match this journal/, (header) => header.writeBigUInt64LE(1n << 40n, 24)],
+      [/does not match this journal/, (header) => header.writeBigUInt64LE(16n, 24)],
+    ];
+    for (const [reason, rewrite] of rewrites) {
+      const bytes = Buffer.from(intact);
+      rewrite(bytes);
+      bytes.writeUInt32LE(crc32(bytes.subarray(0, 252)), 252);
+      fs.writeFileSync(snapshotFile, bytes);
+      const second = openEmbeddedLedger({ dataFile });
+      expect(second.journalWarnings).toEqual([expect.stringMatching(reason)]);
+      expect(second.start.snapshotLoaded).toBe(false);
+      expect(await state(second.createClient())).toEqual(expected);
+      second.close();
+    }
+  });
+
   it('ignores a snapshot of another journal, and one its journal does not reach', async () => {
     const other = path.join(directory, 'other.journal');
     for (const file of [dataFile, other]) {
@@ -253,6 +309,102 @@ describe('embedded ledger: snapshots', () => {
     restored.close();
   });
 
+  it('a snapshot after a linked chain rolled back across a chunk boundary is loaded', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    const client = first.createClient();
+    await client.createAccounts([account(1n), account(2n)]);
+    // Fill the first chunk of the transfer store but for two transfers.
+    const before = transferStoreChunkTransfers - 2;
+    for (let start = 0; start < before; start += batchEventsMax) {
+      const count = Math.min(batchEventsMax, before - start);
+      const batch = Array.from({ length: count }, (_, index) =>
+        transfer(BigInt(1_000_000 + start + index)),
+      );
+      const results = await client.createTransfers(batch);
+      expect(results.every((result) => result.status === CreateTransferStatus.created)).toBe(true);
+    }
+    // A chain of four (two in each chunk) whose last fails: all four roll back.
+    const chain = [1n, 2n, 3n].map((id) => transfer(id, { flags: TransferFlags.linked }));
+    chain.push(transfer(4n, { credit_account_id: 9n }));
+    const results = await client.createTransfers(chain);
+    expect(results.map((result) => result.status)).toEqual([
+      CreateTransferStatus.linked_event_failed,
+      CreateTransferStatus.linked_event_failed,
+      CreateTransferStatus.linked_event_failed,
+      CreateTransferStatus.credit_account_not_found,
+    ]);
+    const expected = await client.queryTransfers(queryFilter({ flags: 1, limit: 3 }));
+    first.close();
+
+    const second = openEmbeddedLedger({ dataFile });
+    expect(second.journalWarnings).toEqual([]);
+    expect(second.start).toEqual({ snapshotLoaded: true, journalReplayedBytes: 0 });
+    const reopened = second.createClient();
+    expect(await reopened.queryTransfers(queryFilter({ flags: 1, limit: 3 }))).toEqual(expected);
+    const again = await reopened.createTransfers([transfer(1n), transfer(2n), transfer(3n)]);
+    expect(again.map((result) => result.status)).toEqual([
+      CreateTransferStatus.created,
+      CreateTransferStatus.created,
+      CreateTransferStatus.created,
+    ]);
+    second.close();
+  });
+
+  it('every field of accounts and transfers round-trips through a snapshot at its extremes', async () => {
+    const u32Max = 0xffff_ffff;
+    const big = { ledger: u32Max, code: 0xffff, user_data_32: u32Max, user_data_64: u64Max };
+    const accounts = [
+      account(u128Max - 1n, { ...big, user_data_128: u128Max, flags: AccountFlags.history }),
+      account(1n << 64n, { ...big, user_data_128: 1n << 64n, flags: AccountFlags.history }),
+    ];
+    const transfers = [
+      transfer(u128Max - 1n, {
+        ...big,
+        debit_account_id: u128Max - 1n,
+        credit_account_id: 1n << 64n,
+        amount: u128Max - 5n,
+        user_data_128: u128Max,
+      }),
+      transfer(1n << 64n, {
+        ...big,
+        debit_account_id: 1n << 64n,
+        credit_account_id: u128Max - 1n,
+        amount: 5n,
+        timeout: u32Max,
+        flags: TransferFlags.pending,
+        user_data_128: (1n << 127n) + 1n,
+      }),
+    ];
+    const ids = transfers.map((entry) => entry.id);
+    const read = async (client: Client) => ({
+      accounts: await client.lookupAccounts(accounts.map((entry) => entry.id)),
+      transfers: await client.lookupTransfers(ids),
+      history: await client.getAccountBalances(accountFilter(u128Max - 1n)),
+    });
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    const client = first.createClient();
+    expect(await client.createAccounts(accounts)).toMatchObject([
+      { status: CreateAccountStatus.created },
+      { status: CreateAccountStatus.created },
+    ]);
+    expect(await client.createTransfers(transfers)).toMatchObject([
+      { status: CreateTransferStatus.created },
+      { status: CreateTransferStatus.created },
+    ]);
+    const expected = await read(client);
+    expect(expected.accounts[0]).toMatchObject({
+      debits_posted: u128Max - 5n,
+      credits_pending: 5n,
+    });
+    expect(expected.transfers[1]).toMatchObject({ timeout: u32Max, user_data_64: u64Max });
+    first.close();
+
+    const second = openEmbeddedLedger({ dataFile });
+    expect(second.start).toEqual({ snapshotLoaded: true, journalReplayedBytes: 0 });
+    expect(await read(second.createClient())).toEqual(expected);
+    second.close();
+  });
+
   it('a snapshot write that crashed leaves the old snapshot in use', async () => {
     const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
     await populate(first.createClient());
@@ -281,6 +433,89 @@ describe('embedded ledger: snapshots', () => {
     expect(await state(second.createClient())).toEqual(expected);
     second.close();
   });
+
+  it('a snapshot write that fails part-way (disk full) leaves the old snapshot whole and in use', async () => {
+    const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });
+    await populate(first.createClient());
+    first.close();
+    const old = fs.readFileSync(snapshotFile);
+
+    let onWarning: (message: string) => void = () => undefined;
+    const warned = new Promise<string>((resolve) => (onWarning = resolve));
+    const second = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1, onWarning });
+    expect(second.start.snapshotLoaded).toBe(true);
+    // The next snapshot's temporary file is a device where every write fails with ENOSPC.
+    fs.symlinkSync('/dev/full', `${snapshotFile}.tmp`);
+    const client = second.createClient();
+    await writeSome(client, 100n, 1);
+    expect(await warned).toMatch(/snapshot .* not written: ENOSPC/);
+    expect(fs.readFileSync(snapshotFile).equals(old)).toBe(true);
+    expect(fs.existsSync(`${snapshotFile}.tmp`)).toBe(false);
+    const expected = await state(client);
+    const crashed = copyAsCrashed('crashed.journal'); // the old snapshot and a journal tail
+    second.close();
+
+    const third = openEmbeddedLedger({ dataFile: crashed });
+    expect(third.journalWarnings).toEqual([]);
+    expect(third.start.snapshotLoaded).toBe(true);
+    expect(third.start.journalReplayedBytes).toBeGreaterThan(0);
+    expect(await state(third.createClient())).toEqual(expected);
+    third.close();
+  });
+
+  it.each([
+    ['when one falls due', 'due'],
+    ['when one is asked for at once', 'snapshot'],
+  ])(
+    'a journal write that failed is never covered by a snapshot (%s): its batch stays unacknowledged',
+    async (_, mode) => {
+      const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 2 ** 40 });
+      await populate(first.createClient());
+      // Requests that fail without binding their ids grow the journal, not the snapshot.
+      for (let index = 0; index < 100; index += 1)
+        await first.createClient().createTransfers([transfer(BigInt(100 + index), { code: 0 })]);
+      const expected = await state(first.createClient());
+      first.close();
+      expect(fs.existsSync(snapshotFile)).toBe(false);
+      // A process whose files may not grow past the journal's size plus a little: the journal's
+      // next write fails (EFBIG) while a snapshot still fits.
+      const limitBlocks = Math.ceil(fs.statSync(dataFile).size / 1024) + 1;
+      const child = path.join(__dirname, 'journal-write-fails.child.ts');
+      const tsx = path.join(__dirname, '../../../node_modules/tsx/dist/cli.mjs');
+      const printed = execFileSync(
+        'bash',
+        [
+          '-c',
+          `ulimit -f ${limitBlocks} && exec "$0" "$@"`,
+          process.execPath,
+          tsx,
+          child,
+          dataFile,
+          mode,
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      const seen = JSON.parse(printed.trim().split('\n').at(-1) ?? '') as {
+        openWarnings: string[];
+        batchError: string | null;
+        snapshotError: string | null;
+        warnings: string[];
+      };
+      expect(seen.openWarnings).toEqual([]); // its start wrote a snapshot
+      expect(seen.batchError).toMatch(/EFBIG/);
+      if (mode === 'snapshot') expect(seen.snapshotError).toMatch(/EFBIG/);
+
+      const second = openEmbeddedLedger({ dataFile });
+      // The part of the failed write that landed is a torn last write, cut (never acknowledged).
+      expect(second.journalWarnings).toEqual([
+        expect.stringMatching(/cut \d+ bytes of a torn last write/),
+      ]);
+      expect(second.start.snapshotLoaded).toBe(true);
+      expect(await second.createClient().lookupTransfers([5_000n, 5_019n])).toEqual([]);
+      expect(await state(second.createClient())).toEqual(expected);
+      second.close();
+    },
+  );
 
   it("the gateway's ledger carries an ignored snapshot's warning, so the operator sees it", async () => {
     const first = openEmbeddedLedger({ dataFile, snapshotJournalBytesMin: 1 });

@@ -87,6 +87,26 @@ describe('transfer store', () => {
     ]);
   });
 
+  it('a roll-back across a chunk boundary leaves views of exactly the stored transfers', () => {
+    // A linked chain that began just before a chunk boundary and failed after it: the next
+    // chunk stays allocated, with no transfer in it.
+    const store = new TransferStore();
+    const boundary = transferStoreChunkTransfers;
+    for (let index = 0; index < boundary + 2; index += 1)
+      store.append(stored(BigInt(index + 1)), PendingStatus.none);
+    for (let index = 0; index < 5; index += 1) store.removeLast();
+    expect(store.length).toBe(boundary - 3);
+    const viewBytes = (views: Uint8Array[]) => views.reduce((sum, view) => sum + view.length, 0);
+    expect(viewBytes(store.recordViews())).toBe((boundary - 3) * 128);
+    expect(viewBytes(store.statusViews())).toBe(boundary - 3);
+    // Appending again refills the old chunk, then the one kept allocated.
+    for (let index = 0; index < 4; index += 1)
+      store.append(stored(BigInt(boundary + 100 + index)), PendingStatus.pending);
+    expect(store.pendingSlots()).toEqual([boundary - 3, boundary - 2, boundary - 1, boundary]);
+    expect(store.find(BigInt(boundary + 103))).toBe(boundary);
+    expect(viewBytes(store.recordViews())).toBe((boundary + 1) * 128);
+  });
+
   it('takes the newest transfers back out; the others are still found, the removed are not', () => {
     fc.assert(
       fc.property(
