@@ -28,12 +28,12 @@ export type JournalRecord =
 
 const low64Mask = u64Max;
 
-function writeU128(buffer: Buffer, offset: number, value: bigint): void {
+export function writeU128(buffer: Buffer, offset: number, value: bigint): void {
   buffer.writeBigUInt64LE(value & low64Mask, offset);
   buffer.writeBigUInt64LE(value >> 64n, offset + 8);
 }
 
-function readU128(buffer: Buffer, offset: number): bigint {
+export function readU128(buffer: Buffer, offset: number): bigint {
   const low = buffer.readBigUInt64LE(offset);
   // Most values fit in 64 bits: skip the shift and the or (two allocations fewer on a hot path).
   if (buffer.readUInt32LE(offset + 8) === 0 && buffer.readUInt32LE(offset + 12) === 0) return low;
@@ -61,7 +61,11 @@ export function encodeRecord(
   return buffer;
 }
 
-function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
+/** An account's fields; `reserved` is absent from a stored account (it is always 0 there). */
+export type AccountFields = Omit<Account, 'reserved'> & { readonly reserved?: number };
+
+/** TigerBeetle's 128-byte account layout: the journal's events and the snapshot's accounts. */
+export function encodeAccount(buffer: Buffer, offset: number, account: AccountFields): void {
   writeU128(buffer, offset, account.id);
   writeU128(buffer, offset + 16, account.debits_pending);
   writeU128(buffer, offset + 32, account.debits_posted);
@@ -70,7 +74,7 @@ function encodeAccount(buffer: Buffer, offset: number, account: Account): void {
   writeU128(buffer, offset + 80, account.user_data_128);
   buffer.writeBigUInt64LE(account.user_data_64, offset + 96);
   buffer.writeUInt32LE(account.user_data_32, offset + 104);
-  buffer.writeUInt32LE(account.reserved, offset + 108);
+  buffer.writeUInt32LE(account.reserved ?? 0, offset + 108);
   buffer.writeUInt32LE(account.ledger, offset + 112);
   buffer.writeUInt16LE(account.code, offset + 116);
   buffer.writeUInt16LE(account.flags, offset + 118);
@@ -93,7 +97,7 @@ function encodeTransfer(buffer: Buffer, offset: number, transfer: Transfer): voi
   buffer.writeBigUInt64LE(transfer.timestamp, offset + 120);
 }
 
-function decodeAccount(buffer: Buffer, offset: number): Account {
+export function decodeAccount(buffer: Buffer, offset: number): Account {
   return {
     id: readU128(buffer, offset),
     debits_pending: readU128(buffer, offset + 16),

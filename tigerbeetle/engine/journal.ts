@@ -592,7 +592,8 @@ function zeroToEnd(fileDescriptor: number, offset: number, fileBytes: number): b
   return true;
 }
 
-function fsyncDirectory(directory: string): void {
+/** Makes a file's creation or rename durable (the directory entry), as the journal and snapshot need. */
+export function fsyncDirectory(directory: string): void {
   const directoryDescriptor = fs.openSync(directory, 'r');
   try {
     fs.fsyncSync(directoryDescriptor);

@@ -46,6 +46,25 @@ export class AccountRecord {
     this.creditBalances = history ? new BalanceList() : null;
   }
 
+  /** A stored account as a snapshot holds it (TigerBeetle's account layout), balances included. */
+  static fromAccount(account: Account): AccountRecord {
+    const record = new AccountRecord(
+      account.id,
+      account.user_data_128,
+      account.user_data_64,
+      account.user_data_32,
+      account.ledger,
+      account.code,
+      account.flags,
+      account.timestamp,
+    );
+    record.debits_pending = account.debits_pending;
+    record.debits_posted = account.debits_posted;
+    record.credits_pending = account.credits_pending;
+    record.credits_posted = account.credits_posted;
+    return record;
+  }
+
   toAccount(): Account {
     return {
       id: this.id,

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { decodeAccount, encodeAccount, readU128, writeU128 } from './codec';
 import { nanosecondsPerSecond, u64Max } from './constants';
+import { fsyncDirectory } from './journal';
 import { AccountRecord } from './records';
 import { BalanceList, balanceBytes, balanceWords, SlotList } from './slot-list';
 import type { LedgerState } from './state';
@@ -296,7 +298,7 @@ function loadAccounts(
     return new BalanceList(balances, balanceAt - count * balanceWords, count);
   };
   for (let index = 0; index < listLengths.length / 2; index += 1) {
-    const account = decodeAccount(accounts, index * accountBytes);
+    const account = AccountRecord.fromAccount(decodeAccount(accounts, index * accountBytes));
     if (state.accounts.has(account.id)) throw new Error(`it repeats account ${account.id}`);
     account.debitTransfers = takeSlots(listLengths[index * 2]);
     account.creditTransfers = takeSlots(listLengths[index * 2 + 1]);
@@ -334,51 +336,6 @@ function queuePendingExpiries(state: LedgerState): void {
     if (timeout === 0) continue;
     state.expiryQueue.push(store.timestamp(slot) + BigInt(timeout) * nanosecondsPerSecond, slot);
   }
-}
-
-function encodeAccount(buffer: Buffer, offset: number, account: AccountRecord): void {
-  writeU128(buffer, offset, account.id);
-  writeU128(buffer, offset + 16, account.debits_pending);
-  writeU128(buffer, offset + 32, account.debits_posted);
-  writeU128(buffer, offset + 48, account.credits_pending);
-  writeU128(buffer, offset + 64, account.credits_posted);
-  writeU128(buffer, offset + 80, account.user_data_128);
-  buffer.writeBigUInt64LE(account.user_data_64, offset + 96);
-  buffer.writeUInt32LE(account.user_data_32, offset + 104);
-  buffer.writeUInt32LE(account.ledger, offset + 112);
-  buffer.writeUInt16LE(account.code, offset + 116);
-  buffer.writeUInt16LE(account.flags, offset + 118);
-  buffer.writeBigUInt64LE(account.timestamp, offset + 120);
-}
-
-function decodeAccount(buffer: Buffer, offset: number): AccountRecord {
-  const record = new AccountRecord(
-    readU128(buffer, offset),
-    readU128(buffer, offset + 80),
-    buffer.readBigUInt64LE(offset + 96),
-    buffer.readUInt32LE(offset + 104),
-    buffer.readUInt32LE(offset + 112),
-    buffer.readUInt16LE(offset + 116),
-    buffer.readUInt16LE(offset + 118),
-    buffer.readBigUInt64LE(offset + 120),
-  );
-  record.debits_pending = readU128(buffer, offset + 16);
-  record.debits_posted = readU128(buffer, offset + 32);
-  record.credits_pending = readU128(buffer, offset + 48);
-  record.credits_posted = readU128(buffer, offset + 64);
-  return record;
-}
-
-function writeU128(buffer: Buffer, offset: number, value: bigint): void {
-  buffer.writeBigUInt64LE(value & u64Max, offset);
-  buffer.writeBigUInt64LE(value >> 64n, offset + 8);
-}
-
-function readU128(buffer: Buffer, offset: number): bigint {
-  const low = buffer.readBigUInt64LE(offset);
-  // Most values fit in 64 bits: skip the shift and the or (a start decodes every account).
-  if (buffer.readUInt32LE(offset + 8) === 0 && buffer.readUInt32LE(offset + 12) === 0) return low;
-  return low | (buffer.readBigUInt64LE(offset + 8) << 64n);
 }
 
 function encodeHeader(header: SnapshotHeader): Buffer {
@@ -549,14 +506,5 @@ function readExactly(fileDescriptor: number, destination: Uint8Array, position: 
     );
     if (count === 0) throw new Error('it ends early');
     read += count;
-  }
-}
-
-function fsyncDirectory(directory: string): void {
-  const directoryDescriptor = fs.openSync(directory, 'r');
-  try {
-    fs.fsyncSync(directoryDescriptor);
-  } finally {
-    fs.closeSync(directoryDescriptor);
   }
 }
