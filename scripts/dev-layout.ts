@@ -75,6 +75,11 @@ export function devClientKeysFile(environment: NodeJS.ProcessEnv = process.env):
   return join(devDataDirectory(environment), 'client-keys.json');
 }
 
+/** The embedded ledger's journal (its snapshot is written beside it). */
+export function devLedgerDataFile(environment: NodeJS.ProcessEnv = process.env): string {
+  return join(devDataDirectory(environment), 'ledger.tbj');
+}
+
 /** The development keys dev generates on its first start. */
 export function devSecretsFile(environment: NodeJS.ProcessEnv = process.env): string {
   return join(devDataDirectory(environment), 'dev-secrets.json');

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileClientKeyStore, issueClientKey } from './client-key-store';
 import {
   devClientKeysFile,
   devDataDirectory,
+  devLedgerDataFile,
   devListenerOffsets,
   devMetricsPortOffset,
   devPortBase,
@@ -54,6 +55,7 @@ const { portBase, dataDirectory } = layoutOrExit();
 const secretsFile = devSecretsFile();
 const ports = devPorts(portBase);
 const clientKeysFile = devClientKeysFile();
+const ledgerDataFile = devLedgerDataFile();
 /** How often the ancestor processes are checked: a supervisor that dies without a signal must not leave servers. */
 const ancestorCheckMilliseconds = 1_000;
 /** The user the development client key bills, and what it starts with. */
@@ -90,6 +92,7 @@ async function start(
   entry: string,
   environment: Record<string, string>,
   readyUrl: string,
+  whileWaiting?: () => string,
 ): Promise<void> {
   const service = startLocalService(name, entry, environment);
   service.process.on('exit', (code, signal) => {
@@ -97,7 +100,23 @@ async function start(
     if (!stopping) shutdown(1, `${name} stopped`);
   });
   services.push(service);
-  await waitUntilHealthy(name, readyUrl, service);
+  await waitUntilHealthy(name, readyUrl, service, {
+    whileWaiting,
+    notice: (line) => console.log(`dev: ${line}`),
+  });
+}
+
+/** What the gateway does while it has not answered yet: opening the ledger, and how much there is. */
+function ledgerOpening(dataFile: string): () => string {
+  const mebibytes = (path: string) =>
+    existsSync(path) ? `${Math.round(statSync(path).size / 2 ** 20)} MiB` : null;
+  return () => {
+    const journal = mebibytes(dataFile) ?? 'new';
+    const snapshot = mebibytes(`${dataFile}.snapshot`);
+    return snapshot === null
+      ? `opening the ledger (journal ${journal}, no snapshot beside it: the whole journal is replayed)`
+      : `opening the ledger (journal ${journal}, loading its ${snapshot} snapshot and the journal after it)`;
+  };
 }
 
 /**
@@ -177,28 +196,51 @@ function watchAncestors(): void {
   }, ancestorCheckMilliseconds).unref();
 }
 
-/** On first start: a client key for the dev user (printed once, like `npm run keys -- issue`) and some credits. */
-async function firstStart(secrets: DevSecrets): Promise<string | undefined> {
+/** What a start did for the dev user: a key issued (printed once), credits for a ledger without them. */
+interface DevUserStart {
+  readonly newClientKey?: string;
+  /** True when the ledger had no account for the dev user (a first start, or a new journal). */
+  readonly toppedUp: boolean;
+}
+
+/**
+ * A client key for the dev user on the first start (printed once, like `npm run keys -- issue`), and
+ * starting credits whenever the ledger has no account for the user: a first start, or a journal that
+ * was moved aside or deleted, whose keys file still holds the key.
+ */
+async function devUserStart(secrets: DevSecrets): Promise<DevUserStart> {
   const store = fileClientKeyStore(clientKeysFile);
   const set = await store.read();
-  if (set.keys.some((entry) => entry.user_id === devUser)) return undefined;
-  const { set: next, issued } = issueClientKey(set, {
-    userId: devUser,
-    label: 'npm run dev',
-    now: new Date(),
-  });
-  await store.write(next);
-  const topUp = await fetch(`http://127.0.0.1:${ports.credits}/api/v1/topup`, {
+  let newClientKey: string | undefined;
+  if (!set.keys.some((entry) => entry.user_id === devUser)) {
+    const { set: next, issued } = issueClientKey(set, {
+      userId: devUser,
+      label: 'npm run dev',
+      now: new Date(),
+    });
+    await store.write(next);
+    newClientKey = issued.key;
+  }
+  const credits = `http://127.0.0.1:${ports.credits}/api/v1`;
+  const authorization = `Bearer ${secrets.adminKey}`;
+  const balance = await fetch(`${credits}/balance/${devUser}`, { headers: { authorization } });
+  await balance.body?.cancel();
+  if (balance.status === 200) return { newClientKey, toppedUp: false };
+  if (balance.status !== 404)
+    throw new Error(`reading ${devUser}'s balance failed with ${balance.status}`);
+  const topUp = await fetch(`${credits}/topup`, {
     method: 'POST',
     headers: {
-      authorization: `Bearer ${secrets.adminKey}`,
+      authorization,
       'content-type': 'application/json',
-      'idempotency-key': `dev-first-start-${issued.entry.id}`,
+      // A new key each time: only a ledger without the account gets here.
+      'idempotency-key': `dev-starting-credits-${randomUUID()}`,
     },
     body: JSON.stringify({ user_id: devUser, amount: devStartingCredits }),
   });
-  if (topUp.status !== 201) throw new Error(`the first top-up failed with ${topUp.status}`);
-  return issued.key;
+  await topUp.body?.cancel();
+  if (topUp.status !== 201) throw new Error(`the starting top-up failed with ${topUp.status}`);
+  return { newClientKey, toppedUp: true };
 }
 
 /** `DEV_DATA_DIR=... ` when set, so a printed command reaches this run's files however it was set. */
@@ -229,18 +271,22 @@ function providerNote(models: readonly string[]): string {
 and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.`;
 }
 
-function printExamples(secrets: DevSecrets, newClientKey: string | undefined): void {
+function printExamples(secrets: DevSecrets, { newClientKey, toppedUp }: DevUserStart): void {
   const models = servedChatModels();
   const example = exampleModel(models);
   const proxy = `http://127.0.0.1:${ports.proxy}`;
   const credits = `http://127.0.0.1:${ports.credits}`;
   const key = newClientKey ?? 'YOUR_CLIENT_KEY';
   console.log(`
-Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.gateway} -> embedded ledger (${join(dataDirectory, 'ledger.tbj')}).
+Ready: proxy ${proxy} -> credits ${credits} -> gateway http://127.0.0.1:${ports.gateway} -> embedded ledger (${ledgerDataFile}).
 ${
   newClientKey
     ? `\nA client key for '${devUser}' (with ${devStartingCredits} credits). It is shown only this once; keep it:\n\n  ${newClientKey}\n`
-    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: ${devDataPrefix()}npm run keys -- issue --user ${devUser}\n`
+    : `\nThe client key for '${devUser}' was printed on the first start. Issue another with: ${devDataPrefix()}npm run keys -- issue --user ${devUser}\n${
+        toppedUp
+          ? `The ledger had no account for '${devUser}' (a new journal): topped up with ${devStartingCredits} credits.\n`
+          : ''
+      }`
 }
 Try:
 
@@ -274,7 +320,7 @@ async function main(): Promise<void> {
   const environment = localTopologyEnvironment({
     gatewayPort: ports.gateway,
     creditsPort: ports.credits,
-    dataFile: join(dataDirectory, 'ledger.tbj'),
+    dataFile: ledgerDataFile,
     gatewayToken: secrets.gatewayToken,
     adminKey: secrets.adminKey,
     proxyKey: secrets.proxyKey,
@@ -290,6 +336,7 @@ async function main(): Promise<void> {
     'tigerbeetle/gateway/server.ts',
     environment.gateway,
     `http://127.0.0.1:${ports.gateway}/ready`,
+    ledgerOpening(ledgerDataFile),
   );
   await start(
     'credits',
@@ -303,7 +350,7 @@ async function main(): Promise<void> {
     environment.proxy,
     `http://127.0.0.1:${ports.proxy}/ready`,
   );
-  printExamples(secrets, await firstStart(secrets));
+  printExamples(secrets, await devUserStart(secrets));
 }
 
 // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a

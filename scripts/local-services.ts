@@ -16,6 +16,8 @@ import {
 export const repoRoot = join(__dirname, '..');
 /** How long a service may take to answer its health check after start. */
 export const startTimeoutMilliseconds = 30_000;
+/** A service still not answering after this long is said to be starting, with what it is doing. */
+export const startNoticeMilliseconds = 5_000;
 /**
  * How long a stopped service may take to exit (drain its in-flight requests, settle them, close its
  * ledger) before its process group is killed: its own drain bound, the wait for the requests the
@@ -80,14 +82,38 @@ function exited(service: LocalService): boolean {
   return service.process.exitCode !== null || service.process.signalCode !== null;
 }
 
-/** Resolves once `url` answers 2xx; rejects with the service's own output if it exits or times out first. */
+export interface HealthWaitOptions {
+  /** What the service does meanwhile, said once it has taken `noticeAfterMilliseconds`. */
+  readonly whileWaiting?: () => string;
+  /** Default: startNoticeMilliseconds. */
+  readonly noticeAfterMilliseconds?: number;
+  /** Where the notice goes. Default: console.log. */
+  readonly notice?: (line: string) => void;
+}
+
+/**
+ * Resolves once `url` answers 2xx; rejects with the service's own output if it exits or times out
+ * first. A slow start is said to be one, with what the service is doing, so a quiet wait is never
+ * taken for a hang.
+ */
 export async function waitUntilHealthy(
   name: string,
   url: string,
   service?: LocalService,
+  options: HealthWaitOptions = {},
 ): Promise<void> {
-  const deadline = Date.now() + startTimeoutMilliseconds;
+  const started = Date.now();
+  const deadline = started + startTimeoutMilliseconds;
+  const noticeAt = started + (options.noticeAfterMilliseconds ?? startNoticeMilliseconds);
+  let noticed = options.whileWaiting === undefined;
   while (Date.now() < deadline) {
+    if (!noticed && Date.now() >= noticeAt) {
+      noticed = true;
+      const seconds = Math.round((Date.now() - started) / 1000);
+      (options.notice ?? console.log)(
+        `${name} is still starting after ${seconds} s: ${options.whileWaiting?.()} (it may take up to ${startTimeoutMilliseconds / 1000} s)`,
+      );
+    }
     if (service !== undefined && exited(service))
       throw startFailure(
         `${name} exited (${service.process.signalCode ?? service.process.exitCode}) before it became healthy`,

@@ -182,7 +182,7 @@ describe('npm run dev: stopping and starting', () => {
   });
 
   it(
-    'a plain SIGTERM to npm (an IDE stop button, a supervisor) stops every service',
+    'a plain SIGTERM to npm (an IDE stop button, a supervisor) stops every service; a start on an emptied ledger tops the dev user up again',
     async () => {
       const run = startDev(await freePortBase(), dataDirectory);
       await run.waitFor('Ready:');
@@ -193,8 +193,27 @@ describe('npm run dev: stopping and starting', () => {
       for (const name of ['proxy', 'credits', 'gateway'])
         expect(run.output()).toContain(`[${name}] exited`);
       expect(await portsInUse(portOffsets.map((offset) => run.base + offset))).toEqual([]);
+      // What a refused journal's message advises, moving it aside, gives an empty ledger: the next
+      // start tops the dev user up again (its key, in the keys file, is kept).
+      const key = clientKeyOf(run.output());
+      for (const name of fs
+        .readdirSync(dataDirectory)
+        .filter((file) => file.startsWith('ledger.tbj')))
+        fs.renameSync(path.join(dataDirectory, name), path.join(dataDirectory, `aside-${name}`));
+      const again = startDev(run.base, dataDirectory);
+      await again.waitFor('Ready:');
+      recordDescendants(again.child.pid as number);
+      expect(again.output()).toContain(
+        "The ledger had no account for 'dev-user' (a new journal): topped up with 10.00 credits.",
+      );
+      const balance = await fetch(`http://127.0.0.1:${run.base}/v1/balance`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(await balance.json()).toMatchObject({ available_micros: '10000000' });
+      again.child.kill('SIGTERM');
+      expect(await again.closesWithin(stopMilliseconds)).toBe(true);
     },
-    devStartMilliseconds,
+    devStartMilliseconds * 2,
   );
 
   it.each([

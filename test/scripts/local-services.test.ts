@@ -288,6 +288,32 @@ setInterval(() => undefined, 60_000);
     }
   }, 60_000);
 
+  it('a slow start is said to be one, with what the service is doing (no silent wait)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'local-services-'));
+    writeFileSync(join(directory, 'slow.ts'), 'setInterval(() => undefined, 60_000);\n');
+    const service = startLocalService('slow', join(directory, 'slow.ts'), {}, { quiet: true });
+    const notices: string[] = [];
+    try {
+      const failure = await waitUntilHealthy('gateway', 'http://127.0.0.1:9/ready', service, {
+        whileWaiting: () => 'opening the ledger (journal 625 MiB, snapshot beside it)',
+        noticeAfterMilliseconds: 0,
+        notice: (line) => {
+          notices.push(line);
+          service.process.kill('SIGKILL'); // the notice came: end the wait
+        },
+      }).catch((error: Error) => error.message);
+      expect(notices).toEqual([
+        expect.stringMatching(
+          /^gateway is still starting after \d+ s: opening the ledger \(journal 625 MiB, snapshot beside it\) \(it may take up to 30 s\)$/,
+        ),
+      ]);
+      expect(failure).toMatch(/^gateway exited \(SIGKILL\) before it became healthy/);
+    } finally {
+      signalGroup(service, 'SIGKILL');
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
   it('refuse to start over a port something holds, naming the port and the hint', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
