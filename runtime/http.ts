@@ -53,6 +53,44 @@ export function invalidParameter(
   );
 }
 
+/** What a schema's refusal carries per problem (zod's issues have this shape). */
+export interface SchemaIssue {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  /** The unknown fields, for an `unrecognized_keys` issue. */
+  readonly keys?: readonly string[];
+}
+
+/** A field's path as OpenAI names parameters: `messages[1].content[0].image_url.url`. */
+export function parameterPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) =>
+      typeof key === 'number' ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`,
+    )
+    .join('');
+}
+
+/**
+ * The first problem of a request its schema refused, as a 400 naming the field in `param`: an
+ * unknown field by its own name (worded by `unknownFields`, else by the schema), any other problem
+ * by its path, the message starting with that path (unless it already does).
+ */
+export function invalidRequestFromSchema(
+  issues: readonly SchemaIssue[],
+  unknownFields?: (names: readonly string[]) => string,
+): ApiError {
+  const issue = issues[0];
+  const where = parameterPath(issue.path);
+  if (issue.code === 'unrecognized_keys' && issue.keys !== undefined && issue.keys.length > 0) {
+    const param = where === '' ? issue.keys[0] : `${where}.${issue.keys[0]}`;
+    return invalidParameter(param, unknownFields?.(issue.keys) ?? issue.message);
+  }
+  if (where === '') return invalidParameter(undefined, issue.message);
+  const message = issue.message.startsWith(where) ? issue.message : `${where}: ${issue.message}`;
+  return invalidParameter(where, message);
+}
+
 export const requestIdHeader = 'x-request-id';
 /** Longest client-supplied request id we log; longer ones are dropped. */
 export const requestIdLengthMax = 128;

@@ -1,5 +1,5 @@
 import type { z } from '../../runtime/zod-mini';
-import { invalidParameter } from '../../runtime/http';
+import { invalidParameter, invalidRequestFromSchema } from '../../runtime/http';
 import { holdIdPattern, idempotencyKeyPattern } from './contract';
 import type { CreditsConfig } from './config';
 import type { CreditsContext } from './context';
@@ -14,11 +14,7 @@ import { ledgerAmountMax, parseAmount, type AmountRules } from './domain/amount'
 export function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  // An unknown field is named by the field itself, as the proxy's "Unrecognized request argument" is.
-  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
-  const param = path.length > 0 ? path.join('.') : undefined;
-  throw invalidParameter(param, param === undefined ? issue.message : `${param}: ${issue.message}`);
+  throw invalidRequestFromSchema(parsed.error.issues);
 }
 
 /** The Idempotency-Key header (or the body's own request id, for a hold). */

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ModelConfig } from '../../lib/config/schema';
 import { formatMicros } from '../shared/money';
-import { ApiError, readJsonBody } from '../../runtime/http';
+import { ApiError, invalidRequestFromSchema, readJsonBody } from '../../runtime/http';
 import { audit, pseudonymize } from '../../runtime/logger';
 import type { ChatOutcome } from '../shared/metrics';
 import { completionIdPrefix, type ProxyAppDependencies, type ProxyEnv } from './context';
@@ -49,33 +49,7 @@ type ProxyContext = Context<ProxyEnv>;
 function parseRequest(body: unknown): ChatRequest {
   const parsed = chatRequestSchema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  if (issue.code === 'unrecognized_keys')
-    throw new ApiError(
-      400,
-      'invalid_request_error',
-      'invalid_request',
-      unrecognizedArgumentsMessage(issue.keys),
-      { param: issue.keys[0] },
-    );
-  const param = issuePath(issue.path);
-  const where = param === '' ? '' : `${param}: `;
-  throw new ApiError(
-    400,
-    'invalid_request_error',
-    'invalid_request',
-    `${where}${issue.message}`,
-    param === '' ? {} : { param },
-  );
-}
-
-/** A zod issue's path as OpenAI names parameters: `messages[1].content[0].image_url.url`. */
-function issuePath(path: readonly PropertyKey[]): string {
-  return path
-    .map((key, index) =>
-      typeof key === 'number' ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`,
-    )
-    .join('');
+  throw invalidRequestFromSchema(parsed.error.issues, unrecognizedArgumentsMessage);
 }
 
 function resolveModel(

@@ -1,6 +1,11 @@
 import type { Context } from 'hono';
 import type { EmbeddingModelConfig } from '../../lib/config/schema';
-import { ApiError, invalidParameter, readJsonBody } from '../../runtime/http';
+import {
+  ApiError,
+  invalidParameter,
+  invalidRequestFromSchema,
+  readJsonBody,
+} from '../../runtime/http';
 import { audit, pseudonymize } from '../../runtime/logger';
 import * as z from '../../runtime/zod-mini';
 import type { ProxyAppDependencies, ProxyEnv } from './context';
@@ -54,13 +59,7 @@ type EmbeddingBody = z.infer<typeof embeddingRequestSchema>;
 function parseBody(body: unknown): EmbeddingBody {
   const parsed = embeddingRequestSchema.safeParse(body);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  if (issue.code === 'unrecognized_keys')
-    throw invalidParameter(issue.keys[0], unrecognizedArgumentsMessage(issue.keys));
-  if (issue.path.length === 0)
-    throw new ApiError(400, 'invalid_request_error', 'invalid_request', issue.message);
-  const param = issue.path.join('.');
-  throw invalidParameter(param, `${param}: ${issue.message}`);
+  throw invalidRequestFromSchema(parsed.error.issues, unrecognizedArgumentsMessage);
 }
 
 /** The texts, each checked against the named limits (inputs per request, characters per input). */

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { keyIdPattern, timestampPattern } from '../credits/contract';
-import { ApiError, invalidParameter } from '../../runtime/http';
+import { ApiError, invalidParameter, invalidRequestFromSchema } from '../../runtime/http';
 import {
   keyReference,
   keyReferenceText,
@@ -38,11 +38,10 @@ const usageQuerySchema = z.strictObject({
 function parseQuery(c: ProxyContext): z.output<typeof usageQuerySchema> {
   const parsed = usageQuerySchema.safeParse(c.req.query());
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  if (issue.code === 'unrecognized_keys')
-    throw invalidParameter(issue.keys[0], `unknown query parameters: ${issue.keys.join(', ')}`);
-  const param = issue.path.join('.');
-  throw invalidParameter(param, `${param}: ${issue.message}`);
+  throw invalidRequestFromSchema(
+    parsed.error.issues,
+    (names) => `unknown query parameters: ${names.join(', ')}`,
+  );
 }
 
 export interface UsageRoutes {

@@ -309,7 +309,7 @@ describe('LOG-02 / DATA-06: bad input is a 400 naming the field, the ledger unch
     [
       'an unknown tool_choice',
       ask('fake-gpt', { tools: [weatherTool], tool_choice: 'always' }),
-      /tool_choice: tool_choice must be none, auto, required/,
+      /^tool_choice must be none, auto, required/, // the message names the field once
       'tool_choice',
     ],
     [

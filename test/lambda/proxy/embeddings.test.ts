@@ -235,6 +235,12 @@ describe('POST /v1/embeddings: bad input is a 400 naming the field; nothing reac
       'dimensions must be at most 8',
       'dimensions',
     ],
+    [
+      'negative dimensions (the field named once, not "dimensions: dimensions ...")',
+      { input: 'a', dimensions: -1 },
+      /^dimensions must be positive$/,
+      'dimensions',
+    ],
     ['no model', { model: undefined, input: 'a' }, 'model', 'model'],
     [
       'an unknown parameter, as OpenAI answers',
@@ -249,7 +255,7 @@ describe('POST /v1/embeddings: bad input is a 400 naming the field; nothing reac
       error: { message: string; param?: string };
       request_id: string;
     };
-    expect(body.error.message).toContain(message);
+    expect(body.error.message).toMatch(message);
     expect(body.error.param).toBe(param);
     expect(body.request_id).toEqual(expect.any(String));
     expect(fixture.openAi.requests).toHaveLength(0);
