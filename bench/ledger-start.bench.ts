@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     console.log(
       `${'start'.padEnd(48)} ${'time'.padStart(9)} ${'replayed'.padStart(10)} ${'rss'.padStart(10)} ${'heap'.padStart(10)} ${'external'.padStart(10)}`,
     );
-    console.log(row('from the snapshot (after a clean stop)', fromSnapshot));
+    console.log(row('from the snapshot, no journal after it', fromSnapshot));
     console.log(row(`after a crash: snapshot + ${tailTransfers} transfers`, afterCrash));
     console.log(row('the whole journal, no snapshot', replay));
     console.log(
