@@ -504,7 +504,7 @@ function localSender(io: CreditsCliIo): Send {
   const secrets = readDevSecrets(secretsFile);
   if (secrets === undefined)
     throw new CreditsCliError(
-      `no development admin key in ${secretsFile}: start npm run dev first (it generates one)`,
+      `no development admin key in ${secretsFile}: start npm run dev first (it generates one), or set DEV_DATA_DIR to the data directory of the npm run dev you mean`,
     );
   const { adminKey } = secrets;
   return async (operation) => {

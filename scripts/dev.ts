@@ -248,11 +248,13 @@ function devDataPrefix(): string {
   return process.env.DEV_DATA_DIR?.trim() ? `DEV_DATA_DIR=${dataDirectory} ` : '';
 }
 
-/** The chat models the running proxy serves: the dev stage's, or DEV_OVERRIDES's (as the proxy reads them). */
-function servedChatModels(): string[] {
-  return stageConfigFromEnvironment({ ...process.env, STAGE: 'dev' }).models.map(
-    (model) => model.id,
-  );
+/** The models the running proxy serves: the dev stage's, or DEV_OVERRIDES's (as the proxy reads them). */
+function servedModels(): { chat: string[]; embedding: string[] } {
+  const config = stageConfigFromEnvironment({ ...process.env, STAGE: 'dev' });
+  return {
+    chat: config.models.map((model) => model.id),
+    embedding: config.embeddingModels.map((model) => model.id),
+  };
 }
 
 /** The example's model and what to say of it: echo when served (it needs no provider key). */
@@ -263,17 +265,20 @@ function exampleModel(models: readonly string[]): { id: string; about: string } 
 }
 
 /** Which provider keys make which models answer, or the models DEV_OVERRIDES serves. */
-function providerNote(models: readonly string[]): string {
-  if (process.env.DEV_OVERRIDES?.trim())
-    return `DEV_OVERRIDES (${process.env.DEV_OVERRIDES}) serves: ${models.join(', ')}.`;
+function providerNote(models: { chat: readonly string[]; embedding: readonly string[] }): string {
+  if (process.env.DEV_OVERRIDES?.trim()) {
+    const embeddings =
+      models.embedding.length > 0 ? `; embeddings: ${models.embedding.join(', ')}` : '';
+    return `DEV_OVERRIDES (${process.env.DEV_OVERRIDES}) serves chat: ${models.chat.join(', ')}${embeddings}.`;
+  }
   return `Provider keys set before npm run dev make their models answer for real: GEMINI_API_KEY
 ("model":"gemini-2.5-flash"), ANTHROPIC_API_KEY ("claude-haiku-4-5"), OPENAI_COMPATIBLE_BASE_URL
 and OPENAI_COMPATIBLE_API_KEY ("gpt-4.1-mini"); DEV_OVERRIDES=file.json serves other models.`;
 }
 
 function printExamples(secrets: DevSecrets, { newClientKey, toppedUp }: DevUserStart): void {
-  const models = servedChatModels();
-  const example = exampleModel(models);
+  const models = servedModels();
+  const example = exampleModel(models.chat);
   const proxy = `http://127.0.0.1:${ports.proxy}`;
   const credits = `http://127.0.0.1:${ports.credits}`;
   const key = newClientKey ?? 'YOUR_CLIENT_KEY';
@@ -313,6 +318,11 @@ Ctrl-C stops everything (in-flight requests finish, the journal is closed).
 
 async function main(): Promise<void> {
   await checkDevPortsFree();
+  const exportedStage = process.env.STAGE?.trim();
+  if (exportedStage && exportedStage !== 'dev')
+    console.log(
+      `dev: STAGE=${exportedStage} from your shell is ignored: npm run dev runs stage dev (other stages are for cdk synth and deploy: -c stage=${exportedStage})`,
+    );
   const secrets = devSecrets();
   console.log(
     'Starting the ledger gateway (embedded engine), the credits service and the proxy...',

@@ -408,4 +408,20 @@ describe('npm run credits -- --local (npm run dev has no Lambda API)', () => {
       process.env = saved;
     }
   });
+
+  test('without the development keys, says where it looked and how to point it at a running npm run dev', async () => {
+    const saved = { ...process.env };
+    try {
+      const empty = join(directory, 'no-dev-here');
+      process.env.DEV_DATA_DIR = empty;
+      const run = await cli('balance', '--local', '--user', 'bob');
+      expect(run.code).toBe(1);
+      expect(run.err).toContain(
+        `no development admin key in ${join(empty, 'dev-secrets.json')}: start npm run dev first ` +
+          '(it generates one), or set DEV_DATA_DIR to the data directory of the npm run dev you mean',
+      );
+    } finally {
+      process.env = saved;
+    }
+  });
 });

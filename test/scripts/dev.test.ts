@@ -423,13 +423,30 @@ describe('npm run dev: stopping and starting', () => {
         defaultMaxOutputTokens: 512,
         outputTokensMax: 4096,
       };
-      fs.writeFileSync(overrides, JSON.stringify({ models: [model] }));
+      const embeddingModel = {
+        id: 'nomic-embed-text',
+        provider: 'openai-compatible',
+        upstreamModel: 'nomic-embed-text',
+        ledgerCode: 102,
+        inputMicrosPerMillionTokens: 0,
+        dimensions: 768,
+        dimensionsConfigurable: false,
+      };
+      fs.writeFileSync(
+        overrides,
+        JSON.stringify({ models: [model], embeddingModels: [embeddingModel] }),
+      );
       const run = startDev(await freePortBase(), dataDirectory, {
-        environment: { DEV_OVERRIDES: overrides },
+        // An exported STAGE is said to be ignored (the services run as stage dev whatever it is).
+        environment: { DEV_OVERRIDES: overrides, STAGE: 'production' },
       });
       await run.waitFor('Ctrl-C stops everything');
       recordDescendants(run.child.pid as number);
+      expect(run.output()).toContain('dev: STAGE=production from your shell is ignored');
       expect(run.output()).toContain('"model":"llama3.2"');
+      expect(run.output()).toContain(
+        `DEV_OVERRIDES (${overrides}) serves chat: llama3.2; embeddings: nomic-embed-text.`,
+      );
       expect(run.output()).not.toContain('"model":"echo"');
       run.child.kill('SIGTERM');
       expect(await run.closesWithin(stopMilliseconds)).toBe(true);
