@@ -103,6 +103,26 @@ export function textStream(
   ];
 }
 
+/** One tool-use content block of a ConverseStream: its start, its input in pieces, its stop. */
+export function toolUseBlock(
+  contentBlockIndex: number,
+  toolUseId: string,
+  name: string,
+  inputPieces: readonly string[],
+): StreamItem[] {
+  return [
+    {
+      event: 'contentBlockStart',
+      payload: { contentBlockIndex, start: { toolUse: { toolUseId, name } } },
+    },
+    ...inputPieces.map((input) => ({
+      event: 'contentBlockDelta',
+      payload: { contentBlockIndex, delta: { toolUse: { input } } },
+    })),
+    { event: 'contentBlockStop', payload: { contentBlockIndex } },
+  ];
+}
+
 const pathPattern = /^\/model\/([^/]+)\/(converse|converse-stream)$/;
 
 export async function startBedrockStandIn(region = 'eu-west-1'): Promise<BedrockStandIn> {

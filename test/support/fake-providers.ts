@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ProviderError, type StreamDelta } from '../../lambda/proxy/providers/types';
 
 /**
  * Real local HTTP servers that speak the providers' APIs: Gemini's generateContent and
@@ -598,4 +599,22 @@ export function geminiFunctionCallStream(
     return `data: ${JSON.stringify(chunk)}\r\n\r\n`;
   });
   return { status: 200, pieces };
+}
+
+/** Every delta a provider's stream yields, in order. */
+export async function collectDeltas(stream: AsyncIterable<StreamDelta>): Promise<StreamDelta[]> {
+  const deltas: StreamDelta[] = [];
+  for await (const delta of stream) deltas.push(delta);
+  return deltas;
+}
+
+/** The ProviderError a call fails with; any other outcome fails the test. */
+export async function providerFailure(promise: Promise<unknown>): Promise<ProviderError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ProviderError) return error;
+    throw error;
+  }
+  throw new Error('expected a ProviderError');
 }

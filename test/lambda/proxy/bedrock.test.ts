@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction';
 import { startServer, type RunningServer } from '../../../runtime/node-server';
 import type { ModelConfig } from '../../../lib/config/schema';
-import { textStream } from '../../support/bedrock-stand-in';
+import { textStream, toolUseBlock } from '../../support/bedrock-stand-in';
 import { startProxyFixture, testModels, type ProxyFixture } from '../../support/proxy';
 
 /**
@@ -275,22 +275,7 @@ describe('tools through Bedrock, over HTTP', () => {
       kind: 'stream',
       items: [
         { event: 'messageStart', payload: { role: 'assistant' } },
-        {
-          event: 'contentBlockStart',
-          payload: {
-            contentBlockIndex: 0,
-            start: { toolUse: { toolUseId: 'tooluse_s', name: 'get_weather' } },
-          },
-        },
-        {
-          event: 'contentBlockDelta',
-          payload: { contentBlockIndex: 0, delta: { toolUse: { input: '{"ci' } } },
-        },
-        {
-          event: 'contentBlockDelta',
-          payload: { contentBlockIndex: 0, delta: { toolUse: { input: 'ty":"Oslo"}' } } },
-        },
-        { event: 'contentBlockStop', payload: { contentBlockIndex: 0 } },
+        ...toolUseBlock(0, 'tooluse_s', 'get_weather', ['{"ci', 'ty":"Oslo"}']),
         { event: 'messageStop', payload: { stopReason: 'tool_use' } },
         { event: 'metadata', payload: { usage: { inputTokens: 20, outputTokens: 15 } } },
       ],
@@ -329,18 +314,7 @@ describe('tools through Bedrock, over HTTP', () => {
         kind: 'stream',
         items: [
           { event: 'messageStart', payload: { role: 'assistant' } },
-          {
-            event: 'contentBlockStart',
-            payload: {
-              contentBlockIndex: 0,
-              start: { toolUse: { toolUseId: 'tooluse_r', name: 'get_weather' } },
-            },
-          },
-          {
-            event: 'contentBlockDelta',
-            payload: { contentBlockIndex: 0, delta: { toolUse: { input: '{"city":"Rome"}' } } },
-          },
-          { event: 'contentBlockStop', payload: { contentBlockIndex: 0 } },
+          ...toolUseBlock(0, 'tooluse_r', 'get_weather', ['{"city":"Rome"}']),
           { event: 'messageStop', payload: { stopReason: 'tool_use' } },
           { event: 'metadata', payload: { usage: { inputTokens: 20, outputTokens: 10 } } },
         ],

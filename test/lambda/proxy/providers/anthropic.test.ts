@@ -5,7 +5,6 @@ import {
   credentialsFromSecretString,
 } from '../../../../lambda/proxy/providers/credentials';
 import {
-  ProviderError,
   type ChatProvider,
   type ProviderRequest,
   type StreamDelta,
@@ -15,7 +14,9 @@ import {
   anthropicError,
   anthropicStream,
   anthropicStreamError,
+  collectDeltas,
   gate,
+  providerFailure,
   startFakeAnthropic,
   type FakeProvider,
 } from '../../../support/fake-providers';
@@ -44,21 +45,8 @@ const hello: ProviderRequest = {
   maxOutputTokens: 100,
 };
 
-async function collect(request: ProviderRequest): Promise<StreamDelta[]> {
-  const deltas: StreamDelta[] = [];
-  for await (const delta of provider.stream(request, call())) deltas.push(delta);
-  return deltas;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('expected a ProviderError');
-}
+const collect = (request: ProviderRequest): Promise<StreamDelta[]> =>
+  collectDeltas(provider.stream(request, call()));
 
 describe('the request anthropic is sent', () => {
   test('headers, path, system, merged turns, images, tool calls and their answers, tools, options', async () => {
@@ -278,7 +266,7 @@ describe('a whole answer', () => {
 
   test('a refusal with nothing said is a block, billed for what the provider read', async () => {
     anthropic.script(anthropicAnswer([], { input_tokens: 30, output_tokens: 0 }, 'refusal'));
-    const error = await failure(provider.complete(hello, call()));
+    const error = await providerFailure(provider.complete(hello, call()));
     expect(error.kind).toBe('blocked');
     expect(error.usage).toMatchObject({ promptTokens: 30, completionTokens: 0 });
   });
@@ -288,12 +276,12 @@ describe('a whole answer', () => {
       status: 200,
       body: { type: 'message', content: [], stop_reason: 'end_turn' },
     });
-    expect((await failure(provider.complete(hello, call()))).kind).toBe('bad_gateway');
+    expect((await providerFailure(provider.complete(hello, call()))).kind).toBe('bad_gateway');
   });
 
   test('a negative token count is refused, never billed', async () => {
     anthropic.script(anthropicAnswer(['x'], { input_tokens: -5, output_tokens: 1 }));
-    expect((await failure(provider.complete(hello, call()))).message).toBe(
+    expect((await providerFailure(provider.complete(hello, call()))).message).toBe(
       'anthropic reported an invalid input_tokens; the request cannot be billed',
     );
   });
@@ -310,9 +298,9 @@ describe('errors', () => {
     [401, 'authentication_error', 'bad_gateway', false],
   ])('HTTP %i (%s) is %s, retryable %s, streamed or not', async (status, type, kind, retryable) => {
     anthropic.script(anthropicError(status, type, 'something went wrong'));
-    const whole = await failure(provider.complete(hello, call()));
+    const whole = await providerFailure(provider.complete(hello, call()));
     anthropic.script(anthropicError(status, type, 'something went wrong'));
-    const streamed = await failure(collect(hello));
+    const streamed = await providerFailure(collect(hello));
     for (const error of [whole, streamed]) {
       expect(error).toMatchObject({ kind, retryable });
       expect(error.message).toBe(`anthropic answered ${status}: something went wrong`);
@@ -327,14 +315,16 @@ describe('errors', () => {
         'invalid x-api-key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789 see https://console.anthropic.com/x?k=1',
       ),
     );
-    const error = await failure(provider.complete(hello, call()));
+    const error = await providerFailure(provider.complete(hello, call()));
     expect(error.message).toBe('anthropic answered 401: invalid x-api-key [redacted] see [url]');
   });
 
   test('without a key: not configured, and nothing is sent', async () => {
     const unconfigured = createAnthropicProvider(async () => ({}));
     const before = anthropic.requests.length;
-    expect((await failure(unconfigured.complete(hello, call()))).kind).toBe('not_configured');
+    expect((await providerFailure(unconfigured.complete(hello, call()))).kind).toBe(
+      'not_configured',
+    );
     expect(anthropic.requests.length).toBe(before);
   });
 });
@@ -394,7 +384,7 @@ describe('a streamed answer', () => {
       ...stream,
       pieces: [...stream.pieces, anthropicStreamError('overloaded_error', 'Overloaded')],
     });
-    const error = await failure(collect(hello));
+    const error = await providerFailure(collect(hello));
     expect(error).toMatchObject({ kind: 'unavailable', retryable: true, usage: undefined });
     expect(error.message).toBe('anthropic failed mid-stream: Overloaded');
   });
@@ -410,7 +400,7 @@ describe('a streamed answer', () => {
       ...stream,
       pieces: [...stream.pieces, anthropicStreamError('overloaded_error', 'Overloaded')],
     });
-    const error = await failure(collect(hello));
+    const error = await providerFailure(collect(hello));
     expect(error).toMatchObject({ kind: 'bad_gateway', retryable: false });
     expect(error.usage).toMatchObject({ promptTokens: 15 });
   });
@@ -420,13 +410,15 @@ describe('a streamed answer', () => {
       ...anthropicStream(['partial'], undefined, 'end_turn', 'none'),
       after: 'end',
     });
-    expect((await failure(collect(hello))).message).toBe('anthropic ended the stream early');
+    expect((await providerFailure(collect(hello))).message).toBe(
+      'anthropic ended the stream early',
+    );
   });
 
   test('a stream over the byte cap is cut: too large', async () => {
     anthropic.script(anthropicStream(['x'.repeat(4096)]));
     const deltas = provider.stream(hello, { ...call(), responseBytesMax: 1024 });
-    const error = await failure(
+    const error = await providerFailure(
       (async () => {
         for await (const _ of deltas) void _;
       })(),

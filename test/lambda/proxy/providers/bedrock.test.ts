@@ -6,16 +6,14 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { readEventStream } from '../../../../lambda/proxy/providers/aws-event-stream';
 import { createBedrockProvider } from '../../../../lambda/proxy/providers/bedrock';
-import {
-  ProviderError,
-  type ProviderRequest,
-  type StreamDelta,
-} from '../../../../lambda/proxy/providers/types';
+import { type ProviderRequest, type StreamDelta } from '../../../../lambda/proxy/providers/types';
 import { standInCredentials } from '../../../support/aws-stand-in';
+import { collectDeltas, providerFailure } from '../../../support/fake-providers';
 import {
   encodeStreamItem,
   startBedrockStandIn,
   textStream,
+  toolUseBlock,
   type BedrockStandIn,
   type StreamItem,
 } from '../../../support/bedrock-stand-in';
@@ -47,22 +45,6 @@ const simple: ProviderRequest = {
   messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
   maxOutputTokens: 100,
 };
-
-async function collect(stream: AsyncIterable<StreamDelta>): Promise<StreamDelta[]> {
-  const deltas: StreamDelta[] = [];
-  for await (const delta of stream) deltas.push(delta);
-  return deltas;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('expected a ProviderError');
-}
 
 const weatherTool = {
   name: 'get_weather',
@@ -291,7 +273,7 @@ describe('Converse: the answer, mapped back', () => {
         usage: { inputTokens: 5, outputTokens: 0, totalTokens: 5 },
       },
     });
-    const error = await failure(provider().complete(simple, call()));
+    const error = await providerFailure(provider().complete(simple, call()));
     expect(error.kind).toBe('blocked');
     expect(error.usage).toEqual({ promptTokens: 5, completionTokens: 0 });
   });
@@ -301,7 +283,7 @@ describe('Converse: the answer, mapped back', () => {
       kind: 'converse',
       body: { output: { message: { role: 'assistant', content: [{ text: 'x' }] } } },
     });
-    expect((await failure(provider().complete(simple, call()))).kind).toBe('bad_gateway');
+    expect((await providerFailure(provider().complete(simple, call()))).kind).toBe('bad_gateway');
   });
 
   test('an answer over the byte cap is cut: too_large', async () => {
@@ -314,7 +296,7 @@ describe('Converse: the answer, mapped back', () => {
       },
     });
     expect(
-      (await failure(provider().complete(simple, call({ responseBytesMax: 1024 })))).kind,
+      (await providerFailure(provider().complete(simple, call({ responseBytesMax: 1024 })))).kind,
     ).toBe('too_large');
   });
 });
@@ -331,7 +313,7 @@ describe('ConverseStream: events to deltas', () => {
         cacheWriteInputTokens: 0,
       }),
     });
-    expect(await collect(provider().stream(simple, call()))).toEqual([
+    expect(await collectDeltas(provider().stream(simple, call()))).toEqual([
       { kind: 'text', text: 'Hel' },
       { kind: 'text', text: 'lo' },
       { kind: 'finish', finishReason: 'stop' },
@@ -355,34 +337,8 @@ describe('ConverseStream: events to deltas', () => {
         { event: 'messageStart', payload: { role: 'assistant' } },
         { event: 'contentBlockDelta', payload: { contentBlockIndex: 0, delta: { text: 'Two.' } } },
         { event: 'contentBlockStop', payload: { contentBlockIndex: 0 } },
-        {
-          event: 'contentBlockStart',
-          payload: {
-            contentBlockIndex: 1,
-            start: { toolUse: { toolUseId: 'tooluse_p', name: 'get_weather' } },
-          },
-        },
-        {
-          event: 'contentBlockDelta',
-          payload: { contentBlockIndex: 1, delta: { toolUse: { input: '{"city":' } } },
-        },
-        {
-          event: 'contentBlockDelta',
-          payload: { contentBlockIndex: 1, delta: { toolUse: { input: '"Paris"}' } } },
-        },
-        { event: 'contentBlockStop', payload: { contentBlockIndex: 1 } },
-        {
-          event: 'contentBlockStart',
-          payload: {
-            contentBlockIndex: 2,
-            start: { toolUse: { toolUseId: 'tooluse_l', name: 'get_weather' } },
-          },
-        },
-        {
-          event: 'contentBlockDelta',
-          payload: { contentBlockIndex: 2, delta: { toolUse: { input: '{"city":"Lyon"}' } } },
-        },
-        { event: 'contentBlockStop', payload: { contentBlockIndex: 2 } },
+        ...toolUseBlock(1, 'tooluse_p', 'get_weather', ['{"city":', '"Paris"}']),
+        ...toolUseBlock(2, 'tooluse_l', 'get_weather', ['{"city":"Lyon"}']),
         { event: 'messageStop', payload: { stopReason: 'tool_use' } },
         {
           event: 'metadata',
@@ -390,7 +346,9 @@ describe('ConverseStream: events to deltas', () => {
         },
       ],
     });
-    expect(await collect(provider().stream({ ...simple, tools: [weatherTool] }, call()))).toEqual([
+    expect(
+      await collectDeltas(provider().stream({ ...simple, tools: [weatherTool] }, call())),
+    ).toEqual([
       { kind: 'text', text: 'Two.' },
       {
         kind: 'tool_call',
@@ -431,15 +389,15 @@ describe('ConverseStream: events to deltas', () => {
         ],
       },
     );
-    const throttled = await failure(collect(provider().stream(simple, call())));
+    const throttled = await providerFailure(collectDeltas(provider().stream(simple, call())));
     expect([throttled.kind, throttled.retryable]).toEqual(['unavailable', true]);
-    const broken = await failure(collect(provider().stream(simple, call())));
+    const broken = await providerFailure(collectDeltas(provider().stream(simple, call())));
     expect([broken.kind, broken.retryable]).toEqual(['bad_gateway', false]);
   });
 
   test('a stream that ends before messageStop was cut: 502', async () => {
     standIn.script({ kind: 'stream', items: textStream(['partial']).slice(0, 2) });
-    const error = await failure(collect(provider().stream(simple, call())));
+    const error = await providerFailure(collectDeltas(provider().stream(simple, call())));
     expect(error.message).toBe('bedrock ended the stream early');
   });
 
@@ -454,15 +412,15 @@ describe('ConverseStream: events to deltas', () => {
       kind: 'stream',
       items: [{ event: 'messageStart', payload: { role: 'assistant' } }, { raw: corrupt }],
     });
-    const error = await failure(collect(provider().stream(simple, call())));
+    const error = await providerFailure(collectDeltas(provider().stream(simple, call())));
     expect(error.kind).toBe('bad_gateway');
     expect(error.message).toMatch(/malformed event stream: the message checksum does not match/);
   });
 
   test('a stream over the byte cap is cut: too_large', async () => {
     standIn.script({ kind: 'stream', items: textStream(Array(40).fill('x'.repeat(100))) });
-    const error = await failure(
-      collect(provider().stream(simple, call({ responseBytesMax: 2048 }))),
+    const error = await providerFailure(
+      collectDeltas(provider().stream(simple, call({ responseBytesMax: 2048 }))),
     );
     expect(error.kind).toBe('too_large');
   });
@@ -472,7 +430,7 @@ describe('ConverseStream: events to deltas', () => {
     const controller = new AbortController();
     const deltas: StreamDelta[] = [];
     const left = standIn.clientLeft();
-    const error = await failure(
+    const error = await providerFailure(
       (async () => {
         for await (const delta of provider().stream(simple, call({ signal: controller.signal }))) {
           deltas.push(delta);
@@ -506,7 +464,7 @@ describe('errors: mapped to the API, sanitized', () => {
     'HTTP %i %s is %s (retryable: %s), with no ARN or account id',
     async (status, type, kind, retryable) => {
       standIn.script({ kind: 'error', status, type, message: arnMessage });
-      const error = await failure(provider().complete(simple, call()));
+      const error = await providerFailure(provider().complete(simple, call()));
       expect([error.kind, error.retryable]).toEqual([kind, retryable]);
       expect(error.message).not.toMatch(/arn:|123456789012|proxy-role/);
     },
@@ -519,7 +477,7 @@ describe('errors: mapped to the API, sanitized', () => {
       type: 'ThrottlingException',
       message: 'slow down',
     });
-    const error = await failure(collect(provider().stream(simple, call())));
+    const error = await providerFailure(collectDeltas(provider().stream(simple, call())));
     expect([error.kind, error.retryable, error.message]).toEqual([
       'unavailable',
       true,
@@ -528,7 +486,7 @@ describe('errors: mapped to the API, sanitized', () => {
   });
 
   test('no AWS credentials in the environment: provider not configured, nothing sent', async () => {
-    const error = await failure(
+    const error = await providerFailure(
       createBedrockProvider({ region, endpoint: standIn.url, credentials: undefined }).complete(
         simple,
         call(),
@@ -555,18 +513,7 @@ describe("the stand-in speaks Bedrock's protocol: the AWS SDK reads it, and read
   test('ConverseStream: the SDK decodes the same events (its signature passes the same check)', async () => {
     const items: StreamItem[] = [
       { event: 'messageStart', payload: { role: 'assistant' } },
-      {
-        event: 'contentBlockStart',
-        payload: {
-          contentBlockIndex: 0,
-          start: { toolUse: { toolUseId: 't9', name: 'get_weather' } },
-        },
-      },
-      {
-        event: 'contentBlockDelta',
-        payload: { contentBlockIndex: 0, delta: { toolUse: { input: '{"city":"Rome"}' } } },
-      },
-      { event: 'contentBlockStop', payload: { contentBlockIndex: 0 } },
+      ...toolUseBlock(0, 't9', 'get_weather', ['{"city":"Rome"}']),
       { event: 'messageStop', payload: { stopReason: 'tool_use' } },
       {
         event: 'metadata',
@@ -608,7 +555,9 @@ describe("the stand-in speaks Bedrock's protocol: the AWS SDK reads it, and read
         },
       },
     ]);
-    expect(await collect(provider().stream({ ...simple, tools: [weatherTool] }, call()))).toEqual([
+    expect(
+      await collectDeltas(provider().stream({ ...simple, tools: [weatherTool] }, call())),
+    ).toEqual([
       { kind: 'tool_call', index: 0, id: 't9', name: 'get_weather', argumentsDelta: '' },
       { kind: 'tool_call', index: 0, argumentsDelta: '{"city":"Rome"}' },
       { kind: 'finish', finishReason: 'tool_calls' },
