@@ -333,6 +333,21 @@ function streamCompletion(
 }
 
 /**
+ * What a provider call failed with, as a ProviderError: anything else it threw (a defect, never
+ * shown to the client) is logged with `message` and answered as a bad gateway.
+ */
+export function providerErrorOf(
+  error: unknown,
+  dependencies: ProxyAppDependencies,
+  message: string,
+  fields: Record<string, unknown>,
+): ProviderError {
+  if (error instanceof ProviderError) return error;
+  dependencies.logger.error(message, { ...fields, error_message: (error as Error).message });
+  return new ProviderError('bad_gateway', 'the provider call failed', false);
+}
+
+/**
  * The last attempt failed before any answer: what its provider reports it used is billed at that
  * candidate's price (a safety block after reading the prompt); otherwise the hold is released.
  */
@@ -350,15 +365,7 @@ async function providerFailed(
     thrown instanceof AttemptsFailed
       ? answeringFields(logFields, requested, thrown.candidate)
       : logFields;
-  const providerError =
-    error instanceof ProviderError
-      ? error
-      : new ProviderError('bad_gateway', 'the provider call failed', false);
-  if (!(error instanceof ProviderError))
-    dependencies.logger.error('provider call threw', {
-      ...fields,
-      error_message: (error as Error).message,
-    });
+  const providerError = providerErrorOf(error, dependencies, 'provider call threw', fields);
   const usage = providerError.usage;
   const outcome = await resolveHold(
     dependencies,

@@ -10,7 +10,7 @@ import { audit, pseudonymize } from '../../runtime/logger';
 import * as z from '../../runtime/zod-mini';
 import type { ProxyAppDependencies, ProxyEnv } from './context';
 import { placeHold, resolveHold, type Billing } from './billing';
-import { providerApiError, setBillingHeaders } from './chat';
+import { providerApiError, providerErrorOf, setBillingHeaders } from './chat';
 import type { ProxyConfig } from './config';
 import { Deadline } from './deadline';
 import { costMicros } from './pricing';
@@ -270,15 +270,12 @@ async function providerFailed(
   error: unknown,
   logFields: Record<string, unknown>,
 ): Promise<never> {
-  const providerError =
-    error instanceof ProviderError
-      ? error
-      : new ProviderError('bad_gateway', 'the provider call failed', false);
-  if (!(error instanceof ProviderError))
-    dependencies.logger.error('embedding provider call threw', {
-      ...logFields,
-      error_message: (error as Error).message,
-    });
+  const providerError = providerErrorOf(
+    error,
+    dependencies,
+    'embedding provider call threw',
+    logFields,
+  );
   const outcome = await resolveHold(dependencies, billing, undefined, logFields);
   setBillingHeaders(c, outcome);
   audit(dependencies.logger, 'provider_failure', { ...logFields, error_kind: providerError.kind });
